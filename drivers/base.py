@@ -1,0 +1,106 @@
+"""The interface every printer driver implements.
+
+A worker (one per printer) drives a driver like this::
+
+    with driver.session(ticket, observer) as session:   # e.g. N-GET printer, N-CREATE film session
+        for sheet in sheets:                            # resumes after the last printed film
+            output = session.print_film(sheet)          # N-CREATE box, N-SETs, N-ACTION, N-DELETE box
+            ...record film printed...
+                                                        # leaving the block: N-DELETE film session
+
+Any problem is raised as :class:`PrintFailure` carrying the policy action the
+worker applies to the job (retry, fail or stop-printer). Warnings go to the
+observer and printing goes on.
+"""
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from formatter.film import FilmSheet
+
+
+class Action(str, enum.Enum):
+    """What the worker does after a DIMSE status or a connection problem."""
+
+    OK = "ok"
+    WARN = "warn"
+    RETRY = "retry"
+    FAIL = "fail"
+    STOP_PRINTER = "stop-printer"
+
+
+class PrintFailure(Exception):
+    """Printing could not go on; ``action`` says what happens to the job."""
+
+    def __init__(self, action: Action, reason: str, *, operation: str | None = None,
+                 status: int | None = None):
+        super().__init__(reason)
+        self.action = Action(action)
+        self.reason = reason
+        self.operation = operation
+        self.status = status
+
+
+@dataclass(frozen=True)
+class JobTicket:
+    """Session-level attributes of one job (DICOM Basic Film Session)."""
+
+    job_id: int
+    copies: int = 1
+    priority: str = "MED"            # DICOM Print Priority: HIGH, MED, LOW
+    medium_type: str | None = None
+    film_destination: str | None = None
+    label: str | None = None
+    color: bool = False
+    films_total: int = 1
+
+
+@dataclass(frozen=True)
+class PrinterStatus:
+    """Printer Status (2110,0010) and Printer Status Info (2110,0020)."""
+
+    status: str                      # NORMAL, WARNING, FAILURE
+    info: str = ""
+
+
+class JobObserver(Protocol):
+    """Receives what a driver learns while printing a job."""
+
+    def warning(self, operation: str, status: int | None, meaning: str) -> None: ...
+
+    def printer_status(self, status: PrinterStatus) -> None: ...
+
+    def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str,
+              seconds: float) -> None: ...
+
+
+class FilmSession(Protocol):
+    def print_film(self, sheet: FilmSheet) -> str | None:
+        """Print one film; return a reference to the output (e.g. a PNG path) or None."""
+
+
+class Driver(ABC):
+    """One printer. Methods are called from that printer's worker thread only,
+    except :meth:`close`, which may come from the daemon at shutdown."""
+
+    @abstractmethod
+    def session(self, ticket: JobTicket, observer: JobObserver) -> AbstractContextManager[FilmSession]:
+        """Open a print session for one job."""
+
+    def status(self) -> PrinterStatus:
+        """Ask the printer for its status (N-GET Printer for DICOM)."""
+        return PrinterStatus("NORMAL", "")
+
+    def echo(self) -> dict:
+        """Check the printer answers (C-ECHO for DICOM); returns details to show."""
+        return {"ok": True}
+
+    def idle(self) -> None:
+        """Called when the worker has had no work for the idle period (release associations)."""
+
+    def close(self) -> None:
+        """Release every resource; the driver may be used again afterwards."""

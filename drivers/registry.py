@@ -1,0 +1,16 @@
+"""Builds the driver a printer's configuration names."""
+from __future__ import annotations
+
+from hcserver.config import PrinterConfig, ServerConfig
+
+from .base import Driver
+
+
+def build_driver(printer: PrinterConfig, server: ServerConfig) -> Driver:
+    if printer.driver == "preview":
+        from .preview import PreviewDriver
+        return PreviewDriver(printer, server)
+    if printer.driver == "dicom":
+        from .dicom.scu import DicomDriver
+        return DicomDriver(printer, server)
+    raise ValueError(f"printer {printer.name!r}: unknown driver {printer.driver!r}")

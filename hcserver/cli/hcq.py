@@ -1,0 +1,281 @@
+"""hcq: the queue client (a thin shell over hcserver.client)."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from hcserver.client import Client, ClientError, default_socket
+from hcserver.config import ConfigError
+
+console = Console()
+
+
+def fail(message: str, code: int = 1):
+    click.echo(f"hcq: {message}", err=True)
+    sys.exit(code)
+
+
+def with_client(func):
+    """Give the command a connected Client; turn every error into one line on stderr."""
+    @click.pass_context
+    @functools.wraps(func)
+    def wrapper(ctx, *args, **kwargs):
+        try:
+            path = ctx.obj["socket"] or default_socket(ctx.obj["config"])
+            with Client(path) as client:
+                return ctx.invoke(func, client, *args, **kwargs)
+        except ClientError as exc:
+            fail(str(exc))
+        except ConfigError as exc:
+            fail(str(exc))
+    return wrapper
+
+
+def emit_json(data) -> None:
+    click.echo(json.dumps(data, indent=2))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-s", "--socket", envvar="HCSERVER_SOCKET", help="Server socket (default: $HCSERVER_SOCKET, "
+              "else the configuration's).")
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from.")
+@click.pass_context
+def cli(ctx, socket, config):
+    """Queue DICOM print jobs on hcserver and manage its queues.
+
+    \b
+    Examples:
+      hcq submit -p dryview --layout 'STANDARD\\2,2' --wait ct*.dcm
+      hcq submit --spec job.json
+      hcq list --all
+      hcq show 12
+    """
+    ctx.obj = {"socket": socket, "config": config}
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path())
+@click.option("--spec", type=click.Path(), help="A JSON job spec (images in it are paths relative to it).")
+@click.option("-p", "--printer")
+@click.option("--priority", type=click.Choice(["high", "med", "low"]))
+@click.option("--copies", type=click.IntRange(1, 99))
+@click.option("--layout", help="Display format, e.g. 'STANDARD\\2,2'; images are spread over as many films as needed.")
+@click.option("--film-size", help="Film Size ID, e.g. 14INX17IN.")
+@click.option("--orientation", type=click.Choice(["PORTRAIT", "LANDSCAPE"]))
+@click.option("--hold", is_flag=True, help="Queue the job held.")
+@click.option("--wait", is_flag=True, help="Return when the job ends; exit 0 only if it completed.")
+@with_client
+def submit(client, files, spec, printer, priority, copies, layout, film_size, orientation, hold, wait):
+    """Queue a job of FILES (DICOM images) or of a --spec file; prints the job id."""
+    if bool(files) == bool(spec):
+        fail("give either image FILES or --spec JOB.json")
+    if spec:
+        job = client.submit_spec_file(spec, hold=hold)
+    else:
+        job = client.submit_files(files, printer=printer, priority=priority, copies=copies, layout=layout,
+                                  film_size=film_size, orientation=orientation, hold=hold)
+    click.echo(job)
+    if wait:
+        result = client.wait(job)
+        if result["state"] != "completed":
+            fail(f"job {job} {result['state']}" + (f": {result['error']}" if result.get("error") else ""))
+
+
+def _jobs_table(jobs: list[dict]) -> Table:
+    table = Table(box=None, header_style="bold")
+    for column in ("ID", "STATE", "PRINTER", "PRI", "FILMS", "TRIES", "OWNER", "SUBMITTED", "NOTE"):
+        table.add_column(column)
+    for job in jobs:
+        note = job.get("error") or ("cancel requested" if job.get("cancel_requested") else "")
+        if not note and job.get("not_before"):
+            note = f"retry after {job['not_before']}"
+        if not note and job["warnings"]:
+            note = f"{len(job['warnings'])} warning(s)"
+        table.add_row(str(job["id"]), job["state"], job["printer"], job["priority"],
+                      f"{job['films_printed']}/{job['films_total']}", str(job["attempts"]), job["owner"],
+                      job["created_at"][:19].replace("T", " "), note)
+    return table
+
+
+@cli.command("list")
+@click.option("--all", "all_", is_flag=True, help="Include completed, failed and canceled jobs.")
+@click.option("--printer")
+@click.option("--json", "as_json", is_flag=True)
+@with_client
+def list_(client, all_, printer, as_json):
+    """List queued and printing jobs (with --all, history too)."""
+    jobs = client.list(all=all_, printer=printer)
+    if as_json:
+        emit_json(jobs)
+    elif jobs:
+        console.print(_jobs_table(jobs))
+    else:
+        click.echo("no jobs")
+
+
+@cli.command()
+@click.argument("job", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@with_client
+def show(client, job, as_json):
+    """Show one job: state, films, attempts, warnings, error and events."""
+    data = client.show(job)
+    if as_json:
+        emit_json(data)
+        return
+    for key in ("id", "state", "printer", "priority", "owner", "copies", "medium_type", "film_destination",
+                "label", "attempts", "not_before", "error", "created_at", "updated_at"):
+        if data.get(key) is not None:
+            click.echo(f"{key:17} {data[key]}")
+    click.echo(f"{'films':17} {data['films_printed']} of {data['films_total']} printed")
+    for film in data["films"]:
+        where = f" -> {film['output']}" if film["output"] else ""
+        click.echo(f"  film {film['index'] + 1}: {film['film_size']} {film['orientation']} {film['layout']}, "
+                   f"{film['frames']} image(s), {'printed ' + film['printed_at'] if film['printed_at'] else 'not printed'}{where}")
+    if data["warnings"]:
+        click.echo("warnings")
+        for w in data["warnings"]:
+            click.echo(f"  {w['at']}  {w.get('operation')} {w.get('status') or ''} {w.get('meaning')}")
+    click.echo("events")
+    for event in data["events"]:
+        arrow = f"{event['from'] or 'new'} -> {event['to']}" if event["from"] != event["to"] else event["to"]
+        click.echo(f"  {event['at']}  {event['kind']:16} {arrow:24} {event['reason']}")
+
+
+def _job_command(name: str, method: str, help_text: str):
+    @cli.command(name, help=help_text)
+    @click.argument("jobs", nargs=-1, type=int, required=True)
+    @with_client
+    def command(client, jobs):
+        failed = False
+        for job in jobs:
+            try:
+                result = getattr(client, method)(job)
+                note = " (stops after the current film)" if result.get("cancel_requested") and \
+                    result["state"] == "processing" else ""
+                click.echo(f"job {job}: {result['state']}{note}")
+            except ClientError as exc:
+                click.echo(f"hcq: {exc}", err=True)
+                failed = True
+        if failed:
+            sys.exit(1)
+    return command
+
+
+_job_command("cancel", "cancel", "Cancel jobs; a printing job stops after its current film.")
+_job_command("hold", "hold", "Hold pending jobs (they stay queued but do not print).")
+_job_command("release", "release", "Release held jobs.")
+
+
+@cli.command()
+@click.argument("job", type=int)
+@click.argument("priority", type=click.Choice(["high", "med", "low"]))
+@with_client
+def priority(client, job, priority):
+    """Change the priority of a job that is not printing yet."""
+    result = client.set_priority(job, priority)
+    click.echo(f"job {job}: priority {result['priority']}")
+
+
+@cli.command()
+@click.argument("job", type=int)
+@click.argument("printer")
+@with_client
+def move(client, job, printer):
+    """Move a job that is not printing yet to another printer."""
+    result = client.move(job, printer)
+    click.echo(f"job {job}: moved to {result['printer']}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@with_client
+def printers(client, as_json):
+    """Printers: enabled, accepting, DICOM status, queued jobs."""
+    data = client.printers()
+    if as_json:
+        emit_json(data)
+        return
+    table = Table(box=None, header_style="bold")
+    for column in ("PRINTER", "DRIVER", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "QUEUED", "REASON"):
+        table.add_column(column)
+    for p in data:
+        state = "stopped" if p["stopped"] else ("idle" if p["enabled"] else "disabled")
+        status = " ".join(x for x in (p["dicom_status"], p["dicom_status_info"]) if x) or "-"
+        table.add_row(p["name"], p.get("driver", "?"), "yes" if p["enabled"] else "no",
+                      "yes" if p["accepting"] else "no", state, status, str(p["queued"]), p["reason"] or "")
+    console.print(table)
+
+
+def _printer_command(op: str, help_text: str):
+    @cli.command(op, help=help_text)
+    @click.argument("printer")
+    @with_client
+    def command(client, printer):
+        client.printer_admin(op, printer)
+        click.echo(f"printer {printer}: {op}d" if op.endswith("e") else f"printer {printer}: {op}ed")
+    return command
+
+
+_printer_command("enable", "Start printing on PRINTER (also restarts a printer stopped by its status).")
+_printer_command("disable", "Stop printing on PRINTER; its jobs stay queued.")
+_printer_command("accept", "Accept new jobs for PRINTER.")
+_printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print.")
+
+
+@cli.command()
+@click.argument("printer")
+@with_client
+def echo(client, printer):
+    """Check PRINTER answers: C-ECHO and its status (N-GET Printer)."""
+    result = client.echo(printer)
+    for key, value in result.items():
+        if key not in ("id", "ok"):
+            click.echo(f"{key:20} {value}")
+    if not result.get("ok"):
+        fail(f"printer {printer} did not answer properly")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path())
+@click.option("--spec", type=click.Path())
+@click.option("-p", "--printer")
+@click.option("--layout")
+@click.option("--film-size")
+@click.option("--orientation", type=click.Choice(["PORTRAIT", "LANDSCAPE"]))
+@click.option("-o", "--output", required=True, type=click.Path(),
+              help="PNG to write; with several films, OUT-1.png, OUT-2.png, …")
+@with_client
+def preview(client, files, spec, printer, layout, film_size, orientation, output):
+    """Render the exact film(s) of a job without printing."""
+    if bool(files) == bool(spec):
+        fail("give either image FILES or --spec JOB.json")
+    if spec:
+        try:
+            job = json.loads(Path(spec).read_text())
+        except (OSError, ValueError) as exc:
+            fail(f"{spec}: {exc}")
+        films = client.preview(job, base=Path(spec).parent)
+    else:
+        fields = {"printer": printer, "layout": layout, "film_size": film_size, "orientation": orientation}
+        films = client.preview({"images": list(files), **{k: v for k, v in fields.items() if v}})
+    out = Path(output)
+    paths = [out] if len(films) == 1 else [out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
+                                          for i in range(len(films))]
+    for path, png in zip(paths, films):
+        path.write_bytes(png)
+        click.echo(path)
+
+
+def main() -> None:
+    cli(prog_name="hcq")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""hcserver: run the daemon and its maintenance commands."""
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from hcserver import __version__
+from hcserver.config import ConfigError, load
+
+
+def _config(path):
+    try:
+        return load(path)
+    except ConfigError as exc:
+        click.echo(f"hcserver: {exc}", err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hcserver")
+def cli():
+    """hcserver: DICOM hardcopy (film print) server.
+
+    \b
+    Examples:
+      hcserver serve -c etc/hcserver.toml
+      hcserver check-config -c etc/hcserver.toml
+      hcserver simulate-printer --port 11112 --out /tmp/films
+    """
+
+
+@cli.command()
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file (default: embedded defaults).")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages (every DIMSE exchange).")
+def serve(config, verbose):
+    """Run the server in the foreground; logs go to stderr. Stop with SIGTERM or Ctrl-C."""
+    from hcserver.daemon import AlreadyRunning, Daemon
+
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not verbose:
+        for noisy in ("pynetdicom", "apscheduler", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        Daemon(_config(config)).run_forever()
+    except AlreadyRunning as exc:
+        click.echo(f"hcserver: {exc}", err=True)
+        sys.exit(1)
+
+
+@cli.command("check-config")
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG")
+def check_config(config):
+    """Check a configuration file; print its printers or the error (file, key, what is allowed)."""
+    cfg = _config(config)
+    click.echo(f"{cfg.source}: OK")
+    for name, printer in cfg.printers.items():
+        where = f" {printer.ae_title}@{printer.host}:{printer.port}" if printer.driver == "dicom" else ""
+        click.echo(f"  printer {name}: {printer.driver}{where}")
+
+
+@cli.command()
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG")
+def migrate(config):
+    """Upgrade the queue database to the newest schema (the server also does this at start)."""
+    from hcserver.db import current_revision, make_engine, upgrade
+
+    engine = make_engine(_config(config).database)
+    upgrade(engine)
+    click.echo(f"database at revision {current_revision(engine)}")
+
+
+@cli.command("simulate-printer", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                                     "help_option_names": []})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def simulate_printer(args):
+    """Run the bundled DICOM printer simulator (a Print SCP). See --help of the command itself."""
+    from drivers.dicom.simulator import main as simulator_main
+
+    sys.exit(simulator_main(list(args)))
+
+
+def main() -> None:
+    cli(prog_name="hcserver")
+
+
+if __name__ == "__main__":
+    main()

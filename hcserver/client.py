@@ -1,0 +1,202 @@
+"""Python client for the hcserver socket: what ``hcq`` and other applications use.
+
+    from hcserver.client import Client
+    with Client("var/run/hcserver.sock") as hc:
+        job = hc.submit_files(["ct1.dcm", "ct2.dcm"], printer="dryview", layout="STANDARD\\\\2,1")
+        hc.wait(job)
+"""
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from .config import load
+from .protocol import ProtocolError, encode, read_message
+
+RESPONSE_LIMIT = 1 << 30
+
+
+class ClientError(Exception):
+    """The server refused a request (``code`` from the protocol) or could not be reached."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def default_socket(config_path: str | None = None) -> str:
+    """``$HCSERVER_SOCKET``, else the socket of the configuration (or the embedded defaults)."""
+    return os.environ.get("HCSERVER_SOCKET") or str(load(config_path).socket)
+
+
+class Client:
+    def __init__(self, socket_path: str | os.PathLike | None = None, timeout: float | None = 60.0):
+        self.path = str(socket_path or default_socket())
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._ids = itertools.count(1)
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._sock:
+            self._sock.close()
+            self._sock = None
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.path)
+            except OSError as exc:
+                sock.close()
+                raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: "
+                                                 f"{exc.strerror or exc}") from None
+            self._sock = sock
+        return self._sock
+
+    def request(self, op: str, attachment: bytes = b"", *, io_timeout: float | None = None, **args) -> dict:
+        """Send one request; return the response, or raise ClientError with the server's message."""
+        request_id = next(self._ids)
+        sock = self._connect()
+        sock.settimeout(io_timeout if io_timeout is not None else self.timeout)
+        try:
+            sock.sendall(encode({"id": request_id, "op": op, **args}, attachment))
+            message = read_message(sock, RESPONSE_LIMIT, RESPONSE_LIMIT)
+        except (OSError, EOFError, ProtocolError) as exc:
+            self.close()
+            raise ClientError("connection", f"connection to hcserver lost: {exc}") from None
+        finally:
+            if self._sock:
+                self._sock.settimeout(self.timeout)
+        response = message.header
+        if not response.get("ok"):
+            err = response.get("error") or {}
+            raise ClientError(err.get("code", "error"), err.get("message", "request failed"))
+        if message.attachment:
+            response["_attachment"] = message.attachment
+        return response
+
+    # ---- images and jobs ------------------------------------------------------------
+
+    def upload(self, path: str | os.PathLike) -> str:
+        """Upload one image file; returns its reference ("sha256:…") for a job spec."""
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
+        return self.request("upload", data, name=str(path))["image"]
+
+    def _with_uploads(self, spec: dict, base: Path) -> dict:
+        """Copy of ``spec`` with every image path replaced by its uploaded reference."""
+        spec = copy.deepcopy(spec)
+        uploaded: dict[str, str] = {}
+
+        def ref(image):
+            if not isinstance(image, str) or image.startswith("sha256:"):
+                return image
+            if image not in uploaded:
+                path = Path(image) if Path(image).is_absolute() else base / image
+                uploaded[image] = self.upload(path)
+            return uploaded[image]
+
+        def frames(items):
+            for i, item in enumerate(items):
+                if isinstance(item, dict):
+                    item["image"] = ref(item.get("image"))
+                else:
+                    items[i] = ref(item)
+
+        if isinstance(spec.get("images"), list):
+            frames(spec["images"])
+        for film in spec.get("films") or []:
+            if isinstance(film, dict) and isinstance(film.get("frames"), list):
+                frames(film["frames"])
+        return spec
+
+    def submit(self, spec: dict, *, hold: bool = False, base: str | os.PathLike = ".") -> int:
+        """Submit a job spec (DESIGN §3) whose images are file paths (relative to ``base``)."""
+        response = self.request("submit", spec=self._with_uploads(spec, Path(base)), hold=hold)
+        return response["job"]
+
+    def submit_files(self, files: Iterable[str | os.PathLike], **fields) -> int:
+        """Submit images laid out automatically; ``fields`` are job or film fields (printer, layout, …)."""
+        hold = fields.pop("hold", False)
+        spec = {"images": [str(f) for f in files], **{k: v for k, v in fields.items() if v is not None}}
+        return self.submit(spec, hold=hold)
+
+    def submit_spec_file(self, path: str | os.PathLike, *, hold: bool = False) -> int:
+        try:
+            spec = json.loads(Path(path).read_text())
+        except OSError as exc:
+            raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
+        except json.JSONDecodeError as exc:
+            raise ClientError("file", f"{path}: not valid JSON: {exc}") from None
+        return self.submit(spec, hold=hold, base=Path(path).parent)
+
+    def preview(self, spec: dict, *, base: str | os.PathLike = ".") -> list[bytes]:
+        """PNG bytes of each film of ``spec``, formatted exactly as for printing."""
+        response = self.request("preview", spec=self._with_uploads(spec, Path(base)), io_timeout=600)
+        blob, films, offset = response.get("_attachment", b""), [], 0
+        for size in response["films"]:
+            films.append(blob[offset:offset + size])
+            offset += size
+        return films
+
+    def list(self, *, all: bool = False, printer: str | None = None) -> list[dict]:
+        args = {"all": all} | ({"printer": printer} if printer else {})
+        return self.request("list", **args)["jobs"]
+
+    def show(self, job: int) -> dict:
+        return self.request("show", job=job)["job"]
+
+    def wait(self, job: int, timeout: float | None = None) -> dict:
+        """Block until the job ends; returns it (``timed_out`` tells if it had not ended).
+
+        The server answers at least every 30 s, so a lost daemon is noticed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            chunk = 30.0 if deadline is None else max(0.0, min(30.0, deadline - time.monotonic()))
+            response = self.request("wait", job=job, timeout=chunk, io_timeout=chunk + 30)
+            if not response["timed_out"] or (deadline is not None and time.monotonic() >= deadline):
+                return {**response["job"], "timed_out": response["timed_out"]}
+
+    def cancel(self, job: int) -> dict:
+        return self.request("cancel", job=job)["job"]
+
+    def hold(self, job: int) -> dict:
+        return self.request("hold", job=job)["job"]
+
+    def release(self, job: int) -> dict:
+        return self.request("release", job=job)["job"]
+
+    def set_priority(self, job: int, priority: str) -> dict:
+        return self.request("priority", job=job, priority=priority)["job"]
+
+    def move(self, job: int, printer: str) -> dict:
+        return self.request("move", job=job, printer=printer)["job"]
+
+    # ---- printers -------------------------------------------------------------------
+
+    def printers(self) -> list[dict]:
+        return self.request("printers")["printers"]
+
+    def printer_admin(self, op: str, printer: str) -> dict:
+        if op not in ("enable", "disable", "accept", "reject"):
+            raise ValueError(op)
+        return self.request(op, printer=printer)
+
+    def echo(self, printer: str) -> dict:
+        return self.request("echo", printer=printer, io_timeout=120)

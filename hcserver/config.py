@@ -1,0 +1,320 @@
+"""Configuration: ``etc/hcserver.toml`` (or the embedded defaults) → typed settings.
+
+Every error names the file, the key and what is allowed. Path rules:
+``state_dir`` is relative to the current directory; ``socket`` and
+``spool`` are relative to ``state_dir``; a relative SQLite path in
+``database`` is relative to the current directory, as in SQLAlchemy.
+When ``database`` is not given it is ``sqlite:///<state_dir>/queue.db``.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+FILM_SIZES = (
+    "8INX10IN", "8_5INX11IN", "10INX12IN", "10INX14IN", "11INX14IN", "11INX17IN",
+    "14INX14IN", "14INX17IN", "24CMX24CM", "24CMX30CM", "A4", "A3",
+)
+MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")
+PRIORITIES = ("high", "med", "low")
+ORIENTATIONS = ("PORTRAIT", "LANDSCAPE")
+DRIVERS = ("dicom", "preview")
+POLICY_ACTIONS = ("ok", "warn", "retry", "fail", "stop-printer")
+
+# What `hcserver serve` runs with when no config file is given: a preview
+# printer, and a DICOM printer pointing at the bundled simulator's default port.
+EMBEDDED_DEFAULTS = """
+[server]
+ae_title = "HCSERVER"
+state_dir = "var"
+socket = "run/hcserver.sock"
+
+[printers.preview]
+driver = "preview"
+
+[printers.simulator]
+driver = "dicom"
+ae_title = "HCSIM"
+host = "127.0.0.1"
+port = 11112
+"""
+
+
+class ConfigError(ValueError):
+    """A configuration problem, naming the file and the key."""
+
+    def __init__(self, file: str, key: str, message: str):
+        super().__init__(f"{file}: {key}: {message}")
+        self.file, self.key, self.message = file, key, message
+
+
+@dataclass(frozen=True)
+class PrinterDefaults:
+    """Per-printer defaults for job fields a spec leaves out."""
+
+    film_size: str = "14INX17IN"
+    orientation: str = "PORTRAIT"
+    layout: str = "STANDARD\\1,1"
+    medium_type: str | None = None
+    film_destination: str | None = None
+    magnification: str = "CUBIC"
+    priority: str = "med"
+    copies: int = 1
+
+
+@dataclass(frozen=True)
+class PrinterConfig:
+    name: str
+    driver: str = "preview"
+    # DICOM connection
+    ae_title: str = "PRINTSCP"
+    host: str = "127.0.0.1"
+    port: int = 104
+    calling_ae_title: str | None = None      # overrides [server] ae_title for this printer
+    max_pdu: int = 131072
+    connect_timeout_s: float = 10.0
+    acse_timeout_s: float = 30.0
+    dimse_timeout_s: float = 60.0
+    network_timeout_s: float = 120.0
+    # capability profile
+    color: bool = False
+    bit_depth: int = 8
+    dpi: int = 320
+    film_sizes: tuple[str, ...] = FILM_SIZES
+    display_formats: tuple[str, ...] = ()     # empty: any STANDARD\C,R / ROW / COL
+    medium_types: tuple[str, ...] = ()        # empty: anything
+    film_destinations: tuple[str, ...] = ()   # empty: anything
+    magnification_types: tuple[str, ...] = MAGNIFICATIONS
+    presentation_lut: bool = False            # propose Presentation LUT SOP class
+    plut_in_film_session: bool = False
+    annotation_box: bool = False              # propose Basic Annotation Box SOP class
+    annotation_text_length: int = 64
+    print_job: bool = False                   # propose Print Job SOP class
+    meta_sop_only: bool = True
+    configuration_information: str | None = None
+    preempt: bool = True
+    defaults: PrinterDefaults = field(default_factory=PrinterDefaults)
+    status_policy: dict[str, str] = field(default_factory=dict)  # "N-ACTION 0xC602" -> action
+    # retry (None: the server's)
+    retry_interval_s: float | None = None
+    retry_limit: int | None = None
+    status_poll_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    source: str                     # file path, or "<embedded defaults>"
+    ae_title: str = "HCSERVER"
+    state_dir: Path = Path("var")
+    socket: Path = Path("var/run/hcserver.sock")
+    database: str = "sqlite:///var/queue.db"
+    spool: Path = Path("var/spool")
+    idle_release_s: float = 30.0
+    retry_interval_s: float = 30.0
+    retry_max_interval_s: float = 600.0
+    retry_limit: int = 10
+    max_message_bytes: int = 1 << 20
+    max_attachment_bytes: int = 512 << 20
+    implementation_class_uid: str | None = None
+    implementation_version_name: str | None = None
+    printers: dict[str, PrinterConfig] = field(default_factory=dict)
+
+
+def _check(file: str, key: str, value: Any, kind: type | tuple, what: str) -> Any:
+    if isinstance(value, bool) and kind in (int, float, (int, float)):
+        raise ConfigError(file, key, f"expected {what}, got {value!r}")
+    if not isinstance(value, kind):
+        raise ConfigError(file, key, f"expected {what}, got {value!r}")
+    return value
+
+
+def _choice(file: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(file, key, f"{value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _str_list(file: str, key: str, value: Any, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    _check(file, key, value, list, "a list of strings")
+    for i, item in enumerate(value):
+        _check(file, f"{key}[{i}]", item, str, "a string")
+        if allowed is not None:
+            _choice(file, f"{key}[{i}]", item, allowed)
+    return tuple(value)
+
+
+_PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
+    "ae_title": (str, "an AE title (1-16 characters)"),
+    "calling_ae_title": (str, "an AE title (1-16 characters)"),
+    "host": (str, "a host name or address"),
+    "port": (int, "a TCP port number"),
+    "max_pdu": (int, "a PDU size in bytes (0 for unlimited)"),
+    "connect_timeout_s": ((int, float), "seconds"),
+    "acse_timeout_s": ((int, float), "seconds"),
+    "dimse_timeout_s": ((int, float), "seconds"),
+    "network_timeout_s": ((int, float), "seconds"),
+    "color": (bool, "true or false"),
+    "bit_depth": (int, "8 or 12"),
+    "dpi": (int, "printer pixels per inch"),
+    "presentation_lut": (bool, "true or false"),
+    "plut_in_film_session": (bool, "true or false"),
+    "annotation_box": (bool, "true or false"),
+    "annotation_text_length": (int, "a number of characters"),
+    "print_job": (bool, "true or false"),
+    "meta_sop_only": (bool, "true or false"),
+    "configuration_information": (str, "a string"),
+    "preempt": (bool, "true or false"),
+    "retry_interval_s": ((int, float), "seconds"),
+    "retry_limit": (int, "a number of attempts"),
+    "status_poll_s": ((int, float), "seconds"),
+}
+
+
+def _parse_policy_key(file: str, key: str, raw: str) -> str:
+    from drivers.dicom.status_policy import OPERATIONS  # the operations we send or receive
+
+    parts = raw.split()
+    if len(parts) != 2 or parts[0] not in OPERATIONS:
+        raise ConfigError(file, key, f"expected \"OPERATION 0xCODE\" with OPERATION one of: {', '.join(OPERATIONS)}")
+    try:
+        code = int(parts[1], 16)
+    except ValueError:
+        raise ConfigError(file, key, f"{parts[1]!r} is not a hexadecimal status code like 0xC602") from None
+    if not 0 <= code <= 0xFFFF:
+        raise ConfigError(file, key, "status codes are 0x0000 to 0xFFFF")
+    return f"{parts[0]} 0x{code:04X}"
+
+
+def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
+    base = f"printers.{name}"
+    _check(file, base, raw, dict, "a table")
+    kwargs: dict[str, Any] = {"name": name}
+    for key, value in raw.items():
+        full = f"{base}.{key}"
+        if key == "driver":
+            kwargs[key] = _choice(file, full, value, DRIVERS)
+        elif key in _PRINTER_FIELDS:
+            kind, what = _PRINTER_FIELDS[key]
+            kwargs[key] = _check(file, full, value, kind, what)
+        elif key == "film_sizes":
+            kwargs[key] = _str_list(file, full, value, FILM_SIZES)
+        elif key == "magnification_types":
+            kwargs[key] = _str_list(file, full, value, MAGNIFICATIONS)
+        elif key in ("display_formats", "medium_types", "film_destinations"):
+            kwargs[key] = _str_list(file, full, value)
+        elif key == "defaults":
+            kwargs[key] = _defaults(file, full, value)
+        elif key == "status_policy":
+            _check(file, full, value, dict, "a table of \"OPERATION 0xCODE\" = action")
+            policy = {}
+            for pkey, action in value.items():
+                norm = _parse_policy_key(file, f"{full}.\"{pkey}\"", pkey)
+                policy[norm] = _choice(file, f"{full}.\"{pkey}\"", action, POLICY_ACTIONS)
+            kwargs[key] = policy
+        else:
+            raise ConfigError(file, full, "unknown key")
+    if kwargs.get("bit_depth", 8) not in (8, 12):
+        raise ConfigError(file, f"{base}.bit_depth", "must be 8 or 12")
+    for key in ("ae_title", "calling_ae_title"):
+        if key in kwargs and not 1 <= len(kwargs[key].strip()) <= 16:
+            raise ConfigError(file, f"{base}.{key}", "an AE title has 1 to 16 characters")
+    if not 0 < kwargs.get("port", 104) < 65536:
+        raise ConfigError(file, f"{base}.port", "must be 1-65535")
+    if kwargs.get("dpi", 320) <= 0:
+        raise ConfigError(file, f"{base}.dpi", "must be positive")
+    config = PrinterConfig(**kwargs)
+    if config.defaults.film_size not in config.film_sizes:
+        raise ConfigError(file, f"{base}.defaults.film_size",
+                          f"{config.defaults.film_size!r} is not in this printer's film_sizes")
+    return config
+
+
+def _defaults(file: str, base: str, raw: Any) -> PrinterDefaults:
+    _check(file, base, raw, dict, "a table")
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        full = f"{base}.{key}"
+        if key == "film_size":
+            kwargs[key] = _choice(file, full, value, FILM_SIZES)
+        elif key == "orientation":
+            kwargs[key] = _choice(file, full, value, ORIENTATIONS)
+        elif key == "magnification":
+            kwargs[key] = _choice(file, full, value, MAGNIFICATIONS)
+        elif key == "priority":
+            kwargs[key] = _choice(file, full, value, PRIORITIES)
+        elif key == "copies":
+            kwargs[key] = _check(file, full, value, int, "a whole number")
+        elif key in ("layout", "medium_type", "film_destination"):
+            kwargs[key] = _check(file, full, value, str, "a string")
+        else:
+            raise ConfigError(file, full, "unknown key (allowed: film_size, orientation, layout, "
+                                          "medium_type, film_destination, magnification, priority, copies)")
+    return PrinterDefaults(**kwargs)
+
+
+_SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
+    "ae_title": (str, "an AE title (1-16 characters)"),
+    "state_dir": (str, "a directory path"),
+    "socket": (str, "a socket path"),
+    "database": (str, "an SQLAlchemy URL"),
+    "spool": (str, "a directory path"),
+    "idle_release_s": ((int, float), "seconds"),
+    "retry_interval_s": ((int, float), "seconds"),
+    "retry_max_interval_s": ((int, float), "seconds"),
+    "retry_limit": (int, "a number of attempts"),
+    "max_message_bytes": (int, "bytes"),
+    "max_attachment_bytes": (int, "bytes"),
+    "implementation_class_uid": (str, "a UID"),
+    "implementation_version_name": (str, "up to 16 characters"),
+}
+
+
+def parse(text: str, source: str) -> ServerConfig:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(source, "(syntax)", str(exc)) from None
+    for key in raw:
+        if key not in ("server", "printers"):
+            raise ConfigError(source, key, "unknown section (allowed: server, printers)")
+    server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
+    values: dict[str, Any] = {}
+    for key, value in server_raw.items():
+        if key not in _SERVER_FIELDS:
+            raise ConfigError(source, f"server.{key}", f"unknown key (allowed: {', '.join(_SERVER_FIELDS)})")
+        kind, what = _SERVER_FIELDS[key]
+        values[key] = _check(source, f"server.{key}", value, kind, what)
+    if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
+        raise ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters")
+    state_dir = Path(values.pop("state_dir", "var"))
+    socket = Path(values.pop("socket", "run/hcserver.sock"))
+    spool = Path(values.pop("spool", "spool"))
+    database = values.pop("database", f"sqlite:///{state_dir / 'queue.db'}")
+    printers_raw = _check(source, "printers", raw.get("printers", {}), dict, "a table of printers")
+    if not printers_raw:
+        raise ConfigError(source, "printers", "at least one printer must be configured")
+    printers = {name: _printer(source, name, value) for name, value in printers_raw.items()}
+    return ServerConfig(
+        source=source,
+        state_dir=state_dir,
+        socket=socket if socket.is_absolute() else state_dir / socket,
+        spool=spool if spool.is_absolute() else state_dir / spool,
+        database=database,
+        printers=printers,
+        **values,
+    )
+
+
+def load(path: str | os.PathLike | None = None) -> ServerConfig:
+    """Load ``path``, else ``$HCSERVER_CONFIG``, else the embedded defaults."""
+    path = path or os.environ.get("HCSERVER_CONFIG")
+    if not path:
+        return parse(EMBEDDED_DEFAULTS, "<embedded defaults>")
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), "(file)", exc.strerror or str(exc)) from None
+    return parse(text, str(path))

@@ -1,0 +1,241 @@
+"""Dispatcher: one worker thread per printer, woken by queue changes and timers.
+
+A worker sleeps until something concerns its printer (a job submitted,
+released, moved, reprioritised; the printer enabled; a back-off expiring; the
+idle timer; a status poll). It never polls the database on a clock: timers
+are APScheduler jobs that wake it.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+import formatter
+from drivers.base import Action, Driver, JobTicket, PrinterStatus, PrintFailure
+from drivers.registry import build_driver
+from formatter.film import PrinterProfile
+
+from .config import PrinterConfig, ServerConfig
+from .queue import ClaimedJob, JobQueue, backoff
+from .spool import Spool
+from .states import Transition
+
+log = logging.getLogger(__name__)
+
+
+class JobObserver:
+    """Carries what the driver learns during a job into the queue."""
+
+    def __init__(self, queue: JobQueue, printer: str, job_id: int):
+        self.queue, self.printer, self.job_id = queue, printer, job_id
+
+    def warning(self, operation: str, status: int | None, meaning: str) -> None:
+        log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
+                    "" if status is None else f"0x{status:04X}", meaning)
+        self.queue.add_warning(self.job_id, operation, status, meaning)
+
+    def printer_status(self, status: PrinterStatus) -> None:
+        self.queue.update_printer(self.printer, dicom_status=status.status, dicom_status_info=status.info)
+
+    def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
+        log.debug("job %s on %s: %s %s -> %s (%.1f ms)", self.job_id, self.printer, operation, sop_class,
+                  status, seconds * 1000)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc)
+
+
+class PrinterWorker:
+    def __init__(self, printer: PrinterConfig, server: ServerConfig, queue: JobQueue, spool: Spool,
+                 scheduler: BackgroundScheduler, driver: Driver | None = None):
+        self.printer, self.server, self.queue, self.spool = printer, server, queue, spool
+        self.scheduler = scheduler
+        self.driver = driver or build_driver(printer, server)
+        self.name = printer.name
+        self._wake = threading.Event()
+        self._stopping = False
+        self._idle_due = False
+        self._poll_due = False
+        self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
+
+    # ---- control (any thread) -------------------------------------------------------
+
+    def start(self) -> None:
+        if self.queue.printer(self.name).stopped:
+            self._start_polling()
+        self._thread.start()
+        self.wake()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._stopping = True
+        self.wake()
+        self._thread.join(timeout)
+        self.driver.close()
+
+    def _timer(self, kind: str, **trigger) -> None:
+        self.scheduler.add_job(self._fire, args=(kind,), id=f"{kind}-{self.name}", replace_existing=True,
+                               misfire_grace_time=None, **trigger)
+
+    def _cancel_timer(self, kind: str) -> None:
+        job = self.scheduler.get_job(f"{kind}-{self.name}")
+        if job:
+            job.remove()
+
+    def _fire(self, kind: str) -> None:
+        if kind == "idle":
+            self._idle_due = True
+        elif kind == "poll":
+            self._poll_due = True
+        self.wake()
+
+    def _start_polling(self) -> None:
+        self._timer("poll", trigger="interval", seconds=self.printer.status_poll_s)
+
+    # ---- the worker thread ----------------------------------------------------------
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            if self._stopping:
+                return
+            try:
+                self._cycle()
+            except Exception:  # the worker must survive anything a cycle throws
+                log.exception("printer %s: worker cycle failed", self.name)
+
+    def _cycle(self) -> None:
+        if self._poll_due:
+            self._poll_due = False
+            self._poll_status()
+        printed = False
+        while not self._stopping:
+            state = self.queue.printer(self.name)
+            if not state.enabled or state.stopped:
+                break
+            job = self.queue.claim_next(self.name)
+            if job is None:
+                break
+            printed = True
+            self._print(job)
+        if printed:
+            self._idle_due = False
+            self._timer("idle", trigger="date",
+                        run_date=datetime.now(timezone.utc) + timedelta(seconds=self.server.idle_release_s))
+        elif self._idle_due:
+            self._idle_due = False
+            self.driver.idle()
+        due = self.queue.next_due(self.name)
+        if due is not None:
+            self._timer("due", trigger="date", run_date=max(_utc(due), datetime.now(timezone.utc)))
+
+    def _poll_status(self) -> None:
+        try:
+            status = self.driver.status()
+        except PrintFailure as exc:
+            self.queue.update_printer(self.name, reason=f"status poll: {exc.reason}")
+            return
+        self.queue.update_printer(self.name, dicom_status=status.status, dicom_status_info=status.info)
+        if status.status != "FAILURE":
+            log.info("printer %s: status %s, printing resumes", self.name, status.status)
+            self._cancel_timer("poll")
+            self.queue.update_printer(self.name, stopped=False, reason=None)
+
+    def _print(self, job: ClaimedJob) -> None:
+        observer = JobObserver(self.queue, self.name, job.id)
+        ticket = JobTicket(job_id=job.id, copies=job.copies, priority=job.priority.upper(),
+                           medium_type=job.medium_type, film_destination=job.film_destination,
+                           label=job.label, color=job.color, films_total=job.films_total)
+        outcome, reason = Transition.COMPLETE, f"all {job.films_total} films printed"
+        try:
+            with self.driver.session(ticket, observer) as session:
+                for index in range(job.films_printed, job.films_total):
+                    if self._stopping:
+                        outcome, reason = Transition.REQUEUE, "the server is shutting down"
+                        break
+                    if self.queue.cancel_requested(job.id):
+                        outcome, reason = Transition.CANCEL, f"canceled after {index} films"
+                        break
+                    if (index > job.films_printed and self.printer.preempt
+                            and self.queue.higher_priority_waiting(self.name, job.priority_rank)):
+                        outcome, reason = Transition.PREEMPT, (f"a higher-priority job goes first; "
+                                                               f"resumes at film {index + 1}")
+                        break
+                    sheet = self._format(job, index)
+                    for note in sheet.notes:
+                        observer.warning("format", None, note)
+                    output = session.print_film(sheet)
+                    self.queue.film_printed(job.id, index, output)
+        except PrintFailure as failure:
+            self._failed(job, failure)
+            return
+        except (formatter.UnprintableImage, ValueError) as exc:
+            self.queue.finish(job.id, Transition.FAIL, f"cannot format: {exc}", error=f"cannot format: {exc}")
+            return
+        except Exception as exc:
+            log.exception("printer %s: job %s", self.name, job.id)
+            self._failed(job, PrintFailure(Action.RETRY, f"internal error: {exc!r}"))
+            return
+        self.queue.finish(job.id, outcome, reason)
+
+    def _format(self, job: ClaimedJob, index: int):
+        film = self.queue.film_spec(job.id, index)
+        images = {frame["image"]: self.spool.path(frame["image"]) for frame in film["frames"]}
+        profile = PrinterProfile(dpi=self.printer.dpi, bit_depth=self.printer.bit_depth, color=job.color,
+                                 magnification=film.get("magnification") or self.printer.defaults.magnification)
+        return formatter.format_film(film, images, profile, index)
+
+    def _failed(self, job: ClaimedJob, failure: PrintFailure) -> None:
+        reason = failure.reason
+        log.warning("printer %s: job %s: %s (%s)", self.name, job.id, reason, failure.action.value)
+        if failure.action is Action.STOP_PRINTER:
+            self.queue.update_printer(self.name, stopped=True, reason=reason)
+            self.queue.finish(job.id, Transition.REQUEUE, f"printer stopped: {reason}")
+            self._start_polling()
+        elif failure.action is Action.RETRY:
+            limit = self.printer.retry_limit if self.printer.retry_limit is not None else self.server.retry_limit
+            if job.attempts >= limit:
+                message = f"gave up after {job.attempts} attempts: {reason}"
+                self.queue.finish(job.id, Transition.FAIL, message, error=message)
+                return
+            interval = self.printer.retry_interval_s or self.server.retry_interval_s
+            when = backoff(job.attempts, interval, self.server.retry_max_interval_s)
+            self.queue.finish(job.id, Transition.RETRY, f"{reason}; retry at {when.isoformat()}Z",
+                              not_before=when)
+        else:
+            self.queue.finish(job.id, Transition.FAIL, reason, error=reason)
+
+
+class Dispatcher:
+    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool):
+        self.server, self.queue, self.spool = server, queue, spool
+        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.workers: dict[str, PrinterWorker] = {}
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.queue.sync_printers(self.server.printers)
+        for name, printer in self.server.printers.items():
+            worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler)
+            self.workers[name] = worker
+            worker.start()
+
+    def wake(self, printer: str) -> None:
+        worker = self.workers.get(printer)
+        if worker:
+            worker.wake()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker._stopping = True
+            worker.wake()
+        for worker in self.workers.values():
+            worker.stop()
+        self.scheduler.shutdown(wait=False)

@@ -1,0 +1,52 @@
+"""In-process notifications: job changes wake waiting clients and printer workers.
+
+Only "something changed" travels here; the database stays the truth.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class JobChange:
+    job_id: int
+    printer: str
+    kind: str          # transition or event kind
+    state: str
+
+
+class EventBus:
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._seq = 0
+        self._listeners: list[Callable[[JobChange], None]] = []
+
+    def subscribe(self, listener: Callable[[JobChange], None]) -> None:
+        self._listeners.append(listener)
+
+    def publish(self, change: JobChange) -> None:
+        with self._cond:
+            self._seq += 1
+            self._cond.notify_all()
+        for listener in self._listeners:
+            listener(change)
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
+        """Block until ``predicate()`` is true (re-checked after every change) or timeout.
+
+        The predicate runs outside the lock, so a slow check never blocks publishers.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            with self._cond:
+                seen = self._seq
+            if predicate():
+                return True
+            with self._cond:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                self._cond.wait_for(lambda: self._seq != seen, remaining)

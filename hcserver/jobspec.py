@@ -1,0 +1,191 @@
+"""Job spec validation: a client's JSON spec → a normalised job, or an error naming the field.
+
+Normalising fills every default from the printer's configuration, so what the
+queue stores is exactly what will be printed. Rules where the design is silent:
+
+* ``printer`` left out: the first printer in the configuration.
+* Instead of ``films`` a spec may give ``images`` (a list of image references or
+  frame objects) with optional film-level fields (``layout``, ``film_size``,
+  ``orientation``, …): the images are laid out in order over as many films as
+  the layout needs.
+* Unknown keys are refused, so a typo never silently prints the wrong thing.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import formatter
+
+from .config import MAGNIFICATIONS, ORIENTATIONS, PRIORITIES, PrinterConfig, ServerConfig
+
+MAX_FILMS_PER_JOB = 200
+MAX_COPIES = 99
+POLARITIES = ("NORMAL", "REVERSE")
+JOB_KEYS = {"printer", "priority", "copies", "medium_type", "film_destination", "label", "films", "images"}
+FILM_KEYS = {"film_size", "orientation", "layout", "magnification", "smoothing", "border_density",
+             "empty_image_density", "trim", "min_density", "max_density", "configuration_information"}
+FRAME_KEYS = {"image", "frame", "position", "window", "polarity", "annotations", "overlays"}
+
+
+class SpecError(ValueError):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+
+
+def _str(spec: dict, key: str, where: str, default: str | None) -> str | None:
+    value = spec.get(key, default)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise SpecError(f"{where}{key}", f"expected a non-empty string, got {value!r}")
+    return value
+
+
+def _int(spec: dict, key: str, where: str, default: int | None, low: int, high: int) -> int | None:
+    value = spec.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise SpecError(f"{where}{key}", f"expected a whole number from {low} to {high}, got {value!r}")
+    return value
+
+
+def _choice(value: Any, field: str, allowed: tuple[str, ...] | list[str], empty_means_any: bool = False) -> Any:
+    if value is None or (empty_means_any and not allowed):
+        return value
+    if value not in allowed:
+        raise SpecError(field, f"{value!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def _unknown(spec: dict, allowed: set[str], where: str) -> None:
+    extra = sorted(set(spec) - allowed)
+    if extra:
+        raise SpecError(f"{where}{extra[0]}", f"unknown field (allowed: {', '.join(sorted(allowed))})")
+
+
+class JobSpecValidator:
+    """Validates specs against the configured printers and the uploaded images."""
+
+    def __init__(self, config: ServerConfig, resolve_image: Callable[[str, str], str],
+                 image_info: Callable[[str], "formatter.ImageInfo"]):
+        self.config = config
+        self.resolve_image = resolve_image   # (reference, field) -> spool digest, or SpecError
+        self.image_info = image_info         # digest -> ImageInfo (cached by the caller)
+
+    def normalise(self, spec: Any) -> dict:
+        if not isinstance(spec, dict):
+            raise SpecError("", "a job spec must be a JSON object")
+        _unknown(spec, JOB_KEYS, "")
+        name = _str(spec, "printer", "", next(iter(self.config.printers)))
+        if name not in self.config.printers:
+            raise SpecError("printer", f"unknown printer {name!r} (configured: {', '.join(self.config.printers)})")
+        printer = self.config.printers[name]
+        defaults = printer.defaults
+        priority = spec.get("priority", defaults.priority)
+        if isinstance(priority, str):
+            priority = priority.lower()
+        _choice(priority, "priority", PRIORITIES)
+        job = {
+            "printer": name,
+            "priority": priority,
+            "copies": _int(spec, "copies", "", defaults.copies, 1, MAX_COPIES),
+            "medium_type": _choice(_str(spec, "medium_type", "", defaults.medium_type), "medium_type",
+                                   printer.medium_types, empty_means_any=True),
+            "film_destination": _choice(_str(spec, "film_destination", "", defaults.film_destination),
+                                        "film_destination", printer.film_destinations, empty_means_any=True),
+            "label": _str(spec, "label", "", None),
+        }
+        if ("films" in spec) == ("images" in spec):
+            raise SpecError("films", "give either films (each with its frames) or images (laid out "
+                                     "automatically), not both and not neither")
+        films = self._films_from_images(spec, printer) if "images" in spec else spec["films"]
+        if not isinstance(films, list) or not films:
+            raise SpecError("films", "expected a non-empty list of films")
+        if len(films) > MAX_FILMS_PER_JOB:
+            raise SpecError("films", f"{len(films)} films exceed the limit of {MAX_FILMS_PER_JOB} per job")
+        job["films"] = [self._film(film, printer, f"films[{i}].") for i, film in enumerate(films)]
+        job["color"] = printer.color and any(
+            self.image_info(frame["image"]).color for film in job["films"] for frame in film["frames"])
+        return job
+
+    def _films_from_images(self, spec: dict, printer: PrinterConfig) -> list[dict]:
+        images = spec["images"]
+        if not isinstance(images, list) or not images:
+            raise SpecError("images", "expected a non-empty list of images")
+        film = {key: spec[key] for key in FILM_KEYS if key in spec}
+        layout = film.get("layout", printer.defaults.layout)
+        try:
+            per_film = formatter.film_box_count(layout)
+        except ValueError as exc:
+            raise SpecError("layout", str(exc)) from None
+        frames = [image if isinstance(image, dict) else {"image": image} for image in images]
+        return [{**film, "frames": frames[i:i + per_film]} for i in range(0, len(frames), per_film)]
+
+    def _film(self, film: Any, printer: PrinterConfig, where: str) -> dict:
+        if not isinstance(film, dict):
+            raise SpecError(where.rstrip("."), "expected an object")
+        _unknown(film, FILM_KEYS | {"frames"}, where)
+        d = printer.defaults
+        film_size = _choice(_str(film, "film_size", where, d.film_size), f"{where}film_size", printer.film_sizes)
+        orientation = _choice(_str(film, "orientation", where, d.orientation), f"{where}orientation", ORIENTATIONS)
+        layout = _str(film, "layout", where, d.layout)
+        if printer.display_formats and layout not in printer.display_formats:
+            raise SpecError(f"{where}layout", f"printer {printer.name!r} accepts only: "
+                                              f"{', '.join(printer.display_formats)}")
+        try:
+            formatter.validate_layout(layout, orientation, film_size)
+            boxes = formatter.film_box_count(layout)
+        except ValueError as exc:
+            raise SpecError(f"{where}layout", str(exc)) from None
+        magnification = _choice(_str(film, "magnification", where, d.magnification), f"{where}magnification",
+                                [m for m in MAGNIFICATIONS if m in printer.magnification_types])
+        frames = film.get("frames")
+        if not isinstance(frames, list) or not frames:
+            raise SpecError(f"{where}frames", "expected a non-empty list of frames")
+        if len(frames) > boxes:
+            raise SpecError(f"{where}frames", f"{len(frames)} frames do not fit layout {layout} "
+                                              f"({boxes} image boxes)")
+        out = {"film_size": film_size, "orientation": orientation, "layout": layout,
+               "magnification": magnification}
+        for key in ("smoothing", "border_density", "empty_image_density", "trim", "configuration_information"):
+            out[key] = _str(film, key, where, None)
+        for key in ("min_density", "max_density"):
+            out[key] = _int(film, key, where, None, 0, 65535)
+        out["frames"] = [self._frame(frame, boxes, f"{where}frames[{i}].") for i, frame in enumerate(frames)]
+        positions = [f["position"] for f in out["frames"] if f["position"] is not None]
+        if len(positions) != len(set(positions)):
+            raise SpecError(f"{where}frames", "two frames name the same position")
+        return out
+
+    def _frame(self, frame: Any, boxes: int, where: str) -> dict:
+        if isinstance(frame, str):
+            frame = {"image": frame}
+        if not isinstance(frame, dict):
+            raise SpecError(where.rstrip("."), "expected an object or an image reference")
+        _unknown(frame, FRAME_KEYS, where)
+        if "image" not in frame:
+            raise SpecError(f"{where}image", "missing")
+        digest = self.resolve_image(frame["image"], f"{where}image")
+        info = self.image_info(digest)
+        number = _int(frame, "frame", where, 0, 0, 1 << 30)
+        if number >= info.frames:
+            raise SpecError(f"{where}frame", f"frame {number} does not exist: the image has {info.frames} "
+                                             f"frame{'s' if info.frames != 1 else ''}")
+        window = frame.get("window")
+        if window is not None:
+            if (not isinstance(window, dict) or set(window) != {"center", "width"}
+                    or not all(isinstance(window[k], (int, float)) and not isinstance(window[k], bool)
+                               for k in window) or window["width"] <= 0):
+                raise SpecError(f"{where}window", "expected {\"center\": number, \"width\": number > 0}")
+        annotations = frame.get("annotations", [])
+        if not isinstance(annotations, list):
+            raise SpecError(f"{where}annotations", "expected a list")
+        overlays = frame.get("overlays", True)
+        if not isinstance(overlays, bool):
+            raise SpecError(f"{where}overlays", "expected true or false")
+        return {"image": digest, "frame": number,
+                "position": _int(frame, "position", where, None, 1, boxes),
+                "window": window,
+                "polarity": _choice(frame.get("polarity", "NORMAL"), f"{where}polarity", POLARITIES),
+                "annotations": annotations, "overlays": overlays}

@@ -1,0 +1,113 @@
+"""SQLAlchemy models of the queue: jobs, films, frames, events, printer state.
+
+The schema itself is owned by Alembic (``migrations/``); these classes map it.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64))
+    printer: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    priority: Mapped[str] = mapped_column(String(4))        # high, med, low
+    priority_rank: Mapped[int] = mapped_column(Integer)     # 0 high .. 2 low: the sort key
+    copies: Mapped[int] = mapped_column(Integer, default=1)
+    medium_type: Mapped[str | None] = mapped_column(String(64))
+    film_destination: Mapped[str | None] = mapped_column(String(64))
+    label: Mapped[str | None] = mapped_column(String(64))
+    color: Mapped[bool] = mapped_column(Boolean, default=False)
+    films_total: Mapped[int] = mapped_column(Integer)
+    films_printed: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+    films: Mapped[list[Film]] = relationship(back_populates="job", order_by="Film.index",
+                                             cascade="all, delete-orphan")
+    events: Mapped[list[Event]] = relationship(back_populates="job", order_by="Event.id",
+                                               cascade="all, delete-orphan")
+
+    __table_args__ = (
+        Index("ix_jobs_dispatch", "printer", "state", "priority_rank", "id"),
+        Index("ix_jobs_state", "state"),
+    )
+
+
+class Film(Base):
+    __tablename__ = "films"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)             # 0-based within the job
+    film_size: Mapped[str] = mapped_column(String(16))
+    orientation: Mapped[str] = mapped_column(String(16))
+    layout: Mapped[str] = mapped_column(String(64))
+    options: Mapped[dict] = mapped_column(JSON)              # magnification, densities, trim, ...
+    printed_at: Mapped[datetime | None] = mapped_column(DateTime)
+    output: Mapped[str | None] = mapped_column(Text)         # e.g. the preview PNG path
+
+    job: Mapped[Job] = relationship(back_populates="films")
+    frames: Mapped[list[Frame]] = relationship(back_populates="film", order_by="Frame.index",
+                                               cascade="all, delete-orphan")
+
+    __table_args__ = (Index("ix_films_job", "job_id", "index", unique=True),)
+
+
+class Frame(Base):
+    __tablename__ = "frames"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    film_id: Mapped[int] = mapped_column(ForeignKey("films.id", ondelete="CASCADE"))
+    index: Mapped[int] = mapped_column(Integer)
+    image: Mapped[str] = mapped_column(String(64))           # spool digest (sha256 hex)
+    frame: Mapped[int] = mapped_column(Integer, default=0)   # frame number within a multi-frame image
+    options: Mapped[dict] = mapped_column(JSON)              # position, window, polarity, annotations, ...
+
+    film: Mapped[Film] = relationship(back_populates="frames")
+
+    __table_args__ = (Index("ix_frames_film", "film_id", "index"),)
+
+
+class Event(Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime)
+    kind: Mapped[str] = mapped_column(String(32))            # a transition name, or warning / film-printed
+    from_state: Mapped[str | None] = mapped_column(String(16))
+    to_state: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    data: Mapped[dict | None] = mapped_column(JSON)
+
+    job: Mapped[Job] = relationship(back_populates="events")
+
+    __table_args__ = (Index("ix_events_job", "job_id", "kind"),)
+
+
+class PrinterState(Base):
+    __tablename__ = "printers"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    accepting: Mapped[bool] = mapped_column(Boolean, default=True)
+    stopped: Mapped[bool] = mapped_column(Boolean, default=False)   # by printer status FAILURE
+    dicom_status: Mapped[str | None] = mapped_column(String(16))
+    dicom_status_info: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)

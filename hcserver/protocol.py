@@ -1,0 +1,78 @@
+"""The socket protocol: framed messages, one request → one response.
+
+A frame is ``b"HCS1"``, the JSON header length and the attachment length
+(both unsigned 32-bit big-endian), the UTF-8 JSON header (an object), then
+the attachment bytes (e.g. an uploaded image, or rendered PNGs).
+
+Requests: ``{"id": <any>, "op": "<operation>", ...arguments}``.
+Responses: ``{"id": <same>, "ok": true, ...}`` or
+``{"id": <same>, "ok": false, "error": {"code": "...", "message": "..."}}``.
+"""
+from __future__ import annotations
+
+import json
+import socket
+import struct
+from dataclasses import dataclass
+
+MAGIC = b"HCS1"
+PREFIX = struct.Struct("!4sII")
+
+
+class ProtocolError(Exception):
+    """A message that cannot be read; ``fatal`` means the stream is out of step and must close."""
+
+    def __init__(self, code: str, message: str, fatal: bool = True):
+        super().__init__(message)
+        self.code, self.message, self.fatal = code, message, fatal
+
+
+@dataclass
+class Message:
+    header: dict
+    attachment: bytes = b""
+
+
+def encode(header: dict, attachment: bytes = b"") -> bytes:
+    body = json.dumps(header, separators=(",", ":"), default=str).encode()
+    return PREFIX.pack(MAGIC, len(body), len(attachment)) + body + attachment
+
+
+def _read_exact(sock: socket.socket, count: int, what: str, started: bool) -> bytes:
+    chunks = bytearray()
+    while len(chunks) < count:
+        chunk = sock.recv(min(count - len(chunks), 1 << 20))
+        if not chunk:
+            if not chunks and not started:
+                raise EOFError
+            raise ProtocolError("truncated", f"connection closed in the middle of the {what} "
+                                             f"({len(chunks)} of {count} bytes)")
+        chunks += chunk
+    return bytes(chunks)
+
+
+def read_message(sock: socket.socket, max_header: int, max_attachment: int) -> Message:
+    """Read one frame. Raises EOFError on a clean end of stream, ProtocolError otherwise."""
+    prefix = _read_exact(sock, PREFIX.size, "message prefix", started=False)
+    magic, header_len, attachment_len = PREFIX.unpack(prefix)
+    if magic != MAGIC:
+        raise ProtocolError("bad-frame", "not an hcserver message (bad magic bytes)")
+    if header_len > max_header:
+        raise ProtocolError("too-large", f"message header of {header_len} bytes exceeds the limit of "
+                                         f"{max_header} bytes")
+    if attachment_len > max_attachment:
+        raise ProtocolError("too-large", f"attachment of {attachment_len} bytes exceeds the limit of "
+                                         f"{max_attachment} bytes")
+    body = _read_exact(sock, header_len, "message header", started=True)
+    attachment = _read_exact(sock, attachment_len, "attachment", started=True) if attachment_len else b""
+    try:
+        header = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ProtocolError("bad-json", f"message header is not valid JSON: {exc}", fatal=False) from None
+    if not isinstance(header, dict):
+        raise ProtocolError("bad-json", "message header must be a JSON object", fatal=False)
+    return Message(header, attachment)
+
+
+def error(request_id, code: str, message: str) -> dict:
+    return {"id": request_id, "ok": False, "error": {"code": code, "message": message}}

@@ -1,0 +1,384 @@
+"""The persistent print queue: jobs, their films and events, and printer state.
+
+Every state change goes through :meth:`JobQueue._move`, which applies the
+state machine (:mod:`hcserver.states`), records the event and commits before
+anyone is told. A job id is returned only after its row is committed.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from .events import JobChange
+from .models import Event, Film, Frame, Job, PrinterState
+from .states import PRIORITY_RANK, TERMINAL, InvalidTransition, JobState, Transition, transition
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.replace(tzinfo=timezone.utc).isoformat(timespec="milliseconds")
+
+
+class QueueError(ValueError):
+    """A request the queue refuses; ``code`` is the protocol error code."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What a worker needs to print a job it has just started."""
+
+    id: int
+    printer: str
+    priority: str
+    priority_rank: int
+    copies: int
+    medium_type: str | None
+    film_destination: str | None
+    label: str | None
+    color: bool
+    films_total: int
+    films_printed: int
+    attempts: int
+
+
+class JobQueue:
+    def __init__(self, engine: Engine, notify: Callable[[JobChange], None] | None = None):
+        self.engine = engine
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._notify = notify or (lambda change: None)
+
+    @contextmanager
+    def _session(self) -> Iterable[Session]:
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def _job(self, session: Session, job_id: int) -> Job:
+        job = session.get(Job, job_id)
+        if job is None:
+            raise QueueError("unknown-job", f"no job {job_id}")
+        return job
+
+    @staticmethod
+    def _move(session: Session, job: Job, name: Transition, reason: str, data: dict | None = None,
+              **changes) -> JobChange:
+        current = JobState(job.state)
+        try:
+            target = transition(current, name)
+        except InvalidTransition as exc:
+            raise QueueError("invalid-state", f"job {job.id}: {exc}") from None
+        now = utcnow()
+        for key, value in changes.items():
+            setattr(job, key, value)
+        job.state = target.value
+        job.updated_at = now
+        session.add(Event(job_id=job.id, at=now, kind=name.value, from_state=current.value,
+                          to_state=target.value, reason=reason, data=data))
+        return JobChange(job.id, job.printer, name.value, target.value)
+
+    # ---- submitting -----------------------------------------------------------------
+
+    def submit(self, owner: str, job: dict, held: bool = False) -> int:
+        """Queue a normalised job (see hcserver.jobspec); returns its id once committed."""
+        now = utcnow()
+        state = transition(None, Transition.SUBMIT, held=held)
+        with self._session() as session:
+            row = Job(owner=owner, printer=job["printer"], state=state.value, priority=job["priority"],
+                      priority_rank=PRIORITY_RANK[job["priority"]], copies=job["copies"],
+                      medium_type=job["medium_type"], film_destination=job["film_destination"],
+                      label=job["label"], color=job["color"], films_total=len(job["films"]),
+                      films_printed=0, attempts=0, cancel_requested=False, created_at=now, updated_at=now)
+            for index, film in enumerate(job["films"]):
+                film_row = Film(index=index, film_size=film["film_size"], orientation=film["orientation"],
+                                layout=film["layout"],
+                                options={k: v for k, v in film.items()
+                                         if k not in ("film_size", "orientation", "layout", "frames")})
+                film_row.frames = [
+                    Frame(index=i, image=frame["image"], frame=frame["frame"],
+                          options={k: v for k, v in frame.items() if k not in ("image", "frame")})
+                    for i, frame in enumerate(film["frames"])]
+                row.films.append(film_row)
+            session.add(row)
+            session.flush()
+            session.add(Event(job_id=row.id, at=now, kind=Transition.SUBMIT.value, from_state=None,
+                              to_state=state.value, reason=f"submitted by {owner}",
+                              data={"films": len(job["films"])}))
+            change = JobChange(row.id, row.printer, Transition.SUBMIT.value, state.value)
+        self._notify(change)
+        return change.job_id
+
+    # ---- user commands --------------------------------------------------------------
+
+    def _command(self, job_id: int, name: Transition, reason: str, **changes) -> dict:
+        with self._session() as session:
+            job = self._job(session, job_id)
+            change = self._move(session, job, name, reason, **changes)
+            view = self._view(job, [])
+        self._notify(change)
+        return view
+
+    def hold(self, job_id: int, by: str) -> dict:
+        return self._command(job_id, Transition.HOLD, f"held by {by}")
+
+    def release(self, job_id: int, by: str) -> dict:
+        return self._command(job_id, Transition.RELEASE, f"released by {by}")
+
+    def cancel(self, job_id: int, by: str) -> dict:
+        """Cancel a queued job now; a printing job stops after its current film."""
+        with self._session() as session:
+            job = self._job(session, job_id)
+            if job.state == JobState.PROCESSING.value:
+                job.cancel_requested = True
+                job.updated_at = utcnow()
+                session.add(Event(job_id=job.id, at=job.updated_at, kind="cancel-requested",
+                                  from_state=job.state, to_state=job.state,
+                                  reason=f"cancel requested by {by}; stops after the current film"))
+                change = JobChange(job.id, job.printer, "cancel-requested", job.state)
+            else:
+                change = self._move(session, job, Transition.CANCEL, f"canceled by {by}")
+            view = self._view(job, [])
+        self._notify(change)
+        return view
+
+    def _change_waiting_job(self, job_id: int, what: str, by: str, **changes) -> dict:
+        with self._session() as session:
+            job = self._job(session, job_id)
+            if job.state not in (JobState.PENDING.value, JobState.HELD.value):
+                raise QueueError("invalid-state", f"job {job_id} is {job.state}: only pending or held "
+                                                  f"jobs can have their {what} changed")
+            now = utcnow()
+            before = {key: getattr(job, key) for key in changes}
+            for key, value in changes.items():
+                setattr(job, key, value)
+            job.updated_at = now
+            session.add(Event(job_id=job.id, at=now, kind=what, from_state=job.state, to_state=job.state,
+                              reason=f"{what} changed by {by}", data={"from": before, "to": changes}))
+            change = JobChange(job.id, job.printer, what, job.state)
+            view = self._view(job, [])
+        self._notify(change)
+        if "printer" in changes:  # wake the old printer's worker too
+            self._notify(JobChange(job_id, before["printer"], what, change.state))
+        return view
+
+    def set_priority(self, job_id: int, priority: str, by: str) -> dict:
+        if priority not in PRIORITY_RANK:
+            raise QueueError("bad-request", f"priority must be one of: {', '.join(PRIORITY_RANK)}")
+        return self._change_waiting_job(job_id, "priority", by, priority=priority,
+                                        priority_rank=PRIORITY_RANK[priority])
+
+    def move(self, job_id: int, printer: str, by: str) -> dict:
+        return self._change_waiting_job(job_id, "printer", by, printer=printer)
+
+    # ---- reading --------------------------------------------------------------------
+
+    def _warnings(self, session: Session, job_ids: list[int]) -> dict[int, list[dict]]:
+        found: dict[int, list[dict]] = {}
+        if not job_ids:
+            return found
+        rows = session.execute(select(Event.job_id, Event.data, Event.at)
+                               .where(Event.kind == "warning", Event.job_id.in_(job_ids))
+                               .order_by(Event.id))
+        for job_id, data, at in rows:
+            found.setdefault(job_id, []).append({**(data or {}), "at": iso(at)})
+        return found
+
+    @staticmethod
+    def _view(job: Job, warnings: list[dict]) -> dict:
+        return {
+            "id": job.id, "state": job.state, "printer": job.printer, "priority": job.priority,
+            "owner": job.owner, "copies": job.copies, "medium_type": job.medium_type,
+            "film_destination": job.film_destination, "label": job.label,
+            "films_total": job.films_total, "films_printed": job.films_printed,
+            "attempts": job.attempts, "warnings": warnings, "error": job.error,
+            "not_before": iso(job.not_before), "cancel_requested": job.cancel_requested,
+            "created_at": iso(job.created_at), "updated_at": iso(job.updated_at),
+        }
+
+    def list(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
+        with self._session() as session:
+            query = select(Job).order_by(Job.priority_rank, Job.id)
+            if not include_history:
+                query = query.where(Job.state.not_in([s.value for s in TERMINAL]))
+            if printer:
+                query = query.where(Job.printer == printer)
+            jobs = session.scalars(query).all()
+            warnings = self._warnings(session, [job.id for job in jobs])
+            return [self._view(job, warnings.get(job.id, [])) for job in jobs]
+
+    def show(self, job_id: int) -> dict:
+        with self._session() as session:
+            job = session.scalars(select(Job).where(Job.id == job_id)
+                                  .options(selectinload(Job.films), selectinload(Job.events))).first()
+            if job is None:
+                raise QueueError("unknown-job", f"no job {job_id}")
+            view = self._view(job, self._warnings(session, [job.id]).get(job.id, []))
+            view["films"] = [{"index": f.index, "film_size": f.film_size, "orientation": f.orientation,
+                              "layout": f.layout, "frames": len(f.frames), "printed_at": iso(f.printed_at),
+                              "output": f.output} for f in job.films]
+            view["events"] = [{"at": iso(e.at), "kind": e.kind, "from": e.from_state, "to": e.to_state,
+                               "reason": e.reason, "data": e.data} for e in job.events]
+            return view
+
+    def state_of(self, job_id: int) -> str:
+        with self._session() as session:
+            state = session.scalar(select(Job.state).where(Job.id == job_id))
+        if state is None:
+            raise QueueError("unknown-job", f"no job {job_id}")
+        return state
+
+    def film_spec(self, job_id: int, index: int) -> dict:
+        """The normalised film dict the formatter takes (images as spool digests)."""
+        with self._session() as session:
+            film = session.scalars(select(Film).where(Film.job_id == job_id, Film.index == index)
+                                   .options(selectinload(Film.frames))).one()
+            return {"film_size": film.film_size, "orientation": film.orientation, "layout": film.layout,
+                    **film.options,
+                    "frames": [{"image": f.image, "frame": f.frame, **f.options} for f in film.frames]}
+
+    # ---- the worker's side ----------------------------------------------------------
+
+    def claim_next(self, printer: str) -> ClaimedJob | None:
+        """Start the first due pending job of ``printer``: priority, then submission order."""
+        now = utcnow()
+        with self._session() as session:
+            job = session.scalars(
+                select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value,
+                                  (Job.not_before.is_(None)) | (Job.not_before <= now))
+                .order_by(Job.priority_rank, Job.id).limit(1)).first()
+            if job is None:
+                return None
+            attempt = job.attempts + 1
+            change = self._move(session, job, Transition.START, f"printing on {printer}, attempt {attempt}",
+                                attempts=attempt, not_before=None)
+            claimed = ClaimedJob(job.id, job.printer, job.priority, job.priority_rank, job.copies,
+                                 job.medium_type, job.film_destination, job.label, job.color,
+                                 job.films_total, job.films_printed, job.attempts)
+        self._notify(change)
+        return claimed
+
+    def next_due(self, printer: str) -> datetime | None:
+        """When the earliest backed-off pending job of ``printer`` becomes due."""
+        with self._session() as session:
+            return session.scalar(select(func.min(Job.not_before)).where(
+                Job.printer == printer, Job.state == JobState.PENDING.value, Job.not_before.is_not(None)))
+
+    def higher_priority_waiting(self, printer: str, rank: int) -> bool:
+        now = utcnow()
+        with self._session() as session:
+            return session.scalar(select(Job.id).where(
+                Job.printer == printer, Job.state == JobState.PENDING.value, Job.priority_rank < rank,
+                (Job.not_before.is_(None)) | (Job.not_before <= now)).limit(1)) is not None
+
+    def cancel_requested(self, job_id: int) -> bool:
+        with self._session() as session:
+            return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+    def film_printed(self, job_id: int, index: int, output: str | None) -> None:
+        """Record a film whose print action succeeded: it is never printed again."""
+        now = utcnow()
+        with self._session() as session:
+            job = self._job(session, job_id)
+            session.execute(update(Film).where(Film.job_id == job_id, Film.index == index)
+                            .values(printed_at=now, output=output))
+            job.films_printed = index + 1
+            job.updated_at = now
+            session.add(Event(job_id=job_id, at=now, kind="film-printed", from_state=job.state,
+                              to_state=job.state, reason=f"film {index + 1} of {job.films_total} printed",
+                              data={"film": index, "output": output}))
+            change = JobChange(job_id, job.printer, "film-printed", job.state)
+        self._notify(change)
+
+    def add_warning(self, job_id: int, operation: str, status: int | None, meaning: str) -> None:
+        now = utcnow()
+        code = None if status is None else f"0x{status:04X}"
+        with self._session() as session:
+            job = self._job(session, job_id)
+            session.add(Event(job_id=job_id, at=now, kind="warning", from_state=job.state, to_state=job.state,
+                              reason=f"{operation} {code or ''} {meaning}".replace("  ", " "),
+                              data={"operation": operation, "status": code, "meaning": meaning}))
+            change = JobChange(job_id, job.printer, "warning", job.state)
+        self._notify(change)
+
+    def finish(self, job_id: int, name: Transition, reason: str, **changes) -> None:
+        """End a processing job's attempt: complete, retry, preempt, requeue, fail or cancel."""
+        with self._session() as session:
+            job = self._job(session, job_id)
+            change = self._move(session, job, name, reason, **changes)
+        self._notify(change)
+
+    def recover_interrupted(self) -> list[int]:
+        """At start-up: jobs left printing by a crash go back to pending (their printed films kept)."""
+        with self._session() as session:
+            jobs = session.scalars(select(Job).where(Job.state == JobState.PROCESSING.value)).all()
+            changes = []
+            for job in jobs:
+                if job.cancel_requested:
+                    changes.append(self._move(session, job, Transition.CANCEL,
+                                              "canceled: the server stopped while the cancel was pending"))
+                else:
+                    changes.append(self._move(
+                        session, job, Transition.REQUEUE,
+                        f"the server stopped while this job was printing; resuming after film "
+                        f"{job.films_printed} of {job.films_total}"))
+        for change in changes:
+            self._notify(change)
+        return [change.job_id for change in changes]
+
+    # ---- printers -------------------------------------------------------------------
+
+    def sync_printers(self, names: Iterable[str]) -> None:
+        with self._session() as session:
+            known = set(session.scalars(select(PrinterState.name)))
+            for name in names:
+                if name not in known:
+                    session.add(PrinterState(name=name, enabled=True, accepting=True, stopped=False,
+                                             updated_at=utcnow()))
+
+    def printer(self, name: str) -> PrinterState:
+        with self._session() as session:
+            state = session.get(PrinterState, name)
+            if state is None:
+                raise QueueError("unknown-printer", f"no printer {name!r}")
+            return state
+
+    def update_printer(self, name: str, **changes) -> PrinterState:
+        with self._session() as session:
+            state = session.get(PrinterState, name)
+            if state is None:
+                raise QueueError("unknown-printer", f"no printer {name!r}")
+            for key, value in changes.items():
+                setattr(state, key, value)
+            state.updated_at = utcnow()
+        self._notify(JobChange(0, name, "printer", ""))
+        return state
+
+    def printer_views(self) -> list[dict]:
+        with self._session() as session:
+            counts = dict(session.execute(
+                select(Job.printer, func.count()).where(Job.state.in_(
+                    [JobState.PENDING.value, JobState.HELD.value, JobState.PROCESSING.value]))
+                .group_by(Job.printer)).all())
+            return [{"name": p.name, "enabled": p.enabled, "accepting": p.accepting, "stopped": p.stopped,
+                     "dicom_status": p.dicom_status, "dicom_status_info": p.dicom_status_info,
+                     "reason": p.reason, "queued": counts.get(p.name, 0), "updated_at": iso(p.updated_at)}
+                    for p in session.scalars(select(PrinterState).order_by(PrinterState.name))]
+
+
+def backoff(attempts: int, interval_s: float, max_interval_s: float) -> datetime:
+    """Not-before time after ``attempts`` failed tries: interval doubling, capped."""
+    delay = min(interval_s * (2 ** max(attempts - 1, 0)), max_interval_s)
+    return utcnow() + timedelta(seconds=delay)

@@ -1,0 +1,301 @@
+"""The socket server: reads framed requests, runs them, answers; many clients at once.
+
+Each connection is served by its own thread. A request that cannot be framed
+(bad magic, oversized, truncated) gets an error and the connection is closed,
+since the stream is out of step; a well-framed bad request (bad JSON, unknown
+operation, invalid spec) gets an error and the connection stays open.
+Nothing a client sends can stop the server or touch other clients.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import os
+import pwd
+import socket
+import socketserver
+import struct
+import threading
+from pathlib import Path
+
+from PIL import Image
+
+import formatter
+from drivers.base import PrintFailure
+from drivers.registry import build_driver
+from formatter.film import PrinterProfile
+
+from .config import ServerConfig
+from .dispatcher import Dispatcher
+from .events import EventBus
+from .jobspec import JobSpecValidator, SpecError
+from .protocol import ProtocolError, encode, error, read_message
+from .queue import JobQueue, QueueError
+from .spool import Spool, SpoolError
+from .states import TERMINAL
+
+log = logging.getLogger(__name__)
+
+IMAGE_REF_PREFIX = "sha256:"
+
+
+class RequestError(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+def peer_owner(sock: socket.socket) -> str:
+    """The connecting user's name, from the kernel's peer credentials."""
+    try:
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+        _pid, uid, _gid = struct.unpack("3i", creds)
+    except OSError:
+        return "unknown"
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+class Operations:
+    """What each request ``op`` does. Methods named ``op_<name>`` with dashes as underscores."""
+
+    def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool, bus: EventBus,
+                 dispatcher: Dispatcher):
+        self.config, self.queue, self.spool, self.bus, self.dispatcher = config, queue, spool, bus, dispatcher
+        self.validator = JobSpecValidator(config, self._resolve_image, self._image_info)
+
+    # ---- helpers --------------------------------------------------------------------
+
+    def _resolve_image(self, reference, field: str) -> str:
+        if not isinstance(reference, str) or not reference.startswith(IMAGE_REF_PREFIX):
+            raise SpecError(field, f"expected an uploaded image reference \"sha256:<digest>\", got {reference!r}")
+        digest = reference[len(IMAGE_REF_PREFIX):]
+        if not self.spool.exists(digest):
+            raise SpecError(field, f"image {reference} has not been uploaded")
+        return digest
+
+    @functools.lru_cache(maxsize=4096)
+    def _image_info(self, digest: str) -> formatter.ImageInfo:
+        return formatter.inspect_image(self.spool.path(digest))
+
+    @staticmethod
+    def _arg(request: dict, key: str, kind: type | tuple, required: bool = True, default=None):
+        if key not in request:
+            if required:
+                raise RequestError("bad-request", f"missing argument {key!r}")
+            return default
+        value = request[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise RequestError("bad-request", f"argument {key!r} has the wrong type")
+        return value
+
+    def _job_id(self, request: dict) -> int:
+        return self._arg(request, "job", int)
+
+    def _printer_name(self, request: dict) -> str:
+        name = self._arg(request, "printer", str)
+        if name not in self.config.printers:
+            raise RequestError("unknown-printer", f"no printer {name!r} (configured: "
+                                                  f"{', '.join(self.config.printers)})")
+        return name
+
+    # ---- operations -----------------------------------------------------------------
+
+    def op_ping(self, request, attachment, owner):
+        return {"server": "hcserver", "owner": owner}
+
+    def op_upload(self, request, attachment, owner):
+        """Store one image in the spool; refuse it at once if it cannot be printed."""
+        name = self._arg(request, "name", str, required=False, default="uploaded image")
+        if not attachment:
+            raise RequestError("bad-request", "upload needs the image bytes as the attachment")
+        try:
+            digest = self.spool.put(attachment)
+        except SpoolError as exc:
+            raise RequestError("spool-error", str(exc)) from None
+        try:
+            info = self._image_info(digest)
+        except formatter.UnprintableImage as exc:
+            self._image_info.cache_clear()
+            raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
+        return {"image": IMAGE_REF_PREFIX + digest, "frames": info.frames, "rows": info.rows,
+                "columns": info.columns, "color": info.color}
+
+    def _normalise(self, request) -> dict:
+        spec = self._arg(request, "spec", dict)
+        try:
+            return self.validator.normalise(spec)
+        except SpecError as exc:
+            raise RequestError("invalid-spec", str(exc)) from None
+        except formatter.UnprintableImage as exc:
+            raise RequestError("unprintable-image", str(exc)) from None
+
+    def op_submit(self, request, attachment, owner):
+        job = self._normalise(request)
+        if not self.queue.printer(job["printer"]).accepting:
+            raise RequestError("not-accepting", f"printer {job['printer']!r} is not accepting jobs")
+        hold = self._arg(request, "hold", bool, required=False, default=False)
+        job_id = self.queue.submit(owner, job, held=hold)
+        return {"job": job_id, "films": len(job["films"])}
+
+    def op_list(self, request, attachment, owner):
+        history = self._arg(request, "all", bool, required=False, default=False)
+        printer = self._arg(request, "printer", str, required=False)
+        return {"jobs": self.queue.list(include_history=history, printer=printer)}
+
+    def op_show(self, request, attachment, owner):
+        return {"job": self.queue.show(self._job_id(request))}
+
+    def op_cancel(self, request, attachment, owner):
+        return {"job": self.queue.cancel(self._job_id(request), owner)}
+
+    def op_hold(self, request, attachment, owner):
+        return {"job": self.queue.hold(self._job_id(request), owner)}
+
+    def op_release(self, request, attachment, owner):
+        return {"job": self.queue.release(self._job_id(request), owner)}
+
+    def op_priority(self, request, attachment, owner):
+        return {"job": self.queue.set_priority(self._job_id(request), self._arg(request, "priority", str), owner)}
+
+    def op_move(self, request, attachment, owner):
+        return {"job": self.queue.move(self._job_id(request), self._printer_name(request), owner)}
+
+    def op_wait(self, request, attachment, owner):
+        """Answer when the job has ended (or after ``timeout`` seconds)."""
+        job_id = self._job_id(request)
+        timeout = self._arg(request, "timeout", (int, float), required=False)
+        terminal = {state.value for state in TERMINAL}
+        done = self.bus.wait_until(lambda: self.queue.state_of(job_id) in terminal, timeout)
+        return {"job": self.queue.show(job_id), "timed_out": not done}
+
+    def op_printers(self, request, attachment, owner):
+        views = self.queue.printer_views()
+        for view in views:
+            printer = self.config.printers.get(view["name"])
+            view["configured"] = printer is not None
+            if printer:
+                view["driver"] = printer.driver
+                if printer.driver == "dicom":
+                    view["address"] = f"{printer.ae_title}@{printer.host}:{printer.port}"
+        return {"printers": views}
+
+    def _printer_admin(self, request, **changes):
+        name = self._printer_name(request)
+        self.queue.update_printer(name, **changes)
+        self.dispatcher.wake(name)
+        return {"printer": name, **changes}
+
+    def op_enable(self, request, attachment, owner):
+        # Like cupsenable, enabling also restarts a printer stopped by its status.
+        return self._printer_admin(request, enabled=True, stopped=False, reason=None)
+
+    def op_disable(self, request, attachment, owner):
+        return self._printer_admin(request, enabled=False,
+                                   reason=self._arg(request, "reason", str, required=False) or f"disabled by {owner}")
+
+    def op_accept(self, request, attachment, owner):
+        return self._printer_admin(request, accepting=True)
+
+    def op_reject(self, request, attachment, owner):
+        return self._printer_admin(request, accepting=False)
+
+    def op_echo(self, request, attachment, owner):
+        name = self._printer_name(request)
+        driver = build_driver(self.config.printers[name], self.config)  # its own association
+        try:
+            return {"printer": name, **driver.echo()}
+        except PrintFailure as exc:
+            return {"printer": name, "ok": False, "error": exc.reason}
+        finally:
+            driver.close()
+
+    def op_preview(self, request, attachment, owner):
+        """Render the films of a spec exactly as the printer would get them, as PNGs."""
+        job = self._normalise(request)
+        printer = self.config.printers[job["printer"]]
+        sizes, blob = [], io.BytesIO()
+        for index, film in enumerate(job["films"]):
+            images = {frame["image"]: self.spool.path(frame["image"]) for frame in film["frames"]}
+            profile = PrinterProfile(dpi=printer.dpi, bit_depth=printer.bit_depth, color=job["color"],
+                                     magnification=film["magnification"])
+            try:
+                sheet = formatter.format_film(film, images, profile, index)
+            except (formatter.UnprintableImage, ValueError) as exc:
+                raise RequestError("unprintable", f"film {index + 1}: {exc}") from None
+            start = blob.tell()
+            Image.fromarray(formatter.compose(sheet)).save(blob, format="PNG", compress_level=1)
+            sizes.append(blob.tell() - start)
+        return {"films": sizes, "_attachment": blob.getvalue()}
+
+    def handle(self, request: dict, attachment: bytes, owner: str) -> tuple[dict, bytes]:
+        request_id = request.get("id")
+        op = request.get("op")
+        method = getattr(self, f"op_{op.replace('-', '_')}", None) if isinstance(op, str) else None
+        if method is None:
+            return error(request_id, "unknown-op", f"unknown operation {op!r}"), b""
+        try:
+            result = method(request, attachment, owner)
+        except (RequestError, QueueError) as exc:
+            return error(request_id, exc.code, str(exc)), b""
+        except Exception as exc:  # a bug must cost one request, never the server
+            log.exception("request %r failed", op)
+            return error(request_id, "internal", f"internal error: {exc!r}"), b""
+        out_attachment = result.pop("_attachment", b"")
+        return {"id": request_id, "ok": True, **result}, out_attachment
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: "SocketServer"
+
+    def handle(self) -> None:
+        sock: socket.socket = self.request
+        owner = peer_owner(sock)
+        limits = self.server.config.max_message_bytes, self.server.config.max_attachment_bytes
+        while True:
+            try:
+                message = read_message(sock, *limits)
+            except EOFError:
+                return
+            except ProtocolError as exc:
+                self._send(error(None, exc.code, exc.message))
+                if exc.fatal:
+                    return
+                continue
+            except OSError:
+                return
+            response, attachment = self.server.operations.handle(message.header, message.attachment, owner)
+            if not self._send(response, attachment):
+                return
+
+    def _send(self, response: dict, attachment: bytes = b"") -> bool:
+        try:
+            self.request.sendall(encode(response, attachment))
+            return True
+        except OSError:
+            return False
+
+
+class SocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    block_on_close = False
+    request_queue_size = 128
+
+    def __init__(self, path: Path, config: ServerConfig, operations: Operations):
+        self.config, self.operations = config, operations
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() or path.is_socket():
+            path.unlink()
+        old_umask = os.umask(0o117)  # socket created 0660
+        try:
+            super().__init__(str(path), _Handler)
+        finally:
+            os.umask(old_umask)
+
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name="socket-server", daemon=True)
+        thread.start()
+        return thread

@@ -1,0 +1,50 @@
+"""Content-addressed image spool: a job keeps its images even if the sources go away."""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_DIGEST = re.compile(r"^[0-9a-f]{64}$")
+
+
+class SpoolError(OSError):
+    pass
+
+
+class Spool:
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        if not _DIGEST.match(digest):
+            raise ValueError(f"not an image digest: {digest!r}")
+        return self.directory / digest[:2] / digest
+
+    def exists(self, digest: str) -> bool:
+        try:
+            return self.path(digest).is_file()
+        except ValueError:
+            return False
+
+    def put(self, data: bytes) -> str:
+        """Store ``data``; returns its sha256 hex digest. Written atomically and fsynced."""
+        digest = hashlib.sha256(data).hexdigest()
+        target = self.path(digest)
+        if target.is_file():
+            return digest
+        target.parent.mkdir(exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, target)
+        except OSError as exc:
+            Path(tmp).unlink(missing_ok=True)
+            raise SpoolError(exc.errno, f"cannot store image in the spool: {exc.strerror}") from None
+        return digest

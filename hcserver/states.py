@@ -1,0 +1,73 @@
+"""The job state machine (DESIGN §2): states, named transitions, and nothing else.
+
+Every change of a job's state goes through :func:`transition`, which the
+queue uses; each one is recorded as an event with its time and reason.
+"""
+from __future__ import annotations
+
+import enum
+
+
+class JobState(str, enum.Enum):
+    PENDING = "pending"
+    HELD = "held"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELED})
+
+
+class Transition(str, enum.Enum):
+    """Named transitions; the value is the event kind recorded."""
+
+    SUBMIT = "submit"            # (new) -> pending | held
+    HOLD = "hold"
+    RELEASE = "release"
+    START = "start"
+    COMPLETE = "complete"
+    RETRY = "retry"              # processing -> pending with a not-before time
+    PREEMPT = "preempt"          # processing -> pending, a higher-priority job goes first
+    REQUEUE = "requeue"          # processing -> pending: printer stopped, or the server restarted
+    FAIL = "fail"
+    CANCEL = "cancel"
+
+
+P, H, R = JobState.PENDING, JobState.HELD, JobState.PROCESSING
+
+TRANSITIONS: dict[Transition, tuple[frozenset[JobState | None], JobState]] = {
+    Transition.SUBMIT: (frozenset({None}), P),            # target may be HELD: see target_of()
+    Transition.HOLD: (frozenset({P}), H),
+    Transition.RELEASE: (frozenset({H}), P),
+    Transition.START: (frozenset({P}), R),
+    Transition.COMPLETE: (frozenset({R}), JobState.COMPLETED),
+    Transition.RETRY: (frozenset({R}), P),
+    Transition.PREEMPT: (frozenset({R}), P),
+    Transition.REQUEUE: (frozenset({R}), P),
+    Transition.FAIL: (frozenset({R}), JobState.FAILED),
+    Transition.CANCEL: (frozenset({P, H, R}), JobState.CANCELED),
+}
+
+
+class InvalidTransition(ValueError):
+    pass
+
+
+def transition(current: JobState | None, name: Transition, *, held: bool = False) -> JobState:
+    """Return the state ``name`` leads to from ``current``, or raise InvalidTransition."""
+    sources, target = TRANSITIONS[name]
+    if current not in sources:
+        state = current.value if current else "new"
+        raise InvalidTransition(f"cannot {name.value} a job that is {state}")
+    if name is Transition.SUBMIT and held:
+        return H
+    return target
+
+
+PRIORITY_RANK = {"high": 0, "med": 1, "low": 2}

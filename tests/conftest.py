@@ -1,0 +1,37 @@
+import pytest
+from pydicom.data import get_testdata_file
+
+from tests.daemon import DaemonProcess
+
+PREVIEW_CONFIG = """
+[server]
+state_dir = "@STATE@"
+retry_interval_s = 1
+
+[printers.film]
+driver = "preview"
+dpi = 40
+
+[printers.other]
+driver = "preview"
+dpi = 40
+"""
+
+
+def testdata(name: str) -> str:
+    """A test image bundled with pydicom (never one it would download)."""
+    path = get_testdata_file(name, download=False)
+    assert path, f"pydicom does not bundle {name}"
+    return str(path)
+
+
+@pytest.fixture
+def images():
+    return {name: testdata(name) for name in ("CT_small.dcm", "MR_small.dcm", "SC_rgb.dcm")}
+
+
+@pytest.fixture
+def daemon():
+    process = DaemonProcess(PREVIEW_CONFIG).start()
+    yield process
+    process.cleanup()
