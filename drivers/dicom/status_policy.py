@@ -1,0 +1,597 @@
+"""What the Print SCU does with each DIMSE status: the status policy table.
+
+The table
+---------
+:data:`TABLE` holds one :class:`StatusRule` per ``(SOP class, operation, status
+code)`` that DICOM PS3.2 Annex N (tables N.7-52 to N.7-69, "Status Codes ... -
+SCU") lists for the SCU of the Print Management SOP classes, with the meaning
+the standard gives it and the :class:`~drivers.base.Action` we take by
+default:
+
+``ok``
+    go on.
+``warn``
+    go on and record the code, its meaning and the operation on the job.
+``retry``
+    end the association, back off and try the job again later; films whose
+    N-ACTION succeeded are kept and never printed again.
+``fail``
+    the job fails with the code and its meaning.
+``stop-printer``
+    the job goes back to pending, the printer is marked stopped and polled
+    (N-GET Printer) until it reports NORMAL.
+
+The table is data: it is expanded once, at import, from the Annex N code
+lists (:data:`ANNEX_N`) and an ordered list of choices (:data:`_CHOICES`, the
+first that matches a row gives its action and the reason for it), and
+:func:`decide` only looks codes up. The conformance statement is printed
+from the same table (:func:`rules_for`, :func:`default_rule_text`).
+
+Codes the table does not list
+-----------------------------
+Any other code is classified by :func:`category_of` (PS3.7 Annex C):
+0x0000 success; 0xFF00/0xFF01 pending; 0xFE00 cancel; 0x0001, 0x0107,
+0x0116 and 0xBxxx warning; everything else - 0x01xx/0x02xx, 0xAxxx, 0xCxxx
+and codes no part of the standard assigns - failure. :data:`OTHER_CODES`
+gives the action per category: success → ok, warning → warn, and failure,
+pending and cancel → fail (none of the N-operations we use answers pending
+or cancel, so such an answer is not something we can go on from).
+
+Per-printer overrides
+---------------------
+A printer's ``status_policy`` table maps ``"OPERATION 0xCODE"`` (e.g.
+``"N-ACTION 0xC602"``) to an action. An override applies to that operation
+and code for every SOP class, wins over the table, and may name a code the
+table does not list.
+
+Why the defaults are what they are
+----------------------------------
+Where the reference Print SCU - the conformance statement of Canon Medical
+Systems' Astorex i9 (model UDR-10A), section 4.2.7 "Print SCU AE" - documents
+what it does with a code, we do the same; each rule's ``why`` says so:
+
+* the warnings it names (0x0107, 0x0116, 0xB604, 0xB605, 0xB609, 0xB60A) are
+  "considered successful": printing goes on, and we record them (``warn``);
+* the failures it names (0xC602, 0xC603, 0xC605, 0xC613) abort the
+  association and fail the job (``fail``). A site whose printer reports a
+  full queue (0xC602) only briefly may override that with ``retry``;
+* a failed N-GET Printer aborts the association but does not fail the job,
+  and a printer that reports FAILURE is waited for and tried again
+  (``retry`` or ``stop-printer`` below, never ``fail``).
+
+For codes it covers only by its "any other status code → fail the job" row,
+or not at all, we choose:
+
+* ``retry`` for what a new association or some waiting can clear:
+  0x0110 Processing failure, 0x0210 Duplicate invocation (message IDs start
+  again in a new association), 0x0213 Resource limitation, 0xC601 print queue
+  full, 0xC616 an earlier film box not yet printed (a new association starts
+  a new film session), and 0x0112 No such SOP Instance on N-SET / N-ACTION
+  (the printer lost the session, e.g. it restarted). The retry limit bounds
+  the cost when the cause turns out to be permanent.
+* ``stop-printer`` for the other failures of N-GET Printer: the printer
+  cannot tell us its status, which is the printer's (or its configuration's)
+  fault and not the job's, so jobs are kept until it answers NORMAL.
+* ``warn`` for failures of requests the films do not depend on: N-DELETE
+  (the films are already accepted, and the printer drops the session's
+  instances when the association ends), N-GET Print Job (only the progress
+  report is lost), N-GET Printer Configuration Retrieval (information only),
+  and N-EVENT-REPORT, whose codes are ones *we* return to the printer's
+  notification (e.g. 0x0113 for an unknown event type).
+* ``fail`` for the rest: the printer refused the request as we sent it
+  (missing or invalid attributes, unknown SOP class, not authorized, image
+  too large ...), and sending it again would be refused again.
+
+Printer Status (2110,0010), from N-GET Printer or N-EVENT-REPORT, is handled by
+:func:`printer_status_action`: NORMAL → ok, WARNING → warn, FAILURE →
+stop-printer, anything else (including empty) → warn.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Mapping
+
+from drivers.base import Action
+
+OPERATIONS = ("N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE", "N-EVENT-REPORT")
+
+SOP_CLASSES = (
+    "printer", "film-session", "film-box", "grayscale-image-box", "color-image-box",
+    "presentation-lut", "annotation-box", "print-job", "printer-configuration",
+)
+
+SOP_CLASS_UIDS: Mapping[str, str] = MappingProxyType({
+    "printer": "1.2.840.10008.5.1.1.16",
+    "film-session": "1.2.840.10008.5.1.1.1",
+    "film-box": "1.2.840.10008.5.1.1.2",
+    "grayscale-image-box": "1.2.840.10008.5.1.1.4",
+    "color-image-box": "1.2.840.10008.5.1.1.4.1",
+    "presentation-lut": "1.2.840.10008.5.1.1.23",
+    "annotation-box": "1.2.840.10008.5.1.1.15",
+    "print-job": "1.2.840.10008.5.1.1.14",
+    "printer-configuration": "1.2.840.10008.5.1.1.16.376",
+})
+
+SOP_CLASS_NAMES: Mapping[str, str] = MappingProxyType({
+    "printer": "Printer SOP Class",
+    "film-session": "Basic Film Session SOP Class",
+    "film-box": "Basic Film Box SOP Class",
+    "grayscale-image-box": "Basic Grayscale Image Box SOP Class",
+    "color-image-box": "Basic Color Image Box SOP Class",
+    "presentation-lut": "Presentation LUT SOP Class",
+    "annotation-box": "Basic Annotation Box SOP Class",
+    "print-job": "Print Job SOP Class",
+    "printer-configuration": "Printer Configuration Retrieval SOP Class",
+})
+
+_UID_TO_NAME = {uid: name for name, uid in SOP_CLASS_UIDS.items()}
+
+CATEGORIES = ("success", "warning", "failure", "pending", "cancel")
+
+# Meanings as PS3.2 Annex N words them.
+MEANINGS: Mapping[int, str] = MappingProxyType({
+    0x0000: "Success",
+    0x0105: "No such Attribute",
+    0x0106: "Invalid Attribute Value",
+    0x0107: "Attribute List warning",
+    0x0110: "Processing Failure",
+    0x0111: "Duplicate SOP Instance",
+    0x0112: "No such SOP Instance",
+    0x0113: "No Such Event Type",
+    0x0114: "No Such Argument",
+    0x0115: "Invalid Argument Value",
+    0x0116: "Attribute Value out of range",
+    0x0117: "Invalid SOP Instance",
+    0x0118: "No such SOP Class",
+    0x0119: "Class-Instance conflict",
+    0x0120: "Missing Attribute",
+    0x0121: "Missing Attribute Value",
+    0x0123: "No Such Action",
+    0x0124: "Refused: Not authorized",
+    0x0210: "Duplicate invocation",
+    0x0211: "Unrecognized operation",
+    0x0212: "Mistyped argument",
+    0x0213: "Resource limitation",
+    0xB600: "Memory allocation not supported",
+    0xB601: "Film session printing (collation) is not supported",
+    0xB602: "Film Session SOP Instance hierarchy does not contain Image Box SOP Instances (empty page)",
+    0xB603: "Film Box SOP Instance hierarchy does not contain Image Box SOP Instances (empty page)",
+    0xB604: "Image size is larger than Image Box size. The image has been demagnified.",
+    0xB605: "Requested Min Density or Max Density outside of printer's operating range",
+    0xB609: "Image size is larger than Image Box size. The image has been cropped to fit.",
+    0xB60A: "Image size or Combined Print Image Size is larger than Image Box size. "
+            "The image or combined Print Image has been decimated to fit.",
+    0xC600: "Film Session SOP Instance hierarchy does not contain Film Box SOP Instances",
+    0xC601: "Unable to create Print Job SOP Instance; print queue is full",
+    0xC602: "Unable to create Print Job SOP Instance; print queue is full",
+    0xC603: "Image size is larger than Image Box size",
+    0xC605: "Insufficient memory in printer to store the image",
+    0xC613: "Combined Print Image Size is larger than Image Box size",
+    0xC616: "There is an existing Film Box that has not been printed and N-ACTION at the Film "
+            "Session level is not supported. A new Film Box will not be created when a previous "
+            "Film Box has not been printed",
+})
+
+# Codes no Annex N print table lists but PS3.7 names; used for unlisted codes.
+_OTHER_MEANINGS: Mapping[int, str] = MappingProxyType({
+    0x0001: "Requested optional Attributes are not supported",
+    0x0122: "SOP Class not supported",
+    0xFE00: "Cancel",
+    0xFF00: "Pending",
+    0xFF01: "Pending (optional keys not supported)",
+})
+
+# Where one Annex N table words a meaning differently from MEANINGS.
+_TABLE_MEANINGS: Mapping[tuple[str, str, int], str] = MappingProxyType({
+    ("film-session", "N-ACTION", 0x0000):
+        "Film belonging to the film session are accepted for printing; "
+        "if supported, the Print Job SOP Instance is created",
+})
+
+
+# ---------------------------------------------------------------------------
+# PS3.2 Annex N, SCU tables: the codes listed per (SOP class, operation).
+
+_CREATE_FAILURES = (0x0105, 0x0106, 0x0110, 0x0111, 0x0117, 0x0118, 0x0120, 0x0121, 0x0124,
+                    0x0210, 0x0211, 0x0212, 0x0213)
+_SET_FAILURES = (0x0105, 0x0106, 0x0110, 0x0111, 0x0117, 0x0118, 0x0119, 0x0120, 0x0121, 0x0124,
+                 0x0210, 0x0211, 0x0212, 0x0213)
+_DELETE_FAILURES = (0x0110, 0x0117, 0x0118, 0x0119, 0x0124, 0x0210, 0x0211, 0x0212, 0x0213)
+_ACTION_FAILURES = (0x0110, 0x0112, 0x0114, 0x0115, 0x0117, 0x0118, 0x0119, 0x0123, 0x0124,
+                    0x0210, 0x0211, 0x0212, 0x0213)
+_GET_FAILURES = (0x0110, 0x0112, 0x0117, 0x0118, 0x0119, 0x0124, 0x0210, 0x0211, 0x0212, 0x0213)
+_EVENT_FAILURES = (0x0110, 0x0112, 0x0113, 0x0114, 0x0115, 0x0117, 0x0118, 0x0119,
+                   0x0210, 0x0211, 0x0212, 0x0213)
+
+
+@dataclass(frozen=True)
+class _AnnexTable:
+    number: str                      # "N.7-52"
+    sop_class: str
+    operation: str
+    codes: tuple[int, ...]           # success, warnings, failures, in the standard's order
+
+
+def _codes(*groups: tuple[int, ...] | int) -> tuple[int, ...]:
+    out: list[int] = [0x0000]
+    for group in groups:
+        out.extend(group if isinstance(group, tuple) else (group,))
+    return tuple(out)
+
+
+ANNEX_N: tuple[_AnnexTable, ...] = (
+    _AnnexTable("N.7-52", "film-session", "N-CREATE",
+                _codes((0x0107, 0x0116, 0xB600), _CREATE_FAILURES)),
+    _AnnexTable("N.7-53", "film-session", "N-SET",
+                _codes((0x0107, 0x0116, 0xB600), tuple(sorted(_SET_FAILURES + (0x0112,))))),
+    _AnnexTable("N.7-54", "film-session", "N-DELETE", _codes(_DELETE_FAILURES)),
+    _AnnexTable("N.7-55", "film-session", "N-ACTION",
+                _codes((0xB601, 0xB602, 0xB604, 0xB609, 0xB60A), _ACTION_FAILURES,
+                       (0xC600, 0xC601, 0xC603, 0xC613))),
+    _AnnexTable("N.7-56", "film-box", "N-CREATE",
+                _codes((0x0107, 0x0116, 0xB605), _CREATE_FAILURES, 0xC616)),
+    _AnnexTable("N.7-57", "film-box", "N-SET",
+                _codes((0x0107, 0x0116, 0xB605), _SET_FAILURES, 0xC616)),
+    _AnnexTable("N.7-58", "film-box", "N-DELETE", _codes(_DELETE_FAILURES)),
+    _AnnexTable("N.7-59", "film-box", "N-ACTION",
+                _codes((0xB603, 0xB604, 0xB609, 0xB60A), _ACTION_FAILURES, (0xC602, 0xC603, 0xC613))),
+    _AnnexTable("N.7-60", "grayscale-image-box", "N-SET",
+                _codes((0xB604, 0xB605, 0xB609, 0xB60A), _SET_FAILURES, (0xC603, 0xC605, 0xC613))),
+    _AnnexTable("N.7-61", "color-image-box", "N-SET",
+                _codes((0xB604, 0xB609, 0xB60A), _SET_FAILURES, (0xC603, 0xC605, 0xC613))),
+    _AnnexTable("N.7-62", "printer", "N-EVENT-REPORT", _codes(_EVENT_FAILURES)),
+    _AnnexTable("N.7-63", "printer", "N-GET", _codes(0x0107, _GET_FAILURES)),
+    _AnnexTable("N.7-64", "annotation-box", "N-SET", _codes(_SET_FAILURES)),
+    _AnnexTable("N.7-65", "print-job", "N-EVENT-REPORT", _codes(_EVENT_FAILURES)),
+    _AnnexTable("N.7-66", "print-job", "N-GET", _codes(0x0107, _GET_FAILURES)),
+    _AnnexTable("N.7-67", "presentation-lut", "N-CREATE",
+                _codes((0x0107, 0x0116, 0xB605), _CREATE_FAILURES)),
+    _AnnexTable("N.7-68", "presentation-lut", "N-DELETE", _codes(_DELETE_FAILURES)),
+    _AnnexTable("N.7-69", "printer-configuration", "N-GET", _codes(0x0107, _GET_FAILURES)),
+)
+
+#: "Table N.7-xx" per (SOP class, operation), for the conformance statement.
+ANNEX_N_TABLES: Mapping[tuple[str, str], str] = MappingProxyType(
+    {(t.sop_class, t.operation): f"Table {t.number}" for t in ANNEX_N})
+
+#: The operations each SOP class has in the Annex N SCU tables.
+OPERATIONS_BY_SOP_CLASS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    sop: tuple(op for op in OPERATIONS if (sop, op) in ANNEX_N_TABLES) for sop in SOP_CLASSES})
+
+
+# ---------------------------------------------------------------------------
+# Categories (PS3.7 Annex C).
+
+def category_of(code: int) -> str:
+    """The PS3.7 Annex C category of a status code.
+
+    ``"success"`` (0x0000), ``"pending"`` (0xFF00, 0xFF01), ``"cancel"``
+    (0xFE00), ``"warning"`` (0x0001, 0x0107, 0x0116, 0xB000-0xBFFF) or
+    ``"failure"`` (everything else: 0x01xx/0x02xx, 0xA000-0xAFFF,
+    0xC000-0xCFFF and unassigned codes).
+    """
+    if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 0xFFFF:
+        raise ValueError(f"a DIMSE status code is an integer 0x0000-0xFFFF, got {code!r}")
+    if code == 0x0000:
+        return "success"
+    if code in (0xFF00, 0xFF01):
+        return "pending"
+    if code == 0xFE00:
+        return "cancel"
+    if code in (0x0001, 0x0107, 0x0116) or 0xB000 <= code <= 0xBFFF:
+        return "warning"
+    return "failure"
+
+
+# ---------------------------------------------------------------------------
+# The choices: the first entry that matches a (SOP class, operation, code)
+# gives its action and why. ``None`` matches anything; ``codes`` may instead
+# name a category.
+
+_REF = "Reference SCU (Astorex i9 conformance statement"
+_TRANSIENT = (0x0110, 0x0210, 0x0213)
+
+
+@dataclass(frozen=True)
+class _Choice:
+    action: Action
+    why: str
+    sop_classes: tuple[str, ...] | None = None
+    operations: tuple[str, ...] | None = None
+    codes: tuple[int, ...] | str | None = None     # codes, or a category name
+
+    def matches(self, sop_class: str, operation: str, code: int) -> bool:
+        if self.sop_classes is not None and sop_class not in self.sop_classes:
+            return False
+        if self.operations is not None and operation not in self.operations:
+            return False
+        if isinstance(self.codes, str):
+            return category_of(code) == self.codes
+        return self.codes is None or code in self.codes
+
+
+_CHOICES: tuple[_Choice, ...] = (
+    _Choice(Action.OK, "", codes="success"),
+
+    # Requests the films do not depend on.
+    _Choice(Action.WARN,
+            "we return this code to the printer's notification; printing is not affected, "
+            "the event is recorded as a warning",
+            operations=("N-EVENT-REPORT",), codes="failure"),
+    _Choice(Action.WARN,
+            "the film was already accepted by N-ACTION; only the report of its progress is lost",
+            sop_classes=("print-job",), operations=("N-GET",), codes="failure"),
+    _Choice(Action.WARN,
+            "printer configuration is information only; printing does not depend on it",
+            sop_classes=("printer-configuration",), operations=("N-GET",), codes="failure"),
+    _Choice(Action.WARN,
+            "clean-up only: the films are already accepted and the printer drops the session's "
+            "instances when the association ends; failing the job would report printed films "
+            "as failed and invite printing them again (the reference SCU fails the job when "
+            "Film Session N-DELETE fails; we do not)",
+            operations=("N-DELETE",), codes="failure"),
+
+    # N-GET Printer: the reference SCU aborts the association and reports the status,
+    # without failing the job.
+    _Choice(Action.RETRY,
+            "transient on the printer's side; the reference SCU aborts the association without "
+            "failing the job and tries again later",
+            sop_classes=("printer",), operations=("N-GET",), codes=_TRANSIENT),
+    _Choice(Action.STOP_PRINTER,
+            "the printer cannot report its status: its fault (or its configuration's), not the "
+            "job's; keep the jobs and poll until it answers NORMAL (the reference SCU aborts the "
+            "association without failing the job)",
+            sop_classes=("printer",), operations=("N-GET",), codes="failure"),
+    _Choice(Action.WARN,
+            "the Printer Status itself still arrives; the reference SCU's \"any other status\" "
+            "row would abort, which would stop printing on every poll for a harmless warning",
+            sop_classes=("printer",), operations=("N-GET",), codes=(0x0107,)),
+
+    # Failures the reference SCU names.
+    _Choice(Action.FAIL,
+            f"{_REF}, Table 4.2-76): association aborted, print-job marked failed; override "
+            "with retry for a printer whose queue empties by itself",
+            sop_classes=("film-box",), operations=("N-ACTION",), codes=(0xC602,)),
+    _Choice(Action.FAIL,
+            f"{_REF}, Table 4.2-76): association aborted, print-job marked failed; the same "
+            "image would be refused again",
+            sop_classes=("film-box",), operations=("N-ACTION",), codes=(0xC603, 0xC613)),
+    _Choice(Action.FAIL,
+            f"{_REF}, Table 4.2-78): association aborted, print-job marked failed",
+            sop_classes=("grayscale-image-box",), operations=("N-SET",),
+            codes=(0xC603, 0xC605, 0xC613)),
+    _Choice(Action.FAIL,
+            "as the reference SCU does for this code on the Grayscale Image Box (Table 4.2-78) "
+            "and Film Box (Table 4.2-76): the same image would be refused again",
+            codes=(0xC603, 0xC605, 0xC613)),
+
+    # Our choices for failures the reference SCU covers only by "any other status code".
+    _Choice(Action.RETRY,
+            "the print queue is full: it empties as films are printed, so try again later",
+            codes=(0xC601,)),
+    _Choice(Action.RETRY,
+            "an earlier film box was left unprinted in this film session; a new association "
+            "starts a new film session",
+            codes=(0xC616,)),
+    _Choice(Action.RETRY,
+            "plausibly transient (processing failure, resource limitation, or a message ID "
+            "clash that a new association clears); the retry limit bounds it if it is not",
+            codes=_TRANSIENT),
+    _Choice(Action.RETRY,
+            "the printer no longer knows the instance (e.g. it restarted); a new association "
+            "creates the session again",
+            operations=("N-SET", "N-ACTION"), codes=(0x0112,)),
+    _Choice(Action.FAIL,
+            "the film session we sent holds no film box; sending it again gives the same",
+            codes=(0xC600,)),
+    _Choice(Action.FAIL,
+            "the printer refused the request as sent; sending it again would be refused again "
+            "(the reference SCU aborts the association and fails the job on any such status)",
+            codes="failure"),
+
+    # Warnings.
+    _Choice(Action.WARN,
+            f"{_REF}, Table 4.2-72): \"considered successful\"; printing goes on and the "
+            "warning is recorded",
+            sop_classes=("film-session",), operations=("N-CREATE",), codes=(0x0107, 0x0116)),
+    _Choice(Action.WARN,
+            f"{_REF}, Table 4.2-75): \"considered successful\"; printing goes on and the "
+            "warning is recorded",
+            sop_classes=("film-box",), operations=("N-CREATE",), codes=(0x0107, 0x0116, 0xB605)),
+    _Choice(Action.WARN,
+            f"{_REF}, Table 4.2-76): \"considered successful\"; printing goes on and the "
+            "warning is recorded",
+            sop_classes=("film-box",), operations=("N-ACTION",), codes=(0xB604, 0xB609, 0xB60A)),
+    _Choice(Action.WARN,
+            f"{_REF}, Table 4.2-78): \"considered successful\"; printing goes on and the "
+            "warning is recorded",
+            sop_classes=("grayscale-image-box",), operations=("N-SET",),
+            codes=(0xB604, 0xB605, 0xB609, 0xB60A)),
+    _Choice(Action.WARN,
+            "the request succeeded with a remark; printing goes on and the warning is recorded "
+            "(as the reference SCU does for every warning it names)",
+            codes="warning"),
+)
+
+
+@dataclass(frozen=True)
+class StatusRule:
+    """One row of the policy table."""
+
+    sop_class: str
+    operation: str
+    code: int
+    category: str            # "success" | "warning" | "failure"
+    meaning: str
+    action: Action
+    why: str = ""
+
+    @property
+    def key(self) -> str:
+        """The override key for this row, e.g. ``"N-ACTION 0xC602"``."""
+        return policy_key(self.operation, self.code)
+
+
+def _build() -> tuple[StatusRule, ...]:
+    rules = []
+    for table in ANNEX_N:
+        for code in table.codes:
+            choice = next(c for c in _CHOICES if c.matches(table.sop_class, table.operation, code))
+            meaning = _TABLE_MEANINGS.get((table.sop_class, table.operation, code), MEANINGS[code])
+            rules.append(StatusRule(table.sop_class, table.operation, code, category_of(code),
+                                    meaning, choice.action, choice.why))
+    return tuple(rules)
+
+
+TABLE: tuple[StatusRule, ...] = _build()
+
+_INDEX: Mapping[tuple[str, str, int], StatusRule] = MappingProxyType(
+    {(r.sop_class, r.operation, r.code): r for r in TABLE})
+
+
+# ---------------------------------------------------------------------------
+# Any other code.
+
+OTHER_CODES: Mapping[str, tuple[Action, str]] = MappingProxyType({
+    "success": (Action.OK, "Any other success status: go on."),
+    "warning": (Action.WARN, "Any other warning status (0x0001, 0x0107, 0x0116, 0xBxxx): go on; "
+                             "the code and its meaning are recorded on the job as a warning."),
+    "failure": (Action.FAIL, "Any other failure status (0x01xx, 0x02xx, 0xAxxx, 0xCxxx or a "
+                             "code the standard does not assign): the job fails with the code "
+                             "and its meaning."),
+    "pending": (Action.FAIL, "A pending status (0xFF00, 0xFF01) is not a valid answer to the "
+                             "N-operations we use: the job fails with the code."),
+    "cancel": (Action.FAIL, "A cancel status (0xFE00) is not a valid answer to the N-operations "
+                            "we use: the job fails with the code."),
+})
+
+
+def default_rule_text(category: str) -> str:
+    """The "any other code" rule of a category, in words (for the conformance statement)."""
+    try:
+        return OTHER_CODES[category][1]
+    except KeyError:
+        raise ValueError(f"unknown status category {category!r}; "
+                         f"expected one of: {', '.join(CATEGORIES)}") from None
+
+
+# ---------------------------------------------------------------------------
+# Look-ups.
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do with one status."""
+
+    action: Action
+    meaning: str
+    category: str
+    listed: bool             # False when the per-category rule decided
+    overridden: bool = False
+
+
+def policy_key(operation: str, code: int) -> str:
+    """The normalised override key: ``"N-ACTION 0xC602"``."""
+    return f"{_operation(operation)} 0x{code:04X}"
+
+
+def _operation(operation: str) -> str:
+    op = operation.strip().upper().replace("_", "-") if isinstance(operation, str) else operation
+    if op not in OPERATIONS:
+        raise ValueError(f"unknown DIMSE operation {operation!r}; expected one of: "
+                         f"{', '.join(OPERATIONS)}")
+    return op
+
+
+def _sop_class(sop_class: str) -> str:
+    if isinstance(sop_class, str):
+        name = sop_class.strip()
+        if name in _UID_TO_NAME:
+            return _UID_TO_NAME[name]
+        if name.lower() in SOP_CLASS_UIDS:
+            return name.lower()
+    raise ValueError(f"unknown Print Management SOP class {sop_class!r}; expected one of: "
+                     f"{', '.join(SOP_CLASSES)} (or its UID)")
+
+
+def _resolve(sop_class: str, operation: str) -> tuple[str, str]:
+    sop, op = _sop_class(sop_class), _operation(operation)
+    if (sop, op) not in ANNEX_N_TABLES:
+        raise ValueError(f"the {SOP_CLASS_NAMES[sop]} has no {op} for an SCU; its operations: "
+                         f"{', '.join(OPERATIONS_BY_SOP_CLASS[sop])}")
+    return sop, op
+
+
+def _normalise_overrides(overrides: Mapping[str, str]) -> dict[str, Action]:
+    out: dict[str, Action] = {}
+    for key, value in overrides.items():
+        parts = str(key).split()
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            norm = policy_key(parts[0], int(parts[1], 16))
+        except ValueError:
+            raise ValueError(f"status policy override {key!r}: expected \"OPERATION 0xCODE\" with "
+                             f"OPERATION one of: {', '.join(OPERATIONS)}") from None
+        try:
+            out[norm] = Action(value)
+        except ValueError:
+            raise ValueError(f"status policy override {key!r}: {value!r} is not one of: "
+                             f"{', '.join(a.value for a in Action)}") from None
+    return out
+
+
+def meaning_of(code: int, sop_class: str | None = None, operation: str | None = None) -> str:
+    """The meaning of a status code (as the given table words it, if it lists the code)."""
+    if sop_class is not None and operation is not None:
+        rule = _INDEX.get((*_resolve(sop_class, operation), code))
+        if rule is not None:
+            return rule.meaning
+    category = category_of(code)
+    if code in MEANINGS:
+        return MEANINGS[code]
+    if code in _OTHER_MEANINGS:
+        return _OTHER_MEANINGS[code]
+    return f"Unknown {category} status 0x{code:04X}"
+
+
+def decide(sop_class: str, operation: str, code: int,
+           overrides: Mapping[str, str] = MappingProxyType({})) -> Decision:
+    """What to do when ``operation`` on ``sop_class`` answers ``code``.
+
+    ``sop_class`` is a short name from :data:`SOP_CLASSES` or its UID;
+    ``overrides`` is a printer's ``status_policy`` (``"N-ACTION 0xC602"`` →
+    action), which wins over the table. Raises ValueError for an unknown SOP
+    class or operation, an operation the SOP class does not have, or a bad
+    override.
+    """
+    sop, op = _resolve(sop_class, operation)
+    category = category_of(code)
+    rule = _INDEX.get((sop, op, code))
+    if rule is not None:
+        decision = Decision(rule.action, rule.meaning, category, listed=True)
+    else:
+        decision = Decision(OTHER_CODES[category][0], meaning_of(code), category, listed=False)
+    if overrides:
+        override = _normalise_overrides(overrides).get(policy_key(op, code))
+        if override is not None:
+            decision = Decision(override, decision.meaning, category, decision.listed,
+                                overridden=True)
+    return decision
+
+
+def rules_for(sop_class: str, operation: str) -> list[StatusRule]:
+    """The table's rows for one SOP class and operation, in Annex N order."""
+    sop, op = _resolve(sop_class, operation)
+    return [r for r in TABLE if r.sop_class == sop and r.operation == op]
+
+
+def printer_status_action(status: str) -> Action:
+    """The action for a Printer Status (2110,0010) value.
+
+    NORMAL → ok, WARNING → warn, FAILURE → stop-printer; anything else
+    (including an empty value) → warn, so it is recorded but printing goes on.
+    """
+    value = (status or "").strip().upper()
+    return {"NORMAL": Action.OK, "WARNING": Action.WARN,
+            "FAILURE": Action.STOP_PRINTER}.get(value, Action.WARN)
