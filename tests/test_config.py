@@ -1,0 +1,56 @@
+from pathlib import Path
+
+import pytest
+
+from hcserver.config import ConfigError, load, parse
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_example_config_and_embedded_defaults_load():
+    example = load(REPO / "etc" / "hcserver.toml")
+    assert set(example.printers) == {"preview", "simulator"}
+    assert example.socket == Path("var/run/hcserver.sock")
+    embedded = load(None)
+    assert embedded.source == "<embedded defaults>"
+    assert embedded.printers["simulator"].driver == "dicom"
+    assert embedded.database == "sqlite:///var/queue.db"
+
+
+def test_commented_dicom_printer_in_example_is_valid():
+    text = (REPO / "etc" / "hcserver.toml").read_text()
+    uncommented = "\n".join(line[2:] if line.startswith("# ") and "=" in line or line.startswith("# [")
+                            else line for line in text.splitlines())
+    config = parse(uncommented, "example")
+    dryview = config.printers["dryview"]
+    assert (dryview.ae_title, dryview.port, dryview.max_pdu, dryview.dpi) == ("DRYVIEW", 10400, 16384, 320)
+    assert dryview.defaults.medium_type == "BLUE FILM"
+    assert dryview.status_policy == {"N-ACTION 0xC602": "retry"}
+
+
+@pytest.mark.parametrize("text, key, words", [
+    ("[printers.a]\ndriver = 'fax'", "printers.a.driver", "'fax' is not one of: dicom, preview"),
+    ("[printers.a]\nbit_depth = 10", "printers.a.bit_depth", "must be 8 or 12"),
+    ("[printers.a]\nport = 'x'", "printers.a.port", "expected a TCP port number"),
+    ("[printers.a]\nfilm_sizes = ['15INX15IN']", "printers.a.film_sizes[0]", "not one of"),
+    ("[printers.a]\ncolour = true", "printers.a.colour", "unknown key"),
+    ("[printers.a.status_policy]\n'N-FOO 0xC602' = 'retry'", 'printers.a.status_policy."N-FOO 0xC602"',
+     "OPERATION one of"),
+    ("[printers.a.status_policy]\n'N-ACTION 0xC602' = 'ignore'", 'printers.a.status_policy."N-ACTION 0xC602"',
+     "not one of: ok, warn, retry, fail, stop-printer"),
+    ("[server]\nretry_limit = 'many'", "server.retry_limit", "expected a number of attempts"),
+    ("[server]\nae_title = 'H'", "printers", "at least one printer"),
+    ("[printers.a]\ndefaults = { film_size = 'A4' }\nfilm_sizes = ['A3']", "printers.a.defaults.film_size",
+     "not in this printer's film_sizes"),
+    ("[printers.a\n", "(syntax)", ""),
+])
+def test_config_errors_name_file_key_and_allowed_values(text, key, words):
+    with pytest.raises(ConfigError) as error:
+        parse(text, "site.toml")
+    assert error.value.file == "site.toml" and error.value.key == key
+    assert words in str(error.value)
+
+
+def test_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="No such file"):
+        load(tmp_path / "nope.toml")
