@@ -56,7 +56,7 @@ def main() -> int:
     if _port_open(SIM_PORT):
         sys.exit(f"demo: port {SIM_PORT} is in use; stop whatever listens there and run the demo again")
     env_socket = run / "var" / "run" / "hcserver.sock"
-    images = [get_testdata_file(name, download=False) for name in ("CT_small.dcm", "MR_small.dcm", "SC_rgb.dcm")]
+    images = [get_testdata_file(name, download=False) for name in ("CT_small.dcm", "MR_small.dcm", "SC_rgb_rle.dcm")]
     procs = []
     try:
         sim_log = run / "simulator.log"

@@ -76,7 +76,7 @@ class JobSpecValidator:
     def normalise(self, spec: Any) -> dict:
         if not isinstance(spec, dict):
             raise SpecError("", "a job spec must be a JSON object")
-        _unknown(spec, JOB_KEYS, "")
+        _unknown(spec, JOB_KEYS | (FILM_KEYS if "images" in spec else set()), "")
         name = _str(spec, "printer", "", next(iter(self.config.printers)))
         if name not in self.config.printers:
             raise SpecError("printer", f"unknown printer {name!r} (configured: {', '.join(self.config.printers)})")

@@ -27,7 +27,7 @@ def testdata(name: str) -> str:
 
 @pytest.fixture
 def images():
-    return {name: testdata(name) for name in ("CT_small.dcm", "MR_small.dcm", "SC_rgb.dcm")}
+    return {name: testdata(name) for name in ("CT_small.dcm", "MR_small.dcm", "SC_rgb_rle.dcm")}
 
 
 @pytest.fixture
