@@ -583,6 +583,7 @@ class PrinterSimulator:
         self._ae: AE | None = None
         self._server: Any = None
         self.associations = 0
+        self.releases = 0          # associations the SCU released (A-RELEASE)
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "PrinterSimulator":
@@ -610,7 +611,7 @@ class PrinterSimulator:
         handlers = [
             (evt.EVT_CONN_OPEN, self._on_conn_open),
             (evt.EVT_REQUESTED, self._on_requested),
-            (evt.EVT_RELEASED, self._on_gone),
+            (evt.EVT_RELEASED, self._on_released),
             (evt.EVT_ABORTED, self._on_gone),
             (evt.EVT_CONN_CLOSE, self._on_gone),
             (evt.EVT_C_ECHO, self._on_c_echo),
@@ -861,6 +862,17 @@ class PrinterSimulator:
     def _on_gone(self, event: Any) -> None:
         with self._lock:
             self._states.pop(event.assoc, None)
+
+    def _on_released(self, event: Any) -> None:
+        with self._lock:
+            self.releases += 1
+        self._on_gone(event)
+
+    @property
+    def open_associations(self) -> int:
+        """Associations established and not yet released, aborted or closed."""
+        with self._lock:
+            return len(self._states)
 
     # ------------------------------------------------------------------ DIMSE events
     def _on_c_echo(self, event: Any) -> Any:

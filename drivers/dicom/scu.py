@@ -1,0 +1,592 @@
+"""The DICOM Print Management SCU driver.
+
+One :class:`DicomDriver` per printer. It holds at most one association with
+the printer, opened by the first :meth:`DicomDriver.session` and reused by
+the next ones; :meth:`DicomDriver.idle` and :meth:`DicomDriver.close`
+release it. A dead association (released or aborted by the printer, idle
+network timeout) is replaced by a new one before a job starts.
+
+A job is::
+
+    N-GET    Printer (Printer Status, Printer Status Info)
+   [N-CREATE Presentation LUT (IDENTITY), when enabled and accepted]
+    N-CREATE Basic Film Session
+    per film:
+        N-CREATE Basic Film Box (with Referenced Film Session Sequence)
+        N-SET    each image box that has pixels
+        N-ACTION print (Action Type ID 1) on the film box
+        N-DELETE film box
+    N-DELETE Basic Film Session   (when the job's block ends normally)
+   [N-DELETE Presentation LUT]
+
+Every response status is judged by :func:`drivers.dicom.status_policy.decide`
+with the printer's overrides: ok and warn go on (a warning is reported to
+the observer), anything else raises :class:`~drivers.base.PrintFailure` with
+the decided action. No response, a lost or refused connection, a rejected
+association or a missing presentation context raise ``PrintFailure(RETRY)``.
+When anything leaves a job's block with an exception the association is
+aborted (the printer then discards the film session) and nothing more is
+sent on it.
+
+N-EVENT-REPORTs from the printer are answered at once (0x0000, or 0x0113 for
+an unknown event type) and handed to the job's observer after the operation
+in progress; a printer FAILURE then raises ``PrintFailure(STOP_PRINTER)``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.multival import MultiValue
+from pydicom.uid import generate_uid
+
+from drivers.base import (Action, Driver, FilmSession, JobObserver, JobTicket, PrinterStatus,
+                          PrintFailure)
+from drivers.dicom.association import (COLOR_META, GRAYSCALE_META, PRINTER_INSTANCE, SOP_CLASSES,
+                                       SOP_NAMES, UID_TITLES, ConnectionLost, PrintAssociation,
+                                       PrinterEvent)
+from drivers.dicom.association import echo as c_echo
+from drivers.dicom.status_policy import decide, printer_status_action
+from formatter.film import FilmSheet, ImageBox
+from hcserver.config import PrinterConfig, ServerConfig
+
+log = logging.getLogger(__name__)
+
+PRINTER_STATUS_TAGS = [0x21100010, 0x21100020]   # Printer Status, Printer Status Info
+PRINT_ACTION = 1                                 # N-ACTION Action Type ID: print
+
+
+class _NullObserver:
+    """Observer for calls made outside a job (status, echo)."""
+
+    def warning(self, operation: str, status: int | None, meaning: str) -> None:
+        log.info("%s warning %s: %s", operation, "" if status is None else f"0x{status:04X}", meaning)
+
+    def printer_status(self, status: PrinterStatus) -> None:
+        pass
+
+    def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str,
+              seconds: float) -> None:
+        pass
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple, MultiValue)):
+        return "\\".join(str(v) for v in value)
+    return str(value)
+
+
+def _ds_number(value: float) -> str:
+    """A DS value (at most 16 characters)."""
+    text = f"{value:.10g}"
+    return text if len(text) <= 16 else f"{value:.6g}"
+
+
+def _ref(class_uid: str, instance_uid: str) -> Dataset:
+    item = Dataset()
+    item.ReferencedSOPClassUID = class_uid
+    item.ReferencedSOPInstanceUID = instance_uid
+    return item
+
+
+class DicomDriver(Driver):
+    """Print SCU for one DICOM printer (see the module docstring)."""
+
+    def __init__(self, printer: PrinterConfig, server: ServerConfig):
+        self.printer = printer
+        self.server = server
+        self._lock = threading.Lock()
+        self._link: PrintAssociation | None = None
+        self._generation = 0          # bumped by close(): an open racing with it is dropped
+        self._in_session = False      # a job's session block is running
+        self._busy = 0                # session/status calls on the network right now
+        self.last_status: PrinterStatus | None = None
+        self.associations_opened = 0  # print associations opened so far (not echo's)
+
+    # ------------------------------------------------------------------ public
+    @contextmanager
+    def session(self, ticket: JobTicket, observer: JobObserver) -> Iterator[FilmSession]:
+        with self._lock:
+            if self._in_session:
+                raise RuntimeError("a session is already open on this driver")
+            self._in_session = True
+            self._busy += 1
+        try:
+            film_session = self._start(ticket, observer)
+            try:
+                yield film_session
+                film_session.finish()
+            except BaseException:
+                # Mid-job (or a failed N-DELETE): abort; the printer discards the film session.
+                self._forget(film_session.association, abort=True)
+                raise
+        finally:
+            with self._lock:
+                self._in_session = False
+                self._busy -= 1
+
+    def status(self) -> PrinterStatus:
+        """N-GET Printer on the held association, or on a new one released afterwards."""
+        observer = _NullObserver()
+        with self._lock:
+            self._busy += 1
+        try:
+            link, reused = self._acquire()
+            try:
+                status = self._printer_status_with_reconnect(link, reused, observer)
+                current = self._current()
+                self._drain(current, observer, in_job=False)
+            except BaseException:
+                self._forget(self._current(), abort=True)
+                raise
+            if not reused:
+                # Opened only to ask: do not hold the printer's association between polls.
+                self._forget(current, abort=False)
+            return status
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    def echo(self) -> dict:
+        result: dict[str, Any] = {"ok": False, "echo_status": None, "printer_status": None,
+                                  "printer_status_info": None, "seconds": None}
+        # A single-threaded printer serves one association at a time: let go of ours first.
+        with self._lock:
+            held = None if self._busy else self._link
+            if held is not None:
+                self._link = None
+        if held is not None:
+            held.release()
+        start = time.monotonic()
+        code, error, _, connected = c_echo(self.printer, self.server)
+        result["echo_status"] = code
+        if error:
+            result["error"] = error
+        if connected:               # no second wait for a printer that is not there
+            try:
+                status = self.status()
+            except PrintFailure as exc:
+                result.setdefault("error", exc.reason)
+            else:
+                result["printer_status"] = status.status
+                result["printer_status_info"] = status.info
+        result["seconds"] = round(time.monotonic() - start, 4)
+        result["ok"] = code == 0x0000 and result["printer_status"] is not None
+        return result
+
+    def idle(self) -> None:
+        with self._lock:
+            if self._busy or self._link is None:
+                return
+            link, self._link = self._link, None
+        link.release()
+
+    def close(self) -> None:
+        with self._lock:
+            link, self._link = self._link, None
+            self._generation += 1
+            busy = self._busy
+        if link is not None:
+            # During a job the worker may be waiting on this association: abort
+            # wakes it at once (its operation then raises PrintFailure(RETRY)).
+            if busy:
+                link.abort()
+            else:
+                link.release()
+
+    # ---------------------------------------------------------- associations
+    def _current(self) -> PrintAssociation | None:
+        with self._lock:
+            return self._link
+
+    def _acquire(self) -> tuple[PrintAssociation, bool]:
+        """The held association if it is alive, else a new one: (link, reused)."""
+        with self._lock:
+            link = self._link
+            generation = self._generation
+            if link is not None and link.is_alive:
+                return link, True
+            self._link = None
+        if link is not None:
+            link.abort()
+        new = PrintAssociation.open(self.printer, self.server)
+        with self._lock:
+            self.associations_opened += 1
+            if self._generation != generation:
+                stale = True
+            else:
+                stale = False
+                self._link = new
+        if stale:
+            new.abort()
+            raise PrintFailure(Action.RETRY, "the driver was closed while connecting to the printer",
+                               operation="A-ASSOCIATE")
+        return new, False
+
+    def _forget(self, link: PrintAssociation | None, *, abort: bool) -> None:
+        if link is None:
+            return
+        with self._lock:
+            if self._link is link:
+                self._link = None
+        if abort:
+            link.abort()
+        else:
+            link.release()
+
+    # ---------------------------------------------------------------- DIMSE
+    def _exchange(self, link: PrintAssociation, observer: JobObserver, operation: str, sop: str,
+                  meta: str | None, call: Callable[[Any, str | None], Any], *,
+                  in_job: bool = True) -> Any:
+        """Send one request, report it, apply the status policy; return pynetdicom's result."""
+        try:
+            result, seconds = link.send(operation, sop, meta, call)
+        except ConnectionLost as exc:
+            self._forget(link, abort=True)
+            observer.dimse(operation, sop, None, exc.reason, exc.seconds)
+            raise
+        status = result[0] if isinstance(result, tuple) else result
+        code = int(status.Status)
+        decision = decide(sop, operation, code, self.printer.status_policy)
+        action = Action(decision.action)
+        comment = _text(status.get("ErrorComment", "")).strip()
+        observer.dimse(operation, sop, code, decision.meaning, seconds)
+        if action is Action.WARN:
+            observer.warning(operation, code, f"{decision.meaning} ({comment})" if comment
+                             else decision.meaning)
+        self._drain(link, observer, in_job=in_job)
+        if action in (Action.OK, Action.WARN):
+            return result
+        reason = f"{operation} {sop}: status 0x{code:04X} {decision.meaning}"
+        if not decision.listed:
+            reason += f" (a {decision.category} status not listed for this operation)"
+        if comment:
+            reason += f"; printer says: {comment}"
+        if decision.overridden:
+            reason += f" [printer status_policy: {action.value}]"
+        raise PrintFailure(action, reason, operation=operation, status=code)
+
+    def _drain(self, link: PrintAssociation | None, observer: JobObserver, *, in_job: bool) -> None:
+        """Hand N-EVENT-REPORTs received so far to the observer; FAILURE in a job raises."""
+        if link is None:
+            return
+        failure: PrintFailure | None = None
+        for ev in link.take_events():
+            failure = self._on_event(ev, observer, in_job) or failure
+        if failure is not None:
+            raise failure
+
+    def _on_event(self, ev: PrinterEvent, observer: JobObserver, in_job: bool) -> PrintFailure | None:
+        observer.dimse("N-EVENT-REPORT", ev.sop_class if ev.sop_class in SOP_CLASSES else "printer",
+                       ev.answered, f"event type {ev.event_type}: {ev.meaning}"
+                       + (f" ({ev.info})" if ev.info else ""), 0.0)
+        if ev.answered != 0x0000:
+            observer.warning("N-EVENT-REPORT", ev.answered,
+                             f"{ev.sop_class} event type {ev.event_type}: {ev.meaning}; answered "
+                             f"0x{ev.answered:04X}")
+            return None
+        if ev.sop_class == "print-job":
+            if ev.status == "FAILURE":
+                observer.warning("N-EVENT-REPORT", None, "print job FAILURE"
+                                 + (f": {ev.info}" if ev.info else ""))
+            return None
+        status = PrinterStatus(ev.status, ev.info)
+        self.last_status = status
+        observer.printer_status(status)
+        action = Action(printer_status_action(ev.status))
+        text = f"printer status {ev.status}" + (f": {ev.info}" if ev.info else "")
+        if action is Action.OK:
+            return None
+        if action is Action.WARN:
+            observer.warning("N-EVENT-REPORT", None, text)
+            return None
+        if in_job:
+            return PrintFailure(action, f"{text} (N-EVENT-REPORT)", operation="N-EVENT-REPORT")
+        return None
+
+    # ------------------------------------------------------------ job start
+    def _get_printer_status(self, link: PrintAssociation, observer: JobObserver, meta: str | None,
+                            *, in_job: bool) -> PrinterStatus:
+        status_ds, attrs = self._exchange(
+            link, observer, "N-GET", "printer", meta,
+            lambda a, m: a.send_n_get(PRINTER_STATUS_TAGS, SOP_CLASSES["printer"], PRINTER_INSTANCE,
+                                      meta_uid=m),
+            in_job=in_job)
+        attrs = attrs if attrs is not None else Dataset()
+        status = PrinterStatus(_text(attrs.get("PrinterStatus", "")).strip(),
+                               _text(attrs.get("PrinterStatusInfo", "")).strip())
+        self.last_status = status
+        observer.printer_status(status)
+        return status
+
+    def _printer_status_with_reconnect(self, link: PrintAssociation, reused: bool,
+                                       observer: JobObserver, meta: str | None = None,
+                                       *, in_job: bool = False) -> PrinterStatus:
+        try:
+            return self._get_printer_status(link, observer, meta, in_job=in_job)
+        except ConnectionLost as exc:
+            # A held association the printer dropped while we were idle: once more, afresh.
+            if not reused or exc.timed_out:
+                raise
+            log.info("held association to %s was lost (%s); reconnecting", self.printer.name, exc.reason)
+            fresh, _ = self._acquire()
+            return self._get_printer_status(fresh, observer, meta, in_job=in_job)
+
+    def _start(self, ticket: JobTicket, observer: JobObserver) -> "_DicomFilmSession":
+        link, reused = self._acquire()
+        if reused:
+            link.take_events()    # stale events from between jobs: N-GET below is authoritative
+        try:
+            meta, color = self._choose_meta(link, ticket)
+            status = self._printer_status_with_reconnect(link, reused, observer, meta, in_job=True)
+            link = self._current() or link
+            action = Action(printer_status_action(status.status))
+            text = f"printer status {status.status or '(empty)'}"
+            if status.info:
+                text += f": {status.info}"
+            if action is Action.WARN:
+                observer.warning("N-GET", None, text)
+            elif action is not Action.OK:
+                # No film session yet: release politely, the printer is not at fault for talking.
+                self._forget(link, abort=False)
+                raise PrintFailure(action, text, operation="N-GET")
+            session = _DicomFilmSession(self, link, observer, ticket, meta, color)
+            session.open()
+            return session
+        except BaseException:
+            self._forget(self._current(), abort=True)
+            raise
+
+    def _choose_meta(self, link: PrintAssociation, ticket: JobTicket) -> tuple[str | None, bool]:
+        """The Meta SOP class (or None for individual classes) and whether boxes are colour."""
+        want_color = ticket.color and self.printer.color
+        gray_box, color_box = SOP_CLASSES["grayscale-image-box"], SOP_CLASSES["color-image-box"]
+        choices = ([(COLOR_META, True), (color_box, True)] if want_color else
+                   [(GRAYSCALE_META, False), (gray_box, False), (COLOR_META, True), (color_box, True)])
+        for uid, color in choices:
+            if link.accepts(uid):
+                return (uid if uid in (GRAYSCALE_META, COLOR_META) else None), color
+        wanted = UID_TITLES[COLOR_META if want_color else GRAYSCALE_META]
+        self._forget(link, abort=True)
+        raise PrintFailure(Action.RETRY, f"printer {self.printer.ae_title}@{self.printer.host}:"
+                           f"{self.printer.port} did not accept {wanted}", operation="A-ASSOCIATE")
+
+
+class _DicomFilmSession:
+    """One film session on the printer; :meth:`print_film` prints one film."""
+
+    def __init__(self, driver: DicomDriver, link: PrintAssociation, observer: JobObserver,
+                 ticket: JobTicket, meta: str | None, color: bool):
+        self.driver = driver
+        self.association = link
+        self.observer = observer
+        self.ticket = ticket
+        self.meta = meta
+        self.color = color
+        self.film_session_uid: str | None = None
+        self.plut_uid: str | None = None
+        self.films_printed = 0
+        self._plut_in_session = False
+        self._broken = False
+
+    # -- plumbing ---------------------------------------------------------------
+    def _x(self, operation: str, sop: str, call: Callable[[Any, str | None], Any]) -> Any:
+        if self._broken:
+            raise PrintFailure(Action.RETRY, f"{operation} {sop}: the film session was already "
+                               "abandoned after an earlier failure", operation=operation)
+        try:
+            return self.driver._exchange(self.association, self.observer, operation, sop, self.meta,
+                                         call)
+        except BaseException:
+            self._broken = True
+            raise
+
+    @property
+    def printer(self) -> PrinterConfig:
+        return self.driver.printer
+
+    # -- session ----------------------------------------------------------------
+    def open(self) -> None:
+        p = self.printer
+        plut_in_session = False
+        if p.presentation_lut:
+            if self.association.accepts(SOP_CLASSES["presentation-lut"]):
+                plut = Dataset()
+                plut.PresentationLUTShape = "IDENTITY"
+                uid = generate_uid()
+                self._x("N-CREATE", "presentation-lut",
+                        lambda a, m: a.send_n_create(plut, SOP_CLASSES["presentation-lut"], uid))
+                self.plut_uid = self.association.last_created_uid or uid
+                plut_in_session = p.plut_in_film_session
+            else:
+                self.observer.warning("N-CREATE", None, "the printer did not accept the Presentation "
+                                      "LUT SOP class; printing without a Presentation LUT")
+        fs = Dataset()
+        fs.NumberOfCopies = max(1, int(self.ticket.copies))
+        fs.PrintPriority = (self.ticket.priority or "MED").upper()
+        medium = self.ticket.medium_type or p.defaults.medium_type
+        if medium:
+            fs.MediumType = medium
+        destination = self.ticket.film_destination or p.defaults.film_destination
+        if destination:
+            fs.FilmDestination = destination
+        if self.ticket.label:
+            fs.FilmSessionLabel = self.ticket.label[:64]
+        memory = getattr(p, "memory_allocation", None)
+        if memory:
+            fs.MemoryAllocation = int(memory)
+        if plut_in_session and self.plut_uid:
+            fs.ReferencedPresentationLUTSequence = [_ref(SOP_CLASSES["presentation-lut"], self.plut_uid)]
+        uid = generate_uid()
+        self._x("N-CREATE", "film-session",
+                lambda a, m: a.send_n_create(fs, SOP_CLASSES["film-session"], uid, meta_uid=m))
+        self.film_session_uid = self.association.last_created_uid or uid
+        self._plut_in_session = plut_in_session
+
+    def finish(self) -> None:
+        """The job's block ended normally: N-DELETE the film session (and the PLUT)."""
+        if self.film_session_uid:
+            uid = self.film_session_uid
+            self._x("N-DELETE", "film-session",
+                    lambda a, m: a.send_n_delete(SOP_CLASSES["film-session"], uid, meta_uid=m))
+            self.film_session_uid = None
+        if self.plut_uid:
+            uid = self.plut_uid
+            self._x("N-DELETE", "presentation-lut",
+                    lambda a, m: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid))
+            self.plut_uid = None
+        self.association.jobs += 1
+
+    # -- films ------------------------------------------------------------------
+    def print_film(self, sheet: FilmSheet) -> str | None:
+        """Film box N-CREATE, image box N-SETs, N-ACTION print, N-DELETE; returns the film box UID."""
+        fb = self._film_box_attributes(sheet)
+        uid = generate_uid()
+        _, attrs = self._x("N-CREATE", "film-box",
+                           lambda a, m: a.send_n_create(fb, SOP_CLASSES["film-box"], uid, meta_uid=m))
+        film_box_uid = self.association.last_created_uid or uid
+        refs = attrs.get("ReferencedImageBoxSequence") if attrs is not None else None
+        if not refs:
+            self._broken = True
+            raise PrintFailure(Action.FAIL, f"N-CREATE film-box: the printer's response for "
+                               f"{sheet.display_format} holds no Referenced Image Box Sequence",
+                               operation="N-CREATE")
+        for box in sheet.boxes:
+            if box.pixels is None or box.pixels.size == 0:
+                continue
+            if not 1 <= box.position <= len(refs):
+                self._broken = True
+                raise PrintFailure(Action.FAIL, f"N-SET: image box position {box.position} is outside "
+                                   f"the {len(refs)} boxes the printer created for "
+                                   f"{sheet.display_format}", operation="N-SET")
+            item = refs[box.position - 1]
+            class_uid = str(item.ReferencedSOPClassUID)
+            instance_uid = str(item.ReferencedSOPInstanceUID)
+            sop = SOP_NAMES.get(class_uid, "color-image-box" if self.color else "grayscale-image-box")
+            ds = self._image_box(box, sop == "color-image-box", sheet)
+            self._x("N-SET", sop, lambda a, m: a.send_n_set(ds, class_uid, instance_uid, meta_uid=m))
+            del ds
+        self._x("N-ACTION", "film-box",
+                lambda a, m: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"], film_box_uid,
+                                             meta_uid=m))
+        self.films_printed += 1
+        self._x("N-DELETE", "film-box",
+                lambda a, m: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, meta_uid=m))
+        return film_box_uid
+
+    def _film_box_attributes(self, sheet: FilmSheet) -> Dataset:
+        fb = Dataset()
+        fb.ImageDisplayFormat = sheet.display_format
+        if sheet.orientation:
+            fb.FilmOrientation = sheet.orientation
+        if sheet.film_size:
+            fb.FilmSizeID = sheet.film_size
+        if sheet.magnification:
+            fb.MagnificationType = sheet.magnification
+        if sheet.smoothing:
+            fb.SmoothingType = sheet.smoothing
+        if sheet.border_density:
+            fb.BorderDensity = sheet.border_density
+        if sheet.empty_image_density:
+            fb.EmptyImageDensity = sheet.empty_image_density
+        if sheet.min_density is not None:
+            fb.MinDensity = int(sheet.min_density)
+        if sheet.max_density is not None:
+            fb.MaxDensity = int(sheet.max_density)
+        if sheet.trim:
+            fb.Trim = sheet.trim
+        config_info = sheet.configuration_information or self.printer.configuration_information
+        if config_info:
+            fb.ConfigurationInformation = config_info
+        fb.ReferencedFilmSessionSequence = [_ref(SOP_CLASSES["film-session"], self.film_session_uid)]
+        if self.plut_uid and not self._plut_in_session:
+            fb.ReferencedPresentationLUTSequence = [_ref(SOP_CLASSES["presentation-lut"], self.plut_uid)]
+        return fb
+
+    def _image_box(self, box: ImageBox, color: bool, sheet: FilmSheet) -> Dataset:
+        px = box.pixels
+        where = f"film {sheet.index + 1} box {box.position}"
+        ds = Dataset()
+        ds.ImageBoxPosition = box.position
+        ds.Polarity = box.polarity or "NORMAL"
+        if box.magnification:
+            ds.MagnificationType = box.magnification
+        if box.smoothing:
+            ds.SmoothingType = box.smoothing
+        if box.requested_image_size_mm:
+            ds.RequestedImageSize = _ds_number(float(box.requested_image_size_mm))
+        img = Dataset()
+        if color:
+            if px.ndim == 2:        # a grey film on a colour-only printer: R = G = B
+                grey = px if px.dtype == np.uint8 else (px >> 4).astype(np.uint8)
+                px = np.repeat(grey[:, :, None], 3, axis=2)
+            if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8:
+                self._broken = True
+                raise PrintFailure(Action.FAIL, f"N-SET: {where}: colour pixels must be (rows, cols, 3) "
+                                   f"uint8, got {px.shape} {px.dtype}", operation="N-SET")
+            img.SamplesPerPixel = 3
+            img.PhotometricInterpretation = "RGB"
+            img.PlanarConfiguration = 0
+            bits = 8
+        else:
+            if px.ndim != 2:
+                self._broken = True
+                raise PrintFailure(Action.FAIL, f"N-SET: {where}: RGB pixels on a grayscale film "
+                                   "session (the printer is not set up for colour)", operation="N-SET")
+            if px.dtype == np.uint16 and self.printer.bit_depth < 12:
+                px = (px >> 4).astype(np.uint8)
+                self.observer.warning("N-SET", None, f"{where}: 12-bit pixels sent as 8-bit "
+                                      "(the printer's bit_depth is 8)")
+            if px.dtype == np.uint8:
+                bits = 8
+            elif px.dtype == np.uint16:
+                bits = 12
+            else:
+                self._broken = True
+                raise PrintFailure(Action.FAIL, f"N-SET: {where}: unsupported pixel type {px.dtype}",
+                                   operation="N-SET")
+            img.SamplesPerPixel = 1
+            img.PhotometricInterpretation = "MONOCHROME2"
+        img.Rows, img.Columns = int(px.shape[0]), int(px.shape[1])
+        img.PixelAspectRatio = [1, 1]
+        if bits == 8:
+            img.BitsAllocated, img.BitsStored, img.HighBit = 8, 8, 7
+        else:
+            img.BitsAllocated, img.BitsStored, img.HighBit = 16, 12, 11
+        img.PixelRepresentation = 0
+        data = np.ascontiguousarray(px)
+        if data.dtype.byteorder == ">":
+            data = data.astype("<u2")
+        img.add_new(0x7FE00010, "OB" if bits == 8 else "OW", data.tobytes())
+        if color:
+            ds.BasicColorImageSequence = [img]
+        else:
+            ds.BasicGrayscaleImageSequence = [img]
+        return ds
