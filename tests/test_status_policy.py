@@ -438,3 +438,15 @@ def test_error_message_lists_the_operations():
 ])
 def test_printer_status_action(status, action):
     assert printer_status_action(status) is action
+
+
+def test_code_listed_for_the_same_operation_on_another_film_class_takes_that_action():
+    # 0xC601 (queue full) is listed only for the film session's N-ACTION; on the film box's
+    # N-ACTION it means the same thing and is retried, not failed by the category rule.
+    queue_full = decide("film-box", "N-ACTION", 0xC601)
+    assert (queue_full.action, queue_full.listed) == (Action.RETRY, False)
+    assert "queue is full" in queue_full.meaning
+    assert decide("film-box", "N-ACTION", 0xB602).action is Action.WARN
+    assert decide("film-box", "N-ACTION", 0xC600).action is Action.FAIL
+    # the printer's own N-GET is not a film class: the category rule decides
+    assert decide("printer", "N-GET", 0xC601).action is Action.FAIL

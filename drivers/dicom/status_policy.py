@@ -29,7 +29,11 @@ from the same table (:func:`rules_for`, :func:`default_rule_text`).
 
 Codes the table does not list
 -----------------------------
-Any other code is classified by :func:`category_of` (PS3.7 Annex C):
+A code that Annex N lists for the same operation on another film-building
+SOP class (film session, film box, image boxes, annotation box, Presentation
+LUT) takes that row's action: 0xC601 "print queue full" answered to a film
+box N-ACTION is handled as it is for the film session's N-ACTION. Any other
+code is classified by :func:`category_of` (PS3.7 Annex C):
 0x0000 success; 0xFF00/0xFF01 pending; 0xFE00 cancel; 0x0001, 0x0107,
 0x0116 and 0xBxxx warning; everything else - 0x01xx/0x02xx, 0xAxxx, 0xCxxx
 and codes no part of the standard assigns - failure. :data:`OTHER_CODES`
@@ -555,6 +559,18 @@ def meaning_of(code: int, sop_class: str | None = None, operation: str | None = 
     return f"Unknown {category} status 0x{code:04X}"
 
 
+# A code Annex N lists for an operation on one film-building SOP class means the same on
+# another (e.g. 0xC601 "print queue full" is listed for the film session's N-ACTION, but a
+# printer may well answer it to the film box's N-ACTION): such a code takes that action
+# before the per-category rule does.
+_FILM_CLASSES = frozenset({"film-session", "film-box", "grayscale-image-box", "color-image-box",
+                           "annotation-box", "presentation-lut"})
+_SAME_OPERATION: dict[tuple[str, int], StatusRule] = {}
+for _rule in TABLE:
+    if _rule.sop_class in _FILM_CLASSES:
+        _SAME_OPERATION.setdefault((_rule.operation, _rule.code), _rule)
+
+
 def decide(sop_class: str, operation: str, code: int,
            overrides: Mapping[str, str] = MappingProxyType({})) -> Decision:
     """What to do when ``operation`` on ``sop_class`` answers ``code``.
@@ -568,8 +584,11 @@ def decide(sop_class: str, operation: str, code: int,
     sop, op = _resolve(sop_class, operation)
     category = category_of(code)
     rule = _INDEX.get((sop, op, code))
+    sibling = _SAME_OPERATION.get((op, code)) if sop in _FILM_CLASSES else None
     if rule is not None:
         decision = Decision(rule.action, rule.meaning, category, listed=True)
+    elif sibling is not None:
+        decision = Decision(sibling.action, sibling.meaning, category, listed=False)
     else:
         decision = Decision(OTHER_CODES[category][0], meaning_of(code), category, listed=False)
     if overrides:

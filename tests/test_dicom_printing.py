@@ -1,0 +1,246 @@
+"""Printing through the daemon over real DICOM: to DCMTK's dcmprscp and to the printer simulator.
+
+Expected outcomes are written here by hand from the documented behaviour
+(drivers/dicom/status_policy.py docstring, README), not read back from the table.
+"""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from drivers.dicom.simulator import Fault, PrinterSimulator
+from tests.daemon import DaemonProcess
+from tests.fixtures.dcmtk import dcmprscp, dcmprscp_factory, dcmprscp_shim  # noqa: F401  (fixtures)
+
+
+def dicom_config(ports: dict[str, int], **extra) -> str:
+    text = """
+[server]
+state_dir = "@STATE@"
+retry_interval_s = 0.2
+retry_max_interval_s = 0.5
+retry_limit = 4
+idle_release_s = 1.5
+"""
+    for name, port in ports.items():
+        text += f"""
+[printers.{name}]
+driver = "dicom"
+ae_title = "PRINTSCP"
+host = "127.0.0.1"
+port = {port}
+dpi = 40
+dimse_timeout_s = 3
+status_poll_s = 0.3
+"""
+        for key, value in extra.items():
+            text += f"{key} = {value}\n"
+    return text
+
+
+@pytest.fixture
+def simulator(tmp_path):
+    with PrinterSimulator(port=0, out_dir=tmp_path / "films") as sim:
+        yield sim
+
+
+@pytest.fixture
+def sim_daemon(simulator):
+    process = DaemonProcess(dicom_config({"sim": simulator.port})).start()
+    yield process
+    process.cleanup()
+
+
+def job_of(images, films=1, layout="STANDARD\\2,2", per_film=4, printer="sim", **fields):
+    frames = [images["CT_small.dcm"], images["MR_small.dcm"]] * per_film
+    return {"printer": printer, **fields, "films": [
+        {"film_size": "14INX17IN", "layout": layout, "frames": frames[:per_film]} for _ in range(films)]}
+
+
+# ---- DCMTK's dcmprscp: a real third-party Print SCP ----------------------------------------
+
+@pytest.mark.parametrize("bit_depth", [8, 12])
+def test_multi_film_job_arrives_at_dcmprscp(dcmprscp, images, bit_depth):
+    process = DaemonProcess(dicom_config({"dcmtk": dcmprscp.port}, bit_depth=bit_depth)).start()
+    try:
+        with process.client() as hc:
+            job = hc.submit({"printer": "dcmtk", "films": [
+                {"film_size": "14INX17IN", "layout": "STANDARD\\2,2",
+                 "frames": [images["CT_small.dcm"], images["MR_small.dcm"], images["CT_small.dcm"]]},
+                {"film_size": "8INX10IN", "layout": "STANDARD\\1,2", "frames": [images["MR_small.dcm"]] * 2},
+                {"film_size": "14INX17IN", "orientation": "LANDSCAPE", "layout": "STANDARD\\3,3",
+                 "frames": [images["CT_small.dcm"]] * 9},
+            ]})
+            result = hc.wait(job, timeout=120)
+            assert result["state"] == "completed", (result, process.log.read_text())
+    finally:
+        process.cleanup()
+    films = dcmprscp.films()
+    assert len(films) == 3
+    by_format = {(f.display_format, f.film_size, f.orientation): f for f in films}
+    assert set(by_format) == {("STANDARD\\2,2", "14INX17IN", "PORTRAIT"), ("STANDARD\\1,2", "8INX10IN", "PORTRAIT"),
+                              ("STANDARD\\3,3", "14INX17IN", "LANDSCAPE")}
+    # 14x17 in portrait at 40 dpi is 560x680 printer pixels; with 2 mm (3 px) gaps the 551 px
+    # between them make 2,2 boxes 275 or 276 wide and 335 high, and a landscape 3,3 box
+    # about 222x182: the square images are scaled to fit the box, aspect kept.
+    first = by_format[("STANDARD\\2,2", "14INX17IN", "PORTRAIT")]
+    assert len(first.images) == 3
+    assert {(img.position, img.rows, img.columns) for img in first.images} == {
+        (1, 275, 275), (2, 276, 276), (3, 275, 275)}
+    landscape = by_format[("STANDARD\\3,3", "14INX17IN", "LANDSCAPE")].images
+    assert {(img.rows, img.columns) for img in landscape} == {(182, 182), (183, 183)}
+    for image in first.images + landscape:
+        assert image.bits_stored == bit_depth and image.photometric == "MONOCHROME2"
+    assert len(by_format[("STANDARD\\3,3", "14INX17IN", "LANDSCAPE")].images) == 9
+    assert {f.originator for f in films} == {"HCSERVER"}
+
+
+# ---- the simulator: every action category ------------------------------------------------
+
+def test_warning_is_recorded_and_the_job_goes_on(sim_daemon, simulator, images):
+    simulator.add_fault(Fault(operation="N-SET", status=0xB604))
+    with sim_daemon.client() as hc:
+        result = hc.wait(hc.submit(job_of(images, films=2)), timeout=60)
+    assert result["state"] == "completed" and result["films_printed"] == 2
+    assert [(w["operation"], w["status"]) for w in result["warnings"]] == [("N-SET", "0xB604")]
+    assert "demagnified" in result["warnings"][0]["meaning"].lower()
+    assert len(simulator.films) == 2
+
+
+def test_failure_code_fails_the_job_with_its_meaning(sim_daemon, simulator, images):
+    simulator.add_fault(Fault(operation="N-CREATE", sop_class="film-box", status=0x0106))
+    with sim_daemon.client() as hc:
+        result = hc.wait(hc.submit(job_of(images)), timeout=60)
+    assert result["state"] == "failed" and result["attempts"] == 1
+    assert "0x0106" in result["error"] and "invalid attribute value" in result["error"].lower()
+    assert simulator.films == []
+
+
+def test_retry_code_retries_and_resumes_without_reprinting(sim_daemon, simulator, images):
+    # film 2's N-ACTION answers "resource limitation" (0x0213: retry by default)
+    simulator.add_fault(Fault(operation="N-ACTION", status=0x0213, nth=2))
+    with sim_daemon.client() as hc:
+        result = hc.wait(hc.submit(job_of(images, films=3)), timeout=60)
+        events = hc.show(result["id"])["events"]
+    assert result["state"] == "completed" and result["attempts"] == 2
+    assert [e["kind"] for e in events].count("retry") == 1
+    assert len(simulator.films) == 3  # film 1 was not printed again
+
+
+def test_retry_limit_fails_with_the_last_reason(sim_daemon, simulator, images):
+    simulator.add_fault(Fault(operation="N-ACTION", status=0x0213, times=None))
+    with sim_daemon.client() as hc:
+        result = hc.wait(hc.submit(job_of(images)), timeout=60)
+    assert result["state"] == "failed" and result["attempts"] == 4
+    assert result["error"].startswith("gave up after 4 attempts") and "0x0213" in result["error"]
+
+
+def test_abort_mid_film_resumes_at_the_next_unprinted_film(sim_daemon, simulator, images):
+    simulator.add_fault(Fault(operation="N-SET", behaviour="abort", nth=6))  # film 2, second box
+    with sim_daemon.client() as hc:
+        result = hc.wait(hc.submit(job_of(images, films=3)), timeout=60)
+        events = hc.show(result["id"])["events"]
+    assert result["state"] == "completed" and result["attempts"] == 2
+    retry = next(e for e in events if e["kind"] == "retry")
+    assert "abort" in retry["reason"].lower()
+    assert len(simulator.films) == 3
+
+
+def test_printer_failure_stops_the_printer_until_normal(sim_daemon, simulator, images):
+    simulator.set_printer_status("FAILURE", "FILM JAM")
+    with sim_daemon.client() as hc:
+        job = hc.submit(job_of(images))
+        deadline = time.monotonic() + 30
+        while not {p["name"]: p for p in hc.printers()}["sim"]["stopped"]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        printer = {p["name"]: p for p in hc.printers()}["sim"]
+        assert (printer["dicom_status"], printer["dicom_status_info"]) == ("FAILURE", "FILM JAM")
+        assert hc.show(job)["state"] == "pending"
+        simulator.set_printer_status("NORMAL", "NORMAL")
+        result = hc.wait(job, timeout=60)   # resumes by itself: the stopped printer is polled
+        assert result["state"] == "completed"
+        assert {p["name"]: p for p in hc.printers()}["sim"]["stopped"] is False
+
+
+@pytest.mark.parametrize("event, outcome", [("WARNING", "warning"), ("FAILURE", "stopped")])
+def test_event_report_mid_job(sim_daemon, simulator, images, event, outcome):
+    simulator.add_fault(Fault(operation="N-SET", behaviour="event-report", event=(event, "SUPPLY LOW"
+                                                                                  if event == "WARNING"
+                                                                                  else "COVER OPEN"), nth=2))
+    with sim_daemon.client() as hc:
+        job = hc.submit(job_of(images, films=2))
+        if outcome == "warning":
+            result = hc.wait(job, timeout=60)
+            assert result["state"] == "completed"
+            assert any("SUPPLY LOW" in (w.get("meaning") or "") for w in result["warnings"])
+        else:
+            deadline = time.monotonic() + 30
+            while "stopped" not in " ".join(e["reason"] for e in hc.show(job)["events"]):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            result = hc.wait(job, timeout=60)  # the printer answers NORMAL to the poll: resumes
+            assert result["state"] == "completed" and result["attempts"] == 2
+    assert len(simulator.films) == 2
+
+
+def test_association_is_reused_then_released_when_idle(sim_daemon, simulator, images):
+    with sim_daemon.client() as hc:
+        for _ in range(3):
+            assert hc.wait(hc.submit(job_of(images)), timeout=60)["state"] == "completed"
+        assert (simulator.associations, simulator.open_associations) == (1, 1)
+        time.sleep(3)  # idle_release_s = 1.5
+        assert (simulator.releases, simulator.open_associations) == (1, 0)
+        assert hc.wait(hc.submit(job_of(images)), timeout=60)["state"] == "completed"
+    assert simulator.associations == 2
+
+
+def test_two_printers_print_at_the_same_time(tmp_path, images):
+    stall = dict(operation="N-ACTION", behaviour="stall", stall_s=0.3, times=None)
+    with PrinterSimulator(port=0, out_dir=tmp_path / "a", faults=[Fault(**stall)]) as a, \
+            PrinterSimulator(port=0, out_dir=tmp_path / "b", faults=[Fault(**stall)]) as b:
+        process = DaemonProcess(dicom_config({"a": a.port, "b": b.port})).start()
+        try:
+            with process.client() as hc:
+                started = time.monotonic()
+                jobs = [hc.submit(job_of(images, films=4, printer=name)) for name in ("a", "b")]
+                results = [hc.wait(job, timeout=60) for job in jobs]
+                elapsed = time.monotonic() - started
+        finally:
+            process.cleanup()
+    assert [r["state"] for r in results] == ["completed", "completed"]
+    assert len(a.films) == len(b.films) == 4
+    # each printer needs >= 4 x 0.3 s; one after the other would need >= 2.4 s
+    assert elapsed < 2.4
+
+
+def test_higher_priority_job_preempts_between_films(sim_daemon, simulator, images):
+    simulator.add_fault(Fault(operation="N-ACTION", behaviour="stall", stall_s=0.3, times=None))
+    with sim_daemon.client() as hc:
+        low = hc.submit(job_of(images, films=5, priority="low", label="LOW"))
+        while hc.show(low)["films_printed"] < 1:
+            time.sleep(0.02)
+        high = hc.submit(job_of(images, films=1, priority="high", label="HIGH"))
+        assert hc.wait(high, timeout=60)["state"] == "completed"
+        assert hc.show(low)["films_printed"] < 5
+        result = hc.wait(low, timeout=60)
+        events = hc.show(low)["events"]
+    assert result["state"] == "completed"
+    assert [e["kind"] for e in events].count("preempt") == 1
+    labels = [film["film_session"]["label"] for film in simulator.films]
+    assert labels.count("LOW") == 5 and labels.count("HIGH") == 1
+    first_high = labels.index("HIGH")
+    assert 0 < first_high < 5  # printed in between the low job's films
+
+
+def test_connection_refused_retries(images):
+    process = DaemonProcess(dicom_config({"nowhere": 9})).start()  # nothing listens on port 9
+    try:
+        with process.client() as hc:
+            result = hc.wait(hc.submit(job_of(images, printer="nowhere")), timeout=60)
+    finally:
+        process.cleanup()
+    assert result["state"] == "failed" and result["attempts"] == 4
+    assert "refused" in result["error"].lower() or "connect" in result["error"].lower()
