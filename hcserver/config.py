@@ -226,9 +226,14 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     if kwargs.get("dpi", 320) <= 0:
         raise ConfigError(file, f"{base}.dpi", "must be positive")
     config = PrinterConfig(**kwargs)
-    if config.defaults.film_size not in config.film_sizes:
-        raise ConfigError(file, f"{base}.defaults.film_size",
-                          f"{config.defaults.film_size!r} is not in this printer's film_sizes")
+    for key, value, allowed in (("film_size", config.defaults.film_size, config.film_sizes),
+                                ("magnification", config.defaults.magnification, config.magnification_types),
+                                ("layout", config.defaults.layout, config.display_formats),
+                                ("medium_type", config.defaults.medium_type, config.medium_types),
+                                ("film_destination", config.defaults.film_destination, config.film_destinations)):
+        if allowed and value is not None and value not in allowed:
+            raise ConfigError(file, f"{base}.defaults.{key}", f"{value!r} is not one this printer accepts "
+                                                              f"({', '.join(allowed)})")
     return config
 
 

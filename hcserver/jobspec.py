@@ -148,8 +148,10 @@ class JobSpecValidator:
                                               f"({boxes} image boxes)")
         out = {"film_size": film_size, "orientation": orientation, "layout": layout,
                "magnification": magnification}
-        for key in ("smoothing", "border_density", "empty_image_density", "trim", "configuration_information"):
+        for key in ("smoothing", "border_density", "empty_image_density", "trim"):
             out[key] = _str(film, key, where, None)
+        out["configuration_information"] = _str(film, "configuration_information", where,
+                                                printer.configuration_information)
         for key in ("min_density", "max_density"):
             out[key] = _int(film, key, where, None, 0, 65535)
         out["frames"] = [self._frame(frame, boxes, f"{where}frames[{i}].") for i, frame in enumerate(frames)]

@@ -41,7 +41,9 @@ def test_commented_dicom_printer_in_example_is_valid():
     ("[server]\nretry_limit = 'many'", "server.retry_limit", "expected a number of attempts"),
     ("[server]\nae_title = 'H'", "printers", "at least one printer"),
     ("[printers.a]\ndefaults = { film_size = 'A4' }\nfilm_sizes = ['A3']", "printers.a.defaults.film_size",
-     "not in this printer's film_sizes"),
+     "not one this printer accepts (A3)"),
+    ("[printers.a]\ndefaults = { layout = 'STANDARD\\\\2,2' }\ndisplay_formats = ['STANDARD\\\\1,1']",
+     "printers.a.defaults.layout", "not one this printer accepts"),
     ("[printers.a\n", "(syntax)", ""),
 ])
 def test_config_errors_name_file_key_and_allowed_values(text, key, words):
