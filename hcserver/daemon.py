@@ -73,6 +73,9 @@ class Daemon:
         stop_requested = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop_requested.set())
+        # Reloading printers on SIGHUP is not implemented yet; never let it kill the server.
+        signal.signal(signal.SIGHUP, lambda *_: log.warning("SIGHUP ignored: configuration reload "
+                                                          "is not supported yet; restart to apply changes"))
         self.start()
         stop_requested.wait()
         self.stop()

@@ -21,13 +21,29 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection, _record):
+            dbapi_connection.isolation_level = None   # we emit BEGIN ourselves (below)
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+            cursor.execute("PRAGMA synchronous=FULL")  # a committed job survives a power loss too
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(connection):
+            # A writing transaction takes the write lock before it reads, so two threads can
+            # never both read "pending" and both act on it (e.g. claim and cancel).
+            immediate = connection.get_execution_options().get(WRITE_OPTION)
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
     return engine
+
+
+WRITE_OPTION = "hcserver_write"
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, for transactions that write (SQLite: BEGIN IMMEDIATE)."""
+    return engine.execution_options(**{WRITE_OPTION: True})
 
 
 def alembic_config(url: str) -> Config:

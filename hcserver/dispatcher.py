@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from concurrent.futures import Future
+from queue import SimpleQueue
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -60,6 +62,7 @@ class PrinterWorker:
         self._stopping = False
         self._idle_due = False
         self._poll_due = False
+        self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
 
     # ---- control (any thread) -------------------------------------------------------
@@ -111,20 +114,51 @@ class PrinterWorker:
             except Exception:  # the worker must survive anything a cycle throws
                 log.exception("printer %s: worker cycle failed", self.name)
 
+    def call(self, function, timeout: float):
+        """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if busy too long."""
+        future: Future = Future()
+        self._calls.put((function, future))
+        self.wake()
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()  # not started yet: it never will be
+            raise
+
+    def _run_calls(self) -> None:
+        while not self._calls.empty():
+            function, future = self._calls.get_nowait()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(function(self.driver))
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+    def _printable(self) -> bool:
+        state = self.queue.printer(self.name)
+        return state.enabled and not state.stopped
+
     def _cycle(self) -> None:
+        self._run_calls()
         if self._poll_due:
             self._poll_due = False
             self._poll_status()
         printed = False
-        while not self._stopping:
-            state = self.queue.printer(self.name)
-            if not state.enabled or state.stopped:
-                break
+        while not self._stopping and self._printable():
             job = self.queue.claim_next(self.name)
             if job is None:
                 break
             printed = True
-            self._print(job)
+            try:
+                self._print(job)
+            except Exception as exc:  # e.g. the database went away: never leave it processing
+                log.exception("printer %s: job %s", self.name, job.id)
+                try:
+                    self.queue.finish(job.id, Transition.REQUEUE, f"internal error: {exc!r}")
+                except Exception:
+                    log.exception("printer %s: job %s could not be requeued", self.name, job.id)
+                break
+            self._run_calls()
         if printed:
             self._idle_due = False
             self._timer("idle", trigger="date",
@@ -132,7 +166,8 @@ class PrinterWorker:
         elif self._idle_due:
             self._idle_due = False
             self.driver.idle()
-        due = self.queue.next_due(self.name)
+        # A disabled or stopped printer is woken by enable or by its status poll, not by due jobs.
+        due = self.queue.next_due(self.name) if self._printable() else None
         if due is not None:
             self._timer("due", trigger="date", run_date=max(_utc(due), datetime.now(timezone.utc)))
 
@@ -148,34 +183,53 @@ class PrinterWorker:
             self._cancel_timer("poll")
             self.queue.update_printer(self.name, stopped=False, reason=None)
 
+    def _interruption(self, job: ClaimedJob, index: int) -> tuple[Transition, str] | None:
+        """Why printing must stop before film ``index``, if it must."""
+        if self._stopping:
+            return Transition.REQUEUE, "the server is shutting down"
+        if self.queue.cancel_requested(job.id):
+            return Transition.CANCEL, f"canceled after {index} films"
+        if not self._printable():
+            return Transition.REQUEUE, f"printer {self.name} was disabled; resumes at film {index + 1}"
+        if (index > job.films_printed and self.printer.preempt
+                and self.queue.higher_priority_waiting(self.name, job.priority_rank)):
+            return Transition.PREEMPT, f"a higher-priority job goes first; resumes at film {index + 1}"
+        return None
+
     def _print(self, job: ClaimedJob) -> None:
+        if job.films_printed >= job.films_total:  # e.g. stopped after its last film was recorded
+            self.queue.finish(job.id, Transition.COMPLETE, f"all {job.films_total} films printed")
+            return
         observer = JobObserver(self.queue, self.name, job.id)
         ticket = JobTicket(job_id=job.id, copies=job.copies, priority=job.priority.upper(),
                            medium_type=job.medium_type, film_destination=job.film_destination,
                            label=job.label, color=job.color, films_total=job.films_total)
         outcome, reason = Transition.COMPLETE, f"all {job.films_total} films printed"
+        printed = job.films_printed
         try:
             with self.driver.session(ticket, observer) as session:
                 for index in range(job.films_printed, job.films_total):
-                    if self._stopping:
-                        outcome, reason = Transition.REQUEUE, "the server is shutting down"
-                        break
-                    if self.queue.cancel_requested(job.id):
-                        outcome, reason = Transition.CANCEL, f"canceled after {index} films"
-                        break
-                    if (index > job.films_printed and self.printer.preempt
-                            and self.queue.higher_priority_waiting(self.name, job.priority_rank)):
-                        outcome, reason = Transition.PREEMPT, (f"a higher-priority job goes first; "
-                                                               f"resumes at film {index + 1}")
+                    interruption = self._interruption(job, index)
+                    if interruption:
+                        outcome, reason = interruption
                         break
                     sheet = self._format(job, index)
                     for note in sheet.notes:
                         observer.warning("format", None, note)
                     output = session.print_film(sheet)
                     self.queue.film_printed(job.id, index, output)
+                    printed = index + 1
         except PrintFailure as failure:
-            self._failed(job, failure)
-            return
+            if printed >= job.films_total:
+                # Every film was accepted; what failed afterwards (N-DELETE, a printer report)
+                # concerns the printer, not this job.
+                observer.warning(failure.operation or "print", failure.status,
+                                 f"after the last film: {failure.reason}")
+                if failure.action is Action.STOP_PRINTER:
+                    self._stop_printer(failure.reason)
+            else:
+                self._failed(job, failure)
+                return
         except (formatter.UnprintableImage, ValueError) as exc:
             self.queue.finish(job.id, Transition.FAIL, f"cannot format: {exc}", error=f"cannot format: {exc}")
             return
@@ -192,23 +246,29 @@ class PrinterWorker:
                                  magnification=film.get("magnification") or self.printer.defaults.magnification)
         return formatter.format_film(film, images, profile, index)
 
+    def _stop_printer(self, reason: str) -> None:
+        self.queue.update_printer(self.name, stopped=True, reason=reason)
+        self._start_polling()
+
     def _failed(self, job: ClaimedJob, failure: PrintFailure) -> None:
         reason = failure.reason
         log.warning("printer %s: job %s: %s (%s)", self.name, job.id, reason, failure.action.value)
-        if failure.action is Action.STOP_PRINTER:
-            self.queue.update_printer(self.name, stopped=True, reason=reason)
+        if self.queue.cancel_requested(job.id):
+            self.queue.finish(job.id, Transition.CANCEL, f"canceled; the attempt had ended with: {reason}")
+        elif failure.action is Action.STOP_PRINTER:
+            self._stop_printer(reason)
             self.queue.finish(job.id, Transition.REQUEUE, f"printer stopped: {reason}")
-            self._start_polling()
         elif failure.action is Action.RETRY:
             limit = self.printer.retry_limit if self.printer.retry_limit is not None else self.server.retry_limit
-            if job.attempts >= limit:
-                message = f"gave up after {job.attempts} attempts: {reason}"
-                self.queue.finish(job.id, Transition.FAIL, message, error=message)
+            failed = job.failed_attempts + 1
+            if failed >= limit:
+                message = f"gave up after {failed} failed attempts: {reason}"
+                self.queue.finish(job.id, Transition.FAIL, message, error=message, failed_attempts=failed)
                 return
             interval = self.printer.retry_interval_s or self.server.retry_interval_s
-            when = backoff(job.attempts, interval, self.server.retry_max_interval_s)
+            when = backoff(failed, interval, self.server.retry_max_interval_s)
             self.queue.finish(job.id, Transition.RETRY, f"{reason}; retry at {when.isoformat()}Z",
-                              not_before=when)
+                              not_before=when, failed_attempts=failed)
         else:
             self.queue.finish(job.id, Transition.FAIL, reason, error=reason)
 

@@ -12,6 +12,7 @@ queue stores is exactly what will be printed. Rules where the design is silent:
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -178,7 +179,8 @@ class JobSpecValidator:
         if window is not None:
             if (not isinstance(window, dict) or set(window) != {"center", "width"}
                     or not all(isinstance(window[k], (int, float)) and not isinstance(window[k], bool)
-                               for k in window) or window["width"] <= 0):
+                               and math.isfinite(window[k]) and abs(window[k]) < 1e9 for k in window)
+                    or window["width"] <= 0):
                 raise SpecError(f"{where}window", "expected {\"center\": number, \"width\": number > 0}")
         annotations = frame.get("annotations", [])
         if not isinstance(annotations, list):

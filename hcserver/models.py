@@ -30,7 +30,8 @@ class Job(Base):
     color: Mapped[bool] = mapped_column(Boolean, default=False)
     films_total: Mapped[int] = mapped_column(Integer)
     films_printed: Mapped[int] = mapped_column(Integer, default=0)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)            # times printing started
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)     # attempts that ended in a retry
     not_before: Mapped[datetime | None] = mapped_column(DateTime)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     error: Mapped[str | None] = mapped_column(Text)

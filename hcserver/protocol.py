@@ -51,6 +51,10 @@ def _read_exact(sock: socket.socket, count: int, what: str, started: bool) -> by
     return bytes(chunks)
 
 
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
 def read_message(sock: socket.socket, max_header: int, max_attachment: int) -> Message:
     """Read one frame. Raises EOFError on a clean end of stream, ProtocolError otherwise."""
     prefix = _read_exact(sock, PREFIX.size, "message prefix", started=False)
@@ -66,8 +70,8 @@ def read_message(sock: socket.socket, max_header: int, max_attachment: int) -> M
     body = _read_exact(sock, header_len, "message header", started=True)
     attachment = _read_exact(sock, attachment_len, "attachment", started=True) if attachment_len else b""
     try:
-        header = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise ProtocolError("bad-json", f"message header is not valid JSON: {exc}", fatal=False) from None
     if not isinstance(header, dict):
         raise ProtocolError("bad-json", "message header must be a JSON object", fatal=False)

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from .db import writer
 from .events import JobChange
 from .models import Event, Film, Frame, Job, PrinterState
 from .states import PRIORITY_RANK, TERMINAL, InvalidTransition, JobState, Transition, transition
@@ -54,17 +55,25 @@ class ClaimedJob:
     films_total: int
     films_printed: int
     attempts: int
+    failed_attempts: int
 
 
 class JobQueue:
     def __init__(self, engine: Engine, notify: Callable[[JobChange], None] | None = None):
         self.engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._readers = sessionmaker(engine, expire_on_commit=False)
+        self._writers = sessionmaker(writer(engine), expire_on_commit=False)
         self._notify = notify or (lambda change: None)
 
     @contextmanager
     def _session(self) -> Iterable[Session]:
-        with self._sessions() as session, session.begin():
+        """A transaction that writes: it holds the write lock from its first statement."""
+        with self._writers() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _reading(self) -> Iterable[Session]:
+        with self._readers() as session, session.begin():
             yield session
 
     def _job(self, session: Session, job_id: int) -> Job:
@@ -101,7 +110,7 @@ class JobQueue:
                       priority_rank=PRIORITY_RANK[job["priority"]], copies=job["copies"],
                       medium_type=job["medium_type"], film_destination=job["film_destination"],
                       label=job["label"], color=job["color"], films_total=len(job["films"]),
-                      films_printed=0, attempts=0, cancel_requested=False, created_at=now, updated_at=now)
+                      films_printed=0, attempts=0, failed_attempts=0, cancel_requested=False, created_at=now, updated_at=now)
             for index, film in enumerate(job["films"]):
                 film_row = Film(index=index, film_size=film["film_size"], orientation=film["orientation"],
                                 layout=film["layout"],
@@ -180,8 +189,9 @@ class JobQueue:
         return self._change_waiting_job(job_id, "priority", by, priority=priority,
                                         priority_rank=PRIORITY_RANK[priority])
 
-    def move(self, job_id: int, printer: str, by: str) -> dict:
-        return self._change_waiting_job(job_id, "printer", by, printer=printer)
+    def move(self, job_id: int, printer: str, by: str, color: bool) -> dict:
+        """Move to ``printer`` (the caller has checked the job against it)."""
+        return self._change_waiting_job(job_id, "printer", by, printer=printer, color=color)
 
     # ---- reading --------------------------------------------------------------------
 
@@ -203,13 +213,13 @@ class JobQueue:
             "owner": job.owner, "copies": job.copies, "medium_type": job.medium_type,
             "film_destination": job.film_destination, "label": job.label,
             "films_total": job.films_total, "films_printed": job.films_printed,
-            "attempts": job.attempts, "warnings": warnings, "error": job.error,
+            "attempts": job.attempts, "failed_attempts": job.failed_attempts, "warnings": warnings, "error": job.error,
             "not_before": iso(job.not_before), "cancel_requested": job.cancel_requested,
             "created_at": iso(job.created_at), "updated_at": iso(job.updated_at),
         }
 
     def list(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
-        with self._session() as session:
+        with self._reading() as session:
             query = select(Job).order_by(Job.priority_rank, Job.id)
             if not include_history:
                 query = query.where(Job.state.not_in([s.value for s in TERMINAL]))
@@ -220,7 +230,7 @@ class JobQueue:
             return [self._view(job, warnings.get(job.id, [])) for job in jobs]
 
     def show(self, job_id: int) -> dict:
-        with self._session() as session:
+        with self._reading() as session:
             job = session.scalars(select(Job).where(Job.id == job_id)
                                   .options(selectinload(Job.films), selectinload(Job.events))).first()
             if job is None:
@@ -233,8 +243,25 @@ class JobQueue:
                                "reason": e.reason, "data": e.data} for e in job.events]
             return view
 
+    def job_spec(self, job_id: int) -> dict:
+        """The stored job as a normalised spec (images as spool references), to re-validate it."""
+        with self._reading() as session:
+            job = session.scalars(select(Job).where(Job.id == job_id)
+                                  .options(selectinload(Job.films).selectinload(Film.frames))).first()
+            if job is None:
+                raise QueueError("unknown-job", f"no job {job_id}")
+            return {
+                "printer": job.printer, "priority": job.priority, "copies": job.copies,
+                "medium_type": job.medium_type, "film_destination": job.film_destination, "label": job.label,
+                "films": [{"film_size": f.film_size, "orientation": f.orientation, "layout": f.layout,
+                           **f.options,
+                           "frames": [{"image": "sha256:" + fr.image, "frame": fr.frame, **fr.options}
+                                      for fr in f.frames]}
+                          for f in job.films],
+            }
+
     def state_of(self, job_id: int) -> str:
-        with self._session() as session:
+        with self._reading() as session:
             state = session.scalar(select(Job.state).where(Job.id == job_id))
         if state is None:
             raise QueueError("unknown-job", f"no job {job_id}")
@@ -242,7 +269,7 @@ class JobQueue:
 
     def film_spec(self, job_id: int, index: int) -> dict:
         """The normalised film dict the formatter takes (images as spool digests)."""
-        with self._session() as session:
+        with self._reading() as session:
             film = session.scalars(select(Film).where(Film.job_id == job_id, Film.index == index)
                                    .options(selectinload(Film.frames))).one()
             return {"film_size": film.film_size, "orientation": film.orientation, "layout": film.layout,
@@ -266,25 +293,25 @@ class JobQueue:
                                 attempts=attempt, not_before=None)
             claimed = ClaimedJob(job.id, job.printer, job.priority, job.priority_rank, job.copies,
                                  job.medium_type, job.film_destination, job.label, job.color,
-                                 job.films_total, job.films_printed, job.attempts)
+                                 job.films_total, job.films_printed, job.attempts, job.failed_attempts)
         self._notify(change)
         return claimed
 
     def next_due(self, printer: str) -> datetime | None:
         """When the earliest backed-off pending job of ``printer`` becomes due."""
-        with self._session() as session:
+        with self._reading() as session:
             return session.scalar(select(func.min(Job.not_before)).where(
                 Job.printer == printer, Job.state == JobState.PENDING.value, Job.not_before.is_not(None)))
 
     def higher_priority_waiting(self, printer: str, rank: int) -> bool:
         now = utcnow()
-        with self._session() as session:
+        with self._reading() as session:
             return session.scalar(select(Job.id).where(
                 Job.printer == printer, Job.state == JobState.PENDING.value, Job.priority_rank < rank,
                 (Job.not_before.is_(None)) | (Job.not_before <= now)).limit(1)) is not None
 
     def cancel_requested(self, job_id: int) -> bool:
-        with self._session() as session:
+        with self._reading() as session:
             return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
     def film_printed(self, job_id: int, index: int, output: str | None) -> None:
@@ -349,7 +376,7 @@ class JobQueue:
                                              updated_at=utcnow()))
 
     def printer(self, name: str) -> PrinterState:
-        with self._session() as session:
+        with self._reading() as session:
             state = session.get(PrinterState, name)
             if state is None:
                 raise QueueError("unknown-printer", f"no printer {name!r}")
@@ -367,7 +394,7 @@ class JobQueue:
         return state
 
     def printer_views(self) -> list[dict]:
-        with self._session() as session:
+        with self._reading() as session:
             counts = dict(session.execute(
                 select(Job.printer, func.count()).where(Job.state.in_(
                     [JobState.PENDING.value, JobState.HELD.value, JobState.PROCESSING.value]))
@@ -380,5 +407,5 @@ class JobQueue:
 
 def backoff(attempts: int, interval_s: float, max_interval_s: float) -> datetime:
     """Not-before time after ``attempts`` failed tries: interval doubling, capped."""
-    delay = min(interval_s * (2 ** max(attempts - 1, 0)), max_interval_s)
+    delay = min(interval_s * (2 ** min(max(attempts - 1, 0), 30)), max_interval_s)
     return utcnow() + timedelta(seconds=delay)

@@ -38,6 +38,9 @@ from .states import TERMINAL
 log = logging.getLogger(__name__)
 
 IMAGE_REF_PREFIX = "sha256:"
+ECHO_WAIT_S = 5               # how long echo waits for a busy printer worker
+MAX_WAIT_S = 300              # one wait request; clients wait longer by asking again
+CLIENT_IDLE_TIMEOUT_S = 3600  # a connection that sends nothing for this long is closed
 
 
 class RequestError(Exception):
@@ -93,7 +96,10 @@ class Operations:
         return value
 
     def _job_id(self, request: dict) -> int:
-        return self._arg(request, "job", int)
+        job = self._arg(request, "job", int)
+        if not 0 < job < 1 << 62:
+            raise RequestError("unknown-job", f"no job {job}")
+        return job
 
     def _printer_name(self, request: dict) -> str:
         name = self._arg(request, "printer", str)
@@ -162,12 +168,24 @@ class Operations:
         return {"job": self.queue.set_priority(self._job_id(request), self._arg(request, "priority", str), owner)}
 
     def op_move(self, request, attachment, owner):
-        return {"job": self.queue.move(self._job_id(request), self._printer_name(request), owner)}
+        """Move a waiting job, after checking the target printer can print it as it stands."""
+        job_id, target = self._job_id(request), self._printer_name(request)
+        if not self.queue.printer(target).accepting:
+            raise RequestError("not-accepting", f"printer {target!r} is not accepting jobs")
+        spec = self.queue.job_spec(job_id)
+        spec["printer"] = target
+        try:
+            checked = self.validator.normalise(spec)
+        except SpecError as exc:
+            raise RequestError("invalid-spec", f"job {job_id} cannot print on {target}: {exc}") from None
+        return {"job": self.queue.move(job_id, target, owner, color=checked["color"])}
 
     def op_wait(self, request, attachment, owner):
         """Answer when the job has ended (or after ``timeout`` seconds)."""
         job_id = self._job_id(request)
-        timeout = self._arg(request, "timeout", (int, float), required=False)
+        timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
+        if not 0 <= timeout <= MAX_WAIT_S:  # also refuses NaN
+            raise RequestError("bad-request", f"timeout must be 0 to {MAX_WAIT_S} seconds")
         terminal = {state.value for state in TERMINAL}
         done = self.bus.wait_until(lambda: self.queue.state_of(job_id) in terminal, timeout)
         return {"job": self.queue.show(job_id), "timed_out": not done}
@@ -204,14 +222,25 @@ class Operations:
         return self._printer_admin(request, accepting=False)
 
     def op_echo(self, request, attachment, owner):
+        """C-ECHO + printer status. Run by the printer's worker between jobs (so a printer that
+        serves one association at a time is not kept waiting by ours); if the worker is busy
+        printing, on a separate association."""
         name = self._printer_name(request)
-        driver = build_driver(self.config.printers[name], self.config)  # its own association
+        worker = self.dispatcher.workers.get(name)
         try:
-            return {"printer": name, **driver.echo()}
+            try:
+                if worker is None:
+                    raise TimeoutError
+                result = worker.call(lambda driver: driver.echo(), timeout=ECHO_WAIT_S)
+            except TimeoutError:
+                driver = build_driver(self.config.printers[name], self.config)
+                try:
+                    result = driver.echo()
+                finally:
+                    driver.close()
         except PrintFailure as exc:
             return {"printer": name, "ok": False, "error": exc.reason}
-        finally:
-            driver.close()
+        return {"printer": name, **result}
 
     def op_preview(self, request, attachment, owner):
         """Render the films of a spec exactly as the printer would get them, as PNGs."""
@@ -253,6 +282,7 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         sock: socket.socket = self.request
+        sock.settimeout(CLIENT_IDLE_TIMEOUT_S)
         owner = peer_owner(sock)
         limits = self.server.config.max_message_bytes, self.server.config.max_attachment_bytes
         while True:

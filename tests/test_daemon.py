@@ -210,6 +210,13 @@ def test_bad_requests_get_errors_and_the_connection_goes_on(daemon, images, tmp_
         assert (reply["id"], reply["error"]["code"]) == (7, "unknown-op")
         sock.sendall(encode({"id": 8, "op": "show", "job": "x"}))
         assert raw_reply(sock)["error"]["code"] == "bad-request"
+        for body in (b'{"op": "ping", "x": NaN}', b"[" * 100000 + b"]" * 100000, b'{"n": 1' + b"0" * 5000 + b"}"):
+            sock.sendall(b"HCS1" + struct.pack("!II", len(body), 0) + body)
+            assert raw_reply(sock)["error"]["code"] == "bad-json"
+        sock.sendall(encode({"id": 10, "op": "wait", "job": 1, "timeout": 1e300}))
+        assert raw_reply(sock)["error"]["code"] == "bad-request"
+        sock.sendall(encode({"id": 11, "op": "show", "job": -5}))
+        assert raw_reply(sock)["error"]["code"] == "unknown-job"
         sock.sendall(encode({"id": 9, "op": "ping"}))
         assert raw_reply(sock)["ok"] is True
     not_dicom = tmp_path / "notes.txt"
@@ -227,6 +234,9 @@ def test_bad_requests_get_errors_and_the_connection_goes_on(daemon, images, tmp_
         with pytest.raises(ClientError, match=r"films\[0\]\.frames\[0\]\.polarity"):
             hc.submit({"printer": "film", "films": [{"frames": [{"image": images["CT_small.dcm"],
                                                                    "polarity": "SIDEWAYS"}]}]})
+        with pytest.raises(ClientError, match=r"frames\[0\]\.window"):
+            hc.submit({"printer": "film", "films": [{"frames": [{"image": images["CT_small.dcm"],
+                                                                   "window": {"center": 40, "width": 1e12}}]}]})
         with pytest.raises(ClientError, match="has not been uploaded"):
             hc.request("submit", spec={"printer": "film", "images": ["sha256:" + "0" * 64]})
         assert hc.list(all=True) == []  # nothing half-queued

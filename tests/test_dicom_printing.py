@@ -134,7 +134,7 @@ def test_retry_limit_fails_with_the_last_reason(sim_daemon, simulator, images):
     with sim_daemon.client() as hc:
         result = hc.wait(hc.submit(job_of(images)), timeout=60)
     assert result["state"] == "failed" and result["attempts"] == 4
-    assert result["error"].startswith("gave up after 4 attempts") and "0x0213" in result["error"]
+    assert result["error"].startswith("gave up after 4 failed attempts") and "0x0213" in result["error"]
 
 
 def test_abort_mid_film_resumes_at_the_next_unprinted_film(sim_daemon, simulator, images):
@@ -184,6 +184,37 @@ def test_event_report_mid_job(sim_daemon, simulator, images, event, outcome):
             result = hc.wait(job, timeout=60)  # the printer answers NORMAL to the poll: resumes
             assert result["state"] == "completed" and result["attempts"] == 2
     assert len(simulator.films) == 2
+
+
+def test_printer_failure_reported_with_a_print_action_does_not_reprint_that_film(sim_daemon, simulator, images):
+    # The N-ACTION of film 1 succeeds, and an N-EVENT-REPORT FAILURE comes with it.
+    simulator.add_fault(Fault(operation="N-ACTION", behaviour="event-report", event=("FAILURE", "FILM JAM")))
+    with sim_daemon.client() as hc:
+        result = hc.wait(hc.submit(job_of(images, films=2)), timeout=60)
+        events = hc.show(result["id"])["events"]
+    assert result["state"] == "completed" and result["attempts"] == 2
+    assert any(e["kind"] == "requeue" and "FILM JAM" in e["reason"] for e in events)
+    assert len(simulator.films) == 2  # film 1 once, then film 2 after the printer came back
+
+
+def test_disable_mid_job_stops_between_films_and_resumes_on_enable(sim_daemon, simulator, images):
+    simulator.add_fault(Fault(operation="N-ACTION", behaviour="stall", stall_s=0.3, times=None))
+    with sim_daemon.client() as hc:
+        job = hc.submit(job_of(images, films=4))
+        while hc.show(job)["films_printed"] < 1:
+            time.sleep(0.02)
+        hc.printer_admin("disable", "sim")
+        deadline = time.monotonic() + 30
+        while hc.show(job)["state"] != "pending":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        stopped_at = hc.show(job)["films_printed"]
+        assert 1 <= stopped_at < 4
+        time.sleep(0.5)
+        assert hc.show(job)["films_printed"] == stopped_at   # nothing prints while disabled
+        hc.printer_admin("enable", "sim")
+        assert hc.wait(job, timeout=60)["state"] == "completed"
+    assert len(simulator.films) == 4
 
 
 def test_association_is_reused_then_released_when_idle(sim_daemon, simulator, images):

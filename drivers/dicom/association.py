@@ -159,6 +159,7 @@ class PrintAssociation:
         self._events_lock = threading.Lock()
         self.last_created_uid: str | None = None
         self.aborted_here = False           # we aborted it (e.g. close() from another thread)
+        self.closed_by_us = False           # a request failed because we had aborted it
 
     # -- opening -------------------------------------------------------------
     @classmethod
@@ -317,6 +318,7 @@ class PrintAssociation:
         if status is None or "Status" not in status:
             timed_out = seconds >= self.printer.dimse_timeout_s * 0.95
             closed_here = self.aborted_here
+            self.closed_by_us = closed_here
             self.abort()
             if closed_here:
                 why = "association aborted by this server (driver closed)"

@@ -333,8 +333,8 @@ class DicomDriver(Driver):
             return self._get_printer_status(link, observer, meta, in_job=in_job)
         except ConnectionLost as exc:
             # A held association the printer dropped while we were idle: once more, afresh.
-            if not reused or exc.timed_out:
-                raise
+            if not reused or exc.timed_out or link.closed_by_us:
+                raise   # a close() from another thread aborted it: do not open a new one
             log.info("held association to %s was lost (%s); reconnecting", self.printer.name, exc.reason)
             fresh, _ = self._acquire()
             return self._get_printer_status(fresh, observer, meta, in_job=in_job)
@@ -395,6 +395,7 @@ class _DicomFilmSession:
         self.films_printed = 0
         self._plut_in_session = False
         self._broken = False
+        self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
 
     # -- plumbing ---------------------------------------------------------------
     def _x(self, operation: str, sop: str, call: Callable[[Any, str | None], Any]) -> Any:
@@ -452,6 +453,7 @@ class _DicomFilmSession:
 
     def finish(self) -> None:
         """The job's block ended normally: N-DELETE the film session (and the PLUT)."""
+        self._raise_deferred()
         if self.film_session_uid:
             uid = self.film_session_uid
             self._x("N-DELETE", "film-session",
@@ -465,8 +467,18 @@ class _DicomFilmSession:
         self.association.jobs += 1
 
     # -- films ------------------------------------------------------------------
+    def _raise_deferred(self) -> None:
+        if self._deferred is not None:
+            failure, self._deferred = self._deferred, None
+            raise failure
+
     def print_film(self, sheet: FilmSheet) -> str | None:
-        """Film box N-CREATE, image box N-SETs, N-ACTION print, N-DELETE; returns the film box UID."""
+        """Film box N-CREATE, image box N-SETs, N-ACTION print, N-DELETE; returns the film box UID.
+
+        Once the N-ACTION has succeeded the film counts as printed: a failure after it (a
+        printer FAILURE report, a lost N-DELETE) is raised by the next call instead.
+        """
+        self._raise_deferred()
         fb = self._film_box_attributes(sheet)
         uid = generate_uid()
         _, attrs = self._x("N-CREATE", "film-box",
@@ -493,12 +505,22 @@ class _DicomFilmSession:
             ds = self._image_box(box, sop == "color-image-box", sheet)
             self._x("N-SET", sop, lambda a, m: a.send_n_set(ds, class_uid, instance_uid, meta_uid=m))
             del ds
-        self._x("N-ACTION", "film-box",
-                lambda a, m: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"], film_box_uid,
-                                             meta_uid=m))
+        try:
+            self._x("N-ACTION", "film-box",
+                    lambda a, m: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"], film_box_uid,
+                                                 meta_uid=m))
+        except PrintFailure as failure:
+            if failure.operation != "N-EVENT-REPORT":
+                raise
+            # The print action succeeded; a printer report that came with it must not make
+            # the caller think this film was not printed (it would be printed again).
+            self._deferred = failure
         self.films_printed += 1
-        self._x("N-DELETE", "film-box",
-                lambda a, m: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, meta_uid=m))
+        try:
+            self._x("N-DELETE", "film-box",
+                    lambda a, m: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, meta_uid=m))
+        except PrintFailure as failure:
+            self._deferred = self._deferred or failure  # the film is printed all the same
         return film_box_uid
 
     def _film_box_attributes(self, sheet: FilmSheet) -> Dataset:
