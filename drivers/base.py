@@ -99,6 +99,10 @@ class Driver(ABC):
         """Check the printer answers (C-ECHO for DICOM); returns details to show."""
         return {"ok": True}
 
+    def association_state(self) -> str | None:
+        """"open" or "closed" for drivers that hold a connection to the printer, else None."""
+        return None
+
     def idle(self) -> None:
         """Called when the worker has had no work for the idle period (release associations)."""
 

@@ -199,4 +199,5 @@ class Client:
         return self.request(op, printer=printer)
 
     def echo(self, printer: str) -> dict:
-        return self.request("echo", printer=printer, io_timeout=120)
+        """C-ECHO and printer status: {"ok", "echo_status", "printer_status", "printer_status_info", …}."""
+        return self.request("echo", printer=printer, io_timeout=120)["echo"]

@@ -195,6 +195,8 @@ class Operations:
         for view in views:
             printer = self.config.printers.get(view["name"])
             view["configured"] = printer is not None
+            worker = self.dispatcher.workers.get(view["name"])
+            view["association"] = worker.driver.association_state() if worker else None
             if printer:
                 view["driver"] = printer.driver
                 if printer.driver == "dicom":
@@ -239,8 +241,8 @@ class Operations:
                 finally:
                     driver.close()
         except PrintFailure as exc:
-            return {"printer": name, "ok": False, "error": exc.reason}
-        return {"printer": name, **result}
+            result = {"ok": False, "error": exc.reason}
+        return {"printer": name, "echo": result}
 
     def op_preview(self, request, attachment, owner):
         """Render the films of a spec exactly as the printer would get them, as PNGs."""

@@ -6,6 +6,8 @@ Expected outcomes are written here by hand from the documented behaviour
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -222,8 +224,10 @@ def test_association_is_reused_then_released_when_idle(sim_daemon, simulator, im
         for _ in range(3):
             assert hc.wait(hc.submit(job_of(images)), timeout=60)["state"] == "completed"
         assert (simulator.associations, simulator.open_associations) == (1, 1)
+        assert {p["name"]: p for p in hc.printers()}["sim"]["association"] == "open"
         time.sleep(3)  # idle_release_s = 1.5
         assert (simulator.releases, simulator.open_associations) == (1, 0)
+        assert {p["name"]: p for p in hc.printers()}["sim"]["association"] == "closed"
         assert hc.wait(hc.submit(job_of(images)), timeout=60)["state"] == "completed"
     assert simulator.associations == 2
 
@@ -310,3 +314,24 @@ def test_capability_profile_refuses_what_the_printer_cannot_do_at_submit(simulat
     film = simulator.films[-1]
     assert film["film_box"]["configuration_information"] == "PERCEPTION_LUT=KANAMORI"
     assert film["film_session"]["medium_type"] == "BLUE FILM"
+
+
+def test_echo(sim_daemon, simulator):
+    simulator.set_printer_status("WARNING", "SUPPLY LOW")
+    with sim_daemon.client() as hc:
+        answer = hc.echo("sim")
+    assert answer["ok"] is True and answer["echo_status"] == 0
+    assert (answer["printer_status"], answer["printer_status_info"]) == ("WARNING", "SUPPLY LOW")
+
+
+def test_echo_of_a_printer_that_is_not_there(images):
+    process = DaemonProcess(dicom_config({"nowhere": 9})).start()
+    try:
+        with process.client() as hc:
+            answer = hc.echo("nowhere")
+        result = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", "-s", str(process.socket), "echo",
+                                 "nowhere"], capture_output=True, text=True, timeout=60)
+    finally:
+        process.cleanup()
+    assert answer["ok"] is False and "refused" in answer["error"].lower()
+    assert result.returncode != 0 and "did not answer" in result.stderr

@@ -181,6 +181,11 @@ class DicomDriver(Driver):
         result["ok"] = code == 0x0000 and result["printer_status"] is not None
         return result
 
+    def association_state(self) -> str:
+        with self._lock:
+            link = self._link
+        return "open" if link is not None and link.is_alive else "closed"
+
     def idle(self) -> None:
         with self._lock:
             if self._busy or self._link is None:

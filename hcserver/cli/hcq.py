@@ -203,13 +203,15 @@ def printers(client, as_json):
         emit_json(data)
         return
     table = Table(box=None, header_style="bold")
-    for column in ("PRINTER", "DRIVER", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "QUEUED", "REASON"):
+    for column in ("PRINTER", "DRIVER", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "ASSOCIATION",
+                   "QUEUED", "REASON"):
         table.add_column(column)
     for p in data:
         state = "stopped" if p["stopped"] else ("idle" if p["enabled"] else "disabled")
         status = " ".join(x for x in (p["dicom_status"], p["dicom_status_info"]) if x) or "-"
         table.add_row(p["name"], p.get("driver", "?"), "yes" if p["enabled"] else "no",
-                      "yes" if p["accepting"] else "no", state, status, str(p["queued"]), p["reason"] or "")
+                      "yes" if p["accepting"] else "no", state, status, p.get("association") or "-",
+                      str(p["queued"]), p["reason"] or "")
     console.print(table)
 
 
@@ -236,7 +238,7 @@ def echo(client, printer):
     """Check PRINTER answers: C-ECHO and its status (N-GET Printer)."""
     result = client.echo(printer)
     for key, value in result.items():
-        if key not in ("id", "ok"):
+        if key != "ok":
             click.echo(f"{key:20} {value}")
     if not result.get("ok"):
         fail(f"printer {printer} did not answer properly")
