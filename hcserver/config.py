@@ -95,6 +95,7 @@ class PrinterConfig:
     print_job: bool = False                   # propose Print Job SOP class
     meta_sop_only: bool = True
     configuration_information: str | None = None
+    memory_allocation: int | None = None      # Memory Allocation (KB) sent in the film session
     preempt: bool = True
     defaults: PrinterDefaults = field(default_factory=PrinterDefaults)
     status_policy: dict[str, str] = field(default_factory=dict)  # "N-ACTION 0xC602" -> action
@@ -166,6 +167,7 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "print_job": (bool, "true or false"),
     "meta_sop_only": (bool, "true or false"),
     "configuration_information": (str, "a string"),
+    "memory_allocation": (int, "kilobytes"),
     "preempt": (bool, "true or false"),
     "retry_interval_s": ((int, float), "seconds"),
     "retry_limit": (int, "a number of attempts"),

@@ -220,7 +220,7 @@ def test_dcmprscp_refusal_fails_the_job_and_next_job_prints(dcmprscp, drivers):
 
 # --------------------------------------------------------------------------- simulator: statuses
 def test_film_attributes_reach_the_printer(sim, drivers):
-    driver = drivers(printer(sim.port, configuration_information="PROFILE=1"))
+    driver = drivers(printer(sim.port, configuration_information="PROFILE=1", memory_allocation=2048))
     s = sheet(0, fmt="STANDARD\\1,2", magnification="CUBIC", border_density="WHITE",
               empty_image_density="BLACK", min_density=20, max_density=300, trim="NO")
     boxes = (ImageBox(1, gradient(50, 40), polarity="REVERSE", requested_image_size_mm=150.5),
@@ -233,6 +233,7 @@ def test_film_attributes_reach_the_printer(sim, drivers):
     fs, fb = film["film_session"], film["film_box"]
     assert (fs["number_of_copies"], fs["print_priority"], fs["medium_type"], fs["film_destination"],
             fs["label"]) == (2, "HIGH", "BLUE FILM", "PROCESSOR", "job 7")
+    assert fs["attributes"]["MemoryAllocation"] == 2048
     assert (fb["image_display_format"], fb["film_size_id"], fb["magnification_type"],
             fb["border_density"], fb["empty_image_density"], fb["min_density"], fb["max_density"],
             fb["trim"], fb["configuration_information"]) == \

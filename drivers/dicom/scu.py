@@ -445,9 +445,8 @@ class _DicomFilmSession:
             fs.FilmDestination = destination
         if self.ticket.label:
             fs.FilmSessionLabel = self.ticket.label[:64]
-        memory = getattr(p, "memory_allocation", None)
-        if memory:
-            fs.MemoryAllocation = int(memory)
+        if p.memory_allocation:
+            fs.MemoryAllocation = p.memory_allocation
         if plut_in_session and self.plut_uid:
             fs.ReferencedPresentationLUTSequence = [_ref(SOP_CLASSES["presentation-lut"], self.plut_uid)]
         uid = generate_uid()
