@@ -1,13 +1,14 @@
 """Configuration: ``etc/hcserver.toml`` (or the embedded defaults) → typed settings.
 
 Every error names the file, the key and what is allowed. Path rules:
-``state_dir`` is relative to the current directory; ``socket`` and
-``spool`` are relative to ``state_dir``; a relative SQLite path in
+``state_dir`` is relative to the current directory; ``socket``,
+``spool`` and ``audit_log`` are relative to ``state_dir``; a relative SQLite path in
 ``database`` is relative to the current directory, as in SQLAlchemy.
 When ``database`` is not given it is ``sqlite:///<state_dir>/queue.db``.
 """
 from __future__ import annotations
 
+import grp
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -121,6 +122,19 @@ class ServerConfig:
     max_attachment_bytes: int = 512 << 20
     implementation_class_uid: str | None = None
     implementation_version_name: str | None = None
+    # access control (CUPS-style): members of admin_group (and root) may act on anybody's jobs
+    # and administer printers; everybody else only on their own jobs.
+    admin_group: str = "hcadmin"
+    socket_group: str | None = None     # group given the socket and its directory (mode 0750/0660)
+    # limits
+    max_jobs_per_owner: int = 1000      # queued (not finished) jobs one owner may have
+    max_films_per_job: int = 200
+    max_image_pixels: int = 64 << 20    # rows x columns x frames of one uploaded image
+    min_free_spool_bytes: int = 256 << 20  # new jobs are refused below this much free space
+    max_job_time_s: float = 3600.0      # a job printing longer than this is aborted and retried
+    # privacy and audit
+    log_patient_data: bool = False      # never put patient names or IDs in logs and events unless true
+    audit_log: Path = Path("var/audit.log")
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
 
 
@@ -276,6 +290,15 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "max_attachment_bytes": (int, "bytes"),
     "implementation_class_uid": (str, "a UID"),
     "implementation_version_name": (str, "up to 16 characters"),
+    "admin_group": (str, "a group name"),
+    "socket_group": (str, "a group name"),
+    "max_jobs_per_owner": (int, "a number of jobs"),
+    "max_films_per_job": (int, "a number of films"),
+    "max_image_pixels": (int, "a number of pixels"),
+    "min_free_spool_bytes": (int, "bytes"),
+    "max_job_time_s": ((int, float), "seconds"),
+    "log_patient_data": (bool, "true or false"),
+    "audit_log": (str, "a file path"),
 }
 
 
@@ -296,9 +319,16 @@ def parse(text: str, source: str) -> ServerConfig:
         values[key] = _check(source, f"server.{key}", value, kind, what)
     if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
         raise ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters")
+    if "socket_group" in values:
+        try:
+            grp.getgrnam(values["socket_group"])
+        except KeyError:
+            raise ConfigError(source, "server.socket_group", f"no group {values['socket_group']!r} on this "
+                                                             f"system") from None
     state_dir = Path(values.pop("state_dir", "var"))
     socket = Path(values.pop("socket", "run/hcserver.sock"))
     spool = Path(values.pop("spool", "spool"))
+    audit_log = Path(values.pop("audit_log", "audit.log"))
     database = values.pop("database", f"sqlite:///{state_dir / 'queue.db'}")
     printers_raw = _check(source, "printers", raw.get("printers", {}), dict, "a table of printers")
     if not printers_raw:
@@ -309,6 +339,7 @@ def parse(text: str, source: str) -> ServerConfig:
         state_dir=state_dir,
         socket=socket if socket.is_absolute() else state_dir / socket,
         spool=spool if spool.is_absolute() else state_dir / spool,
+        audit_log=audit_log if audit_log.is_absolute() else state_dir / audit_log,
         database=database,
         printers=printers,
         **values,

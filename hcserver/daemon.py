@@ -7,6 +7,7 @@ import socket
 import threading
 from pathlib import Path
 
+from .audit import AuditLog
 from .config import ServerConfig
 from .db import make_engine, upgrade
 from .dispatcher import Dispatcher
@@ -54,7 +55,8 @@ class Daemon:
         self.dispatcher = Dispatcher(config, self.queue, self.spool)
         self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
         self.dispatcher.start()
-        self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher)
+        self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
+                                     AuditLog(config.audit_log))
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
         log.info("hcserver listening on %s with printers: %s", config.socket, ", ".join(config.printers))

@@ -20,7 +20,6 @@ import formatter
 
 from .config import MAGNIFICATIONS, ORIENTATIONS, PRIORITIES, PrinterConfig, ServerConfig
 
-MAX_FILMS_PER_JOB = 200
 MAX_COPIES = 99
 POLARITIES = ("NORMAL", "REVERSE")
 JOB_KEYS = {"printer", "priority", "copies", "medium_type", "film_destination", "label", "films", "images"}
@@ -103,8 +102,9 @@ class JobSpecValidator:
         films = self._films_from_images(spec, printer) if "images" in spec else spec["films"]
         if not isinstance(films, list) or not films:
             raise SpecError("films", "expected a non-empty list of films")
-        if len(films) > MAX_FILMS_PER_JOB:
-            raise SpecError("films", f"{len(films)} films exceed the limit of {MAX_FILMS_PER_JOB} per job")
+        if len(films) > self.config.max_films_per_job:
+            raise SpecError("films", f"{len(films)} films exceed the limit of {self.config.max_films_per_job} "
+                                     f"per job")
         job["films"] = [self._film(film, printer, f"films[{i}].") for i, film in enumerate(films)]
         job["color"] = printer.color and any(
             self.image_info(frame["image"]).color for film in job["films"] for frame in film["frames"])

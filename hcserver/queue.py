@@ -101,7 +101,7 @@ class JobQueue:
 
     # ---- submitting -----------------------------------------------------------------
 
-    def submit(self, owner: str, job: dict, held: bool = False) -> int:
+    def submit(self, owner: str, job: dict, held: bool = False, details: dict | None = None) -> int:
         """Queue a normalised job (see hcserver.jobspec); returns its id once committed."""
         now = utcnow()
         state = transition(None, Transition.SUBMIT, held=held)
@@ -125,7 +125,7 @@ class JobQueue:
             session.flush()
             session.add(Event(job_id=row.id, at=now, kind=Transition.SUBMIT.value, from_state=None,
                               to_state=state.value, reason=f"submitted by {owner}",
-                              data={"films": len(job["films"])}))
+                              data={"films": len(job["films"]), **(details or {})}))
             change = JobChange(row.id, row.printer, Transition.SUBMIT.value, state.value)
         self._notify(change)
         return change.job_id
@@ -259,6 +259,19 @@ class JobQueue:
                                       for fr in f.frames]}
                           for f in job.films],
             }
+
+    def owner_of(self, job_id: int) -> str:
+        with self._reading() as session:
+            owner = session.scalar(select(Job.owner).where(Job.id == job_id))
+        if owner is None:
+            raise QueueError("unknown-job", f"no job {job_id}")
+        return owner
+
+    def queued_count(self, owner: str) -> int:
+        """Jobs of ``owner`` that have not ended."""
+        with self._reading() as session:
+            return session.scalar(select(func.count()).select_from(Job).where(
+                Job.owner == owner, Job.state.not_in([s.value for s in TERMINAL])))
 
     def state_of(self, job_id: int) -> str:
         with self._reading() as session:

@@ -8,17 +8,18 @@ Nothing a client sends can stop the server or touch other clients.
 """
 from __future__ import annotations
 
+import errno
 import functools
+import grp
 import io
 import logging
 import os
-import pwd
 import socket
 import socketserver
-import struct
 import threading
 from pathlib import Path
 
+import pydicom
 from PIL import Image
 
 import formatter
@@ -26,6 +27,8 @@ from drivers.base import PrintFailure
 from drivers.registry import build_driver
 from formatter.film import PrinterProfile
 
+from .access import Forbidden, Peer, require_admin, require_owner_or_admin, unix_peer
+from .audit import AuditLog
 from .config import ServerConfig
 from .dispatcher import Dispatcher
 from .events import EventBus
@@ -49,25 +52,13 @@ class RequestError(Exception):
         self.code = code
 
 
-def peer_owner(sock: socket.socket) -> str:
-    """The connecting user's name, from the kernel's peer credentials."""
-    try:
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-        _pid, uid, _gid = struct.unpack("3i", creds)
-    except OSError:
-        return "unknown"
-    try:
-        return pwd.getpwuid(uid).pw_name
-    except KeyError:
-        return str(uid)
-
-
 class Operations:
     """What each request ``op`` does. Methods named ``op_<name>`` with dashes as underscores."""
 
     def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool, bus: EventBus,
-                 dispatcher: Dispatcher):
+                 dispatcher: Dispatcher, audit: AuditLog):
         self.config, self.queue, self.spool, self.bus, self.dispatcher = config, queue, spool, bus, dispatcher
+        self.audit = audit
         self.validator = JobSpecValidator(config, self._resolve_image, self._image_info)
 
     # ---- helpers --------------------------------------------------------------------
@@ -110,23 +101,33 @@ class Operations:
 
     # ---- operations -----------------------------------------------------------------
 
-    def op_ping(self, request, attachment, owner):
-        return {"server": "hcserver", "owner": owner}
+    def op_ping(self, request, attachment, peer):
+        return {"server": "hcserver", "user": peer.name, "admin": peer.admin}
 
-    def op_upload(self, request, attachment, owner):
+    def op_upload(self, request, attachment, peer):
         """Store one image in the spool; refuse it at once if it cannot be printed."""
         name = self._arg(request, "name", str, required=False, default="uploaded image")
         if not attachment:
             raise RequestError("bad-request", "upload needs the image bytes as the attachment")
+        free = self.spool.free_bytes()
+        if free - len(attachment) < self.config.min_free_spool_bytes:
+            raise RequestError("spool-full", f"{name}: the spool has only {free >> 20} MiB free (at least "
+                                             f"{self.config.min_free_spool_bytes >> 20} MiB must stay free); "
+                                             f"queued jobs are kept")
         try:
             digest = self.spool.put(attachment)
         except SpoolError as exc:
-            raise RequestError("spool-error", str(exc)) from None
+            raise RequestError("spool-full" if exc.errno == errno.ENOSPC else "spool-error",
+                               f"{name}: {exc}") from None
         try:
             info = self._image_info(digest)
         except formatter.UnprintableImage as exc:
             self._image_info.cache_clear()
             raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
+        if info.rows * info.columns * info.frames > self.config.max_image_pixels:
+            raise RequestError("image-too-large", f"{name}: {info.frames} frame(s) of {info.rows}x{info.columns} "
+                                                  f"pixels exceed the limit of {self.config.max_image_pixels} "
+                                                  f"pixels per image")
         return {"image": IMAGE_REF_PREFIX + digest, "frames": info.frames, "rows": info.rows,
                 "columns": info.columns, "color": info.color}
 
@@ -139,37 +140,72 @@ class Operations:
         except formatter.UnprintableImage as exc:
             raise RequestError("unprintable-image", str(exc)) from None
 
-    def op_submit(self, request, attachment, owner):
+    def op_submit(self, request, attachment, peer):
         job = self._normalise(request)
         if not self.queue.printer(job["printer"]).accepting:
             raise RequestError("not-accepting", f"printer {job['printer']!r} is not accepting jobs")
+        queued = self.queue.queued_count(peer.name)
+        if queued >= self.config.max_jobs_per_owner:
+            raise RequestError("queue-limit", f"{peer.name} already has {queued} jobs queued (the limit is "
+                                              f"{self.config.max_jobs_per_owner})")
         hold = self._arg(request, "hold", bool, required=False, default=False)
-        job_id = self.queue.submit(owner, job, held=hold)
+        job_id = self.queue.submit(peer.name, job, held=hold, details=self._patient_details(job))
+        self.audit.record(peer.name, "submit", job=job_id, printer=job["printer"], films=len(job["films"]),
+                          held=hold)
         return {"job": job_id, "films": len(job["films"])}
 
-    def op_list(self, request, attachment, owner):
+    def _patient_details(self, job: dict) -> dict:
+        """Patient names and IDs for the submit event, only where the configuration allows it."""
+        if not self.config.log_patient_data:
+            return {}
+        patients = set()
+        for digest in {frame["image"] for film in job["films"] for frame in film["frames"]}:
+            header = pydicom.dcmread(self.spool.path(digest), stop_before_pixels=True,
+                                     specific_tags=["PatientName", "PatientID"])
+            patients.add(f"{header.get('PatientName', '')} ({header.get('PatientID', '')})")
+        return {"patients": sorted(patients)}
+
+    def op_list(self, request, attachment, peer):
         history = self._arg(request, "all", bool, required=False, default=False)
         printer = self._arg(request, "printer", str, required=False)
         return {"jobs": self.queue.list(include_history=history, printer=printer)}
 
-    def op_show(self, request, attachment, owner):
+    def op_show(self, request, attachment, peer):
         return {"job": self.queue.show(self._job_id(request))}
 
-    def op_cancel(self, request, attachment, owner):
-        return {"job": self.queue.cancel(self._job_id(request), owner)}
+    def _own_job(self, request, peer: Peer, action: str) -> int:
+        job_id = self._job_id(request)
+        require_owner_or_admin(peer, self.queue.owner_of(job_id), action, job_id)
+        return job_id
 
-    def op_hold(self, request, attachment, owner):
-        return {"job": self.queue.hold(self._job_id(request), owner)}
+    def op_cancel(self, request, attachment, peer):
+        job_id = self._own_job(request, peer, "cancel")
+        result = self.queue.cancel(job_id, peer.name)
+        self.audit.record(peer.name, "cancel", job=job_id)
+        return {"job": result}
 
-    def op_release(self, request, attachment, owner):
-        return {"job": self.queue.release(self._job_id(request), owner)}
+    def op_hold(self, request, attachment, peer):
+        job_id = self._own_job(request, peer, "hold")
+        result = self.queue.hold(job_id, peer.name)
+        self.audit.record(peer.name, "hold", job=job_id)
+        return {"job": result}
 
-    def op_priority(self, request, attachment, owner):
-        return {"job": self.queue.set_priority(self._job_id(request), self._arg(request, "priority", str), owner)}
+    def op_release(self, request, attachment, peer):
+        job_id = self._own_job(request, peer, "release")
+        result = self.queue.release(job_id, peer.name)
+        self.audit.record(peer.name, "release", job=job_id)
+        return {"job": result}
 
-    def op_move(self, request, attachment, owner):
+    def op_priority(self, request, attachment, peer):
+        job_id = self._own_job(request, peer, "reprioritise")
+        priority = self._arg(request, "priority", str)
+        result = self.queue.set_priority(job_id, priority, peer.name)
+        self.audit.record(peer.name, "priority", job=job_id, priority=priority)
+        return {"job": result}
+
+    def op_move(self, request, attachment, peer):
         """Move a waiting job, after checking the target printer can print it as it stands."""
-        job_id, target = self._job_id(request), self._printer_name(request)
+        job_id, target = self._own_job(request, peer, "move"), self._printer_name(request)
         if not self.queue.printer(target).accepting:
             raise RequestError("not-accepting", f"printer {target!r} is not accepting jobs")
         spec = self.queue.job_spec(job_id)
@@ -178,9 +214,11 @@ class Operations:
             checked = self.validator.normalise(spec)
         except SpecError as exc:
             raise RequestError("invalid-spec", f"job {job_id} cannot print on {target}: {exc}") from None
-        return {"job": self.queue.move(job_id, target, owner, color=checked["color"])}
+        result = self.queue.move(job_id, target, peer.name, color=checked["color"])
+        self.audit.record(peer.name, "move", job=job_id, printer=target)
+        return {"job": result}
 
-    def op_wait(self, request, attachment, owner):
+    def op_wait(self, request, attachment, peer):
         """Answer when the job has ended (or after ``timeout`` seconds)."""
         job_id = self._job_id(request)
         timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
@@ -190,7 +228,7 @@ class Operations:
         done = self.bus.wait_until(lambda: self.queue.state_of(job_id) in terminal, timeout)
         return {"job": self.queue.show(job_id), "timed_out": not done}
 
-    def op_printers(self, request, attachment, owner):
+    def op_printers(self, request, attachment, peer):
         views = self.queue.printer_views()
         for view in views:
             printer = self.config.printers.get(view["name"])
@@ -203,27 +241,29 @@ class Operations:
                     view["address"] = f"{printer.ae_title}@{printer.host}:{printer.port}"
         return {"printers": views}
 
-    def _printer_admin(self, request, **changes):
+    def _printer_admin(self, request, peer: Peer, action: str, **changes):
         name = self._printer_name(request)
+        require_admin(peer, f"{action} printer {name}")
         self.queue.update_printer(name, **changes)
         self.dispatcher.wake(name)
+        self.audit.record(peer.name, action, printer=name)
         return {"printer": name, **changes}
 
-    def op_enable(self, request, attachment, owner):
+    def op_enable(self, request, attachment, peer):
         # Like cupsenable, enabling also restarts a printer stopped by its status.
-        return self._printer_admin(request, enabled=True, stopped=False, reason=None)
+        return self._printer_admin(request, peer, "enable", enabled=True, stopped=False, reason=None)
 
-    def op_disable(self, request, attachment, owner):
-        return self._printer_admin(request, enabled=False,
-                                   reason=self._arg(request, "reason", str, required=False) or f"disabled by {owner}")
+    def op_disable(self, request, attachment, peer):
+        reason = self._arg(request, "reason", str, required=False) or f"disabled by {peer.name}"
+        return self._printer_admin(request, peer, "disable", enabled=False, reason=reason)
 
-    def op_accept(self, request, attachment, owner):
-        return self._printer_admin(request, accepting=True)
+    def op_accept(self, request, attachment, peer):
+        return self._printer_admin(request, peer, "accept", accepting=True)
 
-    def op_reject(self, request, attachment, owner):
-        return self._printer_admin(request, accepting=False)
+    def op_reject(self, request, attachment, peer):
+        return self._printer_admin(request, peer, "reject", accepting=False)
 
-    def op_echo(self, request, attachment, owner):
+    def op_echo(self, request, attachment, peer):
         """C-ECHO + printer status. Run by the printer's worker between jobs (so a printer that
         serves one association at a time is not kept waiting by ours); if the worker is busy
         printing, on a separate association."""
@@ -244,7 +284,7 @@ class Operations:
             result = {"ok": False, "error": exc.reason}
         return {"printer": name, "echo": result}
 
-    def op_preview(self, request, attachment, owner):
+    def op_preview(self, request, attachment, peer):
         """Render the films of a spec exactly as the printer would get them, as PNGs."""
         job = self._normalise(request)
         printer = self.config.printers[job["printer"]]
@@ -262,15 +302,15 @@ class Operations:
             sizes.append(blob.tell() - start)
         return {"films": sizes, "_attachment": blob.getvalue()}
 
-    def handle(self, request: dict, attachment: bytes, owner: str) -> tuple[dict, bytes]:
+    def handle(self, request: dict, attachment: bytes, peer: Peer) -> tuple[dict, bytes]:
         request_id = request.get("id")
         op = request.get("op")
         method = getattr(self, f"op_{op.replace('-', '_')}", None) if isinstance(op, str) else None
         if method is None:
             return error(request_id, "unknown-op", f"unknown operation {op!r}"), b""
         try:
-            result = method(request, attachment, owner)
-        except (RequestError, QueueError) as exc:
+            result = method(request, attachment, peer)
+        except (RequestError, QueueError, Forbidden) as exc:
             return error(request_id, exc.code, str(exc)), b""
         except Exception as exc:  # a bug must cost one request, never the server
             log.exception("request %r failed", op)
@@ -285,7 +325,7 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request
         sock.settimeout(CLIENT_IDLE_TIMEOUT_S)
-        owner = peer_owner(sock)
+        peer = self.server.identify(sock)
         limits = self.server.config.max_message_bytes, self.server.config.max_attachment_bytes
         while True:
             try:
@@ -299,7 +339,7 @@ class _Handler(socketserver.BaseRequestHandler):
                 continue
             except OSError:
                 return
-            response, attachment = self.server.operations.handle(message.header, message.attachment, owner)
+            response, attachment = self.server.operations.handle(message.header, message.attachment, peer)
             if not self._send(response, attachment):
                 return
 
@@ -318,14 +358,23 @@ class SocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 
     def __init__(self, path: Path, config: ServerConfig, operations: Operations):
         self.config, self.operations = config, operations
+        # Only the service and its group may enter the socket's directory; the socket is 0660.
         path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o750)
         if path.exists() or path.is_socket():
             path.unlink()
-        old_umask = os.umask(0o117)  # socket created 0660
+        old_umask = os.umask(0o117)
         try:
             super().__init__(str(path), _Handler)
         finally:
             os.umask(old_umask)
+        if config.socket_group:
+            gid = grp.getgrnam(config.socket_group).gr_gid
+            os.chown(path.parent, -1, gid)
+            os.chown(path, -1, gid)
+
+    def identify(self, sock: socket.socket) -> Peer:
+        return unix_peer(sock, self.config.admin_group)
 
     def serve_in_thread(self) -> threading.Thread:
         thread = threading.Thread(target=self.serve_forever, name="socket-server", daemon=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,9 @@ class Spool:
             return self.path(digest).is_file()
         except ValueError:
             return False
+
+    def free_bytes(self) -> int:
+        return shutil.disk_usage(self.directory).free
 
     def put(self, data: bytes) -> str:
         """Store ``data``; returns its sha256 hex digest. Written atomically and fsynced."""
