@@ -62,6 +62,7 @@ class PrinterWorker:
         self._stopping = False
         self._idle_due = False
         self._poll_due = False
+        self._overtime = False     # set by the job-time timer while a job prints too long
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
 
@@ -82,8 +83,9 @@ class PrinterWorker:
         self._thread.join(timeout)
         self.driver.close()
 
-    def _timer(self, kind: str, **trigger) -> None:
-        self.scheduler.add_job(self._fire, args=(kind,), id=f"{kind}-{self.name}", replace_existing=True,
+    def _timer(self, kind: str, args: tuple = (), **trigger) -> None:
+        function = self._job_overtime if kind == "jobtime" else self._fire
+        self.scheduler.add_job(function, args=args or (kind,), id=f"{kind}-{self.name}", replace_existing=True,
                                misfire_grace_time=None, **trigger)
 
     def _cancel_timer(self, kind: str) -> None:
@@ -158,6 +160,8 @@ class PrinterWorker:
                 except Exception:
                     log.exception("printer %s: job %s could not be requeued", self.name, job.id)
                 break
+            finally:
+                self._cancel_timer("jobtime")
             self._run_calls()
         if printed:
             self._idle_due = False
@@ -206,6 +210,9 @@ class PrinterWorker:
                            label=job.label, color=job.color, films_total=job.films_total)
         outcome, reason = Transition.COMPLETE, f"all {job.films_total} films printed"
         printed = job.films_printed
+        self._overtime = False
+        self._timer("jobtime", trigger="date", args=(job.id,), run_date=datetime.now(timezone.utc)
+                    + timedelta(seconds=self.server.max_job_time_s))
         try:
             with self.driver.session(ticket, observer) as session:
                 for index in range(job.films_printed, job.films_total):
@@ -220,6 +227,10 @@ class PrinterWorker:
                     self.queue.film_printed(job.id, index, output)
                     printed = index + 1
         except PrintFailure as failure:
+            if self._overtime:
+                failure = PrintFailure(Action.RETRY, f"printing took longer than max_job_time_s "
+                                                     f"({self.server.max_job_time_s:g} s) and was aborted "
+                                                     f"({failure.reason})")
             if printed >= job.films_total:
                 # Every film was accepted; what failed afterwards (N-DELETE, a printer report)
                 # concerns the printer, not this job.
@@ -238,6 +249,12 @@ class PrinterWorker:
             self._failed(job, PrintFailure(Action.RETRY, f"internal error: {exc!r}"))
             return
         self.queue.finish(job.id, outcome, reason)
+
+    def _job_overtime(self, job_id: int) -> None:
+        """Timer (scheduler thread): the job has printed too long; abort what it waits for."""
+        log.warning("printer %s: job %s exceeded max_job_time_s; aborting", self.name, job_id)
+        self._overtime = True
+        self.driver.close()
 
     def _format(self, job: ClaimedJob, index: int):
         film = self.queue.film_spec(job.id, index)

@@ -335,3 +335,22 @@ def test_echo_of_a_printer_that_is_not_there(images):
         process.cleanup()
     assert answer["ok"] is False and "refused" in answer["error"].lower()
     assert result.returncode != 0 and "did not answer" in result.stderr
+
+
+def test_job_printing_longer_than_max_job_time_is_aborted_and_retried(simulator, images):
+    simulator.add_fault(Fault(operation="N-ACTION", behaviour="stall", stall_s=4))  # the first print only
+    config = dicom_config({"sim": simulator.port}).replace("[server]", "[server]\nmax_job_time_s = 1", 1)
+    config = config.replace("dimse_timeout_s = 3", "dimse_timeout_s = 30")
+    process = DaemonProcess(config).start()
+    try:
+        with process.client() as hc:
+            job = hc.submit(job_of(images))
+            result = hc.wait(job, timeout=60)
+            events = hc.show(job)["events"]
+            other = hc.wait(hc.submit(job_of(images)), timeout=60)   # the worker is not wedged
+    finally:
+        process.cleanup()
+    assert result["state"] == "completed" and result["attempts"] == 2
+    retry = next(e for e in events if e["kind"] == "retry")
+    assert "longer than max_job_time_s (1 s)" in retry["reason"]
+    assert other["state"] == "completed"
