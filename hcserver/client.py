@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import socket
+import ssl
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -36,9 +37,16 @@ def default_socket(config_path: str | None = None) -> str:
 
 
 class Client:
-    def __init__(self, socket_path: str | os.PathLike | None = None, timeout: float | None = 60.0):
+    """A connection to hcserver: a Unix socket path, or ``tls://HOST:PORT`` for a remote server
+    (then ``token`` — default ``$HCSERVER_TOKEN`` — authenticates, and ``ca_file`` — default
+    ``$HCSERVER_CA_FILE``, else the system's CAs — verifies the server's certificate)."""
+
+    def __init__(self, socket_path: str | os.PathLike | None = None, timeout: float | None = 60.0, *,
+                 token: str | None = None, ca_file: str | None = None):
         self.path = str(socket_path or default_socket())
         self.timeout = timeout
+        self.token = token or os.environ.get("HCSERVER_TOKEN")
+        self.ca_file = ca_file or os.environ.get("HCSERVER_CA_FILE")
         self._sock: socket.socket | None = None
         self._ids = itertools.count(1)
 
@@ -55,16 +63,43 @@ class Client:
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.settimeout(self.timeout)
-            try:
-                sock.connect(self.path)
-            except OSError as exc:
-                sock.close()
-                raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: "
-                                                 f"{exc.strerror or exc}") from None
-            self._sock = sock
+            self._sock = self._connect_remote() if self.path.startswith("tls://") else self._connect_local()
         return self._sock
+
+    def _connect_local(self) -> socket.socket:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: "
+                                             f"{exc.strerror or exc}") from None
+        return sock
+
+    def _connect_remote(self) -> socket.socket:
+        host, _, port = self.path.removeprefix("tls://").rpartition(":")
+        if not host or not port.isdigit():
+            raise ClientError("unreachable", f"expected tls://HOST:PORT, got {self.path}")
+        if not self.token:
+            raise ClientError("unauthenticated", "a remote hcserver needs a token (--token or $HCSERVER_TOKEN)")
+        context = ssl.create_default_context(cafile=self.ca_file)
+        try:
+            raw = socket.create_connection((host.strip("[]"), int(port)), timeout=self.timeout)
+        except OSError as exc:
+            raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: "
+                                             f"{exc.strerror or exc}") from None
+        try:
+            sock = context.wrap_socket(raw, server_hostname=host.strip("[]"))
+            sock.sendall(encode({"id": 0, "op": "auth", "token": self.token}))
+            reply = read_message(sock, RESPONSE_LIMIT, 0).header
+        except (ssl.SSLError, OSError, EOFError, ProtocolError) as exc:
+            raw.close()
+            raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: {exc}") from None
+        if not reply.get("ok"):
+            sock.close()
+            raise ClientError("unauthenticated", (reply.get("error") or {}).get("message", "refused"))
+        return sock
 
     def request(self, op: str, attachment: bytes = b"", *, io_timeout: float | None = None, **args) -> dict:
         """Send one request; return the response, or raise ClientError with the server's message."""

@@ -107,6 +107,24 @@ class PrinterConfig:
 
 
 @dataclass(frozen=True)
+class RemoteClient:
+    name: str          # the owner of the jobs this client submits
+    token: str
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class TcpListener:
+    """The optional listener for remote clients: TLS only, and a token per client."""
+
+    host: str
+    port: int
+    cert_file: Path
+    key_file: Path
+    clients: tuple[RemoteClient, ...]
+
+
+@dataclass(frozen=True)
 class ServerConfig:
     source: str                     # file path, or "<embedded defaults>"
     ae_title: str = "HCSERVER"
@@ -135,6 +153,7 @@ class ServerConfig:
     # privacy and audit
     log_patient_data: bool = False      # never put patient names or IDs in logs and events unless true
     audit_log: Path = Path("var/audit.log")
+    tcp: TcpListener | None = None      # off unless [server.tcp] is configured
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
 
 
@@ -302,6 +321,38 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
 }
 
 
+def _tcp(file: str, raw: Any) -> TcpListener:
+    base = "server.tcp"
+    _check(file, base, raw, dict, "a table")
+    allowed = {"listen", "cert_file", "key_file", "clients"}
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(file, f"{base}.{key}", f"unknown key (allowed: {', '.join(sorted(allowed))})")
+    for key in ("listen", "cert_file", "key_file"):
+        if key not in raw:
+            raise ConfigError(file, f"{base}.{key}", "required: remote clients are served over TLS only")
+        _check(file, f"{base}.{key}", raw[key], str, "a string")
+    host, _, port = raw["listen"].rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(file, f"{base}.listen", f"expected HOST:PORT, got {raw['listen']!r}")
+    clients_raw = _check(file, f"{base}.clients", raw.get("clients", {}), dict,
+                         "a table of client name = { token = \"…\", admin = false }")
+    clients = []
+    for name, entry in clients_raw.items():
+        where = f"{base}.clients.{name}"
+        _check(file, where, entry, dict, "{ token = \"…\", admin = false }")
+        token = _check(file, f"{where}.token", entry.get("token"), str, "a token of at least 16 characters")
+        if len(token) < 16:
+            raise ConfigError(file, f"{where}.token", "a token needs at least 16 characters")
+        admin = _check(file, f"{where}.admin", entry.get("admin", False), bool, "true or false")
+        extra = set(entry) - {"token", "admin"}
+        if extra:
+            raise ConfigError(file, f"{where}.{sorted(extra)[0]}", "unknown key (allowed: admin, token)")
+        clients.append(RemoteClient(name, token, admin))
+    return TcpListener(host.strip("[]"), int(port), Path(raw["cert_file"]), Path(raw["key_file"]),
+                       tuple(clients))
+
+
 def parse(text: str, source: str) -> ServerConfig:
     try:
         raw = tomllib.loads(text)
@@ -313,6 +364,9 @@ def parse(text: str, source: str) -> ServerConfig:
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
     for key, value in server_raw.items():
+        if key == "tcp":
+            values["tcp"] = _tcp(source, value)
+            continue
         if key not in _SERVER_FIELDS:
             raise ConfigError(source, f"server.{key}", f"unknown key (allowed: {', '.join(_SERVER_FIELDS)})")
         kind, what = _SERVER_FIELDS[key]

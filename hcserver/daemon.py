@@ -13,7 +13,7 @@ from .db import make_engine, upgrade
 from .dispatcher import Dispatcher
 from .events import EventBus
 from .queue import JobQueue
-from .server import Operations, SocketServer
+from .server import Operations, SocketServer, TlsServer
 from .spool import Spool
 
 log = logging.getLogger(__name__)
@@ -59,12 +59,18 @@ class Daemon:
                                      AuditLog(config.audit_log))
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
+        self.remote = TlsServer(config, self.operations) if config.tcp else None
+        if self.remote:
+            self.remote.serve_in_thread()
+            log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
         log.info("hcserver listening on %s with printers: %s", config.socket, ", ".join(config.printers))
 
     def stop(self) -> None:
         log.info("hcserver stopping")
-        self.server.shutdown()
-        self.server.server_close()
+        for server in (self.server, self.remote):
+            if server:
+                server.shutdown()
+                server.server_close()
         self.dispatcher.stop()
         self.config.socket.unlink(missing_ok=True)
         self.engine.dispose()

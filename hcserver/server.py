@@ -11,11 +11,13 @@ from __future__ import annotations
 import errno
 import functools
 import grp
+import hmac
 import io
 import logging
 import os
 import socket
 import socketserver
+import ssl
 import threading
 from pathlib import Path
 
@@ -44,6 +46,7 @@ IMAGE_REF_PREFIX = "sha256:"
 ECHO_WAIT_S = 5               # how long echo waits for a busy printer worker
 MAX_WAIT_S = 300              # one wait request; clients wait longer by asking again
 CLIENT_IDLE_TIMEOUT_S = 3600  # a connection that sends nothing for this long is closed
+AUTH_TIMEOUT_S = 10           # a remote client must finish TLS and auth within this
 
 
 class RequestError(Exception):
@@ -320,16 +323,17 @@ class Operations:
 
 
 class _Handler(socketserver.BaseRequestHandler):
-    server: "SocketServer"
+    server: "SocketServer | TlsServer"
 
     def handle(self) -> None:
-        sock: socket.socket = self.request
-        sock.settimeout(CLIENT_IDLE_TIMEOUT_S)
-        peer = self.server.identify(sock)
+        self.request.settimeout(CLIENT_IDLE_TIMEOUT_S)
+        self.sock, peer = self.server.open_connection(self.request, self._send)
+        if peer is None:
+            return
         limits = self.server.config.max_message_bytes, self.server.config.max_attachment_bytes
         while True:
             try:
-                message = read_message(sock, *limits)
+                message = read_message(self.sock, *limits)
             except EOFError:
                 return
             except ProtocolError as exc:
@@ -345,13 +349,22 @@ class _Handler(socketserver.BaseRequestHandler):
 
     def _send(self, response: dict, attachment: bytes = b"") -> bool:
         try:
-            self.request.sendall(encode(response, attachment))
+            self.sock.sendall(encode(response, attachment))
             return True
         except OSError:
             return False
 
 
-class SocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _Serving:
+    def serve_in_thread(self) -> threading.Thread:
+        thread = threading.Thread(target=self.serve_forever, name=type(self).__name__, daemon=True)
+        thread.start()
+        return thread
+
+
+class SocketServer(_Serving, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """The local Unix socket: the kernel tells who the peer is."""
+
     daemon_threads = True
     block_on_close = False
     request_queue_size = 128
@@ -373,10 +386,57 @@ class SocketServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
             os.chown(path.parent, -1, gid)
             os.chown(path, -1, gid)
 
-    def identify(self, sock: socket.socket) -> Peer:
-        return unix_peer(sock, self.config.admin_group)
+    def open_connection(self, sock: socket.socket, send) -> tuple[socket.socket, Peer]:
+        return sock, unix_peer(sock, self.config.admin_group)
 
-    def serve_in_thread(self) -> threading.Thread:
-        thread = threading.Thread(target=self.serve_forever, name="socket-server", daemon=True)
-        thread.start()
-        return thread
+
+class TlsServer(_Serving, socketserver.ThreadingMixIn, socketserver.TCPServer):
+    """Remote clients: TLS only, and the first request must be ``auth`` with a configured token.
+    The token's name is the owner of the client's jobs."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, config: ServerConfig, operations: Operations):
+        listener = config.tcp
+        self.config, self.operations = config, operations
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_2
+        self.context.load_cert_chain(listener.cert_file, listener.key_file)
+        self.clients = listener.clients
+        super().__init__((listener.host, listener.port), _Handler)
+
+    def open_connection(self, sock: socket.socket, send) -> tuple[socket.socket, Peer | None]:
+        sock.settimeout(AUTH_TIMEOUT_S)
+        try:
+            tls = self.context.wrap_socket(sock, server_side=True)
+        except (ssl.SSLError, OSError) as exc:
+            log.info("remote client refused: TLS handshake failed (%s)", exc)
+            return sock, None
+        peer = None
+        try:
+            message = read_message(tls, 4096, 0)
+            request = message.header
+            token = request.get("token") if request.get("op") == "auth" else None
+            peer = self._peer_for(token) if isinstance(token, str) else None
+        except (ProtocolError, EOFError, OSError):
+            request = {}
+        reply = ({"id": request.get("id"), "ok": True, "user": peer.name, "admin": peer.admin} if peer
+                 else error(request.get("id"), "unauthenticated",
+                            "the first request must be auth with a valid token"))
+        try:
+            tls.sendall(encode(reply))
+        except OSError:
+            return tls, None
+        if peer is None:
+            log.info("remote client refused: bad or missing token")
+        tls.settimeout(CLIENT_IDLE_TIMEOUT_S)
+        return tls, peer
+
+    def _peer_for(self, token: str) -> Peer | None:
+        for client in self.clients:
+            if hmac.compare_digest(client.token.encode(), token.encode()):
+                return Peer(client.name, admin=client.admin)
+        return None

@@ -28,7 +28,7 @@ def with_client(func):
     def wrapper(ctx, *args, **kwargs):
         try:
             path = ctx.obj["socket"] or default_socket(ctx.obj["config"])
-            with Client(path) as client:
+            with Client(path, token=ctx.obj["token"], ca_file=ctx.obj["ca_file"]) as client:
                 return ctx.invoke(func, client, *args, **kwargs)
         except ClientError as exc:
             fail(str(exc))
@@ -45,8 +45,10 @@ def emit_json(data) -> None:
 @click.option("-s", "--socket", envvar="HCSERVER_SOCKET", help="Server socket (default: $HCSERVER_SOCKET, "
               "else the configuration's).")
 @click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from.")
+@click.option("--token", envvar="HCSERVER_TOKEN", help="Token for a remote server (-s tls://HOST:PORT).")
+@click.option("--ca-file", envvar="HCSERVER_CA_FILE", help="CA certificates to verify a remote server.")
 @click.pass_context
-def cli(ctx, socket, config):
+def cli(ctx, socket, config, token, ca_file):
     """Queue DICOM print jobs on hcserver and manage its queues.
 
     \b
@@ -55,8 +57,9 @@ def cli(ctx, socket, config):
       hcq submit --spec job.json
       hcq list --all
       hcq show 12
+      hcq -s tls://printserver:8443 --token "$TOKEN" list   # a remote server
     """
-    ctx.obj = {"socket": socket, "config": config}
+    ctx.obj = {"socket": socket, "config": config, "token": token, "ca_file": ca_file}
 
 
 @cli.command()
