@@ -3,6 +3,7 @@
 Normalising fills every default from the printer's configuration, so what the
 queue stores is exactly what will be printed. Rules where the design is silent:
 
+* A field given as ``null`` is the same as a field left out: it takes the default.
 * ``printer`` left out: the first printer in the configuration.
 * Instead of ``films`` a spec may give ``images`` (a list of image references or
   frame objects) with optional film-level fields (``layout``, ``film_size``,
@@ -34,15 +35,21 @@ class SpecError(ValueError):
         self.field = field
 
 
+def _get(spec: dict, key: str, default):
+    """A field's value; left out or null means the default."""
+    value = spec.get(key)
+    return default if value is None else value
+
+
 def _str(spec: dict, key: str, where: str, default: str | None) -> str | None:
-    value = spec.get(key, default)
+    value = _get(spec, key, default)
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise SpecError(f"{where}{key}", f"expected a non-empty string, got {value!r}")
     return value
 
 
 def _int(spec: dict, key: str, where: str, default: int | None, low: int, high: int) -> int | None:
-    value = spec.get(key, default)
+    value = _get(spec, key, default)
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
@@ -82,7 +89,7 @@ class JobSpecValidator:
             raise SpecError("printer", f"unknown printer {name!r} (configured: {', '.join(self.config.printers)})")
         printer = self.config.printers[name]
         defaults = printer.defaults
-        priority = spec.get("priority", defaults.priority)
+        priority = _get(spec, "priority", defaults.priority)
         if isinstance(priority, str):
             priority = priority.lower()
         _choice(priority, "priority", PRIORITIES)
@@ -115,7 +122,7 @@ class JobSpecValidator:
         if not isinstance(images, list) or not images:
             raise SpecError("images", "expected a non-empty list of images")
         film = {key: spec[key] for key in FILM_KEYS if key in spec}
-        layout = film.get("layout", printer.defaults.layout)
+        layout = _get(film, "layout", printer.defaults.layout)
         try:
             per_film = formatter.film_box_count(layout)
         except ValueError as exc:
@@ -182,14 +189,14 @@ class JobSpecValidator:
                                and math.isfinite(window[k]) and abs(window[k]) < 1e9 for k in window)
                     or window["width"] <= 0):
                 raise SpecError(f"{where}window", "expected {\"center\": number, \"width\": number > 0}")
-        annotations = frame.get("annotations", [])
+        annotations = _get(frame, "annotations", [])
         if not isinstance(annotations, list):
             raise SpecError(f"{where}annotations", "expected a list")
-        overlays = frame.get("overlays", True)
+        overlays = _get(frame, "overlays", True)
         if not isinstance(overlays, bool):
             raise SpecError(f"{where}overlays", "expected true or false")
         return {"image": digest, "frame": number,
                 "position": _int(frame, "position", where, None, 1, boxes),
                 "window": window,
-                "polarity": _choice(frame.get("polarity", "NORMAL"), f"{where}polarity", POLARITIES),
+                "polarity": _choice(_get(frame, "polarity", "NORMAL"), f"{where}polarity", POLARITIES),
                 "annotations": annotations, "overlays": overlays}

@@ -18,7 +18,7 @@ dpi = 40
 """
 
 
-def testdata(name: str) -> str:
+def pydicom_file(name: str) -> str:
     """A test image bundled with pydicom (never one it would download)."""
     path = get_testdata_file(name, download=False)
     assert path, f"pydicom does not bundle {name}"
@@ -27,7 +27,7 @@ def testdata(name: str) -> str:
 
 @pytest.fixture
 def images():
-    return {name: testdata(name) for name in ("CT_small.dcm", "MR_small.dcm", "SC_rgb_rle.dcm")}
+    return {name: pydicom_file(name) for name in ("CT_small.dcm", "MR_small.dcm", "SC_rgb_rle.dcm")}
 
 
 @pytest.fixture
