@@ -193,8 +193,26 @@ class Client:
         args = {"all": all} | ({"printer": printer} if printer else {})
         return self.request("list", **args)["jobs"]
 
-    def show(self, job: int) -> dict:
-        return self.request("show", job=job)["job"]
+    def show(self, job: int, *, log: bool = False) -> dict:
+        return self.request("show", job=job, log=log)["job"]
+
+    def reprint(self, job: int) -> int:
+        """Queue a copy of a (finished) job; returns the new job's id."""
+        return self.request("reprint", job=job)["job"]
+
+    def follow(self, job: int | None = None, timeout: float = 30.0):
+        """Yield batches of events as they happen (a long poll: no polling of the server's database).
+
+        Each batch is a list (possibly empty when only a printer changed or the timeout passed).
+        The first batch is always empty and comes at once: from then on nothing is missed."""
+        first = self.request("events", io_timeout=timeout + 30)
+        since, seq = first["last"], first["seq"]
+        yield []
+        while True:
+            args = {"since": since, "seq": seq, "timeout": timeout} | ({"job": job} if job else {})
+            answer = self.request("events", io_timeout=timeout + 30, **args)
+            since, seq = answer["last"], answer["seq"]
+            yield answer["events"]
 
     def wait(self, job: int, timeout: float | None = None) -> dict:
         """Block until the job ends; returns it (``timed_out`` tells if it had not ended).

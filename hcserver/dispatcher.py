@@ -21,7 +21,7 @@ from drivers.registry import build_driver
 from formatter.film import PrinterProfile
 
 from .config import PrinterConfig, ServerConfig
-from .queue import ClaimedJob, JobQueue, backoff
+from .queue import ClaimedJob, JobQueue, backoff, utcnow
 from .spool import Spool
 from .states import Transition
 
@@ -31,8 +31,9 @@ log = logging.getLogger(__name__)
 class JobObserver:
     """Carries what the driver learns during a job into the queue."""
 
-    def __init__(self, queue: JobQueue, printer: str, job_id: int):
-        self.queue, self.printer, self.job_id = queue, printer, job_id
+    def __init__(self, queue: JobQueue, printer: str, job_id: int, attempt: int):
+        self.queue, self.printer, self.job_id, self.attempt = queue, printer, job_id, attempt
+        self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
@@ -43,8 +44,12 @@ class JobObserver:
         self.queue.update_printer(self.printer, dicom_status=status.status, dicom_status_info=status.info)
 
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
+        code = None if status is None else f"0x{status:04X}"
         log.debug("job %s on %s: %s %s -> %s (%.1f ms)", self.job_id, self.printer, operation, sop_class,
-                  status, seconds * 1000)
+                  code, seconds * 1000)
+        self.exchanges.append({"at": utcnow(), "attempt": self.attempt, "operation": operation,
+                               "sop_class": sop_class, "status": code, "meaning": meaning,
+                               "ms": round(seconds * 1000, 2)})
 
 
 def _utc(value: datetime) -> datetime:
@@ -63,6 +68,7 @@ class PrinterWorker:
         self._idle_due = False
         self._poll_due = False
         self._overtime = False     # set by the job-time timer while a job prints too long
+        self._observer: JobObserver | None = None   # of the job printing now
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
 
@@ -156,7 +162,7 @@ class PrinterWorker:
             except Exception as exc:  # e.g. the database went away: never leave it processing
                 log.exception("printer %s: job %s", self.name, job.id)
                 try:
-                    self.queue.finish(job.id, Transition.REQUEUE, f"internal error: {exc!r}")
+                    self._finish(job.id, Transition.REQUEUE, f"internal error: {exc!r}")
                 except Exception:
                     log.exception("printer %s: job %s could not be requeued", self.name, job.id)
                 break
@@ -200,11 +206,16 @@ class PrinterWorker:
             return Transition.PREEMPT, f"a higher-priority job goes first; resumes at film {index + 1}"
         return None
 
+    def _finish(self, job_id: int, name: Transition, reason: str, **changes) -> None:
+        exchanges = self._observer.exchanges if self._observer else []
+        self.queue.finish(job_id, name, reason, exchanges=exchanges, **changes)
+
     def _print(self, job: ClaimedJob) -> None:
+        self._observer = None
         if job.films_printed >= job.films_total:  # e.g. stopped after its last film was recorded
-            self.queue.finish(job.id, Transition.COMPLETE, f"all {job.films_total} films printed")
+            self._finish(job.id, Transition.COMPLETE, f"all {job.films_total} films printed")
             return
-        observer = JobObserver(self.queue, self.name, job.id)
+        observer = self._observer = JobObserver(self.queue, self.name, job.id, job.attempts)
         ticket = JobTicket(job_id=job.id, copies=job.copies, priority=job.priority.upper(),
                            medium_type=job.medium_type, film_destination=job.film_destination,
                            label=job.label, color=job.color, films_total=job.films_total)
@@ -224,7 +235,7 @@ class PrinterWorker:
                     for note in sheet.notes:
                         observer.warning("format", None, note)
                     output = session.print_film(sheet)
-                    self.queue.film_printed(job.id, index, output)
+                    self.queue.film_printed(job.id, index, output, observer.exchanges)
                     printed = index + 1
         except PrintFailure as failure:
             if self._overtime:
@@ -242,13 +253,13 @@ class PrinterWorker:
                 self._failed(job, failure)
                 return
         except (formatter.UnprintableImage, ValueError) as exc:
-            self.queue.finish(job.id, Transition.FAIL, f"cannot format: {exc}", error=f"cannot format: {exc}")
+            self._finish(job.id, Transition.FAIL, f"cannot format: {exc}", error=f"cannot format: {exc}")
             return
         except Exception as exc:
             log.exception("printer %s: job %s", self.name, job.id)
             self._failed(job, PrintFailure(Action.RETRY, f"internal error: {exc!r}"))
             return
-        self.queue.finish(job.id, outcome, reason)
+        self._finish(job.id, outcome, reason)
 
     def _job_overtime(self, job_id: int) -> None:
         """Timer (scheduler thread): the job has printed too long; abort what it waits for."""
@@ -271,23 +282,23 @@ class PrinterWorker:
         reason = failure.reason
         log.warning("printer %s: job %s: %s (%s)", self.name, job.id, reason, failure.action.value)
         if self.queue.cancel_requested(job.id):
-            self.queue.finish(job.id, Transition.CANCEL, f"canceled; the attempt had ended with: {reason}")
+            self._finish(job.id, Transition.CANCEL, f"canceled; the attempt had ended with: {reason}")
         elif failure.action is Action.STOP_PRINTER:
             self._stop_printer(reason)
-            self.queue.finish(job.id, Transition.REQUEUE, f"printer stopped: {reason}")
+            self._finish(job.id, Transition.REQUEUE, f"printer stopped: {reason}")
         elif failure.action is Action.RETRY:
             limit = self.printer.retry_limit if self.printer.retry_limit is not None else self.server.retry_limit
             failed = job.failed_attempts + 1
             if failed >= limit:
                 message = f"gave up after {failed} failed attempts: {reason}"
-                self.queue.finish(job.id, Transition.FAIL, message, error=message, failed_attempts=failed)
+                self._finish(job.id, Transition.FAIL, message, error=message, failed_attempts=failed)
                 return
             interval = self.printer.retry_interval_s or self.server.retry_interval_s
             when = backoff(failed, interval, self.server.retry_max_interval_s)
-            self.queue.finish(job.id, Transition.RETRY, f"{reason}; retry at {when.isoformat()}Z",
+            self._finish(job.id, Transition.RETRY, f"{reason}; retry at {when.isoformat()}Z",
                               not_before=when, failed_attempts=failed)
         else:
-            self.queue.finish(job.id, Transition.FAIL, reason, error=reason)
+            self._finish(job.id, Transition.FAIL, reason, error=reason)
 
 
 class Dispatcher:

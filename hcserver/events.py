@@ -34,6 +34,17 @@ class EventBus:
         for listener in self._listeners:
             listener(change)
 
+    @property
+    def seq(self) -> int:
+        """Counts every change; a client that saw ``seq`` can wait for the next one."""
+        with self._cond:
+            return self._seq
+
+    def wait_change(self, seen: int, timeout: float) -> bool:
+        """Block until something changes after ``seen`` (or timeout); True if it did."""
+        with self._cond:
+            return self._cond.wait_for(lambda: self._seq != seen, timeout)
+
     def wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
         """Block until ``predicate()`` is true (re-checked after every change) or timeout.
 

@@ -229,7 +229,8 @@ class JobQueue:
             warnings = self._warnings(session, [job.id for job in jobs])
             return [self._view(job, warnings.get(job.id, [])) for job in jobs]
 
-    def show(self, job_id: int) -> dict:
+    def show(self, job_id: int, *, log: bool = False) -> dict:
+        """One job with its films and events; ``log`` adds the DIMSE exchanges of every attempt."""
         with self._reading() as session:
             job = session.scalars(select(Job).where(Job.id == job_id)
                                   .options(selectinload(Job.films), selectinload(Job.events))).first()
@@ -239,9 +240,27 @@ class JobQueue:
             view["films"] = [{"index": f.index, "film_size": f.film_size, "orientation": f.orientation,
                               "layout": f.layout, "frames": len(f.frames), "printed_at": iso(f.printed_at),
                               "output": f.output} for f in job.films]
-            view["events"] = [{"at": iso(e.at), "kind": e.kind, "from": e.from_state, "to": e.to_state,
-                               "reason": e.reason, "data": e.data} for e in job.events]
+            view["events"] = [self._event_view(e) for e in job.events if e.kind != "dimse"]
+            if log:
+                view["log"] = [{"at": iso(e.at), **e.data} for e in job.events if e.kind == "dimse"]
             return view
+
+    @staticmethod
+    def _event_view(e: Event) -> dict:
+        return {"id": e.id, "job": e.job_id, "at": iso(e.at), "kind": e.kind, "from": e.from_state,
+                "to": e.to_state, "reason": e.reason, "data": e.data}
+
+    def events_since(self, since: int | None, job_id: int | None = None, limit: int = 1000) -> tuple[list[dict], int]:
+        """Job events after event id ``since`` (all jobs, or one), and the newest event id."""
+        with self._reading() as session:
+            last = session.scalar(select(func.max(Event.id))) or 0
+            if since is None:
+                return [], last
+            query = select(Event).where(Event.id > since, Event.kind != "dimse").order_by(Event.id).limit(limit)
+            if job_id is not None:
+                query = query.where(Event.job_id == job_id)
+            events = [self._event_view(e) for e in session.scalars(query)]
+            return events, (events[-1]["id"] if len(events) == limit else last)
 
     def job_spec(self, job_id: int) -> dict:
         """The stored job as a normalised spec (images as spool references), to re-validate it."""
@@ -327,11 +346,21 @@ class JobQueue:
         with self._reading() as session:
             return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
-    def film_printed(self, job_id: int, index: int, output: str | None) -> None:
+    @staticmethod
+    def _add_exchanges(session: Session, job: Job, exchanges: list[dict]) -> None:
+        """The DIMSE exchanges of an attempt (``hcq show --log``), written with the film they
+        belong to so logging never costs a transaction of its own."""
+        for exchange in exchanges:
+            session.add(Event(job_id=job.id, at=exchange.pop("at"), kind="dimse", from_state=job.state,
+                              to_state=job.state, reason="", data=exchange))
+        exchanges.clear()
+
+    def film_printed(self, job_id: int, index: int, output: str | None, exchanges: list[dict] = ()) -> None:
         """Record a film whose print action succeeded: it is never printed again."""
         now = utcnow()
         with self._session() as session:
             job = self._job(session, job_id)
+            self._add_exchanges(session, job, exchanges)
             session.execute(update(Film).where(Film.job_id == job_id, Film.index == index)
                             .values(printed_at=now, output=output))
             job.films_printed = index + 1
@@ -353,10 +382,11 @@ class JobQueue:
             change = JobChange(job_id, job.printer, "warning", job.state)
         self._notify(change)
 
-    def finish(self, job_id: int, name: Transition, reason: str, **changes) -> None:
+    def finish(self, job_id: int, name: Transition, reason: str, exchanges: list[dict] = (), **changes) -> None:
         """End a processing job's attempt: complete, retry, preempt, requeue, fail or cancel."""
         with self._session() as session:
             job = self._job(session, job_id)
+            self._add_exchanges(session, job, exchanges)
             change = self._move(session, job, name, reason, **changes)
         self._notify(change)
 

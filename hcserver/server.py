@@ -174,7 +174,37 @@ class Operations:
         return {"jobs": self.queue.list(include_history=history, printer=printer)}
 
     def op_show(self, request, attachment, peer):
-        return {"job": self.queue.show(self._job_id(request))}
+        log = self._arg(request, "log", bool, required=False, default=False)
+        return {"job": self.queue.show(self._job_id(request), log=log)}
+
+    def op_events(self, request, attachment, peer):
+        """Long poll: job events after event id ``since`` (optionally of one ``job``). Answers at once
+        if there are some, else when anything changes (a job or a printer) or after ``timeout``.
+        Pass back ``last`` and ``seq`` from the answer to follow on."""
+        since = self._arg(request, "since", int, required=False)
+        job = self._arg(request, "job", int, required=False)
+        seen = self._arg(request, "seq", int, required=False)
+        timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
+        if not 0 <= timeout <= MAX_WAIT_S:
+            raise RequestError("bad-request", f"timeout must be 0 to {MAX_WAIT_S} seconds")
+        seq = self.bus.seq
+        events, last = self.queue.events_since(since, job)
+        if not events and since is not None and (seen is None or seen == seq):
+            self.bus.wait_change(seq, timeout)
+            seq = self.bus.seq
+            events, last = self.queue.events_since(since, job)
+        return {"events": events, "last": last, "seq": seq}
+
+    def op_reprint(self, request, attachment, peer):
+        """Queue a copy of a job (CUPS: lp -i ID -H restart); the copy belongs to the caller."""
+        job_id = self._own_job(request, peer, "reprint")
+        try:
+            job = self.validator.normalise(self.queue.job_spec(job_id))
+        except SpecError as exc:
+            raise RequestError("invalid-spec", f"job {job_id} cannot be printed again: {exc}") from None
+        new_id = self.queue.submit(peer.name, job, details={"reprint_of": job_id})
+        self.audit.record(peer.name, "reprint", job=new_id, original=job_id)
+        return {"job": new_id, "films": len(job["films"])}
 
     def _own_job(self, request, peer: Peer, action: str) -> int:
         job_id = self._job_id(request)

@@ -85,9 +85,24 @@ def submit(client, files, spec, printer, priority, copies, layout, film_size, or
                                   film_size=film_size, orientation=orientation, hold=hold)
     click.echo(job)
     if wait:
-        result = client.wait(job)
+        result = follow_to_end(client, job)
         if result["state"] != "completed":
             fail(f"job {job} {result['state']}" + (f": {result['error']}" if result.get("error") else ""))
+
+
+TERMINAL = {"completed", "failed", "canceled"}
+
+
+def follow_to_end(client: Client, job: int) -> dict:
+    """Print the job's events on stderr as they happen, until it ends; return the job."""
+    stream = client.follow(job)
+    next(stream)                       # subscribed: nothing after this point is missed
+    state = client.show(job)["state"]
+    while state not in TERMINAL:
+        for event in next(stream):
+            click.echo(f"job {job}: {event['kind']}: {event['reason']}", err=True)
+            state = event["to"] or state
+    return client.show(job)
 
 
 def _jobs_table(jobs: list[dict]) -> Table:
@@ -125,10 +140,17 @@ def list_(client, all_, printer, as_json):
 @cli.command()
 @click.argument("job", type=int)
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--log", "with_log", is_flag=True, help="Also list every DIMSE exchange of each attempt.")
 @with_client
-def show(client, job, as_json):
-    """Show one job: state, films, attempts, warnings, error and events."""
-    data = client.show(job)
+def show(client, job, as_json, with_log):
+    """Show one job: state, films, attempts, warnings, error and events.
+
+    \b
+    Examples:
+      hcq show 12
+      hcq show 12 --log        # operation, SOP class, status, meaning and time of each exchange
+    """
+    data = client.show(job, log=with_log)
     if as_json:
         emit_json(data)
         return
@@ -149,6 +171,19 @@ def show(client, job, as_json):
     for event in data["events"]:
         arrow = f"{event['from'] or 'new'} -> {event['to']}" if event["from"] != event["to"] else event["to"]
         click.echo(f"  {event['at']}  {event['kind']:16} {arrow:24} {event['reason']}")
+    if with_log:
+        click.echo("DIMSE log")
+        for x in data["log"]:
+            click.echo(f"  {x['at']}  attempt {x['attempt']}  {x['operation']:14} {x['sop_class']:20} "
+                       f"{x['status'] or '-':7} {x['ms']:8.1f} ms  {x['meaning']}")
+
+
+@cli.command()
+@click.argument("job", type=int)
+@with_client
+def reprint(client, job):
+    """Queue a copy of a job, e.g. a completed one (CUPS: lp -i JOB -H restart); prints the new id."""
+    click.echo(client.reprint(job))
 
 
 def _job_command(name: str, method: str, help_text: str):
@@ -205,7 +240,11 @@ def printers(client, as_json):
     if as_json:
         emit_json(data)
         return
-    table = Table(box=None, header_style="bold")
+    console.print(_printers_table(data))
+
+
+def _printers_table(data: list[dict]) -> Table:
+    table = Table(box=None, header_style="bold", title="printers", title_justify="left")
     for column in ("PRINTER", "DRIVER", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "ASSOCIATION",
                    "QUEUED", "REASON"):
         table.add_column(column)
@@ -215,7 +254,60 @@ def printers(client, as_json):
         table.add_row(p["name"], p.get("driver", "?"), "yes" if p["enabled"] else "no",
                       "yes" if p["accepting"] else "no", state, status, p.get("association") or "-",
                       str(p["queued"]), p["reason"] or "")
-    console.print(table)
+    return table
+
+
+def _progress(done: int, total: int, width: int = 12) -> str:
+    filled = round(width * done / total) if total else 0
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
+
+
+def _watch_view(client: Client):
+    from rich.console import Group
+
+    jobs = client.list()
+    table = Table(box=None, header_style="bold", title="jobs", title_justify="left")
+    for column in ("ID", "STATE", "PRINTER", "PRI", "FILMS", "WARNINGS", "NOTE"):
+        table.add_column(column)
+    for job in jobs:
+        note = job.get("error") or (f"retry after {job['not_before'][11:19]}" if job.get("not_before") else "")
+        table.add_row(str(job["id"]), job["state"], job["printer"], job["priority"],
+                      _progress(job["films_printed"], job["films_total"]), str(len(job["warnings"])), note)
+    return Group(_printers_table(client.printers()), table)
+
+
+@cli.command()
+@click.option("--plain", is_flag=True, help="Print a snapshot at each change instead of a live screen.")
+@click.option("--updates", type=int, default=0, help="Stop after this many updates (0: run until Ctrl-C).")
+@with_client
+def watch(client, plain, updates):
+    """Live view of printers and jobs, updated by the server's events as they happen.
+
+    \b
+    Examples:
+      hcq watch
+      hcq watch --plain --updates 5   # for logs and scripts
+    """
+    from rich.live import Live
+
+    stream = client.follow()
+    next(stream)
+    seen = 0
+    try:
+        if plain:
+            while True:
+                console.print(_watch_view(client))
+                seen += 1
+                if updates and seen >= updates:
+                    return
+                next(stream)
+        with Live(_watch_view(client), console=console, auto_refresh=False) as live:
+            while not updates or seen < updates:
+                next(stream)
+                live.update(_watch_view(client), refresh=True)
+                seen += 1
+    except KeyboardInterrupt:
+        pass
 
 
 def _printer_command(op: str, help_text: str):

@@ -1,0 +1,105 @@
+"""Operating hcserver: events, logs, reprints, the live view."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+
+from drivers.dicom.simulator import PrinterSimulator
+from tests.daemon import DaemonProcess
+from tests.test_dicom_printing import dicom_config, job_of
+
+
+def hcq(daemon, *args, timeout=60):
+    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket)}
+    return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_events_are_pushed_as_they_happen(daemon, images):
+    with daemon.client() as watcher, daemon.client() as hc:
+        stream = watcher.follow(timeout=20)
+        assert next(stream) == []
+        hc.printer_admin("disable", "film")
+        job = hc.submit_files([images["CT_small.dcm"]], printer="film")
+        seen = []
+        while not any(e["kind"] == "submit" for e in seen):
+            seen += next(stream)
+        assert [e["job"] for e in seen if e["kind"] == "submit"] == [job]
+        hc.printer_admin("enable", "film")
+        while not any(e["kind"] == "complete" for e in seen):
+            seen += next(stream)
+        assert [e["kind"] for e in seen] == ["submit", "start", "film-printed", "complete"]
+
+
+def test_submit_wait_reports_progress_and_exit_status(daemon, images):
+    done = hcq(daemon, "submit", "-p", "film", "--layout", "STANDARD\\1,1", "--wait",
+               images["CT_small.dcm"], images["MR_small.dcm"])
+    assert done.returncode == 0, done.stderr
+    assert "film-printed: film 2 of 2 printed" in done.stderr and "complete" in done.stderr
+    with daemon.client() as hc:
+        hc.printer_admin("disable", "film")
+    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket)}
+    waiting = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcq", "submit", "-p", "film", "--wait",
+                                images["CT_small.dcm"]], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    job = int(waiting.stdout.readline())
+    assert hcq(daemon, "cancel", str(job)).returncode == 0
+    _, err = waiting.communicate(timeout=60)
+    assert waiting.returncode == 1
+    assert f"job {job}: cancel: canceled by root" in err and err.strip().endswith(f"hcq: job {job} canceled")
+
+
+def test_show_log_lists_each_dimse_exchange_and_reprint_copies_a_job(tmp_path, images):
+    with PrinterSimulator(port=0, out_dir=tmp_path / "films") as sim:
+        process = DaemonProcess(dicom_config({"sim": sim.port})).start()
+        try:
+            with process.client() as hc:
+                job = hc.submit(job_of(images, films=2, per_film=2))
+                assert hc.wait(job, timeout=60)["state"] == "completed"
+                log = hc.show(job, log=True)["log"]
+                assert "log" not in hc.show(job)
+                copy = hc.reprint(job)
+                assert hc.wait(copy, timeout=60)["state"] == "completed"
+                assert hc.show(copy)["events"][0]["data"]["reprint_of"] == job
+            shown = hcq(process, "show", str(job), "--log")
+        finally:
+            process.cleanup()
+    operations = [(x["operation"], x["sop_class"], x["status"]) for x in log]
+    assert operations == [("N-GET", "printer", "0x0000"), ("N-CREATE", "film-session", "0x0000")] + [
+        ("N-CREATE", "film-box", "0x0000"), ("N-SET", "grayscale-image-box", "0x0000"),
+        ("N-SET", "grayscale-image-box", "0x0000"), ("N-ACTION", "film-box", "0x0000"),
+        ("N-DELETE", "film-box", "0x0000")] * 2 + [("N-DELETE", "film-session", "0x0000")]
+    assert all(x["attempt"] == 1 and x["ms"] >= 0 and x["meaning"] for x in log)
+    assert "DIMSE log" in shown.stdout and "N-ACTION" in shown.stdout
+    assert len(sim.films) == 4
+
+
+def test_watch_shows_printers_and_jobs_and_updates_on_events(daemon, images):
+    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket), "COLUMNS": "160", "PYTHONUNBUFFERED": "1"}
+    watcher = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcq", "watch", "--plain", "--updates", "3"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(iter(watcher.stdout.readline, "")), daemon=True)
+    reader.start()
+
+    def snapshot_with(marker: str) -> str:
+        """Wait until the watcher has shown ``marker``; return everything shown so far."""
+        deadline = time.monotonic() + 30
+        while marker not in "".join(output):
+            assert time.monotonic() < deadline and watcher.poll() is None, f"no {marker!r} in {output}"
+            time.sleep(0.05)
+        return "".join(output)
+
+    first = snapshot_with("jobs")                 # subscribed, initial view
+    assert "film" in first and "idle" in first and "disabled" not in first
+    with daemon.client() as hc:
+        hc.printer_admin("disable", "film")
+        assert "disabled" in snapshot_with("disabled")
+        hc.submit_files([images["CT_small.dcm"]] * 2, printer="film", layout="STANDARD\\1,1")
+        assert "pending" in snapshot_with("[............] 0/2")
+    assert watcher.wait(timeout=30) == 0
+    assert "".join(output).count("printers") == 3    # the initial view and one per change
