@@ -251,6 +251,11 @@ class Client:
             raise ValueError(op)
         return self.request(op, printer=printer)
 
+    def reload(self) -> dict:
+        """Re-read the server's configuration: {"added": [...], "removed": [...], "changed": [...]}."""
+        answer = self.request("reload")
+        return {key: answer[key] for key in ("added", "removed", "changed")}
+
     def echo(self, printer: str) -> dict:
         """C-ECHO and printer status: {"ok", "echo_status", "printer_status", "printer_status_info", …}."""
         return self.request("echo", printer=printer, io_timeout=120)["echo"]

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 from .audit import AuditLog
-from .config import ServerConfig
+from .config import ConfigError, ServerConfig, load
 from .db import make_engine, upgrade
 from .dispatcher import Dispatcher
 from .events import EventBus
@@ -17,6 +17,9 @@ from .server import Operations, SocketServer, TlsServer
 from .spool import Spool
 
 log = logging.getLogger(__name__)
+
+
+EMBEDDED = "<embedded defaults>"
 
 
 class AlreadyRunning(RuntimeError):
@@ -38,6 +41,7 @@ class Daemon:
     def __init__(self, config: ServerConfig):
         self.config = config
         self._stopped = threading.Event()
+        self._reload_lock = threading.Lock()
 
     def start(self) -> None:
         config = self.config
@@ -56,7 +60,7 @@ class Daemon:
         self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
         self.dispatcher.start()
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
-                                     AuditLog(config.audit_log))
+                                     AuditLog(config.audit_log), reload=self.reload)
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
         self.remote = TlsServer(config, self.operations) if config.tcp else None
@@ -64,6 +68,23 @@ class Daemon:
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
         log.info("hcserver listening on %s with printers: %s", config.socket, ", ".join(config.printers))
+
+    def reload(self) -> dict:
+        """Re-read the configuration file and apply its printers (SIGHUP, hcq reload).
+
+        Server settings (socket, database, listeners, limits) need a restart; a bad file changes
+        nothing and its error is returned."""
+        with self._reload_lock:
+            try:
+                new = load(None if self.config.source == EMBEDDED else self.config.source)
+            except ConfigError as exc:
+                log.error("reload refused: %s", exc)
+                raise
+            summary = self.dispatcher.reload(new)
+            self.operations.use_config(new)
+            self.config = new
+        log.info("configuration reloaded: %s", summary)
+        return summary
 
     def stop(self) -> None:
         log.info("hcserver stopping")
@@ -76,14 +97,19 @@ class Daemon:
         self.engine.dispose()
         self._stopped.set()
 
+    def _reload_quietly(self) -> None:
+        try:
+            self.reload()
+        except ConfigError:
+            pass  # logged; the running configuration stays
+
     def run_forever(self) -> None:
         """Serve until SIGTERM or SIGINT."""
         stop_requested = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop_requested.set())
-        # Reloading printers on SIGHUP is not implemented yet; never let it kill the server.
-        signal.signal(signal.SIGHUP, lambda *_: log.warning("SIGHUP ignored: configuration reload "
-                                                          "is not supported yet; restart to apply changes"))
+        signal.signal(signal.SIGHUP, lambda *_: threading.Thread(target=self._reload_quietly,
+                                                                 name="reload", daemon=True).start())
         self.start()
         stop_requested.wait()
         self.stop()

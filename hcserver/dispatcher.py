@@ -65,6 +65,7 @@ class PrinterWorker:
         self.name = printer.name
         self._wake = threading.Event()
         self._stopping = False
+        self._stop_reason = "the server is shutting down"
         self._idle_due = False
         self._poll_due = False
         self._overtime = False     # set by the job-time timer while a job prints too long
@@ -83,10 +84,14 @@ class PrinterWorker:
     def wake(self) -> None:
         self._wake.set()
 
-    def stop(self, timeout: float = 30.0) -> None:
+    def stop(self, timeout: float = 30.0, reason: str = "the server is shutting down") -> None:
+        """Stop after the film being printed (its job goes back to pending with ``reason``)."""
+        self._stop_reason = reason
         self._stopping = True
         self.wake()
         self._thread.join(timeout)
+        for kind in ("idle", "due", "poll", "jobtime"):
+            self._cancel_timer(kind)
         self.driver.close()
 
     def _timer(self, kind: str, args: tuple = (), **trigger) -> None:
@@ -196,7 +201,7 @@ class PrinterWorker:
     def _interruption(self, job: ClaimedJob, index: int) -> tuple[Transition, str] | None:
         """Why printing must stop before film ``index``, if it must."""
         if self._stopping:
-            return Transition.REQUEUE, "the server is shutting down"
+            return Transition.REQUEUE, self._stop_reason
         if self.queue.cancel_requested(job.id):
             return Transition.CANCEL, f"canceled after {index} films"
         if not self._printable():
@@ -310,10 +315,32 @@ class Dispatcher:
     def start(self) -> None:
         self.scheduler.start()
         self.queue.sync_printers(self.server.printers)
-        for name, printer in self.server.printers.items():
-            worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler)
-            self.workers[name] = worker
-            worker.start()
+        for printer in self.server.printers.values():
+            self._start_worker(printer)
+
+    def _start_worker(self, printer: PrinterConfig) -> None:
+        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler)
+        self.workers[printer.name] = worker
+        worker.start()
+
+    def reload(self, server: ServerConfig) -> dict[str, list[str]]:
+        """Apply a new configuration's printers to the running server. A changed printer's worker
+        restarts (after its current film); a removed printer's queued jobs are held, never dropped."""
+        old, new = self.server.printers, server.printers
+        removed = [name for name in old if name not in new]
+        added = [name for name in new if name not in old]
+        changed = [name for name in new if name in old and new[name] != old[name]]
+        for name in removed + changed:
+            self.workers.pop(name).stop(reason="the printer's configuration was reloaded")
+        for name in removed:
+            self.queue.hold_printer_jobs(name, f"printer {name} was removed from the configuration")
+        self.server = server
+        self.queue.sync_printers(new)
+        for name in added + changed:
+            self._start_worker(new[name])
+        for name in self.workers:
+            self.workers[name].server = server
+        return {"added": added, "removed": removed, "changed": changed}
 
     def wake(self, printer: str) -> None:
         worker = self.workers.get(printer)

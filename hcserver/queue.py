@@ -390,6 +390,16 @@ class JobQueue:
             change = self._move(session, job, name, reason, **changes)
         self._notify(change)
 
+    def hold_printer_jobs(self, printer: str, reason: str) -> list[int]:
+        """Hold every pending job of ``printer`` (e.g. it left the configuration)."""
+        with self._session() as session:
+            jobs = session.scalars(select(Job).where(Job.printer == printer,
+                                                     Job.state == JobState.PENDING.value)).all()
+            changes = [self._move(session, job, Transition.HOLD, reason) for job in jobs]
+        for change in changes:
+            self._notify(change)
+        return [change.job_id for change in changes]
+
     def recover_interrupted(self) -> list[int]:
         """At start-up: jobs left printing by a crash go back to pending (their printed films kept)."""
         with self._session() as session:

@@ -31,7 +31,7 @@ from formatter.film import PrinterProfile
 
 from .access import Forbidden, Peer, require_admin, require_owner_or_admin, unix_peer
 from .audit import AuditLog
-from .config import ServerConfig
+from .config import ConfigError, ServerConfig
 from .dispatcher import Dispatcher
 from .events import EventBus
 from .jobspec import JobSpecValidator, SpecError
@@ -59,9 +59,14 @@ class Operations:
     """What each request ``op`` does. Methods named ``op_<name>`` with dashes as underscores."""
 
     def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool, bus: EventBus,
-                 dispatcher: Dispatcher, audit: AuditLog):
-        self.config, self.queue, self.spool, self.bus, self.dispatcher = config, queue, spool, bus, dispatcher
+                 dispatcher: Dispatcher, audit: AuditLog, reload=None):
+        self.queue, self.spool, self.bus, self.dispatcher = queue, spool, bus, dispatcher
         self.audit = audit
+        self._reload = reload
+        self.use_config(config)
+
+    def use_config(self, config: ServerConfig) -> None:
+        self.config = config
         self.validator = JobSpecValidator(config, self._resolve_image, self._image_info)
 
     # ---- helpers --------------------------------------------------------------------
@@ -295,6 +300,16 @@ class Operations:
 
     def op_reject(self, request, attachment, peer):
         return self._printer_admin(request, peer, "reject", accepting=False)
+
+    def op_reload(self, request, attachment, peer):
+        """Re-read the configuration and apply printer changes (as SIGHUP does)."""
+        require_admin(peer, "reload the configuration")
+        try:
+            summary = self._reload()
+        except ConfigError as exc:
+            raise RequestError("bad-config", f"configuration not reloaded: {exc}") from None
+        self.audit.record(peer.name, "reload", **summary)
+        return summary
 
     def op_echo(self, request, attachment, peer):
         """C-ECHO + printer status. Run by the printer's worker between jobs (so a printer that

@@ -103,3 +103,44 @@ def test_watch_shows_printers_and_jobs_and_updates_on_events(daemon, images):
         assert "pending" in snapshot_with("[............] 0/2")
     assert watcher.wait(timeout=30) == 0
     assert "".join(output).count("printers") == 3    # the initial view and one per change
+
+
+def test_reload_applies_printer_changes_and_keeps_jobs(daemon, images):
+    from PIL import Image
+
+    with daemon.client() as hc:
+        hc.printer_admin("disable", "other")
+        queued = hc.submit_files([images["CT_small.dcm"]], printer="other")
+    config = daemon.config.read_text()
+    config = config.replace("[printers.other]\ndriver = \"preview\"\ndpi = 40\n", "")
+    config = config.replace("[printers.film]\ndriver = \"preview\"\ndpi = 40",
+                            "[printers.film]\ndriver = \"preview\"\ndpi = 20")
+    daemon.config.write_text(config + '\n[printers.third]\ndriver = "preview"\ndpi = 30\n')
+    reloaded = hcq(daemon, "reload")
+    assert reloaded.returncode == 0, reloaded.stderr
+    assert reloaded.stdout.split("\n")[:3] == ["added: third", "removed: other", "changed: film"]
+    with daemon.client() as hc:
+        job = hc.show(queued)
+        assert job["state"] == "held" and "removed from the configuration" in job["events"][-1]["reason"]
+        printed = hc.submit_files([images["CT_small.dcm"]], printer="film")
+        assert hc.wait(printed, timeout=30)["state"] == "completed"
+        assert Image.open(hc.show(printed)["films"][0]["output"]).size == (280, 340)  # 14x17 in at 20 dpi
+        assert hc.wait(hc.submit_files([images["CT_small.dcm"]], printer="third"), timeout=30)["state"] == \
+            "completed"
+
+
+def test_sighup_with_a_broken_config_changes_nothing(daemon, images):
+    import signal
+
+    daemon.config.write_text(daemon.config.read_text() + "\n[printers.broken]\ndriver = 'fax'\n")
+    daemon.proc.send_signal(signal.SIGHUP)
+    refused = hcq(daemon, "reload")
+    assert refused.returncode != 0 and "'fax' is not one of" in refused.stderr
+    with daemon.client() as hc:
+        assert hc.wait(hc.submit_files([images["CT_small.dcm"]], printer="film"), timeout=30)["state"] == \
+            "completed"
+    deadline = time.monotonic() + 10
+    while "reload refused" not in daemon.log.read_text():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert daemon.alive()

@@ -327,6 +327,21 @@ _printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print
 
 
 @cli.command()
+@with_client
+def reload(client):
+    """Re-read the server's configuration and apply printer changes (like SIGHUP).
+
+    Queued jobs are kept; a removed printer's jobs are held. Example: hcq reload
+    """
+    summary = client.reload()
+    for key, names in summary.items():
+        if names:
+            click.echo(f"{key}: {', '.join(names)}")
+    if not any(summary.values()):
+        click.echo("no printer changed")
+
+
+@cli.command()
 @click.argument("printer")
 @with_client
 def echo(client, printer):
