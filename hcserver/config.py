@@ -150,6 +150,9 @@ class ServerConfig:
     max_image_pixels: int = 64 << 20    # rows x columns x frames of one uploaded image
     min_free_spool_bytes: int = 256 << 20  # new jobs are refused below this much free space
     max_job_time_s: float = 3600.0      # a job printing longer than this is aborted and retried
+    # history (CUPS PreserveJobHistory / MaxJobs): finished jobs kept this long and at most this many
+    history_days: float = 30.0
+    history_max_jobs: int = 1000
     # privacy and audit
     log_patient_data: bool = False      # never put patient names or IDs in logs and events unless true
     audit_log: Path = Path("var/audit.log")
@@ -316,6 +319,8 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "max_image_pixels": (int, "a number of pixels"),
     "min_free_spool_bytes": (int, "bytes"),
     "max_job_time_s": ((int, float), "seconds"),
+    "history_days": ((int, float), "days"),
+    "history_max_jobs": (int, "a number of jobs"),
     "log_patient_data": (bool, "true or false"),
     "audit_log": (str, "a file path"),
 }

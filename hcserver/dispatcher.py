@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from pathlib import Path
 from concurrent.futures import Future
 from queue import SimpleQueue
 from datetime import datetime, timedelta, timezone
@@ -317,6 +318,26 @@ class Dispatcher:
         self.queue.sync_printers(self.server.printers)
         for printer in self.server.printers.values():
             self._start_worker(printer)
+        self.scheduler.add_job(self.purge_history, "interval", hours=1, id="purge-history",
+                               next_run_time=datetime.now(timezone.utc), misfire_grace_time=None)
+
+    def purge_history(self) -> int:
+        """Forget finished jobs past the configured history, with their spooled images and previews."""
+        try:
+            cutoff = utcnow() - timedelta(days=self.server.history_days)
+            count, images, outputs = self.queue.purge_history(cutoff, self.server.history_max_jobs)
+            removed = sum(self.spool.remove(digest) for digest in images)
+            previews = (Path(self.server.state_dir) / "preview").resolve()
+            for output in outputs:
+                path = Path(output).resolve()
+                if path.parent == previews and path.is_file():
+                    path.unlink()
+            if count:
+                log.info("history: purged %d finished jobs, %d spooled images", count, removed)
+            return count
+        except Exception:  # a scheduled task must never die for good
+            log.exception("history purge failed")
+            return 0
 
     def _start_worker(self, printer: PrinterConfig) -> None:
         worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler)

@@ -400,6 +400,25 @@ class JobQueue:
             self._notify(change)
         return [change.job_id for change in changes]
 
+    def purge_history(self, older_than: datetime, keep: int) -> tuple[int, set[str], list[str]]:
+        """Delete finished jobs that ended before ``older_than`` or beyond the newest ``keep``.
+
+        Returns how many were deleted, the image digests no remaining job uses, and the film
+        outputs (preview files) of the deleted jobs."""
+        finished = [s.value for s in TERMINAL]
+        with self._session() as session:
+            newest = select(Job.id).where(Job.state.in_(finished)).order_by(Job.updated_at.desc()).limit(keep)
+            doomed = session.scalars(select(Job).where(
+                Job.state.in_(finished), (Job.updated_at < older_than) | Job.id.not_in(newest))
+                .options(selectinload(Job.films).selectinload(Film.frames))).all()
+            images = {frame.image for job in doomed for film in job.films for frame in film.frames}
+            outputs = [film.output for job in doomed for film in job.films if film.output]
+            for job in doomed:
+                session.delete(job)
+            session.flush()
+            still_used = set(session.scalars(select(Frame.image).where(Frame.image.in_(images)).distinct()))
+        return len(doomed), images - still_used, outputs
+
     def recover_interrupted(self) -> list[int]:
         """At start-up: jobs left printing by a crash go back to pending (their printed films kept)."""
         with self._session() as session:

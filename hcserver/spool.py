@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
@@ -29,6 +30,18 @@ class Spool:
         try:
             return self.path(digest).is_file()
         except ValueError:
+            return False
+
+    def remove(self, digest: str, min_age_s: float = 3600.0) -> bool:
+        """Delete an image no job uses; a fresh one is kept (it may be an upload whose job is
+        about to be submitted)."""
+        path = self.path(digest)
+        try:
+            if time.time() - path.stat().st_mtime < min_age_s:
+                return False
+            path.unlink()
+            return True
+        except FileNotFoundError:
             return False
 
     def free_bytes(self) -> int:

@@ -144,3 +144,41 @@ def test_sighup_with_a_broken_config_changes_nothing(daemon, images):
         assert time.monotonic() < deadline
         time.sleep(0.05)
     assert daemon.alive()
+
+
+def test_history_is_purged_with_its_images_and_previews(images):
+    from pathlib import Path
+
+    from tests.conftest import PREVIEW_CONFIG
+
+    config = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 1\nhistory_max_jobs = 2")
+    process = DaemonProcess(config).start()
+    try:
+        with process.client() as hc:
+            old = hc.submit_files([images["MR_small.dcm"]], printer="film")
+            assert hc.wait(old, timeout=30)["state"] == "completed"
+            old_preview = Path(hc.show(old)["films"][0]["output"])
+            kept = [hc.submit_files([images["CT_small.dcm"]], printer="film") for _ in range(2)]
+            for job in kept:
+                assert hc.wait(job, timeout=30)["state"] == "completed"
+            held = hc.submit_files([images["CT_small.dcm"]], printer="film", hold=True)
+        spool = process.dir / "var" / "spool"
+        for image in spool.rglob("*"):
+            if image.is_file():
+                os.utime(image, (time.time() - 7200, time.time() - 7200))  # past the upload grace time
+        process.stop()
+        process.start()   # the purge runs at start, then hourly
+        with process.client() as hc:
+            deadline = time.monotonic() + 10
+            while len(hc.list(all=True)) > 3:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+            assert sorted(job["id"] for job in hc.list(all=True)) == sorted(kept + [held])
+            listed = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", "-s", str(process.socket), "list",
+                                     "--all"], capture_output=True, text=True).stdout
+            assert "completed" in listed and "held" in listed
+        assert not old_preview.exists()
+        remaining = [p.name for p in spool.rglob("*") if p.is_file()]
+        assert len(remaining) == 1   # MR_small (only the purged job used it) is gone; CT_small stays
+    finally:
+        process.cleanup()
