@@ -182,3 +182,21 @@ def test_history_is_purged_with_its_images_and_previews(images):
         assert len(remaining) == 1   # MR_small (only the purged job used it) is gone; CT_small stays
     finally:
         process.cleanup()
+
+
+def test_version_and_json_log_lines(tmp_path):
+    import json
+    import signal
+
+    from hcserver import __version__
+
+    version = subprocess.run([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "--version"],
+                             capture_output=True, text=True)
+    assert version.returncode == 0 and __version__ in version.stdout
+    server = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "serve", "--log-format", "json"],
+                              cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    first = json.loads(server.stderr.readline())   # one JSON object per line
+    server.send_signal(signal.SIGTERM)
+    rest = [json.loads(line) for line in server.communicate(timeout=30)[1].splitlines()]
+    assert first["level"] == "info" and "listening" in first["message"]
+    assert rest[-1]["message"] == "hcserver stopping" and server.returncode == 0

@@ -1,6 +1,7 @@
 """hcserver: run the daemon and its maintenance commands."""
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
@@ -16,6 +17,15 @@ def _config(path):
     except ConfigError as exc:
         click.echo(f"hcserver: {exc}", err=True)
         sys.exit(2)
+
+
+class JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+                 "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,12 +44,17 @@ def cli():
 @cli.command()
 @click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file (default: embedded defaults).")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages (every DIMSE exchange).")
-def serve(config, verbose):
-    """Run the server in the foreground; logs go to stderr. Stop with SIGTERM or Ctrl-C."""
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="json: one JSON object per line (for log collectors).")
+def serve(config, verbose, log_format):
+    """Run the server in the foreground; logs go to stderr. Stop with SIGTERM or Ctrl-C; SIGHUP
+    re-reads the printers."""
     from hcserver.daemon import AlreadyRunning, Daemon
 
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
     if not verbose:
         for noisy in ("pynetdicom", "apscheduler", "alembic"):
             logging.getLogger(noisy).setLevel(logging.WARNING)
