@@ -299,7 +299,8 @@ class PrinterWorker:
                 message = f"gave up after {failed} failed attempts: {reason}"
                 self._finish(job.id, Transition.FAIL, message, error=message, failed_attempts=failed)
                 return
-            interval = self.printer.retry_interval_s or self.server.retry_interval_s
+            interval = (self.printer.retry_interval_s if self.printer.retry_interval_s is not None
+                        else self.server.retry_interval_s)
             when = backoff(failed, interval, self.server.retry_max_interval_s)
             self._finish(job.id, Transition.RETRY, f"{reason}; retry at {when.isoformat()}Z",
                               not_before=when, failed_attempts=failed)

@@ -41,10 +41,15 @@ def _get(spec: dict, key: str, default):
     return default if value is None else value
 
 
-def _str(spec: dict, key: str, where: str, default: str | None) -> str | None:
+def _str(spec: dict, key: str, where: str, default: str | None, longest: int = 64) -> str | None:
+    """A text field. Printers get these in the DICOM default character repertoire, so only
+    printable ASCII is accepted (at most 64 characters, a DICOM LO value, unless ``longest``)."""
     value = _get(spec, key, default)
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise SpecError(f"{where}{key}", f"expected a non-empty string, got {value!r}")
+    if value is not None and not (value.isascii() and value.isprintable() and len(value) <= longest):
+        raise SpecError(f"{where}{key}", f"{value!r}: use at most {longest} printable ASCII characters "
+                                         f"(the DICOM default character repertoire)")
     return value
 
 
@@ -159,7 +164,7 @@ class JobSpecValidator:
         for key in ("smoothing", "border_density", "empty_image_density", "trim"):
             out[key] = _str(film, key, where, None)
         out["configuration_information"] = _str(film, "configuration_information", where,
-                                                printer.configuration_information)
+                                                printer.configuration_information, longest=1024)
         for key in ("min_density", "max_density"):
             out[key] = _int(film, key, where, None, 0, 65535)
         out["frames"] = [self._frame(frame, boxes, f"{where}frames[{i}].") for i, frame in enumerate(frames)]

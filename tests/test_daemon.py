@@ -237,6 +237,8 @@ def test_bad_requests_get_errors_and_the_connection_goes_on(daemon, images, tmp_
         with pytest.raises(ClientError, match=r"frames\[0\]\.window"):
             hc.submit({"printer": "film", "films": [{"frames": [{"image": images["CT_small.dcm"],
                                                                    "window": {"center": 40, "width": 1e12}}]}]})
+        with pytest.raises(ClientError, match=r"label: 'R.ntgen': use at most 64 printable ASCII"):
+            hc.submit({"printer": "film", "label": "R\u00f6ntgen", "images": [images["CT_small.dcm"]]})
         with pytest.raises(ClientError, match="has not been uploaded"):
             hc.request("submit", spec={"printer": "film", "images": ["sha256:" + "0" * 64]})
         assert hc.list(all=True) == []  # nothing half-queued

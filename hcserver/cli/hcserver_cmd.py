@@ -87,6 +87,27 @@ def migrate(config):
     click.echo(f"database at revision {current_revision(engine)}")
 
 
+@cli.command()
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG")
+@click.option("--printer", help="The statement for one DICOM printer, its site overrides included.")
+def conformance(config, printer):
+    """Print this product's DICOM Conformance Statement (Markdown), generated from the live
+    status policy table and configuration.
+
+    \b
+    Examples:
+      hcserver conformance > docs/CONFORMANCE.md
+      hcserver conformance -c /etc/hcserver/hcserver.toml --printer dryview
+    """
+    from hcserver.conformance import generate
+
+    try:
+        click.echo(generate(_config(config), printer), nl=False)
+    except ValueError as exc:
+        click.echo(f"hcserver: {exc}", err=True)
+        sys.exit(2)
+
+
 @cli.command("simulate-printer", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                                      "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
