@@ -6,29 +6,143 @@ Modules, one concept each:
 
 * :mod:`formatter.film` - the FilmSheet contract handed to drivers
 * :mod:`formatter.source` - reading and decoding DICOM files, submit-time checks
-* :mod:`formatter.imaging` - modality LUT, VOI/window, MONOCHROME1, colour
-* :mod:`formatter.geometry` - film sizes, display formats, box rectangles
+* :mod:`formatter.options` - the film and frame options: validation, normalisation
+* :mod:`formatter.imaging` - modality LUT, VOI/window, MONOCHROME1, contrast, colour
+* :mod:`formatter.geometry` - film sizes, display formats, box rectangles, CUSTOM rectangles
+* :mod:`formatter.autolayout` - choosing a STANDARD layout for a number of images
+* :mod:`formatter.sizing` - fitted, cropped and true-size placement of an image in its box
 * :mod:`formatter.resample` - magnification (REPLICATE, BILINEAR, CUBIC)
+* :mod:`formatter.paint` - inks, coverage masks and positioned blocks on box levels
+* :mod:`formatter.annotations` - text templates over DICOM attributes
+* :mod:`formatter.graphics` - lines, polylines, rectangles, ellipses, scale bar
+* :mod:`formatter.overlay_planes` - DICOM overlay planes (60xx) burnt in
 * :mod:`formatter.pipeline` - :func:`format_film`
 * :mod:`formatter.compose` - the whole film as one image (preview)
+
+Public API
+----------
+``format_film(film, images, profile, index=0) -> FilmSheet``
+    format one film; ``images`` maps frame ``image`` keys to files.
+``compose(sheet) -> ndarray``
+    the film as one image, from the very box pixels (preview).
+``inspect_image(path) -> ImageInfo``
+    submit-time check that a file is a printable image (else UnprintableImage).
+``check_film_options(film, where, images=None) -> dict`` and
+``check_frame_options(frame, where, image=None) -> dict``
+    submit-time validation and normalisation; raise :class:`OptionError`
+    (a ValueError with ``.field``) whose message starts with the field path.
+``auto_layout(count, film_size, orientation, allowed=()) -> str``
+    the STANDARD\\C,R layout for ``count`` images when a job gives none.
+``film_box_count``, ``validate_layout``, ``canonical_layout``, ``film_pixels``, ``box_rects``
+    film geometry.
+
+Film options (a film of a job spec)
+-----------------------------------
+``film_size``
+    a DICOM Film Size ID (:data:`FILM_SIZES`), required.
+``orientation``
+    ``PORTRAIT`` (default) or ``LANDSCAPE``.
+``layout``
+    Image Display Format, required: ``STANDARD\\C,R``, ``ROW\\n1,n2,…``,
+    ``COL\\n1,n2,…``, ``SLIDE``, ``SUPERSLIDE`` or ``CUSTOM`` (every frame then
+    gives ``rect_mm`` inside the film and no ``position``; the film is composed
+    here and sent as one ``STANDARD\\1,1`` box; at most 100 frames).
+``magnification``
+    ``REPLICATE``, ``BILINEAR``, ``CUBIC`` or ``NONE``; default: the printer's.
+``border_density``, ``empty_image_density``
+    ``BLACK`` (default), ``WHITE`` or hundredths of optical density.
+``min_density``, ``max_density``
+    whole numbers 0..65535 (hundredths of OD).
+``smoothing``, ``trim``, ``configuration_information``
+    passed to the printer as given.
+``frames``
+    a non-empty list of frames (below), at most one per image box.
+
+Frame options
+-------------
+``image``
+    the image reference (resolved by the server); ``frame``: 0-based frame
+    number (default 0); ``position``: 1-based image box (default: the next free).
+``window``
+    ``{"center": c, "width": w > 0}`` (in modality units, e.g. HU),
+    ``{"index": n >= 0}`` (the image's n-th VOI: VOI LUT Sequence items first,
+    then its Window Center/Width pairs), ``{"explanation": "BONE"}`` (matched
+    against Window Center & Width Explanation / LUT Explanation, ignoring
+    case), or ``"auto"`` (0.5th..99.5th percentile of the frame's values).
+    Default: the image's first VOI, else automatic. Ignored (with a note) for
+    colour images.
+``voi_function``
+    ``LINEAR``, ``LINEAR_EXACT`` or ``SIGMOID``; default: the image's VOI LUT
+    Function, else LINEAR.
+``polarity``
+    ``NORMAL`` (default) or ``REVERSE``.
+``contrast``
+    factor about mid-grey, > 0 and <= 10 (default 1); ``brightness``: -1..1
+    of the full output range, added after contrast (default 0).
+``true_size``
+    true/false (default false): print at the physical size from Pixel
+    Spacing (else Imager Pixel Spacing), within one printer pixel; refused if
+    the image has no spacing or does not fit its box at that size.
+``annotations``
+    up to 32 of ``{"text": template, "at": position, "size_mm": 3,
+    "grey"|"color": …, "outline": true}``; ``at`` is one of ``top-left``,
+    ``top``, ``top-right``, ``left``, ``right``, ``bottom-left``, ``bottom``,
+    ``bottom-right``; a template is text with ``{Field}``s: any DICOM keyword
+    (missing ones print nothing) or ``{Window}`` ("C 40 W 400"), ``{Frame}``
+    (1-based), ``{Frames}``, ``{Film}`` (1-based), ``{Box}``. ``size_mm``: the
+    capital-letter height on the film, 0.5..50 (default 3).
+``graphics``
+    up to 256, in image pixel coordinates ((0, 0) = the image's top-left
+    corner, (Columns, Rows) = its bottom-right corner):
+    ``{"type": "line"|"rectangle", "points": [[x0, y0], [x1, y1]]}``,
+    ``{"type": "polyline", "points": [[x, y], …], "closed": false}``,
+    ``{"type": "ellipse", "center": [x, y], "radii": [rx, ry]}``, each with
+    optional ``"width_mm"`` (line width on the film, 0.05..10, default 0.35);
+    ``{"type": "scale-bar", "length_mm": 50, "at": "bottom-right", "size_mm": 3}``
+    (a bar that long in the patient, from the pixel spacing; refused without
+    one or longer than the image). All take the ink options.
+``overlays``
+    true (default) / false: burn the image's overlay planes (60xx) in.
+``rect_mm``
+    ``[x, y, width, height]`` in mm from the film's top-left corner; CUSTOM
+    layouts only, where it is required.
+
+Ink options of annotations and graphics: ``"grey": 0..1`` (1 = white) or
+``"color": "#rrggbb"`` / ``[r, g, b]`` (luminance on a grey film); default
+white. ``"outline": false`` drops the contrasting outline (black around light
+inks, white around dark ones) that keeps marks legible on any picture.
+Overlay planes are burnt white with a black outline.
+
+All marks (overlay planes, graphics, annotations) are painted after
+windowing, at the printer's resolution, into the box pixels the driver sends;
+with Polarity REVERSE the printer inverts them with the image.
 """
+from .autolayout import auto_layout
 from .compose import compose
 from .film import BoxRect, FilmSheet, ImageBox, PrinterProfile
 from .geometry import FILM_SIZES, box_rects, canonical_layout, film_box_count, film_pixels, validate_layout
-from .pipeline import MAGNIFICATIONS, format_film
+from .options import (FILM_OPTIONS, FRAME_OPTIONS, MAGNIFICATIONS, OptionError, check_film_options,
+                      check_frame_options)
+from .pipeline import format_film
 from .source import ImageInfo, UnprintableImage, inspect_image
 
 __all__ = [
     "BoxRect",
+    "FILM_OPTIONS",
     "FILM_SIZES",
+    "FRAME_OPTIONS",
     "FilmSheet",
     "ImageBox",
     "ImageInfo",
     "MAGNIFICATIONS",
+    "OptionError",
     "PrinterProfile",
     "UnprintableImage",
+    "auto_layout",
     "box_rects",
     "canonical_layout",
+    "check_film_options",
+    "check_frame_options",
     "compose",
     "film_box_count",
     "film_pixels",

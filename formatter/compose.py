@@ -27,17 +27,17 @@ DEFAULT_MIN_DENSITY = 0
 DEFAULT_MAX_DENSITY = 300
 
 
-def density_level(value: str | None, min_density: int | None = None,
-                  max_density: int | None = None) -> int:
-    """An 8-bit grey level (255 = clear) for a Border/Empty Image Density value.
+def density_fraction(value: str | None, min_density: int | None = None,
+                     max_density: int | None = None) -> float:
+    """Brightness 0..1 (1 = clear film) for a Border/Empty Image Density value.
 
     Raises ValueError for anything but BLACK, WHITE or a whole number.
     """
     text = (value if value is not None else DEFAULT_DENSITY).strip().upper()
     if text == "BLACK":
-        return 0
+        return 0.0
     if text == "WHITE":
-        return 255
+        return 1.0
     if not text.isdigit():
         raise ValueError(f"density {value!r}: expected BLACK, WHITE or a density in hundredths of OD")
     low = DEFAULT_MIN_DENSITY if min_density is None else min_density
@@ -45,7 +45,16 @@ def density_level(value: str | None, min_density: int | None = None,
     if high <= low:
         high = low + 1
     fraction = (int(text) - low) / (high - low)
-    return int(round(255 * (1.0 - min(1.0, max(0.0, fraction)))))
+    return 1.0 - min(1.0, max(0.0, fraction))
+
+
+def density_level(value: str | None, min_density: int | None = None,
+                  max_density: int | None = None) -> int:
+    """An 8-bit grey level (255 = clear) for a Border/Empty Image Density value.
+
+    Raises ValueError for anything but BLACK, WHITE or a whole number.
+    """
+    return int(round(255 * density_fraction(value, min_density, max_density)))
 
 
 def to_8bit(pixels: np.ndarray) -> np.ndarray:

@@ -18,6 +18,13 @@ Display formats and how they are laid out
     PORTRAIT and 7 columns x 5 rows in LANDSCAPE.
 ``SUPERSLIDE``
     40 boxes the same way: 5 across the short side, 8 along the long side.
+``CUSTOM``
+    no grid: each frame gives its rectangle on the film, ``rect_mm`` =
+    [x, y, width, height] in millimetres from the film's top-left corner (in
+    the film's orientation). The formatter composes the whole film itself and
+    sends it as one image box (``STANDARD\\1,1``); see :mod:`formatter.pipeline`.
+    At most :data:`MAX_CUSTOM_FRAMES` frames. (Numbered ``CUSTOM\\i`` formats
+    are printer specific and refused.)
 
 Image positions (1-based, as in Image Position (2020,0010)) run left to right,
 then top to bottom, except for ``COL`` where they run top to bottom, then left
@@ -26,7 +33,6 @@ to right (column by column).
 Limits (chosen so every box stays usable on the smallest film, 8INX10IN):
 at most :data:`MAX_PER_LINE` (10) boxes in a row or column and at most
 :data:`MAX_LINES` (10) rows or columns, i.e. at most 100 boxes per film.
-``CUSTOM\\i`` formats are printer specific and not supported.
 
 Boxes are separated from each other and from the film edge by :data:`GAP_MM`
 (2 mm), at least one printer pixel.
@@ -41,11 +47,13 @@ from .film import BoxRect
 MM_PER_INCH = 25.4
 
 #: Film Size ID -> (short side, long side, unit). PORTRAIT puts the short side across.
+#: PS3.3 C.13.8 notes that 10INX14IN corresponds with 25.7CMX36.4CM (the film sold under that
+#: name), so it is measured in millimetres here.
 FILM_SIZES: dict[str, tuple[float, float, str]] = {
     "8INX10IN": (8, 10, "in"),
     "8_5INX11IN": (8.5, 11, "in"),
     "10INX12IN": (10, 12, "in"),
-    "10INX14IN": (10, 14, "in"),
+    "10INX14IN": (257, 364, "mm"),
     "11INX14IN": (11, 14, "in"),
     "11INX17IN": (11, 17, "in"),
     "14INX14IN": (14, 14, "in"),
@@ -57,6 +65,9 @@ FILM_SIZES: dict[str, tuple[float, float, str]] = {
 }
 ORIENTATIONS = ("PORTRAIT", "LANDSCAPE")
 KINDS = ("STANDARD", "ROW", "COL", "SLIDE", "SUPERSLIDE")
+CUSTOM = "CUSTOM"
+MAX_CUSTOM_FRAMES = 100
+MIN_CUSTOM_MM = 1.0
 
 MAX_PER_LINE = 10
 MAX_LINES = 10
@@ -67,7 +78,7 @@ MAX_DPI = 2400
 #: slides: (boxes across the short side, boxes along the long side)
 _SLIDES = {"SLIDE": (5, 7), "SUPERSLIDE": (5, 8)}
 
-_EXAMPLES = "e.g. STANDARD\\2,3, ROW\\2,1, COL\\1,2, SLIDE or SUPERSLIDE"
+_EXAMPLES = "e.g. STANDARD\\2,3, ROW\\2,1, COL\\1,2, SLIDE, SUPERSLIDE or CUSTOM"
 
 
 @dataclass(frozen=True)
@@ -113,9 +124,12 @@ def parse_layout(layout: str, orientation: str = "PORTRAIT") -> Grid:
         raise ValueError(f"layout {layout!r}: expected a display format ({_EXAMPLES})")
     kind, sep, rest = layout.strip().partition("\\")
     kind = kind.strip().upper()
-    if kind == "CUSTOM":
-        raise ValueError(f"layout '{layout}': CUSTOM display formats are printer specific and not "
-                         f"supported ({_EXAMPLES})")
+    if kind == CUSTOM:
+        if sep:
+            raise ValueError(f"layout '{layout}': numbered CUSTOM\\i display formats are printer "
+                             f"specific and not supported; use CUSTOM with a rect_mm for each frame")
+        raise ValueError(f"layout '{layout}': CUSTOM has no grid of boxes; its frames are placed "
+                         f"by their rect_mm")
     if kind not in KINDS:
         raise ValueError(f"layout '{layout}': unknown display format {kind!r} (one of "
                          f"{', '.join(KINDS)}; {_EXAMPLES})")
@@ -143,9 +157,16 @@ def parse_layout(layout: str, orientation: str = "PORTRAIT") -> Grid:
     return Grid(kind == "ROW", counts)
 
 
+def is_custom(layout) -> bool:
+    """True for the ``CUSTOM`` layout (frames placed by rect_mm), in any case."""
+    return isinstance(layout, str) and layout.strip().upper() == CUSTOM
+
+
 def canonical_layout(layout: str) -> str:
     """The display format as sent to a printer: upper case, no spaces ("standard\\ 2, 2" ->
     "STANDARD\\2,2")."""
+    if is_custom(layout):
+        return CUSTOM
     parse_layout(layout)
     kind, sep, rest = layout.strip().partition("\\")
     kind = kind.strip().upper()
@@ -155,7 +176,12 @@ def canonical_layout(layout: str) -> str:
 
 
 def film_box_count(layout: str) -> int:
-    """Number of image boxes of a display format ("STANDARD\\2,2" -> 4, "SLIDE" -> 35)."""
+    """Number of image boxes of a display format ("STANDARD\\2,2" -> 4, "SLIDE" -> 35).
+
+    For ``CUSTOM``: the most frames a custom film may hold (:data:`MAX_CUSTOM_FRAMES`).
+    """
+    if is_custom(layout):
+        return MAX_CUSTOM_FRAMES
     return parse_layout(layout).boxes
 
 
@@ -201,9 +227,12 @@ def validate_layout(layout: str, orientation: str, film_size: str) -> None:
     Raises ValueError naming the problem: unknown film size or orientation,
     a malformed display format, a count outside the limits (1..10 boxes per
     row or column, at most 10 rows or columns) or boxes smaller than
-    :data:`MIN_BOX_MM` on this film.
+    :data:`MIN_BOX_MM` on this film. ``CUSTOM`` is valid on every film; its
+    frames' rectangles are checked by :func:`custom_rect_problem`.
     """
     width, height = film_size_mm(film_size, orientation)
+    if is_custom(layout):
+        return
     grid = parse_layout(layout, orientation)
     across = max(grid.lines) if grid.by_rows else len(grid.lines)
     down = len(grid.lines) if grid.by_rows else max(grid.lines)
@@ -240,3 +269,33 @@ def box_rects(layout: str, orientation: str, film_size: str, dpi: int) -> tuple[
         for column, (x, w) in zip(grid.lines, _split(width, len(grid.lines), gap)):
             rects.extend(BoxRect(x, y, w, h) for y, h in _split(height, column, gap))
     return tuple(rects)
+
+
+def custom_rect_problem(rect_mm, film_size: str, orientation: str) -> str | None:
+    """Why ``rect_mm`` ([x, y, width, height] in mm) is not a usable CUSTOM frame, or None."""
+    if (not isinstance(rect_mm, (list, tuple)) or len(rect_mm) != 4
+            or any(isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v)
+                   for v in rect_mm)):
+        return f"{rect_mm!r}: expected [x, y, width, height] in millimetres"
+    x, y, w, h = rect_mm
+    if w < MIN_CUSTOM_MM or h < MIN_CUSTOM_MM:
+        return f"{list(rect_mm)!r}: width and height must be at least {MIN_CUSTOM_MM:g} mm"
+    if x < 0 or y < 0:
+        return f"{list(rect_mm)!r}: x and y must not be negative"
+    film_w, film_h = film_size_mm(film_size, orientation)
+    slack = 1e-6
+    if x + w > film_w + slack or y + h > film_h + slack:
+        return (f"{list(rect_mm)!r} reaches {x + w:g} x {y + h:g} mm, outside the {film_size} "
+                f"{orientation} film ({film_w:g} x {film_h:g} mm)")
+    return None
+
+
+def custom_rect(rect_mm, film_size: str, orientation: str, dpi: int) -> BoxRect:
+    """A CUSTOM frame's rectangle in printer pixels. Edges are rounded independently, so
+    frames that touch in millimetres touch in pixels."""
+    width, height = film_pixels(film_size, orientation, dpi)
+    per_mm = dpi / MM_PER_INCH
+    x, y, w, h = (float(v) for v in rect_mm)
+    left, top = min(width - 1, _round(x * per_mm)), min(height - 1, _round(y * per_mm))
+    right, bottom = min(width, _round((x + w) * per_mm)), min(height, _round((y + h) * per_mm))
+    return BoxRect(left, top, max(1, right - left), max(1, bottom - top))

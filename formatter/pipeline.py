@@ -1,188 +1,280 @@
-"""format_film: one normalised film of a job -> a :class:`FilmSheet` ready for a driver.
+"""format_film: one film of a job -> a :class:`FilmSheet` ready for a driver.
 
 Per frame: read the dataset (once per image file per film), decode the chosen
-frame, turn it into output levels (:mod:`formatter.imaging`), fit it into its
-image box keeping the physical aspect ratio (:func:`fit_size`), resample with
-the film's magnification type (:mod:`formatter.resample`) and round to 8-bit,
-12-bit or RGB pixels.
+frame, turn it into output levels (:mod:`formatter.imaging`), size it
+(:mod:`formatter.sizing`: fitted to its box keeping the physical aspect ratio,
+cropped for magnification NONE, or at true size), resample with the film's
+magnification type (:mod:`formatter.resample`), paint overlay planes,
+graphics and annotations at film resolution (:mod:`formatter.paint`), and
+round to 8-bit, 12-bit or RGB pixels.
 
 The VOI/window is applied at the source resolution, before magnification, as
 a print SCP does with the pixels it receives; interpolation then works on
 float levels, so no precision is lost to rounding before the final step.
+Marks are painted after resampling so text and lines are sharp at the
+printer's resolution, and before rounding, so they are burnt into exactly the
+pixels the printer receives (and the preview shows).
 
-Cost, measured on one core for a 14INX17IN film at 320 dpi, STANDARD\\4,5 of
-512x512 CT images (boxes about 1058x1058), CUBIC: about 115 ms per film
-(read+decode ~0.8 ms, grayscale LUT ~1 ms, resampling ~3.5 ms, rounding
-~0.7 ms per image); compose() adds about 8 ms.
+CUSTOM films are composed here: every frame is rendered into its ``rect_mm``
+at the printer's dpi on a film-sized canvas filled with the Border Density
+(Polarity REVERSE is applied to the frame's pixels, since one box cannot carry
+several polarities), and the canvas is the film's single image box: the sheet
+says ``STANDARD\\1,1`` and its one rectangle is the whole film. Frames are
+drawn in order, so a later frame covers an earlier one where they overlap.
+
+True size (``true_size``): resampled to the physical size at the printer's
+dpi (REPLICATE when the film's magnification is NONE, which cannot scale),
+refused when larger than its box; the box carries Requested Image Size (its
+width in mm) so the printer prints the pixels at that size.
+
+Cost, measured with ``bench/formatter_bench.py`` (one core, 14INX17IN at 320 dpi,
+STANDARD\\4,5 of 512x512 CT, CUBIC, windowed, four annotations per box): about
+5-6 ms per box, most of it resampling (~1.3 ms), the lookup-table window (~1 ms),
+reading and decoding (~1.5 ms), rounding and the memory traffic of ~1 MB boxes.
 """
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .compose import density_level
-from .film import FilmSheet, ImageBox, PrinterProfile
-from .geometry import box_rects, canonical_layout, film_pixels, parse_layout, validate_layout
-from .imaging import grey_levels, luminance, pixel_aspect, quantise, rgb_unit
+from .annotations import annotation_blocks
+from .compose import DEFAULT_DENSITY, density_fraction
+from .film import BoxRect, FilmSheet, ImageBox, PrinterProfile
+from .geometry import MM_PER_INCH, box_rects, custom_rect, film_pixels, is_custom
+from .graphics import SCALE_BAR, draw_shape, scale_bar_block
+from .imaging import adjust, grey_levels, luminance, quantise, rgb_unit
+from .options import MAGNIFICATIONS, POLARITIES, OptionError, check_film_options  # noqa: F401
+from .overlay_planes import burn_overlays
+from .paint import ink_from, paint_blocks
 from .resample import resample
+from .sizing import (Placement, fit_size, physical_spacing, pixel_aspect, place_cropped,  # noqa: F401
+                     place_fitted, place_true_size)
 from .source import ImageInfo, UnprintableImage, check_image, decode_frame, read_dataset
 
-MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")
-POLARITIES = ("NORMAL", "REVERSE")
+
+@dataclass(frozen=True)
+class Output:
+    """The pixel format of a film: what ``quantise`` produces and marks are painted in."""
+
+    colour: bool
+    bit_depth: int
+    dpi: int
+
+    @property
+    def out_max(self) -> int:
+        return 255 if self.bit_depth == 8 else 4095
 
 
-def fit_size(rows: int, columns: int, aspect: float, box_width: int, box_height: int) -> tuple[int, int]:
-    """(rows, columns) of an image scaled to fill a box, aspect ratio kept.
-
-    ``aspect`` is the physical height / width of one source pixel.
-    """
-    tall, wide = rows * aspect, float(columns)
-    if box_width * tall <= box_height * wide:        # the width limits
-        return min(box_height, max(1, round(tall * box_width / wide))), box_width
-    return box_height, min(box_width, max(1, round(wide * box_height / tall)))
+@dataclass(frozen=True)
+class RenderedFrame:
+    pixels: np.ndarray
+    requested_image_size_mm: float | None
+    notes: tuple[str, ...]
 
 
-def crop_to(levels: np.ndarray, rows: int, columns: int) -> np.ndarray:
-    """The centre of ``levels``, at most rows x columns (magnification NONE)."""
-    h, w = levels.shape[:2]
-    top, left = max(0, (h - rows) // 2), max(0, (w - columns) // 2)
-    return levels[top:top + min(h, rows), left:left + min(w, columns)]
+class _Images:
+    """Datasets read once per film, keyed by path."""
+
+    def __init__(self, images: Mapping[str, str | Path]):
+        self.images = images
+        self.cache: dict[str, tuple[Dataset, ImageInfo]] = {}
+
+    def get(self, key, here: str) -> tuple[str, Dataset, ImageInfo]:
+        if key not in self.images:
+            raise OptionError(f"{here}.image", f"unknown image {key!r}")
+        path = os.fspath(self.images[key])
+        if path not in self.cache:
+            ds = read_dataset(path)
+            self.cache[path] = (ds, check_image(ds, path, details=False))
+        return (path, *self.cache[path])
 
 
-def _positions(frames: list, boxes: int, layout: str, where: str) -> list[int]:
-    if len(frames) > boxes:
-        raise ValueError(f"{where}.frames: {len(frames)} frames do not fit layout {layout} "
-                         f"({boxes} image boxes)")
-    taken: dict[int, int] = {}
-    for j, frame in enumerate(frames):
-        position = frame.get("position")
-        if position is None:
+def _levels(ds: Dataset, info: ImageInfo, arr: np.ndarray, frame: dict, here: str,
+            output: Output) -> tuple[np.ndarray, str, list[str]]:
+    """Decoded pixels -> float levels (+0.5) in the output's space, the {Window} label, notes."""
+    notes: list[str] = []
+    if info.color:
+        if frame["window"] is not None or frame["voi_function"] is not None:
+            notes.append(f"{here}: window ignored: the image is colour ({info.photometric})")
+        rgb = adjust(rgb_unit(ds, arr), frame["contrast"], frame["brightness"])
+        if output.colour:
+            levels = rgb
+            levels *= 255.0
+        else:
+            levels = luminance(rgb)
+            levels *= float(output.out_max)
+            notes.append(f"{here}: colour image ({info.photometric}) printed as grey on a grayscale film")
+        levels += 0.5
+        return levels, "", notes
+    try:
+        levels, rendering = grey_levels(ds, arr, frame["frame"], output.out_max, frame["window"],
+                                        frame["voi_function"], frame["contrast"], frame["brightness"])
+    except ValueError as exc:
+        raise OptionError(f"{here}.window", str(exc)) from None
+    notes.extend(f"{here}: {note}" for note in rendering.notes)
+    return levels, rendering.label, notes
+
+
+def _placement(ds: Dataset, info: ImageInfo, frame: dict, rect: BoxRect, magnification: str,
+               here: str, path: str, output: Output, levels: np.ndarray) -> tuple[Placement, str, float | None]:
+    """How the frame is sized in its box, the resampling method, and Requested Image Size."""
+    rows, columns = levels.shape[:2]
+    if frame["true_size"]:
+        spacing = physical_spacing(ds, frame["frame"])
+        if spacing is None:
+            raise OptionError(f"{here}.true_size", f"{path} has no Pixel Spacing or Imager Pixel Spacing, "
+                                                   f"so its true size is unknown")
+        placement = place_true_size(rows, columns, spacing, output.dpi)
+        if placement.columns > rect.width or placement.rows > rect.height:
+            mm = MM_PER_INCH / output.dpi
+            raise OptionError(f"{here}.true_size",
+                              f"at true size the image is {columns * spacing[1]:.1f} x {rows * spacing[0]:.1f} mm, "
+                              f"larger than its box ({rect.width * mm:.1f} x {rect.height * mm:.1f} mm)")
+        method = magnification if magnification != "NONE" else "REPLICATE"
+        return placement, method, round(columns * spacing[1], 3)
+    if magnification == "NONE":
+        return place_cropped(rows, columns, rect.width, rect.height), "NONE", None
+    aspect = pixel_aspect(ds, frame["frame"])
+    return place_fitted(rows, columns, aspect, rect.width, rect.height), magnification, None
+
+
+def render_frame(frame: dict, ds: Dataset, info: ImageInfo, path: str, here: str, rect: BoxRect,
+                 magnification: str, output: Output, computed: dict[str, str]) -> RenderedFrame:
+    """One normalised frame -> the pixels of its box (sized to the image, not padded)."""
+    number = frame["frame"]
+    if number >= info.frames:
+        raise OptionError(f"{here}.frame", f"frame {number!r} does not exist: {path} has "
+                                           f"{info.frames} frame{'s' if info.frames != 1 else ''}")
+    arr = decode_frame(ds, path, number)
+    levels, window_label, notes = _levels(ds, info, arr, frame, here, output)
+    placement, method, requested = _placement(ds, info, frame, rect, magnification, here, path, output, levels)
+    levels = placement.crop(levels)
+    if method != "NONE":
+        levels = resample(levels, placement.rows, placement.columns, method)
+
+    if output.colour and levels.ndim == 2 and any(ink_from(m).coloured
+                                                  for m in frame["graphics"] + frame["annotations"]):
+        levels = np.repeat(levels[:, :, None], 3, axis=2)     # so coloured marks keep their colour
+    if frame["overlays"]:
+        notes.extend(f"{here}: {n}" for n in burn_overlays(levels, ds, number, placement, output.out_max))
+    blocks = []
+    for k, graphic in enumerate(frame["graphics"]):
+        ink = ink_from(graphic)
+        if graphic["type"] != SCALE_BAR:
+            draw_shape(levels, graphic, placement, output.dpi, ink, output.out_max)
             continue
-        if isinstance(position, bool) or not isinstance(position, int) or not 1 <= position <= boxes:
-            raise ValueError(f"{where}.frames[{j}].position: {position!r} is not an image box of layout "
-                             f"{layout} (1..{boxes})")
-        if position in taken:
-            raise ValueError(f"{where}.frames[{j}].position: box {position} is already used by "
-                             f"frames[{taken[position]}]")
-        taken[position] = j
-    free = iter(p for p in range(1, boxes + 1) if p not in taken)
-    return [frame["position"] if frame.get("position") is not None else next(free) for frame in frames]
+        spacing = physical_spacing(ds, number)
+        if spacing is None:
+            raise OptionError(f"{here}.graphics[{k}]", f"a scale bar needs the image's pixel spacing and "
+                                                       f"{path} has none")
+        image_width = info.columns * spacing[1]
+        if graphic["length_mm"] > image_width:
+            raise OptionError(f"{here}.graphics[{k}].length_mm", f"{graphic['length_mm']:g} mm is longer "
+                                                                 f"than the image is wide ({image_width:.1f} mm)")
+        blocks.append((graphic["at"], scale_bar_block(graphic, spacing, placement, output.dpi, ink)))
+    computed = {**computed, "Window": window_label, "Frame": str(number + 1), "Frames": str(info.frames)}
+    blocks = annotation_blocks(frame["annotations"], ds, number, computed, output.dpi, ink_from) + blocks
+    notes.extend(f"{here}: {n}" for n in paint_blocks(levels, blocks, output.dpi, output.out_max))
+
+    pixels = quantise(levels, output.out_max)
+    if output.colour and pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    return RenderedFrame(pixels, requested, tuple(notes))
 
 
-def _choice(value, allowed: tuple[str, ...], field: str) -> str:
-    text = str(value).strip().upper() if value is not None else ""
-    if text not in allowed:
-        raise ValueError(f"{field}: {value!r} is not one of {', '.join(allowed)}")
-    return text
+def _place(canvas: np.ndarray, rect: BoxRect, pixels: np.ndarray) -> None:
+    """Centre ``pixels`` (never larger than ``rect``) in ``rect`` on the canvas."""
+    h, w = pixels.shape[:2]
+    y, x = rect.y + (rect.height - h) // 2, rect.x + (rect.width - w) // 2
+    canvas[y:y + h, x:x + w] = pixels
+
+
+def _density_value(density: str | None, film: dict, output: Output):
+    fraction = density_fraction(density or DEFAULT_DENSITY, film["min_density"], film["max_density"])
+    return int(round(fraction * (255 if output.colour else output.out_max)))
 
 
 def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterProfile,
                 index: int = 0) -> FilmSheet:
-    """Format one normalised film (see the job spec) for a printer.
+    """Format one film of a job (see the option schema in :mod:`formatter`) for a printer.
 
-    ``images`` maps each frame's ``"image"`` key to a DICOM file. Frames fill
-    the boxes in order, except those that name a ``position``. Each box's
-    pixels are the image scaled to fit its box (their own size, not padded).
+    ``images`` maps each frame's ``"image"`` to a DICOM file. Frames fill the
+    boxes in order, except those that name a ``position``; CUSTOM films place
+    them by ``rect_mm`` and are composed into one box. Each box's pixels are
+    the image sized for its box (their own size, not padded), with overlays,
+    graphics and annotations burnt in.
 
     The colour mode follows ``profile.color``: True makes every box RGB (grey
     images are repeated over three channels, so a job is all colour or all
     grey); False prints colour images as grey (luminance) and says so in
-    ``notes``. Polarity is carried by each box, not applied to its pixels.
+    ``notes``. Polarity is carried by each box, not applied to its pixels
+    (except on CUSTOM films).
 
-    Frame ``annotations`` and ``overlays`` are accepted and ignored for now.
-
-    Raises ValueError naming ``films[index]`` and the frame for impossible
-    layouts, unknown image keys, missing frames, bad positions or windows, and
+    Raises :class:`OptionError` (a ValueError) naming ``films[index]`` and the
+    field for bad options, impossible layouts, unknown image keys, missing
+    frames, windows the image lacks, true size that does not fit; and
     :class:`UnprintableImage` (its reason naming the frame) for unreadable images.
     """
     where = f"films[{index}]"
-    film_size = film.get("film_size")
-    orientation = film.get("orientation") or "PORTRAIT"
-    layout = film.get("layout")
+    film = check_film_options(film, where)
+    film_size, orientation, layout = film["film_size"], film["orientation"], film["layout"]
     try:
-        validate_layout(layout, orientation, film_size)
-        layout = canonical_layout(layout)
-        grid = parse_layout(layout, orientation)
         size = film_pixels(film_size, orientation, profile.dpi)
-        rects = box_rects(layout, orientation, film_size, profile.dpi)
     except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from None
-    magnification = _choice(film.get("magnification") or profile.magnification, MAGNIFICATIONS,
-                            f"{where}.magnification")
+        raise OptionError(where, f"printer: {exc}") from None
+    magnification = film["magnification"] or profile.magnification
+    if magnification not in MAGNIFICATIONS:
+        raise OptionError(f"{where}.magnification", f"{magnification!r} is not one of: "
+                                                    f"{', '.join(MAGNIFICATIONS)}")
     if profile.bit_depth not in (8, 12):
-        raise ValueError(f"{where}: printer bit depth {profile.bit_depth!r} is not 8 or 12")
+        raise OptionError(where, f"printer bit depth {profile.bit_depth!r} is not 8 or 12")
     colour = bool(profile.color)
-    bit_depth = 8 if colour else profile.bit_depth
-    out_max = 255 if bit_depth == 8 else 4095
-    for key in ("border_density", "empty_image_density"):
-        try:
-            density_level(film.get(key), film.get("min_density"), film.get("max_density"))
-        except ValueError as exc:
-            raise ValueError(f"{where}.{key}: {exc}") from None
+    output = Output(colour, 8 if colour else profile.bit_depth, profile.dpi)
+    custom = is_custom(layout)
+    rects = box_rects(layout, orientation, film_size, profile.dpi) if not custom else ()
+    free = iter(p for p in range(1, len(rects) + 1) if p not in {f["position"] for f in film["frames"]})
 
-    frames = list(film.get("frames") or [])
-    positions = _positions(frames, grid.boxes, layout, where)
-    datasets: dict[str, tuple[Dataset, ImageInfo]] = {}
+    sources = _Images(images)
     notes: list[str] = []
     boxes: list[ImageBox] = []
-    for j, (frame, position) in enumerate(zip(frames, positions)):
+    canvas = None
+    if custom:
+        shape = (size[1], size[0], 3) if colour else (size[1], size[0])
+        canvas = np.full(shape, _density_value(film["border_density"], film, output),
+                         dtype=np.uint8 if output.out_max == 255 else np.uint16)
+    for j, frame in enumerate(film["frames"]):
         here = f"{where}.frames[{j}]"
-        key = frame.get("image")
-        if key not in images:
-            raise ValueError(f"{here}.image: unknown image {key!r}")
-        path = os.fspath(images[key])
-        polarity = _choice(frame.get("polarity") or "NORMAL", POLARITIES, f"{here}.polarity")
+        if custom:
+            rect = custom_rect(frame["rect_mm"], film_size, orientation, profile.dpi)
+            position = 1
+        else:
+            position = frame["position"] if frame["position"] is not None else next(free)
+            rect = rects[position - 1]
         try:
-            if path not in datasets:
-                ds = read_dataset(path)
-                datasets[path] = (ds, check_image(ds, path))
-            ds, info = datasets[path]
-            number = frame.get("frame", 0) or 0
-            if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < info.frames:
-                raise ValueError(f"{here}.frame: frame {number!r} does not exist: {path} has "
-                                 f"{info.frames} frame{'s' if info.frames != 1 else ''}")
-            arr = decode_frame(ds, path, number)
+            path, ds, info = sources.get(frame["image"], here)
+            rendered = render_frame(frame, ds, info, path, here, rect, magnification, output,
+                                    {"Film": str(index + 1), "Box": str(position)})
         except UnprintableImage as exc:
             raise UnprintableImage(exc.path, f"{exc.reason} ({here})") from None
-
-        if info.color:
-            if frame.get("window") is not None:
-                notes.append(f"{here}: window ignored: the image is colour ({info.photometric})")
-            rgb = rgb_unit(ds, arr)
-            if colour:
-                levels = rgb
-                levels *= 255.0
-                levels += 0.5
-            else:
-                levels = luminance(rgb)
-                levels *= float(out_max)
-                levels += 0.5
-                notes.append(f"{here}: colour image ({info.photometric}) printed as grey on a "
-                             f"grayscale film")
+        notes.extend(rendered.notes)
+        if custom:
+            pixels = rendered.pixels
+            if frame["polarity"] == "REVERSE":
+                pixels = (255 if colour else output.out_max) - pixels
+            _place(canvas, rect, pixels)
         else:
-            try:
-                levels, note = grey_levels(ds, arr, number, frame.get("window"), out_max)
-            except ValueError as exc:
-                raise ValueError(f"{here}.window: {exc}") from None
-            if note:
-                notes.append(f"{here}: {note}")
+            boxes.append(ImageBox(position=position, pixels=rendered.pixels, polarity=frame["polarity"],
+                                  requested_image_size_mm=rendered.requested_image_size_mm))
 
-        rect = rects[position - 1]
-        if magnification == "NONE":
-            levels = crop_to(levels, rect.height, rect.width)
-        else:
-            rows, columns = fit_size(levels.shape[0], levels.shape[1], pixel_aspect(ds, number),
-                                     rect.width, rect.height)
-            levels = resample(levels, rows, columns, magnification)
-        pixels = quantise(levels, out_max)
-        if colour and pixels.ndim == 2:
-            pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-        boxes.append(ImageBox(position=position, pixels=pixels, polarity=polarity))
-
+    if custom:
+        boxes = [ImageBox(position=1, pixels=canvas, polarity="NORMAL")]
+        rects = (BoxRect(0, 0, size[0], size[1]),)
+        layout = "STANDARD\\1,1"
     boxes.sort(key=lambda box: box.position)
     return FilmSheet(
         index=index,
@@ -190,17 +282,20 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
         film_size=film_size,
         orientation=orientation,
         film_pixels=size,
-        rects=rects,
+        rects=tuple(rects),
         boxes=tuple(boxes),
-        bit_depth=bit_depth,
+        bit_depth=output.bit_depth,
         color=colour,
         magnification=magnification,
-        smoothing=film.get("smoothing"),
-        border_density=film.get("border_density"),
-        empty_image_density=film.get("empty_image_density"),
-        min_density=film.get("min_density"),
-        max_density=film.get("max_density"),
-        trim=film.get("trim"),
-        configuration_information=film.get("configuration_information"),
+        smoothing=film["smoothing"],
+        border_density=film["border_density"],
+        empty_image_density=film["empty_image_density"],
+        min_density=film["min_density"],
+        max_density=film["max_density"],
+        trim=film["trim"],
+        configuration_information=film["configuration_information"],
         notes=tuple(notes),
     )
+
+
+__all__ = ["MAGNIFICATIONS", "POLARITIES", "fit_size", "format_film", "render_frame"]

@@ -19,6 +19,9 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import pixel_array
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
+from .imaging import dataset_vois
+from .sizing import physical_spacing
+
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 GREY = ("MONOCHROME1", "MONOCHROME2")
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
@@ -36,13 +39,22 @@ class UnprintableImage(ValueError):
 
 @dataclass(frozen=True)
 class ImageInfo:
-    """What submit-time checks learn about an image."""
+    """What submit-time checks learn about an image.
+
+    ``vois`` lists the image's own VOI transforms in the order a job's
+    ``{"window": {"index": n}}`` counts them (VOI LUT Sequence items first, then
+    the Window Center/Width pairs, of the first frame), each by its explanation
+    ("" when it has none). ``spacing_mm`` is the (row, column) spacing true-size
+    printing would use, or None.
+    """
 
     frames: int
     rows: int
     columns: int
     photometric: str
     color: bool
+    vois: tuple[str, ...] = ()
+    spacing_mm: tuple[float, float] | None = None
 
 
 def _sop_class(ds: Dataset) -> str:
@@ -60,6 +72,9 @@ def _without_meta(path: str) -> Dataset:
     except Exception:
         ds = None
     if ds is None or "Rows" not in ds or not any(k in ds for k in PIXEL_KEYWORDS):
+        if ds is not None and ds.get("SOPClassUID"):
+            # A bare dataset (no file meta) that parses: say what it is rather than "not DICOM".
+            raise UnprintableImage(path, f"no Pixel Data: {_sop_class(ds)} is not an image")
         raise UnprintableImage(path, "not a DICOM file (no 'DICM' prefix and no DICOM image in it)")
     if "TransferSyntaxUID" not in ds.file_meta:
         implicit, little = ds.original_encoding
@@ -119,8 +134,12 @@ def frame_count(ds: Dataset, path: str) -> int:
     return frames
 
 
-def check_image(ds: Dataset, path: str) -> ImageInfo:
-    """Validate the Image Pixel attributes the formatter relies on."""
+def check_image(ds: Dataset, path: str, details: bool = True) -> ImageInfo:
+    """Validate the Image Pixel attributes the formatter relies on.
+
+    ``details=False`` leaves out ``vois`` and ``spacing_mm`` (submit-time facts
+    that printing looks up per frame anyway).
+    """
     missing = [k for k in ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation") if k not in ds]
     if missing:
         raise UnprintableImage(path, f"damaged image: Pixel Data without {', '.join(missing)}")
@@ -139,8 +158,14 @@ def check_image(ds: Dataset, path: str) -> ImageInfo:
     if samples != expected:
         raise UnprintableImage(path, f"{photometric} with {samples} samples per pixel "
                                      f"(expected {expected})")
+    colour = photometric in COLOUR
+    if not details:
+        return ImageInfo(frames=frame_count(ds, path), rows=rows, columns=columns,
+                         photometric=photometric, color=colour)
     return ImageInfo(frames=frame_count(ds, path), rows=rows, columns=columns,
-                     photometric=photometric, color=photometric in COLOUR)
+                     photometric=photometric, color=colour,
+                     vois=() if colour else tuple(v.explanation for v in dataset_vois(ds, 0)),
+                     spacing_mm=physical_spacing(ds, 0))
 
 
 def decode_frame(ds: Dataset, path: str, index: int) -> np.ndarray:

@@ -58,7 +58,7 @@ class PrinterDefaults:
 
     film_size: str = "14INX17IN"
     orientation: str = "PORTRAIT"
-    layout: str = "STANDARD\\1,1"
+    layout: str | None = None      # None: the standard layout that fits the job's images best
     medium_type: str | None = None
     film_destination: str | None = None
     magnification: str = "CUBIC"

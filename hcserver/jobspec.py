@@ -13,7 +13,6 @@ queue stores is exactly what will be printed. Rules where the design is silent:
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from typing import Any
 
@@ -22,11 +21,9 @@ import formatter
 from .config import MAGNIFICATIONS, ORIENTATIONS, PRIORITIES, PrinterConfig, ServerConfig
 
 MAX_COPIES = 99
-POLARITIES = ("NORMAL", "REVERSE")
 JOB_KEYS = {"printer", "priority", "copies", "medium_type", "film_destination", "label", "films", "images"}
-FILM_KEYS = {"film_size", "orientation", "layout", "magnification", "smoothing", "border_density",
-             "empty_image_density", "trim", "min_density", "max_density", "configuration_information"}
-FRAME_KEYS = {"image", "frame", "position", "window", "polarity", "annotations", "overlays"}
+FILM_KEYS = set(formatter.FILM_OPTIONS) - {"frames"}
+FRAME_KEYS = set(formatter.FRAME_OPTIONS)
 
 
 class SpecError(ValueError):
@@ -123,11 +120,18 @@ class JobSpecValidator:
         return job
 
     def _films_from_images(self, spec: dict, printer: PrinterConfig) -> list[dict]:
+        """Lay ``images`` out over as many films as needed: with the spec's layout, else the
+        printer's default layout, else the standard layout that fits them best."""
         images = spec["images"]
         if not isinstance(images, list) or not images:
             raise SpecError("images", "expected a non-empty list of images")
         film = {key: spec[key] for key in FILM_KEYS if key in spec}
         layout = _get(film, "layout", printer.defaults.layout)
+        if layout is None:
+            layout = formatter.auto_layout(len(images), _get(film, "film_size", printer.defaults.film_size),
+                                           _get(film, "orientation", printer.defaults.orientation),
+                                           printer.display_formats)
+            film["layout"] = layout
         try:
             per_film = formatter.film_box_count(layout)
         except ValueError as exc:
@@ -136,44 +140,38 @@ class JobSpecValidator:
         return [{**film, "frames": frames[i:i + per_film]} for i in range(0, len(frames), per_film)]
 
     def _film(self, film: Any, printer: PrinterConfig, where: str) -> dict:
+        """Printer-level checks and defaults here; the rendering options are the formatter's."""
         if not isinstance(film, dict):
             raise SpecError(where.rstrip("."), "expected an object")
         _unknown(film, FILM_KEYS | {"frames"}, where)
         d = printer.defaults
         film_size = _choice(_str(film, "film_size", where, d.film_size), f"{where}film_size", printer.film_sizes)
         orientation = _choice(_str(film, "orientation", where, d.orientation), f"{where}orientation", ORIENTATIONS)
-        layout = _str(film, "layout", where, d.layout)
-        if printer.display_formats and layout not in printer.display_formats:
-            raise SpecError(f"{where}layout", f"printer {printer.name!r} accepts only: "
-                                              f"{', '.join(printer.display_formats)}")
-        try:
-            formatter.validate_layout(layout, orientation, film_size)
-            boxes = formatter.film_box_count(layout)
-        except ValueError as exc:
-            raise SpecError(f"{where}layout", str(exc)) from None
-        magnification = _choice(_str(film, "magnification", where, d.magnification), f"{where}magnification",
-                                [m for m in MAGNIFICATIONS if m in printer.magnification_types])
         frames = film.get("frames")
         if not isinstance(frames, list) or not frames:
             raise SpecError(f"{where}frames", "expected a non-empty list of frames")
-        if len(frames) > boxes:
-            raise SpecError(f"{where}frames", f"{len(frames)} frames do not fit layout {layout} "
-                                              f"({boxes} image boxes)")
-        out = {"film_size": film_size, "orientation": orientation, "layout": layout,
-               "magnification": magnification}
+        layout = _str(film, "layout", where, d.layout) or formatter.auto_layout(
+            len(frames), film_size, orientation, printer.display_formats)
+        if printer.display_formats and layout not in printer.display_formats and layout != "CUSTOM":
+            raise SpecError(f"{where}layout", f"printer {printer.name!r} accepts only: "
+                                              f"{', '.join(printer.display_formats)}")
+        magnification = _choice(_str(film, "magnification", where, d.magnification), f"{where}magnification",
+                                [m for m in MAGNIFICATIONS if m in printer.magnification_types])
+        resolved = [self._frame(frame, f"{where}frames[{i}].") for i, frame in enumerate(frames)]
+        candidate = {**film, "film_size": film_size, "orientation": orientation, "layout": layout,
+                     "magnification": magnification, "frames": resolved,
+                     "configuration_information": _str(film, "configuration_information", where,
+                                                       printer.configuration_information, longest=1024)}
         for key in ("smoothing", "border_density", "empty_image_density", "trim"):
-            out[key] = _str(film, key, where, None)
-        out["configuration_information"] = _str(film, "configuration_information", where,
-                                                printer.configuration_information, longest=1024)
-        for key in ("min_density", "max_density"):
-            out[key] = _int(film, key, where, None, 0, 65535)
-        out["frames"] = [self._frame(frame, boxes, f"{where}frames[{i}].") for i, frame in enumerate(frames)]
-        positions = [f["position"] for f in out["frames"] if f["position"] is not None]
-        if len(positions) != len(set(positions)):
-            raise SpecError(f"{where}frames", "two frames name the same position")
-        return out
+            candidate[key] = _str(film, key, where, None)
+        infos = {frame["image"]: self.image_info(frame["image"]) for frame in resolved}
+        try:
+            return formatter.check_film_options(candidate, where.rstrip("."), infos)
+        except formatter.OptionError as exc:
+            raise SpecError(exc.field, exc.problem) from None
 
-    def _frame(self, frame: Any, boxes: int, where: str) -> dict:
+    def _frame(self, frame: Any, where: str) -> dict:
+        """The frame with its image reference resolved to the spool digest (options: formatter)."""
         if isinstance(frame, str):
             frame = {"image": frame}
         if not isinstance(frame, dict):
@@ -181,27 +179,4 @@ class JobSpecValidator:
         _unknown(frame, FRAME_KEYS, where)
         if "image" not in frame:
             raise SpecError(f"{where}image", "missing")
-        digest = self.resolve_image(frame["image"], f"{where}image")
-        info = self.image_info(digest)
-        number = _int(frame, "frame", where, 0, 0, 1 << 30)
-        if number >= info.frames:
-            raise SpecError(f"{where}frame", f"frame {number} does not exist: the image has {info.frames} "
-                                             f"frame{'s' if info.frames != 1 else ''}")
-        window = frame.get("window")
-        if window is not None:
-            if (not isinstance(window, dict) or set(window) != {"center", "width"}
-                    or not all(isinstance(window[k], (int, float)) and not isinstance(window[k], bool)
-                               and math.isfinite(window[k]) and abs(window[k]) < 1e9 for k in window)
-                    or window["width"] <= 0):
-                raise SpecError(f"{where}window", "expected {\"center\": number, \"width\": number > 0}")
-        annotations = _get(frame, "annotations", [])
-        if not isinstance(annotations, list):
-            raise SpecError(f"{where}annotations", "expected a list")
-        overlays = _get(frame, "overlays", True)
-        if not isinstance(overlays, bool):
-            raise SpecError(f"{where}overlays", "expected true or false")
-        return {"image": digest, "frame": number,
-                "position": _int(frame, "position", where, None, 1, boxes),
-                "window": window,
-                "polarity": _choice(_get(frame, "polarity", "NORMAL"), f"{where}polarity", POLARITIES),
-                "annotations": annotations, "overlays": overlays}
+        return {**frame, "image": self.resolve_image(frame["image"], f"{where}image")}

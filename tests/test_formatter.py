@@ -29,7 +29,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 def bundled(name: str) -> str:
     """A file bundled with pydicom (only bundled names: no download)."""
-    path = get_testdata_file(name)
+    path = get_testdata_file(name, download=False)
     assert path is not None, name
     return path
 
@@ -67,13 +67,16 @@ def write_image(path: Path, pixels, photometric: str = "MONOCHROME2", **attrs) -
 
 
 def one_box(path: str, *, window=None, polarity="NORMAL", frame=0, magnification="NONE",
-            profile: F.PrinterProfile | None = None, layout="STANDARD\\1,1", **film_keys) -> F.FilmSheet:
+            profile: F.PrinterProfile | None = None, layout="STANDARD\\1,1", **keys) -> F.FilmSheet:
+    """One image on an 8x10 film at 100 dpi; ``keys`` are frame options (contrast, annotations, …)
+    or film options (film_size, border_density, …)."""
+    frame_keys = {k: v for k, v in keys.items() if k in F.FRAME_OPTIONS}
     film = {"film_size": "8INX10IN", "orientation": "PORTRAIT", "layout": layout,
             "magnification": magnification, "border_density": None, "empty_image_density": None,
             "trim": None, "smoothing": None,
             "frames": [{"image": "img", "frame": frame, "position": None, "window": window,
-                        "polarity": polarity, "annotations": [], "overlays": True}]}
-    film.update(film_keys)
+                        "polarity": polarity, "annotations": [], "overlays": True, **frame_keys}]}
+    film.update({k: v for k, v in keys.items() if k not in F.FRAME_OPTIONS})
     return F.format_film(film, {"img": path}, profile or F.PrinterProfile(dpi=100))
 
 
@@ -88,9 +91,10 @@ def linear(x, c, w):
 # --- geometry ------------------------------------------------------------------------------------
 
 # (width, height) in PORTRAIT at 320 dpi, worked out by hand: inches x 320, millimetres x 320 / 25.4
+# (10INX14IN is 257 x 364 mm, PS3.3 C.13.8)
 FILM_320 = {
     "8INX10IN": (2560, 3200), "8_5INX11IN": (2720, 3520), "10INX12IN": (3200, 3840),
-    "10INX14IN": (3200, 4480), "11INX14IN": (3520, 4480), "11INX17IN": (3520, 5440),
+    "10INX14IN": (3238, 4586), "11INX14IN": (3520, 4480), "11INX17IN": (3520, 5440),
     "14INX14IN": (4480, 4480), "14INX17IN": (4480, 5440), "24CMX24CM": (3024, 3024),
     "24CMX30CM": (3024, 3780), "A4": (2646, 3742), "A3": (3742, 5291),
 }
@@ -231,10 +235,17 @@ def test_job_window_overrides_the_dataset(ct_ramp):
     assert np.array_equal(sheet.boxes[0].pixels, linear(hu, -600, 1500))
 
 
-def test_no_window_uses_the_frame_range(tmp_path):
-    stored = np.linspace(100, 1100, 50 * 40).astype(np.uint16).reshape(50, 40)
+def test_no_window_uses_an_automatic_percentile_window(tmp_path):
+    # 100..1099 twice each, the ten lowest replaced by hot pixels (4000): the 0.5th percentile
+    # (inverted CDF: the 10th smallest of 2000) is 109 and the 99.5th (the 1990th) 1099, so the
+    # hot pixels do not flatten the picture as a min..max window would.
+    stored = (np.arange(2000) // 2 + 100).astype(np.uint16).reshape(50, 40)
+    stored[0, :10] = 4000
+    values = np.sort(stored.ravel())
+    lo, hi = float(values[9]), float(values[1989])
+    assert (lo, hi) == (109.0, 1099.0)
     sheet = one_box(write_image(tmp_path / "plain.dcm", stored))
-    expected = np.floor((stored - 100.0) / 1000.0 * 255 + 0.5).astype(np.uint8)
+    expected = np.floor(np.clip((stored - lo) / (hi - lo), 0, 1) * 255 + 0.5).astype(np.uint8)
     assert np.array_equal(sheet.boxes[0].pixels, expected)
     assert sheet.boxes[0].pixels.min() == 0 and sheet.boxes[0].pixels.max() == 255
 
@@ -258,8 +269,9 @@ def test_voi_lut_function_and_sequence(tmp_path):
 
 def test_monochrome1_is_inverted(tmp_path):
     values = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    mono2 = one_box(write_image(tmp_path / "m2.dcm", values)).boxes[0].pixels
-    path1 = write_image(tmp_path / "m1.dcm", values, PhotometricInterpretation="MONOCHROME1")
+    identity = {"WindowCenter": 128, "WindowWidth": 256}       # LINEAR: level = value
+    mono2 = one_box(write_image(tmp_path / "m2.dcm", values, **identity)).boxes[0].pixels
+    path1 = write_image(tmp_path / "m1.dcm", values, PhotometricInterpretation="MONOCHROME1", **identity)
     mono1 = one_box(path1).boxes[0]
     assert np.array_equal(mono2, values)
     assert np.array_equal(mono1.pixels, 255 - values)
@@ -268,7 +280,7 @@ def test_monochrome1_is_inverted(tmp_path):
 
 def test_reverse_polarity_travels_with_the_box_and_compose_applies_it(tmp_path):
     values = np.arange(256, dtype=np.uint8).reshape(16, 16)
-    path = write_image(tmp_path / "m2.dcm", values)
+    path = write_image(tmp_path / "m2.dcm", values, WindowCenter=128, WindowWidth=256)
     normal, reverse = one_box(path), one_box(path, polarity="REVERSE")
     assert reverse.boxes[0].polarity == "REVERSE"
     assert np.array_equal(reverse.boxes[0].pixels, normal.boxes[0].pixels)   # the printer inverts
@@ -387,7 +399,9 @@ def test_enhanced_per_frame_window(tmp_path):
 # --- refusals ------------------------------------------------------------------------------------
 
 def test_inspect_image_accepts_printable_images():
-    assert F.inspect_image(bundled("CT_small.dcm")) == F.ImageInfo(1, 128, 128, "MONOCHROME2", False)
+    info = F.inspect_image(bundled("CT_small.dcm"))
+    assert info == F.ImageInfo(1, 128, 128, "MONOCHROME2", False, (), (0.661468, 0.661468))
+    assert F.inspect_image(bundled("MR_small.dcm")).vois == ("",)          # one window, unexplained
     info = F.inspect_image(bundled("examples_ybr_color.dcm"))
     assert (info.frames, info.color, info.photometric) == (30, True, "YBR_FULL_422")
     assert F.inspect_image(bundled("JPEG2000.dcm")).rows == 1024
@@ -454,8 +468,8 @@ def test_format_film_reports_unprintable_images_with_the_frame(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"layout": "STANDARD\\0,1"}, r"films\[0\]: layout 'STANDARD\\0,1'"),
-    ({"film_size": "9INX9IN"}, r"films\[0\]: film size '9INX9IN'"),
+    ({"layout": "STANDARD\\0,1"}, r"films\[0\]\.layout: layout 'STANDARD\\0,1'"),
+    ({"film_size": "9INX9IN"}, r"films\[0\]\.film_size: '9INX9IN' is not one of"),
     ({"frames": [{"image": "nope"}]}, r"films\[0\]\.frames\[0\]\.image: unknown image 'nope'"),
     ({"frames": [{"image": "mr"}] * 5}, r"films\[0\]\.frames: 5 frames do not fit layout STANDARD\\2,2 \(4"),
     ({"frames": [{"image": "mr", "position": 5}]}, r"films\[0\]\.frames\[0\]\.position: 5 .*1\.\.4"),
@@ -506,7 +520,7 @@ def test_box_pixels_fit_the_box_with_aspect_kept(tmp_path):
 
 def test_magnification_none_keeps_pixels_and_crops_to_the_box(tmp_path):
     big = np.arange(400 * 300, dtype=np.uint32).reshape(400, 300) % 256
-    path = write_image(tmp_path / "big.dcm", big.astype(np.uint8))
+    path = write_image(tmp_path / "big.dcm", big.astype(np.uint8), WindowCenter=128, WindowWidth=256)
     sheet = one_box(path, profile=F.PrinterProfile(dpi=30))     # 8x10 in at 30 dpi: box ~ 233 x 293
     rect, pixels = sheet.rects[0], sheet.boxes[0].pixels
     assert pixels.shape == (min(400, rect.height), min(300, rect.width))
