@@ -3,7 +3,7 @@
 Outside CI; run for as long as you like:
 
     pip install atheris
-    python fuzz/fuzz_requests.py -max_total_time=600
+    PYTHONPATH=. python fuzz/fuzz_requests.py -max_total_time=600
 
 Any exception other than the decoder's documented errors, or a request answered with an
 "internal" error, is a finding: atheris stops and saves the input.
@@ -20,25 +20,12 @@ import atheris
 
 with atheris.instrument_imports():
     from hcserver.access import Peer
-    from hcserver.audit import AuditLog
-    from hcserver.config import parse
-    from hcserver.db import make_engine, upgrade
-    from hcserver.events import EventBus
     from hcserver.protocol import ProtocolError, read_message
-    from hcserver.queue import JobQueue
-    from hcserver.server import Operations
-    from hcserver.spool import Spool
+    from tests.fuzz_target import NEEDS_WORKERS, make_operations
 
-BASE = Path(tempfile.mkdtemp(prefix="hcs-fuzz-"))
-CONFIG = parse(f'[server]\nstate_dir = "{BASE}"\n[printers.film]\ndriver = "preview"\ndpi = 20\n', "fuzz")
-ENGINE = make_engine(f"sqlite:///{BASE / 'queue.db'}")
-upgrade(ENGINE)
-QUEUE = JobQueue(ENGINE)
-QUEUE.sync_printers(CONFIG.printers)
-OPS = Operations(CONFIG, QUEUE, Spool(BASE / "spool"), EventBus(), dispatcher=None,
-                 audit=AuditLog(BASE / "audit.log"))
+OPS = make_operations(Path(tempfile.mkdtemp(prefix="hcs-fuzz-")))
 PEER = Peer("fuzzer", admin=True)
-SKIP = {"printers", "enable", "disable", "accept", "reject", "echo", "wait"}  # need running workers
+SKIP = NEEDS_WORKERS | {"wait"}
 
 
 def one_input(data: bytes) -> None:

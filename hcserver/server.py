@@ -216,23 +216,21 @@ class Operations:
         require_owner_or_admin(peer, self.queue.owner_of(job_id), action, job_id)
         return job_id
 
-    def op_cancel(self, request, attachment, peer):
-        job_id = self._own_job(request, peer, "cancel")
-        result = self.queue.cancel(job_id, peer.name)
-        self.audit.record(peer.name, "cancel", job=job_id)
+    def _job_action(self, request, peer: Peer, action: str, change) -> dict:
+        """An owner's (or admin's) action on one job, audited."""
+        job_id = self._own_job(request, peer, action)
+        result = change(job_id, peer.name)
+        self.audit.record(peer.name, action, job=job_id)
         return {"job": result}
+
+    def op_cancel(self, request, attachment, peer):
+        return self._job_action(request, peer, "cancel", self.queue.cancel)
 
     def op_hold(self, request, attachment, peer):
-        job_id = self._own_job(request, peer, "hold")
-        result = self.queue.hold(job_id, peer.name)
-        self.audit.record(peer.name, "hold", job=job_id)
-        return {"job": result}
+        return self._job_action(request, peer, "hold", self.queue.hold)
 
     def op_release(self, request, attachment, peer):
-        job_id = self._own_job(request, peer, "release")
-        result = self.queue.release(job_id, peer.name)
-        self.audit.record(peer.name, "release", job=job_id)
-        return {"job": result}
+        return self._job_action(request, peer, "release", self.queue.release)
 
     def op_priority(self, request, attachment, peer):
         job_id = self._own_job(request, peer, "reprioritise")

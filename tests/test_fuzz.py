@@ -14,15 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hcserver.access import Peer
-from hcserver.audit import AuditLog
-from hcserver.config import parse
-from hcserver.db import make_engine, upgrade
-from hcserver.events import EventBus
 from hcserver.protocol import MAGIC, ProtocolError, encode, read_message
-from hcserver.queue import JobQueue
-from hcserver.server import Operations
-from hcserver.spool import Spool
 from tests.conftest import pydicom_file
+from tests.fuzz_target import NEEDS_WORKERS, make_operations
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -101,14 +95,7 @@ def mutated_specs(image_ref: str):
 
 @pytest.fixture(scope="module")
 def operations(tmp_path_factory):
-    base = tmp_path_factory.mktemp("fuzz")
-    config = parse(f'[server]\nstate_dir = "{base}"\n[printers.film]\ndriver = "preview"\ndpi = 20\n', "fuzz")
-    engine = make_engine(f"sqlite:///{base / 'queue.db'}")
-    upgrade(engine)
-    queue = JobQueue(engine)
-    queue.sync_printers(config.printers)
-    ops = Operations(config, queue, Spool(base / "spool"), EventBus(), dispatcher=None,
-                     audit=AuditLog(base / "audit.log"))
+    ops = make_operations(tmp_path_factory.mktemp("fuzz"))
     with open(pydicom_file("CT_small.dcm"), "rb") as image:
         response, _ = ops.handle({"op": "upload", "name": "ct"}, image.read(), Peer("fuzzer", admin=False))
     assert response["ok"], response
@@ -138,8 +125,8 @@ def test_job_spec_validation_under_fuzzing(operations):
                         "submit", "upload", "nonsense", 7, None]))
 def test_any_request_gets_a_structured_answer(operations, request, op):
     ops, _ = operations
-    if op in ("printers", "enable", "disable", "accept", "reject", "echo"):
-        return  # these need the running workers: covered by the daemon tests
+    if op in NEEDS_WORKERS:
+        return
     request = {**request, "op": op}
     if op == "wait":
         request["timeout"] = 0
