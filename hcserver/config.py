@@ -80,6 +80,13 @@ class PrinterConfig:
     acse_timeout_s: float = 30.0
     dimse_timeout_s: float = 60.0
     network_timeout_s: float = 120.0
+    # DICOM over TLS (PS3.15 B.1): file paths are relative to the current directory
+    tls: bool = False
+    tls_ca_file: str | None = None            # CA bundle the printer's certificate must chain to
+    tls_cert_file: str | None = None          # client certificate, for printers that ask for one
+    tls_key_file: str | None = None           # its private key (if not in tls_cert_file)
+    tls_verify: bool = True                   # false: accept any printer certificate
+    tls_server_name: str | None = None        # name checked against the certificate (default: host)
     # capability profile
     color: bool = False
     bit_depth: int = 8
@@ -193,6 +200,12 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "acse_timeout_s": ((int, float), "seconds"),
     "dimse_timeout_s": ((int, float), "seconds"),
     "network_timeout_s": ((int, float), "seconds"),
+    "tls": (bool, "true or false"),
+    "tls_ca_file": (str, "the path of a PEM file of CA certificates"),
+    "tls_cert_file": (str, "the path of a PEM certificate file"),
+    "tls_key_file": (str, "the path of a PEM private key file"),
+    "tls_verify": (bool, "true or false"),
+    "tls_server_name": (str, "a host name"),
     "color": (bool, "true or false"),
     "bit_depth": (int, "8 or 12"),
     "dpi": (int, "printer pixels per inch"),
@@ -263,6 +276,7 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
         raise ConfigError(file, f"{base}.port", "must be 1-65535")
     if kwargs.get("dpi", 320) <= 0:
         raise ConfigError(file, f"{base}.dpi", "must be positive")
+    _check_tls(file, base, kwargs)
     config = PrinterConfig(**kwargs)
     for key, value, allowed in (("film_size", config.defaults.film_size, config.film_sizes),
                                 ("magnification", config.defaults.magnification, config.magnification_types),
@@ -273,6 +287,22 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
             raise ConfigError(file, f"{base}.defaults.{key}", f"{value!r} is not one this printer accepts "
                                                               f"({', '.join(allowed)})")
     return config
+
+
+def _check_tls(file: str, base: str, kwargs: dict[str, Any]) -> None:
+    """TLS keys that go together. The files are not read here (a client reading this
+    file for the socket path may not be allowed to): the driver reports a file it cannot
+    use when it connects, and stops the printer until it can."""
+    if not kwargs.get("tls", False):
+        return
+    for key in ("tls_ca_file", "tls_cert_file", "tls_key_file", "tls_server_name"):
+        if key in kwargs and not kwargs[key].strip():
+            raise ConfigError(file, f"{base}.{key}", "must not be empty")
+    if kwargs.get("tls_verify", True) and "tls_ca_file" not in kwargs:
+        raise ConfigError(file, f"{base}.tls_ca_file", "required with tls = true, to verify the printer's "
+                                                       "certificate (or set tls_verify = false)")
+    if "tls_key_file" in kwargs and "tls_cert_file" not in kwargs:
+        raise ConfigError(file, f"{base}.tls_key_file", "given without tls_cert_file")
 
 
 def _defaults(file: str, base: str, raw: Any) -> PrinterDefaults:

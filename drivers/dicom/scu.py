@@ -23,7 +23,13 @@ Every response status is judged by :func:`drivers.dicom.status_policy.decide`
 with the printer's overrides: ok and warn go on (a warning is reported to
 the observer), anything else raises :class:`~drivers.base.PrintFailure` with
 the decided action. No response, a lost or refused connection, a rejected
-association or a missing presentation context raise ``PrintFailure(RETRY)``.
+association, a missing presentation context, a failed TLS handshake and a
+protocol error (bytes that are no valid PDU, a PDU cut short, a response to
+another Message ID) raise ``PrintFailure(RETRY)`` with what happened in words
+(see :mod:`drivers.dicom.association`). A film box response the film cannot
+be printed from (no, or no usable, Referenced Image Box Sequence) raises
+``PrintFailure(FAIL)``; an N-GET Printer response without Printer Status is a
+warning (the status is unknown, which the status policy lets print).
 When anything leaves a job's block with an exception the association is
 aborted (the printer then discards the film session) and nothing more is
 sent on it.
@@ -248,7 +254,7 @@ class DicomDriver(Driver):
 
     # ---------------------------------------------------------------- DIMSE
     def _exchange(self, link: PrintAssociation, observer: JobObserver, operation: str, sop: str,
-                  meta: str | None, call: Callable[[Any, str | None], Any], *,
+                  meta: str | None, call: Callable[[Any, str | None, int], Any], *,
                   in_job: bool = True) -> Any:
         """Send one request, report it, apply the status policy; return pynetdicom's result."""
         try:
@@ -321,8 +327,8 @@ class DicomDriver(Driver):
                             *, in_job: bool) -> PrinterStatus:
         status_ds, attrs = self._exchange(
             link, observer, "N-GET", "printer", meta,
-            lambda a, m: a.send_n_get(PRINTER_STATUS_TAGS, SOP_CLASSES["printer"], PRINTER_INSTANCE,
-                                      meta_uid=m),
+            lambda a, m, i: a.send_n_get(PRINTER_STATUS_TAGS, SOP_CLASSES["printer"], PRINTER_INSTANCE,
+                                         msg_id=i, meta_uid=m),
             in_job=in_job)
         attrs = attrs if attrs is not None else Dataset()
         status = PrinterStatus(_text(attrs.get("PrinterStatus", "")).strip(),
@@ -353,9 +359,11 @@ class DicomDriver(Driver):
             status = self._printer_status_with_reconnect(link, reused, observer, meta, in_job=True)
             link = self._current() or link
             action = Action(printer_status_action(status.status))
-            text = f"printer status {status.status or '(empty)'}"
-            if status.info:
-                text += f": {status.info}"
+            if status.status:
+                text = f"printer status {status.status}" + (f": {status.info}" if status.info else "")
+            else:   # required in the response (PS3.4 H.4.10.1.1); unknown is a warning
+                text = ("printer status unknown: the N-GET Printer response holds no Printer Status "
+                        "(2110,0010)" + (f" (Printer Status Info: {status.info})" if status.info else ""))
             if action is Action.WARN:
                 observer.warning("N-GET", None, text)
             elif action is not Action.OK:
@@ -403,7 +411,7 @@ class _DicomFilmSession:
         self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
 
     # -- plumbing ---------------------------------------------------------------
-    def _x(self, operation: str, sop: str, call: Callable[[Any, str | None], Any]) -> Any:
+    def _x(self, operation: str, sop: str, call: Callable[[Any, str | None, int], Any]) -> Any:
         if self._broken:
             raise PrintFailure(Action.RETRY, f"{operation} {sop}: the film session was already "
                                "abandoned after an earlier failure", operation=operation)
@@ -428,7 +436,8 @@ class _DicomFilmSession:
                 plut.PresentationLUTShape = "IDENTITY"
                 uid = generate_uid()
                 self._x("N-CREATE", "presentation-lut",
-                        lambda a, m: a.send_n_create(plut, SOP_CLASSES["presentation-lut"], uid))
+                        lambda a, m, i: a.send_n_create(plut, SOP_CLASSES["presentation-lut"], uid,
+                                                        msg_id=i))
                 self.plut_uid = self.association.last_created_uid or uid
                 plut_in_session = p.plut_in_film_session
             else:
@@ -451,7 +460,8 @@ class _DicomFilmSession:
             fs.ReferencedPresentationLUTSequence = [_ref(SOP_CLASSES["presentation-lut"], self.plut_uid)]
         uid = generate_uid()
         self._x("N-CREATE", "film-session",
-                lambda a, m: a.send_n_create(fs, SOP_CLASSES["film-session"], uid, meta_uid=m))
+                lambda a, m, i: a.send_n_create(fs, SOP_CLASSES["film-session"], uid, msg_id=i,
+                                                meta_uid=m))
         self.film_session_uid = self.association.last_created_uid or uid
         self._plut_in_session = plut_in_session
 
@@ -461,12 +471,13 @@ class _DicomFilmSession:
         if self.film_session_uid:
             uid = self.film_session_uid
             self._x("N-DELETE", "film-session",
-                    lambda a, m: a.send_n_delete(SOP_CLASSES["film-session"], uid, meta_uid=m))
+                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-session"], uid, msg_id=i,
+                                                    meta_uid=m))
             self.film_session_uid = None
         if self.plut_uid:
             uid = self.plut_uid
             self._x("N-DELETE", "presentation-lut",
-                    lambda a, m: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid))
+                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid, msg_id=i))
             self.plut_uid = None
         self.association.jobs += 1
 
@@ -486,14 +497,16 @@ class _DicomFilmSession:
         fb = self._film_box_attributes(sheet)
         uid = generate_uid()
         _, attrs = self._x("N-CREATE", "film-box",
-                           lambda a, m: a.send_n_create(fb, SOP_CLASSES["film-box"], uid, meta_uid=m))
+                           lambda a, m, i: a.send_n_create(fb, SOP_CLASSES["film-box"], uid, msg_id=i,
+                                                           meta_uid=m))
         film_box_uid = self.association.last_created_uid or uid
         refs = attrs.get("ReferencedImageBoxSequence") if attrs is not None else None
         if not refs:
             self._broken = True
+            what = "holds no Referenced Image Box Sequence" if refs is None else \
+                "holds an empty Referenced Image Box Sequence (no image boxes)"
             raise PrintFailure(Action.FAIL, f"N-CREATE film-box: the printer's response for "
-                               f"{sheet.display_format} holds no Referenced Image Box Sequence",
-                               operation="N-CREATE")
+                               f"{sheet.display_format} {what}", operation="N-CREATE")
         for box in sheet.boxes:
             if box.pixels is None or box.pixels.size == 0:
                 continue
@@ -503,16 +516,24 @@ class _DicomFilmSession:
                                    f"the {len(refs)} boxes the printer created for "
                                    f"{sheet.display_format}", operation="N-SET")
             item = refs[box.position - 1]
-            class_uid = str(item.ReferencedSOPClassUID)
-            instance_uid = str(item.ReferencedSOPInstanceUID)
+            class_uid = _text(item.get("ReferencedSOPClassUID")).strip()
+            instance_uid = _text(item.get("ReferencedSOPInstanceUID")).strip()
+            if not instance_uid:
+                self._broken = True
+                raise PrintFailure(Action.FAIL, f"N-CREATE film-box: item {box.position} of the "
+                                   f"Referenced Image Box Sequence in the printer's response for "
+                                   f"{sheet.display_format} has no Referenced SOP Instance UID",
+                                   operation="N-CREATE")
             sop = SOP_NAMES.get(class_uid, "color-image-box" if self.color else "grayscale-image-box")
+            class_uid = class_uid or SOP_CLASSES[sop]
             ds = self._image_box(box, sop == "color-image-box", sheet)
-            self._x("N-SET", sop, lambda a, m: a.send_n_set(ds, class_uid, instance_uid, meta_uid=m))
+            self._x("N-SET", sop, lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i,
+                                                               meta_uid=m))
             del ds
         try:
             self._x("N-ACTION", "film-box",
-                    lambda a, m: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"], film_box_uid,
-                                                 meta_uid=m))
+                    lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
+                                                    film_box_uid, msg_id=i, meta_uid=m))
         except PrintFailure as failure:
             if failure.operation != "N-EVENT-REPORT":
                 raise
@@ -522,7 +543,8 @@ class _DicomFilmSession:
         self.films_printed += 1
         try:
             self._x("N-DELETE", "film-box",
-                    lambda a, m: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, meta_uid=m))
+                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, msg_id=i,
+                                                    meta_uid=m))
         except PrintFailure as failure:
             self._deferred = self._deferred or failure  # the film is printed all the same
         return film_box_uid

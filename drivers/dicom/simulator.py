@@ -29,10 +29,21 @@ Faults
 :class:`Fault` rules, given at construction or added at run time, change how
 the simulator answers the n-th matching request: answer another status, abort
 the association, stall, close the TCP connection without an A-ABORT, or send
-an N-EVENT-REPORT (Printer status change) before answering. Operation
+an N-EVENT-REPORT (Printer status change) before answering. A misbehaving
+printer is one rule away too: bytes that are no valid PDU, half a P-DATA-TF
+PDU and then a closed connection, a response whose Message ID Being Responded
+To is not the request's, a response with attributes left out. Operation
 ``A-ASSOCIATE`` rules act on association requests (reject, accept with no
 presentation context, abort, close, stall). See :data:`FAULT_SYNTAX` for the
 command-line form.
+
+TLS
+---
+With ``tls_cert_file``/``tls_key_file`` the simulator speaks DICOM over TLS
+(PS3.15 B.1, the Basic TLS Secure Transport Connection Profile); with
+``tls_ca_file`` too it requires a client certificate signed by that CA.
+The handshake runs in the association's own thread (see the notes below), so
+a client that connects and says nothing holds up no one else.
 
 Notes on pynetdicom (3.0)
 -------------------------
@@ -43,6 +54,9 @@ Notes on pynetdicom (3.0)
   own, even while it waits for the response to its own request. Sending from
   another thread (:meth:`PrinterSimulator.send_event_report`) pauses the
   reactor the same way; a per-association lock keeps two senders apart.
+* Inside a handler ``assoc.abort()`` only queues the A-ABORT; after an
+  ``EVT_REQUESTED`` handler pynetdicom closes the connection at once, so the
+  ``A-ASSOCIATE`` abort fault waits until the A-ABORT has been sent.
 * There is no setting to reject an association with an arbitrary
   result/source/reason: an ``EVT_REQUESTED`` handler sends the
   A-ASSOCIATE-RJ itself (pynetdicom then skips its own negotiation).
@@ -50,10 +64,19 @@ Notes on pynetdicom (3.0)
   UID if the handler returns it in the *status* dataset.
 * pynetdicom never sets TCP_NODELAY; an ``EVT_CONN_OPEN`` handler sets it on
   every accepted socket.
+* pynetdicom fills in a response's Message ID Being Responded To itself; an
+  ``EVT_DIMSE_SENT`` handler changes it (the ``wrong-message-id`` fault)
+  before the message is encoded.
+* With an ``ssl_context`` pynetdicom's server wraps each accepted socket in
+  its accept loop, and the TLS handshake would run there, holding up every
+  other connection while one client is slow or silent:
+  :class:`_DeferredHandshakeContext` makes the handshake happen on the first
+  read, in the association's thread.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import hashlib
 import itertools
 import json
@@ -63,6 +86,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -126,7 +150,8 @@ _META_MEMBERS = {
 _EVENT_TYPES = {"NORMAL": 1, "WARNING": 2, "FAILURE": 3}
 
 OPERATIONS = ("C-ECHO", "N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE", "A-ASSOCIATE")
-DIMSE_BEHAVIOURS = ("status", "abort", "stall", "close", "event-report")
+DIMSE_BEHAVIOURS = ("status", "abort", "stall", "close", "event-report",
+                    "garbage", "half-pdu", "wrong-message-id", "malformed")
 ASSOC_BEHAVIOURS = ("reject", "no-contexts", "abort", "stall", "close")
 
 # Slide formats are configuration dependent in the standard; these are ours.
@@ -137,6 +162,17 @@ ANNOTATION_BOXES = 2          # created per film box that names an Annotation Di
 _FILM_SIZES_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
 _FILM_SIZE_RE = re.compile(r"(\d+(?:_\d+)?)(IN|CM)X(\d+(?:_\d+)?)(IN|CM)")
 SHEET_LONG_SIDE_PX = 1024     # size of the film PNG's long side
+
+#: What a ``garbage`` fault writes by default: a PDU of type 0xA5, which PS3.8 does not define.
+GARBAGE = b"\xa5\x00" + struct.pack(">I", 10) + b"not DICOM!"
+
+
+def partial_pdata(context_id: int) -> bytes:
+    """The first 20 bytes of a P-DATA-TF PDU that announces 200 (a ``half-pdu`` fault):
+    PDU header, then one PDV item (command, last fragment) cut short after the start
+    of the Command Group Length element."""
+    pdv_head = struct.pack(">IBB", 194, context_id, 0x03)
+    return b"\x04\x00" + struct.pack(">I", 200) + pdv_head + b"\x00\x00\x00\x00\x04\x00\x00\x00"
 
 
 # --------------------------------------------------------------------------- faults
@@ -166,6 +202,19 @@ class Fault:
         type 1/2/3 for NORMAL/WARNING/FAILURE, Printer Status Info) for
         ``event`` (default: the current printer status), then answer
         (``status`` if given).
+        ``garbage``: instead of answering, write ``payload`` (default
+        :data:`GARBAGE`, a PDU of an unknown type) on the connection, wait
+        until the peer goes away (at most ``stall_s``, default 10 s), then
+        close the connection.
+        ``half-pdu``: instead of answering, write the first bytes of a
+        P-DATA-TF PDU that announces more, then close the connection (after
+        ``stall_s`` seconds if given; meanwhile the peer waits mid-PDU).
+        ``wrong-message-id``: answer (``status`` if given) with Message ID
+        Being Responded To one more than the request's Message ID.
+        ``malformed``: answer (``status`` if given), leaving the attributes
+        named in ``omit`` out of the response's dataset and sending those in
+        ``empty`` with no value (a sequence with no items). A name
+        ``SEQUENCE/KEYWORD`` removes KEYWORD from every item of SEQUENCE.
         For ``A-ASSOCIATE``: ``reject`` (A-ASSOCIATE-RJ with ``reject`` =
         (result, source, reason)), ``no-contexts`` (accept, but no
         presentation context), ``abort``, ``stall`` (delay the A-ASSOCIATE-AC)
@@ -179,6 +228,8 @@ class Fault:
         ``perform=True`` model "done, but the answer was lost".
     comment
         Error Comment sent with a failure status.
+    payload, omit, empty
+        See ``garbage`` and ``malformed``.
     """
 
     operation: str | None = None
@@ -192,6 +243,9 @@ class Fault:
     reject: tuple[int, int, int] = (1, 1, 1)
     perform: bool | None = None
     comment: str | None = None
+    payload: bytes | None = None
+    omit: tuple[str, ...] = ()
+    empty: tuple[str, ...] = ()
     seen: int = field(default=0, compare=False)
     fired: int = field(default=0, compare=False)
 
@@ -228,6 +282,13 @@ class Fault:
                 raise ValueError(f"event status must be NORMAL, WARNING or FAILURE, not {st!r}")
             self.event = (st, str(info or ""))
         self.reject = tuple(int(v) for v in self.reject)  # type: ignore[assignment]
+        self.omit, self.empty = tuple(self.omit), tuple(self.empty)
+        if self.behaviour == "malformed" and not (self.omit or self.empty):
+            raise ValueError("a 'malformed' fault needs omit= or empty= attribute keywords")
+        if (self.omit or self.empty) and self.behaviour != "malformed":
+            raise ValueError("omit= and empty= go with the 'malformed' behaviour")
+        if self.payload is not None and self.behaviour != "garbage":
+            raise ValueError("payload= goes with the 'garbage' behaviour")
 
     def matches(self, operation: str, sop_class_uid: str | None) -> bool:
         if self.operation is None:
@@ -260,6 +321,13 @@ Fault syntax (--fault, repeatable):
              stall         wait stall=SECONDS, then answer (no stall=: never)
              close         drop the TCP connection, no A-ABORT
              event-report  send an N-EVENT-REPORT (printer status) first
+             garbage       write payload=HEX (default: a PDU of unknown type)
+                           instead of answering
+             half-pdu      write part of a P-DATA-TF PDU, then close (after
+                           stall=SECONDS if given)
+             wrong-message-id  answer with Message ID Being Responded To + 1
+             malformed     answer without the attributes in omit=KW,KW and
+                           with those in empty=KW,KW empty (SEQ/KW: in items)
              for A-ASSOCIATE: reject, no-contexts, abort, stall, close
   KEYS       nth=N         fire from the Nth matching request (default 1)
              times=N|forever   how many times it fires (default 1)
@@ -269,12 +337,16 @@ Fault syntax (--fault, repeatable):
              reject=RESULT,SOURCE,REASON   e.g. reject=1,1,3 (A-ASSOCIATE)
              perform=yes|no    force / prevent doing the operation
              comment=TEXT  Error Comment sent with the status
+             payload=HEX   bytes written by garbage
+             omit=KW,KW  empty=KW,KW   attributes for malformed
 
   Examples:  N-ACTION:0xC602           N-SET:abort:nth=2
              N-ACTION/film-box:0xB603:times=forever
              N-CREATE/film-box:stall:stall=5
              N-ACTION:event-report:event=FAILURE/FILM JAM
              A-ASSOCIATE:reject:reject=2,3,1
+             N-CREATE/film-box:malformed:omit=ReferencedImageBoxSequence
+             N-SET:garbage:payload=ff00000000020000
 """
 
 
@@ -343,6 +415,13 @@ def parse_fault(spec: str) -> Fault:
             kwargs["perform"] = _parse_bool(value)
         elif key == "comment":
             kwargs["comment"] = value
+        elif key == "payload":
+            try:
+                kwargs["payload"] = bytes.fromhex(value)
+            except ValueError:
+                raise ValueError(f"fault {spec!r}: payload= takes hexadecimal bytes") from None
+        elif key in ("omit", "empty"):
+            kwargs[key] = tuple(k.strip() for k in value.split(",") if k.strip())
         else:
             raise ValueError(f"fault {spec!r}: unknown key {key!r}")
     try:
@@ -386,6 +465,25 @@ def _ds_to_json(ds: Dataset | None) -> dict[str, Any]:
         except Exception:  # pragma: no cover - odd private data
             out[key] = str(elem.value)
     return out
+
+
+def _malform(ds: Dataset | None, omit: Iterable[str], empty: Iterable[str]) -> Dataset | None:
+    """A ``malformed`` fault's response dataset (see :class:`Fault`)."""
+    if ds is None:
+        return None
+    ds = copy.deepcopy(ds)
+    for name in omit:
+        seq, _, inner = name.partition("/")
+        if not inner:
+            if seq in ds:
+                delattr(ds, seq)
+            continue
+        for item in ds.get(seq) or []:
+            if inner in item:
+                delattr(item, inner)
+    for name in empty:
+        setattr(ds, name, Sequence([]) if name.endswith("Sequence") else None)
+    return ds
 
 
 def _copy_ds(ds: Dataset | None, skip: Iterable[str] = ()) -> Dataset:
@@ -473,6 +571,28 @@ def film_size_mm(film_size_id: str) -> tuple[float, float] | None:
     return mm(m.group(1), m.group(2)), mm(m.group(3), m.group(4))
 
 
+class _DeferredHandshakeContext(ssl.SSLContext):
+    """Wraps sockets without a handshake: it then happens on the first read, in
+    the association's thread, not in the server's accept loop."""
+
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        kwargs["do_handshake_on_connect"] = False
+        return super().wrap_socket(sock, *args, **kwargs)
+
+
+def server_tls_context(cert_file: Path | str, key_file: Path | str | None = None,
+                       ca_file: Path | str | None = None) -> ssl.SSLContext:
+    """The simulator's TLS context: its certificate (and key, if not in the same file);
+    with ``ca_file``, clients must present a certificate signed by that CA."""
+    ctx = _DeferredHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
+    if ca_file:
+        ctx.load_verify_locations(cafile=str(ca_file))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
+
+
 # --------------------------------------------------------------------------- state
 @dataclass
 class _Result:
@@ -528,6 +648,7 @@ class _AssocState:
         self.annotations: dict[str, dict[str, Any]] = {}
         self.pluts: dict[str, Dataset] = {}
         self.send_lock = threading.Lock()
+        self.misnumber: int | None = None   # answer this Message ID with the wrong one (a fault)
 
 
 # --------------------------------------------------------------------------- the SCP
@@ -555,6 +676,9 @@ class PrinterSimulator:
         check_called_ae: bool = False,
         network_timeout: float | None = 60.0,
         dimse_timeout: float = 30.0,
+        tls_cert_file: Path | str | None = None,
+        tls_key_file: Path | str | None = None,
+        tls_ca_file: Path | str | None = None,
     ) -> None:
         self.bind = bind
         self.port = int(port)
@@ -568,6 +692,11 @@ class PrinterSimulator:
         self.check_called_ae = check_called_ae
         self.network_timeout = network_timeout
         self.dimse_timeout = dimse_timeout
+        if (tls_key_file or tls_ca_file) and not tls_cert_file:
+            raise ValueError("TLS needs the simulator's certificate (tls_cert_file)")
+        self.tls_cert_file = tls_cert_file
+        self.tls_key_file = tls_key_file
+        self.tls_ca_file = tls_ca_file     # given: clients must present a certificate it signed
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -620,12 +749,18 @@ class PrinterSimulator:
             (evt.EVT_N_SET, self._on_n_set),
             (evt.EVT_N_ACTION, self._on_n_action),
             (evt.EVT_N_DELETE, self._on_n_delete),
+            (evt.EVT_DIMSE_SENT, self._on_dimse_sent),
         ]
         self._stopping.clear()
-        self._server = ae.start_server((self.bind, self.port), block=False, evt_handlers=handlers)
+        ssl_context = None
+        if self.tls_cert_file:
+            ssl_context = server_tls_context(self.tls_cert_file, self.tls_key_file, self.tls_ca_file)
+        self._server = ae.start_server((self.bind, self.port), block=False, evt_handlers=handlers,
+                                       ssl_context=ssl_context)
         self._ae = ae
         self.port = int(self._server.server_address[1])
-        LOG.info("printer simulator %s listening on %s:%d", self.ae_title, self.bind, self.port)
+        LOG.info("printer simulator %s listening on %s:%d%s", self.ae_title, self.bind, self.port,
+                 " (TLS)" if ssl_context else "")
         return self
 
     def stop(self) -> None:
@@ -830,6 +965,11 @@ class PrinterSimulator:
                 entry["result"] = "aborted"
                 self._add_log(entry)
                 assoc.abort()
+                # See the module notes: let the A-ABORT out before pynetdicom closes the socket.
+                deadline = time.monotonic() + 2.0
+                while (assoc.dul.state_machine.current_state == "Sta3"
+                       and time.monotonic() < deadline):
+                    time.sleep(0.005)
                 return
             elif fault.behaviour == "close":
                 entry["result"] = "closed"
@@ -928,8 +1068,41 @@ class PrinterSimulator:
             entry["instance_uid"] = res.instance_uid
         if res.comment:
             entry["comment"] = res.comment
+        if fault is not None and fault.behaviour == "malformed":
+            res.ds = _malform(res.ds, fault.omit, fault.empty)
+        if fault is not None and fault.behaviour == "wrong-message-id":
+            st.misnumber = int(req.MessageID)     # see _on_dimse_sent
         self._add_log(entry)
         return self._respond(op, req, res)
+
+    def _on_dimse_sent(self, event: Any) -> None:
+        """A ``wrong-message-id`` fault: renumber the response before it is encoded."""
+        with self._lock:
+            st = self._states.get(event.assoc)
+        if st is None or st.misnumber is None:
+            return
+        cs = event.message.command_set
+        if cs.get("MessageIDBeingRespondedTo") == st.misnumber:
+            cs.MessageIDBeingRespondedTo = (st.misnumber + 1) % 65536
+            st.misnumber = None
+
+    def _write_raw(self, assoc: Any, st: _AssocState, fault: Fault, context_id: int) -> None:
+        """``garbage`` and ``half-pdu``: bytes straight on the connection instead of an answer."""
+        assoc.is_established = False      # keep pynetdicom from answering after us
+        if fault.behaviour == "garbage":
+            data = GARBAGE if fault.payload is None else fault.payload
+        else:
+            data = partial_pdata(context_id)
+        with st.send_lock:
+            try:
+                assoc.dul.socket.socket.sendall(data)
+            except OSError as exc:
+                LOG.warning("could not write to %s: %s", st.calling_ae, exc)
+        if fault.behaviour == "garbage":
+            self._wait(assoc, 10.0 if fault.stall_s is None else fault.stall_s)
+        elif fault.stall_s:
+            self._wait(assoc, fault.stall_s)
+        self._close_connection(assoc)
 
     def _respond(self, op: str, req: Any, res: _Result) -> Any:
         cat = _category(res.status)
@@ -956,6 +1129,11 @@ class PrinterSimulator:
             return self._perform(op, event, st, sop, inst, None)
         assoc = event.assoc
         b = fault.behaviour
+        if b in ("garbage", "half-pdu"):
+            if fault.perform:
+                self._perform(op, event, st, sop, inst, None)
+            self._write_raw(assoc, st, fault, event.context.context_id)
+            return None
         if b in ("abort", "close"):
             if fault.perform:
                 self._perform(op, event, st, sop, inst, None)
@@ -1631,6 +1809,11 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--check-called-ae", action="store_true",
                    help="reject associations whose called AE title is not --ae-title")
     p.add_argument("--max-pdu", type=int, default=131072, help="maximum PDU size received (default 131072)")
+    p.add_argument("--tls-cert", metavar="PEM", type=Path,
+                   help="speak DICOM over TLS with this certificate (and its key, unless --tls-key)")
+    p.add_argument("--tls-key", metavar="PEM", type=Path, help="the private key of --tls-cert")
+    p.add_argument("--tls-ca", metavar="PEM", type=Path,
+                   help="require a client certificate signed by one of these CA certificates")
     p.add_argument("--debug", action="store_true", help="also log pynetdicom's own debug output")
     return p
 
@@ -1644,6 +1827,11 @@ def main(argv: list[str] | None = None) -> int:
         refuse = tuple(int(v, 0) for v in args.refuse.split(",")) if args.refuse else None
         if refuse is not None and len(refuse) != 3:
             raise ValueError("--refuse takes RESULT,SOURCE,REASON")
+        if (args.tls_key or args.tls_ca) and not args.tls_cert:
+            raise ValueError("--tls-key and --tls-ca need --tls-cert")
+        for path in (args.tls_cert, args.tls_key, args.tls_ca):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{path}: no such file")
     except ValueError as exc:
         parser.error(str(exc))
 
@@ -1661,6 +1849,7 @@ def main(argv: list[str] | None = None) -> int:
         faults=faults, printer_status=printer_status, max_pdu=args.max_pdu, bind=args.bind,
         refuse=refuse, accept_contexts=not args.no_contexts, supports_12bit=not args.no_12bit,
         check_called_ae=args.check_called_ae,
+        tls_cert_file=args.tls_cert, tls_key_file=args.tls_key, tls_ca_file=args.tls_ca,
     )
     stop = threading.Event()
 
@@ -1671,10 +1860,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             sim.start()
+        except ssl.SSLError as exc:
+            print(f"cannot set up TLS with {args.tls_cert}: {exc}", file=sys.stderr)
+            return 1
         except OSError as exc:
             print(f"cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
             return 1
         print(f"printer simulator {args.ae_title} listening on {args.bind}:{sim.port}"
+              + (" (TLS)" if args.tls_cert else "")
               + (f", films in {args.out}" if args.out else ""), file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
