@@ -1,0 +1,396 @@
+"""The DICOM Conformance Statement (`hcserver conformance`): up to date, and true to the code.
+
+* docs/CONFORMANCE.md is what the code generates for the embedded defaults;
+* every status code of the status policy table, for every operation the Print SCU
+  sends, is in that operation's table with its meaning and its behaviour;
+* a printer's status_policy override shows in its statement, marked as configured;
+* every attribute the driver puts in a request is described (the driver runs against
+  a recording association, no network).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from drivers.base import Action, JobTicket, PrinterStatus
+from drivers.dicom import association, status_policy as sp
+from formatter.film import BoxRect, FilmSheet, ImageBox
+from hcserver import conformance
+from hcserver.config import PrinterConfig, ServerConfig, load, parse
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFORMANCE.md"
+
+# The operations the Print SCU sends (written out here, not taken from the module under test).
+SENT = [
+    ("printer", "N-GET"),
+    ("film-session", "N-CREATE"), ("film-session", "N-DELETE"),
+    ("film-box", "N-CREATE"), ("film-box", "N-ACTION"), ("film-box", "N-DELETE"),
+    ("grayscale-image-box", "N-SET"), ("color-image-box", "N-SET"),
+    ("presentation-lut", "N-CREATE"), ("presentation-lut", "N-DELETE"),
+]
+
+# What each action reads like in a status table's Behavior column.
+PHRASES = {
+    Action.WARN: "the warning is recorded on the job",
+    Action.RETRY: "retried after the back-off",
+    Action.FAIL: "the job fails with the code and its meaning",
+    Action.STOP_PRINTER: "the printer is marked stopped and polled",
+}
+
+OVERRIDE_CONFIG = """
+[server]
+ae_title = "HCSERVER"
+
+[printers.x]
+driver = "dicom"
+ae_title = "DRYVIEW"
+host = "192.0.2.10"
+port = 10400
+
+[printers.x.status_policy]
+"N-ACTION 0xC602" = "retry"
+
+[printers.paper]
+driver = "preview"
+"""
+
+
+@pytest.fixture
+def defaults(monkeypatch) -> ServerConfig:
+    monkeypatch.delenv("HCSERVER_CONFIG", raising=False)
+    return load(None)
+
+
+def table(text: str, caption: str) -> list[list[str]]:
+    """The rows of the Markdown table whose caption contains ``caption`` (exactly one such table)."""
+    lines = text.split("\n")
+    starts = [i for i, line in enumerate(lines) if line.startswith("**Table ") and caption in line]
+    assert len(starts) == 1, f"expected one table captioned {caption!r}, found {len(starts)}"
+    i = starts[0] + 2                          # caption, blank line
+    assert lines[i].startswith("|") and set(lines[i + 1]) <= set("|-"), f"no table under {caption!r}"
+    rows = []
+    for line in lines[i + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = re.split(r"(?<!\\)\|", line.strip()[1:-1])
+        rows.append([c.strip().replace("\\|", "|") for c in cells])
+    return rows
+
+
+def status_rows(text: str, sop: str, op: str) -> dict[str, list[str]]:
+    """code ("0xC602") -> [service status, meaning, code, behaviour] of one status table."""
+    rows = table(text, f"Status codes for {op} of the {sp.SOP_CLASS_NAMES[sop]}")
+    return {row[2]: row for row in rows if row[1] != "Other Status Codes"}
+
+
+# --------------------------------------------------------------------------- (1) checked in and current
+def test_checked_in_statement_is_what_the_code_generates(defaults):
+    regenerate = "regenerate it with: hcserver conformance > docs/CONFORMANCE.md"
+    assert DOC.exists(), f"docs/CONFORMANCE.md is missing; {regenerate}"
+    expected = conformance.generate(defaults)
+    actual = DOC.read_text(encoding="utf-8")
+    if actual != expected:
+        diff = "\n".join(list(difflib.unified_diff(actual.split("\n"), expected.split("\n"),
+                                                   "docs/CONFORMANCE.md", "generated", lineterm=""))[:60])
+        pytest.fail(f"docs/CONFORMANCE.md no longer matches the code and the embedded defaults; "
+                    f"{regenerate}\n{diff}")
+
+
+def test_generation_is_deterministic_and_holds_no_dates_or_paths(defaults):
+    text = conformance.generate(defaults)
+    assert text == conformance.generate(defaults)
+    assert not re.search(r"\b(19|20)\d\d-\d\d-\d\d\b", text)
+    assert not re.search(r"(?:^|[\s(`'\"])/[A-Za-z]", text, re.M), "an absolute path in the statement"
+    assert str(Path.cwd()) not in text
+
+
+def test_statement_has_the_ps3_2_sections(defaults):
+    text = conformance.generate(defaults)
+    headings = [line.lstrip("#").strip() for line in text.split("\n") if line.startswith("#")]
+    for wanted in ("1 Overview", "2 Introduction", "2.1 Revision History", "2.2 Audience", "2.3 Remarks",
+                   "2.4 Definitions, Terms and Abbreviations", "3 Networking", "3.1 Implementation Model",
+                   "3.1.1 Application Data Flow", "3.1.2 Functional Definition of AEs",
+                   "3.1.3 Sequencing of Real-World Activities", "3.2 AE Specifications",
+                   "3.2.1.1 SOP Classes", "3.2.1.2 Association Policies", "3.2.1.3 Association Initiation Policy",
+                   "3.2.1.4 Association Acceptance Policy", "3.3 Network Interfaces", "3.4 Configuration",
+                   "3.4.1 AE Title/Presentation Address Mapping", "3.4.2 Parameters"):
+        assert wanted in headings, wanted
+    import hcserver
+    assert f"hcserver {hcserver.__version__}" in text
+
+
+# --------------------------------------------------------------------------- (2) the status tables
+@pytest.mark.parametrize("sop, op", SENT)
+def test_every_code_of_the_policy_table_is_in_its_operation_table(defaults, sop, op):
+    rows = status_rows(conformance.generate(defaults), sop, op)
+    rules = [r for r in sp.TABLE if r.sop_class == sop and r.operation == op]
+    assert rules, f"the status policy has no rows for {sop} {op}"
+    for rule in rules:
+        code = f"0x{rule.code:04X}"
+        assert code in rows, f"{sop} {op}: {code} missing from the statement"
+        status, meaning, _, behaviour = rows[code]
+        assert status == rule.category.title(), (code, status)
+        assert meaning == rule.meaning, (code, meaning)
+        if rule.action is not Action.OK:
+            assert PHRASES[rule.action] in behaviour, (sop, op, code, rule.action, behaviour)
+    other = [row for row in table(conformance.generate(defaults),
+                                  f"Status codes for {op} of the {sp.SOP_CLASS_NAMES[sop]}")
+             if row[1] == "Other Status Codes"]
+    assert {row[0] for row in other} >= {"Warning", "Failure"}
+
+
+def test_hand_checked_rows(defaults):
+    text = conformance.generate(defaults)
+    action = status_rows(text, "film-box", "N-ACTION")
+    assert action["0xC602"][1] == "Unable to create Print Job SOP Instance; print queue is full"
+    assert "the job fails" in action["0xC602"][3] and "retried" not in action["0xC602"][3]
+    assert "set by this site" not in action["0xC602"][3]
+    assert "recorded as printed" in action["0x0000"][3]
+    assert "the warning is recorded" in action["0xB604"][3]
+    # 0xC601 is listed for the film session's N-ACTION; the policy applies it to the film box's too
+    assert "retried" in action["0xC601"][3] and "Basic Film Session" in action["0xC601"][3]
+
+    get = status_rows(text, "printer", "N-GET")
+    assert get["0x0110"][1] == "Processing Failure"
+    assert "retried" in get["0x0110"][3] and "fails with" not in get["0x0110"][3]
+    assert "printer is marked stopped" in get["0x0118"][3]
+    assert "the warning is recorded" in get["0x0107"][3]
+
+    assert "the warning is recorded" in status_rows(text, "film-box", "N-DELETE")["0x0110"][3]
+    assert "the job fails" in status_rows(text, "grayscale-image-box", "N-SET")["0xC605"][3]
+    assert "the warning is recorded" in status_rows(text, "film-session", "N-CREATE")["0x0116"][3]
+
+    printer_status = {row[0]: row[1] for row in table(text, "Printer Status (2110,0010) handling")}
+    assert "marked stopped" in printer_status["`FAILURE`"] and "released" in printer_status["`FAILURE`"]
+    assert printer_status["`NORMAL`"] == "Printing goes on."
+
+    events = table(text, "N-EVENT-REPORT response status reasons")
+    assert {row[2] for row in events} >= {"0x0000", "0x0113"}
+
+
+# --------------------------------------------------------------------------- (3) per-printer overrides
+def test_printer_override_changes_the_row_and_is_marked():
+    config = parse(OVERRIDE_CONFIG, "<test>")
+    text = conformance.generate(config, printer="x")
+    assert "`x`" in text and "DRYVIEW" in text and "192.0.2.10:10400" in text
+    action = status_rows(text, "film-box", "N-ACTION")
+    row = action["0xC602"][3]
+    assert "retried after the back-off" in row and "the job fails with" not in row
+    assert "set by this site's configuration" in row and '"N-ACTION 0xC602" = "retry"' in row
+    assert "the default is fail" in row
+    for code in ("0xC603", "0x0110", "0x0000"):
+        assert "set by this site's configuration" not in action[code][3], code
+    # an override is for the operation, not for one SOP class: no N-ACTION is sent elsewhere, and
+    # other operations are untouched
+    assert "set by this site" not in status_rows(text, "film-box", "N-CREATE").get("0xC602", ["", "", "", ""])[3]
+
+    general = conformance.generate(config)
+    row = status_rows(general, "film-box", "N-ACTION")["0xC602"][3]
+    assert "the job fails" in row and "For printer `x`" in row and "set by this site's configuration" in row
+    assert conformance.generate(config, printer="x") != general
+
+
+def test_override_of_an_unlisted_code_gets_its_own_row():
+    config = parse(OVERRIDE_CONFIG.replace('"N-ACTION 0xC602" = "retry"', '"N-SET 0xC123" = "stop-printer"'),
+                   "<test>")
+    rows = status_rows(conformance.generate(config, printer="x"), "grayscale-image-box", "N-SET")
+    assert "0xC123" in rows
+    assert "printer is marked stopped" in rows["0xC123"][3] and "set by this site" in rows["0xC123"][3]
+
+
+def test_printer_statement_follows_its_settings():
+    text = OVERRIDE_CONFIG.replace('port = 10400', 'port = 10400\ncolor = true\nbit_depth = 12\n'
+                                   'presentation_lut = true\nmemory_allocation = 2048')
+    statement = conformance.generate(parse(text, "<test>"), printer="x")
+    contexts = {row[1] for row in table(statement, "Proposed presentation contexts for the activity Print")}
+    assert contexts == set(association.requested_contexts(parse(text, "<test>").printers["x"]))
+    status_rows(statement, "color-image-box", "N-SET")
+    status_rows(statement, "presentation-lut", "N-CREATE")
+    gray = {row[0]: row[3] for row in table(statement, "Attributes sent in N-SET of the Basic Grayscale")}
+    assert gray[">Bits Stored"] == "`12`"
+    plain = conformance.generate(parse(OVERRIDE_CONFIG, "<test>"), printer="x")
+    assert "Basic Color Image Box SOP Class" not in plain and "Presentation LUT SOP Class (PS3.2" not in plain
+    assert {row[0]: row[3] for row in table(plain, "Attributes sent in N-SET of the Basic Grayscale")}[
+        ">Bits Stored"] == "`8`"
+
+
+@pytest.mark.skipif(not any(f.name == "tls" for f in dataclasses.fields(PrinterConfig)),
+                    reason="no TLS settings in this version")
+def test_tls_is_described_for_a_tls_printer():
+    text = OVERRIDE_CONFIG.replace('port = 10400', 'port = 2762\ntls = true\ntls_verify = false')
+    rows = table(conformance.generate(parse(text, "<test>"), printer="x"), "Transport security per printer")
+    assert rows == [["x", "TLS", "no (any certificate accepted)", "no", "192.0.2.10"]]
+
+
+# --------------------------------------------------------------------------- (4) unknown printer
+def test_unknown_printer_is_a_value_error_naming_the_printers():
+    config = parse(OVERRIDE_CONFIG, "<test>")
+    with pytest.raises(ValueError, match=r"unknown printer 'nope'.*x, paper"):
+        conformance.generate(config, printer="nope")
+    with pytest.raises(ValueError, match=r"'paper'.*not DICOM.*x"):
+        conformance.generate(config, printer="paper")
+
+
+# --------------------------------------------------------------------------- the driver, recorded
+class _Status(Dataset):
+    def __init__(self, code: int = 0x0000):
+        super().__init__()
+        self.Status = code
+
+
+class _RecordingAssoc:
+    """Stands for pynetdicom's association: records each request, answers success."""
+
+    def __init__(self, link: "_RecordingLink"):
+        self.link = link
+
+    def send_n_get(self, tags, class_uid, instance_uid, msg_id=None, meta_uid=None):
+        self.link.sent.append(("N-GET", class_uid, list(tags)))
+        attrs = Dataset()
+        attrs.PrinterStatus, attrs.PrinterStatusInfo = "NORMAL", "READY"
+        return _Status(), attrs
+
+    def send_n_create(self, ds, class_uid, instance_uid, msg_id=None, meta_uid=None):
+        self.link.sent.append(("N-CREATE", class_uid, ds))
+        self.link.last_created_uid = instance_uid
+        attrs = Dataset()
+        if class_uid == association.SOP_CLASSES["film-box"]:
+            box = association.SOP_CLASSES["color-image-box" if self.link.color else "grayscale-image-box"]
+            items = []
+            for i in range(4):
+                item = Dataset()
+                item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = box, f"1.2.3.{i + 1}"
+                items.append(item)
+            attrs.ReferencedImageBoxSequence = Sequence(items)
+        return _Status(), attrs
+
+    def send_n_set(self, ds, class_uid, instance_uid, msg_id=None, meta_uid=None):
+        self.link.sent.append(("N-SET", class_uid, ds))
+        return _Status(), None
+
+    def send_n_action(self, info, action_type, class_uid, instance_uid, msg_id=None, meta_uid=None):
+        self.link.sent.append(("N-ACTION", class_uid, info))
+        return _Status(), None
+
+    def send_n_delete(self, class_uid, instance_uid, msg_id=None, meta_uid=None):
+        self.link.sent.append(("N-DELETE", class_uid, None))
+        return _Status()
+
+
+class _RecordingLink:
+    """Stands for drivers.dicom.association.PrintAssociation."""
+
+    def __init__(self, printer: PrinterConfig):
+        self.accepted = association.requested_contexts(printer)
+        self.color = printer.color
+        self.sent: list[tuple[str, str, object]] = []
+        self.last_created_uid: str | None = None
+        self.jobs = 0
+        self.is_alive = True
+        self.closed_by_us = False
+
+    def accepts(self, uid: str) -> bool:
+        return uid in self.accepted
+
+    def take_events(self) -> list:
+        return []
+
+    def send(self, operation, sop, meta, call):
+        return call(_RecordingAssoc(self), meta, len(self.sent) + 1), 0.0
+
+    def release(self) -> None:
+        self.is_alive = False
+
+    def abort(self) -> None:
+        self.is_alive = False
+
+
+class _Observer:
+    def warning(self, operation, status, meaning):
+        pass
+
+    def printer_status(self, status: PrinterStatus):
+        pass
+
+    def dimse(self, operation, sop_class, status, meaning, seconds):
+        pass
+
+
+def _sheet(color: bool, bits: int) -> FilmSheet:
+    if color:
+        pixels = np.zeros((8, 6, 3), np.uint8)
+    else:
+        pixels = np.zeros((8, 6), np.uint16 if bits == 12 else np.uint8)
+    boxes = (ImageBox(1, pixels, polarity="REVERSE", magnification="CUBIC", smoothing="SMOOTH",
+                      requested_image_size_mm=120.5),
+             ImageBox(2, pixels))
+    return FilmSheet(index=0, display_format="STANDARD\\2,2", film_size="14INX17IN", orientation="PORTRAIT",
+                     film_pixels=(100, 120), rects=tuple(BoxRect(0, 0, 10, 10) for _ in range(4)),
+                     boxes=boxes, bit_depth=bits, color=color, magnification="CUBIC", smoothing="SHARP",
+                     border_density="BLACK", empty_image_density="WHITE", min_density=20, max_density=300,
+                     trim="NO", configuration_information="PERCEPTION_LUT=KANAMORI")
+
+
+def _tags(ds: Dataset, depth: int = 0) -> set[tuple[int, int]]:
+    out = set()
+    for elem in ds:
+        out.add((depth, int(elem.tag)))
+        if elem.VR == "SQ":
+            for item in elem.value:
+                out |= _tags(item, depth + 1)
+    return out
+
+
+def _described(text: str, caption: str) -> set[tuple[int, int]]:
+    out = set()
+    for row in table(text, caption):
+        depth = len(row[0]) - len(row[0].lstrip(">"))
+        group, element = row[1].strip("()").split(",")
+        out.add((depth, int(group, 16) << 16 | int(element, 16)))
+    return out
+
+
+@pytest.mark.parametrize("settings", [
+    dict(color=False, bit_depth=8, presentation_lut=True, plut_in_film_session=False, memory_allocation=1024),
+    dict(color=False, bit_depth=12, presentation_lut=True, plut_in_film_session=True),
+    dict(color=True, presentation_lut=False, configuration_information="X"),
+], ids=["gray8-plut-in-box", "gray12-plut-in-session", "colour"])
+def test_every_attribute_the_driver_sends_is_described(monkeypatch, settings):
+    from drivers.dicom import scu
+
+    printer = PrinterConfig(name="x", driver="dicom", ae_title="DRYVIEW", host="192.0.2.10", port=10400,
+                            **settings)
+    server = ServerConfig(source="<test>", printers={"x": printer})
+    link = _RecordingLink(printer)
+    monkeypatch.setattr(scu.PrintAssociation, "open", classmethod(lambda cls, p, s, syntaxes=None: link))
+    driver = scu.DicomDriver(printer, server)
+    ticket = JobTicket(job_id=1, copies=2, priority="HIGH", medium_type="BLUE FILM",
+                       film_destination="PROCESSOR", label="CT chest", color=printer.color, films_total=1)
+    with driver.session(ticket, _Observer()) as session:
+        session.print_film(_sheet(printer.color, printer.bit_depth))
+
+    text = conformance.generate(server, printer="x")
+    names = {uid: name for name, uid in association.SOP_CLASSES.items()}
+    sent_ops = set()
+    for operation, class_uid, payload in link.sent:
+        sop = names[class_uid]
+        sent_ops.add((sop, operation))
+        assert (sop, operation) in SENT, f"the driver sends {operation} {sop}, which this test does not know"
+        status_rows(text, sop, operation)      # its status table is there
+        title = sp.SOP_CLASS_NAMES[sop]
+        if operation == "N-GET":
+            described = _described(text, "Printer SOP Class N-GET attributes requested")
+            assert {(0, int(t)) for t in payload} <= described
+        elif isinstance(payload, Dataset):
+            described = _described(text, f"Attributes sent in {operation} of the {title}")
+            missing = _tags(payload) - described
+            assert not missing, (f"{operation} {sop} sends {sorted(hex(t) for _, t in missing)}, not described "
+                                 f"in the conformance statement")
+    assert ("film-box", "N-ACTION") in sent_ops and ("film-session", "N-DELETE") in sent_ops
