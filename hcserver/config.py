@@ -11,6 +11,7 @@ from __future__ import annotations
 import grp
 import os
 import tomllib
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,39 @@ class ConfigError(ValueError):
     def __init__(self, file: str, key: str, message: str):
         super().__init__(f"{file}: {key}: {message}")
         self.file, self.key, self.message = file, key, message
+
+
+class ConfigErrors(ConfigError):
+    """Every problem found in one file (the first one gives file, key and message)."""
+
+    def __init__(self, errors: list[ConfigError]):
+        first = errors[0]
+        super().__init__(first.file, first.key, first.message)
+        self.errors = errors
+        self.args = ("\n".join(str(error) for error in errors),)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class _Collector:
+    """Gathers errors so that one pass over a file reports all of them."""
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    @contextmanager
+    def each(self):
+        try:
+            yield
+        except ConfigErrors as exc:
+            self.errors.extend(exc.errors)
+        except ConfigError as exc:
+            self.errors.append(exc)
+
+    def raise_any(self) -> None:
+        if self.errors:
+            raise ConfigErrors(self.errors)
 
 
 @dataclass(frozen=True)
@@ -225,11 +259,11 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
 
 
 def _parse_policy_key(file: str, key: str, raw: str) -> str:
-    from drivers.dicom.status_policy import OPERATIONS  # the operations we send or receive
-
+    # Only the operations we send: the answers to a printer's N-EVENT-REPORT are ours to choose.
+    operations = ("N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE")
     parts = raw.split()
-    if len(parts) != 2 or parts[0] not in OPERATIONS:
-        raise ConfigError(file, key, f"expected \"OPERATION 0xCODE\" with OPERATION one of: {', '.join(OPERATIONS)}")
+    if len(parts) != 2 or parts[0] not in operations:
+        raise ConfigError(file, key, f"expected \"OPERATION 0xCODE\" with OPERATION one of: {', '.join(operations)}")
     try:
         code = int(parts[1], 16)
     except ValueError:
@@ -243,30 +277,42 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     base = f"printers.{name}"
     _check(file, base, raw, dict, "a table")
     kwargs: dict[str, Any] = {"name": name}
+    found = _Collector()
     for key, value in raw.items():
-        full = f"{base}.{key}"
-        if key == "driver":
-            kwargs[key] = _choice(file, full, value, DRIVERS)
-        elif key in _PRINTER_FIELDS:
-            kind, what = _PRINTER_FIELDS[key]
-            kwargs[key] = _check(file, full, value, kind, what)
-        elif key == "film_sizes":
-            kwargs[key] = _str_list(file, full, value, FILM_SIZES)
-        elif key == "magnification_types":
-            kwargs[key] = _str_list(file, full, value, MAGNIFICATIONS)
-        elif key in ("display_formats", "medium_types", "film_destinations"):
-            kwargs[key] = _str_list(file, full, value)
-        elif key == "defaults":
-            kwargs[key] = _defaults(file, full, value)
-        elif key == "status_policy":
-            _check(file, full, value, dict, "a table of \"OPERATION 0xCODE\" = action")
-            policy = {}
-            for pkey, action in value.items():
-                norm = _parse_policy_key(file, f"{full}.\"{pkey}\"", pkey)
-                policy[norm] = _choice(file, f"{full}.\"{pkey}\"", action, POLICY_ACTIONS)
-            kwargs[key] = policy
-        else:
-            raise ConfigError(file, full, "unknown key")
+        with found.each():
+            _printer_key(file, base, key, value, kwargs)
+    found.raise_any()
+    return _printer_checks(file, base, kwargs)
+
+
+def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, Any]) -> None:
+    full = f"{base}.{key}"
+    if key == "driver":
+        kwargs[key] = _choice(file, full, value, DRIVERS)
+    elif key in _PRINTER_FIELDS:
+        kind, what = _PRINTER_FIELDS[key]
+        kwargs[key] = _check(file, full, value, kind, what)
+    elif key == "film_sizes":
+        kwargs[key] = _str_list(file, full, value, FILM_SIZES)
+    elif key == "magnification_types":
+        kwargs[key] = _str_list(file, full, value, MAGNIFICATIONS)
+    elif key in ("display_formats", "medium_types", "film_destinations"):
+        kwargs[key] = _str_list(file, full, value)
+    elif key == "defaults":
+        kwargs[key] = _defaults(file, full, value)
+    elif key == "status_policy":
+        _check(file, full, value, dict, "a table of \"OPERATION 0xCODE\" = action")
+        policy = {}
+        for pkey, action in value.items():
+            norm = _parse_policy_key(file, f"{full}.\"{pkey}\"", pkey)
+            policy[norm] = _choice(file, f"{full}.\"{pkey}\"", action, POLICY_ACTIONS)
+        kwargs[key] = policy
+    else:
+        raise ConfigError(file, full, "unknown key")
+
+
+def _printer_checks(file: str, base: str, kwargs: dict[str, Any]) -> PrinterConfig:
+    """Checks between keys, once each key is valid on its own."""
     if kwargs.get("bit_depth", 8) not in (8, 12):
         raise ConfigError(file, f"{base}.bit_depth", "must be 8 or 12")
     for key in ("ae_title", "calling_ae_title"):
@@ -398,22 +444,24 @@ def parse(text: str, source: str) -> ServerConfig:
             raise ConfigError(source, key, "unknown section (allowed: server, printers)")
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
+    found = _Collector()
     for key, value in server_raw.items():
-        if key == "tcp":
-            values["tcp"] = _tcp(source, value)
-            continue
-        if key not in _SERVER_FIELDS:
-            raise ConfigError(source, f"server.{key}", f"unknown key (allowed: {', '.join(_SERVER_FIELDS)})")
-        kind, what = _SERVER_FIELDS[key]
-        values[key] = _check(source, f"server.{key}", value, kind, what)
+        with found.each():
+            if key == "tcp":
+                values["tcp"] = _tcp(source, value)
+                continue
+            if key not in _SERVER_FIELDS:
+                raise ConfigError(source, f"server.{key}", f"unknown key (allowed: {', '.join(_SERVER_FIELDS)})")
+            kind, what = _SERVER_FIELDS[key]
+            values[key] = _check(source, f"server.{key}", value, kind, what)
     if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
-        raise ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters")
+        found.errors.append(ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters"))
     if "socket_group" in values:
         try:
             grp.getgrnam(values["socket_group"])
         except KeyError:
-            raise ConfigError(source, "server.socket_group", f"no group {values['socket_group']!r} on this "
-                                                             f"system") from None
+            found.errors.append(ConfigError(source, "server.socket_group",
+                                            f"no group {values['socket_group']!r} on this system"))
     state_dir = Path(values.pop("state_dir", "var"))
     socket = Path(values.pop("socket", "run/hcserver.sock"))
     spool = Path(values.pop("spool", "spool"))
@@ -421,8 +469,12 @@ def parse(text: str, source: str) -> ServerConfig:
     database = values.pop("database", f"sqlite:///{state_dir / 'queue.db'}")
     printers_raw = _check(source, "printers", raw.get("printers", {}), dict, "a table of printers")
     if not printers_raw:
-        raise ConfigError(source, "printers", "at least one printer must be configured")
-    printers = {name: _printer(source, name, value) for name, value in printers_raw.items()}
+        found.errors.append(ConfigError(source, "printers", "at least one printer must be configured"))
+    printers = {}
+    for name, value in printers_raw.items():
+        with found.each():
+            printers[name] = _printer(source, name, value)
+    found.raise_any()
     return ServerConfig(
         source=source,
         state_dir=state_dir,

@@ -56,3 +56,38 @@ def test_config_errors_name_file_key_and_allowed_values(text, key, words):
 def test_missing_file_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="No such file"):
         load(tmp_path / "nope.toml")
+
+
+def test_every_error_of_a_file_is_reported_at_once():
+    text = """
+[server]
+retry_limit = "many"
+colour = 1
+[printers.a]
+driver = "fax"
+bit_depth = 10
+[printers.b]
+port = "x"
+"""
+    with pytest.raises(ConfigError) as error:
+        parse(text, "site.toml")
+    keys = [e.key for e in error.value.errors]
+    assert keys == ["server.retry_limit", "server.colour", "printers.a.driver", "printers.b.port"]
+    assert str(error.value).count("site.toml: ") == 4
+
+
+def test_check_config_prints_every_error(tmp_path):
+    import subprocess
+    import sys
+
+    site = tmp_path / "site.toml"
+    site.write_text("[server]\nretry_limit = 'many'\n[printers.a]\ndriver = 'fax'\n")
+    result = subprocess.run([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "check-config", "-c", str(site)],
+                            capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"hcserver: {site}: server.retry_limit: expected a number of attempts, got 'many'",
+        f"hcserver: {site}: printers.a.driver: 'fax' is not one of: dicom, preview"]
+    good = subprocess.run([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "check-config", "-c",
+                           str(REPO / "etc" / "hcserver.toml")], capture_output=True, text=True)
+    assert good.returncode == 0 and "printer simulator: dicom HCSIM@127.0.0.1:11112" in good.stdout

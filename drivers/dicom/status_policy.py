@@ -19,7 +19,7 @@ default:
     the job fails with the code and its meaning.
 ``stop-printer``
     the job goes back to pending, the printer is marked stopped and polled
-    (N-GET Printer) until it reports NORMAL.
+    (N-GET Printer) until it reports anything but FAILURE.
 
 The table is data: it is expanded once, at import, from the Annex N code
 lists (:data:`ANNEX_N`) and an ordered list of choices (:data:`_CHOICES`, the
@@ -75,7 +75,7 @@ or not at all, we choose:
   the cost when the cause turns out to be permanent.
 * ``stop-printer`` for the other failures of N-GET Printer: the printer
   cannot tell us its status, which is the printer's (or its configuration's)
-  fault and not the job's, so jobs are kept until it answers NORMAL.
+  fault and not the job's, so jobs are kept until it answers with a status other than FAILURE.
 * ``warn`` for failures of requests the films do not depend on: N-DELETE
   (the films are already accepted, and the printer drops the session's
   instances when the association ends), N-GET Print Job (only the progress
@@ -344,7 +344,7 @@ _CHOICES: tuple[_Choice, ...] = (
             sop_classes=("printer",), operations=("N-GET",), codes=_TRANSIENT),
     _Choice(Action.STOP_PRINTER,
             "the printer cannot report its status: its fault (or its configuration's), not the "
-            "job's; keep the jobs and poll until it answers NORMAL (the reference SCU aborts the "
+            "job's; keep the jobs and poll until it answers (not FAILURE) (the reference SCU aborts the "
             "association without failing the job)",
             sop_classes=("printer",), operations=("N-GET",), codes="failure"),
     _Choice(Action.WARN,

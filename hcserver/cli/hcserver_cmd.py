@@ -15,7 +15,8 @@ def _config(path):
     try:
         return load(path)
     except ConfigError as exc:
-        click.echo(f"hcserver: {exc}", err=True)
+        for line in str(exc).splitlines():   # every error of the file, one per line
+            click.echo(f"hcserver: {line}", err=True)
         sys.exit(2)
 
 
