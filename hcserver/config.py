@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hcserver import __version__
+
 FILM_SIZES = (
     "8INX10IN", "8_5INX11IN", "10INX12IN", "10INX14IN", "11INX14IN", "11INX17IN",
     "14INX14IN", "14INX17IN", "24CMX24CM", "24CMX30CM", "A4", "A3",
@@ -179,8 +181,9 @@ class ServerConfig:
     retry_limit: int = 10
     max_message_bytes: int = 1 << 20
     max_attachment_bytes: int = 512 << 20
-    implementation_class_uid: str | None = None
-    implementation_version_name: str | None = None
+    # Our implementation identity in every association (a UUID-derived UID, PS3.5 B.2)
+    implementation_class_uid: str | None = "2.25.319311386931146108354010361616260577806"
+    implementation_version_name: str | None = f"HCSERVER_{__version__}"[:16]
     # access control (CUPS-style): members of admin_group (and root) may act on anybody's jobs
     # and administer printers; everybody else only on their own jobs.
     admin_group: str = "hcadmin"
