@@ -12,12 +12,10 @@ import itertools
 import json
 import os
 import socket
-import ssl
 import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .config import load
 from .protocol import ProtocolError, encode, read_message
 
 RESPONSE_LIMIT = 1 << 30
@@ -33,7 +31,11 @@ class ClientError(Exception):
 
 def default_socket(config_path: str | None = None) -> str:
     """``$HCSERVER_SOCKET``, else the socket of the configuration (or the embedded defaults)."""
-    return os.environ.get("HCSERVER_SOCKET") or str(load(config_path).socket)
+    if os.environ.get("HCSERVER_SOCKET"):
+        return os.environ["HCSERVER_SOCKET"]
+    from .config import load   # only when the socket is not given: it costs start-up time
+
+    return str(load(config_path).socket)
 
 
 class Client:
@@ -83,6 +85,8 @@ class Client:
             raise ClientError("unreachable", f"expected tls://HOST:PORT, got {self.path}")
         if not self.token:
             raise ClientError("unauthenticated", "a remote hcserver needs a token (--token or $HCSERVER_TOKEN)")
+        import ssl   # remote servers only
+
         context = ssl.create_default_context(cafile=self.ca_file)
         try:
             raw = socket.create_connection((host.strip("[]"), int(port)), timeout=self.timeout)
@@ -93,7 +97,7 @@ class Client:
             sock = context.wrap_socket(raw, server_hostname=host.strip("[]"))
             sock.sendall(encode({"id": 0, "op": "auth", "token": self.token}))
             reply = read_message(sock, RESPONSE_LIMIT, 0).header
-        except (ssl.SSLError, OSError, EOFError, ProtocolError) as exc:
+        except (OSError, EOFError, ProtocolError) as exc:   # ssl.SSLError is an OSError
             raw.close()
             raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: {exc}") from None
         if not reply.get("ok"):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
-from concurrent.futures import Future
-from queue import SimpleQueue
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from queue import SimpleQueue
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 import formatter
@@ -72,6 +73,7 @@ class PrinterWorker:
         self._overtime = False     # set by the job-time timer while a job prints too long
         self._observer: JobObserver | None = None   # of the job printing now
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
+        self._formatting = ThreadPoolExecutor(1, thread_name_prefix=f"format-{printer.name}")
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
 
     # ---- control (any thread) -------------------------------------------------------
@@ -93,6 +95,7 @@ class PrinterWorker:
         self._thread.join(timeout)
         for kind in ("idle", "due", "poll", "jobtime"):
             self._cancel_timer(kind)
+        self._formatting.shutdown(wait=False, cancel_futures=True)
         self.driver.close()
 
     def _timer(self, kind: str, args: tuple = (), **trigger) -> None:
@@ -101,9 +104,10 @@ class PrinterWorker:
                                misfire_grace_time=None, **trigger)
 
     def _cancel_timer(self, kind: str) -> None:
-        job = self.scheduler.get_job(f"{kind}-{self.name}")
-        if job:
-            job.remove()
+        try:
+            self.scheduler.remove_job(f"{kind}-{self.name}")
+        except JobLookupError:  # not set, or a one-shot timer that has just fired
+            pass
 
     def _fire(self, kind: str) -> None:
         if kind == "idle":
@@ -203,12 +207,12 @@ class PrinterWorker:
         """Why printing must stop before film ``index``, if it must."""
         if self._stopping:
             return Transition.REQUEUE, self._stop_reason
-        if self.queue.cancel_requested(job.id):
+        cancel, printable, higher = self.queue.between_films(job.id, self.name, job.priority_rank)
+        if cancel:
             return Transition.CANCEL, f"canceled after {index} films"
-        if not self._printable():
+        if not printable:
             return Transition.REQUEUE, f"printer {self.name} was disabled; resumes at film {index + 1}"
-        if (index > job.films_printed and self.printer.preempt
-                and self.queue.higher_priority_waiting(self.name, job.priority_rank)):
+        if index > job.films_printed and self.printer.preempt and higher:
             return Transition.PREEMPT, f"a higher-priority job goes first; resumes at film {index + 1}"
         return None
 
@@ -231,13 +235,18 @@ class PrinterWorker:
         self._timer("jobtime", trigger="date", args=(job.id,), run_date=datetime.now(timezone.utc)
                     + timedelta(seconds=self.server.max_job_time_s))
         try:
+            # Film k+1 is formatted while film k goes to the printer; never more than two
+            # films of a job are held in memory.
+            upcoming = self._formatting.submit(self._format, job, job.films_printed)
             with self.driver.session(ticket, observer) as session:
                 for index in range(job.films_printed, job.films_total):
                     interruption = self._interruption(job, index)
                     if interruption:
                         outcome, reason = interruption
                         break
-                    sheet = self._format(job, index)
+                    sheet = upcoming.result()
+                    if index + 1 < job.films_total:
+                        upcoming = self._formatting.submit(self._format, job, index + 1)
                     for note in sheet.notes:
                         observer.warning("format", None, note)
                     output = session.print_film(sheet)

@@ -46,6 +46,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_dispatch", "printer", "state", "priority_rank", "id"),
         Index("ix_jobs_state", "state"),
+        Index("ix_jobs_owner_state", "owner", "state"),
     )
 
 

@@ -28,7 +28,8 @@ def utcnow() -> datetime:
 
 
 def iso(value: datetime | None) -> str | None:
-    return None if value is None else value.replace(tzinfo=timezone.utc).isoformat(timespec="milliseconds")
+    """A stored (naive UTC) time as ISO 8601 with its offset."""
+    return None if value is None else value.isoformat(timespec="milliseconds") + "+00:00"
 
 
 class QueueError(ValueError):
@@ -195,10 +196,9 @@ class JobQueue:
 
     # ---- reading --------------------------------------------------------------------
 
-    def _warnings(self, session: Session, job_ids: list[int]) -> dict[int, list[dict]]:
+    def _warnings(self, session: Session, job_ids) -> dict[int, list[dict]]:
+        """Warnings per job; ``job_ids`` is a list or a select of ids."""
         found: dict[int, list[dict]] = {}
-        if not job_ids:
-            return found
         rows = session.execute(select(Event.job_id, Event.data, Event.at)
                                .where(Event.kind == "warning", Event.job_id.in_(job_ids))
                                .order_by(Event.id))
@@ -219,14 +219,16 @@ class JobQueue:
         }
 
     def list(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
+        where = []
+        if not include_history:
+            where.append(Job.state.not_in([s.value for s in TERMINAL]))
+        if printer:
+            where.append(Job.printer == printer)
         with self._reading() as session:
-            query = select(Job).order_by(Job.priority_rank, Job.id)
-            if not include_history:
-                query = query.where(Job.state.not_in([s.value for s in TERMINAL]))
-            if printer:
-                query = query.where(Job.printer == printer)
-            jobs = session.scalars(query).all()
-            warnings = self._warnings(session, [job.id for job in jobs])
+            # Plain rows, not ORM objects: the list must stay fast with thousands of jobs.
+            columns = [getattr(Job, c.key) for c in Job.__table__.columns]
+            jobs = session.execute(select(*columns).where(*where).order_by(Job.priority_rank, Job.id)).all()
+            warnings = self._warnings(session, select(Job.id).where(*where))
             return [self._view(job, warnings.get(job.id, [])) for job in jobs]
 
     def show(self, job_id: int, *, log: bool = False) -> dict:
@@ -287,10 +289,11 @@ class JobQueue:
         return owner
 
     def queued_count(self, owner: str) -> int:
-        """Jobs of ``owner`` that have not ended."""
+        """Jobs of ``owner`` that have not ended (indexed: owner, state)."""
+        waiting = [JobState.PENDING.value, JobState.HELD.value, JobState.PROCESSING.value]
         with self._reading() as session:
             return session.scalar(select(func.count()).select_from(Job).where(
-                Job.owner == owner, Job.state.not_in([s.value for s in TERMINAL])))
+                Job.owner == owner, Job.state.in_(waiting)))
 
     def state_of(self, job_id: int) -> str:
         with self._reading() as session:
@@ -335,12 +338,17 @@ class JobQueue:
             return session.scalar(select(func.min(Job.not_before)).where(
                 Job.printer == printer, Job.state == JobState.PENDING.value, Job.not_before.is_not(None)))
 
-    def higher_priority_waiting(self, printer: str, rank: int) -> bool:
+    def between_films(self, job_id: int, printer: str, rank: int) -> tuple[bool, bool, bool]:
+        """What the worker checks before each film, in one read: (cancel requested, printer
+        enabled and not stopped, a due job of higher priority waiting)."""
         now = utcnow()
         with self._reading() as session:
-            return session.scalar(select(Job.id).where(
+            cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+            state = session.get(PrinterState, printer)
+            higher = session.scalar(select(Job.id).where(
                 Job.printer == printer, Job.state == JobState.PENDING.value, Job.priority_rank < rank,
                 (Job.not_before.is_(None)) | (Job.not_before <= now)).limit(1)) is not None
+            return cancel, state is not None and state.enabled and not state.stopped, higher
 
     def cancel_requested(self, job_id: int) -> bool:
         with self._reading() as session:

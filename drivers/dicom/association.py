@@ -49,6 +49,8 @@ time, and collected with :meth:`PrintAssociation.take_events`.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import socket
 import ssl
@@ -266,6 +268,56 @@ def _load_tls_file(key: str, path: str, unusable: str, load: Callable[[], None])
         raise ValueError(f"{key} {path}: {exc.strerror or exc}") from exc
 
 
+class _Watchdog:
+    """One thread that runs every deadline of every association (a timer thread started
+    per request cost a few milliseconds each, several times per film)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, Callable[[], None]]] = []
+        self._cancelled: set[int] = set()
+        self._tokens = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def arm(self, seconds: float, callback: Callable[[], None]) -> int:
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="dicom-deadlines", daemon=True)
+                self._thread.start()
+            token = next(self._tokens)
+            heapq.heappush(self._heap, (time.monotonic() + seconds, token, callback))
+            self._cond.notify()
+            return token
+
+    def disarm(self, token: int) -> None:
+        with self._cond:
+            self._cancelled.add(token)
+
+    def _due(self) -> Callable[[], None]:
+        with self._cond:
+            while True:
+                while self._heap and self._heap[0][1] in self._cancelled:
+                    self._cancelled.discard(heapq.heappop(self._heap)[1])
+                if not self._heap:
+                    self._cond.wait()
+                    continue
+                remaining = self._heap[0][0] - time.monotonic()
+                if remaining <= 0:
+                    return heapq.heappop(self._heap)[2]
+                self._cond.wait(remaining)
+
+    def _run(self) -> None:
+        while True:
+            callback = self._due()
+            try:
+                callback()
+            except Exception:  # a deadline must never stop the others
+                log.exception("deadline callback failed")
+
+
+_WATCHDOG = _Watchdog()
+
+
 class _Wire:
     """What the network thread saw on one association's connection, to tell why it
     ended (see the module docstring); also cuts the connection when a deadline passes.
@@ -375,13 +427,11 @@ class _Wire:
     @contextmanager
     def deadline(self, seconds: float) -> Iterator[None]:
         """Cut the connection if the block has not ended within ``seconds``."""
-        timer = threading.Timer(seconds, self.cut)
-        timer.daemon = True
-        timer.start()
+        token = _WATCHDOG.arm(seconds, self.cut)
         try:
             yield
         finally:
-            timer.cancel()
+            _WATCHDOG.disarm(token)
 
     def cut(self) -> None:
         """Shut the connection down under pynetdicom's feet: a blocked read or write in

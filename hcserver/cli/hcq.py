@@ -7,13 +7,21 @@ import sys
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from hcserver.client import Client, ClientError, default_socket
-from hcserver.config import ConfigError
 
-console = Console()
+
+def console():
+    """The rich console, imported only by commands that draw tables (hcq starts faster)."""
+    from rich.console import Console
+
+    return Console()
+
+
+def new_table(**options):
+    from rich.table import Table
+
+    return Table(**options)
 
 
 def fail(message: str, code: int = 1):
@@ -30,15 +38,13 @@ def with_client(func):
             path = ctx.obj["socket"] or default_socket(ctx.obj["config"])
             with Client(path, token=ctx.obj["token"], ca_file=ctx.obj["ca_file"]) as client:
                 return ctx.invoke(func, client, *args, **kwargs)
-        except ClientError as exc:
-            fail(str(exc))
-        except ConfigError as exc:
+        except (ClientError, ValueError) as exc:   # ValueError: a ConfigError reading the socket path
             fail(str(exc))
     return wrapper
 
 
-def emit_json(data) -> None:
-    click.echo(json.dumps(data, indent=2))
+def emit_json(data, compact: bool = False) -> None:
+    click.echo(json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -105,8 +111,8 @@ def follow_to_end(client: Client, job: int) -> dict:
     return client.show(job)
 
 
-def _jobs_table(jobs: list[dict]) -> Table:
-    table = Table(box=None, header_style="bold")
+def _jobs_table(jobs: list[dict]) -> "rich.table.Table":
+    table = new_table(box=None, header_style="bold")
     for column in ("ID", "STATE", "PRINTER", "PRI", "FILMS", "TRIES", "OWNER", "SUBMITTED", "NOTE"):
         table.add_column(column)
     for job in jobs:
@@ -130,9 +136,9 @@ def list_(client, all_, printer, as_json):
     """List queued and printing jobs (with --all, history too)."""
     jobs = client.list(all=all_, printer=printer)
     if as_json:
-        emit_json(jobs)
+        emit_json(jobs, compact=True)   # one line: fast with thousands of jobs
     elif jobs:
-        console.print(_jobs_table(jobs))
+        console().print(_jobs_table(jobs))
     else:
         click.echo("no jobs")
 
@@ -240,11 +246,11 @@ def printers(client, as_json):
     if as_json:
         emit_json(data)
         return
-    console.print(_printers_table(data))
+    console().print(_printers_table(data))
 
 
-def _printers_table(data: list[dict]) -> Table:
-    table = Table(box=None, header_style="bold", title="printers", title_justify="left")
+def _printers_table(data: list[dict]) -> "rich.table.Table":
+    table = new_table(box=None, header_style="bold", title="printers", title_justify="left")
     for column in ("PRINTER", "DRIVER", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "ASSOCIATION",
                    "QUEUED", "REASON"):
         table.add_column(column)
@@ -266,7 +272,7 @@ def _watch_view(client: Client):
     from rich.console import Group
 
     jobs = client.list()
-    table = Table(box=None, header_style="bold", title="jobs", title_justify="left")
+    table = new_table(box=None, header_style="bold", title="jobs", title_justify="left")
     for column in ("ID", "STATE", "PRINTER", "PRI", "FILMS", "WARNINGS", "NOTE"):
         table.add_column(column)
     for job in jobs:
@@ -296,12 +302,12 @@ def watch(client, plain, updates):
     try:
         if plain:
             while True:
-                console.print(_watch_view(client))
+                console().print(_watch_view(client))
                 seen += 1
                 if updates and seen >= updates:
                     return
                 next(stream)
-        with Live(_watch_view(client), console=console, auto_refresh=False) as live:
+        with Live(_watch_view(client), console=console(), auto_refresh=False) as live:
             while not updates or seen < updates:
                 next(stream)
                 live.update(_watch_view(client), refresh=True)
