@@ -1,0 +1,1 @@
+"""Helpers of ``bench/run.py``: the hcserver benchmark (see ``bench/README.md``)."""
