@@ -197,6 +197,11 @@ class Client:
         args = {"all": all} | ({"printer": printer} if printer else {})
         return self.request("list", **args)["jobs"]
 
+    def list_json(self, *, all: bool = False, printer: str | None = None) -> bytes:
+        """The same list as JSON text, exactly as the server encoded it (no decoding here)."""
+        args = {"all": all, "raw": True} | ({"printer": printer} if printer else {})
+        return self.request("list", **args).get("_attachment", b"[]")
+
     def show(self, job: int, *, log: bool = False) -> dict:
         return self.request("show", job=job, log=log)["job"]
 

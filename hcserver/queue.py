@@ -425,6 +425,8 @@ class JobQueue:
                 session.delete(job)
             session.flush()
             still_used = set(session.scalars(select(Frame.image).where(Frame.image.in_(images)).distinct()))
+        if doomed:
+            self._notify(JobChange(0, "", "purge", ""))
         return len(doomed), images - still_used, outputs
 
     def recover_interrupted(self) -> list[int]:

@@ -90,6 +90,11 @@ def test_hold_release_cancel_priority_move(daemon, images):
         with pytest.raises(ClientError, match="no job 999"):
             hc.show(999)
         assert {j["id"]: j["state"] for j in hc.list()} == {b: "held"}
+        assert json.loads(hc.list_json()) == hc.list()        # the cached JSON list ...
+        hc.release(b)
+        hc.printer_admin("enable", "film")
+        assert hc.wait(b, timeout=30)["state"] == "completed"
+        assert json.loads(hc.list_json()) == [] == hc.list()  # ... follows every change
 
 
 def test_priority_then_fifo_on_one_printer(daemon, images):

@@ -68,6 +68,7 @@ from pynetdicom import AE, evt
 from pynetdicom.dsutils import decode
 
 from drivers.base import Action, PrintFailure
+from drivers.dicom.status_policy import SOP_CLASS_UIDS
 from hcserver.config import PrinterConfig, ServerConfig
 
 log = logging.getLogger(__name__)
@@ -79,16 +80,9 @@ COLOR_META = "1.2.840.10008.5.1.1.18"
 PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
 
 #: short name (as used by the status policy) -> SOP Class UID
-SOP_CLASSES: dict[str, str] = {
-    "film-session": "1.2.840.10008.5.1.1.1",
-    "film-box": "1.2.840.10008.5.1.1.2",
-    "grayscale-image-box": "1.2.840.10008.5.1.1.4",
-    "color-image-box": "1.2.840.10008.5.1.1.4.1",
-    "annotation-box": "1.2.840.10008.5.1.1.15",
-    "print-job": "1.2.840.10008.5.1.1.14",
-    "printer": "1.2.840.10008.5.1.1.16",
-    "presentation-lut": "1.2.840.10008.5.1.1.23",
-}
+# The SOP classes we use, by the status table's short names (one list of UIDs in the project).
+SOP_CLASSES: dict[str, str] = {name: uid for name, uid in SOP_CLASS_UIDS.items()
+                               if name != "printer-configuration"}
 SOP_NAMES: dict[str, str] = {uid: name for name, uid in SOP_CLASSES.items()}
 
 UID_TITLES: dict[str, str] = {
