@@ -392,6 +392,15 @@ class DicomDriver(Driver):
                            f"{self.printer.port} did not accept {wanted}", operation="A-ASSOCIATE")
 
 
+# Film Box N-CREATE attributes taken from the formatted sheet: (DICOM keyword, FilmSheet field).
+FILM_BOX_ATTRIBUTES = (
+    ("FilmOrientation", "orientation"), ("FilmSizeID", "film_size"),
+    ("MagnificationType", "magnification"), ("SmoothingType", "smoothing"),
+    ("BorderDensity", "border_density"), ("EmptyImageDensity", "empty_image_density"),
+    ("MinDensity", "min_density"), ("MaxDensity", "max_density"), ("Trim", "trim"),
+)
+
+
 class _DicomFilmSession:
     """One film session on the printer; :meth:`print_film` prints one film."""
 
@@ -552,24 +561,10 @@ class _DicomFilmSession:
     def _film_box_attributes(self, sheet: FilmSheet) -> Dataset:
         fb = Dataset()
         fb.ImageDisplayFormat = sheet.display_format
-        if sheet.orientation:
-            fb.FilmOrientation = sheet.orientation
-        if sheet.film_size:
-            fb.FilmSizeID = sheet.film_size
-        if sheet.magnification:
-            fb.MagnificationType = sheet.magnification
-        if sheet.smoothing:
-            fb.SmoothingType = sheet.smoothing
-        if sheet.border_density:
-            fb.BorderDensity = sheet.border_density
-        if sheet.empty_image_density:
-            fb.EmptyImageDensity = sheet.empty_image_density
-        if sheet.min_density is not None:
-            fb.MinDensity = int(sheet.min_density)
-        if sheet.max_density is not None:
-            fb.MaxDensity = int(sheet.max_density)
-        if sheet.trim:
-            fb.Trim = sheet.trim
+        for keyword, field in FILM_BOX_ATTRIBUTES:   # only what the sheet sets
+            value = getattr(sheet, field)
+            if value is not None and value != "":
+                setattr(fb, keyword, value)
         config_info = sheet.configuration_information or self.printer.configuration_information
         if config_info:
             fb.ConfigurationInformation = config_info
