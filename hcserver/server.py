@@ -133,9 +133,10 @@ class Operations:
         try:
             info = self._image_info(digest)
         except formatter.UnprintableImage as exc:
-            self._image_info.cache_clear()
+            self.spool.remove(digest, min_age_s=0)   # no job can use it: do not keep it
             raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
         if info.rows * info.columns * info.frames > self.config.max_image_pixels:
+            self.spool.remove(digest, min_age_s=0)
             raise RequestError("image-too-large", f"{name}: {info.frames} frame(s) of {info.rows}x{info.columns} "
                                                   f"pixels exceed the limit of {self.config.max_image_pixels} "
                                                   f"pixels per image")

@@ -234,6 +234,8 @@ def test_bad_requests_get_errors_and_the_connection_goes_on(daemon, images, tmp_
         with pytest.raises(ClientError, match="notes.txt") as refused:
             hc.submit_files([not_dicom], printer="film")
         assert refused.value.code == "unprintable-image"
+        spooled = [p for p in (daemon.dir / "var" / "spool").rglob("*") if p.is_file()]
+        assert len(spooled) == 1   # CT_small, uploaded above; the refused file was not kept
         with pytest.raises(ClientError, match=r"films\[0\]\.layout"):
             hc.submit({"printer": "film", "films": [{"layout": "STANDARD\\0,2", "frames": [images["CT_small.dcm"]]}]})
         with pytest.raises(ClientError, match=r"films\[0\]\.frames\[0\]\.polarity"):
