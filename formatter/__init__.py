@@ -55,6 +55,10 @@ Film options (a film of a job spec)
     whole numbers 0..65535 (hundredths of OD).
 ``smoothing``, ``trim``, ``configuration_information``
     passed to the printer as given.
+``annotation_boxes``
+    texts for the printer's Basic Annotation Boxes (film-level text the printer draws itself,
+    in annotation position order; printable ASCII, at most 16); only for printers configured
+    with ``annotation_box = true``.
 ``frames``
     a non-empty list of frames (below), at most one per image box.
 

@@ -73,3 +73,4 @@ class FilmSheet:
     trim: str | None = None
     configuration_information: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)  # formatter warnings (e.g. colour→grey)
+    annotation_boxes: tuple[str, ...] = ()  # texts for the printer's Basic Annotation Boxes, in position order

@@ -30,7 +30,8 @@ FRAME_OPTIONS = ("image", "frame", "position", "window", "voi_function", "polari
                  "brightness", "true_size", "annotations", "graphics", "overlays", "rect_mm")
 FILM_OPTIONS = ("film_size", "orientation", "layout", "magnification", "smoothing", "border_density",
                 "empty_image_density", "trim", "min_density", "max_density", "configuration_information",
-                "frames")
+                "annotation_boxes", "frames")
+MAX_ANNOTATION_BOXES = 16
 INK_OPTIONS = ("grey", "color", "outline")
 MAX_ANNOTATIONS = 32
 MAX_GRAPHICS = 256
@@ -346,6 +347,12 @@ def check_film_options(film, where: str, images: Mapping[str, ImageInfo] | None 
                                                                        f"{where}.magnification")
     for key in ("smoothing", "trim", "configuration_information"):
         out[key] = _text(film, key, where)
+    texts = film.get("annotation_boxes") or []
+    if (not isinstance(texts, list) or len(texts) > MAX_ANNOTATION_BOXES
+            or not all(isinstance(t, str) and t.isascii() and t.isprintable() for t in texts)):
+        raise OptionError(f"{where}.annotation_boxes", f"expected at most {MAX_ANNOTATION_BOXES} texts of "
+                                                       f"printable ASCII (the printer's annotation boxes)")
+    out["annotation_boxes"] = texts
     for key in ("min_density", "max_density"):
         value = film.get(key)
         if value is not None and (not _is_whole(value) or not 0 <= value <= 65535):

@@ -295,6 +295,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
         trim=film["trim"],
         configuration_information=film["configuration_information"],
         notes=tuple(notes),
+        annotation_boxes=tuple(film.get("annotation_boxes") or ()),
     )
 
 

@@ -136,6 +136,7 @@ class PrinterConfig:
     plut_in_film_session: bool = False
     annotation_box: bool = False              # propose Basic Annotation Box SOP class
     annotation_text_length: int = 64
+    annotation_display_format_id: str = "ANNOTATION"   # vendor-specific; sent when a film has annotation boxes
     print_job: bool = False                   # propose Print Job SOP class
     meta_sop_only: bool = True
     configuration_information: str | None = None
@@ -250,6 +251,7 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "plut_in_film_session": (bool, "true or false"),
     "annotation_box": (bool, "true or false"),
     "annotation_text_length": (int, "a number of characters"),
+    "annotation_display_format_id": (str, "the printer's Annotation Display Format ID"),
     "print_job": (bool, "true or false"),
     "meta_sop_only": (bool, "true or false"),
     "configuration_information": (str, "a string"),

@@ -803,8 +803,12 @@ _USE = {
     "color-image-box": "N-SET (colour films; `color = true`).",
     "printer": "N-GET; N-EVENT-REPORT received and answered.",
     "presentation-lut": "N-CREATE (`IDENTITY`), N-DELETE (`presentation_lut = true`).",
-    "annotation-box": ("Proposed only (`annotation_box = true`): no Basic Annotation Box N-SET is sent; "
-                       "annotations are burned into the image pixels by this server."),
+    "annotation-box": ("Proposed with `annotation_box = true`. A film whose job gives `annotation_boxes` texts "
+                       "carries Annotation Display Format ID (2010,0030) = `annotation_display_format_id` in its "
+                       "Film Box N-CREATE, and each Basic Annotation Box the printer creates gets an N-SET with "
+                       "Annotation Position (2030,0010) and Text String (2030,0020), cut to "
+                       "`annotation_text_length` characters, after the image boxes. Annotations of frames are "
+                       "burned into the image pixels instead."),
     "print-job": ("Proposed only (`print_job = true`) so that the printer may send its N-EVENT-REPORTs, "
                   "which are answered and recorded; no N-GET Print Job is sent."),
 }
@@ -1084,6 +1088,8 @@ def _print_activity(doc: _Doc, ctx: _Ctx, n: str) -> None:
         doc.heading(f"{n}.{sec}", "Other Optional SOP Classes")
         for name in others:
             doc.para(f"**{sp.SOP_CLASS_NAMES[name]}** ({_code(assoc.SOP_CLASSES[name])}): {_USE[name]}")
+            if name == "annotation-box":
+                _status_table(doc, ctx, "annotation-box", "N-SET")
 
 
 def _lower_first(text: str) -> str:
@@ -1236,8 +1242,9 @@ _PRINTER_PARAMS: dict[str, str] = {
     "magnification_types": "Magnification Types the printer accepts.",
     "presentation_lut": "Propose the Presentation LUT SOP class and create an `IDENTITY` Presentation LUT per job.",
     "plut_in_film_session": "Reference the Presentation LUT from the Film Session instead of each Film Box.",
-    "annotation_box": "Propose the Basic Annotation Box SOP class (no N-SET is sent).",
-    "annotation_text_length": "Annotation text length for the Basic Annotation Box (not used: no N-SET is sent).",
+    "annotation_box": "Propose the Basic Annotation Box SOP class and print a film's `annotation_boxes` texts.",
+    "annotation_text_length": "Longest Text String sent to a Basic Annotation Box.",
+    "annotation_display_format_id": "Annotation Display Format ID sent in the Film Box N-CREATE with annotation texts.",
     "print_job": "Propose the Print Job SOP class (for its N-EVENT-REPORTs).",
     "meta_sop_only": "Propose only the Meta SOP classes (false: also Film Session, Film Box, Image Box, Printer "
                      "on their own).",
@@ -1342,8 +1349,9 @@ def _later_sections(doc: _Doc, ctx: _Ctx) -> None:
     doc.heading("5", "Support of Character Sets")
     doc.para("No Specific Character Set (0008,0005) is sent: text attributes are meant to hold characters of "
              "the default repertoire (ISO-IR 6, ASCII) only. The Film Session Label, Configuration Information "
-             "and the other values come from the job or the configuration as given and are not checked for it. "
-             "Text in annotations is burned into the image pixels and does not travel as text.")
+             "and the other values of a job are refused at submit unless they are printable ASCII. "
+             "Text in frame annotations is burned into the image pixels; Basic Annotation Box texts are refused "
+             "at submit unless they are printable ASCII.")
     doc.heading("6", "Security")
     if _has_field(PrinterConfig, "tls"):
         doc.para("Transport security per printer with TLS (section 3.3.3). No user identity is negotiated. "

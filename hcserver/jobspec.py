@@ -164,6 +164,9 @@ class JobSpecValidator:
                                                        printer.configuration_information, longest=1024)}
         for key in ("smoothing", "border_density", "empty_image_density", "trim"):
             candidate[key] = _str(film, key, where, None)
+        if film.get("annotation_boxes") and not printer.annotation_box:
+            raise SpecError(f"{where}annotation_boxes", f"printer {printer.name!r} is not configured for "
+                                                        f"annotation boxes (annotation_box = true)")
         infos = {frame["image"]: self.image_info(frame["image"]) for frame in resolved}
         try:
             return formatter.check_film_options(candidate, where.rstrip("."), infos)

@@ -354,3 +354,27 @@ def test_job_printing_longer_than_max_job_time_is_aborted_and_retried(simulator,
     retry = next(e for e in events if e["kind"] == "retry")
     assert "longer than max_job_time_s (1 s)" in retry["reason"]
     assert other["state"] == "completed"
+
+
+def test_annotation_boxes_are_printed_by_a_printer_configured_for_them(simulator, images):
+    config = dicom_config({"sim": simulator.port}, annotation_box="true", annotation_text_length="8")
+    process = DaemonProcess(config).start()
+    try:
+        with process.client() as hc:
+            spec = job_of(images)
+            spec["films"][0]["annotation_boxes"] = ["CT CHEST", "ACCESSION 12345"]
+            result = hc.wait(hc.submit(spec), timeout=60)
+    finally:
+        process.cleanup()
+    assert result["state"] == "completed", result
+    (film,) = simulator.films
+    assert film["film_box"]["annotation_display_format_id"] == "ANNOTATION"
+    assert film["annotations"] == [{"position": 1, "text": "CT CHEST"}, {"position": 2, "text": "ACCESSIO"}]
+
+
+def test_annotation_boxes_are_refused_for_a_printer_without_them(sim_daemon, images):
+    spec = job_of(images)
+    spec["films"][0]["annotation_boxes"] = ["CT CHEST"]
+    with sim_daemon.client() as hc:
+        with pytest.raises(Exception, match=r"films\[0\]\.annotation_boxes: printer 'sim' is not configured"):
+            hc.submit(spec)

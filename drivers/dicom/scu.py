@@ -504,6 +504,9 @@ class _DicomFilmSession:
         """
         self._raise_deferred()
         fb = self._film_box_attributes(sheet)
+        annotate = self._annotation_texts(sheet)
+        if annotate:
+            fb.AnnotationDisplayFormatID = self.printer.annotation_display_format_id
         uid = generate_uid()
         _, attrs = self._x("N-CREATE", "film-box",
                            lambda a, m, i: a.send_n_create(fb, SOP_CLASSES["film-box"], uid, msg_id=i,
@@ -539,6 +542,8 @@ class _DicomFilmSession:
             self._x("N-SET", sop, lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i,
                                                                meta_uid=m))
             del ds
+        if annotate:
+            self._set_annotations(annotate, attrs)
         try:
             self._x("N-ACTION", "film-box",
                     lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
@@ -557,6 +562,31 @@ class _DicomFilmSession:
         except PrintFailure as failure:
             self._deferred = self._deferred or failure  # the film is printed all the same
         return film_box_uid
+
+    def _annotation_texts(self, sheet: FilmSheet) -> tuple[str, ...]:
+        """The film's annotation box texts, if this printer and association can take them."""
+        if not sheet.annotation_boxes:
+            return ()
+        if not (self.printer.annotation_box and self.association.accepts(SOP_CLASSES["annotation-box"])):
+            self.observer.warning("N-SET", None, "the printer did not accept Basic Annotation Box: the "
+                                                 "film's annotation texts are not printed")
+            return ()
+        return sheet.annotation_boxes
+
+    def _set_annotations(self, texts: tuple[str, ...], attrs: Dataset) -> None:
+        """N-SET the annotation boxes the printer created, in position order."""
+        refs = attrs.get("ReferencedBasicAnnotationBoxSequence") or []
+        if len(refs) < len(texts):
+            self.observer.warning("N-CREATE", None, f"the printer created {len(refs)} annotation boxes for "
+                                                    f"{len(texts)} texts: the rest are not printed")
+        for position, (text, item) in enumerate(zip(texts, refs), start=1):
+            ds = Dataset()
+            ds.AnnotationPosition = position
+            ds.TextString = text[:self.printer.annotation_text_length]
+            class_uid = _text(item.get("ReferencedSOPClassUID")).strip() or SOP_CLASSES["annotation-box"]
+            instance_uid = _text(item.get("ReferencedSOPInstanceUID")).strip()
+            self._x("N-SET", "annotation-box",
+                    lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i))
 
     def _film_box_attributes(self, sheet: FilmSheet) -> Dataset:
         fb = Dataset()
