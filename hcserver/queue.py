@@ -78,7 +78,9 @@ class JobQueue:
             yield session
 
     def _job(self, session: Session, job_id: int) -> Job:
-        job = session.get(Job, job_id)
+        """The job, row-locked for this write transaction (PostgreSQL; SQLite's writer holds
+        the database lock already), so two changes to one job never interleave."""
+        job = session.get(Job, job_id, with_for_update=True)
         if job is None:
             raise QueueError("unknown-job", f"no job {job_id}")
         return job
@@ -320,7 +322,7 @@ class JobQueue:
             job = session.scalars(
                 select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value,
                                   (Job.not_before.is_(None)) | (Job.not_before <= now))
-                .order_by(Job.priority_rank, Job.id).limit(1)).first()
+                .order_by(Job.priority_rank, Job.id).limit(1).with_for_update(skip_locked=True)).first()
             if job is None:
                 return None
             attempt = job.attempts + 1

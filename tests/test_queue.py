@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from hcserver.db import make_engine, upgrade
 from hcserver.queue import JobQueue, QueueError
+from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 JOB = {"printer": "p", "priority": "med", "copies": 1, "medium_type": None, "film_destination": None,
        "label": None, "color": False,
@@ -12,16 +15,24 @@ JOB = {"printer": "p", "priority": "med", "copies": 1, "medium_type": None, "fil
                   "frames": [{"image": "0" * 64, "frame": 0}]}]}
 
 
-def make_queue(tmp_path) -> JobQueue:
-    engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """Every queue test runs on both databases the same migrations create."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'queue.db'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def make_queue(url: str) -> JobQueue:
+    engine = make_engine(url)
     upgrade(engine)
     queue = JobQueue(engine)
     queue.sync_printers(["p"])
     return queue
 
 
-def test_cancel_racing_claim_never_prints_a_canceled_job(tmp_path):
-    queue = make_queue(tmp_path)
+def test_cancel_racing_claim_never_prints_a_canceled_job(database):
+    queue = make_queue(database)
     jobs = [queue.submit("alice", JOB) for _ in range(150)]
     claimed: list[int] = []
     canceled: list[int] = []
@@ -50,11 +61,11 @@ def test_cancel_racing_claim_never_prints_a_canceled_job(tmp_path):
         assert kinds in (["submit", "cancel"], ["submit", "start"], ["submit", "start", "cancel-requested"])
 
 
-def test_cancel_cannot_slip_between_a_claims_read_and_write(tmp_path, monkeypatch):
+def test_cancel_cannot_slip_between_a_claims_read_and_write(database, monkeypatch):
     """Force the interleaving: the claim has read the job as pending and waits (up to 1 s) for
     a cancel to commit before it writes. The write lock taken at the start of the claim's
     transaction must hold the cancel back, so the two never both succeed."""
-    queue = make_queue(tmp_path)
+    queue = make_queue(database)
     job_id = queue.submit("alice", JOB)
     claim_has_read, cancel_done = threading.Event(), threading.Event()
     original = JobQueue._move
