@@ -30,12 +30,12 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid  # noqa: E402
+from pydicom.uid import CTImageStorage  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import formatter  # noqa: E402
 from formatter.annotations import text_masks  # noqa: E402
+from tests.dicom_files import new_dataset  # noqa: E402
 
 TARGET_MS = 150.0
 ANNOTATIONS = [
@@ -60,13 +60,7 @@ def synthetic_ct(number: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def write_ct(path: Path, number: int, pixels: np.ndarray) -> None:
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = CTImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(CTImageStorage)
     ds.Modality, ds.PatientName, ds.PatientID = "CT", "BENCH^Film", "B-0001"
     ds.StudyDate, ds.StudyDescription = "20240131", "CHEST"
     ds.InstanceNumber, ds.ImagesInAcquisition = number, 20

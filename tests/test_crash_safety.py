@@ -12,11 +12,11 @@ import time
 from collections import Counter
 
 import numpy as np
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import SecondaryCaptureImageStorage
 
 from drivers.dicom.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess
+from tests.dicom_files import new_dataset
 from tests.test_dicom_printing import dicom_config
 
 KILLS = 50
@@ -25,12 +25,7 @@ JOBS, FILMS_PER_JOB = 8, 6
 
 def unique_image(path, number: int) -> None:
     """A small 8-bit image whose pixels encode ``number``: its film is recognisable at the printer."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.SOPClassUID, ds.SOPInstanceUID = SecondaryCaptureImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(SecondaryCaptureImageStorage)
     ds.Modality, ds.PatientName = "OT", "Crash^Test"
     ds.Rows = ds.Columns = 16
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"

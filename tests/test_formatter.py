@@ -12,10 +12,11 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import pixel_array
 from pydicom.sequence import Sequence
-from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+from pydicom.uid import SecondaryCaptureImageStorage
 from skimage.transform import resize
 
 import formatter as F
+from tests.dicom_files import new_dataset
 from formatter.compose import density_level
 from formatter.geometry import GAP_MM, box_rects, canonical_layout, parse_layout
 from formatter.imaging import Window, window_unit
@@ -40,14 +41,7 @@ def write_image(path: Path, pixels, photometric: str = "MONOCHROME2", **attrs) -
     colour = photometric == "RGB"
     multi = arr.ndim == (4 if colour else 3)
     frame_shape = arr.shape[1:] if multi else arr.shape
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = SecondaryCaptureImageStorage
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(SecondaryCaptureImageStorage)
     ds.Modality = "OT"
     ds.Rows, ds.Columns = frame_shape[0], frame_shape[1]
     ds.SamplesPerPixel = 3 if colour else 1

@@ -11,10 +11,10 @@ import numpy as np
 import pydicom
 import pytest
 from pydicom.data import data_manager, get_testdata_files
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import EncapsulatedPDFStorage, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import EncapsulatedPDFStorage
 
 import formatter as F
+from tests.dicom_files import new_dataset
 from tests.test_formatter import bundled
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -82,13 +82,7 @@ def test_not_images_are_refused_by_name(tmp_path):
     assert "Comprehensive SR Storage" in refusal(bundled("test-SR.dcm"))
     assert "Waveform" in refusal(bundled("waveform_ecg.dcm"))
     assert "RT Structure Set Storage" in refusal(bundled("rtstruct.dcm"))    # no DICM prefix
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = EncapsulatedPDFStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = EncapsulatedPDFStorage, meta.MediaStorageSOPInstanceUID
+    ds = new_dataset(EncapsulatedPDFStorage)
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocument = b"%PDF-1.4\n%%EOF\n"
     pdf = tmp_path / "report.dcm"

@@ -23,10 +23,10 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
-from pydicom.dataset import Dataset, FileMetaDataset  # noqa: E402
-from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid  # noqa: E402
+from pydicom.uid import CTImageStorage, generate_uid  # noqa: E402
 
 from tests.daemon import DaemonProcess  # noqa: E402
+from tests.dicom_files import new_dataset  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -53,12 +53,7 @@ def make_ct_image(path: Path, seed: int, size: int = 512) -> Path:
     hu += rng.normal(0, 12, hu.shape).astype(np.float32)
     stored = np.clip(hu + 1024, 0, 4095).astype(np.uint16)
 
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-    ds.SOPClassUID = CTImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = new_dataset(CTImageStorage)
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.FrameOfReferenceUID = generate_uid()
     ds.Modality, ds.PatientName, ds.PatientID = "CT", "Bench^Phantom", "BENCH1"

@@ -1385,27 +1385,22 @@ class PrinterSimulator:
         return _Result(0x0000, None, instance_uid=uid)
 
     # N-SET ---------------------------------------------------------------
-    def _set_film_session(self, event: Any, st: _AssocState, inst: str | None, answer: int | None) -> _Result:
-        session = st.sessions.get(inst or "")
-        if session is None:
-            return _Result(0x0112, comment="no such film session")
+    def _set_attributes(self, event: Any, st: _AssocState, instance: Any, what: str) -> _Result:
+        """N-SET of a film session or film box: its attributes, after the PLUT reference check."""
+        if instance is None:
+            return _Result(0x0112, comment=f"no such {what}")
         mods = _copy_ds(event.modification_list)
         err = self._check_plut_ref(st, mods)
         if err:
             return err
-        session.attrs.update(mods)
+        instance.attrs.update(mods)
         return _Result(0x0000)
 
+    def _set_film_session(self, event: Any, st: _AssocState, inst: str | None, answer: int | None) -> _Result:
+        return self._set_attributes(event, st, st.sessions.get(inst or ""), "film session")
+
     def _set_film_box(self, event: Any, st: _AssocState, inst: str | None, answer: int | None) -> _Result:
-        fb = st.film_boxes.get(inst or "")
-        if fb is None:
-            return _Result(0x0112, comment="no such film box")
-        mods = _copy_ds(event.modification_list)
-        err = self._check_plut_ref(st, mods)
-        if err:
-            return err
-        fb.attrs.update(mods)
-        return _Result(0x0000)
+        return self._set_attributes(event, st, st.film_boxes.get(inst or ""), "film box")
 
     def _set_image_box(self, event: Any, st: _AssocState, inst: str | None, answer: int | None) -> _Result:
         ib = st.image_boxes.get(inst or "")
