@@ -53,6 +53,9 @@ class OptionError(ValueError):
         self.problem = problem
         super().__init__(f"{field}: {problem}")
 
+    def __reduce__(self):   # rebuilt from its fields when it comes back from a formatting process
+        return type(self), (self.field, self.problem)
+
 
 def _path(where: str) -> str:
     return where[:-1] if where.endswith(".") else where

@@ -36,6 +36,9 @@ class UnprintableImage(ValueError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):   # rebuilt from its fields when it comes back from a formatting process
+        return type(self), (self.path, self.reason)
+
 
 @dataclass(frozen=True)
 class ImageInfo:

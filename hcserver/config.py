@@ -195,6 +195,7 @@ class ServerConfig:
     max_image_pixels: int = 64 << 20    # rows x columns x frames of one uploaded image
     min_free_spool_bytes: int = 256 << 20  # new jobs are refused below this much free space
     max_job_time_s: float = 3600.0      # a job printing longer than this is aborted and retried
+    format_processes: int = 0           # processes that format films; 0: one per CPU, at most 4
     # history (CUPS PreserveJobHistory / MaxJobs): finished jobs kept this long and at most this many
     history_days: float = 30.0
     history_max_jobs: int = 1000
@@ -400,6 +401,7 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "max_image_pixels": (int, "a number of pixels"),
     "min_free_spool_bytes": (int, "bytes"),
     "max_job_time_s": ((int, float), "seconds"),
+    "format_processes": (int, "a number of processes (0: one per CPU, at most 4)"),
     "history_days": ((int, float), "days"),
     "history_max_jobs": (int, "a number of jobs"),
     "log_patient_data": (bool, "true or false"),
@@ -461,6 +463,9 @@ def parse(text: str, source: str) -> ServerConfig:
             values[key] = _check(source, f"server.{key}", value, kind, what)
     if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
         found.errors.append(ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters"))
+    if values.get("format_processes", 0) < 0:
+        found.errors.append(ConfigError(source, "server.format_processes",
+                                        "must be 0 (one per CPU, at most 4) or more"))
     if "socket_group" in values:
         try:
             grp.getgrnam(values["socket_group"])

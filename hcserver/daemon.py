@@ -12,6 +12,7 @@ from .config import ConfigError, ServerConfig, load
 from .db import make_engine, upgrade
 from .dispatcher import Dispatcher
 from .events import EventBus
+from .formatting import FormatPool
 from .queue import JobQueue
 from .server import Operations, SocketServer, TlsServer
 from .spool import Spool
@@ -48,6 +49,8 @@ class Daemon:
         if config.socket.exists() and _socket_in_use(config.socket):
             raise AlreadyRunning(f"another hcserver is already serving {config.socket}")
         config.state_dir.mkdir(parents=True, exist_ok=True)
+        self.formatting = FormatPool(config.format_processes)
+        self.formatting.warm()   # imports the formatter in parallel with the rest of the start
         self.engine = make_engine(config.database)
         upgrade(self.engine)
         self.bus = EventBus()
@@ -56,11 +59,12 @@ class Daemon:
         recovered = self.queue.recover_interrupted()
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
-        self.dispatcher = Dispatcher(config, self.queue, self.spool)
+        self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
         self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
         self.dispatcher.start()
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
-                                     AuditLog(config.audit_log), reload=self.reload)
+                                     AuditLog(config.audit_log), self.formatting, reload=self.reload)
+        self.formatting.wait_ready()
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
         self.remote = TlsServer(config, self.operations) if config.tcp else None
@@ -93,6 +97,7 @@ class Daemon:
                 server.shutdown()
                 server.server_close()
         self.dispatcher.stop()
+        self.formatting.shutdown()
         self.config.socket.unlink(missing_ok=True)
         self.engine.dispose()
         self._stopped.set()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from queue import SimpleQueue
@@ -23,6 +23,7 @@ from drivers.registry import build_driver
 from formatter.film import PrinterProfile
 
 from .config import PrinterConfig, ServerConfig
+from .formatting import FormatPool, FormattingCrashed
 from .queue import ClaimedJob, JobQueue, backoff, utcnow
 from .spool import Spool
 from .states import Transition
@@ -60,9 +61,9 @@ def _utc(value: datetime) -> datetime:
 
 class PrinterWorker:
     def __init__(self, printer: PrinterConfig, server: ServerConfig, queue: JobQueue, spool: Spool,
-                 scheduler: BackgroundScheduler, driver: Driver | None = None):
+                 scheduler: BackgroundScheduler, formatting: FormatPool, driver: Driver | None = None):
         self.printer, self.server, self.queue, self.spool = printer, server, queue, spool
-        self.scheduler = scheduler
+        self.scheduler, self.formatting = scheduler, formatting
         self.driver = driver or build_driver(printer, server)
         self.name = printer.name
         self._wake = threading.Event()
@@ -73,7 +74,6 @@ class PrinterWorker:
         self._overtime = False     # set by the job-time timer while a job prints too long
         self._observer: JobObserver | None = None   # of the job printing now
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
-        self._formatting = ThreadPoolExecutor(1, thread_name_prefix=f"format-{printer.name}")
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
 
     # ---- control (any thread) -------------------------------------------------------
@@ -95,7 +95,6 @@ class PrinterWorker:
         self._thread.join(timeout)
         for kind in ("idle", "due", "poll", "jobtime"):
             self._cancel_timer(kind)
-        self._formatting.shutdown(wait=False, cancel_futures=True)
         self.driver.close()
 
     def _timer(self, kind: str, args: tuple = (), **trigger) -> None:
@@ -237,7 +236,8 @@ class PrinterWorker:
         try:
             # Film k+1 is formatted while film k goes to the printer; never more than two
             # films of a job are held in memory.
-            upcoming = self._formatting.submit(self._format, job, job.films_printed)
+            films = self.queue.film_specs(job.id, job.films_printed)
+            upcoming = self._format(job, films, job.films_printed)
             with self.driver.session(ticket, observer) as session:
                 for index in range(job.films_printed, job.films_total):
                     interruption = self._interruption(job, index)
@@ -246,7 +246,7 @@ class PrinterWorker:
                         break
                     sheet = upcoming.result()
                     if index + 1 < job.films_total:
-                        upcoming = self._formatting.submit(self._format, job, index + 1)
+                        upcoming = self._format(job, films, index + 1)
                     for note in sheet.notes:
                         observer.warning("format", None, note)
                     output = session.print_film(sheet)
@@ -267,6 +267,10 @@ class PrinterWorker:
             else:
                 self._failed(job, failure)
                 return
+        except FormattingCrashed as exc:
+            self._failed(job, PrintFailure(Action.RETRY, f"the formatting process ended unexpectedly "
+                                                         f"({exc}); the film is formatted again"))
+            return
         except (formatter.UnprintableImage, ValueError) as exc:
             self._finish(job.id, Transition.FAIL, f"cannot format: {exc}", error=f"cannot format: {exc}")
             return
@@ -282,12 +286,14 @@ class PrinterWorker:
         self._overtime = True
         self.driver.close()
 
-    def _format(self, job: ClaimedJob, index: int):
-        film = self.queue.film_spec(job.id, index)
+    def _format(self, job: ClaimedJob, films: list[dict], index: int) -> Future:
+        """Start formatting film ``index`` in a formatting process (see hcserver.formatting);
+        ``films`` are the job's film specs from its first unprinted film on."""
+        film = films[index - job.films_printed]
         images = {frame["image"]: self.spool.path(frame["image"]) for frame in film["frames"]}
         profile = PrinterProfile(dpi=self.printer.dpi, bit_depth=self.printer.bit_depth, color=job.color,
                                  magnification=film.get("magnification") or self.printer.defaults.magnification)
-        return formatter.format_film(film, images, profile, index)
+        return self.formatting.format_film(film, images, profile, index)
 
     def _stop_printer(self, reason: str) -> None:
         self.queue.update_printer(self.name, stopped=True, reason=reason)
@@ -318,8 +324,8 @@ class PrinterWorker:
 
 
 class Dispatcher:
-    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool):
-        self.server, self.queue, self.spool = server, queue, spool
+    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool):
+        self.server, self.queue, self.spool, self.formatting = server, queue, spool, formatting
         self.scheduler = BackgroundScheduler(timezone=timezone.utc)
         self.workers: dict[str, PrinterWorker] = {}
 
@@ -350,7 +356,7 @@ class Dispatcher:
             return 0
 
     def _start_worker(self, printer: PrinterConfig) -> None:
-        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler)
+        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler, self.formatting)
         self.workers[printer.name] = worker
         worker.start()
 

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .db import writer
@@ -304,14 +304,16 @@ class JobQueue:
             raise QueueError("unknown-job", f"no job {job_id}")
         return state
 
-    def film_spec(self, job_id: int, index: int) -> dict:
-        """The normalised film dict the formatter takes (images as spool digests)."""
+    def film_specs(self, job_id: int, start: int = 0) -> list[dict]:
+        """The normalised film dicts the formatter takes (images as spool digests), of films
+        ``start`` onwards, in one read when a job starts printing."""
         with self._reading() as session:
-            film = session.scalars(select(Film).where(Film.job_id == job_id, Film.index == index)
-                                   .options(selectinload(Film.frames))).one()
-            return {"film_size": film.film_size, "orientation": film.orientation, "layout": film.layout,
-                    **film.options,
-                    "frames": [{"image": f.image, "frame": f.frame, **f.options} for f in film.frames]}
+            films = session.scalars(select(Film).where(Film.job_id == job_id, Film.index >= start)
+                                    .order_by(Film.index).options(selectinload(Film.frames))).all()
+            return [{"film_size": film.film_size, "orientation": film.orientation, "layout": film.layout,
+                     **film.options,
+                     "frames": [{"image": f.image, "frame": f.frame, **f.options} for f in film.frames]}
+                    for film in films]
 
     # ---- the worker's side ----------------------------------------------------------
 
@@ -341,43 +343,53 @@ class JobQueue:
                 Job.printer == printer, Job.state == JobState.PENDING.value, Job.not_before.is_not(None)))
 
     def between_films(self, job_id: int, printer: str, rank: int) -> tuple[bool, bool, bool]:
-        """What the worker checks before each film, in one read: (cancel requested, printer
+        """What the worker checks before each film, in one query: (cancel requested, printer
         enabled and not stopped, a due job of higher priority waiting)."""
         now = utcnow()
+        printable = (select(PrinterState.name).where(PrinterState.name == printer, PrinterState.enabled,
+                                                     PrinterState.stopped.is_(False)).exists())
+        higher = (select(Job.id).where(Job.printer == printer, Job.state == JobState.PENDING.value,
+                                       Job.priority_rank < rank,
+                                       (Job.not_before.is_(None)) | (Job.not_before <= now)).exists())
         with self._reading() as session:
-            cancel = bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
-            state = session.get(PrinterState, printer)
-            higher = session.scalar(select(Job.id).where(
-                Job.printer == printer, Job.state == JobState.PENDING.value, Job.priority_rank < rank,
-                (Job.not_before.is_(None)) | (Job.not_before <= now)).limit(1)) is not None
-            return cancel, state is not None and state.enabled and not state.stopped, higher
+            row = session.execute(select(Job.cancel_requested, printable, higher).where(Job.id == job_id)).one()
+            return bool(row[0]), bool(row[1]), bool(row[2])
 
     def cancel_requested(self, job_id: int) -> bool:
         with self._reading() as session:
             return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
     @staticmethod
-    def _add_exchanges(session: Session, job: Job, exchanges: list[dict]) -> None:
+    def _add_exchanges(session: Session, job_id: int, state: str, exchanges: list[dict],
+                       *more_events: dict) -> None:
         """The DIMSE exchanges of an attempt (``hcq show --log``), written with the film they
-        belong to so logging never costs a transaction of its own."""
-        for exchange in exchanges:
-            session.add(Event(job_id=job.id, at=exchange.pop("at"), kind="dimse", from_state=job.state,
-                              to_state=job.state, reason="", data=exchange))
+        belong to so logging never costs a transaction of its own. One multi-row insert: they
+        are written once per film and never read back as objects."""
+        rows = [{"job_id": job_id, "at": exchange.pop("at"), "kind": "dimse", "from_state": state,
+                 "to_state": state, "reason": "", "data": exchange} for exchange in exchanges]
+        rows += more_events
+        if rows:
+            session.execute(insert(Event), rows)
         exchanges.clear()
 
     def film_printed(self, job_id: int, index: int, output: str | None, exchanges: list[dict] = ()) -> None:
-        """Record a film whose print action succeeded: it is never printed again."""
+        """Record a film whose print action succeeded: it is never printed again.
+
+        Written with plain statements, not ORM objects: this runs once per film on the printing
+        path, and the ORM's bookkeeping was most of its cost."""
         now = utcnow()
         with self._session() as session:
-            job = self._job(session, job_id)
-            self._add_exchanges(session, job, exchanges)
+            job = session.execute(select(Job.state, Job.printer, Job.films_total).where(Job.id == job_id)
+                                  .with_for_update()).one_or_none()
+            if job is None:
+                raise QueueError("unknown-job", f"no job {job_id}")
+            self._add_exchanges(session, job_id, job.state, exchanges, {
+                "job_id": job_id, "at": now, "kind": "film-printed", "from_state": job.state,
+                "to_state": job.state, "reason": f"film {index + 1} of {job.films_total} printed",
+                "data": {"film": index, "output": output}})
             session.execute(update(Film).where(Film.job_id == job_id, Film.index == index)
                             .values(printed_at=now, output=output))
-            job.films_printed = index + 1
-            job.updated_at = now
-            session.add(Event(job_id=job_id, at=now, kind="film-printed", from_state=job.state,
-                              to_state=job.state, reason=f"film {index + 1} of {job.films_total} printed",
-                              data={"film": index, "output": output}))
+            session.execute(update(Job).where(Job.id == job_id).values(films_printed=index + 1, updated_at=now))
             change = JobChange(job_id, job.printer, "film-printed", job.state)
         self._notify(change)
 
@@ -396,7 +408,7 @@ class JobQueue:
         """End a processing job's attempt: complete, retry, preempt, requeue, fail or cancel."""
         with self._session() as session:
             job = self._job(session, job_id)
-            self._add_exchanges(session, job, exchanges)
+            self._add_exchanges(session, job.id, job.state, exchanges)
             change = self._move(session, job, name, reason, **changes)
         self._notify(change)
 

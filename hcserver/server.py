@@ -35,6 +35,7 @@ from .audit import AuditLog
 from .config import ConfigError, ServerConfig
 from .dispatcher import Dispatcher
 from .events import EventBus
+from .formatting import FormatPool, FormattingCrashed
 from .jobspec import JobSpecValidator, SpecError
 from .protocol import ProtocolError, encode, error, read_message
 from .queue import JobQueue, QueueError
@@ -60,9 +61,9 @@ class Operations:
     """What each request ``op`` does. Methods named ``op_<name>`` with dashes as underscores."""
 
     def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool, bus: EventBus,
-                 dispatcher: Dispatcher, audit: AuditLog, reload=None):
+                 dispatcher: Dispatcher, audit: AuditLog, formatting: FormatPool, reload=None):
         self.queue, self.spool, self.bus, self.dispatcher = queue, spool, bus, dispatcher
-        self.audit = audit
+        self.audit, self.formatting = audit, formatting
         self._reload = reload
         self._list_cache: dict[tuple, tuple[int, bytes]] = {}   # (all, printer) -> (bus seq, JSON)
         self._list_lock = threading.Lock()
@@ -355,9 +356,12 @@ class Operations:
             profile = PrinterProfile(dpi=printer.dpi, bit_depth=printer.bit_depth, color=job["color"],
                                      magnification=film["magnification"])
             try:
-                sheet = formatter.format_film(film, images, profile, index)
+                sheet = self.formatting.format_film(film, images, profile, index).result()
             except (formatter.UnprintableImage, ValueError) as exc:
                 raise RequestError("unprintable", f"film {index + 1}: {exc}") from None
+            except FormattingCrashed as exc:
+                raise RequestError("unprintable", f"film {index + 1}: the formatting process ended "
+                                                  f"unexpectedly ({exc})") from None
             start = blob.tell()
             Image.fromarray(formatter.compose(sheet)).save(blob, format="PNG", compress_level=1)
             sizes.append(blob.tell() - start)

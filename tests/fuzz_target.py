@@ -7,6 +7,7 @@ from hcserver.audit import AuditLog
 from hcserver.config import parse
 from hcserver.db import make_engine, upgrade
 from hcserver.events import EventBus
+from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations
 from hcserver.spool import Spool
@@ -22,4 +23,4 @@ def make_operations(base: Path) -> Operations:
     queue = JobQueue(engine)
     queue.sync_printers(config.printers)
     return Operations(config, queue, Spool(base / "spool"), EventBus(), dispatcher=None,
-                      audit=AuditLog(base / "audit.log"))
+                      audit=AuditLog(base / "audit.log"), formatting=FormatPool(1))

@@ -39,6 +39,7 @@ def test_commented_dicom_printer_in_example_is_valid():
     ("[printers.a.status_policy]\n'N-ACTION 0xC602' = 'ignore'", 'printers.a.status_policy."N-ACTION 0xC602"',
      "not one of: ok, warn, retry, fail, stop-printer"),
     ("[server]\nretry_limit = 'many'", "server.retry_limit", "expected a number of attempts"),
+    ("[server]\nformat_processes = -1\n[printers.a]", "server.format_processes", "must be 0 (one per CPU"),
     ("[server]\nae_title = 'H'", "printers", "at least one printer"),
     ("[printers.a]\ndefaults = { film_size = 'A4' }\nfilm_sizes = ['A3']", "printers.a.defaults.film_size",
      "not one this printer accepts (A3)"),

@@ -99,7 +99,8 @@ def operations(tmp_path_factory):
     with open(pydicom_file("CT_small.dcm"), "rb") as image:
         response, _ = ops.handle({"op": "upload", "name": "ct"}, image.read(), Peer("fuzzer", admin=False))
     assert response["ok"], response
-    return ops, response["image"]
+    yield ops, response["image"]
+    ops.formatting.shutdown()
 
 
 def test_job_spec_validation_under_fuzzing(operations):

@@ -279,8 +279,10 @@ class _Watchdog:
                 self._thread = threading.Thread(target=self._run, name="dicom-deadlines", daemon=True)
                 self._thread.start()
             token = next(self._tokens)
-            heapq.heappush(self._heap, (time.monotonic() + seconds, token, callback))
-            self._cond.notify()
+            entry = (time.monotonic() + seconds, token, callback)
+            heapq.heappush(self._heap, entry)
+            if self._heap[0] is entry:   # only an earlier deadline needs the thread to wake
+                self._cond.notify()
             return token
 
     def disarm(self, token: int) -> None:

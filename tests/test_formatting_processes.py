@@ -1,0 +1,151 @@
+"""Films are formatted in worker processes (hcserver.formatting): what happens when one dies,
+and that none outlives the daemon. Real daemons, real processes, real signals."""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+import formatter
+from tests.conftest import PREVIEW_CONFIG, pydicom_file
+from tests.daemon import DaemonProcess
+
+ONE_FORMATTER = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 0.5\nformat_processes = 1")
+
+
+def children(pid: int) -> set[int]:
+    found = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found |= {int(p) for p in task.read_text().split()}
+        except OSError:    # the process or thread ended meanwhile
+            pass
+    return found
+
+
+def descendants(pid: int) -> set[int]:
+    out, todo = set(), [pid]
+    while todo:
+        for child in children(todo.pop()):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def formatting_workers(daemon: DaemonProcess) -> set[int]:
+    """The pool's workers: the forkserver's children (the forkserver is the daemon's child)."""
+    return {pid for child in children(daemon.proc.pid) for pid in children(child)}
+
+
+def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def job_spec(films: int = 2) -> dict:
+    image = pydicom_file("CT_small.dcm")
+    return {"printer": "film", "films": [{"film_size": "8INX10IN", "layout": "STANDARD\\1,1",
+                                          "frames": [image]} for _ in range(films)]}
+
+
+@pytest.fixture
+def daemon():
+    process = DaemonProcess(ONE_FORMATTER).start()
+    yield process
+    for pid in formatting_workers(process):   # a test may leave one stopped
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+    process.cleanup()
+
+
+def test_formatter_errors_survive_the_trip_between_processes():
+    for error in (formatter.OptionError("films[0].layout", "not a layout"),
+                  formatter.UnprintableImage("/spool/x.dcm", "no pixel data")):
+        copy = pickle.loads(pickle.dumps(error))
+        assert type(copy) is type(error) and str(copy) == str(error)
+    assert pickle.loads(pickle.dumps(formatter.OptionError("f", "p"))).field == "f"
+    assert pickle.loads(pickle.dumps(formatter.UnprintableImage("/a", "r"))).reason == "r"
+
+
+def test_films_are_formatted_by_the_configured_worker_process(daemon):
+    workers = wait_for(lambda: formatting_workers(daemon), what="a formatting process")
+    assert len(workers) == 1, "format_processes = 1"
+    (worker,) = workers
+    os.kill(worker, signal.SIGSTOP)
+    with daemon.client() as hc:
+        job = hc.submit(job_spec(2))
+        wait_for(lambda: hc.show(job)["state"] == "processing", what="the job to start")
+        time.sleep(1.0)
+        assert hc.show(job)["films_printed"] == 0, "no film without the formatting process"
+        os.kill(worker, signal.SIGCONT)
+        assert hc.wait(job, timeout=60)["state"] == "completed"
+    assert formatting_workers(daemon) == workers, "the worker is reused, job after job"
+
+
+def test_a_formatting_process_killed_mid_film_costs_a_retry_not_the_job(daemon):
+    (worker,) = wait_for(lambda: formatting_workers(daemon), what="a formatting process")
+    os.kill(worker, signal.SIGSTOP)   # the film handed to it waits, deterministically
+    with daemon.client() as hc:
+        job = hc.submit(job_spec(2))
+        wait_for(lambda: hc.show(job)["state"] == "processing", what="the job to start")
+        time.sleep(0.5)   # the worker thread has handed film 1 to the stopped process
+        os.kill(worker, signal.SIGKILL)
+        result = hc.wait(job, timeout=60)
+        assert result["state"] == "completed", result
+        events = hc.show(job)["events"]
+        retries = [e for e in events if e["kind"] == "retry"]
+        assert retries and "formatting process ended unexpectedly" in retries[0]["reason"], events
+        assert sum(e["kind"] == "film-printed" for e in events) == 2
+        # New workers replaced the dead one, and other jobs go on.
+        assert not alive(worker)
+        assert formatting_workers(daemon) - {worker}
+        other = hc.submit(job_spec(1))
+        assert hc.wait(other, timeout=60)["state"] == "completed"
+
+
+def test_a_formatting_process_that_died_while_idle_is_replaced_without_a_retry(daemon):
+    (worker,) = wait_for(lambda: formatting_workers(daemon), what="a formatting process")
+    os.kill(worker, signal.SIGKILL)
+    wait_for(lambda: not alive(worker), what="the worker to end")
+    with daemon.client() as hc:
+        job = hc.submit(job_spec(1))
+        assert hc.wait(job, timeout=60)["state"] == "completed"
+        assert not [e for e in hc.show(job)["events"] if e["kind"] == "retry"]
+
+
+def test_no_formatting_process_outlives_a_killed_daemon(daemon):
+    with daemon.client() as hc:
+        job = hc.submit(job_spec(1))
+        assert hc.wait(job, timeout=60)["state"] == "completed"
+    family = descendants(daemon.proc.pid)
+    assert len(family) >= 2, "a forkserver and at least one worker"
+    daemon.kill()
+    wait_for(lambda: not any(alive(pid) for pid in family), timeout=30,
+             what="the formatting processes to end after the daemon was killed")
+
+
+def test_no_formatting_process_outlives_a_stopped_daemon(daemon):
+    family = wait_for(lambda: descendants(daemon.proc.pid), what="the formatting processes")
+    assert daemon.stop() == 0
+    wait_for(lambda: not any(alive(pid) for pid in family), timeout=30,
+             what="the formatting processes to end after the daemon stopped")
