@@ -143,6 +143,12 @@ def build_table(results: dict) -> list[dict]:
                      "reference": round(runs[lo]["daemon_vmhwm_kb"] / 1024, 1), "reference_name": f"{lo} printer",
                      "ratio": runs[hi]["daemon_vmhwm_kb"] / runs[lo]["daemon_vmhwm_kb"], "target": "(info)",
                      "met": None, "unit": "MiB"})
+        if runs[hi].get("daemon_and_formatting_peak_pss_kb"):
+            a, b = runs[hi]["daemon_and_formatting_peak_pss_kb"], runs[lo]["daemon_and_formatting_peak_pss_kb"]
+            rows.append({"metric": f"f. with formatting processes, peak PSS, {hi} printers (MiB)",
+                         "hcserver": round(a / 1024, 1), "reference": round(b / 1024, 1),
+                         "reference_name": f"{lo} printer", "ratio": a / b, "target": "(info)",
+                         "met": None, "unit": "MiB"})
     for row in rows:
         if row.get("ratio") is not None:
             row["ratio"] = round(row["ratio"], 3)

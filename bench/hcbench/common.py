@@ -122,6 +122,39 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes a process started, and theirs (the daemon's formatting processes)."""
+    out, todo = [], [pid]
+    while todo:
+        for task in Path(f"/proc/{todo.pop()}/task").glob("*/children"):
+            try:
+                found = [int(p) for p in task.read_text().split()]
+            except OSError:
+                continue
+            out += found
+            todo += found
+    return out
+
+
+def tree_pss_kb(pid: int) -> int:
+    """Proportional set size of a process and its descendants (shared pages counted once in
+    total, unlike a sum of RSS: the formatting processes share the forkserver's pages)."""
+    total = 0
+    for member in [pid, *descendants(pid)]:
+        try:
+            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU time of the descendants that are running (not the process itself)."""
+    return sum(cpu_seconds(p) for p in descendants(pid))
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far."""
     try:

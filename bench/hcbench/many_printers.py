@@ -5,8 +5,9 @@ For each printer count (1, 8, 32) a fresh daemon is configured with that many
 DICOM printers, one per SCP; one job of N films (the end-to-end films) is
 submitted to every printer at once, and the run lasts until the SCPs have
 received every film's N-ACTION. Reported: aggregate films/min, the daemon's
-peak RSS (VmHWM) and its RSS at rest before and after, the CPU seconds the
-daemon and the SCP process used, and the daemon's CPU use while it merely
+peak RSS (VmHWM) and its RSS at rest before and after, the peak PSS of the
+daemon with its formatting processes (sampled), the CPU seconds the
+daemon, its formatting processes and the SCP process used, and the daemon's CPU use while it merely
 holds the idle associations afterwards (pynetdicom polls every association
 every millisecond).
 """
@@ -19,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import (REPO, cpu_seconds, daemon_config, dicom_printer_section, film_job, proc_status,
+from .common import (REPO, cpu_seconds, descendants, tree_cpu_seconds, tree_pss_kb, daemon_config, dicom_printer_section, film_job, proc_status,
                      start_daemon, summary)
 
 BENCH = Path(__file__).resolve().parents[1]
@@ -66,6 +67,8 @@ def _one(host: SCPHost, work: Path, images: list[Path], printers: int, films: in
             rest_before = proc_status(pid)
             before = {s["port"]: s["films"] for s in host.stats()["scps"]}
             cpu_d0, cpu_s0 = cpu_seconds(pid), host.stats()["cpu_s"]
+            cpu_f0 = tree_cpu_seconds(pid)
+            peak_pss = tree_pss_kb(pid)
             t0 = time.time()
             jobs = [hc.submit(spec) for spec in specs]
             t_submitted = time.time()
@@ -77,6 +80,7 @@ def _one(host: SCPHost, work: Path, images: list[Path], printers: int, films: in
                 mine = [s for s in st["scps"] if s["port"] in ports]
                 got = sum(s["films"] - before[s["port"]] for s in mine)
                 peak_threads = max(peak_threads, proc_status(pid).get("Threads", 0))
+                peak_pss = max(peak_pss, tree_pss_kb(pid))
                 if got >= want:
                     break
                 if time.monotonic() > deadline:
@@ -84,6 +88,8 @@ def _one(host: SCPHost, work: Path, images: list[Path], printers: int, films: in
                 time.sleep(0.05)
             t_end = max(s["last_action"] for s in mine)
             cpu_d1, cpu_s1 = cpu_seconds(pid), st["cpu_s"]
+            cpu_f1 = tree_cpu_seconds(pid)
+            helpers = len(descendants(pid))
             after = proc_status(pid)
             time.sleep(0.3)
             c0 = cpu_seconds(pid)
@@ -104,13 +110,18 @@ def _one(host: SCPHost, work: Path, images: list[Path], printers: int, films: in
            "daemon_rss_kb_at_rest_before": rest_before.get("VmRSS"),
            "daemon_rss_kb_after": after.get("VmRSS"), "daemon_vmhwm_kb": after.get("VmHWM"),
            "daemon_peak_threads": peak_threads,
+           "formatting_processes": helpers,
+           "daemon_and_formatting_peak_pss_kb": peak_pss,
+           "formatting_processes_cpu_s": round(cpu_f1 - cpu_f0, 2),
            "daemon_cpu_s": round(cpu_d1 - cpu_d0, 2), "scp_process_cpu_s": round(cpu_s1 - cpu_s0, 2),
            "daemon_cpu_share_of_wall": round((cpu_d1 - cpu_d0) / wall, 2),
            "daemon_idle_cpu_share_holding_associations": round(idle_cpu, 3),
            "job_states": states}
     log(f"  {printers:>2} printer(s) x {films} films: {wall:.2f} s, {out['films_per_min']:.0f} films/min "
         f"aggregate; daemon peak RSS {out['daemon_vmhwm_kb'] / 1024:.0f} MiB (at rest before "
-        f"{out['daemon_rss_kb_at_rest_before'] / 1024:.0f} MiB), {peak_threads} threads; daemon CPU "
+        f"{out['daemon_rss_kb_at_rest_before'] / 1024:.0f} MiB), {peak_threads} threads; with its "
+        f"{helpers} formatting processes (and their forkserver) peak PSS {peak_pss / 1024:.0f} MiB, their CPU "
+        f"{out['formatting_processes_cpu_s']:.1f} s; daemon CPU "
         f"{out['daemon_cpu_s']:.1f} s ({out['daemon_cpu_share_of_wall']:.2f} cores), SCP process CPU "
         f"{out['scp_process_cpu_s']:.1f} s; idle with associations held: "
         f"{out['daemon_idle_cpu_share_holding_associations']:.2f} cores; jobs {states}")

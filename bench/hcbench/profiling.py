@@ -29,7 +29,7 @@ BUCKETS = [
     ("DIMSE: encoding and sending requests (pynetdicom/pydicom)", "Association.send_n_"),
     ("DIMSE: other driver work (scu.py)", "_DicomFilmSession.print_film"),
     ("format: reading/decoding the source files", "read_dataset"),
-    ("format: reading the film spec from the database", "JobQueue.film_spec"),
+    ("format: reading the film specs from the database", "JobQueue.film_specs"),
     ("format: windowing, sizing, rounding (formatter)", "PrinterWorker._format"),
     ("database: recording the printed film (commit)", "JobQueue.film_printed"),
     ("database: cancel/priority/printer checks before each film", "PrinterWorker._interruption"),
