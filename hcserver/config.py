@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import grp
 import os
+import socket
 import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -168,6 +169,10 @@ class TcpListener:
     clients: tuple[RemoteClient, ...]
 
 
+def _hostname() -> str:
+    return socket.gethostname()[:100].replace("#", "-") or "node"
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     source: str                     # file path, or "<embedded defaults>"
@@ -196,6 +201,10 @@ class ServerConfig:
     min_free_spool_bytes: int = 256 << 20  # new jobs are refused below this much free space
     max_job_time_s: float = 3600.0      # a job printing longer than this is aborted and retried
     format_processes: int = 0           # processes that format films; 0: one per CPU, at most 4
+    # several nodes on one PostgreSQL queue: each node's name (unique), and how long a node's
+    # claim on a job or a printer lasts unless it renews it (every lease_s / 3)
+    node_name: str = field(default_factory=lambda: _hostname())
+    lease_s: float = 30.0
     # history (CUPS PreserveJobHistory / MaxJobs): finished jobs kept this long and at most this many
     history_days: float = 30.0
     history_max_jobs: int = 1000
@@ -402,6 +411,8 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "min_free_spool_bytes": (int, "bytes"),
     "max_job_time_s": ((int, float), "seconds"),
     "format_processes": (int, "a number of processes (0: one per CPU, at most 4)"),
+    "node_name": (str, "a name for this node, unique among the nodes sharing the database"),
+    "lease_s": ((int, float), "seconds"),
     "history_days": ((int, float), "days"),
     "history_max_jobs": (int, "a number of jobs"),
     "log_patient_data": (bool, "true or false"),
@@ -463,6 +474,11 @@ def parse(text: str, source: str) -> ServerConfig:
             values[key] = _check(source, f"server.{key}", value, kind, what)
     if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
         found.errors.append(ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters"))
+    node_name = values.get("node_name")
+    if node_name is not None and (not 1 <= len(node_name) <= 100 or "#" in node_name):
+        found.errors.append(ConfigError(source, "server.node_name", "1 to 100 characters, without '#'"))
+    if values.get("lease_s", 30.0) < 1:
+        found.errors.append(ConfigError(source, "server.lease_s", "must be at least 1 second"))
     if values.get("format_processes", 0) < 0:
         found.errors.append(ConfigError(source, "server.format_processes",
                                         "must be 0 (one per CPU, at most 4) or more"))

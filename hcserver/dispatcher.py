@@ -24,7 +24,7 @@ from formatter.film import PrinterProfile
 
 from .config import PrinterConfig, ServerConfig
 from .formatting import FormatPool, FormattingCrashed
-from .queue import ClaimedJob, JobQueue, backoff, utcnow
+from .queue import ClaimedJob, JobQueue, LeaseLost, backoff, utcnow
 from .spool import Spool
 from .states import Transition
 
@@ -72,6 +72,7 @@ class PrinterWorker:
         self._idle_due = False
         self._poll_due = False
         self._overtime = False     # set by the job-time timer while a job prints too long
+        self.driving = False       # this node holds the printer's lease (one node drives a printer)
         self._observer: JobObserver | None = None   # of the job printing now
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
@@ -155,8 +156,19 @@ class PrinterWorker:
         state = self.queue.printer(self.name)
         return state.enabled and not state.stopped
 
+    def _drives(self) -> bool:
+        """Whether this node drives the printer; another node's live lease makes it stand by
+        (the lease timer wakes it to try again; the printer is taken over once that lease runs out)."""
+        if not self.driving:
+            self.driving = self.queue.acquire_printer(self.name)
+            if self.driving:
+                log.debug("printer %s: driven by this node (%s)", self.name, self.queue.owner)
+        return self.driving
+
     def _cycle(self) -> None:
         self._run_calls()
+        if not self._drives():
+            return
         if self._poll_due:
             self._poll_due = False
             self._poll_status()
@@ -206,18 +218,24 @@ class PrinterWorker:
         """Why printing must stop before film ``index``, if it must."""
         if self._stopping:
             return Transition.REQUEUE, self._stop_reason
-        cancel, printable, higher = self.queue.between_films(job.id, self.name, job.priority_rank)
-        if cancel:
+        check = self.queue.between_films(job.id, self.name, job.priority_rank)
+        if not check.leased:
+            raise LeaseLost(job.id)
+        if check.cancel:
             return Transition.CANCEL, f"canceled after {index} films"
-        if not printable:
+        if not check.printable:
             return Transition.REQUEUE, f"printer {self.name} was disabled; resumes at film {index + 1}"
-        if index > job.films_printed and self.printer.preempt and higher:
+        if index > job.films_printed and self.printer.preempt and check.higher:
             return Transition.PREEMPT, f"a higher-priority job goes first; resumes at film {index + 1}"
         return None
 
     def _finish(self, job_id: int, name: Transition, reason: str, **changes) -> None:
         exchanges = self._observer.exchanges if self._observer else []
-        self.queue.finish(job_id, name, reason, exchanges=exchanges, **changes)
+        try:
+            self.queue.finish(job_id, name, reason, exchanges=exchanges, **changes)
+        except LeaseLost as exc:   # the job is another node's now: leave it alone
+            log.warning("printer %s: %s; this attempt's outcome (%s: %s) is dropped", self.name, exc,
+                        name.value, reason)
 
     def _print(self, job: ClaimedJob) -> None:
         self._observer = None
@@ -267,6 +285,9 @@ class PrinterWorker:
             else:
                 self._failed(job, failure)
                 return
+        except LeaseLost as exc:
+            log.warning("printer %s: %s; stopping it here", self.name, exc)
+            return
         except FormattingCrashed as exc:
             self._failed(job, PrintFailure(Action.RETRY, f"the formatting process ended unexpectedly "
                                                          f"({exc}); the film is formatted again"))
@@ -336,6 +357,26 @@ class Dispatcher:
             self._start_worker(printer)
         self.scheduler.add_job(self.purge_history, "interval", hours=1, id="purge-history",
                                next_run_time=datetime.now(timezone.utc), misfire_grace_time=None)
+        self.scheduler.add_job(self.keep_leases, "interval", seconds=self.server.lease_s / 3, id="leases",
+                               misfire_grace_time=None, coalesce=True, max_instances=1)
+
+    def keep_leases(self) -> None:
+        """Timer (every lease_s/3): renew this node's leases, take over the jobs of nodes that
+        stopped renewing theirs, and let standing-by workers try to drive their printer."""
+        try:
+            driven = self.queue.renew_leases()
+            taken = self.queue.take_over_expired()
+        except Exception:   # a scheduled task must never die for good
+            log.exception("lease renewal failed")
+            return
+        if taken:
+            log.warning("took over jobs %s from nodes that stopped renewing their leases", taken)
+        for name, worker in list(self.workers.items()):
+            if worker.driving and name not in driven:
+                log.warning("printer %s: another node drives it now (this node's lease ran out)", name)
+                worker.driving = False
+            if not worker.driving:
+                worker.wake()
 
     def purge_history(self) -> int:
         """Forget finished jobs past the configured history, with their spooled images and previews."""
@@ -371,6 +412,7 @@ class Dispatcher:
             self.workers.pop(name).stop(reason="the printer's configuration was reloaded")
         for name in removed:
             self.queue.hold_printer_jobs(name, f"printer {name} was removed from the configuration")
+        self.queue.release_printers(removed)
         self.server = server
         self.queue.sync_printers(new)
         for name in added + changed:
@@ -391,3 +433,7 @@ class Dispatcher:
         for worker in self.workers.values():
             worker.stop()
         self.scheduler.shutdown(wait=False)
+        try:
+            self.queue.release_printers()   # another node may drive them at once
+        except Exception:
+            log.exception("could not release this node's printers")

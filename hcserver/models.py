@@ -37,6 +37,10 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
+    # While processing: which server process prints it ("node#incarnation") and until when,
+    # unless that process renews the lease (see hcserver.queue, "Leases").
+    lease_owner: Mapped[str | None] = mapped_column(String(160))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime)
 
     films: Mapped[list[Film]] = relationship(back_populates="job", order_by="Film.index",
                                              cascade="all, delete-orphan")
@@ -113,3 +117,6 @@ class PrinterState(Base):
     dicom_status_info: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The server process that drives this printer (one association per printer) and until when.
+    driver_owner: Mapped[str | None] = mapped_column(String(160))
+    driver_until: Mapped[datetime | None] = mapped_column(DateTime)

@@ -3,6 +3,16 @@
 Every state change goes through :meth:`JobQueue._move`, which applies the
 state machine (:mod:`hcserver.states`), records the event and commits before
 anyone is told. A job id is returned only after its row is committed.
+
+Leases. Several server processes ("nodes") may share one PostgreSQL queue. Each JobQueue
+speaks for one of them, named ``owner`` ("node#incarnation", new at every start). A claimed
+job carries a lease (``lease_owner``, ``lease_until``) that its node renews every lease_s/3;
+every write the printing worker makes checks the lease is still its own. When a node dies its
+leases run out and any node puts the job back to pending (:meth:`take_over_expired`): it
+resumes at its first unprinted film. A printer is driven by one node at a time the same way
+(``driver_owner``, ``driver_until`` on the printer row; :meth:`acquire_printer`), so there is
+one association per printer. Times are the nodes' clocks: keep them synchronised (NTP); the
+skew must stay well below lease_s.
 """
 from __future__ import annotations
 
@@ -27,6 +37,11 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def node_of(owner: str | None) -> str | None:
+    """The node name of a lease owner ("node#incarnation")."""
+    return owner.rpartition("#")[0] if owner else None
+
+
 def iso(value: datetime | None) -> str | None:
     """A stored (naive UTC) time as ISO 8601 with its offset."""
     return None if value is None else value.isoformat(timespec="milliseconds") + "+00:00"
@@ -38,6 +53,23 @@ class QueueError(ValueError):
     def __init__(self, code: str, message: str):
         super().__init__(message)
         self.code = code
+
+
+class LeaseLost(QueueError):
+    """This node no longer holds the job's lease: another node has taken the job over."""
+
+    def __init__(self, job_id: int):
+        super().__init__("lease-lost", f"job {job_id} was taken over by another node (its lease had run out)")
+
+
+@dataclass(frozen=True)
+class FilmCheck:
+    """What the worker checks before each film (:meth:`JobQueue.between_films`)."""
+
+    cancel: bool          # a cancel was requested
+    printable: bool       # the printer is enabled and not stopped
+    higher: bool          # a due job of higher priority waits
+    leased: bool          # this node still holds the job's lease
 
 
 @dataclass(frozen=True)
@@ -60,8 +92,10 @@ class ClaimedJob:
 
 
 class JobQueue:
-    def __init__(self, engine: Engine, notify: Callable[[JobChange], None] | None = None):
+    def __init__(self, engine: Engine, notify: Callable[[JobChange], None] | None = None, *,
+                 owner: str = "local#0", lease_s: float = 30.0):
         self.engine = engine
+        self.owner, self.lease_s = owner, lease_s
         self._readers = sessionmaker(engine, expire_on_commit=False)
         self._writers = sessionmaker(writer(engine), expire_on_commit=False)
         self._notify = notify or (lambda change: None)
@@ -96,6 +130,8 @@ class JobQueue:
         now = utcnow()
         for key, value in changes.items():
             setattr(job, key, value)
+        if target is not JobState.PROCESSING:
+            job.lease_owner = job.lease_until = None
         job.state = target.value
         job.updated_at = now
         session.add(Event(job_id=job.id, at=now, kind=name.value, from_state=current.value,
@@ -218,6 +254,7 @@ class JobQueue:
             "attempts": job.attempts, "failed_attempts": job.failed_attempts, "warnings": warnings, "error": job.error,
             "not_before": iso(job.not_before), "cancel_requested": job.cancel_requested,
             "created_at": iso(job.created_at), "updated_at": iso(job.updated_at),
+            "node": node_of(job.lease_owner),
         }
 
     def list(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
@@ -328,8 +365,10 @@ class JobQueue:
             if job is None:
                 return None
             attempt = job.attempts + 1
-            change = self._move(session, job, Transition.START, f"printing on {printer}, attempt {attempt}",
-                                attempts=attempt, not_before=None)
+            change = self._move(session, job, Transition.START,
+                                f"printing on {printer} (node {node_of(self.owner)}), attempt {attempt}",
+                                attempts=attempt, not_before=None, lease_owner=self.owner,
+                                lease_until=now + timedelta(seconds=self.lease_s))
             claimed = ClaimedJob(job.id, job.printer, job.priority, job.priority_rank, job.copies,
                                  job.medium_type, job.film_destination, job.label, job.color,
                                  job.films_total, job.films_printed, job.attempts, job.failed_attempts)
@@ -342,9 +381,8 @@ class JobQueue:
             return session.scalar(select(func.min(Job.not_before)).where(
                 Job.printer == printer, Job.state == JobState.PENDING.value, Job.not_before.is_not(None)))
 
-    def between_films(self, job_id: int, printer: str, rank: int) -> tuple[bool, bool, bool]:
-        """What the worker checks before each film, in one query: (cancel requested, printer
-        enabled and not stopped, a due job of higher priority waiting)."""
+    def between_films(self, job_id: int, printer: str, rank: int) -> FilmCheck:
+        """What the worker checks before each film, in one query."""
         now = utcnow()
         printable = (select(PrinterState.name).where(PrinterState.name == printer, PrinterState.enabled,
                                                      PrinterState.stopped.is_(False)).exists())
@@ -352,8 +390,11 @@ class JobQueue:
                                        Job.priority_rank < rank,
                                        (Job.not_before.is_(None)) | (Job.not_before <= now)).exists())
         with self._reading() as session:
-            row = session.execute(select(Job.cancel_requested, printable, higher).where(Job.id == job_id)).one()
-            return bool(row[0]), bool(row[1]), bool(row[2])
+            row = session.execute(select(Job.cancel_requested, printable, higher, Job.lease_owner, Job.lease_until,
+                                         Job.state).where(Job.id == job_id)).one()
+            leased = (row.lease_owner == self.owner and row.state == JobState.PROCESSING.value
+                      and row.lease_until is not None and row.lease_until > now)
+            return FilmCheck(bool(row[0]), bool(row[1]), bool(row[2]), leased)
 
     def cancel_requested(self, job_id: int) -> bool:
         with self._reading() as session:
@@ -370,7 +411,8 @@ class JobQueue:
         rows += more_events
         if rows:
             session.execute(insert(Event), rows)
-        exchanges.clear()
+        if exchanges:
+            exchanges.clear()
 
     def film_printed(self, job_id: int, index: int, output: str | None, exchanges: list[dict] = ()) -> None:
         """Record a film whose print action succeeded: it is never printed again.
@@ -379,10 +421,12 @@ class JobQueue:
         path, and the ORM's bookkeeping was most of its cost."""
         now = utcnow()
         with self._session() as session:
-            job = session.execute(select(Job.state, Job.printer, Job.films_total).where(Job.id == job_id)
-                                  .with_for_update()).one_or_none()
+            job = session.execute(select(Job.state, Job.printer, Job.films_total, Job.lease_owner)
+                                  .where(Job.id == job_id).with_for_update()).one_or_none()
             if job is None:
                 raise QueueError("unknown-job", f"no job {job_id}")
+            if job.lease_owner != self.owner:
+                raise LeaseLost(job_id)
             self._add_exchanges(session, job_id, job.state, exchanges, {
                 "job_id": job_id, "at": now, "kind": "film-printed", "from_state": job.state,
                 "to_state": job.state, "reason": f"film {index + 1} of {job.films_total} printed",
@@ -405,9 +449,12 @@ class JobQueue:
         self._notify(change)
 
     def finish(self, job_id: int, name: Transition, reason: str, exchanges: list[dict] = (), **changes) -> None:
-        """End a processing job's attempt: complete, retry, preempt, requeue, fail or cancel."""
+        """End a processing job's attempt: complete, retry, preempt, requeue, fail or cancel.
+        Raises :class:`LeaseLost` if another node has taken the job over meanwhile."""
         with self._session() as session:
             job = self._job(session, job_id)
+            if job.lease_owner != self.owner:
+                raise LeaseLost(job_id)
             self._add_exchanges(session, job.id, job.state, exchanges)
             change = self._move(session, job, name, reason, **changes)
         self._notify(change)
@@ -444,22 +491,74 @@ class JobQueue:
         return len(doomed), images - still_used, outputs
 
     def recover_interrupted(self) -> list[int]:
-        """At start-up: jobs left printing by a crash go back to pending (their printed films kept)."""
+        """At start-up: jobs this node left printing when it stopped or crashed go back to
+        pending (their printed films kept), and its printers are free again. Other nodes' jobs
+        are theirs until their leases run out (:meth:`take_over_expired`)."""
+        mine = f"{node_of(self.owner)}#"
         with self._session() as session:
-            jobs = session.scalars(select(Job).where(Job.state == JobState.PROCESSING.value)).all()
-            changes = []
-            for job in jobs:
-                if job.cancel_requested:
-                    changes.append(self._move(session, job, Transition.CANCEL,
-                                              "canceled: the server stopped while the cancel was pending"))
-                else:
-                    changes.append(self._move(
-                        session, job, Transition.REQUEUE,
-                        f"the server stopped while this job was printing; resuming after film "
-                        f"{job.films_printed} of {job.films_total}"))
+            jobs = session.scalars(select(Job).where(
+                Job.state == JobState.PROCESSING.value,
+                Job.lease_owner.is_(None) | Job.lease_owner.startswith(mine, autoescape=True))
+                .with_for_update()).all()
+            changes = [self._requeue_interrupted(session, job, "the server stopped while this job was printing")
+                       for job in jobs]
+            session.execute(update(PrinterState).where(PrinterState.driver_owner.startswith(mine, autoescape=True))
+                            .values(driver_owner=None, driver_until=None))
         for change in changes:
             self._notify(change)
         return [change.job_id for change in changes]
+
+    def _requeue_interrupted(self, session: Session, job: Job, why: str) -> JobChange:
+        if job.cancel_requested:
+            return self._move(session, job, Transition.CANCEL, f"canceled: {why} with the cancel pending")
+        return self._move(session, job, Transition.REQUEUE, f"{why}; resuming after film {job.films_printed} "
+                                                            f"of {job.films_total}")
+
+    # ---- leases (see the module docstring) -------------------------------------------
+
+    def renew_leases(self) -> set[str]:
+        """Extend this node's job and printer leases; returns the printers it still drives."""
+        until = utcnow() + timedelta(seconds=self.lease_s)
+        with self._session() as session:
+            session.execute(update(Job).where(Job.lease_owner == self.owner,
+                                              Job.state == JobState.PROCESSING.value).values(lease_until=until))
+            session.execute(update(PrinterState).where(PrinterState.driver_owner == self.owner)
+                            .values(driver_until=until))
+            return set(session.scalars(select(PrinterState.name).where(PrinterState.driver_owner == self.owner)))
+
+    def take_over_expired(self) -> list[int]:
+        """Put jobs whose node stopped renewing their lease back to pending (any node does this)."""
+        now = utcnow()
+        with self._session() as session:
+            jobs = session.scalars(select(Job).where(Job.state == JobState.PROCESSING.value,
+                                                     Job.lease_until.is_(None) | (Job.lease_until < now))
+                                   .with_for_update(skip_locked=True)).all()
+            changes = [self._requeue_interrupted(
+                session, job, f"node {node_of(job.lease_owner) or '?'} stopped renewing its lease") for job in jobs]
+        for change in changes:
+            self._notify(change)
+        return [change.job_id for change in changes]
+
+    def acquire_printer(self, name: str) -> bool:
+        """Drive printer ``name`` from this node, unless another node's lease on it still runs."""
+        now = utcnow()
+        with self._session() as session:
+            taken = session.execute(
+                update(PrinterState).where(
+                    PrinterState.name == name,
+                    PrinterState.driver_owner.is_(None) | (PrinterState.driver_owner == self.owner)
+                    | (PrinterState.driver_until < now))
+                .values(driver_owner=self.owner, driver_until=now + timedelta(seconds=self.lease_s)))
+            return taken.rowcount == 1
+
+    def release_printers(self, names: Iterable[str] | None = None) -> None:
+        """At a clean stop (or when printers leave the configuration): let another node drive
+        this node's printers (all, or ``names``) at once."""
+        where = [PrinterState.driver_owner == self.owner]
+        if names is not None:
+            where.append(PrinterState.name.in_(list(names)))
+        with self._session() as session:
+            session.execute(update(PrinterState).where(*where).values(driver_owner=None, driver_until=None))
 
     # ---- printers -------------------------------------------------------------------
 
@@ -490,6 +589,7 @@ class JobQueue:
         return state
 
     def printer_views(self) -> list[dict]:
+        now = utcnow()
         with self._reading() as session:
             counts = dict(session.execute(
                 select(Job.printer, func.count()).where(Job.state.in_(
@@ -497,7 +597,8 @@ class JobQueue:
                 .group_by(Job.printer)).all())
             return [{"name": p.name, "enabled": p.enabled, "accepting": p.accepting, "stopped": p.stopped,
                      "dicom_status": p.dicom_status, "dicom_status_info": p.dicom_status_info,
-                     "reason": p.reason, "queued": counts.get(p.name, 0), "updated_at": iso(p.updated_at)}
+                     "reason": p.reason, "queued": counts.get(p.name, 0), "updated_at": iso(p.updated_at),
+                     "node": node_of(p.driver_owner) if p.driver_until and p.driver_until > now else None}
                     for p in session.scalars(select(PrinterState).order_by(PrinterState.name))]
 
 

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
 from hcserver.db import make_engine, upgrade
-from hcserver.queue import JobQueue, QueueError
+from hcserver.queue import JobQueue, LeaseLost, QueueError
+from hcserver.states import Transition
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
 JOB = {"printer": "p", "priority": "med", "copies": 1, "medium_type": None, "film_destination": None,
@@ -92,3 +94,83 @@ def test_cancel_cannot_slip_between_a_claims_read_and_write(database, monkeypatc
     assert answers["claim"] is not None
     assert answers["cancel"] == "processing"   # the user is told it stops after the current film
     assert kinds == ["submit", "start", "cancel-requested"]
+
+
+# ---- leases: several nodes on one queue ------------------------------------------------------
+
+LEASE_S = 2.0   # long enough that no stall between two statements of a test lets a lease run out
+
+
+def node_queue(url: str, owner: str, lease_s: float = LEASE_S) -> JobQueue:
+    """One node's view of a shared queue (the daemon makes one per process)."""
+    engine = make_engine(url)
+    upgrade(engine)
+    queue = JobQueue(engine, owner=owner, lease_s=lease_s)
+    queue.sync_printers(["p"])
+    return queue
+
+
+def test_one_node_drives_a_printer_until_its_lease_runs_out(database):
+    a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
+    assert a.acquire_printer("p")
+    assert not b.acquire_printer("p"), "a's lease still runs"
+    assert a.renew_leases() == {"p"}
+    assert a.acquire_printer("p"), "a keeps what it has"
+    time.sleep(LEASE_S + 0.1)                    # a stops renewing: its lease runs out
+    assert b.acquire_printer("p")
+    assert not a.acquire_printer("p")
+    assert a.renew_leases() == set(), "a learns it lost the printer"
+    assert [v["node"] for v in b.printer_views()] == ["b"]
+    b.release_printers()
+    assert a.acquire_printer("p"), "a clean stop frees the printer at once"
+
+
+def test_a_job_whose_node_stopped_renewing_is_taken_over_and_its_old_node_cannot_write(database):
+    a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
+    job_id = a.submit("alice", {**JOB, "films": JOB["films"] * 3})
+    claimed = a.claim_next("p")
+    a.film_printed(job_id, 0, None)
+    assert a.between_films(job_id, "p", claimed.priority_rank).leased
+    assert b.take_over_expired() == [], "a's lease still runs"
+    a.renew_leases()
+    time.sleep(LEASE_S + 0.1)
+    assert not a.between_films(job_id, "p", claimed.priority_rank).leased, "expired by a's own clock"
+    assert b.take_over_expired() == [job_id]
+    again = b.claim_next("p")
+    assert (again.id, again.films_printed) == (job_id, 1), "resumes at the first unprinted film"
+    assert b.show(job_id)["node"] == "b"
+    # a wakes up late: whatever it would write about the job is refused.
+    with pytest.raises(LeaseLost):
+        a.film_printed(job_id, 1, None)
+    with pytest.raises(LeaseLost):
+        a.finish(job_id, Transition.COMPLETE, "done")
+    b.film_printed(job_id, 1, None)
+    b.film_printed(job_id, 2, None)
+    b.finish(job_id, Transition.COMPLETE, "all films printed")
+    view = b.show(job_id)
+    assert (view["state"], view["films_printed"], view["node"]) == ("completed", 3, None)
+    requeue = [e for e in view["events"] if e["kind"] == "requeue"]
+    assert len(requeue) == 1 and "node a stopped renewing its lease" in requeue[0]["reason"]
+
+
+def test_renewed_leases_are_never_taken_over(database):
+    a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
+    job_id = a.submit("alice", JOB)
+    a.claim_next("p")
+    for _ in range(6):   # 3 s in all, longer than the lease
+        time.sleep(0.5)
+        a.renew_leases()
+        assert b.take_over_expired() == []
+    assert a.show(job_id)["state"] == "processing"
+
+
+def test_a_restarted_node_recovers_only_its_own_jobs(database):
+    old_a, b = node_queue(database, "a#old"), node_queue(database, "b#1", lease_s=60)
+    mine = old_a.submit("alice", JOB)
+    theirs = b.submit("alice", JOB)
+    old_a.claim_next("p")
+    b.claim_next("p")
+    new_a = node_queue(database, "a#new")
+    assert new_a.recover_interrupted() == [mine]
+    assert new_a.show(theirs)["state"] == "processing", "b is alive and printing it"
+    assert new_a.show(mine)["state"] == "pending"

@@ -121,6 +121,8 @@ def _jobs_table(jobs: list[dict]) -> "rich.table.Table":
             note = f"retry after {job['not_before']}"
         if not note and job["warnings"]:
             note = f"{len(job['warnings'])} warning(s)"
+        if not note and job.get("node"):
+            note = f"printing on node {job['node']}"
         table.add_row(str(job["id"]), job["state"], job["printer"], job["priority"],
                       f"{job['films_printed']}/{job['films_total']}", str(job["attempts"]), job["owner"],
                       job["created_at"][:19].replace("T", " "), note)
@@ -242,7 +244,7 @@ def move(client, job, printer):
 @click.option("--json", "as_json", is_flag=True)
 @with_client
 def printers(client, as_json):
-    """Printers: enabled, accepting, DICOM status, queued jobs."""
+    """Printers: the node driving each, enabled, accepting, DICOM status, queued jobs."""
     data = client.printers()
     if as_json:
         emit_json(data)
@@ -252,13 +254,13 @@ def printers(client, as_json):
 
 def _printers_table(data: list[dict]) -> "rich.table.Table":
     table = new_table(box=None, header_style="bold", title="printers", title_justify="left")
-    for column in ("PRINTER", "DRIVER", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "ASSOCIATION",
+    for column in ("PRINTER", "DRIVER", "NODE", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "ASSOCIATION",
                    "QUEUED", "REASON"):
         table.add_column(column)
     for p in data:
         state = "stopped" if p["stopped"] else ("idle" if p["enabled"] else "disabled")
         status = " ".join(x for x in (p["dicom_status"], p["dicom_status_info"]) if x) or "-"
-        table.add_row(p["name"], p.get("driver", "?"), "yes" if p["enabled"] else "no",
+        table.add_row(p["name"], p.get("driver", "?"), p.get("node") or "-", "yes" if p["enabled"] else "no",
                       "yes" if p["accepting"] else "no", state, status, p.get("association") or "-",
                       str(p["queued"]), p["reason"] or "")
     return table
