@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import signal
 import socket
 import threading
 from pathlib import Path
 
 from .audit import AuditLog
+from .channel import NodeChannel
 from .config import ConfigError, ServerConfig, load
 from .db import make_engine, upgrade
 from .dispatcher import Dispatcher
@@ -54,7 +56,14 @@ class Daemon:
         self.engine = make_engine(config.database)
         upgrade(self.engine)
         self.bus = EventBus()
-        self.queue = JobQueue(self.engine, notify=self.bus.publish)
+        # This process's name in leases: the node, and this start of it.
+        owner = f"{config.node_name}#{secrets.token_hex(4)}"
+        self.channel = None
+        if self.engine.dialect.name == "postgresql":   # other nodes may share the queue
+            self.channel = NodeChannel(self.engine, owner, deliver=self.bus.publish,
+                                       printers=lambda: list(self.config.printers))
+            self.channel.start()
+        self.queue = JobQueue(self.engine, notify=self._notify, owner=owner, lease_s=config.lease_s)
         self.spool = Spool(config.spool)
         recovered = self.queue.recover_interrupted()
         if recovered:
@@ -71,7 +80,15 @@ class Daemon:
         if self.remote:
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
-        log.info("hcserver listening on %s with printers: %s", config.socket, ", ".join(config.printers))
+        log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
+                 ", ".join(config.printers), self.queue.owner,
+                 self.engine.url.render_as_string(hide_password=True))
+
+    def _notify(self, change) -> None:
+        """A committed job change: wake this node's workers and waiting clients, then the other nodes."""
+        self.bus.publish(change)
+        if self.channel:
+            self.channel.announce(change)
 
     def reload(self) -> dict:
         """Re-read the configuration file and apply its printers (SIGHUP, hcq reload).
@@ -97,6 +114,8 @@ class Daemon:
                 server.shutdown()
                 server.server_close()
         self.dispatcher.stop()
+        if self.channel:
+            self.channel.stop()
         self.formatting.shutdown()
         self.config.socket.unlink(missing_ok=True)
         self.engine.dispose()

@@ -37,7 +37,8 @@ def unique_image(path, number: int) -> None:
     ds.save_as(path, enforce_file_format=True)
 
 
-def submit_batch(hc, tmp_path, first_number: int, jobs: int) -> list[int]:
+def submit_batch(hc, tmp_path, first_number: int, jobs: int, printer: str = "sim") -> list[int]:
+    """``jobs`` jobs of FILMS_PER_JOB films, each film with its own numbered image."""
     ids = []
     for job in range(jobs):
         paths = []
@@ -46,7 +47,7 @@ def submit_batch(hc, tmp_path, first_number: int, jobs: int) -> list[int]:
             path = tmp_path / f"image-{number}.dcm"
             unique_image(path, number)
             paths.append(str(path))
-        ids.append(hc.submit({"printer": "sim", "label": f"crash {first_number + job}", "films": [
+        ids.append(hc.submit({"printer": printer, "label": f"crash {first_number + job}", "films": [
             {"layout": "STANDARD\\1,1", "film_size": "8INX10IN", "frames": [p]} for p in paths]}))
     return ids
 

@@ -12,7 +12,7 @@ import pytest
 
 import formatter
 from tests.conftest import PREVIEW_CONFIG, pydicom_file
-from tests.daemon import DaemonProcess
+from tests.daemon import DaemonProcess, wait_for
 
 ONE_FORMATTER = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 0.5\nformat_processes = 1")
 
@@ -48,16 +48,6 @@ def alive(pid: int) -> bool:
 def formatting_workers(daemon: DaemonProcess) -> set[int]:
     """The pool's workers: the forkserver's children (the forkserver is the daemon's child)."""
     return {pid for child in children(daemon.proc.pid) for pid in children(child)}
-
-
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def job_spec(films: int = 2) -> dict:

@@ -712,6 +712,7 @@ class PrinterSimulator:
         self._ae: AE | None = None
         self._server: Any = None
         self.associations = 0
+        self.peak_open_associations = 0   # most associations in use (sending requests) at once
         self.releases = 0          # associations the SCU released (A-RELEASE)
 
     # ------------------------------------------------------------------ lifecycle
@@ -903,6 +904,7 @@ class PrinterSimulator:
             st = self._states.get(assoc)
             if st is None:
                 st = self._states[assoc] = _AssocState(assoc)
+                self.peak_open_associations = max(self.peak_open_associations, len(self._states))
             return st
 
     def _assoc_gone(self, assoc: Any) -> bool:

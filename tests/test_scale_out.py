@@ -1,0 +1,164 @@
+"""Several hcserver nodes sharing one queue on a real PostgreSQL server (README, "Several nodes").
+
+Each node is a real daemon process with its own state directory; they share the database and
+one spool directory. The printers are printer simulators: every film carries its own image,
+so the simulators' records tell which film arrived how often.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+from drivers.dicom.simulator import Fault, PrinterSimulator
+from tests.daemon import DaemonProcess, wait_for
+from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from tests.test_crash_safety import FILMS_PER_JOB, submit_batch
+from tests.test_dicom_printing import dicom_config
+
+
+def node_config(url: str, spool, name: str, lease_s: float, printers: dict[str, int] | None = None) -> str:
+    server = (f'[server]\ndatabase = "{url}"\nspool = "{spool}"\nnode_name = "{name}"\nlease_s = {lease_s}\n'
+              f'retry_limit = 1000')
+    if printers:
+        text = dicom_config(printers).replace("retry_limit = 4\n", "")
+        return text.replace("[server]", server, 1)
+    return f'{server}\nstate_dir = "@STATE@"\n[printers.film]\ndriver = "preview"\ndpi = 20\n'
+
+
+def start_nodes(configs: list[str]) -> list[DaemonProcess]:
+    nodes = []
+    try:
+        for config in configs:
+            nodes.append(DaemonProcess(config).start())
+    except Exception:
+        for node in nodes:
+            node.cleanup()
+        raise
+    return nodes
+
+
+def driver_of(node: DaemonProcess, printer: str) -> str | None:
+    with node.client() as hc:
+        return next(p["node"] for p in hc.printers() if p["name"] == printer)
+
+
+def test_a_job_submitted_on_any_node_is_printed_at_once_by_the_node_driving_its_printer(postgres_url, tmp_path,
+                                                                                       images):
+    # Leases of 60 s: the lease timer runs every 20 s, so only LISTEN/NOTIFY can make the
+    # driving node start a job submitted elsewhere within the 10 s allowed below.
+    spool = tmp_path / "spool"
+    nodes = start_nodes([node_config(postgres_url, spool, name, 60) for name in ("alpha", "beta")])
+    try:
+        driver = wait_for(lambda: driver_of(nodes[0], "film"), 10, "a node to drive the printer")
+        by_name = {"alpha": nodes[0], "beta": nodes[1]}
+        other = by_name["beta" if driver == "alpha" else "alpha"]
+        assert driver_of(other, "film") == driver, "both nodes see the same driver"
+        with other.client() as hc:
+            job = hc.submit_files([images["CT_small.dcm"], images["MR_small.dcm"]], printer="film")
+            result = hc.wait(job, timeout=10)   # the waiting node learns of the end by NOTIFY too
+            assert result["state"] == "completed", result
+            start = next(e for e in hc.show(job)["events"] if e["kind"] == "start")
+            assert f"(node {driver})" in start["reason"]
+        # A clean stop frees the printer at once: the other node prints the next job without
+        # waiting for the 60 s lease to run out.
+        by_name[driver].stop()
+        with other.client() as hc:
+            job = hc.submit_files([images["CT_small.dcm"]], printer="film")
+            result = hc.wait(job, timeout=10)
+            assert result["state"] == "completed", result
+        assert driver_of(other, "film") != driver
+    finally:
+        for node in nodes:
+            node.cleanup()
+
+
+def submit_jobs(node: DaemonProcess, tmp_path, printer: str, first_number: int, jobs: int) -> list[int]:
+    with node.client() as hc:
+        return submit_batch(hc, tmp_path, first_number, jobs, printer)
+
+
+def kill_driver_mid_job(nodes: dict[str, DaemonProcess], printer: str) -> str:
+    """SIGKILL the node driving ``printer`` while it is printing a job part way."""
+    alive = next(node for node in nodes.values() if node.alive())
+
+    def printing_part_way():
+        driver = driver_of(alive, printer)
+        with alive.client() as hc:
+            busy = [j for j in hc.list() if j["printer"] == printer and j["state"] == "processing"
+                    and j["node"] == driver and 1 <= j["films_printed"] < FILMS_PER_JOB - 1]
+        return driver if busy and driver in nodes and nodes[driver].alive() else None
+
+    driver = wait_for(printing_part_way, 60, f"a job part way through on {printer}")
+    nodes[driver].kill()
+    return driver
+
+
+def test_a_node_killed_mid_job_is_taken_over_when_its_lease_runs_out(postgres_url, tmp_path):
+    lease_s = 3   # renewed every second: a loaded machine never lets a live node's lease lapse
+    slow = [Fault(operation="N-ACTION", behaviour="stall", stall_s=0.15, times=None)]
+    with PrinterSimulator(port=0, out_dir=tmp_path / "films1", faults=list(slow)) as sim1, \
+            PrinterSimulator(port=0, out_dir=tmp_path / "films2", faults=list(slow)) as sim2:
+        ports = {"sim1": sim1.port, "sim2": sim2.port}
+        names = ("alpha", "beta", "gamma")
+        spool = tmp_path / "spool"
+        started = start_nodes([node_config(postgres_url, spool, name, lease_s, ports) for name in names])
+        nodes = dict(zip(names, started))
+        try:
+            # Jobs spread over the nodes: each submits to both printers.
+            jobs = []
+            number = 1
+            for index, node in enumerate(started):
+                for printer in ("sim1", "sim2"):
+                    jobs += submit_jobs(node, tmp_path, printer, number, 2)
+                    number += 2 * FILMS_PER_JOB
+            killed = [kill_driver_mid_job(nodes, "sim1")]
+            # The killed node's printer and job pass to a surviving node once its leases run out.
+            survivor = next(node for name, node in nodes.items() if name not in killed)
+            wait_for(lambda: driver_of(survivor, "sim1") not in (None, *killed), 30,
+                     "another node to drive sim1")
+            killed.append(kill_driver_mid_job({n: d for n, d in nodes.items() if n not in killed}, "sim2"))
+            last = next(node for name, node in nodes.items() if name not in killed)
+            with last.client() as hc:
+                results = [hc.wait(job, timeout=180) for job in jobs]
+                events = {job: hc.show(job)["events"] for job in jobs}
+        finally:
+            for node in started:
+                node.cleanup()
+        films = sim1.films + sim2.films
+        peaks = (sim1.peak_open_associations, sim2.peak_open_associations)
+    assert [r["state"] for r in results] == ["completed"] * len(jobs), results
+    assert all(r["films_printed"] == FILMS_PER_JOB for r in results)
+    arrived = Counter(film["image_boxes"][0]["md5"] for film in films)
+    assert len(arrived) == len(jobs) * FILMS_PER_JOB, "every film arrived"
+    repeats = sum(count - 1 for count in arrived.values())
+    assert repeats <= len(killed), f"{repeats} films printed twice with only {len(killed)} nodes killed"
+    taken_over = [e for evs in events.values() for e in evs
+                  if e["kind"] == "requeue" and "stopped renewing its lease" in e["reason"]]
+    assert {e["reason"].split()[1] for e in taken_over} == set(killed), taken_over
+    assert peaks == (1, 1), "one association per printer at any time"
+    print(f"{len(killed)} nodes killed ({', '.join(killed)}), {len(jobs)} jobs, {len(films)} films received, "
+          f"{repeats} repeated, {len(taken_over)} jobs taken over")
+
+
+def test_a_node_whose_listening_connection_drops_looks_again_after_reconnecting(postgres_url, tmp_path,
+                                                                               images):
+    """A notification sent while a node's LISTEN connection is down is lost; after reconnecting
+    the node wakes every printer once, so the job still starts without waiting for a lease tick."""
+    import psycopg
+
+    spool = tmp_path / "spool"
+    nodes = start_nodes([node_config(postgres_url, spool, name, 60) for name in ("alpha", "beta")])
+    try:
+        driver = wait_for(lambda: driver_of(nodes[0], "film"), 10, "a node to drive the printer")
+        driving, other = (nodes[0], nodes[1]) if driver == "alpha" else (nodes[1], nodes[0])
+        with psycopg.connect(postgres_url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as db:
+            cut = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                             "WHERE application_name LIKE %s", (f"hcserver listen {driver}#%",)).fetchall()
+        assert cut == [(True,)], "the driving node's listening connection, found by its name"
+        with other.client() as hc:
+            job = hc.submit_files([images["CT_small.dcm"]], printer="film")
+            result = hc.wait(job, timeout=15)
+            assert result["state"] == "completed", result
+        assert driving.alive()
+    finally:
+        for node in nodes:
+            node.cleanup()
