@@ -141,31 +141,34 @@ class JobQueue:
     # ---- submitting -----------------------------------------------------------------
 
     def submit(self, owner: str, job: dict, held: bool = False, details: dict | None = None) -> int:
-        """Queue a normalised job (see hcserver.jobspec); returns its id once committed."""
+        """Queue a normalised job (see hcserver.jobspec); returns its id once committed.
+
+        Written with multi-row inserts, not ORM objects: a job may have hundreds of films and
+        frames, and the ORM's bookkeeping was most of a submit's time."""
         now = utcnow()
         state = transition(None, Transition.SUBMIT, held=held)
+        films = job["films"]
         with self._session() as session:
-            row = Job(owner=owner, printer=job["printer"], state=state.value, priority=job["priority"],
-                      priority_rank=PRIORITY_RANK[job["priority"]], copies=job["copies"],
-                      medium_type=job["medium_type"], film_destination=job["film_destination"],
-                      label=job["label"], color=job["color"], films_total=len(job["films"]),
-                      films_printed=0, attempts=0, failed_attempts=0, cancel_requested=False, created_at=now, updated_at=now)
-            for index, film in enumerate(job["films"]):
-                film_row = Film(index=index, film_size=film["film_size"], orientation=film["orientation"],
-                                layout=film["layout"],
-                                options={k: v for k, v in film.items()
-                                         if k not in ("film_size", "orientation", "layout", "frames")})
-                film_row.frames = [
-                    Frame(index=i, image=frame["image"], frame=frame["frame"],
-                          options={k: v for k, v in frame.items() if k not in ("image", "frame")})
-                    for i, frame in enumerate(film["frames"])]
-                row.films.append(film_row)
-            session.add(row)
-            session.flush()
-            session.add(Event(job_id=row.id, at=now, kind=Transition.SUBMIT.value, from_state=None,
-                              to_state=state.value, reason=f"submitted by {owner}",
-                              data={"films": len(job["films"]), **(details or {})}))
-            change = JobChange(row.id, row.printer, Transition.SUBMIT.value, state.value)
+            job_id = session.scalars(insert(Job).returning(Job.id), [dict(
+                owner=owner, printer=job["printer"], state=state.value, priority=job["priority"],
+                priority_rank=PRIORITY_RANK[job["priority"]], copies=job["copies"],
+                medium_type=job["medium_type"], film_destination=job["film_destination"],
+                label=job["label"], color=job["color"], films_total=len(films), films_printed=0, attempts=0,
+                failed_attempts=0, cancel_requested=False, created_at=now, updated_at=now)]).one()
+            film_ids = session.scalars(insert(Film).returning(Film.id, sort_by_parameter_order=True), [
+                {"job_id": job_id, "index": index, "film_size": film["film_size"],
+                 "orientation": film["orientation"], "layout": film["layout"],
+                 "options": {k: v for k, v in film.items()
+                             if k not in ("film_size", "orientation", "layout", "frames")}}
+                for index, film in enumerate(films)]).all()
+            session.execute(insert(Frame), [
+                {"film_id": film_id, "index": i, "image": frame["image"], "frame": frame["frame"],
+                 "options": {k: v for k, v in frame.items() if k not in ("image", "frame")}}
+                for film_id, film in zip(film_ids, films) for i, frame in enumerate(film["frames"])])
+            session.execute(insert(Event), [dict(
+                job_id=job_id, at=now, kind=Transition.SUBMIT.value, from_state=None, to_state=state.value,
+                reason=f"submitted by {owner}", data={"films": len(films), **(details or {})})])
+            change = JobChange(job_id, job["printer"], Transition.SUBMIT.value, state.value)
         self._notify(change)
         return change.job_id
 

@@ -61,7 +61,16 @@ class Spool:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
+            _fsync_directory(target.parent)   # the rename itself must survive a power cut
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
             raise SpoolError(exc.errno, f"cannot store image in the spool: {exc.strerror}") from None
         return digest
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
