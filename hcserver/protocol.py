@@ -30,7 +30,7 @@ class ProtocolError(Exception):
 @dataclass
 class Message:
     header: dict
-    attachment: bytes = b""
+    attachment: bytes | bytearray = b""
 
 
 def encode(header: dict, attachment: bytes = b"") -> bytes:
@@ -38,17 +38,20 @@ def encode(header: dict, attachment: bytes = b"") -> bytes:
     return PREFIX.pack(MAGIC, len(body), len(attachment)) + body + attachment
 
 
-def _read_exact(sock: socket.socket, count: int, what: str, started: bool) -> bytes:
-    chunks = bytearray()
-    while len(chunks) < count:
-        chunk = sock.recv(min(count - len(chunks), 1 << 20))
-        if not chunk:
-            if not chunks and not started:
+def _read_exact(sock: socket.socket, count: int, what: str, started: bool) -> bytes | bytearray:
+    """``count`` bytes, received straight into one buffer (a list of several MB is not copied)."""
+    buffer = bytearray(count)
+    view = memoryview(buffer)
+    got = 0
+    while got < count:
+        n = sock.recv_into(view[got:], min(count - got, 1 << 20))
+        if not n:
+            if not got and not started:
                 raise EOFError
             raise ProtocolError("truncated", f"connection closed in the middle of the {what} "
-                                             f"({len(chunks)} of {count} bytes)")
-        chunks += chunk
-    return bytes(chunks)
+                                             f"({got} of {count} bytes)")
+        got += n
+    return buffer
 
 
 def _refuse_constant(name: str):

@@ -137,7 +137,9 @@ def _jobs_table(jobs: list[dict]) -> "rich.table.Table":
 def list_(client, all_, printer, as_json):
     """List queued and printing jobs (with --all, history too)."""
     if as_json:   # the server's JSON as it is: fast with thousands of jobs
-        sys.stdout.buffer.write(client.list_json(all=all_, printer=printer) + b"\n")
+        out = sys.stdout.buffer
+        out.write(client.list_json(all=all_, printer=printer))
+        out.write(b"\n")
         return
     jobs = client.list(all=all_, printer=printer)
     if jobs:
