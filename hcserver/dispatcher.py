@@ -168,6 +168,7 @@ class PrinterWorker:
     def _cycle(self) -> None:
         self._run_calls()
         if not self._drives():
+            self.driver.idle()   # the printer is another node's: release an association left open
             return
         if self._poll_due:
             self._poll_due = False

@@ -480,9 +480,11 @@ class JobQueue:
         finished = [s.value for s in TERMINAL]
         with self._session() as session:
             newest = select(Job.id).where(Job.state.in_(finished)).order_by(Job.updated_at.desc()).limit(keep)
+            # Locked rows are another node's purge at work: skip them, they are going anyway.
             doomed = session.scalars(select(Job).where(
                 Job.state.in_(finished), (Job.updated_at < older_than) | Job.id.not_in(newest))
-                .options(selectinload(Job.films).selectinload(Film.frames))).all()
+                .options(selectinload(Job.films).selectinload(Film.frames))
+                .with_for_update(skip_locked=True)).all()
             images = {frame.image for job in doomed for film in job.films for frame in film.frames}
             outputs = [film.output for job in doomed for film in job.films if film.output]
             for job in doomed:

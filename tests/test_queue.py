@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -174,3 +175,25 @@ def test_a_restarted_node_recovers_only_its_own_jobs(database):
     assert new_a.recover_interrupted() == [mine]
     assert new_a.show(theirs)["state"] == "processing", "b is alive and printing it"
     assert new_a.show(mine)["state"] == "pending"
+
+
+def test_two_nodes_purging_history_at_once_both_succeed(database):
+    a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
+    for _ in range(40):
+        job_id = a.submit("alice", JOB)
+        a.cancel(job_id, "alice")
+    results, errors = [], []
+
+    def purge(queue):
+        try:
+            results.append(queue.purge_history(older_than=datetime.now() + timedelta(days=1), keep=0)[0])
+        except Exception as exc:   # noqa: BLE001 - the point is that none is raised
+            errors.append(exc)
+
+    threads = [threading.Thread(target=purge, args=(q,)) for q in (a, b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(results) == 40 and a.list(include_history=True) == []
