@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
 
 from .events import JobChange
 
@@ -50,6 +51,20 @@ class NodeChannel:
             log.warning("could not announce job %s to the other nodes: %s", change.job_id, exc)
 
     # ---- receiving ---------------------------------------------------------------
+
+    def node_connected(self, wait_s: float = 5.0) -> bool:
+        """Whether another process of this node (same node name) is connected to the database.
+        Waits up to ``wait_s`` for one that was just killed to be noticed gone by the server."""
+        name = self.node.rpartition("#")[0]
+        pattern = f"hcserver listen {name}#".replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        deadline = time.monotonic() + wait_s
+        while True:
+            with self.engine.connect() as connection:
+                found = connection.execute(text("SELECT count(*) FROM pg_stat_activity WHERE application_name "
+                                                "LIKE :pattern"), {"pattern": pattern}).scalar()
+            if not found or time.monotonic() > deadline:
+                return bool(found)
+            time.sleep(0.2)
 
     def start(self, timeout: float = 10.0) -> None:
         """Start listening; returns once the LISTEN is in place (or after ``timeout``)."""

@@ -170,7 +170,7 @@ class TcpListener:
 
 
 def _hostname() -> str:
-    return socket.gethostname()[:100].replace("#", "-") or "node"
+    return socket.gethostname()[:40].replace("#", "-") or "node"
 
 
 @dataclass(frozen=True)
@@ -475,8 +475,8 @@ def parse(text: str, source: str) -> ServerConfig:
     if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
         found.errors.append(ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters"))
     node_name = values.get("node_name")
-    if node_name is not None and (not 1 <= len(node_name) <= 100 or "#" in node_name):
-        found.errors.append(ConfigError(source, "server.node_name", "1 to 100 characters, without '#'"))
+    if node_name is not None and (not 1 <= len(node_name) <= 40 or "#" in node_name):
+        found.errors.append(ConfigError(source, "server.node_name", "1 to 40 characters, without '#'"))
     if values.get("lease_s", 30.0) < 1:
         found.errors.append(ConfigError(source, "server.lease_s", "must be at least 1 second"))
     if values.get("format_processes", 0) < 0:

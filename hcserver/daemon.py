@@ -62,10 +62,13 @@ class Daemon:
         if self.engine.dialect.name == "postgresql":   # other nodes may share the queue
             self.channel = NodeChannel(self.engine, owner, deliver=self.bus.publish,
                                        printers=lambda: list(self.config.printers))
+            if self.channel.node_connected():
+                raise AlreadyRunning(f"another hcserver node named {config.node_name!r} is connected to "
+                                     f"this database: give each node its own node_name")
             self.channel.start()
         self.queue = JobQueue(self.engine, notify=self._notify, owner=owner, lease_s=config.lease_s)
         self.spool = Spool(config.spool)
-        recovered = self.queue.recover_interrupted()
+        recovered = self.queue.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, func, inspect, select
 
 import migrations
 
@@ -55,9 +55,15 @@ def alembic_config(url: str) -> Config:
     return config
 
 
+#: PostgreSQL advisory lock key held while migrating (nodes starting together migrate one at a time)
+MIGRATION_LOCK = 0x6863736D   # "hcsm"
+
+
 def upgrade(engine: Engine) -> None:
     """Bring the schema to the newest migration."""
     with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":   # released when this transaction ends
+            connection.execute(select(func.pg_advisory_xact_lock(MIGRATION_LOCK)))
         config = alembic_config(str(engine.url))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")

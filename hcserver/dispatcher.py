@@ -73,6 +73,7 @@ class PrinterWorker:
         self._poll_due = False
         self._overtime = False     # set by the job-time timer while a job prints too long
         self.driving = False       # this node holds the printer's lease (one node drives a printer)
+        self.printing: int | None = None   # the job being printed: its lease is renewed
         self._observer: JobObserver | None = None   # of the job printing now
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
@@ -163,6 +164,8 @@ class PrinterWorker:
             self.driving = self.queue.acquire_printer(self.name)
             if self.driving:
                 log.debug("printer %s: driven by this node (%s)", self.name, self.queue.owner)
+                if self.queue.printer(self.name).stopped:   # stopped by the node that drove it
+                    self._start_polling()
         return self.driving
 
     def _cycle(self) -> None:
@@ -174,11 +177,12 @@ class PrinterWorker:
             self._poll_due = False
             self._poll_status()
         printed = False
-        while not self._stopping and self._printable():
+        while not self._stopping and self.driving and self._printable():
             job = self.queue.claim_next(self.name)
             if job is None:
                 break
             printed = True
+            self.printing = job.id
             try:
                 self._print(job)
             except Exception as exc:  # e.g. the database went away: never leave it processing
@@ -189,6 +193,7 @@ class PrinterWorker:
                     log.exception("printer %s: job %s could not be requeued", self.name, job.id)
                 break
             finally:
+                self.printing = None
                 self._cancel_timer("jobtime")
             self._run_calls()
         if printed:
@@ -222,6 +227,10 @@ class PrinterWorker:
         check = self.queue.between_films(job.id, self.name, job.priority_rank)
         if not check.leased:
             raise LeaseLost(job.id)
+        if not check.driving:
+            self.driving = False
+            return Transition.REQUEUE, (f"printer {self.name} is driven by another node now; resumes at "
+                                        f"film {index + 1}")
         if check.cancel:
             return Transition.CANCEL, f"canceled after {index} films"
         if not check.printable:
@@ -365,7 +374,7 @@ class Dispatcher:
         """Timer (every lease_s/3): renew this node's leases, take over the jobs of nodes that
         stopped renewing theirs, and let standing-by workers try to drive their printer."""
         try:
-            driven = self.queue.renew_leases()
+            driven = self.queue.renew_leases([w.printing for w in list(self.workers.values()) if w.printing])
             taken = self.queue.take_over_expired()
         except Exception:   # a scheduled task must never die for good
             log.exception("lease renewal failed")

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .db import writer
@@ -56,10 +58,12 @@ class QueueError(ValueError):
 
 
 class LeaseLost(QueueError):
-    """This node no longer holds the job's lease: another node has taken the job over."""
+    """The job is no longer this node's to print: another node took it over (its lease had run
+    out) or it left the processing state meanwhile."""
 
     def __init__(self, job_id: int):
-        super().__init__("lease-lost", f"job {job_id} was taken over by another node (its lease had run out)")
+        super().__init__("lease-lost", f"job {job_id} is no longer this node's to print (another node "
+                                       f"took it over after its lease ran out)")
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class FilmCheck:
     cancel: bool          # a cancel was requested
     printable: bool       # the printer is enabled and not stopped
     higher: bool          # a due job of higher priority waits
-    leased: bool          # this node still holds the job's lease
+    leased: bool          # the job is still this node's to print (no other node took it over)
+    driving: bool         # this node still drives the printer (no other node took it over)
 
 
 @dataclass(frozen=True)
@@ -363,7 +368,7 @@ class JobQueue:
         with self._session() as session:
             job = session.scalars(
                 select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value,
-                                  (Job.not_before.is_(None)) | (Job.not_before <= now))
+                                  (Job.not_before.is_(None)) | (Job.not_before <= now), self._drives(printer))
                 .order_by(Job.priority_rank, Job.id).limit(1).with_for_update(skip_locked=True)).first()
             if job is None:
                 return None
@@ -393,11 +398,17 @@ class JobQueue:
                                        Job.priority_rank < rank,
                                        (Job.not_before.is_(None)) | (Job.not_before <= now)).exists())
         with self._reading() as session:
-            row = session.execute(select(Job.cancel_requested, printable, higher, Job.lease_owner, Job.lease_until,
-                                         Job.state).where(Job.id == job_id)).one()
-            leased = (row.lease_owner == self.owner and row.state == JobState.PROCESSING.value
-                      and row.lease_until is not None and row.lease_until > now)
-            return FilmCheck(bool(row[0]), bool(row[1]), bool(row[2]), leased)
+            row = session.execute(select(Job.cancel_requested, printable, higher, Job.lease_owner, Job.state,
+                                         self._drives(printer)).where(Job.id == job_id)).one()
+            # A lease past its time is still ours until another node takes the job over: the
+            # renewal may just have been late (a stall); printing on is what nobody else does.
+            leased = row.lease_owner == self.owner and row.state == JobState.PROCESSING.value
+            return FilmCheck(bool(row[0]), bool(row[1]), bool(row[2]), leased, bool(row[5]))
+
+    def _drives(self, printer: str):
+        """SQL: this node holds ``printer``'s lease (it may claim and print its jobs)."""
+        return (select(PrinterState.name).where(PrinterState.name == printer,
+                                                PrinterState.driver_owner == self.owner).exists())
 
     def cancel_requested(self, job_id: int) -> bool:
         with self._reading() as session:
@@ -428,7 +439,7 @@ class JobQueue:
                                   .where(Job.id == job_id).with_for_update()).one_or_none()
             if job is None:
                 raise QueueError("unknown-job", f"no job {job_id}")
-            if job.lease_owner != self.owner:
+            if job.lease_owner != self.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
             self._add_exchanges(session, job_id, job.state, exchanges, {
                 "job_id": job_id, "at": now, "kind": "film-printed", "from_state": job.state,
@@ -456,7 +467,7 @@ class JobQueue:
         Raises :class:`LeaseLost` if another node has taken the job over meanwhile."""
         with self._session() as session:
             job = self._job(session, job_id)
-            if job.lease_owner != self.owner:
+            if job.lease_owner != self.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
             self._add_exchanges(session, job.id, job.state, exchanges)
             change = self._move(session, job, name, reason, **changes)
@@ -465,8 +476,9 @@ class JobQueue:
     def hold_printer_jobs(self, printer: str, reason: str) -> list[int]:
         """Hold every pending job of ``printer`` (e.g. it left the configuration)."""
         with self._session() as session:
-            jobs = session.scalars(select(Job).where(Job.printer == printer,
-                                                     Job.state == JobState.PENDING.value)).all()
+            # Locked, so a job another node claims meanwhile is re-checked (and left alone).
+            jobs = session.scalars(select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value)
+                                   .with_for_update()).all()
             changes = [self._move(session, job, Transition.HOLD, reason) for job in jobs]
         for change in changes:
             self._notify(change)
@@ -495,20 +507,23 @@ class JobQueue:
             self._notify(JobChange(0, "", "purge", ""))
         return len(doomed), images - still_used, outputs
 
-    def recover_interrupted(self) -> list[int]:
+    def recover_interrupted(self, only_this_node: bool = True) -> list[int]:
         """At start-up: jobs this node left printing when it stopped or crashed go back to
         pending (their printed films kept), and its printers are free again. Other nodes' jobs
-        are theirs until their leases run out (:meth:`take_over_expired`)."""
+        are theirs until their leases run out (:meth:`take_over_expired`). With
+        ``only_this_node`` false (SQLite: one node by definition, whatever its name was) every
+        printing job and printer is recovered."""
         mine = f"{node_of(self.owner)}#"
+        jobs_of = [Job.lease_owner.is_(None) | Job.lease_owner.startswith(mine, autoescape=True)]
+        printers_of = [PrinterState.driver_owner.startswith(mine, autoescape=True)]
+        if not only_this_node:
+            jobs_of = printers_of = []
         with self._session() as session:
-            jobs = session.scalars(select(Job).where(
-                Job.state == JobState.PROCESSING.value,
-                Job.lease_owner.is_(None) | Job.lease_owner.startswith(mine, autoescape=True))
-                .with_for_update()).all()
+            jobs = session.scalars(select(Job).where(Job.state == JobState.PROCESSING.value, *jobs_of)
+                                   .with_for_update()).all()
             changes = [self._requeue_interrupted(session, job, "the server stopped while this job was printing")
                        for job in jobs]
-            session.execute(update(PrinterState).where(PrinterState.driver_owner.startswith(mine, autoescape=True))
-                            .values(driver_owner=None, driver_until=None))
+            session.execute(update(PrinterState).where(*printers_of).values(driver_owner=None, driver_until=None))
         for change in changes:
             self._notify(change)
         return [change.job_id for change in changes]
@@ -521,11 +536,13 @@ class JobQueue:
 
     # ---- leases (see the module docstring) -------------------------------------------
 
-    def renew_leases(self) -> set[str]:
-        """Extend this node's job and printer leases; returns the printers it still drives."""
+    def renew_leases(self, printing: Iterable[int]) -> set[str]:
+        """Extend the leases of the jobs this node's workers are printing (``printing``: an
+        attempt that ended without its job being written back, e.g. on a database error, lets its
+        lease run out and is taken over) and of the printers it drives; returns those printers."""
         until = utcnow() + timedelta(seconds=self.lease_s)
         with self._session() as session:
-            session.execute(update(Job).where(Job.lease_owner == self.owner,
+            session.execute(update(Job).where(Job.id.in_(list(printing)), Job.lease_owner == self.owner,
                                               Job.state == JobState.PROCESSING.value).values(lease_until=until))
             session.execute(update(PrinterState).where(PrinterState.driver_owner == self.owner)
                             .values(driver_until=until))
@@ -563,17 +580,23 @@ class JobQueue:
         if names is not None:
             where.append(PrinterState.name.in_(list(names)))
         with self._session() as session:
-            session.execute(update(PrinterState).where(*where).values(driver_owner=None, driver_until=None))
+            released = session.scalars(update(PrinterState).where(*where).values(driver_owner=None, driver_until=None)
+                                       .returning(PrinterState.name)).all()
+        for name in released:   # the nodes standing by for it try at once
+            self._notify(JobChange(0, name, "printer-released", ""))
 
     # ---- printers -------------------------------------------------------------------
 
     def sync_printers(self, names: Iterable[str]) -> None:
+        """Give every configured printer its row (several nodes may do this at the same time)."""
+        rows = [{"name": name, "enabled": True, "accepting": True, "stopped": False, "updated_at": utcnow()}
+                for name in names]
+        if not rows:
+            return
+        dialect = self.engine.dialect.name
+        insert_rows = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(PrinterState)
         with self._session() as session:
-            known = set(session.scalars(select(PrinterState.name)))
-            for name in names:
-                if name not in known:
-                    session.add(PrinterState(name=name, enabled=True, accepting=True, stopped=False,
-                                             updated_at=utcnow()))
+            session.execute(insert_rows.on_conflict_do_nothing(index_elements=["name"]), rows)
 
     def printer(self, name: str) -> PrinterState:
         with self._reading() as session:

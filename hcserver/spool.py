@@ -52,6 +52,9 @@ class Spool:
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
         if target.is_file():
+            # Known already: make it fresh again, so a history purge running now (on any node)
+            # keeps it for the job about to be submitted with it.
+            os.utime(target)
             return digest
         target.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")

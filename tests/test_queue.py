@@ -31,6 +31,7 @@ def make_queue(url: str) -> JobQueue:
     upgrade(engine)
     queue = JobQueue(engine)
     queue.sync_printers(["p"])
+    assert queue.acquire_printer("p")   # only the node driving a printer claims its jobs
     return queue
 
 
@@ -115,12 +116,12 @@ def test_one_node_drives_a_printer_until_its_lease_runs_out(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
     assert a.acquire_printer("p")
     assert not b.acquire_printer("p"), "a's lease still runs"
-    assert a.renew_leases() == {"p"}
+    assert a.renew_leases([]) == {"p"}
     assert a.acquire_printer("p"), "a keeps what it has"
     time.sleep(LEASE_S + 0.1)                    # a stops renewing: its lease runs out
     assert b.acquire_printer("p")
     assert not a.acquire_printer("p")
-    assert a.renew_leases() == set(), "a learns it lost the printer"
+    assert a.renew_leases([]) == set(), "a learns it lost the printer"
     assert [v["node"] for v in b.printer_views()] == ["b"]
     b.release_printers()
     assert a.acquire_printer("p"), "a clean stop frees the printer at once"
@@ -129,14 +130,19 @@ def test_one_node_drives_a_printer_until_its_lease_runs_out(database):
 def test_a_job_whose_node_stopped_renewing_is_taken_over_and_its_old_node_cannot_write(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
     job_id = a.submit("alice", {**JOB, "films": JOB["films"] * 3})
+    assert a.acquire_printer("p")
     claimed = a.claim_next("p")
     a.film_printed(job_id, 0, None)
     assert a.between_films(job_id, "p", claimed.priority_rank).leased
     assert b.take_over_expired() == [], "a's lease still runs"
-    a.renew_leases()
-    time.sleep(LEASE_S + 0.1)
-    assert not a.between_films(job_id, "p", claimed.priority_rank).leased, "expired by a's own clock"
+    time.sleep(LEASE_S + 0.1)          # a stalls: no renewal
+    check = a.between_films(job_id, "p", claimed.priority_rank)
+    assert check.leased and check.driving, "late, but nobody took it: a prints on"
     assert b.take_over_expired() == [job_id]
+    assert b.acquire_printer("p")
+    check = a.between_films(job_id, "p", claimed.priority_rank)
+    assert not check.leased and not check.driving
+    assert a.claim_next("p") is None, "a no longer drives the printer: it claims nothing"
     again = b.claim_next("p")
     assert (again.id, again.films_printed) == (job_id, 1), "resumes at the first unprinted film"
     assert b.show(job_id)["node"] == "b"
@@ -154,13 +160,28 @@ def test_a_job_whose_node_stopped_renewing_is_taken_over_and_its_old_node_cannot
     assert len(requeue) == 1 and "node a stopped renewing its lease" in requeue[0]["reason"]
 
 
+def test_only_the_jobs_being_printed_keep_their_lease(database):
+    """An attempt that ended without its job being written back (e.g. a database error) is
+    not renewed: its lease runs out and the job is taken over instead of staying stuck."""
+    a = node_queue(database, "a#1")
+    assert a.acquire_printer("p")
+    printing, abandoned = a.submit("alice", JOB), a.submit("alice", JOB)
+    assert [a.claim_next("p").id, a.claim_next("p").id] == [printing, abandoned]
+    for _ in range(6):   # 3 s in all, longer than the lease
+        time.sleep(0.5)
+        a.renew_leases([printing])
+    assert a.take_over_expired() == [abandoned]
+    assert a.show(printing)["state"] == "processing"
+
+
 def test_renewed_leases_are_never_taken_over(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
     job_id = a.submit("alice", JOB)
+    assert a.acquire_printer("p")
     a.claim_next("p")
     for _ in range(6):   # 3 s in all, longer than the lease
         time.sleep(0.5)
-        a.renew_leases()
+        a.renew_leases([job_id])
         assert b.take_over_expired() == []
     assert a.show(job_id)["state"] == "processing"
 
@@ -168,8 +189,11 @@ def test_renewed_leases_are_never_taken_over(database):
 def test_a_restarted_node_recovers_only_its_own_jobs(database):
     old_a, b = node_queue(database, "a#old"), node_queue(database, "b#1", lease_s=60)
     mine = old_a.submit("alice", JOB)
-    theirs = b.submit("alice", JOB)
+    assert old_a.acquire_printer("p")
     old_a.claim_next("p")
+    old_a.release_printers()
+    theirs = b.submit("alice", JOB)
+    assert b.acquire_printer("p")
     b.claim_next("p")
     new_a = node_queue(database, "a#new")
     assert new_a.recover_interrupted() == [mine]
@@ -197,3 +221,33 @@ def test_two_nodes_purging_history_at_once_both_succeed(database):
         thread.join()
     assert not errors
     assert sum(results) == 40 and a.list(include_history=True) == []
+
+
+def test_a_single_node_database_recovers_every_printing_job_whatever_its_node_was_called(tmp_path):
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    before = node_queue(url, "old-hostname#1")
+    job_id = before.submit("alice", JOB)
+    assert before.acquire_printer("p")
+    before.claim_next("p")
+    after = node_queue(url, "new-hostname#1")
+    assert after.recover_interrupted(only_this_node=False) == [job_id]
+    assert after.acquire_printer("p"), "the old run's printer lease is gone too"
+
+
+def test_nodes_registering_the_same_new_printer_at_once_both_succeed(database):
+    queues = [node_queue(database, f"{name}#1") for name in ("a", "b", "c")]
+    errors = []
+
+    def sync(queue):
+        try:
+            queue.sync_printers(["p", "new"])
+        except Exception as exc:   # noqa: BLE001 - the point is that none is raised
+            errors.append(exc)
+
+    threads = [threading.Thread(target=sync, args=(q,)) for q in queues]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(v["name"] for v in queues[0].printer_views()) == ["new", "p"]

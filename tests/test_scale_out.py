@@ -6,7 +6,9 @@ so the simulators' records tell which film arrived how often.
 """
 from __future__ import annotations
 
+import signal
 from collections import Counter
+from datetime import datetime, timezone
 
 from drivers.dicom.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess, wait_for
@@ -17,7 +19,7 @@ from tests.test_dicom_printing import dicom_config
 
 def node_config(url: str, spool, name: str, lease_s: float, printers: dict[str, int] | None = None) -> str:
     server = (f'[server]\ndatabase = "{url}"\nspool = "{spool}"\nnode_name = "{name}"\nlease_s = {lease_s}\n'
-              f'retry_limit = 1000')
+              f'retry_limit = 1000\nae_title = "{name.upper()[:16]}"')   # the printer tells the nodes apart
     if printers:
         text = dicom_config(printers).replace("retry_limit = 4\n", "")
         return text.replace("[server]", server, 1)
@@ -43,10 +45,10 @@ def driver_of(node: DaemonProcess, printer: str) -> str | None:
 
 def test_a_job_submitted_on_any_node_is_printed_at_once_by_the_node_driving_its_printer(postgres_url, tmp_path,
                                                                                        images):
-    # Leases of 60 s: the lease timer runs every 20 s, so only LISTEN/NOTIFY can make the
+    # Leases of 300 s: the lease timer runs every 100 s, so only LISTEN/NOTIFY can make the
     # driving node start a job submitted elsewhere within the 10 s allowed below.
     spool = tmp_path / "spool"
-    nodes = start_nodes([node_config(postgres_url, spool, name, 60) for name in ("alpha", "beta")])
+    nodes = start_nodes([node_config(postgres_url, spool, name, 300) for name in ("alpha", "beta")])
     try:
         driver = wait_for(lambda: driver_of(nodes[0], "film"), 10, "a node to drive the printer")
         by_name = {"alpha": nodes[0], "beta": nodes[1]}
@@ -58,17 +60,37 @@ def test_a_job_submitted_on_any_node_is_printed_at_once_by_the_node_driving_its_
             assert result["state"] == "completed", result
             start = next(e for e in hc.show(job)["events"] if e["kind"] == "start")
             assert f"(node {driver})" in start["reason"]
-        # A clean stop frees the printer at once: the other node prints the next job without
-        # waiting for the 60 s lease to run out.
-        by_name[driver].stop()
-        with other.client() as hc:
-            job = hc.submit_files([images["CT_small.dcm"]], printer="film")
-            result = hc.wait(job, timeout=10)
-            assert result["state"] == "completed", result
-        assert driver_of(other, "film") != driver
     finally:
         for node in nodes:
             node.cleanup()
+
+
+def test_a_node_that_stops_cleanly_hands_its_printer_and_queued_jobs_over_at_once(postgres_url, tmp_path):
+    """Jobs queued on the stopping node, one of them part printed: the other node takes them
+    on as soon as the printer is released (leases of 300 s: no lease tick helps within 30 s)."""
+    slow = [Fault(operation="N-ACTION", behaviour="stall", stall_s=0.3, times=None)]
+    with PrinterSimulator(port=0, out_dir=tmp_path / "films", faults=slow) as sim:
+        spool = tmp_path / "spool"
+        nodes = start_nodes([node_config(postgres_url, spool, name, 300, {"sim": sim.port})
+                             for name in ("alpha", "beta")])
+        try:
+            driver = wait_for(lambda: driver_of(nodes[0], "sim"), 10, "a node to drive the printer")
+            driving, other = (nodes[0], nodes[1]) if driver == "alpha" else (nodes[1], nodes[0])
+            jobs = submit_jobs(driving, tmp_path, "sim", 1, 2)
+            with driving.client() as hc:
+                wait_for(lambda: hc.show(jobs[0])["films_printed"] >= 1, 30, "the first film")
+            assert driving.stop() == 0
+            with other.client() as hc:
+                results = [hc.wait(job, timeout=30) for job in jobs]
+                assert [r["state"] for r in results] == ["completed", "completed"], results
+                assert driver_of(other, "sim") not in (None, driver)
+        finally:
+            for node in nodes:
+                node.cleanup()
+        films = sim.films
+    arrived = Counter(film["image_boxes"][0]["md5"] for film in films)
+    assert len(arrived) == 2 * FILMS_PER_JOB and sum(arrived.values()) == 2 * FILMS_PER_JOB, \
+        "a clean stop prints no film twice"
 
 
 def submit_jobs(node: DaemonProcess, tmp_path, printer: str, first_number: int, jobs: int) -> list[int]:
@@ -146,7 +168,7 @@ def test_a_node_whose_listening_connection_drops_looks_again_after_reconnecting(
     import psycopg
 
     spool = tmp_path / "spool"
-    nodes = start_nodes([node_config(postgres_url, spool, name, 60) for name in ("alpha", "beta")])
+    nodes = start_nodes([node_config(postgres_url, spool, name, 300) for name in ("alpha", "beta")])
     try:
         driver = wait_for(lambda: driver_of(nodes[0], "film"), 10, "a node to drive the printer")
         driving, other = (nodes[0], nodes[1]) if driver == "alpha" else (nodes[1], nodes[0])
@@ -156,9 +178,48 @@ def test_a_node_whose_listening_connection_drops_looks_again_after_reconnecting(
         assert cut == [(True,)], "the driving node's listening connection, found by its name"
         with other.client() as hc:
             job = hc.submit_files([images["CT_small.dcm"]], printer="film")
-            result = hc.wait(job, timeout=15)
+            result = hc.wait(job, timeout=15)   # leases of 300 s: no lease tick within this
             assert result["state"] == "completed", result
+        wait_for(lambda: "listening for the other nodes' job changes again" in driving.log.read_text(), 10,
+                 "the node to listen again")
         assert driving.alive()
     finally:
         for node in nodes:
             node.cleanup()
+
+
+def test_a_node_that_stalls_past_its_lease_stops_printing_when_it_wakes(postgres_url, tmp_path):
+    """SIGSTOP the driving node for longer than its lease (a VM pause, a stuck disk): the other
+    node takes its printer and job over. When it wakes it may finish the film it was on (the one
+    in flight) but must claim nothing more and print no further film."""
+    lease_s = 3
+    slow = [Fault(operation="N-ACTION", behaviour="stall", stall_s=0.2, times=None)]
+    with PrinterSimulator(port=0, out_dir=tmp_path / "films", faults=slow) as sim:
+        spool = tmp_path / "spool"
+        started = start_nodes([node_config(postgres_url, spool, name, lease_s, {"sim": sim.port})
+                               for name in ("alpha", "beta")])
+        nodes = dict(zip(("alpha", "beta"), started))
+        try:
+            jobs = submit_jobs(started[0], tmp_path, "sim", 1, 3)
+            driver = wait_for(lambda: driver_of(started[0], "sim"), 10, "a node to drive the printer")
+            other = "beta" if driver == "alpha" else "alpha"
+            wait_for(lambda: len(sim.films) >= 2, 30, "two films")
+            nodes[driver].proc.send_signal(signal.SIGSTOP)
+            try:
+                wait_for(lambda: sum(f["calling_ae"] == other.upper() for f in sim.films) >= 2, 60,
+                         "the other node to print after the lease ran out")
+            finally:
+                woke = datetime.now(timezone.utc)
+                nodes[driver].proc.send_signal(signal.SIGCONT)
+            with nodes[other].client() as hc:
+                results = [hc.wait(job, timeout=120) for job in jobs]
+        finally:
+            for node in started:
+                node.cleanup()
+        films = sim.films
+    assert [r["state"] for r in results] == ["completed"] * 3, results
+    arrived = Counter(film["image_boxes"][0]["md5"] for film in films)
+    assert len(arrived) == 3 * FILMS_PER_JOB, "every film arrived"
+    assert sum(arrived.values()) - len(arrived) <= 1, "at most the film in flight was printed twice"
+    late = [f for f in films if f["calling_ae"] == driver.upper() and datetime.fromisoformat(f["time"]) > woke]
+    assert len(late) <= 1, f"the node that woke printed {len(late)} more films"
