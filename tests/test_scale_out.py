@@ -10,6 +10,8 @@ import signal
 from collections import Counter
 from datetime import datetime, timezone
 
+import pytest
+
 from drivers.dicom.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess, wait_for
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
@@ -223,3 +225,16 @@ def test_a_node_that_stalls_past_its_lease_stops_printing_when_it_wakes(postgres
     assert sum(arrived.values()) - len(arrived) <= 1, "at most the film in flight was printed twice"
     late = [f for f in films if f["calling_ae"] == driver.upper() and datetime.fromisoformat(f["time"]) > woke]
     assert len(late) <= 1, f"the node that woke printed {len(late)} more films"
+
+
+def test_a_second_node_with_the_same_name_refuses_to_start(postgres_url, tmp_path):
+    spool = tmp_path / "spool"
+    (first,) = start_nodes([node_config(postgres_url, spool, "alpha", 300)])
+    twin = DaemonProcess(node_config(postgres_url, spool, "alpha", 300))
+    try:
+        with pytest.raises(RuntimeError, match="another hcserver node named 'alpha' is connected"):
+            twin.start()
+        assert first.alive()
+    finally:
+        twin.cleanup()
+        first.cleanup()
