@@ -50,7 +50,7 @@ class NodeChannel:
         except Exception as exc:   # the other nodes still find the job by their lease timer
             log.warning("could not announce job %s to the other nodes: %s", change.job_id, exc)
 
-    # ---- receiving ---------------------------------------------------------------
+    # ---- at start-up ----------------------------------------------------------------
 
     def node_connected(self, wait_s: float = 5.0) -> bool:
         """Whether another process of this node (same node name) is connected to the database.
@@ -65,6 +65,8 @@ class NodeChannel:
             if not found or time.monotonic() > deadline:
                 return bool(found)
             time.sleep(0.2)
+
+    # ---- receiving ---------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> None:
         """Start listening; returns once the LISTEN is in place (or after ``timeout``)."""

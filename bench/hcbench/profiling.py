@@ -54,30 +54,35 @@ def _bucket(frames: list[str]) -> str:
     return "other"
 
 
-def analyse(raw: Path, thread: str) -> dict:
-    """Buckets of the worker thread's samples, as shares of its busy (non-idle) samples."""
-    buckets: collections.Counter = collections.Counter()
-    inclusive: collections.Counter = collections.Counter()
-    total = 0
+def _samples(raw: Path, thread: str):
+    """(frames, count) of each stack py-spy recorded (raw format) for threads named ``thread``."""
     for line in raw.read_text().splitlines():
         stack, _, n = line.rpartition(" ")
         if not stack or not n.isdigit():
             continue
         frames = stack.split(";")
-        if thread not in frames[0]:
-            continue
-        count = int(n)
+        if thread in frames[0]:
+            yield frames, int(n)
+
+
+def _count_functions(inclusive: collections.Counter, frames: list[str], count: int) -> None:
+    """Add ``count`` to every function on the stack once (line numbers dropped)."""
+    for key in {re.sub(r":\d+\)$", ")", f) for f in frames[1:]}:
+        inclusive[key] += count
+
+
+def analyse(raw: Path, thread: str) -> dict:
+    """Buckets of the worker thread's samples, as shares of its busy (non-idle) samples."""
+    buckets: collections.Counter = collections.Counter()
+    inclusive: collections.Counter = collections.Counter()
+    total = 0
+    for frames, count in _samples(raw, thread):
         bucket = _bucket(frames)
         buckets[bucket] += count
         if bucket == IDLE:
             continue
         total += count
-        seen = set()
-        for f in frames[1:]:
-            key = re.sub(r":\d+\)$", ")", f)
-            if key not in seen:
-                seen.add(key)
-                inclusive[key] += count
+        _count_functions(inclusive, frames, count)
     busy = [(name, n) for name, n in buckets.most_common() if name != IDLE]
     return {"busy_samples": total, "idle_samples": buckets.get(IDLE, 0),
             "buckets": [(name, round(100 * n / total, 1)) for name, n in busy] if total else [],
@@ -89,20 +94,9 @@ def analyse_generic(raw: Path, thread: str, top: int = 40) -> dict:
     """Inclusive share of each function in the samples of threads whose name contains ``thread``."""
     inclusive: collections.Counter = collections.Counter()
     total = 0
-    for line in raw.read_text().splitlines():
-        stack, _, n = line.rpartition(" ")
-        if not stack or not n.isdigit():
-            continue
-        frames = stack.split(";")
-        if thread not in frames[0]:
-            continue
-        total += int(n)
-        seen = set()
-        for f in frames[1:]:
-            key = re.sub(r":\d+\)$", ")", f)
-            if key not in seen:
-                seen.add(key)
-                inclusive[key] += int(n)
+    for frames, count in _samples(raw, thread):
+        total += count
+        _count_functions(inclusive, frames, count)
     return {"samples": total, "top_inclusive": [(k, round(100 * n / total, 1)) for k, n in
                                                 inclusive.most_common(top)] if total else []}
 
