@@ -5,7 +5,7 @@ A worker (one per printer) drives a driver like this::
     with driver.session(ticket, observer) as session:   # e.g. N-GET printer, N-CREATE film session
         for sheet in sheets:                            # resumes after the last printed film
             output = session.print_film(sheet)          # N-CREATE box, N-SETs, N-ACTION, N-DELETE box
-            ...record film printed...
+            ...record film printed...                   # (begun at observer.film_accepted, if called)
                                                         # leaving the block: N-DELETE film session
 
 Any problem is raised as :class:`PrintFailure` carrying the policy action the
@@ -76,6 +76,12 @@ class JobObserver(Protocol):
 
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str,
               seconds: float) -> None: ...
+
+    def film_accepted(self, index: int, output: str | None) -> None:
+        """Film ``index`` (FilmSheet.index) was accepted by the printer and must never be printed
+        again. A driver with work left after that point (DICOM: the film box N-DELETE) says so at
+        once, so the film is recorded meanwhile; otherwise the worker records it when
+        ``print_film`` returns."""
 
 
 class FilmSession(Protocol):

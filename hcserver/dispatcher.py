@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from queue import SimpleQueue
@@ -24,7 +24,7 @@ from formatter.film import PrinterProfile
 
 from .config import PrinterConfig, ServerConfig
 from .formatting import FormatPool, FormattingCrashed
-from .queue import ClaimedJob, JobQueue, LeaseLost, backoff, utcnow
+from .queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, backoff, utcnow
 from .spool import Spool
 from .states import Transition
 
@@ -32,11 +32,22 @@ log = logging.getLogger(__name__)
 
 
 class JobObserver:
-    """Carries what the driver learns during a job into the queue."""
+    """Carries what the driver learns during a job into the queue.
 
-    def __init__(self, queue: JobQueue, printer: str, job_id: int, attempt: int):
-        self.queue, self.printer, self.job_id, self.attempt = queue, printer, job_id, attempt
+    A printed film is recorded by the worker's recorder thread as soon as the driver
+    announces it (:meth:`film_accepted`, right after the print action succeeded), so the
+    commit overlaps the film's clean-up on the printer (the N-DELETE) instead of following it;
+    the check before the next film is read in the same go. The worker collects both with
+    :meth:`recorded` before it goes on, and :meth:`settle` before it ends the attempt, so a
+    record is never written after the attempt's outcome.
+    """
+
+    def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor):
+        self.queue, self.printer, self.job_id, self.attempt = queue, printer, job.id, job.attempts
+        self.films_total, self.priority_rank = job.films_total, job.priority_rank
         self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
+        self._recorder = recorder
+        self._recording: tuple[int, Future] | None = None   # (film index, its record and next check)
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
@@ -53,6 +64,39 @@ class JobObserver:
         self.exchanges.append({"at": utcnow(), "attempt": self.attempt, "operation": operation,
                                "sop_class": sop_class, "status": code, "meaning": meaning,
                                "ms": round(seconds * 1000, 2)})
+
+    def film_accepted(self, index: int, output: str | None) -> None:
+        """The printer accepted film ``index``: start writing its record (see the class docstring)."""
+        self.settle()
+        batch, self.exchanges = self.exchanges, []
+        self._recording = index, self._recorder.submit(self._record, index, output, batch)
+
+    def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
+        self.queue.film_printed(self.job_id, index, output, exchanges)
+        if index + 1 < self.films_total:
+            return self.queue.between_films(self.job_id, self.printer, self.priority_rank)
+        return None
+
+    def recorded(self, index: int, output: str | None) -> FilmCheck | None:
+        """Wait until film ``index`` is recorded (recording it now if the driver did not announce
+        it); return the check before the next film, or None after the last. Raises what the
+        record raised (e.g. LeaseLost)."""
+        if self._recording is None or self._recording[0] != index:
+            self.film_accepted(index, output)
+        _, future = self._recording
+        self._recording = None
+        return future.result()
+
+    def settle(self) -> None:
+        """Wait for a record still being written; its error is logged (the attempt is ending)."""
+        if self._recording is None:
+            return
+        (index, future), self._recording = self._recording, None
+        try:
+            future.result()
+        except Exception as exc:
+            log.warning("job %s on %s: film %d could not be recorded as printed: %s", self.job_id,
+                        self.printer, index + 1, exc)
 
 
 def _utc(value: datetime) -> datetime:
@@ -76,6 +120,7 @@ class PrinterWorker:
         self.printing: int | None = None   # the job being printed: its lease is renewed
         self._observer: JobObserver | None = None   # of the job printing now
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
+        self._recorder = ThreadPoolExecutor(1, thread_name_prefix=f"record-{self.name}")   # see JobObserver
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
 
     # ---- control (any thread) -------------------------------------------------------
@@ -98,6 +143,7 @@ class PrinterWorker:
         for kind in ("idle", "due", "poll", "jobtime"):
             self._cancel_timer(kind)
         self.driver.close()
+        self._recorder.shutdown(wait=False)
 
     def _timer(self, kind: str, args: tuple = (), **trigger) -> None:
         function = self._job_overtime if kind == "jobtime" else self._fire
@@ -220,11 +266,12 @@ class PrinterWorker:
             self._cancel_timer("poll")
             self.queue.update_printer(self.name, stopped=False, reason=None)
 
-    def _interruption(self, job: ClaimedJob, index: int) -> tuple[Transition, str] | None:
-        """Why printing must stop before film ``index``, if it must."""
+    def _interruption(self, job: ClaimedJob, index: int, check: FilmCheck | None) -> tuple[Transition, str] | None:
+        """Why printing must stop before film ``index``, if it must (``check``: read with the
+        previous film's record, else read now)."""
         if self._stopping:
             return Transition.REQUEUE, self._stop_reason
-        check = self.queue.between_films(job.id, self.name, job.priority_rank)
+        check = check or self.queue.between_films(job.id, self.name, job.priority_rank)
         if not check.leased:
             raise LeaseLost(job.id)
         if not check.driving:
@@ -240,7 +287,10 @@ class PrinterWorker:
         return None
 
     def _finish(self, job_id: int, name: Transition, reason: str, **changes) -> None:
-        exchanges = self._observer.exchanges if self._observer else []
+        exchanges = []
+        if self._observer:
+            self._observer.settle()
+            exchanges = self._observer.exchanges
         try:
             self.queue.finish(job_id, name, reason, exchanges=exchanges, **changes)
         except LeaseLost as exc:   # the job is another node's now: leave it alone
@@ -252,7 +302,7 @@ class PrinterWorker:
         if job.films_printed >= job.films_total:  # e.g. stopped after its last film was recorded
             self._finish(job.id, Transition.COMPLETE, f"all {job.films_total} films printed")
             return
-        observer = self._observer = JobObserver(self.queue, self.name, job.id, job.attempts)
+        observer = self._observer = JobObserver(self.queue, self.name, job, self._recorder)
         ticket = JobTicket(job_id=job.id, copies=job.copies, priority=job.priority.upper(),
                            medium_type=job.medium_type, film_destination=job.film_destination,
                            label=job.label, color=job.color, films_total=job.films_total)
@@ -266,9 +316,10 @@ class PrinterWorker:
             # films of a job are held in memory.
             films = self.queue.film_specs(job.id, job.films_printed)
             upcoming = self._format(job, films, job.films_printed)
+            check = None
             with self.driver.session(ticket, observer) as session:
                 for index in range(job.films_printed, job.films_total):
-                    interruption = self._interruption(job, index)
+                    interruption = self._interruption(job, index, check)
                     if interruption:
                         outcome, reason = interruption
                         break
@@ -278,7 +329,7 @@ class PrinterWorker:
                     for note in sheet.notes:
                         observer.warning("format", None, note)
                     output = session.print_film(sheet)
-                    self.queue.film_printed(job.id, index, output, observer.exchanges)
+                    check = observer.recorded(index, output)
                     printed = index + 1
         except PrintFailure as failure:
             if self._overtime:

@@ -322,6 +322,9 @@ class _Observer:
     def dimse(self, operation, sop_class, status, meaning, seconds):
         pass
 
+    def film_accepted(self, index, output):
+        pass
+
 
 def _sheet(color: bool, bits: int) -> FilmSheet:
     if color:

@@ -40,6 +40,7 @@ class RecordingObserver:
         self.warnings: list[tuple[str, int | None, str]] = []
         self.statuses: list[PrinterStatus] = []
         self.exchanges: list[tuple[str, str, int | None, str, float]] = []
+        self.accepted: list[tuple[int, str | None, int]] = []   # (film, output, exchanges so far)
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         self.warnings.append((operation, status, meaning))
@@ -50,6 +51,9 @@ class RecordingObserver:
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str,
               seconds: float) -> None:
         self.exchanges.append((operation, sop_class, status, meaning, seconds))
+
+    def film_accepted(self, index: int, output: str | None) -> None:
+        self.accepted.append((index, output, len(self.exchanges)))
 
     def operations(self) -> list[tuple[str, str]]:
         return [(op, sop) for op, sop, *_ in self.exchanges]
@@ -151,6 +155,11 @@ def test_three_grayscale_films_reach_dcmprscp(dcmprscp, drivers):
     assert observer.operations() == [("N-GET", "printer"), ("N-CREATE", "film-session")] + \
         per_film * 3 + [("N-DELETE", "film-session")]
     assert all(status == 0x0000 for _, _, status, _, _ in observer.exchanges)
+    # Each film is announced as accepted right after its N-ACTION, before its N-DELETE (so the
+    # worker records it while the printer deletes the film box).
+    assert [index for index, _, _ in observer.accepted] == [0, 1, 2]
+    assert all(observer.operations()[seen - 1] == ("N-ACTION", "film-box") for _, _, seen in observer.accepted)
+    assert len({output for _, output, _ in observer.accepted if output}) == 3   # the film box UIDs
 
 
 def test_12_bit_images_reach_dcmprscp(dcmprscp, drivers):

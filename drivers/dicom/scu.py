@@ -80,6 +80,9 @@ class _NullObserver:
               seconds: float) -> None:
         pass
 
+    def film_accepted(self, index: int, output: str | None) -> None:
+        pass
+
 
 def _text(value: Any) -> str:
     if value is None:
@@ -555,6 +558,7 @@ class _DicomFilmSession:
             # the caller think this film was not printed (it would be printed again).
             self._deferred = failure
         self.films_printed += 1
+        self.observer.film_accepted(sheet.index, film_box_uid)   # recorded while we clean up
         try:
             self._x("N-DELETE", "film-box",
                     lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, msg_id=i,
