@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import Engine, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -94,6 +94,27 @@ class ClaimedJob:
     films_printed: int
     attempts: int
     failed_attempts: int
+
+
+# The statements of the printing path run once or twice per film: they are built once, with
+# parameters, because building a statement costs SQLAlchemy more than running it.
+_BETWEEN_FILMS = select(
+    Job.cancel_requested,
+    select(PrinterState.name).where(PrinterState.name == bindparam("printer"), PrinterState.enabled,
+                                    PrinterState.stopped.is_(False)).exists(),
+    select(Job.id).where(Job.printer == bindparam("printer"), Job.state == JobState.PENDING.value,
+                         Job.priority_rank < bindparam("rank"),
+                         Job.not_before.is_(None) | (Job.not_before <= bindparam("now"))).exists(),
+    Job.lease_owner, Job.state,
+    select(PrinterState.name).where(PrinterState.name == bindparam("printer"),
+                                    PrinterState.driver_owner == bindparam("owner")).exists(),
+).where(Job.id == bindparam("job_id"))
+_PRINTING_JOB = select(Job.state, Job.printer, Job.films_total, Job.lease_owner).where(
+    Job.id == bindparam("job_id")).with_for_update()
+_FILM_PRINTED = update(Film).where(Film.job_id == bindparam("job"), Film.index == bindparam("film")).values(
+    printed_at=bindparam("now"), output=bindparam("film_output"))
+_FILMS_PRINTED = update(Job).where(Job.id == bindparam("job")).values(
+    films_printed=bindparam("printed"), updated_at=bindparam("now"))
 
 
 class JobQueue:
@@ -391,15 +412,9 @@ class JobQueue:
 
     def between_films(self, job_id: int, printer: str, rank: int) -> FilmCheck:
         """What the worker checks before each film, in one query."""
-        now = utcnow()
-        printable = (select(PrinterState.name).where(PrinterState.name == printer, PrinterState.enabled,
-                                                     PrinterState.stopped.is_(False)).exists())
-        higher = (select(Job.id).where(Job.printer == printer, Job.state == JobState.PENDING.value,
-                                       Job.priority_rank < rank,
-                                       (Job.not_before.is_(None)) | (Job.not_before <= now)).exists())
         with self._reading() as session:
-            row = session.execute(select(Job.cancel_requested, printable, higher, Job.lease_owner, Job.state,
-                                         self._drives(printer)).where(Job.id == job_id)).one()
+            row = session.execute(_BETWEEN_FILMS, {"job_id": job_id, "printer": printer, "rank": rank,
+                                                   "now": utcnow(), "owner": self.owner}).one()
             # A lease past its time is still ours until another node takes the job over: the
             # renewal may just have been late (a stall); printing on is what nobody else does.
             leased = row.lease_owner == self.owner and row.state == JobState.PROCESSING.value
@@ -435,8 +450,7 @@ class JobQueue:
         path, and the ORM's bookkeeping was most of its cost."""
         now = utcnow()
         with self._session() as session:
-            job = session.execute(select(Job.state, Job.printer, Job.films_total, Job.lease_owner)
-                                  .where(Job.id == job_id).with_for_update()).one_or_none()
+            job = session.execute(_PRINTING_JOB, {"job_id": job_id}).one_or_none()
             if job is None:
                 raise QueueError("unknown-job", f"no job {job_id}")
             if job.lease_owner != self.owner or job.state != JobState.PROCESSING.value:
@@ -445,9 +459,8 @@ class JobQueue:
                 "job_id": job_id, "at": now, "kind": "film-printed", "from_state": job.state,
                 "to_state": job.state, "reason": f"film {index + 1} of {job.films_total} printed",
                 "data": {"film": index, "output": output}})
-            session.execute(update(Film).where(Film.job_id == job_id, Film.index == index)
-                            .values(printed_at=now, output=output))
-            session.execute(update(Job).where(Job.id == job_id).values(films_printed=index + 1, updated_at=now))
+            session.execute(_FILM_PRINTED, {"job": job_id, "film": index, "now": now, "film_output": output})
+            session.execute(_FILMS_PRINTED, {"job": job_id, "printed": index + 1, "now": now})
             change = JobChange(job_id, job.printer, "film-printed", job.state)
         self._notify(change)
 
