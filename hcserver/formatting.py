@@ -11,6 +11,10 @@ The workers are forked from a forkserver that imported the formatter once, so a 
 ready in milliseconds. ``warm()`` starts the forkserver and a first worker in the background
 when the daemon starts, so the first film does not wait for the imports.
 
+Formatting is batch work beside the printers' DICOM traffic, which waits on every round trip:
+the workers run at a lower CPU priority (:data:`NICENESS`), so on a busy machine a film being
+formatted does not slow the film being sent.
+
 The formatter is pure functions of (film spec, image files, printer profile), which is what
 makes this safe: nothing but those arguments and the resulting :class:`FilmSheet` crosses the
 process boundary.
@@ -23,6 +27,7 @@ import os
 import select
 import signal
 import threading
+from fcntl import F_SETPIPE_SZ, fcntl
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -34,6 +39,14 @@ log = logging.getLogger(__name__)
 #: What an unexpected end of a formatting process looks like to the dispatcher.
 FormattingCrashed = BrokenProcessPool
 
+#: How much lower the formatting processes' CPU priority is than the daemon's (see above).
+NICENESS = 10
+
+#: The pipe a formatted film comes back through holds this much (Linux's default limit for a
+#: pipe): a film of a few megabytes then crosses in a few large reads, not hundreds of 64 KiB
+#: ones, each of which takes and gives back the interpreter lock the DICOM threads need.
+RESULT_PIPE_BYTES = 1 << 20
+
 
 def default_processes() -> int:
     """One per CPU, at most 4: more rarely helps (a printer takes a film at a time) and each
@@ -44,6 +57,7 @@ def default_processes() -> int:
 def _worker_init(daemon_pid: int) -> None:
     # Ctrl-C in a terminal reaches the whole process group; only the daemon decides to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.nice(NICENESS)
     threading.Thread(target=_end_with, args=(daemon_pid,), name="end-with-daemon", daemon=True).start()
 
 
@@ -57,6 +71,14 @@ def _end_with(pid: int) -> None:
         os._exit(0)
     select.select([handle], [], [])   # a pidfd becomes readable when its process ends
     os._exit(0)
+
+
+def _widen_result_pipe(executor: ProcessPoolExecutor) -> None:
+    """Give the pool's result pipe :data:`RESULT_PIPE_BYTES` (see there), if the system allows."""
+    try:
+        fcntl(executor._result_queue._reader.fileno(), F_SETPIPE_SZ, RESULT_PIPE_BYTES)
+    except (AttributeError, OSError) as exc:   # another Python's pool, or a lower pipe-max-size
+        log.debug("the formatting result pipe keeps its default size: %s", exc)
 
 
 def _ready() -> int:
@@ -83,6 +105,7 @@ class FormatPool:
             if self._executor is None:
                 self._executor = ProcessPoolExecutor(self.processes, mp_context=self._context,
                                                      initializer=_worker_init, initargs=(os.getpid(),))
+                _widen_result_pipe(self._executor)
             return self._executor
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
