@@ -2,6 +2,7 @@
 and that none outlives the daemon. Real daemons, real processes, real signals."""
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import signal
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import formatter
+from hcserver.formatting import NICENESS, RESULT_PIPE_BYTES, FormatPool
 from tests.conftest import PREVIEW_CONFIG, pydicom_file
 from tests.daemon import DaemonProcess, wait_for
 
@@ -90,6 +92,24 @@ def test_films_are_formatted_by_the_configured_worker_process(daemon):
         os.kill(worker, signal.SIGCONT)
         assert hc.wait(job, timeout=60)["state"] == "completed"
     assert formatting_workers(daemon) == workers, "the worker is reused, job after job"
+
+
+def test_formatting_processes_yield_the_cpu_to_the_daemon(daemon):
+    (worker,) = wait_for(lambda: formatting_workers(daemon), what="a formatting process")
+    assert os.getpriority(os.PRIO_PROCESS, worker) == \
+        os.getpriority(os.PRIO_PROCESS, daemon.proc.pid) + NICENESS
+
+
+def test_the_result_pipe_is_widened_when_the_system_allows():
+    pool = FormatPool(1)
+    try:
+        assert pool.format_film({}, {}, None, 0).exception(60) is not None   # a bad film comes back too
+        executor = pool._pool()
+        size = fcntl.fcntl(executor._result_queue._reader.fileno(), fcntl.F_GETPIPE_SZ)
+        allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+        assert size == (RESULT_PIPE_BYTES if allowed >= RESULT_PIPE_BYTES else 65536)
+    finally:
+        pool.shutdown()
 
 
 def test_a_formatting_process_killed_mid_film_costs_a_retry_not_the_job(daemon):
