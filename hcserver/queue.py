@@ -96,6 +96,9 @@ class ClaimedJob:
     failed_attempts: int
 
 
+#: Ids per ``IN (...)`` list: well below the bound parameters any SQLite build allows.
+IN_LIST_CHUNK = 500
+
 # The statements of the printing path run once or twice per film: they are built once, with
 # parameters, because building a statement costs SQLAlchemy more than running it.
 _BETWEEN_FILMS = select(
@@ -286,18 +289,43 @@ class JobQueue:
             "node": node_of(job.lease_owner),
         }
 
-    def list(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
+    @staticmethod
+    def _listed(include_history: bool, printer: str | None) -> list:
         where = []
         if not include_history:
             where.append(Job.state.not_in([s.value for s in TERMINAL]))
         if printer:
             where.append(Job.printer == printer)
+        return where
+
+    def list(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
+        where = self._listed(include_history, printer)
         with self._reading() as session:
             # Plain rows, not ORM objects: the list must stay fast with thousands of jobs.
-            columns = [getattr(Job, c.key) for c in Job.__table__.columns]
-            jobs = session.execute(select(*columns).where(*where).order_by(Job.priority_rank, Job.id)).all()
+            jobs = session.execute(select(*self._columns()).where(*where).order_by(Job.priority_rank, Job.id)).all()
             warnings = self._warnings(session, select(Job.id).where(*where))
             return [self._view(job, warnings.get(job.id, [])) for job in jobs]
+
+    def list_ids(self, *, include_history: bool = False, printer: str | None = None) -> list[int]:
+        """The ids of :meth:`list`, in the same order."""
+        with self._reading() as session:
+            return list(session.scalars(select(Job.id).where(*self._listed(include_history, printer))
+                                        .order_by(Job.priority_rank, Job.id)))
+
+    def views(self, job_ids: list[int]) -> dict[int, dict]:
+        """The list entries of these jobs (those that still exist), by id."""
+        out: dict[int, dict] = {}
+        with self._reading() as session:
+            for start in range(0, len(job_ids), IN_LIST_CHUNK):
+                chunk = job_ids[start:start + IN_LIST_CHUNK]
+                warnings = self._warnings(session, chunk)
+                for job in session.execute(select(*self._columns()).where(Job.id.in_(chunk))):
+                    out[job.id] = self._view(job, warnings.get(job.id, []))
+        return out
+
+    @staticmethod
+    def _columns() -> list:
+        return [getattr(Job, c.key) for c in Job.__table__.columns]
 
     def show(self, job_id: int, *, log: bool = False) -> dict:
         """One job with its films and events; ``log`` adds the DIMSE exchanges of every attempt."""

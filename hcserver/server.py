@@ -13,7 +13,6 @@ import functools
 import grp
 import hmac
 import io
-import json
 import logging
 import os
 import socket
@@ -36,6 +35,7 @@ from .config import ConfigError, ServerConfig
 from .dispatcher import Dispatcher
 from .events import EventBus
 from .formatting import FormatPool, FormattingCrashed
+from .joblist import JobListCache
 from .jobspec import JobSpecValidator, SpecError
 from .protocol import ProtocolError, encode, error, read_message
 from .queue import JobQueue, QueueError
@@ -65,8 +65,7 @@ class Operations:
         self.queue, self.spool, self.bus, self.dispatcher = queue, spool, bus, dispatcher
         self.audit, self.formatting = audit, formatting
         self._reload = reload
-        self._list_cache: dict[tuple, tuple[int, bytes]] = {}   # (all, printer) -> (bus seq, JSON)
-        self._list_lock = threading.Lock()
+        self.job_list = JobListCache(queue, bus)
         self.use_config(config)
 
     def use_config(self, config: ServerConfig) -> None:
@@ -180,19 +179,12 @@ class Operations:
 
     def op_list(self, request, attachment, peer):
         """The jobs, in print order. With ``raw``, the list comes as JSON bytes in the attachment
-        (what ``hcq list --json`` prints as it is), served from a cache until the queue changes."""
+        (what ``hcq list --json`` prints as it is), kept up to date job by job (hcserver.joblist)."""
         history = self._arg(request, "all", bool, required=False, default=False)
         printer = self._arg(request, "printer", str, required=False)
         if not self._arg(request, "raw", bool, required=False, default=False):
             return {"jobs": self.queue.list(include_history=history, printer=printer)}
-        key, seq = (history, printer), self.bus.seq
-        with self._list_lock:
-            cached = self._list_cache.get(key)
-            if cached is None or cached[0] != seq:
-                body = json.dumps(self.queue.list(include_history=history, printer=printer),
-                                  separators=(",", ":")).encode()
-                cached = self._list_cache[key] = (seq, body)
-        return {"format": "json", "_attachment": cached[1]}
+        return {"format": "json", "_attachment": self.job_list.json(include_history=history, printer=printer)}
 
     def op_show(self, request, attachment, peer):
         log = self._arg(request, "log", bool, required=False, default=False)

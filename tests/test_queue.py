@@ -1,6 +1,7 @@
 """The queue on its own: transactions that race must not both win."""
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import datetime, timedelta
@@ -8,6 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from hcserver.db import make_engine, upgrade
+from hcserver.events import EventBus, JobChange
+from hcserver.joblist import JobListCache
 from hcserver.queue import JobQueue, LeaseLost, QueueError
 from hcserver.states import Transition
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
@@ -251,3 +254,49 @@ def test_nodes_registering_the_same_new_printer_at_once_both_succeed(database):
         thread.join()
     assert not errors
     assert sorted(v["name"] for v in queues[0].printer_views()) == ["new", "p"]
+
+
+def test_the_kept_json_list_follows_every_change_job_by_job(database):
+    """hcq list --json is served from per-job texts (hcserver.joblist): after each kind of
+    change it must equal a list built from the database, and read only the jobs that changed."""
+    engine = make_engine(database)
+    upgrade(engine)
+    bus = EventBus()
+    queue = JobQueue(engine, notify=bus.publish)
+    queue.sync_printers(["p", "q"])
+    assert queue.acquire_printer("p")
+    cache = JobListCache(queue, bus)
+    read: list[list[int]] = []
+    views = queue.views
+    queue.views = lambda ids: (read.append(sorted(ids)), views(ids))[1]
+
+    def same(**options):
+        assert json.loads(cache.json(**options)) == queue.list(**options)
+
+    jobs = [queue.submit("alice", JOB) for _ in range(5)]
+    same()
+    assert read == [jobs]
+    same()
+    assert read == [jobs], "nothing changed: nothing read again"
+    printing = queue.claim_next("p").id
+    queue.film_printed(printing, 0, "film-box-uid", [])
+    queue.add_warning(jobs[1], "N-SET", 0xB605, "warning")
+    queue.set_priority(jobs[2], "high", "alice")
+    queue.cancel(jobs[3], "alice")
+    same()
+    assert read[-1] == sorted({printing, jobs[1], jobs[2]}), "the canceled job is history"
+    same(include_history=True)
+    assert read[-1] == [jobs[3]]
+    same(printer="p")
+    queue.finish(printing, Transition.COMPLETE, "done")
+    same(include_history=True)
+    assert read[-1] == [printing], "only the finished job is read again"
+    assert queue.purge_history(datetime.now() + timedelta(days=1), 0)[0] == 2
+    same(include_history=True)
+    assert read[-1] == sorted(set(jobs) - {printing, jobs[3]}), "a purge drops every kept text"
+    bus.publish(JobChange(0, "p", "resync", ""))
+    same()
+    assert read[-1] == sorted(set(jobs) - {printing, jobs[3]}), "so does a resync"
+    bus.publish(JobChange(0, "p", "printer", ""))
+    same()
+    assert len(read) == 6, "a printer's change leaves the jobs' texts alone"
