@@ -11,6 +11,7 @@ JSON decoding).
 """
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import subprocess
@@ -35,9 +36,12 @@ def _hcq() -> list[str]:
     return [found] if found else [sys.executable, "-m", "hcserver.cli.hcq"]
 
 
-def _time_cmd(cmd: list[str], reps: int, env: dict) -> tuple[dict, int]:
+def _time_cmd(cmd: list[str], reps: int, env: dict, before=None) -> tuple[dict, int]:
+    """Wall time of ``cmd`` (``before()`` runs, untimed, before each repetition)."""
     walls, size = [], 0
     for _ in range(reps):
+        if before is not None:
+            before()
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, env=env, timeout=300)
         walls.append(time.perf_counter() - t0)
@@ -63,12 +67,13 @@ def _submit(hc, spec: dict, n: int) -> dict:
     t0 = time.perf_counter()
     for _ in range(n):
         t = time.perf_counter()
-        hc.request("submit", spec=spec, hold=True)
+        job = hc.request("submit", spec=spec, hold=True)["job"]
         times.append(time.perf_counter() - t)
     total = time.perf_counter() - t0
     last = times[-min(200, n):]
     return {"jobs": n, "seconds": round(total, 3), "per_second": round(n / total, 1),
-            "request_s": summary(times, 5), "last_200_per_second": round(len(last) / sum(last), 1)}
+            "request_s": summary(times, 5), "last_200_per_second": round(len(last) / sum(last), 1),
+            "last_job": job}
 
 
 def _profile_list(pid: int, hc, reps: int, work: Path) -> dict:
@@ -115,6 +120,12 @@ def run(work: Path, images: list[Path], sizes: tuple[int, ...], list_reps: int, 
                 listed, nbytes = _time_cmd(_hcq() + ["list", "--json"], list_reps, env)
                 step["hcq_list_json_s"] = listed
                 step["hcq_list_json_bytes"] = nbytes
+                # As on a queue that prints: one job changes before each call (its priority).
+                priorities = itertools.cycle(["high", "med"])
+                job = step["submit"]["last_job"]
+                changed, _ = _time_cmd(_hcq() + ["list", "--json"], list_reps, env,
+                                       before=lambda: hc.set_priority(job, next(priorities)))
+                step["hcq_list_json_after_change_s"] = changed
                 inproc = []
                 for _ in range(list_reps):
                     t = time.perf_counter()
@@ -137,7 +148,9 @@ def run(work: Path, images: list[Path], sizes: tuple[int, ...], list_reps: int, 
                     f"{step['submit']['per_second']:.0f}/s (last {min(200, step['submit']['jobs'])}: "
                     f"{step['submit']['last_200_per_second']:.0f}/s);"
                     f" hcq list --json {listed['median'] * 1e3:.0f} ms [{listed['min'] * 1e3:.0f}.."
-                    f"{listed['max'] * 1e3:.0f}] ({nbytes / 1e6:.1f} MB); Client.list() "
+                    f"{listed['max'] * 1e3:.0f}] ({nbytes / 1e6:.1f} MB), after one job changed "
+                    f"{changed['median'] * 1e3:.0f} ms [{changed['min'] * 1e3:.0f}..{changed['max'] * 1e3:.0f}];"
+                    f" Client.list() "
                     f"{step['client_list_s']['median'] * 1e3:.0f} ms; python+hcq import "
                     f"{import_only['median'] * 1e3:.0f} ms (without a bytecode cache: "
                     f"{uncached['median'] * 1e3:.0f} ms)")
