@@ -48,6 +48,7 @@ class JobObserver:
         self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
         self._recorder = recorder
         self._recording: tuple[int, Future] | None = None   # (film index, its record and next check)
+        self.films_recorded = job.films_printed   # as far as the worker knows (after settle())
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
@@ -73,6 +74,7 @@ class JobObserver:
 
     def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
         self.queue.film_printed(self.job_id, index, output, exchanges)
+        self.films_recorded = index + 1
         if index + 1 < self.films_total:
             return self.queue.between_films(self.job_id, self.printer, self.priority_rank)
         return None
@@ -143,7 +145,6 @@ class PrinterWorker:
         for kind in ("idle", "due", "poll", "jobtime"):
             self._cancel_timer(kind)
         self.driver.close()
-        self._recorder.shutdown(wait=False)
 
     def _timer(self, kind: str, args: tuple = (), **trigger) -> None:
         function = self._job_overtime if kind == "jobtime" else self._fire
@@ -169,15 +170,19 @@ class PrinterWorker:
     # ---- the worker thread ----------------------------------------------------------
 
     def _run(self) -> None:
-        while True:
-            self._wake.wait()
-            self._wake.clear()
-            if self._stopping:
-                return
-            try:
-                self._cycle()
-            except Exception:  # the worker must survive anything a cycle throws
-                log.exception("printer %s: worker cycle failed", self.name)
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    self._cycle()
+                except Exception:  # the worker must survive anything a cycle throws
+                    log.exception("printer %s: worker cycle failed", self.name)
+        finally:
+            # Here, not in stop(): a worker stop() gave up waiting for still records its last film.
+            self._recorder.shutdown(wait=False)
 
     def call(self, function, timeout: float):
         """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if busy too long."""
@@ -332,6 +337,8 @@ class PrinterWorker:
                     check = observer.recorded(index, output)
                     printed = index + 1
         except PrintFailure as failure:
+            observer.settle()   # a film the printer accepted before the failure counts as printed
+            printed = max(printed, observer.films_recorded)
             if self._overtime:
                 failure = PrintFailure(Action.RETRY, f"printing took longer than max_job_time_s "
                                                      f"({self.server.max_job_time_s:g} s) and was aborted "
