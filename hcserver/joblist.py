@@ -5,17 +5,21 @@ text, encoding): 150 ms at 10,000 jobs. A queue that prints changes a job with e
 a cache of the whole text would be rebuilt at nearly every call. Instead the text of each job is
 kept, and a change (the event bus names the job; other nodes' changes come the same way) makes
 only that job's text stale. A list is then one query for the ids in print order, the rows of the
-jobs that changed, and a join; the joined text itself is kept until the next change.
+jobs that changed, and a join; the joined text is kept until the next change.
 
-A job's text is stamped with the number of changes seen for it when its row was read: a change
-that lands while the row is being read leaves the text stale, to be read again next time.
-``resync`` (a node that lost the other nodes' notifications for a while) and ``purge`` (jobs
-removed) drop everything.
+Each text is stamped with the count of changes this cache had seen of its job when the row was
+read: a change that lands while the row is being read leaves the text stale (read again next
+time), and an older text never replaces a newer one. The cache counts changes itself, in its
+bus listener, so a list is never kept under a change it has not yet seen. ``resync`` (a node
+that lost the other nodes' notifications for a while) and ``purge`` (jobs removed) drop
+everything, and so does the passing of :data:`MAX_AGE_S`: a notification lost between nodes
+must not leave a job's text stale for good.
 """
 from __future__ import annotations
 
 import json
 import threading
+import time
 
 from .events import EventBus, JobChange
 from .queue import JobQueue
@@ -23,50 +27,68 @@ from .queue import JobQueue
 #: Changes that concern every job (or remove some): the cache starts over.
 DROP_ALL = frozenset({"resync", "purge"})
 
+#: The longest a job's text is kept without reading its row again (seconds).
+MAX_AGE_S = 60.0
+
 
 class JobListCache:
     def __init__(self, queue: JobQueue, bus: EventBus):
-        self.queue, self.bus = queue, bus
+        self.queue = queue
         self._lock = threading.Lock()
-        self._generation = 0                              # bumped when everything is dropped
-        self._changes: dict[int, int] = {}                # job id -> changes seen
-        self._texts: dict[int, tuple[int, int, bytes]] = {}   # job id -> (generation, changes, JSON)
-        self._lists: dict[tuple, tuple[int, bytes]] = {}  # (all, printer) -> (bus seq, JSON)
+        self._seen = 0                                         # changes seen, of any job
+        self._generation = 0                                   # bumped when everything is dropped
+        self._dropped_at = time.monotonic()
+        self._changes: dict[int, int] = {}                     # job id -> its changes seen
+        self._texts: dict[int, tuple[int, int, bytes]] = {}    # job id -> (generation, changes, JSON)
+        self._lists: dict[tuple, tuple[int, bytes]] = {}       # (all, printer) -> (changes seen, JSON)
         bus.subscribe(self.changed)
 
     def changed(self, change: JobChange) -> None:
         """Event bus listener."""
         with self._lock:
+            self._seen += 1
             if change.job_id:
                 self._changes[change.job_id] = self._changes.get(change.job_id, 0) + 1
             elif change.kind in DROP_ALL:
-                self._generation += 1
-                self._changes.clear()
-                self._texts.clear()
+                self._drop_all()
+
+    def _drop_all(self) -> None:
+        self._generation += 1
+        self._dropped_at = time.monotonic()
+        self._changes.clear()
+        self._texts.clear()
+        self._lists.clear()
 
     def json(self, *, include_history: bool = False, printer: str | None = None) -> bytes:
         """The list, as :meth:`JobQueue.list` would give it, encoded as JSON."""
-        key, seq = (include_history, printer), self.bus.seq
+        key = (include_history, printer)
         with self._lock:
+            if time.monotonic() - self._dropped_at > MAX_AGE_S:
+                self._drop_all()
+            seen = self._seen
             kept = self._lists.get(key)
-        if kept is not None and kept[0] == seq:
-            return kept[1]
+            if kept is not None and kept[0] == seen:
+                return kept[1]
         ids = self.queue.list_ids(include_history=include_history, printer=printer)
         with self._lock:
             generation = self._generation
-            stale = {job_id: self._changes.get(job_id, 0) for job_id in ids
-                     if self._stale(job_id, generation)}
-        if stale:
-            fresh = {job_id: (generation, stale[job_id], json.dumps(view, separators=(",", ":")).encode())
-                     for job_id, view in self.queue.views(list(stale)).items()}
-            with self._lock:
-                self._texts.update(fresh)
+            stale = {job_id: self._changes.get(job_id, 0) for job_id in ids if not self._fresh(job_id)}
+        views = self.queue.views(list(stale)) if stale else {}
+        fresh = {job_id: (generation, stale[job_id], json.dumps(view, separators=(",", ":")).encode())
+                 for job_id, view in views.items()}
         with self._lock:
-            texts = self._texts
-            body = b"[" + b",".join(texts[job_id][2] for job_id in ids if job_id in texts) + b"]"
-            self._lists[key] = (seq, body)
+            for job_id, text in fresh.items():
+                kept_text = self._texts.get(job_id)
+                if kept_text is None or kept_text[:2] < text[:2]:
+                    self._texts[job_id] = text
+            texts = [self._texts.get(job_id) or fresh.get(job_id) for job_id in ids]
+            body = b"[" + b",".join(text[2] for text in texts if text is not None) + b"]"
+            # Kept only if nothing changed meanwhile: else the next call looks again.
+            if self._seen == seen and all(text is not None and self._fresh(job_id)
+                                          for job_id, text in zip(ids, texts)):
+                self._lists[key] = (seen, body)
         return body
 
-    def _stale(self, job_id: int, generation: int) -> bool:
+    def _fresh(self, job_id: int) -> bool:
         kept = self._texts.get(job_id)
-        return kept is None or kept[0] != generation or kept[1] != self._changes.get(job_id, 0)
+        return kept is not None and kept[0] == self._generation and kept[1] == self._changes.get(job_id, 0)

@@ -7,10 +7,13 @@ import time
 from datetime import datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from hcserver.db import make_engine, upgrade
 from hcserver.events import EventBus, JobChange
+from hcserver import joblist
 from hcserver.joblist import JobListCache
+from hcserver.models import Job
 from hcserver.queue import JobQueue, LeaseLost, QueueError
 from hcserver.states import Transition
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
@@ -300,3 +303,76 @@ def test_the_kept_json_list_follows_every_change_job_by_job(database):
     bus.publish(JobChange(0, "p", "printer", ""))
     same()
     assert len(read) == 6, "a printer's change leaves the jobs' texts alone"
+
+
+def cached_queue(tmp_path) -> tuple[JobQueue, EventBus]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
+    upgrade(engine)
+    bus = EventBus()
+    queue = JobQueue(engine, notify=bus.publish)
+    queue.sync_printers(["p"])
+    return queue, bus
+
+
+def test_a_list_read_while_a_change_is_being_announced_is_not_kept(tmp_path):
+    """A client's list can be built after a change is committed but before the cache has heard
+    of it (the bus tells its listeners one after another): that list must not be kept."""
+    queue, bus = cached_queue(tmp_path)
+    lists: list[bytes] = []
+    armed = threading.Event()
+
+    def earlier_listener(change):   # subscribed first, as the printer workers' wake-up is
+        if armed.is_set():
+            armed.clear()
+            lists.append(cache.json())
+
+    bus.subscribe(earlier_listener)
+    cache = JobListCache(queue, bus)
+    job = queue.submit("alice", JOB)
+    assert json.loads(cache.json())[0]["state"] == "pending"
+    armed.set()
+    queue.hold(job, "alice")
+    assert lists, "a list was read in between"
+    assert json.loads(cache.json())[0]["state"] == "held"
+
+
+def test_an_older_text_read_slowly_never_replaces_a_newer_one(tmp_path):
+    queue, bus = cached_queue(tmp_path)
+    cache = JobListCache(queue, bus)
+    job = queue.submit("alice", JOB)
+    cache.json()
+    views, read, go_on = queue.views, threading.Event(), threading.Event()
+
+    def slow_views(ids):   # the first reader stops after reading the row
+        found = views(ids)
+        if threading.current_thread().name == "slow":
+            read.set()
+            go_on.wait(30)
+        return found
+
+    queue.views = slow_views
+    queue.set_priority(job, "high", "alice")
+    slow = threading.Thread(target=cache.json, name="slow")
+    slow.start()
+    assert read.wait(30)
+    queue.hold(job, "alice")                            # newer than what the slow reader holds
+    assert json.loads(cache.json())[0]["state"] == "held"
+    go_on.set()
+    slow.join(30)
+    queue.views = lambda ids: pytest.fail(f"jobs {ids} read again: the newer text was replaced")
+    assert json.loads(cache.json(include_history=True))[0]["state"] == "held"
+
+
+def test_kept_texts_are_read_again_after_max_age(tmp_path, monkeypatch):
+    """A change announced by another node can be lost (the node died between its commit and
+    the notification): no job's text is kept longer than MAX_AGE_S."""
+    queue, bus = cached_queue(tmp_path)
+    cache = JobListCache(queue, bus)
+    job = queue.submit("alice", JOB)
+    cache.json()
+    with queue._session() as session:   # a change this node is never told of
+        session.execute(update(Job).where(Job.id == job).values(priority="high"))
+    assert json.loads(cache.json())[0]["priority"] == "med"
+    now = time.monotonic()
+    monkeypatch.setattr(joblist.time, "monotonic", lambda: now + joblist.MAX_AGE_S + 1)
+    assert json.loads(cache.json())[0]["priority"] == "high"
