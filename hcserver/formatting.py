@@ -25,9 +25,9 @@ import logging
 import multiprocessing
 import os
 import select
+import fcntl
 import signal
 import threading
-from fcntl import F_SETPIPE_SZ, fcntl
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -76,8 +76,8 @@ def _end_with(pid: int) -> None:
 def _widen_result_pipe(executor: ProcessPoolExecutor) -> None:
     """Give the pool's result pipe :data:`RESULT_PIPE_BYTES` (see there), if the system allows."""
     try:
-        fcntl(executor._result_queue._reader.fileno(), F_SETPIPE_SZ, RESULT_PIPE_BYTES)
-    except (AttributeError, OSError) as exc:   # another Python's pool, or a lower pipe-max-size
+        fcntl.fcntl(executor._result_queue._reader.fileno(), fcntl.F_SETPIPE_SZ, RESULT_PIPE_BYTES)
+    except (AttributeError, OSError) as exc:   # not Linux, another Python's pool, a lower pipe-max-size
         log.debug("the formatting result pipe keeps its default size: %s", exc)
 
 
