@@ -400,14 +400,18 @@ class JobQueue:
 
     def film_specs(self, job_id: int, start: int = 0) -> list[dict]:
         """The normalised film dicts the formatter takes (images as spool digests), of films
-        ``start`` onwards, in one read when a job starts printing."""
+        ``start`` onwards, in one read when a job starts printing (plain rows: a job may have
+        hundreds of films)."""
         with self._reading() as session:
-            films = session.scalars(select(Film).where(Film.job_id == job_id, Film.index >= start)
-                                    .order_by(Film.index).options(selectinload(Film.frames))).all()
+            films = session.execute(select(Film.id, Film.film_size, Film.orientation, Film.layout, Film.options)
+                                    .where(Film.job_id == job_id, Film.index >= start).order_by(Film.index)).all()
+            frames: dict[int, list[dict]] = {film.id: [] for film in films}
+            for film_id, image, frame, options in session.execute(
+                    select(Frame.film_id, Frame.image, Frame.frame, Frame.options).join(Film)
+                    .where(Film.job_id == job_id, Film.index >= start).order_by(Frame.film_id, Frame.index)):
+                frames[film_id].append({"image": image, "frame": frame, **options})
             return [{"film_size": film.film_size, "orientation": film.orientation, "layout": film.layout,
-                     **film.options,
-                     "frames": [{"image": f.image, "frame": f.frame, **f.options} for f in film.frames]}
-                    for film in films]
+                     **film.options, "frames": frames[film.id]} for film in films]
 
     # ---- the worker's side ----------------------------------------------------------
 
@@ -647,10 +651,14 @@ class JobQueue:
             return state
 
     def update_printer(self, name: str, **changes) -> PrinterState:
+        """Change a printer's row; nothing is written (or announced) when nothing differs, as
+        when each job's N-GET finds the printer as it was."""
         with self._session() as session:
             state = session.get(PrinterState, name)
             if state is None:
                 raise QueueError("unknown-printer", f"no printer {name!r}")
+            if all(getattr(state, key) == value for key, value in changes.items()):
+                return state
             for key, value in changes.items():
                 setattr(state, key, value)
             state.updated_at = utcnow()
