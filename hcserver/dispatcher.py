@@ -181,7 +181,7 @@ class PrinterWorker:
                 except Exception:  # the worker must survive anything a cycle throws
                     log.exception("printer %s: worker cycle failed", self.name)
         finally:
-            # Here, not in stop(): a worker stop() gave up waiting for still records its last film.
+            # Here, not in stop(): a worker that stop() gave up waiting for still records its last film.
             self._recorder.shutdown(wait=False)
 
     def call(self, function, timeout: float):

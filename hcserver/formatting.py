@@ -21,11 +21,11 @@ process boundary.
 """
 from __future__ import annotations
 
+import fcntl
 import logging
 import multiprocessing
 import os
 import select
-import fcntl
 import signal
 import threading
 from concurrent.futures import Future, ProcessPoolExecutor
