@@ -27,7 +27,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
@@ -226,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     printer_films = args.printer_films or (1 if quick else 10)
 
     info = machine()
-    results: dict = {"generated": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results: dict = {"generated": datetime.now(UTC).isoformat(timespec="seconds"),
                      "command": "python bench/run.py " + " ".join(sys.argv[1:] if argv is None else argv),
                      "quick": quick, "machine": info, "git": git_state(), "sections": {}}
     log(f"hcserver benchmark{' (quick)' if quick else ''}: sections {','.join(sections)}; "

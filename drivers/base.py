@@ -20,7 +20,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from formatter.film import FilmSheet
+from hcserver.formatter.film import FilmSheet
 
 
 class Action(str, enum.Enum):

@@ -7,10 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
-import formatter
-from formatter.film import FilmSheet
-
-from .base import Driver, JobObserver, JobTicket
+from hcserver import formatter
+from hcserver.drivers.base import Driver, JobObserver, JobTicket
+from hcserver.formatter.film import FilmSheet
 
 
 def write_png(image, path: Path) -> None:

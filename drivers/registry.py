@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 from hcserver.config import PrinterConfig, ServerConfig
-
-from .base import Driver
+from hcserver.drivers.base import Driver
 
 
 def build_driver(printer: PrinterConfig, server: ServerConfig) -> Driver:
     if printer.driver == "preview":
-        from .preview import PreviewDriver
+        from hcserver.drivers.preview import PreviewDriver
         return PreviewDriver(printer, server)
     if printer.driver == "dicom":
-        from .dicom.scu import DicomDriver
+        from hcserver.drivers.dicom.scu import DicomDriver
         return DicomDriver(printer, server)
     raise ValueError(f"printer {printer.name!r}: unknown driver {printer.driver!r}")

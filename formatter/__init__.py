@@ -4,20 +4,20 @@ Pure functions (numpy); the only I/O is reading the source datasets.
 
 Modules, one concept each:
 
-* :mod:`formatter.film` - the FilmSheet contract handed to drivers
-* :mod:`formatter.source` - reading and decoding DICOM files, submit-time checks
-* :mod:`formatter.options` - the film and frame options: validation, normalisation
-* :mod:`formatter.imaging` - modality LUT, VOI/window, MONOCHROME1, contrast, colour
-* :mod:`formatter.geometry` - film sizes, display formats, box rectangles, CUSTOM rectangles
-* :mod:`formatter.autolayout` - choosing a STANDARD layout for a number of images
-* :mod:`formatter.sizing` - fitted, cropped and true-size placement of an image in its box
-* :mod:`formatter.resample` - magnification (REPLICATE, BILINEAR, CUBIC)
-* :mod:`formatter.paint` - inks, coverage masks and positioned blocks on box levels
-* :mod:`formatter.annotations` - text templates over DICOM attributes
-* :mod:`formatter.graphics` - lines, polylines, rectangles, ellipses, scale bar
-* :mod:`formatter.overlay_planes` - DICOM overlay planes (60xx) burnt in
-* :mod:`formatter.pipeline` - :func:`format_film`
-* :mod:`formatter.compose` - the whole film as one image (preview)
+* :mod:`hcserver.formatter.film` - the FilmSheet contract handed to drivers
+* :mod:`hcserver.formatter.source` - reading and decoding DICOM files, submit-time checks
+* :mod:`hcserver.formatter.options` - the film and frame options: validation, normalisation
+* :mod:`hcserver.formatter.imaging` - modality LUT, VOI/window, MONOCHROME1, contrast, colour
+* :mod:`hcserver.formatter.geometry` - film sizes, display formats, box rectangles, CUSTOM rectangles
+* :mod:`hcserver.formatter.autolayout` - choosing a STANDARD layout for a number of images
+* :mod:`hcserver.formatter.sizing` - fitted, cropped and true-size placement of an image in its box
+* :mod:`hcserver.formatter.resample` - magnification (REPLICATE, BILINEAR, CUBIC)
+* :mod:`hcserver.formatter.paint` - inks, coverage masks and positioned blocks on box levels
+* :mod:`hcserver.formatter.annotations` - text templates over DICOM attributes
+* :mod:`hcserver.formatter.graphics` - lines, polylines, rectangles, ellipses, scale bar
+* :mod:`hcserver.formatter.overlay_planes` - DICOM overlay planes (60xx) burnt in
+* :mod:`hcserver.formatter.pipeline` - :func:`format_film`
+* :mod:`hcserver.formatter.compose` - the whole film as one image (preview)
 
 Public API
 ----------
@@ -121,14 +121,27 @@ All marks (overlay planes, graphics, annotations) are painted after
 windowing, at the printer's resolution, into the box pixels the driver sends;
 with Polarity REVERSE the printer inverts them with the image.
 """
-from .autolayout import auto_layout
-from .compose import compose
-from .film import BoxRect, FilmSheet, ImageBox, PrinterProfile
-from .geometry import FILM_SIZES, box_rects, canonical_layout, film_box_count, film_pixels, validate_layout
-from .options import (FILM_OPTIONS, FRAME_OPTIONS, MAGNIFICATIONS, OptionError, check_film_options,
-                      check_frame_options)
-from .pipeline import format_film
-from .source import ImageInfo, UnprintableImage, inspect_image
+from hcserver.formatter.autolayout import auto_layout
+from hcserver.formatter.compose import compose
+from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox, PrinterProfile
+from hcserver.formatter.geometry import (
+                      FILM_SIZES,
+                      box_rects,
+                      canonical_layout,
+                      film_box_count,
+                      film_pixels,
+                      validate_layout,
+)
+from hcserver.formatter.options import (
+                      FILM_OPTIONS,
+                      FRAME_OPTIONS,
+                      MAGNIFICATIONS,
+                      OptionError,
+                      check_film_options,
+                      check_frame_options,
+)
+from hcserver.formatter.pipeline import format_film
+from hcserver.formatter.source import ImageInfo, UnprintableImage, inspect_image
 
 __all__ = [
     "BoxRect",

@@ -32,7 +32,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.valuerep import PersonName
 
-from .paint import Block, Ink, dilate, px
+from hcserver.formatter.paint import Block, Ink, dilate, px
 
 DEFAULT_SIZE_MM = 3.0
 #: Fields computed by the formatter, with what they print.

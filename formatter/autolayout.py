@@ -1,7 +1,7 @@
 """Choosing a STANDARD\\C,R layout for a number of images when the job gives none.
 
 Candidates are every ``STANDARD\\C,R`` with 1..10 columns and rows that
-:func:`formatter.geometry.validate_layout` accepts on the film (or only the
+:func:`hcserver.formatter.geometry.validate_layout` accepts on the film (or only the
 STANDARD formats in ``allowed`` when the printer restricts its display
 formats). Images are assumed square; the image size of a layout is the side
 of the largest square that fits its boxes.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from .geometry import GAP_MM, film_size_mm, parse_layout, validate_layout
+from hcserver.formatter.geometry import GAP_MM, film_size_mm, parse_layout, validate_layout
 
 MIN_IMAGE_MM = 30.0
 _MAX = 10

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .film import BoxRect, FilmSheet
+from hcserver.formatter.film import BoxRect, FilmSheet
 
 DEFAULT_DENSITY = "BLACK"
 DEFAULT_MIN_DENSITY = 0

@@ -22,7 +22,7 @@ Display formats and how they are laid out
     no grid: each frame gives its rectangle on the film, ``rect_mm`` =
     [x, y, width, height] in millimetres from the film's top-left corner (in
     the film's orientation). The formatter composes the whole film itself and
-    sends it as one image box (``STANDARD\\1,1``); see :mod:`formatter.pipeline`.
+    sends it as one image box (``STANDARD\\1,1``); see :mod:`hcserver.formatter.pipeline`.
     At most :data:`MAX_CUSTOM_FRAMES` frames. (Numbered ``CUSTOM\\i`` formats
     are printer specific and refused.)
 
@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .film import BoxRect
+from hcserver.formatter.film import BoxRect
 
 MM_PER_INCH = 25.4
 

@@ -10,7 +10,7 @@ corner of the image, (Columns, Rows) its bottom-right corner, x to the right):
 
 Lines are ``width_mm`` wide on the film (default :data:`DEFAULT_WIDTH_MM`,
 at least one printer pixel), drawn with the mark's ink and outline (see
-:mod:`formatter.paint`). Shapes follow the image wherever it is printed:
+:mod:`hcserver.formatter.paint`). Shapes follow the image wherever it is printed:
 scaled with it, cut with it by magnification NONE.
 
 ``{"type": "scale-bar", "length_mm": 50, "at": "bottom-right"}`` draws a bar
@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .annotations import DEFAULT_SIZE_MM, text_masks
-from .paint import Block, Ink, dilate, paint, px
-from .sizing import Placement
+from hcserver.formatter.annotations import DEFAULT_SIZE_MM, text_masks
+from hcserver.formatter.paint import Block, Ink, dilate, paint, px
+from hcserver.formatter.sizing import Placement
 
 DEFAULT_WIDTH_MM = 0.35
 SHAPES = ("line", "polyline", "rectangle", "ellipse")

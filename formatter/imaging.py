@@ -32,7 +32,7 @@ Grayscale pipeline (PS3.4 N.2, "grayscale transformations"):
    clipped to 0..1. 1 and 0 change nothing; the same applies to colour channels.
 
 Polarity is *not* applied here: it travels with the image box (Polarity
-(2020,0020)) and the printer, or :func:`formatter.compose.compose`, applies it.
+(2020,0020)) and the printer, or :func:`hcserver.formatter.compose.compose`, applies it.
 
 For integer frames whose value range is no larger than the frame the whole
 pipeline is evaluated once per possible stored value (a lookup table) and then
@@ -50,7 +50,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
 
-from .sizing import frame_item
+from hcserver.formatter.sizing import frame_item
 
 VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
 AUTO_PERCENTILES = (0.5, 99.5)

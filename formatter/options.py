@@ -2,27 +2,35 @@
 
 :func:`check_frame_options` and :func:`check_film_options` are what the
 server runs at submit, so a bad option is refused with the field named;
-:func:`formatter.format_film` runs them again, so it never prints from an
+:func:`hcserver.formatter.format_film` runs them again, so it never prints from an
 unchecked spec. Both return a new, normalised dict (every option present,
 defaults filled, names upper-cased where DICOM spells them so) and raise
 :class:`OptionError` (a ValueError) whose message starts with the field path,
 e.g. ``films[0].frames[2].annotations[1].at: 'middle' is not one of: …``.
 
-The schema is documented in :mod:`formatter` (the package docstring).
+The schema is documented in :mod:`hcserver.formatter` (the package docstring).
 """
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
 
-from .annotations import template_problem
-from .compose import density_level
-from .geometry import (FILM_SIZES, ORIENTATIONS, canonical_layout, custom_rect_problem, film_box_count,
-                       film_size_mm, is_custom, validate_layout)
-from .graphics import GRAPHIC_TYPES, SCALE_BAR
-from .imaging import VOI_FUNCTIONS
-from .paint import POSITIONS
-from .source import ImageInfo
+from hcserver.formatter.annotations import template_problem
+from hcserver.formatter.compose import density_level
+from hcserver.formatter.geometry import (
+    FILM_SIZES,
+    ORIENTATIONS,
+    canonical_layout,
+    custom_rect_problem,
+    film_box_count,
+    film_size_mm,
+    is_custom,
+    validate_layout,
+)
+from hcserver.formatter.graphics import GRAPHIC_TYPES, SCALE_BAR
+from hcserver.formatter.imaging import VOI_FUNCTIONS
+from hcserver.formatter.paint import POSITIONS
+from hcserver.formatter.source import ImageInfo
 
 POLARITIES = ("NORMAL", "REVERSE")
 MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")
@@ -248,7 +256,7 @@ def _graphic(item, field: str, image: ImageInfo | None) -> dict:
 
 
 def check_frame_options(frame, where: str, image: ImageInfo | None = None) -> dict:
-    """Validate and normalise one frame's options (see the schema in :mod:`formatter`).
+    """Validate and normalise one frame's options (see the schema in :mod:`hcserver.formatter`).
 
     ``where`` is the frame's path (``films[0].frames[2]``). With ``image`` (the
     :class:`ImageInfo` of the frame's image) the checks that depend on the image
@@ -318,7 +326,7 @@ def _text(film: dict, key: str, where: str) -> str | None:
 
 
 def check_film_options(film, where: str, images: Mapping[str, ImageInfo] | None = None) -> dict:
-    """Validate and normalise one film and its frames (see the schema in :mod:`formatter`).
+    """Validate and normalise one film and its frames (see the schema in :mod:`hcserver.formatter`).
 
     ``where`` is the film's path (``films[0]``). ``images`` optionally maps each
     frame's ``image`` to its :class:`ImageInfo` for the image-dependent frame
@@ -386,8 +394,9 @@ def check_film_options(film, where: str, images: Mapping[str, ImageInfo] | None 
         normalised.append(check_frame_options(frame, f"{where}.frames[{i}]", info))
     boxes = film_box_count(layout)
     if len(normalised) > boxes:
+        most = "frames at most" if is_custom(layout) else "image box" if boxes == 1 else "image boxes"
         raise OptionError(f"{where}.frames", f"{len(normalised)} frames do not fit layout {layout} "
-                                             f"({boxes} {'frames at most' if is_custom(layout) else 'image box' if boxes == 1 else 'image boxes'})")
+                                             f"({boxes} {most})")
     custom = is_custom(layout)
     taken: dict[int, int] = {}
     for i, frame in enumerate(normalised):

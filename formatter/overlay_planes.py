@@ -7,7 +7,7 @@ multi-frame overlays apply to frames Image Frame Origin ..
 burnt in. The mask is scaled with the image (box kernel: replicated when
 enlarged; when reduced a printed pixel is marked if any overlay pixel falls in
 it, so one-pixel lines survive) and painted white with a one-pixel dark
-outline (:mod:`formatter.paint`). A plane that cannot be read is skipped with
+outline (:mod:`hcserver.formatter.paint`). A plane that cannot be read is skipped with
 a note rather than failing the film.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 
-from .paint import Ink, dilate, paint
-from .resample import resample
-from .sizing import Placement
+from hcserver.formatter.paint import Ink, dilate, paint
+from hcserver.formatter.resample import resample
+from hcserver.formatter.sizing import Placement
 
 GROUPS = tuple(range(0x6000, 0x6020, 2))
 OVERLAY_INK = Ink()

@@ -1,7 +1,7 @@
 """Painting marks (text, graphics, overlay planes) onto an image box's levels.
 
 Marks are painted after windowing and resampling, in the box's output space:
-float levels 0..out_max (+0.5, see :mod:`formatter.imaging`), grey (H, W) or
+float levels 0..out_max (+0.5, see :mod:`hcserver.formatter.imaging`), grey (H, W) or
 RGB (H, W, 3). A mark is a coverage mask (``alpha``, float 0..1, so text
 edges stay anti-aliased) blended with its ink:
 ``levels += (ink - levels) * alpha``.

@@ -1,11 +1,11 @@
 """format_film: one film of a job -> a :class:`FilmSheet` ready for a driver.
 
 Per frame: read the dataset (once per image file per film), decode the chosen
-frame, turn it into output levels (:mod:`formatter.imaging`), size it
-(:mod:`formatter.sizing`: fitted to its box keeping the physical aspect ratio,
+frame, turn it into output levels (:mod:`hcserver.formatter.imaging`), size it
+(:mod:`hcserver.formatter.sizing`: fitted to its box keeping the physical aspect ratio,
 cropped for magnification NONE, or at true size), resample with the film's
-magnification type (:mod:`formatter.resample`), paint overlay planes,
-graphics and annotations at film resolution (:mod:`formatter.paint`), and
+magnification type (:mod:`hcserver.formatter.resample`), paint overlay planes,
+graphics and annotations at film resolution (:mod:`hcserver.formatter.paint`), and
 round to 8-bit, 12-bit or RGB pixels.
 
 The VOI/window is applied at the source resolution, before magnification, as
@@ -42,19 +42,26 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from .annotations import annotation_blocks
-from .compose import DEFAULT_DENSITY, density_fraction
-from .film import BoxRect, FilmSheet, ImageBox, PrinterProfile
-from .geometry import MM_PER_INCH, box_rects, custom_rect, film_pixels, is_custom
-from .graphics import SCALE_BAR, draw_shape, scale_bar_block
-from .imaging import adjust, grey_levels, luminance, quantise, rgb_unit
-from .options import MAGNIFICATIONS, POLARITIES, OptionError, check_film_options  # noqa: F401
-from .overlay_planes import burn_overlays
-from .paint import ink_from, paint_blocks
-from .resample import resample
-from .sizing import (Placement, fit_size, physical_spacing, pixel_aspect, place_cropped,  # noqa: F401
-                     place_fitted, place_true_size)
-from .source import ImageInfo, UnprintableImage, check_image, decode_frame, read_dataset
+from hcserver.formatter.annotations import annotation_blocks
+from hcserver.formatter.compose import DEFAULT_DENSITY, density_fraction
+from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox, PrinterProfile
+from hcserver.formatter.geometry import MM_PER_INCH, box_rects, custom_rect, film_pixels, is_custom
+from hcserver.formatter.graphics import SCALE_BAR, draw_shape, scale_bar_block
+from hcserver.formatter.imaging import adjust, grey_levels, luminance, quantise, rgb_unit
+from hcserver.formatter.options import MAGNIFICATIONS, POLARITIES, OptionError, check_film_options  # noqa: F401
+from hcserver.formatter.overlay_planes import burn_overlays
+from hcserver.formatter.paint import ink_from, paint_blocks
+from hcserver.formatter.resample import resample
+from hcserver.formatter.sizing import (  # noqa: F401
+    Placement,
+    fit_size,
+    physical_spacing,
+    pixel_aspect,
+    place_cropped,
+    place_fitted,
+    place_true_size,
+)
+from hcserver.formatter.source import ImageInfo, UnprintableImage, check_image, decode_frame, read_dataset
 
 
 @dataclass(frozen=True)
@@ -201,7 +208,7 @@ def _density_value(density: str | None, film: dict, output: Output):
 
 def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterProfile,
                 index: int = 0) -> FilmSheet:
-    """Format one film of a job (see the option schema in :mod:`formatter`) for a printer.
+    """Format one film of a job (see the option schema in :mod:`hcserver.formatter`) for a printer.
 
     ``images`` maps each frame's ``"image"`` to a DICOM file. Frames fill the
     boxes in order, except those that name a ``position``; CUSTOM films place

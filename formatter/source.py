@@ -19,8 +19,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import pixel_array
 from pydicom.uid import UID, ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
 
-from .imaging import dataset_vois
-from .sizing import physical_spacing
+from hcserver.formatter.imaging import dataset_vois
+from hcserver.formatter.sizing import physical_spacing
 
 PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 GREY = ("MONOCHROME1", "MONOCHROME2")

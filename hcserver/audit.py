@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -15,7 +15,7 @@ class AuditLog:
         self._lock = threading.Lock()
 
     def record(self, who: str, action: str, **details) -> None:
-        entry = {"at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), "who": who,
+        entry = {"at": datetime.now(UTC).isoformat(timespec="milliseconds"), "who": who,
                  "action": action, **details}
         line = json.dumps(entry, separators=(",", ":"), default=str) + "\n"
         with self._lock, open(self.path, "a", encoding="utf-8") as out:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine, func, select, text
 
-from .events import JobChange
+from hcserver.events import JobChange
 
 log = logging.getLogger(__name__)
 

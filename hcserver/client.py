@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .protocol import ProtocolError, encode, read_message
+from hcserver.protocol import ProtocolError, encode, read_message
 
 RESPONSE_LIMIT = 1 << 30
 
@@ -33,7 +33,7 @@ def default_socket(config_path: str | None = None) -> str:
     """``$HCSERVER_SOCKET``, else the socket of the configuration (or the embedded defaults)."""
     if os.environ.get("HCSERVER_SOCKET"):
         return os.environ["HCSERVER_SOCKET"]
-    from .config import load   # only when the socket is not given: it costs start-up time
+    from hcserver.config import load  # only when the socket is not given: it costs start-up time
 
     return str(load(config_path).socket)
 
@@ -52,7 +52,7 @@ class Client:
         self._sock: socket.socket | None = None
         self._ids = itertools.count(1)
 
-    def __enter__(self) -> "Client":
+    def __enter__(self) -> Client:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -85,7 +85,7 @@ class Client:
             raise ClientError("unreachable", f"expected tls://HOST:PORT, got {self.path}")
         if not self.token:
             raise ClientError("unauthenticated", "a remote hcserver needs a token (--token or $HCSERVER_TOKEN)")
-        import ssl   # remote servers only
+        import ssl  # remote servers only
 
         context = ssl.create_default_context(cafile=self.ca_file)
         try:

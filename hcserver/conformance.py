@@ -6,17 +6,17 @@ specification, network interfaces, configuration), for the whole server or
 for one configured printer. What it says is read from the code that does it:
 
 * the status tables are the live status policy
-  (:mod:`drivers.dicom.status_policy`): every code its table lists for each
-  operation we send, with its meaning and what :func:`~drivers.dicom.status_policy.decide`
+  (:mod:`hcserver.drivers.dicom.status_policy`): every code its table lists for each
+  operation we send, with its meaning and what :func:`~hcserver.drivers.dicom.status_policy.decide`
   does with it (including a printer's ``status_policy`` overrides), and the
   per-category rule for any other code;
 * presentation contexts, transfer syntaxes, SOP class UIDs, event types and
-  the implementation identity come from :mod:`drivers.dicom.association`
+  the implementation identity come from :mod:`hcserver.drivers.dicom.association`
   (and pynetdicom's defaults where the configuration sets none);
 * parameters, defaults and per-printer values come from
   :mod:`hcserver.config`.
 
-The attribute tables describe what :mod:`drivers.dicom.scu` puts in each
+The attribute tables describe what :mod:`hcserver.drivers.dicom.scu` puts in each
 request; ``tests/test_conformance.py`` runs the driver against a recording
 association and checks that every attribute it sends is described here.
 
@@ -27,14 +27,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import hcserver
-from drivers.base import Action
-from drivers.dicom import association as assoc
-from drivers.dicom import status_policy as sp
 from hcserver.config import PrinterConfig, PrinterDefaults, ServerConfig
+from hcserver.drivers.base import Action
+from hcserver.drivers.dicom import association as assoc
+from hcserver.drivers.dicom import status_policy as sp
 
 __all__ = ["generate", "SENT_OPERATIONS"]
 
@@ -337,7 +338,7 @@ _SHORT = {
 
 def _setting(key: str, action: Action) -> str:
     """A status_policy entry as written in the configuration: ``"N-ACTION 0xC602" = "retry"``."""
-    return _code('"%s" = "%s"' % (key, Action(action).value))
+    return _code(f'"{key}" = "{Action(action).value}"')
 
 
 def _configured_mark(key: str, action: Action, default: Action) -> str:
@@ -462,7 +463,7 @@ def _max_copies() -> int:
 
 def _layout_kinds() -> str:
     try:
-        from formatter.geometry import KINDS
+        from hcserver.formatter.geometry import KINDS
         kinds = [k for k in KINDS]
     except Exception:  # pragma: no cover
         kinds = ["STANDARD"]
@@ -1042,7 +1043,7 @@ def _print_activity(doc: _Doc, ctx: _Ctx, n: str) -> None:
     doc.para("**N-CREATE.** One Film Box per film, with these attributes:")
     _attr_table(doc, "Attributes sent in N-CREATE of the Basic Film Box SOP Class", _film_box_attrs(ctx))
     _status_table(doc, ctx, "film-box", "N-CREATE")
-    doc.para(f"**N-ACTION.** Action Type ID 1 (print) on the Film Box, without Action Information. The Action "
+    doc.para("**N-ACTION.** Action Type ID 1 (print) on the Film Box, without Action Information. The Action "
              "Reply (Referenced Print Job Sequence) is not evaluated.")
     _status_table(doc, ctx, "film-box", "N-ACTION")
     doc.para("**N-DELETE.** After the film's N-ACTION. No attributes. The film already counts as printed: an "

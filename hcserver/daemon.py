@@ -8,16 +8,16 @@ import socket
 import threading
 from pathlib import Path
 
-from .audit import AuditLog
-from .channel import NodeChannel
-from .config import ConfigError, ServerConfig, load
-from .db import make_engine, upgrade
-from .dispatcher import Dispatcher
-from .events import EventBus
-from .formatting import FormatPool
-from .queue import JobQueue
-from .server import Operations, SocketServer, TlsServer
-from .spool import Spool
+from hcserver.audit import AuditLog
+from hcserver.channel import NodeChannel
+from hcserver.config import ConfigError, ServerConfig, load
+from hcserver.db import make_engine, upgrade
+from hcserver.dispatcher import Dispatcher
+from hcserver.events import EventBus
+from hcserver.formatting import FormatPool
+from hcserver.queue import JobQueue
+from hcserver.server import Operations, SocketServer, TlsServer
+from hcserver.spool import Spool
 
 log = logging.getLogger(__name__)
 

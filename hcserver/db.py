@@ -7,7 +7,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, inspect, select
 
-import migrations
+from hcserver import migrations
 
 MIGRATIONS_DIR = Path(migrations.__file__).parent
 

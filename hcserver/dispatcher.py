@@ -10,23 +10,22 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from queue import SimpleQueue
 
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-import formatter
-from drivers.base import Action, Driver, JobTicket, PrinterStatus, PrintFailure
-from drivers.registry import build_driver
-from formatter.film import PrinterProfile
-
-from .config import PrinterConfig, ServerConfig
-from .formatting import FormatPool, FormattingCrashed
-from .queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, backoff, utcnow
-from .spool import Spool
-from .states import Transition
+from hcserver import formatter
+from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.drivers.base import Action, Driver, JobTicket, PrinterStatus, PrintFailure
+from hcserver.drivers.registry import build_driver
+from hcserver.formatter.film import PrinterProfile
+from hcserver.formatting import FormatPool, FormattingCrashed
+from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, backoff, utcnow
+from hcserver.spool import Spool
+from hcserver.states import Transition
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +101,7 @@ class JobObserver:
 
 
 def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)
 
 
 class PrinterWorker:
@@ -250,14 +249,14 @@ class PrinterWorker:
         if printed:
             self._idle_due = False
             self._timer("idle", trigger="date",
-                        run_date=datetime.now(timezone.utc) + timedelta(seconds=self.server.idle_release_s))
+                        run_date=datetime.now(UTC) + timedelta(seconds=self.server.idle_release_s))
         elif self._idle_due:
             self._idle_due = False
             self.driver.idle()
         # A disabled or stopped printer is woken by enable or by its status poll, not by due jobs.
         due = self.queue.next_due(self.name) if self._printable() else None
         if due is not None:
-            self._timer("due", trigger="date", run_date=max(_utc(due), datetime.now(timezone.utc)))
+            self._timer("due", trigger="date", run_date=max(_utc(due), datetime.now(UTC)))
 
     def _poll_status(self) -> None:
         try:
@@ -314,7 +313,7 @@ class PrinterWorker:
         outcome, reason = Transition.COMPLETE, f"all {job.films_total} films printed"
         printed = job.films_printed
         self._overtime = False
-        self._timer("jobtime", trigger="date", args=(job.id,), run_date=datetime.now(timezone.utc)
+        self._timer("jobtime", trigger="date", args=(job.id,), run_date=datetime.now(UTC)
                     + timedelta(seconds=self.server.max_job_time_s))
         try:
             # Film k+1 is formatted while film k goes to the printer; never more than two
@@ -415,7 +414,7 @@ class PrinterWorker:
 class Dispatcher:
     def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool):
         self.server, self.queue, self.spool, self.formatting = server, queue, spool, formatting
-        self.scheduler = BackgroundScheduler(timezone=timezone.utc)
+        self.scheduler = BackgroundScheduler(timezone=UTC)
         self.workers: dict[str, PrinterWorker] = {}
 
     def start(self) -> None:
@@ -424,7 +423,7 @@ class Dispatcher:
         for printer in self.server.printers.values():
             self._start_worker(printer)
         self.scheduler.add_job(self.purge_history, "interval", hours=1, id="purge-history",
-                               next_run_time=datetime.now(timezone.utc), misfire_grace_time=None)
+                               next_run_time=datetime.now(UTC), misfire_grace_time=None)
         self.scheduler.add_job(self.keep_leases, "interval", seconds=self.server.lease_s / 3, id="leases",
                                misfire_grace_time=None, coalesce=True, max_instances=1)
 

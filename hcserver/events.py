@@ -60,4 +60,4 @@ class EventBus:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                self._cond.wait_for(lambda: self._seq != seen, remaining)
+                self._cond.wait_for(lambda seen=seen: self._seq != seen, remaining)

@@ -31,8 +31,8 @@ import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-import formatter
-from formatter.film import PrinterProfile
+from hcserver import formatter
+from hcserver.formatter.film import PrinterProfile
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class FormatPool:
     def __init__(self, processes: int | None = None):
         self.processes = processes or default_processes()
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload(["formatter", "formatter.pipeline"])
+        self._context.set_forkserver_preload(["hcserver.formatter", "hcserver.formatter.pipeline"])
         self._lock = threading.Lock()
         self._executor: ProcessPoolExecutor | None = None
         self._closed = False

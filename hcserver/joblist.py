@@ -21,8 +21,8 @@ import json
 import threading
 import time
 
-from .events import EventBus, JobChange
-from .queue import JobQueue
+from hcserver.events import EventBus, JobChange
+from hcserver.queue import JobQueue
 
 #: Changes that concern every job (or remove some): the cache starts over.
 DROP_ALL = frozenset({"resync", "purge"})

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import formatter
-
-from .config import MAGNIFICATIONS, ORIENTATIONS, PRIORITIES, PrinterConfig, ServerConfig
+from hcserver import formatter
+from hcserver.config import MAGNIFICATIONS, ORIENTATIONS, PRIORITIES, PrinterConfig, ServerConfig
 
 MAX_COPIES = 99
 JOB_KEYS = {"printer", "priority", "copies", "medium_type", "film_destination", "label", "films", "images"}
@@ -77,7 +76,7 @@ class JobSpecValidator:
     """Validates specs against the configured printers and the uploaded images."""
 
     def __init__(self, config: ServerConfig, resolve_image: Callable[[str, str], str],
-                 image_info: Callable[[str], "formatter.ImageInfo"]):
+                 image_info: Callable[[str], formatter.ImageInfo]):
         self.config = config
         self.resolve_image = resolve_image   # (reference, field) -> spool digest, or SpecError
         self.image_info = image_info         # digest -> ImageInfo (cached by the caller)

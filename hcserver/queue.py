@@ -20,23 +20,23 @@ import logging
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from .db import writer
-from .events import JobChange
-from .models import Event, Film, Frame, Job, PrinterState
-from .states import PRIORITY_RANK, TERMINAL, InvalidTransition, JobState, Transition, transition
+from hcserver.db import writer
+from hcserver.events import JobChange
+from hcserver.models import Event, Film, Frame, Job, PrinterState
+from hcserver.states import PRIORITY_RANK, TERMINAL, InvalidTransition, JobState, Transition, transition
 
 log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def node_of(owner: str | None) -> str | None:

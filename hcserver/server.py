@@ -24,23 +24,22 @@ from pathlib import Path
 import pydicom
 from PIL import Image
 
-import formatter
-from drivers.base import PrintFailure
-from drivers.registry import build_driver
-from formatter.film import PrinterProfile
-
-from .access import Forbidden, Peer, require_admin, require_owner_or_admin, unix_peer
-from .audit import AuditLog
-from .config import ConfigError, ServerConfig
-from .dispatcher import Dispatcher
-from .events import EventBus
-from .formatting import FormatPool, FormattingCrashed
-from .joblist import JobListCache
-from .jobspec import JobSpecValidator, SpecError
-from .protocol import ProtocolError, encode, error, read_message
-from .queue import JobQueue, QueueError
-from .spool import Spool, SpoolError
-from .states import TERMINAL
+from hcserver import formatter
+from hcserver.access import Forbidden, Peer, require_admin, require_owner_or_admin, unix_peer
+from hcserver.audit import AuditLog
+from hcserver.config import ConfigError, ServerConfig
+from hcserver.dispatcher import Dispatcher
+from hcserver.drivers.base import PrintFailure
+from hcserver.drivers.registry import build_driver
+from hcserver.events import EventBus
+from hcserver.formatter.film import PrinterProfile
+from hcserver.formatting import FormatPool, FormattingCrashed
+from hcserver.joblist import JobListCache
+from hcserver.jobspec import JobSpecValidator, SpecError
+from hcserver.protocol import ProtocolError, encode, error, read_message
+from hcserver.queue import JobQueue, QueueError
+from hcserver.spool import Spool, SpoolError
+from hcserver.states import TERMINAL
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +81,7 @@ class Operations:
             raise SpecError(field, f"image {reference} has not been uploaded")
         return digest
 
-    @functools.lru_cache(maxsize=4096)
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one Operations lives as long as the daemon
     def _image_info(self, digest: str) -> formatter.ImageInfo:
         return formatter.inspect_image(self.spool.path(digest))
 
@@ -377,7 +376,7 @@ class Operations:
 
 
 class _Handler(socketserver.BaseRequestHandler):
-    server: "SocketServer | TlsServer"
+    server: SocketServer | TlsServer
 
     def handle(self) -> None:
         self.request.settimeout(CLIENT_IDLE_TIMEOUT_S)

@@ -26,7 +26,7 @@ class DaemonProcess:
         self.log = self.dir / "daemon.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> "DaemonProcess":
+    def start(self, timeout: float = 30.0) -> DaemonProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "serve",

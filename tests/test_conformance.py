@@ -19,11 +19,12 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from drivers.base import Action, JobTicket, PrinterStatus
-from drivers.dicom import association, status_policy as sp
-from formatter.film import BoxRect, FilmSheet, ImageBox
 from hcserver import conformance
 from hcserver.config import PrinterConfig, ServerConfig, load, parse
+from hcserver.drivers.base import Action, JobTicket, PrinterStatus
+from hcserver.drivers.dicom import association
+from hcserver.drivers.dicom import status_policy as sp
+from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFORMANCE.md"
 
@@ -248,7 +249,7 @@ class _Status(Dataset):
 class _RecordingAssoc:
     """Stands for pynetdicom's association: records each request, answers success."""
 
-    def __init__(self, link: "_RecordingLink"):
+    def __init__(self, link: _RecordingLink):
         self.link = link
 
     def send_n_get(self, tags, class_uid, instance_uid, msg_id=None, meta_uid=None):
@@ -366,7 +367,7 @@ def _described(text: str, caption: str) -> set[tuple[int, int]]:
     dict(color=True, presentation_lut=False, configuration_information="X"),
 ], ids=["gray8-plut-in-box", "gray12-plut-in-session", "colour"])
 def test_every_attribute_the_driver_sends_is_described(monkeypatch, settings):
-    from drivers.dicom import scu
+    from hcserver.drivers.dicom import scu
 
     printer = PrinterConfig(name="x", driver="dicom", ae_title="DRYVIEW", host="192.0.2.10", port=10400,
                             **settings)

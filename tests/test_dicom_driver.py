@@ -2,7 +2,7 @@
 
 * DCMTK's ``dcmprscp`` (a third-party Print SCP): what it stores is read back
   from its database (one SP_*.dcm per printed film, one HG_*.dcm per image).
-* The bundled :class:`~drivers.dicom.simulator.PrinterSimulator`, for
+* The bundled :class:`~hcserver.drivers.dicom.simulator.PrinterSimulator`, for
   statuses, printer status changes and connection faults dcmprscp cannot
   produce.
 
@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 from pynetdicom import AE
 
-from drivers.base import Action, JobTicket, PrinterStatus, PrintFailure
-from drivers.dicom import DicomDriver
-from drivers.dicom.association import PrintAssociation
-from drivers.dicom.simulator import Fault, PrinterSimulator
-from formatter.film import BoxRect, FilmSheet, ImageBox
 from hcserver.config import PrinterConfig, ServerConfig
-from tests.fixtures.dcmtk import free_port
+from hcserver.drivers.base import Action, JobTicket, PrinterStatus, PrintFailure
+from hcserver.drivers.dicom import DicomDriver
+from hcserver.drivers.dicom.association import PrintAssociation
+from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
+from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox
+
 # pytest fixtures, found by name in this module:
-from tests.fixtures.dcmtk import dcmprscp, dcmprscp_factory, dcmprscp_shim  # noqa: F401
+from tests.fixtures.dcmtk import dcmprscp, dcmprscp_factory, dcmprscp_shim, free_port  # noqa: F401
 
 SERVER = ServerConfig(source="<test>", ae_title="HCTEST")
 

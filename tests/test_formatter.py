@@ -15,13 +15,13 @@ from pydicom.sequence import Sequence
 from pydicom.uid import SecondaryCaptureImageStorage
 from skimage.transform import resize
 
-import formatter as F
+from hcserver import formatter as F
+from hcserver.formatter.compose import density_level
+from hcserver.formatter.geometry import GAP_MM, box_rects, canonical_layout, parse_layout
+from hcserver.formatter.imaging import Window, window_unit
+from hcserver.formatter.pipeline import fit_size
+from hcserver.formatter.resample import resample
 from tests.dicom_files import new_dataset
-from formatter.compose import density_level
-from formatter.geometry import GAP_MM, box_rects, canonical_layout, parse_layout
-from formatter.imaging import Window, window_unit
-from formatter.pipeline import fit_size
-from formatter.resample import resample
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

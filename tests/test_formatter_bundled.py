@@ -13,7 +13,7 @@ import pytest
 from pydicom.data import data_manager, get_testdata_files
 from pydicom.uid import EncapsulatedPDFStorage
 
-import formatter as F
+from hcserver import formatter as F
 from tests.dicom_files import new_dataset
 from tests.test_formatter import bundled
 

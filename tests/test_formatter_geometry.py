@@ -7,10 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-import formatter as F
-from formatter.autolayout import MIN_IMAGE_MM
-from formatter.geometry import custom_rect, gap_pixels
-from formatter.sizing import fit_size
+from hcserver import formatter as F
+from hcserver.formatter.autolayout import MIN_IMAGE_MM
+from hcserver.formatter.geometry import custom_rect, gap_pixels
+from hcserver.formatter.sizing import fit_size
 from tests.test_formatter import bundled, one_box, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import formatter as F
+from hcserver import formatter as F
 from tests.test_formatter import bundled, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

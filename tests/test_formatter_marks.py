@@ -8,11 +8,11 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.pixels import pack_bits
 
-import formatter as F
-from formatter.annotations import COMPUTED_FIELDS, render_template, template_problem
-from formatter.overlay_planes import overlay_mask, printed_mask
-from formatter.paint import MARGIN_MM, px
-from formatter.sizing import Placement
+from hcserver import formatter as F
+from hcserver.formatter.annotations import COMPUTED_FIELDS, render_template, template_problem
+from hcserver.formatter.overlay_planes import overlay_mask, printed_mask
+from hcserver.formatter.paint import MARGIN_MM, px
+from hcserver.formatter.sizing import Placement
 from tests.test_formatter import bundled, one_box, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import formatter as F
+from hcserver import formatter as F
 from tests.test_formatter import bundled
 
 WHERE = "films[0].frames[2]"

@@ -7,8 +7,8 @@ import pytest
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-import formatter as F
-from formatter.imaging import choose_voi, grey_levels
+from hcserver import formatter as F
+from hcserver.formatter.imaging import choose_voi, grey_levels
 from tests.test_formatter import linear, one_box, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-import formatter
+from hcserver import formatter
 from hcserver.formatting import NICENESS, RESULT_PIPE_BYTES, FormatPool
 from tests.conftest import PREVIEW_CONFIG, pydicom_file
 from tests.daemon import DaemonProcess, wait_for

@@ -18,13 +18,13 @@ import time
 
 import pytest
 
-from drivers.base import Action, PrinterStatus
-from drivers.dicom.simulator import GARBAGE, Fault, PrinterSimulator, parse_fault
+from hcserver.drivers.base import Action, PrinterStatus
+from hcserver.drivers.dicom.simulator import GARBAGE, Fault, PrinterSimulator, parse_fault
 from tests.daemon import DaemonProcess
 from tests.fixtures.dcmtk import free_port
+
 # building blocks and fixtures (drivers, sim) of the driver tests:
-from tests.test_dicom_driver import (RecordingObserver, drivers, expect_failure, printer,  # noqa: F401
-                                     run_job, sheet, sim)
+from tests.test_dicom_driver import RecordingObserver, drivers, expect_failure, printer, run_job, sheet, sim  # noqa: F401
 from tests.test_dicom_printing import job_of
 
 

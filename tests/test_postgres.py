@@ -1,12 +1,10 @@
 """hcserver on PostgreSQL: the same migrations, the same daemon, a real server on loopback."""
 from __future__ import annotations
 
-
 from sqlalchemy import inspect
 
-from drivers.dicom.simulator import PrinterSimulator
 from hcserver.db import current_revision, make_engine, upgrade
-from tests.conftest import PREVIEW_CONFIG
+from hcserver.drivers.dicom.simulator import PrinterSimulator
 from tests.daemon import DaemonProcess
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.test_dicom_printing import dicom_config, job_of

@@ -9,9 +9,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
+from hcserver import joblist
 from hcserver.db import make_engine, upgrade
 from hcserver.events import EventBus, JobChange
-from hcserver import joblist
 from hcserver.joblist import JobListCache
 from hcserver.models import Job
 from hcserver.queue import JobQueue, LeaseLost, QueueError

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import signal
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
-from drivers.dicom.simulator import Fault, PrinterSimulator
+from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess, wait_for
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.test_crash_safety import FILMS_PER_JOB, submit_batch
@@ -211,7 +211,7 @@ def test_a_node_that_stalls_past_its_lease_stops_printing_when_it_wakes(postgres
                 wait_for(lambda: sum(f["calling_ae"] == other.upper() for f in sim.films) >= 2, 60,
                          "the other node to print after the lease ran out")
             finally:
-                woke = datetime.now(timezone.utc)
+                woke = datetime.now(UTC)
                 nodes[driver].proc.send_signal(signal.SIGCONT)
             with nodes[other].client() as hc:
                 results = [hc.wait(job, timeout=120) for job in jobs]

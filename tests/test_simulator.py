@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE, evt
@@ -29,9 +30,8 @@ from pynetdicom.sop_class import (
     PrintJob,
     Verification,
 )
-from PIL import Image
 
-from drivers.dicom.simulator import Fault, PrinterSimulator, parse_display_format, parse_fault
+from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator, parse_display_format, parse_fault
 
 GRAY = BasicGrayscalePrintManagementMeta
 COLOR = BasicColorPrintManagementMeta
@@ -437,7 +437,7 @@ def test_cli_runs_until_sigterm(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "drivers.dicom.simulator", "--port", "0", "--out", str(out),
+        [sys.executable, "-m", "hcserver.drivers.dicom.simulator", "--port", "0", "--out", str(out),
          "--ae-title", "CLISIM", "--printer-status", "WARNING:SUPPLY LOW", "--fault", "N-GET:0x0110:nth=2"],
         stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     try:

@@ -10,11 +10,19 @@ import dataclasses
 
 import pytest
 
-from drivers.base import Action
-from drivers.dicom import status_policy as sp
-from drivers.dicom.status_policy import (
-    OPERATIONS, SOP_CLASS_UIDS, SOP_CLASSES, TABLE, Decision, category_of, decide,
-    default_rule_text, printer_status_action, rules_for,
+from hcserver.drivers.base import Action
+from hcserver.drivers.dicom import status_policy as sp
+from hcserver.drivers.dicom.status_policy import (
+    OPERATIONS,
+    SOP_CLASS_UIDS,
+    SOP_CLASSES,
+    TABLE,
+    Decision,
+    category_of,
+    decide,
+    default_rule_text,
+    printer_status_action,
+    rules_for,
 )
 
 

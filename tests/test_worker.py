@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from drivers.base import Driver
 from hcserver.config import parse
 from hcserver.db import make_engine, upgrade
 from hcserver.dispatcher import PrinterWorker
+from hcserver.drivers.base import Driver
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.spool import Spool
@@ -60,7 +60,7 @@ def parts(tmp_path):
     queue.sync_printers(["gated"])
     spool = Spool(tmp_path / "spool")
     image = spool.put(Path(pydicom_file("CT_small.dcm")).read_bytes())
-    scheduler = BackgroundScheduler(timezone=timezone.utc)
+    scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.start()
     formatting = FormatPool(1)
     yield config, queue, spool, scheduler, formatting, image

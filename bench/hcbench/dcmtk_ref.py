@@ -22,7 +22,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .common import sp_count
+from hcbench.common import sp_count
 
 BATCH = 50          # films per dcmprscu run: DCMTK's index database keeps at most 200 studies
 

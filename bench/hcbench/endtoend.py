@@ -23,9 +23,18 @@ import statistics
 import time
 from pathlib import Path
 
-from . import dcmtk_ref, floor
-from .common import (DcmtkSCPs, daemon_config, dicom_printer_section, film_job, iso_seconds, start_daemon,
-                     summary, wait_sp, windowed_8bit)
+from hcbench import dcmtk_ref, floor
+from hcbench.common import (
+    DcmtkSCPs,
+    daemon_config,
+    dicom_printer_section,
+    film_job,
+    iso_seconds,
+    start_daemon,
+    summary,
+    wait_sp,
+    windowed_8bit,
+)
 
 
 def received_sizes(scp, expected_films: int) -> dict:

@@ -8,7 +8,7 @@ what it prints: a JSON object with a key holding
 first "median … N ms" in its text.
 
 When the script is not there (yet), a stand-in measures the same film with
-:func:`formatter.format_film` in a subprocess pinned to one CPU, and the
+:func:`hcserver.formatter.format_film` in a subprocess pinned to one CPU, and the
 result says so.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import REPO, summary
+from hcbench.common import REPO, summary
 
 SCRIPT = REPO / "bench" / "formatter_bench.py"
 ONE_CORE_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
@@ -96,8 +96,8 @@ from pathlib import Path
 sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2])
 cpus = sorted(os.sched_getaffinity(0)); os.sched_setaffinity(0, {cpus[-1]})
 from hcbench.common import make_images
-import formatter
-from formatter.film import PrinterProfile
+from hcserver import formatter
+from hcserver.formatter.film import PrinterProfile
 images = make_images(Path(sys.argv[3]), 4)
 film = {"film_size": "14INX17IN", "orientation": "PORTRAIT", "layout": "STANDARD\\4,5",
         "magnification": "CUBIC",

@@ -8,7 +8,7 @@ submitted after a pause (the printer idle, the association held: the
 daemon's ``idle_release_s`` is 60 s).
 
 Cross-check: the same measurement against the bundled printer simulator
-(:class:`drivers.dicom.simulator.PrinterSimulator`), whose request log
+(:class:`hcserver.drivers.dicom.simulator.PrinterSimulator`), whose request log
 carries a wall-clock ``time`` (UTC, millisecond resolution, taken when the
 request has been handled).
 """
@@ -17,15 +17,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .common import daemon_config, dicom_printer_section, film_job, iso_seconds, start_daemon, summary
-from .minscp import MinimalPrintSCP
+from hcbench.common import daemon_config, dicom_printer_section, film_job, iso_seconds, start_daemon, summary
+from hcbench.minscp import MinimalPrintSCP
 
 PAUSE_S = 0.3
 
 
 def _measure(hc, spec: dict, arrivals, gets, n: int, pause: float, log) -> dict:
     lat, lat_get, submit_rt = [], [], []
-    for i in range(n):
+    for _ in range(n):
         time.sleep(pause)
         before = len(arrivals())
         t0 = time.time()
@@ -68,7 +68,7 @@ def run(work: Path, images: list[Path], n: int, with_simulator: bool = True, log
         f"-> N-GET printer {m['to_printer_n_get_s']['median'] * 1e3:.1f} ms; submit request itself "
         f"{m['submit_round_trip_s']['median'] * 1e3:.1f} ms")
     if with_simulator:
-        from drivers.dicom.simulator import PrinterSimulator
+        from hcserver.drivers.dicom.simulator import PrinterSimulator
 
         with PrinterSimulator(port=0, ae_title="LATSIM", out_dir=None) as sim:
             daemon = start_daemon(daemon_config(dicom_printer_section("sim", sim.port, ae_title="LATSIM")),

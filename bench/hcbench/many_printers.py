@@ -20,8 +20,19 @@ import sys
 import time
 from pathlib import Path
 
-from .common import (REPO, cpu_seconds, descendants, tree_cpu_seconds, tree_pss_kb, daemon_config, dicom_printer_section, film_job, proc_status,
-                     start_daemon, summary)
+from hcbench.common import (
+    REPO,
+    cpu_seconds,
+    daemon_config,
+    descendants,
+    dicom_printer_section,
+    film_job,
+    proc_status,
+    start_daemon,
+    summary,
+    tree_cpu_seconds,
+    tree_pss_kb,
+)
 
 BENCH = Path(__file__).resolve().parents[1]
 IDLE_SAMPLE_S = 2.0
@@ -120,7 +131,8 @@ def _one(host: SCPHost, work: Path, images: list[Path], printers: int, films: in
     log(f"  {printers:>2} printer(s) x {films} films: {wall:.2f} s, {out['films_per_min']:.0f} films/min "
         f"aggregate; daemon peak RSS {out['daemon_vmhwm_kb'] / 1024:.0f} MiB (at rest before "
         f"{out['daemon_rss_kb_at_rest_before'] / 1024:.0f} MiB), {peak_threads} threads; with its "
-        f"{helpers} helper processes (formatting workers, their forkserver, a resource tracker) peak PSS {peak_pss / 1024:.0f} MiB, their CPU "
+        f"{helpers} helper processes (formatting workers, their forkserver, a resource tracker) "
+        f"peak PSS {peak_pss / 1024:.0f} MiB, their CPU "
         f"{out['formatting_processes_cpu_s']:.1f} s; daemon CPU "
         f"{out['daemon_cpu_s']:.1f} s ({out['daemon_cpu_share_of_wall']:.2f} cores), SCP process CPU "
         f"{out['scp_process_cpu_s']:.1f} s; idle with associations held: "

@@ -121,7 +121,7 @@ def _item(item_type: int, body: bytes) -> bytes:
 
 # --------------------------------------------------------------------------- one association
 class _Association:
-    def __init__(self, scp: "MinimalPrintSCP", reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+    def __init__(self, scp: MinimalPrintSCP, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
         self.scp, self.reader, self.writer = scp, reader, writer
         self.contexts: dict[int, tuple[str, bool]] = {}      # id -> (abstract syntax, implicit)
         self.peer_max = MAX_PDU
@@ -314,7 +314,7 @@ class MinimalPrintSCP:
                 cls._loop = loop
             return cls._loop
 
-    def start(self) -> "MinimalPrintSCP":
+    def start(self) -> MinimalPrintSCP:
         async def serve():
             return await asyncio.start_server(lambda r, w: _Association(self, r, w).run(), "127.0.0.1",
                                               self.port, backlog=64)
@@ -330,7 +330,7 @@ class MinimalPrintSCP:
                 server.close()
             asyncio.run_coroutine_threadsafe(close(), self.loop()).result(10)
 
-    def __enter__(self) -> "MinimalPrintSCP":
+    def __enter__(self) -> MinimalPrintSCP:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

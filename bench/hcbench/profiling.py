@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import (DcmtkSCPs, daemon_config, dicom_printer_section, film_job, start_daemon, wait_sp)
+from hcbench.common import DcmtkSCPs, daemon_config, dicom_printer_section, film_job, start_daemon, wait_sp
 
 #: (bucket, substring of a frame), first match wins, checked from the innermost frame outwards
 #: for the leaf buckets, then by the outer structure.

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import daemon_config, start_daemon, summary
+from hcbench.common import daemon_config, start_daemon, summary
 
 PREVIEW = """
 [printers.held]
@@ -78,7 +78,7 @@ def _submit(hc, spec: dict, n: int) -> dict:
 
 def _profile_list(pid: int, hc, reps: int, work: Path) -> dict:
     """py-spy on the daemon while it answers ``reps`` list requests: its request thread's time."""
-    from .profiling import analyse_generic, py_spy
+    from hcbench.profiling import analyse_generic, py_spy
 
     spy = py_spy()
     if spy is None:
@@ -123,8 +123,9 @@ def run(work: Path, images: list[Path], sizes: tuple[int, ...], list_reps: int, 
                 # As on a queue that prints: one job changes before each call (its priority).
                 priorities = itertools.cycle(["high", "med"])
                 job = step["submit"]["last_job"]
-                changed, _ = _time_cmd(_hcq() + ["list", "--json"], list_reps, env,
-                                       before=lambda: hc.set_priority(job, next(priorities)))
+                def change(job=job, priorities=priorities):
+                    hc.set_priority(job, next(priorities))
+                changed, _ = _time_cmd(_hcq() + ["list", "--json"], list_reps, env, before=change)
                 step["hcq_list_json_after_change_s"] = changed
                 inproc = []
                 for _ in range(list_reps):
@@ -169,6 +170,6 @@ def run(work: Path, images: list[Path], sizes: tuple[int, ...], list_reps: int, 
 
 
 def _rss(pid: int) -> dict:
-    from .common import proc_status
+    from hcbench.common import proc_status
 
     return proc_status(pid)

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from drivers.dicom.scu import DicomDriver
+    from hcserver.drivers.dicom.scu import DicomDriver
 
 __all__ = ["DicomDriver"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "DicomDriver":
-        from drivers.dicom.scu import DicomDriver
+        from hcserver.drivers.dicom.scu import DicomDriver
         return DicomDriver
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@
 :class:`PrintAssociation` opens the association (presentation contexts from
 the printer config, calling AE title, implementation identity, max PDU,
 timeouts, TCP_NODELAY, TLS when the printer has ``tls = true``), turns every
-way of *not* getting there into a :class:`~drivers.base.PrintFailure` with
+way of *not* getting there into a :class:`~hcserver.drivers.base.PrintFailure` with
 ``Action.RETRY`` and a reason in words, and sends DIMSE-N requests. A request
 that gets no usable response (DIMSE timeout, peer abort, connection closed,
 association already gone, bytes that are no valid PDU, a response to another
@@ -57,19 +57,20 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from io import BytesIO
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from io import BytesIO
+from typing import Any
 
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
 from pynetdicom.dsutils import decode
 
-from drivers.base import Action, PrintFailure
-from drivers.dicom.status_policy import SOP_CLASS_UIDS
 from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.drivers.base import Action, PrintFailure
+from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
 
 log = logging.getLogger(__name__)
 
@@ -584,7 +585,7 @@ class PrintAssociation:
     # -- opening -------------------------------------------------------------
     @classmethod
     def open(cls, printer: PrinterConfig, server: ServerConfig,
-             syntaxes: list[str] | None = None) -> "PrintAssociation":
+             syntaxes: list[str] | None = None) -> PrintAssociation:
         """Associate with the printer or raise PrintFailure: RETRY with the reason in words,
         FAIL for settings pynetdicom refuses, STOP_PRINTER for TLS files it cannot use."""
         syntaxes = syntaxes or requested_contexts(printer)

@@ -19,14 +19,14 @@ A job is::
     N-DELETE Basic Film Session   (when the job's block ends normally)
    [N-DELETE Presentation LUT]
 
-Every response status is judged by :func:`drivers.dicom.status_policy.decide`
+Every response status is judged by :func:`hcserver.drivers.dicom.status_policy.decide`
 with the printer's overrides: ok and warn go on (a warning is reported to
-the observer), anything else raises :class:`~drivers.base.PrintFailure` with
+the observer), anything else raises :class:`~hcserver.drivers.base.PrintFailure` with
 the decided action. No response, a lost or refused connection, a rejected
 association, a missing presentation context, a failed TLS handshake and a
 protocol error (bytes that are no valid PDU, a PDU cut short, a response to
 another Message ID) raise ``PrintFailure(RETRY)`` with what happened in words
-(see :mod:`drivers.dicom.association`). A film box response the film cannot
+(see :mod:`hcserver.drivers.dicom.association`). A film box response the film cannot
 be printed from (no, or no usable, Referenced Image Box Sequence) raises
 ``PrintFailure(FAIL)``; an N-GET Printer response without Printer Status is a
 warning (the status is unknown, which the status policy lets print).
@@ -43,23 +43,31 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
-from drivers.base import (Action, Driver, FilmSession, JobObserver, JobTicket, PrinterStatus,
-                          PrintFailure)
-from drivers.dicom.association import (COLOR_META, GRAYSCALE_META, PRINTER_INSTANCE, SOP_CLASSES,
-                                       SOP_NAMES, UID_TITLES, ConnectionLost, PrintAssociation,
-                                       PrinterEvent)
-from drivers.dicom.association import echo as c_echo
-from drivers.dicom.status_policy import decide, printer_status_action
-from formatter.film import FilmSheet, ImageBox
 from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.drivers.base import Action, Driver, FilmSession, JobObserver, JobTicket, PrinterStatus, PrintFailure
+from hcserver.drivers.dicom.association import (
+    COLOR_META,
+    GRAYSCALE_META,
+    PRINTER_INSTANCE,
+    SOP_CLASSES,
+    SOP_NAMES,
+    UID_TITLES,
+    ConnectionLost,
+    PrintAssociation,
+    PrinterEvent,
+)
+from hcserver.drivers.dicom.association import echo as c_echo
+from hcserver.drivers.dicom.status_policy import decide, printer_status_action
+from hcserver.formatter.film import FilmSheet, ImageBox
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +111,12 @@ def _ref(class_uid: str, instance_uid: str) -> Dataset:
     item.ReferencedSOPClassUID = class_uid
     item.ReferencedSOPInstanceUID = instance_uid
     return item
+
+
+def _n_set(ds: Dataset, class_uid: str, instance_uid: str, *,
+           in_meta: bool = True) -> Callable[[Any, str | None, int], Any]:
+    """The N-SET of one object, as the call :meth:`_DicomFilmSession._x` makes."""
+    return lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i, meta_uid=m if in_meta else None)
 
 
 class DicomDriver(Driver):
@@ -353,7 +367,7 @@ class DicomDriver(Driver):
             fresh, _ = self._acquire()
             return self._get_printer_status(fresh, observer, meta, in_job=in_job)
 
-    def _start(self, ticket: JobTicket, observer: JobObserver) -> "_DicomFilmSession":
+    def _start(self, ticket: JobTicket, observer: JobObserver) -> _DicomFilmSession:
         link, reused = self._acquire()
         if reused:
             link.take_events()    # stale events from between jobs: N-GET below is authoritative
@@ -541,10 +555,9 @@ class _DicomFilmSession:
                                    operation="N-CREATE")
             sop = SOP_NAMES.get(class_uid, "color-image-box" if self.color else "grayscale-image-box")
             class_uid = class_uid or SOP_CLASSES[sop]
-            ds = self._image_box(box, sop == "color-image-box", sheet)
-            self._x("N-SET", sop, lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i,
-                                                               meta_uid=m))
-            del ds
+            # No local name keeps the box's pixels alive after its N-SET.
+            self._x("N-SET", sop, _n_set(self._image_box(box, sop == "color-image-box", sheet),
+                                         class_uid, instance_uid))
         if annotate:
             self._set_annotations(annotate, attrs)
         try:
@@ -589,8 +602,7 @@ class _DicomFilmSession:
             ds.TextString = text[:self.printer.annotation_text_length]
             class_uid = _text(item.get("ReferencedSOPClassUID")).strip() or SOP_CLASSES["annotation-box"]
             instance_uid = _text(item.get("ReferencedSOPInstanceUID")).strip()
-            self._x("N-SET", "annotation-box",
-                    lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i))
+            self._x("N-SET", "annotation-box", _n_set(ds, class_uid, instance_uid, in_meta=False))
 
     def _film_box_attributes(self, sheet: FilmSheet) -> Dataset:
         fb = Dataset()

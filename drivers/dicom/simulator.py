@@ -91,10 +91,11 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -522,7 +523,7 @@ def parse_display_format(value: str) -> tuple[str, list[tuple[float, float, floa
 
     rects: list[tuple[float, float, float, float]] = []
     if kind in SLIDE_LAYOUTS and not args:
-        kind, args = "STANDARD", "%d,%d" % SLIDE_LAYOUTS[kind]
+        kind, args = "STANDARD", "{},{}".format(*SLIDE_LAYOUTS[kind])
         kind_name = text
     else:
         kind_name = kind
@@ -716,7 +717,7 @@ class PrinterSimulator:
         self.releases = 0          # associations the SCU released (A-RELEASE)
 
     # ------------------------------------------------------------------ lifecycle
-    def start(self) -> "PrinterSimulator":
+    def start(self) -> PrinterSimulator:
         if self._server is not None:
             return self
         if self.out_dir is not None:
@@ -777,7 +778,7 @@ class PrinterSimulator:
             with self._lock:
                 self._states.clear()
 
-    def __enter__(self) -> "PrinterSimulator":
+    def __enter__(self) -> PrinterSimulator:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:
@@ -873,7 +874,7 @@ class PrinterSimulator:
             self._log.clear()
 
     def _add_log(self, entry: dict[str, Any]) -> None:
-        entry.setdefault("time", datetime.now(timezone.utc).isoformat(timespec="milliseconds"))
+        entry.setdefault("time", datetime.now(UTC).isoformat(timespec="milliseconds"))
         with self._changed:
             self._log.append(entry)
             self._changed.notify_all()
@@ -994,7 +995,7 @@ class PrinterSimulator:
         self._add_log(entry)
 
     def _reject(self, assoc: Any, rsd: tuple[int, ...], entry: dict[str, Any]) -> None:
-        entry["result"] = "rejected %d/%d/%d" % tuple(rsd)
+        entry["result"] = "rejected {}/{}/{}".format(*rsd)
         self._add_log(entry)
         assoc.acse.send_reject(*rsd)
         evt.trigger(assoc, evt.EVT_REJECTED, {})
@@ -1645,7 +1646,7 @@ class PrinterSimulator:
         images = [st.image_boxes[u].info for u in fb.image_boxes if st.image_boxes[u].info]
         record: dict[str, Any] = {
             "film": 0,
-            "time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
             "calling_ae": st.calling_ae,
             "called_ae": st.called_ae,
             "peer": st.peer,

@@ -5,7 +5,7 @@ The table
 :data:`TABLE` holds one :class:`StatusRule` per ``(SOP class, operation, status
 code)`` that DICOM PS3.2 Annex N (tables N.7-52 to N.7-69, "Status Codes ... -
 SCU") lists for the SCU of the Print Management SOP classes, with the meaning
-the standard gives it and the :class:`~drivers.base.Action` we take by
+the standard gives it and the :class:`~hcserver.drivers.base.Action` we take by
 default:
 
 ``ok``
@@ -92,11 +92,11 @@ stop-printer, anything else (including empty) → warn.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Mapping
 
-from drivers.base import Action
+from hcserver.drivers.base import Action
 
 OPERATIONS = ("N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE", "N-EVENT-REPORT")
 

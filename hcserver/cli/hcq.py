@@ -5,10 +5,14 @@ import functools
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from hcserver.client import Client, ClientError, default_socket
+
+if TYPE_CHECKING:
+    import rich.table
 
 
 def console():
@@ -111,7 +115,7 @@ def follow_to_end(client: Client, job: int) -> dict:
     return client.show(job)
 
 
-def _jobs_table(jobs: list[dict]) -> "rich.table.Table":
+def _jobs_table(jobs: list[dict]) -> rich.table.Table:
     table = new_table(box=None, header_style="bold")
     for column in ("ID", "STATE", "PRINTER", "PRI", "FILMS", "TRIES", "OWNER", "SUBMITTED", "NOTE"):
         table.add_column(column)
@@ -172,8 +176,9 @@ def show(client, job, as_json, with_log):
     click.echo(f"{'films':17} {data['films_printed']} of {data['films_total']} printed")
     for film in data["films"]:
         where = f" -> {film['output']}" if film["output"] else ""
+        printed = f"printed {film['printed_at']}" if film["printed_at"] else "not printed"
         click.echo(f"  film {film['index'] + 1}: {film['film_size']} {film['orientation']} {film['layout']}, "
-                   f"{film['frames']} image(s), {'printed ' + film['printed_at'] if film['printed_at'] else 'not printed'}{where}")
+                   f"{film['frames']} image(s), {printed}{where}")
     if data["warnings"]:
         click.echo("warnings")
         for w in data["warnings"]:
@@ -254,7 +259,7 @@ def printers(client, as_json):
     console().print(_printers_table(data))
 
 
-def _printers_table(data: list[dict]) -> "rich.table.Table":
+def _printers_table(data: list[dict]) -> rich.table.Table:
     table = new_table(box=None, header_style="bold", title="printers", title_justify="left")
     for column in ("PRINTER", "DRIVER", "NODE", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "ASSOCIATION",
                    "QUEUED", "REASON"):
