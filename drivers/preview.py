@@ -1,21 +1,20 @@
-"""The preview driver: writes each film as a PNG under ``<state_dir>/preview/``."""
+"""The preview driver: writes each film as a PNG file in a directory (the daemon's is
+``<state_dir>/preview/``)."""
 from __future__ import annotations
 
 import os
 from contextlib import contextmanager
 from pathlib import Path
 
-from PIL import Image
-
 from hcserver import formatter
 from hcserver.drivers.base import Driver, JobObserver, JobTicket
 from hcserver.formatter.film import FilmSheet
 
 
-def write_png(image, path: Path) -> None:
-    """Write atomically: a reader never sees half a PNG."""
+def write_atomically(data: bytes, path: Path) -> None:
+    """A reader never sees half a PNG."""
     tmp = path.with_name(f".{path.name}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG", compress_level=1)
+    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 
@@ -25,13 +24,13 @@ class PreviewFilms:
 
     def print_film(self, sheet: FilmSheet) -> str:
         path = self.directory / f"job-{self.ticket.job_id:06d}-film-{sheet.index + 1:03d}.png"
-        write_png(formatter.compose(sheet), path)
+        write_atomically(formatter.film_png(sheet), path)
         return str(path)
 
 
 class PreviewDriver(Driver):
-    def __init__(self, printer, server):
-        self.directory = Path(server.state_dir) / "preview"
+    def __init__(self, directory: Path):
+        self.directory = directory
 
     @contextmanager
     def session(self, ticket: JobTicket, observer: JobObserver):

@@ -17,7 +17,7 @@ Modules, one concept each:
 * :mod:`hcserver.formatter.graphics` - lines, polylines, rectangles, ellipses, scale bar
 * :mod:`hcserver.formatter.overlay_planes` - DICOM overlay planes (60xx) burnt in
 * :mod:`hcserver.formatter.pipeline` - :func:`format_film`
-* :mod:`hcserver.formatter.compose` - the whole film as one image (preview)
+* :mod:`hcserver.formatter.composition` - the whole film as one image (preview)
 
 Public API
 ----------
@@ -121,49 +121,59 @@ All marks (overlay planes, graphics, annotations) are painted after
 windowing, at the printer's resolution, into the box pixels the driver sends;
 with Polarity REVERSE the printer inverts them with the image.
 """
-from hcserver.formatter.autolayout import auto_layout
-from hcserver.formatter.compose import compose
-from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox, PrinterProfile
-from hcserver.formatter.geometry import (
-                      FILM_SIZES,
-                      box_rects,
-                      canonical_layout,
-                      film_box_count,
-                      film_pixels,
-                      validate_layout,
-)
-from hcserver.formatter.options import (
-                      FILM_OPTIONS,
-                      FRAME_OPTIONS,
-                      MAGNIFICATIONS,
-                      OptionError,
-                      check_film_options,
-                      check_frame_options,
-)
-from hcserver.formatter.pipeline import format_film
-from hcserver.formatter.source import ImageInfo, UnprintableImage, inspect_image
+from __future__ import annotations
 
-__all__ = [
-    "BoxRect",
-    "FILM_OPTIONS",
-    "FILM_SIZES",
-    "FRAME_OPTIONS",
-    "FilmSheet",
-    "ImageBox",
-    "ImageInfo",
-    "MAGNIFICATIONS",
-    "OptionError",
-    "PrinterProfile",
-    "UnprintableImage",
-    "auto_layout",
-    "box_rects",
-    "canonical_layout",
-    "check_film_options",
-    "check_frame_options",
-    "compose",
-    "film_box_count",
-    "film_pixels",
-    "format_film",
-    "inspect_image",
-    "validate_layout",
-]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# The public API, by the module that defines each name. Importing the package costs nothing:
+# a name is imported from its module when first used, so ``hcserver.formatter.geometry`` or
+# the film sizes can be read without loading the image pipeline (numpy, scikit-image, pydicom).
+_EXPORTS = {
+    "auto_layout": "autolayout",
+    "compose": "composition", "film_png": "composition",
+    "BoxRect": "film", "FilmSheet": "film", "ImageBox": "film", "PrinterProfile": "film",
+    "FILM_SIZES": "geometry", "MAGNIFICATIONS": "geometry", "ORIENTATIONS": "geometry",
+    "box_rects": "geometry", "canonical_layout": "geometry", "film_box_count": "geometry",
+    "film_pixels": "geometry", "validate_layout": "geometry",
+    "FILM_OPTIONS": "options", "FRAME_OPTIONS": "options", "OptionError": "options",
+    "check_film_options": "options", "check_frame_options": "options",
+    "format_film": "pipeline",
+    "ImageInfo": "source", "UnprintableImage": "source", "inspect_image": "source",
+}
+if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr__)
+    from hcserver.formatter.autolayout import auto_layout
+    from hcserver.formatter.composition import compose, film_png
+    from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox, PrinterProfile
+    from hcserver.formatter.geometry import (
+        FILM_SIZES,
+        MAGNIFICATIONS,
+        ORIENTATIONS,
+        box_rects,
+        canonical_layout,
+        film_box_count,
+        film_pixels,
+        validate_layout,
+    )
+    from hcserver.formatter.options import (
+        FILM_OPTIONS,
+        FRAME_OPTIONS,
+        OptionError,
+        check_film_options,
+        check_frame_options,
+    )
+    from hcserver.formatter.pipeline import format_film
+    from hcserver.formatter.source import ImageInfo, UnprintableImage, inspect_image
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

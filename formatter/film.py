@@ -7,8 +7,10 @@ printer will receive. Drivers never look at DICOM source images.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:   # only an annotation here: the vocabulary modules stay free of numpy
+    import numpy as np
 
 
 @dataclass(frozen=True)

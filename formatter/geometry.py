@@ -64,6 +64,7 @@ FILM_SIZES: dict[str, tuple[float, float, str]] = {
     "A3": (297, 420, "mm"),
 }
 ORIENTATIONS = ("PORTRAIT", "LANDSCAPE")
+MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")   # Magnification Type: how a box is filled
 KINDS = ("STANDARD", "ROW", "COL", "SLIDE", "SUPERSLIDE")
 CUSTOM = "CUSTOM"
 MAX_CUSTOM_FRAMES = 100

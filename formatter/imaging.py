@@ -32,7 +32,7 @@ Grayscale pipeline (PS3.4 N.2, "grayscale transformations"):
    clipped to 0..1. 1 and 0 change nothing; the same applies to colour channels.
 
 Polarity is *not* applied here: it travels with the image box (Polarity
-(2020,0020)) and the printer, or :func:`hcserver.formatter.compose.compose`, applies it.
+(2020,0020)) and the printer, or :func:`hcserver.formatter.composition.compose`, applies it.
 
 For integer frames whose value range is no larger than the frame the whole
 pipeline is evaluated once per possible stored value (a lookup table) and then

@@ -16,9 +16,10 @@ import math
 from collections.abc import Mapping
 
 from hcserver.formatter.annotations import template_problem
-from hcserver.formatter.compose import density_level
+from hcserver.formatter.composition import density_level
 from hcserver.formatter.geometry import (
     FILM_SIZES,
+    MAGNIFICATIONS,
     ORIENTATIONS,
     canonical_layout,
     custom_rect_problem,
@@ -33,7 +34,6 @@ from hcserver.formatter.paint import POSITIONS
 from hcserver.formatter.source import ImageInfo
 
 POLARITIES = ("NORMAL", "REVERSE")
-MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")
 FRAME_OPTIONS = ("image", "frame", "position", "window", "voi_function", "polarity", "contrast",
                  "brightness", "true_size", "annotations", "graphics", "overlays", "rect_mm")
 FILM_OPTIONS = ("film_size", "orientation", "layout", "magnification", "smoothing", "border_density",

@@ -43,7 +43,7 @@ import numpy as np
 from pydicom.dataset import Dataset
 
 from hcserver.formatter.annotations import annotation_blocks
-from hcserver.formatter.compose import DEFAULT_DENSITY, density_fraction
+from hcserver.formatter.composition import DEFAULT_DENSITY, density_fraction
 from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox, PrinterProfile
 from hcserver.formatter.geometry import MM_PER_INCH, box_rects, custom_rect, film_pixels, is_custom
 from hcserver.formatter.graphics import SCALE_BAR, draw_shape, scale_bar_block

@@ -18,15 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from hcserver import __version__
+from hcserver.drivers.settings import PrinterConfig, PrinterDefaults, Station
+from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS
+from hcserver.printer_drivers import DRIVERS
+from hcserver.states import PRIORITIES
 
-FILM_SIZES = (
-    "8INX10IN", "8_5INX11IN", "10INX12IN", "10INX14IN", "11INX14IN", "11INX17IN",
-    "14INX14IN", "14INX17IN", "24CMX24CM", "24CMX30CM", "A4", "A3",
-)
-MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")
-PRIORITIES = ("high", "med", "low")
-ORIENTATIONS = ("PORTRAIT", "LANDSCAPE")
-DRIVERS = ("dicom", "preview")
+EMBEDDED_SOURCE = "<embedded defaults>"   # ServerConfig.source when no file was given
+
 POLICY_ACTIONS = ("ok", "warn", "retry", "fail", "stop-printer")
 
 # What `hcserver serve` runs with when no config file is given: a preview
@@ -90,68 +88,6 @@ class _Collector:
 
 
 @dataclass(frozen=True)
-class PrinterDefaults:
-    """Per-printer defaults for job fields a spec leaves out."""
-
-    film_size: str = "14INX17IN"
-    orientation: str = "PORTRAIT"
-    layout: str | None = None      # None: the standard layout that fits the job's images best
-    medium_type: str | None = None
-    film_destination: str | None = None
-    magnification: str = "CUBIC"
-    priority: str = "med"
-    copies: int = 1
-
-
-@dataclass(frozen=True)
-class PrinterConfig:
-    name: str
-    driver: str = "preview"
-    # DICOM connection
-    ae_title: str = "PRINTSCP"
-    host: str = "127.0.0.1"
-    port: int = 104
-    calling_ae_title: str | None = None      # overrides [server] ae_title for this printer
-    max_pdu: int = 131072
-    connect_timeout_s: float = 10.0
-    acse_timeout_s: float = 30.0
-    dimse_timeout_s: float = 60.0
-    network_timeout_s: float = 120.0
-    # DICOM over TLS (PS3.15 B.1): file paths are relative to the current directory
-    tls: bool = False
-    tls_ca_file: str | None = None            # CA bundle the printer's certificate must chain to
-    tls_cert_file: str | None = None          # client certificate, for printers that ask for one
-    tls_key_file: str | None = None           # its private key (if not in tls_cert_file)
-    tls_verify: bool = True                   # false: accept any printer certificate
-    tls_server_name: str | None = None        # name checked against the certificate (default: host)
-    # capability profile
-    color: bool = False
-    bit_depth: int = 8
-    dpi: int = 320
-    film_sizes: tuple[str, ...] = FILM_SIZES
-    display_formats: tuple[str, ...] = ()     # empty: any STANDARD\C,R / ROW / COL
-    medium_types: tuple[str, ...] = ()        # empty: anything
-    film_destinations: tuple[str, ...] = ()   # empty: anything
-    magnification_types: tuple[str, ...] = MAGNIFICATIONS
-    presentation_lut: bool = False            # propose Presentation LUT SOP class
-    plut_in_film_session: bool = False
-    annotation_box: bool = False              # propose Basic Annotation Box SOP class
-    annotation_text_length: int = 64
-    annotation_display_format_id: str = "ANNOTATION"   # vendor-specific; sent when a film has annotation boxes
-    print_job: bool = False                   # propose Print Job SOP class
-    meta_sop_only: bool = True
-    configuration_information: str | None = None
-    memory_allocation: int | None = None      # Memory Allocation (KB) sent in the film session
-    preempt: bool = True
-    defaults: PrinterDefaults = field(default_factory=PrinterDefaults)
-    status_policy: dict[str, str] = field(default_factory=dict)  # "N-ACTION 0xC602" -> action
-    # retry (None: the server's)
-    retry_interval_s: float | None = None
-    retry_limit: int | None = None
-    status_poll_s: float = 30.0
-
-
-@dataclass(frozen=True)
 class RemoteClient:
     name: str          # the owner of the jobs this client submits
     token: str
@@ -175,7 +111,7 @@ def _hostname() -> str:
 
 @dataclass(frozen=True)
 class ServerConfig:
-    source: str                     # file path, or "<embedded defaults>"
+    source: str                     # file path, or EMBEDDED_SOURCE
     ae_title: str = "HCSERVER"
     state_dir: Path = Path("var")
     socket: Path = Path("var/run/hcserver.sock")
@@ -213,6 +149,16 @@ class ServerConfig:
     audit_log: Path = Path("var/audit.log")
     tcp: TcpListener | None = None      # off unless [server.tcp] is configured
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
+
+    @property
+    def station(self) -> Station:
+        """Who we are to the printers."""
+        return Station(self.ae_title, self.implementation_class_uid, self.implementation_version_name)
+
+    @property
+    def preview_dir(self) -> Path:
+        """Where the preview driver writes its films."""
+        return self.state_dir / "preview"
 
 
 def _check(file: str, key: str, value: Any, kind: type | tuple, what: str) -> Any:
@@ -308,7 +254,7 @@ def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, A
         kind, what = _PRINTER_FIELDS[key]
         kwargs[key] = _check(file, full, value, kind, what)
     elif key == "film_sizes":
-        kwargs[key] = _str_list(file, full, value, FILM_SIZES)
+        kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES))
     elif key == "magnification_types":
         kwargs[key] = _str_list(file, full, value, MAGNIFICATIONS)
     elif key in ("display_formats", "medium_types", "film_destinations"):
@@ -372,7 +318,7 @@ def _defaults(file: str, base: str, raw: Any) -> PrinterDefaults:
     for key, value in raw.items():
         full = f"{base}.{key}"
         if key == "film_size":
-            kwargs[key] = _choice(file, full, value, FILM_SIZES)
+            kwargs[key] = _choice(file, full, value, tuple(FILM_SIZES))
         elif key == "orientation":
             kwargs[key] = _choice(file, full, value, ORIENTATIONS)
         elif key == "magnification":
@@ -517,7 +463,7 @@ def load(path: str | os.PathLike | None = None) -> ServerConfig:
     """Load ``path``, else ``$HCSERVER_CONFIG``, else the embedded defaults."""
     path = path or os.environ.get("HCSERVER_CONFIG")
     if not path:
-        return parse(EMBEDDED_DEFAULTS, "<embedded defaults>")
+        return parse(EMBEDDED_DEFAULTS, EMBEDDED_SOURCE)
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import hcserver
-from hcserver.config import PrinterConfig, PrinterDefaults, ServerConfig
+from hcserver.config import EMBEDDED_SOURCE, PrinterConfig, PrinterDefaults, ServerConfig
 from hcserver.drivers.base import Action
 from hcserver.drivers.dicom import association as assoc
 from hcserver.drivers.dicom import status_policy as sp
@@ -666,7 +666,7 @@ def _overview(doc: _Doc, ctx: _Ctx) -> None:
 def _introduction(doc: _Doc, ctx: _Ctx) -> None:
     doc.heading("2", "Introduction")
     doc.heading("2.1", "Revision History")
-    source = ("the embedded default configuration" if ctx.server.source == "<embedded defaults>"
+    source = ("the embedded default configuration" if ctx.server.source == EMBEDDED_SOURCE
               else "this site's configuration file")
     scope = f"printer {_code(ctx.printer.name)}" if ctx.printer else "all printers"
     doc.table("Revision history", ["Document Version", "Description"],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
-from hcserver.config import ConfigError, ServerConfig, load
+from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
 from hcserver.db import make_engine, upgrade
 from hcserver.dispatcher import Dispatcher
 from hcserver.events import EventBus
@@ -22,7 +22,6 @@ from hcserver.spool import Spool
 log = logging.getLogger(__name__)
 
 
-EMBEDDED = "<embedded defaults>"
 
 
 class AlreadyRunning(RuntimeError):
@@ -100,7 +99,7 @@ class Daemon:
         nothing and its error is returned."""
         with self._reload_lock:
             try:
-                new = load(None if self.config.source == EMBEDDED else self.config.source)
+                new = load(None if self.config.source == EMBEDDED_SOURCE else self.config.source)
             except ConfigError as exc:
                 log.error("reload refused: %s", exc)
                 raise

@@ -20,9 +20,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from hcserver import formatter
 from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, Driver, JobTicket, PrinterStatus, PrintFailure
-from hcserver.drivers.registry import build_driver
-from hcserver.formatter.film import PrinterProfile
 from hcserver.formatting import FormatPool, FormattingCrashed
+from hcserver.printer_drivers import build_driver
 from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, backoff, utcnow
 from hcserver.spool import Spool
 from hcserver.states import Transition
@@ -378,10 +377,7 @@ class PrinterWorker:
         """Start formatting film ``index`` in a formatting process (see hcserver.formatting);
         ``films`` are the job's film specs from its first unprinted film on."""
         film = films[index - job.films_printed]
-        images = {frame["image"]: self.spool.path(frame["image"]) for frame in film["frames"]}
-        profile = PrinterProfile(dpi=self.printer.dpi, bit_depth=self.printer.bit_depth, color=job.color,
-                                 magnification=film.get("magnification") or self.printer.defaults.magnification)
-        return self.formatting.format_film(film, images, profile, index)
+        return self.formatting.format_job_film(self.printer, film, job.color, index, self.spool.path)
 
     def _stop_printer(self, reason: str) -> None:
         self.queue.update_printer(self.name, stopped=True, reason=reason)
@@ -451,7 +447,7 @@ class Dispatcher:
             cutoff = utcnow() - timedelta(days=self.server.history_days)
             count, images, outputs = self.queue.purge_history(cutoff, self.server.history_max_jobs)
             removed = sum(self.spool.remove(digest) for digest in images)
-            previews = (Path(self.server.state_dir) / "preview").resolve()
+            previews = self.server.preview_dir.resolve()
             for output in outputs:
                 path = Path(output).resolve()
                 if path.parent == previews and path.is_file():

@@ -28,10 +28,13 @@ import os
 import select
 import signal
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from hcserver import formatter
+from hcserver.drivers.settings import PrinterConfig
 from hcserver.formatter.film import PrinterProfile
 
 log = logging.getLogger(__name__)
@@ -125,6 +128,16 @@ class FormatPool:
         except BrokenProcessPool:   # an earlier film killed a worker: this one gets new ones
             self._replace(executor)
             return self._pool().submit(formatter.format_film, film, images, profile, index)
+
+    def format_job_film(self, printer: PrinterConfig, film: dict, color: bool, index: int,
+                        image_path: Callable[[str], Path]) -> Future:
+        """Format film ``index`` of a job (a normalised film spec) for ``printer``; its images are
+        spool digests, found with ``image_path``. The one place a printer's configuration becomes
+        the formatter's :class:`PrinterProfile`."""
+        images = {frame["image"]: image_path(frame["image"]) for frame in film["frames"]}
+        profile = PrinterProfile(dpi=printer.dpi, bit_depth=printer.bit_depth, color=color,
+                                 magnification=film.get("magnification") or printer.defaults.magnification)
+        return self.format_film(film, images, profile, index)
 
     def warm(self) -> None:
         """Start the forkserver and one worker in the background; :meth:`wait_ready` waits for them."""

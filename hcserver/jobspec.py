@@ -17,7 +17,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hcserver import formatter
-from hcserver.config import MAGNIFICATIONS, ORIENTATIONS, PRIORITIES, PrinterConfig, ServerConfig
+from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.formatter.geometry import MAGNIFICATIONS, ORIENTATIONS
+from hcserver.states import PRIORITIES
 
 MAX_COPIES = 99
 JOB_KEYS = {"printer", "priority", "copies", "medium_type", "film_destination", "label", "films", "images"}

@@ -22,7 +22,6 @@ import threading
 from pathlib import Path
 
 import pydicom
-from PIL import Image
 
 from hcserver import formatter
 from hcserver.access import Forbidden, Peer, require_admin, require_owner_or_admin, unix_peer
@@ -30,12 +29,11 @@ from hcserver.audit import AuditLog
 from hcserver.config import ConfigError, ServerConfig
 from hcserver.dispatcher import Dispatcher
 from hcserver.drivers.base import PrintFailure
-from hcserver.drivers.registry import build_driver
 from hcserver.events import EventBus
-from hcserver.formatter.film import PrinterProfile
 from hcserver.formatting import FormatPool, FormattingCrashed
 from hcserver.joblist import JobListCache
 from hcserver.jobspec import JobSpecValidator, SpecError
+from hcserver.printer_drivers import build_driver
 from hcserver.protocol import ProtocolError, encode, error, read_message
 from hcserver.queue import JobQueue, QueueError
 from hcserver.spool import Spool, SpoolError
@@ -343,19 +341,17 @@ class Operations:
         printer = self.config.printers[job["printer"]]
         sizes, blob = [], io.BytesIO()
         for index, film in enumerate(job["films"]):
-            images = {frame["image"]: self.spool.path(frame["image"]) for frame in film["frames"]}
-            profile = PrinterProfile(dpi=printer.dpi, bit_depth=printer.bit_depth, color=job["color"],
-                                     magnification=film["magnification"])
             try:
-                sheet = self.formatting.format_film(film, images, profile, index).result()
+                sheet = self.formatting.format_job_film(printer, film, job["color"], index,
+                                                        self.spool.path).result()
             except (formatter.UnprintableImage, ValueError) as exc:
                 raise RequestError("unprintable", f"film {index + 1}: {exc}") from None
             except FormattingCrashed as exc:
                 raise RequestError("unprintable", f"film {index + 1}: the formatting process ended "
                                                   f"unexpectedly ({exc})") from None
-            start = blob.tell()
-            Image.fromarray(formatter.compose(sheet)).save(blob, format="PNG", compress_level=1)
-            sizes.append(blob.tell() - start)
+            png = formatter.film_png(sheet)
+            sizes.append(len(png))
+            blob.write(png)
         return {"films": sizes, "_attachment": blob.getvalue()}
 
     def handle(self, request: dict, attachment: bytes, peer: Peer) -> tuple[dict, bytes]:

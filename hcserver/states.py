@@ -71,3 +71,4 @@ def transition(current: JobState | None, name: Transition, *, held: bool = False
 
 
 PRIORITY_RANK = {"high": 0, "med": 1, "low": 2}
+PRIORITIES = tuple(PRIORITY_RANK)   # the job priorities (DICOM Print Priority, lower case)

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from hcserver.config import ConfigError, load, parse
+from hcserver.config import EMBEDDED_SOURCE, ConfigError, load, parse
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -12,7 +12,7 @@ def test_example_config_and_embedded_defaults_load():
     assert set(example.printers) == {"preview", "simulator"}
     assert example.socket == Path("var/run/hcserver.sock")
     embedded = load(None)
-    assert embedded.source == "<embedded defaults>"
+    assert embedded.source == EMBEDDED_SOURCE
     assert embedded.printers["simulator"].driver == "dicom"
     assert embedded.database == "sqlite:///var/queue.db"
 

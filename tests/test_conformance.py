@@ -374,7 +374,7 @@ def test_every_attribute_the_driver_sends_is_described(monkeypatch, settings):
     server = ServerConfig(source="<test>", printers={"x": printer})
     link = _RecordingLink(printer)
     monkeypatch.setattr(scu.PrintAssociation, "open", classmethod(lambda cls, p, s, syntaxes=None: link))
-    driver = scu.DicomDriver(printer, server)
+    driver = scu.DicomDriver(printer, server.station)
     ticket = JobTicket(job_id=1, copies=2, priority="HIGH", medium_type="BLUE FILM",
                        film_destination="PROCESSOR", label="CT chest", color=printer.color, films_total=1)
     with driver.session(ticket, _Observer()) as session:

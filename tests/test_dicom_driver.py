@@ -116,7 +116,7 @@ def drivers():
     made: list[DicomDriver] = []
 
     def make(config: PrinterConfig) -> DicomDriver:
-        d = DicomDriver(config, SERVER)
+        d = DicomDriver(config, SERVER.station)
         made.append(d)
         return d
 

@@ -16,7 +16,7 @@ from pydicom.uid import SecondaryCaptureImageStorage
 from skimage.transform import resize
 
 from hcserver import formatter as F
-from hcserver.formatter.compose import density_level
+from hcserver.formatter.composition import density_level
 from hcserver.formatter.geometry import GAP_MM, box_rects, canonical_layout, parse_layout
 from hcserver.formatter.imaging import Window, window_unit
 from hcserver.formatter.pipeline import fit_size

@@ -68,9 +68,9 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
 from pynetdicom.dsutils import decode
 
-from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, PrintFailure
 from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
+from hcserver.drivers.settings import PrinterConfig, Station
 
 log = logging.getLogger(__name__)
 
@@ -192,12 +192,12 @@ def requested_contexts(printer: PrinterConfig) -> list[str]:
     return syntaxes
 
 
-def _make_ae(printer: PrinterConfig, server: ServerConfig, syntaxes: list[str]) -> AE:
-    ae = AE(ae_title=printer.calling_ae_title or server.ae_title)
-    if server.implementation_class_uid:
-        ae.implementation_class_uid = server.implementation_class_uid
-    if server.implementation_version_name:
-        ae.implementation_version_name = server.implementation_version_name
+def _make_ae(printer: PrinterConfig, station: Station, syntaxes: list[str]) -> AE:
+    ae = AE(ae_title=printer.calling_ae_title or station.ae_title)
+    if station.implementation_class_uid:
+        ae.implementation_class_uid = station.implementation_class_uid
+    if station.implementation_version_name:
+        ae.implementation_version_name = station.implementation_version_name
     ae.connection_timeout = printer.connect_timeout_s
     ae.acse_timeout = printer.acse_timeout_s
     ae.dimse_timeout = printer.dimse_timeout_s
@@ -584,13 +584,13 @@ class PrintAssociation:
 
     # -- opening -------------------------------------------------------------
     @classmethod
-    def open(cls, printer: PrinterConfig, server: ServerConfig,
+    def open(cls, printer: PrinterConfig, station: Station,
              syntaxes: list[str] | None = None) -> PrintAssociation:
         """Associate with the printer or raise PrintFailure: RETRY with the reason in words,
         FAIL for settings pynetdicom refuses, STOP_PRINTER for TLS files it cannot use."""
         syntaxes = syntaxes or requested_contexts(printer)
         try:
-            ae = _make_ae(printer, server, syntaxes)
+            ae = _make_ae(printer, station, syntaxes)
         except ValueError as exc:   # e.g. an invalid implementation class UID or AE title
             raise PrintFailure(Action.FAIL, f"cannot set up the association with printer "
                                f"{_peer(printer)}: {exc}", operation="A-ASSOCIATE") from exc
@@ -870,14 +870,14 @@ class PrintAssociation:
         return 0x0118, None
 
 
-def echo(printer: PrinterConfig, server: ServerConfig) -> tuple[int | None, str, float, bool]:
+def echo(printer: PrinterConfig, station: Station) -> tuple[int | None, str, float, bool]:
     """C-ECHO on a short Verification-only association.
 
     Returns (status or None, error text, seconds, whether a connection was made).
     """
     start = time.monotonic()
     try:
-        ae = _make_ae(printer, server, [VERIFICATION])
+        ae = _make_ae(printer, station, [VERIFICATION])
         assoc, wire, elapsed = _associate(ae, printer, [])
     except PrintFailure as exc:
         return None, exc.reason, time.monotonic() - start, False

@@ -52,7 +52,6 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
-from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, Driver, FilmSession, JobObserver, JobTicket, PrinterStatus, PrintFailure
 from hcserver.drivers.dicom.association import (
     COLOR_META,
@@ -67,6 +66,7 @@ from hcserver.drivers.dicom.association import (
 )
 from hcserver.drivers.dicom.association import echo as c_echo
 from hcserver.drivers.dicom.status_policy import decide, printer_status_action
+from hcserver.drivers.settings import PrinterConfig, Station
 from hcserver.formatter.film import FilmSheet, ImageBox
 
 log = logging.getLogger(__name__)
@@ -122,9 +122,9 @@ def _n_set(ds: Dataset, class_uid: str, instance_uid: str, *,
 class DicomDriver(Driver):
     """Print SCU for one DICOM printer (see the module docstring)."""
 
-    def __init__(self, printer: PrinterConfig, server: ServerConfig):
+    def __init__(self, printer: PrinterConfig, station: Station):
         self.printer = printer
-        self.server = server
+        self.station = station
         self._lock = threading.Lock()
         self._link: PrintAssociation | None = None
         self._generation = 0          # bumped by close(): an open racing with it is dropped
@@ -188,7 +188,7 @@ class DicomDriver(Driver):
         if held is not None:
             held.release()
         start = time.monotonic()
-        code, error, _, connected = c_echo(self.printer, self.server)
+        code, error, _, connected = c_echo(self.printer, self.station)
         result["echo_status"] = code
         if error:
             result["error"] = error
@@ -244,7 +244,7 @@ class DicomDriver(Driver):
             self._link = None
         if link is not None:
             link.abort()
-        new = PrintAssociation.open(self.printer, self.server)
+        new = PrintAssociation.open(self.printer, self.station)
         with self._lock:
             self.associations_opened += 1
             if self._generation != generation:

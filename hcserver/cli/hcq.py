@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import click
 
 from hcserver.client import Client, ClientError, default_socket
+from hcserver.formatter.geometry import ORIENTATIONS
+from hcserver.states import PRIORITIES
 
 if TYPE_CHECKING:
     import rich.table
@@ -76,11 +78,11 @@ def cli(ctx, socket, config, token, ca_file):
 @click.argument("files", nargs=-1, type=click.Path())
 @click.option("--spec", type=click.Path(), help="A JSON job spec (images in it are paths relative to it).")
 @click.option("-p", "--printer")
-@click.option("--priority", type=click.Choice(["high", "med", "low"]))
+@click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--copies", type=click.IntRange(1, 99))
 @click.option("--layout", help="Display format, e.g. 'STANDARD\\2,2'; images are spread over as many films as needed.")
 @click.option("--film-size", help="Film Size ID, e.g. 14INX17IN.")
-@click.option("--orientation", type=click.Choice(["PORTRAIT", "LANDSCAPE"]))
+@click.option("--orientation", type=click.Choice(ORIENTATIONS))
 @click.option("--hold", is_flag=True, help="Queue the job held.")
 @click.option("--wait", is_flag=True, help="Return when the job ends; exit 0 only if it completed.")
 @with_client
@@ -229,7 +231,7 @@ _job_command("release", "release", "Release held jobs.")
 
 @cli.command()
 @click.argument("job", type=int)
-@click.argument("priority", type=click.Choice(["high", "med", "low"]))
+@click.argument("priority", type=click.Choice(PRIORITIES))
 @with_client
 def priority(client, job, priority):
     """Change the priority of a job that is not printing yet."""
@@ -376,7 +378,7 @@ def echo(client, printer):
 @click.option("-p", "--printer")
 @click.option("--layout")
 @click.option("--film-size")
-@click.option("--orientation", type=click.Choice(["PORTRAIT", "LANDSCAPE"]))
+@click.option("--orientation", type=click.Choice(ORIENTATIONS))
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="PNG to write; with several films, OUT-1.png, OUT-2.png, …")
 @with_client

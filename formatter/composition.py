@@ -18,7 +18,10 @@ grayscale or (H, W, 3) RGB when the sheet is colour or holds an RGB box.
 """
 from __future__ import annotations
 
+import io
+
 import numpy as np
+from PIL import Image
 
 from hcserver.formatter.film import BoxRect, FilmSheet
 
@@ -102,3 +105,10 @@ def compose(sheet: FilmSheet) -> np.ndarray:
             pixels = 255 - pixels
         _place(film, sheet.rects[box.position - 1], pixels)
     return film
+
+
+def film_png(sheet: FilmSheet) -> bytes:
+    """The composed film as a PNG file (what previews are): fast compression, lossless."""
+    out = io.BytesIO()
+    Image.fromarray(compose(sheet)).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
