@@ -1,15 +1,15 @@
 """Database engine and schema upgrades (Alembic, run at daemon start)."""
 from __future__ import annotations
 
+from importlib.resources import files
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, func, inspect, select
 
-from hcserver import migrations
-
-MIGRATIONS_DIR = Path(migrations.__file__).parent
+# Found by name, not imported: the migrations import this module (env.py), not the other way.
+MIGRATIONS_DIR = Path(str(files("hcserver.migrations")))
 
 
 def make_engine(url: str) -> Engine:
