@@ -1164,12 +1164,7 @@ def _acceptance(doc: _Doc, ctx: _Ctx, n: str) -> None:
     ]
     doc.table("N-EVENT-REPORT response status reasons", ["Service Status", "Further Meaning", "Status Code",
                                                          "Reason"], rows)
-    ignored = sorted({k for p in ctx.printers for k in p.status_policy if k.startswith("N-EVENT-REPORT ")})
     doc.para("An event answered with a failure status is recorded on the job as a warning; printing goes on.")
-    if ignored:
-        doc.para("Note: this site's `status_policy` sets " + ", ".join(_code(k) for k in ignored)
-                 + "; status policy entries for N-EVENT-REPORT are accepted by the configuration but do not "
-                   "change the behaviour described here.")
 
 
 def _network_interfaces(doc: _Doc, ctx: _Ctx) -> None:

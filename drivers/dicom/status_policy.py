@@ -46,7 +46,10 @@ Per-printer overrides
 A printer's ``status_policy`` table maps ``"OPERATION 0xCODE"`` (e.g.
 ``"N-ACTION 0xC602"``) to an action. An override applies to that operation
 and code for every SOP class, wins over the table, and may name a code the
-table does not list.
+table does not list. OPERATION is one of the requests we send
+(:data:`OVERRIDE_OPERATIONS`): N-EVENT-REPORT codes are the answers we give
+to the printer's notifications, not answers to act on. :func:`parse_override`
+is the one grammar, used by the configuration file and by :func:`decide`.
 
 Why the defaults are what they are
 ----------------------------------
@@ -114,10 +117,10 @@ from hcserver.drivers.dicom.annex_n import (
 
 # The standard's names, used with this module's by the driver and the conformance statement.
 __all__ = [
-    "ANNEX_N", "ANNEX_N_TABLES", "CATEGORIES", "MEANINGS", "OPERATIONS", "OPERATIONS_BY_SOP_CLASS",
-    "OTHER_CODES", "SOP_CLASS_NAMES", "SOP_CLASS_UIDS", "SOP_CLASSES", "TABLE",
-    "Decision", "StatusRule", "category_of", "decide", "default_rule_text", "meaning_of",
-    "policy_key", "printer_status_action", "rules_for",
+    "ACTIONS", "ANNEX_N", "ANNEX_N_TABLES", "CATEGORIES", "MEANINGS", "OPERATIONS", "OPERATIONS_BY_SOP_CLASS",
+    "OTHER_CODES", "OVERRIDE_OPERATIONS", "SOP_CLASS_NAMES", "SOP_CLASS_UIDS", "SOP_CLASSES", "TABLE",
+    "Decision", "StatusRule", "category_of", "decide", "default_rule_text", "meaning_of", "parse_override",
+    "parse_overrides", "policy_key", "printer_status_action", "rules_for",
 ]
 
 _UID_TO_NAME = {uid: name for name, uid in SOP_CLASS_UIDS.items()}
@@ -360,25 +363,6 @@ def _resolve(sop_class: str, operation: str) -> tuple[str, str]:
     return sop, op
 
 
-def _normalise_overrides(overrides: Mapping[str, str]) -> dict[str, Action]:
-    out: dict[str, Action] = {}
-    for key, value in overrides.items():
-        parts = str(key).split()
-        try:
-            if len(parts) != 2:
-                raise ValueError
-            norm = policy_key(parts[0], int(parts[1], 16))
-        except ValueError:
-            raise ValueError(f"status policy override {key!r}: expected \"OPERATION 0xCODE\" with "
-                             f"OPERATION one of: {', '.join(OPERATIONS)}") from None
-        try:
-            out[norm] = Action(value)
-        except ValueError:
-            raise ValueError(f"status policy override {key!r}: {value!r} is not one of: "
-                             f"{', '.join(a.value for a in Action)}") from None
-    return out
-
-
 def meaning_of(code: int, sop_class: str | None = None, operation: str | None = None) -> str:
     """The meaning of a status code (as the given table words it, if it lists the code)."""
     if sop_class is not None and operation is not None:
@@ -426,7 +410,7 @@ def decide(sop_class: str, operation: str, code: int,
     else:
         decision = Decision(OTHER_CODES[category][0], meaning_of(code), category, listed=False)
     if overrides:
-        override = _normalise_overrides(overrides).get(policy_key(op, code))
+        override = parse_overrides(overrides).get(policy_key(op, code))
         if override is not None:
             decision = Decision(override, decision.meaning, category, decision.listed,
                                 overridden=True)
@@ -448,3 +432,51 @@ def printer_status_action(status: str) -> Action:
     value = (status or "").strip().upper()
     return {"NORMAL": Action.OK, "WARNING": Action.WARN,
             "FAILURE": Action.STOP_PRINTER}.get(value, Action.WARN)
+
+
+# ---------------------------------------------------------------------------
+# Per-printer overrides: the one grammar.
+
+#: The operations an override may name: the requests we send. Not N-EVENT-REPORT, whose
+#: codes are the answers we give to the printer's notifications.
+OVERRIDE_OPERATIONS = ("N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE")
+
+#: The actions an override may choose, as the configuration spells them.
+ACTIONS = tuple(a.value for a in Action)
+
+
+def parse_override(key: str, action: str) -> tuple[str, Action]:
+    """One ``status_policy`` entry, ``"N-ACTION 0xC602" = "retry"``: its normalised key and action.
+
+    The operation may be written in any case and the code in any hexadecimal form
+    ``int(x, 16)`` reads. Raises ValueError saying what is allowed; the caller names the entry.
+    """
+    parts = key.split() if isinstance(key, str) else []
+    operation = parts[0].upper() if parts else ""
+    if operation == "N-EVENT-REPORT":
+        raise ValueError("N-EVENT-REPORT codes are the answers this server gives to the printer's "
+                         f"notifications, not ones to act on; OPERATION is one of: {', '.join(OVERRIDE_OPERATIONS)}")
+    if len(parts) != 2 or operation not in OVERRIDE_OPERATIONS:
+        raise ValueError(f"expected \"OPERATION 0xCODE\" with OPERATION one of: {', '.join(OVERRIDE_OPERATIONS)}")
+    try:
+        code = int(parts[1], 16)
+    except ValueError:
+        raise ValueError(f"{parts[1]!r} is not a hexadecimal status code like 0xC602") from None
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError("status codes are 0x0000 to 0xFFFF")
+    try:
+        return policy_key(operation, code), Action(action)
+    except ValueError:
+        raise ValueError(f"{action!r} is not one of: {', '.join(ACTIONS)}") from None
+
+
+def parse_overrides(overrides: Mapping[str, str]) -> dict[str, Action]:
+    """A printer's whole ``status_policy``, normalised; a bad entry raises ValueError naming it."""
+    out: dict[str, Action] = {}
+    for key, value in overrides.items():
+        try:
+            norm, action = parse_override(key, value)
+        except ValueError as exc:
+            raise ValueError(f"status policy override {key!r}: {exc}") from None
+        out[norm] = action
+    return out
