@@ -81,12 +81,14 @@ class Fixed:
 
 @dataclass(frozen=True)
 class Attribute:
+    """One attribute of a request (see the module docstring)."""
+
     keyword: str
     value: Callable[[Any], Any] | Fixed | None   # None: requested (N-GET), not sent
     presence: str
     source: str
     text: str | Varies = ""                      # "" for a Fixed value: the value itself
-    needs: Settings = field(default_factory=dict)
+    needs: Settings = field(default_factory=dict)   # printer settings without which it is never sent
     items: tuple[Attribute, ...] = ()            # a sequence's one item; ``value`` gives its inputs
     vr: str | Varies | None = None               # when the dictionary's is ambiguous (Pixel Data)
     wire_vr: Callable[[Any], str] | None = None  # the VR sent, when it depends on the inputs
@@ -116,10 +118,10 @@ def _build(attributes: tuple[Attribute, ...], inputs: Any, printer: PrinterConfi
             continue
         if a.items:
             value = [_build(a.items, value, printer)]
-        wire_vr = a.wire_vr(inputs) if a.wire_vr else a.vr if isinstance(a.vr, str) else None
-        if wire_vr:
-            ds.add_new(a.keyword, wire_vr, value)
-        else:
+        vr = a.wire_vr(inputs) if a.wire_vr is not None else a.vr
+        if isinstance(vr, str):
+            ds.add_new(a.keyword, vr, value)
+        else:                   # the dictionary's VR
             setattr(ds, a.keyword, value)
     return ds
 
