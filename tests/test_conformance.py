@@ -105,6 +105,24 @@ def test_checked_in_statement_is_what_the_code_generates(defaults):
                     f"{regenerate}\n{diff}")
 
 
+def test_the_command_prints_the_statement():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HCSERVER_CONFIG"}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "conformance", *args],
+                              capture_output=True, text=True, env=env)
+
+    assert run().stdout == DOC.read_text(encoding="utf-8")
+    one = run("--printer", "simulator")
+    assert one.returncode == 0 and "as configured for printer `simulator`" in one.stdout
+    unknown = run("--printer", "nope")
+    assert unknown.returncode == 2 and "unknown printer 'nope'" in unknown.stderr
+
+
 def test_generation_is_deterministic_and_holds_no_dates_or_paths(defaults):
     text = conformance.generate(defaults)
     assert text == conformance.generate(defaults)
