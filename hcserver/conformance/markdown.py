@@ -69,21 +69,21 @@ _BLOCK_START = re.compile(r"(#|\||```|- |\d+\. )")
 def _unwrap(text: str) -> str:
     """Join the wrapped lines of each paragraph, list item and table row (see the module docstring)."""
     out: list[str] = []
-    joinable = False          # the last line is a paragraph's or a list item's
+    last = None               # what the last line is: "text" (paragraph, list item), "row", or neither
     fenced = False
     for line in text.split("\n"):
         if line.startswith("```"):
             fenced = not fenced
             out.append(line)
-            joinable = False
+            last = None
         elif fenced or not line.strip():
             out.append(line)
-            joinable = False
-        elif out and out[-1].strip() and (line[0].isspace() or joinable and not _BLOCK_START.match(line)):
+            last = None
+        elif last and (line[0].isspace() or last == "text" and not _BLOCK_START.match(line)):
             out[-1] += " " + line.strip()
         else:
             out.append(line)
-            joinable = not line.startswith(("#", "|"))
+            last = None if line.startswith("#") else "row" if line.startswith("|") else "text"
     return "\n".join(out)
 
 
