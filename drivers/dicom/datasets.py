@@ -196,6 +196,9 @@ _PLUT_REFERENCE = _reference(SOP_CLASS_UIDS["presentation-lut"], "The Presentati
 # ---------------------------------------------------------------------------
 # The requests.
 
+#: N-ACTION on the Film Box: its Action Type ID, print (no Action Information is sent).
+PRINT_ACTION = 1
+
 #: N-GET Printer: the Attribute Identifier List (requested, not sent).
 PRINTER_STATUS = Spec("printer", "N-GET", (
     Attribute("PrinterStatus", None, ALWAYS, PRINTER,

@@ -74,6 +74,7 @@ from hcserver.drivers.dicom.datasets import (
     FILM_SESSION,
     GRAYSCALE_IMAGE_BOX,
     PRESENTATION_LUT,
+    PRINT_ACTION,
     PRINTER_STATUS,
     AnnotationInputs,
     FilmBoxInputs,
@@ -89,7 +90,6 @@ from hcserver.formatter.film import FilmSheet, ImageBox
 log = logging.getLogger(__name__)
 
 PRINTER_STATUS_TAGS = [tag_for_keyword(a.keyword) for a in PRINTER_STATUS.attributes]
-PRINT_ACTION = 1                                 # N-ACTION Action Type ID: print
 
 
 class _NullObserver:

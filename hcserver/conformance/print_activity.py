@@ -38,7 +38,8 @@ def _description(doc: Doc, ctx: Ctx, n: str, contexts_section: str) -> None:
     steps = [words("step.associate", contexts_section=contexts_section), words("step.printer status")]
     if plut:
         steps.append(words("step.create plut.general" if ctx.printer is None else "step.create plut.printer"))
-    steps += [words("step.film session"), words("step.films"), words("step.delete film session")]
+    steps += [words("step.film session"), words("step.films", print_action=datasets.PRINT_ACTION),
+              words("step.delete film session")]
     if plut:
         steps.append(words("step.delete plut"))
     steps.append(words("step.release", idle_release_s=num(ctx.server.idle_release_s)))
@@ -122,7 +123,7 @@ def _film_box(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.para(words("film box.n-create"))
     attribute_table(doc, ctx, datasets.FILM_BOX)
     status_table(doc, ctx, "film-box", "N-CREATE")
-    doc.para(words("film box.n-action"))
+    doc.para(words("film box.n-action", print_action=datasets.PRINT_ACTION))
     status_table(doc, ctx, "film-box", "N-ACTION")
     doc.para(words("film box.n-delete"))
     status_table(doc, ctx, "film-box", "N-DELETE")
