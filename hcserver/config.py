@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from hcserver import __version__
+from hcserver.drivers.dicom.status_policy import parse_override
 from hcserver.drivers.settings import PrinterConfig, PrinterDefaults, Station
 from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS
 from hcserver.printer_drivers import DRIVERS
 from hcserver.states import PRIORITIES
 
 EMBEDDED_SOURCE = "<embedded defaults>"   # ServerConfig.source when no file was given
-
-POLICY_ACTIONS = ("ok", "warn", "retry", "fail", "stop-printer")
 
 # What `hcserver serve` runs with when no config file is given: a preview
 # printer, and a DICOM printer pointing at the bundled simulator's default port.
@@ -219,21 +218,6 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
 }
 
 
-def _parse_policy_key(file: str, key: str, raw: str) -> str:
-    # Only the operations we send: the answers to a printer's N-EVENT-REPORT are ours to choose.
-    operations = ("N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE")
-    parts = raw.split()
-    if len(parts) != 2 or parts[0] not in operations:
-        raise ConfigError(file, key, f"expected \"OPERATION 0xCODE\" with OPERATION one of: {', '.join(operations)}")
-    try:
-        code = int(parts[1], 16)
-    except ValueError:
-        raise ConfigError(file, key, f"{parts[1]!r} is not a hexadecimal status code like 0xC602") from None
-    if not 0 <= code <= 0xFFFF:
-        raise ConfigError(file, key, "status codes are 0x0000 to 0xFFFF")
-    return f"{parts[0]} 0x{code:04X}"
-
-
 def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     base = f"printers.{name}"
     _check(file, base, raw, dict, "a table")
@@ -263,13 +247,21 @@ def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, A
         kwargs[key] = _defaults(file, full, value)
     elif key == "status_policy":
         _check(file, full, value, dict, "a table of \"OPERATION 0xCODE\" = action")
-        policy = {}
-        for pkey, action in value.items():
-            norm = _parse_policy_key(file, f"{full}.\"{pkey}\"", pkey)
-            policy[norm] = _choice(file, f"{full}.\"{pkey}\"", action, POLICY_ACTIONS)
-        kwargs[key] = policy
+        kwargs[key] = _status_policy(file, full, value)
     else:
         raise ConfigError(file, full, "unknown key")
+
+
+def _status_policy(file: str, base: str, raw: dict[str, Any]) -> dict[str, str]:
+    """A printer's status_policy, read with the status policy's own grammar: normalised keys."""
+    policy = {}
+    for key, action in raw.items():
+        try:
+            norm, chosen = parse_override(key, action)
+        except ValueError as exc:
+            raise ConfigError(file, f"{base}.\"{key}\"", str(exc)) from None
+        policy[norm] = chosen.value
+    return policy
 
 
 def _printer_checks(file: str, base: str, kwargs: dict[str, Any]) -> PrinterConfig:

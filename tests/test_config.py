@@ -38,6 +38,10 @@ def test_commented_dicom_printer_in_example_is_valid():
      "OPERATION one of"),
     ("[printers.a.status_policy]\n'N-ACTION 0xC602' = 'ignore'", 'printers.a.status_policy."N-ACTION 0xC602"',
      "not one of: ok, warn, retry, fail, stop-printer"),
+    ("[printers.a.status_policy]\n'N-EVENT-REPORT 0x0113' = 'fail'",
+     'printers.a.status_policy."N-EVENT-REPORT 0x0113"', "OPERATION is one of: N-GET, N-CREATE, N-SET, N-ACTION"),
+    ("[printers.a.status_policy]\n'N-SET 0x10000' = 'fail'", 'printers.a.status_policy."N-SET 0x10000"',
+     "status codes are 0x0000 to 0xFFFF"),
     ("[server]\nretry_limit = 'many'", "server.retry_limit", "expected a number of attempts"),
     ("[server]\nformat_processes = -1\n[printers.a]", "server.format_processes", "must be 0 (one per CPU"),
     ("[server]\nae_title = 'H'", "printers", "at least one printer"),
@@ -52,6 +56,12 @@ def test_config_errors_name_file_key_and_allowed_values(text, key, words):
         parse(text, "site.toml")
     assert error.value.file == "site.toml" and error.value.key == key
     assert words in str(error.value)
+
+
+def test_status_policy_keys_are_normalised():
+    config = parse("[printers.a]\ndriver = 'dicom'\n[printers.a.status_policy]\n"
+                   "'n-action 0xc602' = 'retry'\n'N-GET  110' = 'warn'\n", "site.toml")
+    assert config.printers["a"].status_policy == {"N-ACTION 0xC602": "retry", "N-GET 0x0110": "warn"}
 
 
 def test_missing_file_is_a_config_error(tmp_path):

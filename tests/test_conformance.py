@@ -4,8 +4,9 @@
 * every status code of the status policy table, for every operation the Print SCU
   sends, is in that operation's table with its meaning and its behaviour;
 * a printer's status_policy override shows in its statement, marked as configured;
-* every attribute the driver puts in a request is described (the driver runs against
-  a recording association, no network).
+* every attribute the driver puts in a request is described, and the attribute tables are
+  the driver's own request specs (the driver runs against a recording association, no
+  network).
 """
 from __future__ import annotations
 
@@ -17,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydicom.dataset import Dataset
-from pydicom.sequence import Sequence
 
 from hcserver import conformance
 from hcserver.config import PrinterConfig, ServerConfig, load, parse
-from hcserver.drivers.base import Action, JobTicket, PrinterStatus
+from hcserver.drivers.base import Action, JobTicket
 from hcserver.drivers.dicom import association
 from hcserver.drivers.dicom import status_policy as sp
 from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox
+from tests.recording import RecordingLink, print_job, record_driver
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFORMANCE.md"
 
@@ -102,6 +103,24 @@ def test_checked_in_statement_is_what_the_code_generates(defaults):
                                                    "docs/CONFORMANCE.md", "generated", lineterm=""))[:60])
         pytest.fail(f"docs/CONFORMANCE.md no longer matches the code and the embedded defaults; "
                     f"{regenerate}\n{diff}")
+
+
+def test_the_command_prints_the_statement():
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "HCSERVER_CONFIG"}
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "conformance", *args],
+                              capture_output=True, text=True, env=env)
+
+    assert run().stdout == DOC.read_text(encoding="utf-8")
+    one = run("--printer", "simulator")
+    assert one.returncode == 0 and "as configured for printer `simulator`" in one.stdout
+    unknown = run("--printer", "nope")
+    assert unknown.returncode == 2 and "unknown printer 'nope'" in unknown.stderr
 
 
 def test_generation_is_deterministic_and_holds_no_dates_or_paths(defaults):
@@ -240,94 +259,7 @@ def test_unknown_printer_is_a_value_error_naming_the_printers():
 
 
 # --------------------------------------------------------------------------- the driver, recorded
-class _Status(Dataset):
-    def __init__(self, code: int = 0x0000):
-        super().__init__()
-        self.Status = code
-
-
-class _RecordingAssoc:
-    """Stands for pynetdicom's association: records each request, answers success."""
-
-    def __init__(self, link: _RecordingLink):
-        self.link = link
-
-    def send_n_get(self, tags, class_uid, instance_uid, msg_id=None, meta_uid=None):
-        self.link.sent.append(("N-GET", class_uid, list(tags)))
-        attrs = Dataset()
-        attrs.PrinterStatus, attrs.PrinterStatusInfo = "NORMAL", "READY"
-        return _Status(), attrs
-
-    def send_n_create(self, ds, class_uid, instance_uid, msg_id=None, meta_uid=None):
-        self.link.sent.append(("N-CREATE", class_uid, ds))
-        self.link.last_created_uid = instance_uid
-        attrs = Dataset()
-        if class_uid == association.SOP_CLASSES["film-box"]:
-            box = association.SOP_CLASSES["color-image-box" if self.link.color else "grayscale-image-box"]
-            items = []
-            for i in range(4):
-                item = Dataset()
-                item.ReferencedSOPClassUID, item.ReferencedSOPInstanceUID = box, f"1.2.3.{i + 1}"
-                items.append(item)
-            attrs.ReferencedImageBoxSequence = Sequence(items)
-        return _Status(), attrs
-
-    def send_n_set(self, ds, class_uid, instance_uid, msg_id=None, meta_uid=None):
-        self.link.sent.append(("N-SET", class_uid, ds))
-        return _Status(), None
-
-    def send_n_action(self, info, action_type, class_uid, instance_uid, msg_id=None, meta_uid=None):
-        self.link.sent.append(("N-ACTION", class_uid, info))
-        return _Status(), None
-
-    def send_n_delete(self, class_uid, instance_uid, msg_id=None, meta_uid=None):
-        self.link.sent.append(("N-DELETE", class_uid, None))
-        return _Status()
-
-
-class _RecordingLink:
-    """Stands for drivers.dicom.association.PrintAssociation."""
-
-    def __init__(self, printer: PrinterConfig):
-        self.accepted = association.requested_contexts(printer)
-        self.color = printer.color
-        self.sent: list[tuple[str, str, object]] = []
-        self.last_created_uid: str | None = None
-        self.jobs = 0
-        self.is_alive = True
-        self.closed_by_us = False
-
-    def accepts(self, uid: str) -> bool:
-        return uid in self.accepted
-
-    def take_events(self) -> list:
-        return []
-
-    def send(self, operation, sop, meta, call):
-        return call(_RecordingAssoc(self), meta, len(self.sent) + 1), 0.0
-
-    def release(self) -> None:
-        self.is_alive = False
-
-    def abort(self) -> None:
-        self.is_alive = False
-
-
-class _Observer:
-    def warning(self, operation, status, meaning):
-        pass
-
-    def printer_status(self, status: PrinterStatus):
-        pass
-
-    def dimse(self, operation, sop_class, status, meaning, seconds):
-        pass
-
-    def film_accepted(self, index, output):
-        pass
-
-
-def _sheet(color: bool, bits: int) -> FilmSheet:
+def _sheet(color: bool, bits: int, annotations: tuple[str, ...] = ()) -> FilmSheet:
     if color:
         pixels = np.zeros((8, 6, 3), np.uint8)
     else:
@@ -339,7 +271,7 @@ def _sheet(color: bool, bits: int) -> FilmSheet:
                      film_pixels=(100, 120), rects=tuple(BoxRect(0, 0, 10, 10) for _ in range(4)),
                      boxes=boxes, bit_depth=bits, color=color, magnification="CUBIC", smoothing="SHARP",
                      border_density="BLACK", empty_image_density="WHITE", min_density=20, max_density=300,
-                     trim="NO", configuration_information="PERCEPTION_LUT=KANAMORI")
+                     trim="NO", configuration_information="PERCEPTION_LUT=KANAMORI", annotation_boxes=annotations)
 
 
 def _tags(ds: Dataset, depth: int = 0) -> set[tuple[int, int]]:
@@ -352,9 +284,11 @@ def _tags(ds: Dataset, depth: int = 0) -> set[tuple[int, int]]:
     return out
 
 
-def _described(text: str, caption: str) -> set[tuple[int, int]]:
+def _described(text: str, caption: str, presence: str | None = None) -> set[tuple[int, int]]:
     out = set()
     for row in table(text, caption):
+        if presence is not None and row[4] != presence:
+            continue
         depth = len(row[0]) - len(row[0].lstrip(">"))
         group, element = row[1].strip("()").split(",")
         out.add((depth, int(group, 16) << 16 | int(element, 16)))
@@ -365,36 +299,82 @@ def _described(text: str, caption: str) -> set[tuple[int, int]]:
     dict(color=False, bit_depth=8, presentation_lut=True, plut_in_film_session=False, memory_allocation=1024),
     dict(color=False, bit_depth=12, presentation_lut=True, plut_in_film_session=True),
     dict(color=True, presentation_lut=False, configuration_information="X"),
-], ids=["gray8-plut-in-box", "gray12-plut-in-session", "colour"])
+    dict(color=False, annotation_box=True, print_job=True),
+], ids=["gray8-plut-in-box", "gray12-plut-in-session", "colour", "annotations"])
 def test_every_attribute_the_driver_sends_is_described(monkeypatch, settings):
-    from hcserver.drivers.dicom import scu
-
     printer = PrinterConfig(name="x", driver="dicom", ae_title="DRYVIEW", host="192.0.2.10", port=10400,
                             **settings)
     server = ServerConfig(source="<test>", printers={"x": printer})
-    link = _RecordingLink(printer)
-    monkeypatch.setattr(scu.PrintAssociation, "open", classmethod(lambda cls, p, s, syntaxes=None: link))
-    driver = scu.DicomDriver(printer, server.station)
+    link = RecordingLink(printer, annotation_boxes=2 if printer.annotation_box else 0)
     ticket = JobTicket(job_id=1, copies=2, priority="HIGH", medium_type="BLUE FILM",
                        film_destination="PROCESSOR", label="CT chest", color=printer.color, films_total=1)
-    with driver.session(ticket, _Observer()) as session:
-        session.print_film(_sheet(printer.color, printer.bit_depth))
+    annotations = ("LEFT", "RIGHT") if printer.annotation_box else ()
+    print_job(record_driver(monkeypatch, printer, link), ticket,
+              [_sheet(printer.color, printer.bit_depth, annotations)])
 
     text = conformance.generate(server, printer="x")
     names = {uid: name for name, uid in association.SOP_CLASSES.items()}
     sent_ops = set()
-    for operation, class_uid, payload in link.sent:
-        sop = names[class_uid]
-        sent_ops.add((sop, operation))
-        assert (sop, operation) in SENT, f"the driver sends {operation} {sop}, which this test does not know"
-        status_rows(text, sop, operation)      # its status table is there
+    for request in link.sent:
+        sop = names[request.class_uid]
+        sent_ops.add((sop, request.operation))
+        assert (sop, request.operation) in SENT + [("annotation-box", "N-SET")], \
+            f"the driver sends {request.operation} {sop}, which this test does not know"
         title = sp.SOP_CLASS_NAMES[sop]
-        if operation == "N-GET":
+        if request.operation == "N-GET":
             described = _described(text, "Printer SOP Class N-GET attributes requested")
-            assert {(0, int(t)) for t in payload} <= described
-        elif isinstance(payload, Dataset):
-            described = _described(text, f"Attributes sent in {operation} of the {title}")
-            missing = _tags(payload) - described
-            assert not missing, (f"{operation} {sop} sends {sorted(hex(t) for _, t in missing)}, not described "
-                                 f"in the conformance statement")
+            assert {(0, int(t)) for t in request.extra} <= described
+        elif request.dataset is not None:
+            caption = f"Attributes sent in {request.operation} of the {title}"
+            sent = _tags(request.dataset)
+            missing = sent - _described(text, caption)
+            assert not missing, (f"{request.operation} {sop} sends {sorted(hex(t) for _, t in missing)}, not "
+                                 f"described in the conformance statement")
+            always = {(depth, tag) for depth, tag in _described(text, caption, "ALWAYS") if depth == 0}
+            assert always <= sent, f"{request.operation} {sop}: an attribute described as ALWAYS is not sent"
+        if sop != "annotation-box":
+            status_rows(text, sop, request.operation)      # its status table is there
     assert ("film-box", "N-ACTION") in sent_ops and ("film-session", "N-DELETE") in sent_ops
+    assert (("annotation-box", "N-SET") in sent_ops) == printer.annotation_box
+
+
+def test_attribute_tables_are_the_driver_specs(defaults):
+    """Every attribute of every request spec is in the general statement, in the spec's order."""
+    from pydicom.datadict import dictionary_description
+
+    from hcserver.drivers.dicom import datasets
+
+    text = conformance.generate(defaults)
+    for spec in datasets.SPECS:
+        title = sp.SOP_CLASS_NAMES[spec.sop_class]
+        caption = ("Printer SOP Class N-GET attributes requested" if spec.operation == "N-GET"
+                   else f"Attributes sent in {spec.operation} of the {title}")
+        shown = [row[0] for row in table(text, caption)]
+
+        def names(attributes, depth=0):
+            for a in attributes:
+                yield ">" * depth + dictionary_description(a.keyword)
+                yield from names(a.items, depth + 1)
+
+        assert shown == list(names(spec.attributes)), caption
+
+
+def test_templates_are_unwrapped_and_filled():
+    from hcserver.conformance import markdown
+
+    text = "\n".join([
+        "A paragraph", "wrapped over lines.", "",
+        "- an item", "  continued", "- another", "",
+        "| A | B |", "|---|---|", "| one | two", "  three |", "",
+        "```text", "  kept  ", "as is", "```",
+    ])
+    assert markdown._unwrap(text).split("\n") == [
+        "A paragraph wrapped over lines.", "",
+        "- an item continued", "- another", "",
+        "| A | B |", "|---|---|", "| one | two three |", "",
+        "```text", "  kept  ", "as is", "```",
+    ]
+    words = markdown.Prose("behaviour")
+    assert words("association", ending="aborted") == "The association is aborted;"
+    with pytest.raises(KeyError, match="templates/behaviour.md has no fragment 'nope'"):
+        words("nope")

@@ -345,20 +345,49 @@ def test_override_keys_are_normalised():
 
 
 @pytest.mark.parametrize("overrides,words", [
-    ({"N-ACTION 0xC602": "later"}, "not one of"),
-    ({"N-FOO 0xC602": "retry"}, "OPERATION"),
+    ({"N-ACTION 0xC602": "later"}, "'later' is not one of: ok, warn, retry, fail, stop-printer"),
+    ({"N-FOO 0xC602": "retry"}, "OPERATION one of: N-GET, N-CREATE, N-SET, N-ACTION, N-DELETE"),
     ({"N-ACTION": "retry"}, "OPERATION"),
-    ({"N-ACTION C6O2": "retry"}, "OPERATION"),
+    ({"N-ACTION 0xC602 0xC603": "retry"}, "OPERATION"),
+    ({"N-ACTION C6O2": "retry"}, "'C6O2' is not a hexadecimal status code"),
+    ({"N-ACTION 0x1C602": "retry"}, "0x0000 to 0xFFFF"),
+    # the answers we give to the printer's N-EVENT-REPORTs are not the printer's to judge
+    ({"N-EVENT-REPORT 0x0113": "fail"}, "N-EVENT-REPORT codes are the answers this server gives"),
 ])
 def test_bad_overrides_are_refused(overrides, words):
-    with pytest.raises(ValueError, match=words):
+    with pytest.raises(ValueError, match=words) as info:
         decide("film-box", "N-ACTION", 0xC602, overrides)
+    assert repr(next(iter(overrides))) in str(info.value)
+
+
+def test_event_report_decisions_take_no_override():
+    with pytest.raises(ValueError, match="N-EVENT-REPORT"):
+        decide("printer", "N-EVENT-REPORT", 0x0113, {"N-EVENT-REPORT 0x0113": "fail"})
+    assert decide("printer", "N-EVENT-REPORT", 0x0113, {"N-ACTION 0xC602": "retry"}).overridden is False
+
+
+def test_one_grammar_for_the_configuration_and_decide():
+    from hcserver.config import ConfigError, parse
+
+    assert sp.parse_override(" n-set   0xc605 ", "stop-printer") == ("N-SET 0xC605", Action.STOP_PRINTER)
+    assert sp.parse_override("N-GET 110", Action.WARN) == ("N-GET 0x0110", Action.WARN)
+    assert sp.ACTIONS == ("ok", "warn", "retry", "fail", "stop-printer")
+    assert sp.OVERRIDE_OPERATIONS == tuple(op for op in OPERATIONS if op != "N-EVENT-REPORT")
+    for key, action in (("N-EVENT-REPORT 0x0113", "fail"), ("N-FOO 0xC602", "retry"),
+                        ("N-ACTION 0xC6O2", "retry"), ("N-ACTION 0xC602", "later")):
+        with pytest.raises(ValueError) as grammar:
+            sp.parse_override(key, action)
+        text = f'[printers.dry]\ndriver = "dicom"\n[printers.dry.status_policy]\n"{key}" = "{action}"\n'
+        with pytest.raises(ConfigError) as config:
+            parse(text, "site.toml")
+        assert config.value.file == "site.toml"
+        assert config.value.key == f'printers.dry.status_policy."{key}"'
+        assert config.value.message == str(grammar.value)
 
 
 def test_overrides_from_the_configuration_file():
-    from hcserver.config import POLICY_ACTIONS, parse
+    from hcserver.config import parse
 
-    assert {Action(a) for a in POLICY_ACTIONS} == set(Action)
     config = parse(
         '[printers.dry]\ndriver = "dicom"\n'
         '[printers.dry.status_policy]\n"N-ACTION 0xc602" = "retry"\n"N-SET 0xC605" = "stop-printer"\n',

@@ -6,7 +6,8 @@ the next ones; :meth:`DicomDriver.idle` and :meth:`DicomDriver.close`
 release it. A dead association (released or aborted by the printer, idle
 network timeout) is replaced by a new one before a job starts.
 
-A job is::
+A job is (the attributes of each request are the specs of
+:mod:`hcserver.drivers.dicom.datasets`)::
 
     N-GET    Printer (Printer Status, Printer Status Info)
    [N-CREATE Presentation LUT (IDENTITY), when enabled and accepted]
@@ -48,6 +49,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
+from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
@@ -65,14 +67,29 @@ from hcserver.drivers.dicom.association import (
     PrinterEvent,
 )
 from hcserver.drivers.dicom.association import echo as c_echo
+from hcserver.drivers.dicom.datasets import (
+    ANNOTATION_BOX,
+    COLOR_IMAGE_BOX,
+    FILM_BOX,
+    FILM_SESSION,
+    GRAYSCALE_IMAGE_BOX,
+    PRESENTATION_LUT,
+    PRINT_ACTION,
+    PRINTER_STATUS,
+    AnnotationInputs,
+    FilmBoxInputs,
+    ImageBoxInputs,
+    Pixels,
+    SessionInputs,
+    build,
+)
 from hcserver.drivers.dicom.status_policy import decide, printer_status_action
 from hcserver.drivers.settings import PrinterConfig, Station
 from hcserver.formatter.film import FilmSheet, ImageBox
 
 log = logging.getLogger(__name__)
 
-PRINTER_STATUS_TAGS = [0x21100010, 0x21100020]   # Printer Status, Printer Status Info
-PRINT_ACTION = 1                                 # N-ACTION Action Type ID: print
+PRINTER_STATUS_TAGS = [tag_for_keyword(a.keyword) for a in PRINTER_STATUS.attributes]
 
 
 class _NullObserver:
@@ -98,19 +115,6 @@ def _text(value: Any) -> str:
     if isinstance(value, (list, tuple, MultiValue)):
         return "\\".join(str(v) for v in value)
     return str(value)
-
-
-def _ds_number(value: float) -> str:
-    """A DS value (at most 16 characters)."""
-    text = f"{value:.10g}"
-    return text if len(text) <= 16 else f"{value:.6g}"
-
-
-def _ref(class_uid: str, instance_uid: str) -> Dataset:
-    item = Dataset()
-    item.ReferencedSOPClassUID = class_uid
-    item.ReferencedSOPInstanceUID = instance_uid
-    return item
 
 
 def _n_set(ds: Dataset, class_uid: str, instance_uid: str, *,
@@ -409,15 +413,6 @@ class DicomDriver(Driver):
                            f"{self.printer.port} did not accept {wanted}", operation="A-ASSOCIATE")
 
 
-# Film Box N-CREATE attributes taken from the formatted sheet: (DICOM keyword, FilmSheet field).
-FILM_BOX_ATTRIBUTES = (
-    ("FilmOrientation", "orientation"), ("FilmSizeID", "film_size"),
-    ("MagnificationType", "magnification"), ("SmoothingType", "smoothing"),
-    ("BorderDensity", "border_density"), ("EmptyImageDensity", "empty_image_density"),
-    ("MinDensity", "min_density"), ("MaxDensity", "max_density"), ("Trim", "trim"),
-)
-
-
 class _DicomFilmSession:
     """One film session on the printer; :meth:`print_film` prints one film."""
 
@@ -432,7 +427,6 @@ class _DicomFilmSession:
         self.film_session_uid: str | None = None
         self.plut_uid: str | None = None
         self.films_printed = 0
-        self._plut_in_session = False
         self._broken = False
         self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
 
@@ -455,41 +449,23 @@ class _DicomFilmSession:
     # -- session ----------------------------------------------------------------
     def open(self) -> None:
         p = self.printer
-        plut_in_session = False
         if p.presentation_lut:
             if self.association.accepts(SOP_CLASSES["presentation-lut"]):
-                plut = Dataset()
-                plut.PresentationLUTShape = "IDENTITY"
+                plut = build(PRESENTATION_LUT, None, p)
                 uid = generate_uid()
                 self._x("N-CREATE", "presentation-lut",
                         lambda a, m, i: a.send_n_create(plut, SOP_CLASSES["presentation-lut"], uid,
                                                         msg_id=i))
                 self.plut_uid = self.association.last_created_uid or uid
-                plut_in_session = p.plut_in_film_session
             else:
                 self.observer.warning("N-CREATE", None, "the printer did not accept the Presentation "
                                       "LUT SOP class; printing without a Presentation LUT")
-        fs = Dataset()
-        fs.NumberOfCopies = max(1, int(self.ticket.copies))
-        fs.PrintPriority = (self.ticket.priority or "MED").upper()
-        medium = self.ticket.medium_type or p.defaults.medium_type
-        if medium:
-            fs.MediumType = medium
-        destination = self.ticket.film_destination or p.defaults.film_destination
-        if destination:
-            fs.FilmDestination = destination
-        if self.ticket.label:
-            fs.FilmSessionLabel = self.ticket.label[:64]
-        if p.memory_allocation:
-            fs.MemoryAllocation = p.memory_allocation
-        if plut_in_session and self.plut_uid:
-            fs.ReferencedPresentationLUTSequence = [_ref(SOP_CLASSES["presentation-lut"], self.plut_uid)]
+        fs = build(FILM_SESSION, SessionInputs(p, self.ticket, self.plut_uid), p)
         uid = generate_uid()
         self._x("N-CREATE", "film-session",
                 lambda a, m, i: a.send_n_create(fs, SOP_CLASSES["film-session"], uid, msg_id=i,
                                                 meta_uid=m))
         self.film_session_uid = self.association.last_created_uid or uid
-        self._plut_in_session = plut_in_session
 
     def finish(self) -> None:
         """The job's block ended normally: N-DELETE the film session (and the PLUT)."""
@@ -520,10 +496,9 @@ class _DicomFilmSession:
         printer FAILURE report, a lost N-DELETE) is raised by the next call instead.
         """
         self._raise_deferred()
-        fb = self._film_box_attributes(sheet)
         annotate = self._annotation_texts(sheet)
-        if annotate:
-            fb.AnnotationDisplayFormatID = self.printer.annotation_display_format_id
+        fb = build(FILM_BOX, FilmBoxInputs(self.printer, sheet, self.film_session_uid, self.plut_uid,
+                                                      bool(annotate)), self.printer)
         uid = generate_uid()
         _, attrs = self._x("N-CREATE", "film-box",
                            lambda a, m, i: a.send_n_create(fb, SOP_CLASSES["film-box"], uid, msg_id=i,
@@ -555,8 +530,10 @@ class _DicomFilmSession:
                                    operation="N-CREATE")
             sop = SOP_NAMES.get(class_uid, "color-image-box" if self.color else "grayscale-image-box")
             class_uid = class_uid or SOP_CLASSES[sop]
+            color = sop == "color-image-box"
             # No local name keeps the box's pixels alive after its N-SET.
-            self._x("N-SET", sop, _n_set(self._image_box(box, sop == "color-image-box", sheet),
+            self._x("N-SET", sop, _n_set(build(COLOR_IMAGE_BOX if color else GRAYSCALE_IMAGE_BOX,
+                                               ImageBoxInputs(box, self._pixels(box, color, sheet)), self.printer),
                                          class_uid, instance_uid))
         if annotate:
             self._set_annotations(annotate, attrs)
@@ -597,41 +574,15 @@ class _DicomFilmSession:
             self.observer.warning("N-CREATE", None, f"the printer created {len(refs)} annotation boxes for "
                                                     f"{len(texts)} texts: the rest are not printed")
         for position, (text, item) in enumerate(zip(texts, refs), start=1):
-            ds = Dataset()
-            ds.AnnotationPosition = position
-            ds.TextString = text[:self.printer.annotation_text_length]
+            ds = build(ANNOTATION_BOX, AnnotationInputs(self.printer, position, text), self.printer)
             class_uid = _text(item.get("ReferencedSOPClassUID")).strip() or SOP_CLASSES["annotation-box"]
             instance_uid = _text(item.get("ReferencedSOPInstanceUID")).strip()
             self._x("N-SET", "annotation-box", _n_set(ds, class_uid, instance_uid, in_meta=False))
 
-    def _film_box_attributes(self, sheet: FilmSheet) -> Dataset:
-        fb = Dataset()
-        fb.ImageDisplayFormat = sheet.display_format
-        for keyword, field in FILM_BOX_ATTRIBUTES:   # only what the sheet sets
-            value = getattr(sheet, field)
-            if value is not None and value != "":
-                setattr(fb, keyword, value)
-        config_info = sheet.configuration_information or self.printer.configuration_information
-        if config_info:
-            fb.ConfigurationInformation = config_info
-        fb.ReferencedFilmSessionSequence = [_ref(SOP_CLASSES["film-session"], self.film_session_uid)]
-        if self.plut_uid and not self._plut_in_session:
-            fb.ReferencedPresentationLUTSequence = [_ref(SOP_CLASSES["presentation-lut"], self.plut_uid)]
-        return fb
-
-    def _image_box(self, box: ImageBox, color: bool, sheet: FilmSheet) -> Dataset:
+    def _pixels(self, box: ImageBox, color: bool, sheet: FilmSheet) -> Pixels:
+        """The box's pixels as the image box takes them; what cannot be sent fails the job."""
         px = box.pixels
         where = f"film {sheet.index + 1} box {box.position}"
-        ds = Dataset()
-        ds.ImageBoxPosition = box.position
-        ds.Polarity = box.polarity or "NORMAL"
-        if box.magnification:
-            ds.MagnificationType = box.magnification
-        if box.smoothing:
-            ds.SmoothingType = box.smoothing
-        if box.requested_image_size_mm:
-            ds.RequestedImageSize = _ds_number(float(box.requested_image_size_mm))
-        img = Dataset()
         if color:
             if px.ndim == 2:        # a grey film on a colour-only printer: R = G = B
                 grey = px if px.dtype == np.uint8 else (px >> 4).astype(np.uint8)
@@ -640,42 +591,19 @@ class _DicomFilmSession:
                 self._broken = True
                 raise PrintFailure(Action.FAIL, f"N-SET: {where}: colour pixels must be (rows, cols, 3) "
                                    f"uint8, got {px.shape} {px.dtype}", operation="N-SET")
-            img.SamplesPerPixel = 3
-            img.PhotometricInterpretation = "RGB"
-            img.PlanarConfiguration = 0
-            bits = 8
-        else:
-            if px.ndim != 2:
-                self._broken = True
-                raise PrintFailure(Action.FAIL, f"N-SET: {where}: RGB pixels on a grayscale film "
-                                   "session (the printer is not set up for colour)", operation="N-SET")
-            if px.dtype == np.uint16 and self.printer.bit_depth < 12:
-                px = (px >> 4).astype(np.uint8)
-                self.observer.warning("N-SET", None, f"{where}: 12-bit pixels sent as 8-bit "
-                                      "(the printer's bit_depth is 8)")
-            if px.dtype == np.uint8:
-                bits = 8
-            elif px.dtype == np.uint16:
-                bits = 12
-            else:
-                self._broken = True
-                raise PrintFailure(Action.FAIL, f"N-SET: {where}: unsupported pixel type {px.dtype}",
-                                   operation="N-SET")
-            img.SamplesPerPixel = 1
-            img.PhotometricInterpretation = "MONOCHROME2"
-        img.Rows, img.Columns = int(px.shape[0]), int(px.shape[1])
-        img.PixelAspectRatio = [1, 1]
-        if bits == 8:
-            img.BitsAllocated, img.BitsStored, img.HighBit = 8, 8, 7
-        else:
-            img.BitsAllocated, img.BitsStored, img.HighBit = 16, 12, 11
-        img.PixelRepresentation = 0
-        data = np.ascontiguousarray(px)
-        if data.dtype.byteorder == ">":
-            data = data.astype("<u2")
-        img.add_new(0x7FE00010, "OB" if bits == 8 else "OW", data.tobytes())
-        if color:
-            ds.BasicColorImageSequence = [img]
-        else:
-            ds.BasicGrayscaleImageSequence = [img]
-        return ds
+            return Pixels(px, 8)
+        if px.ndim != 2:
+            self._broken = True
+            raise PrintFailure(Action.FAIL, f"N-SET: {where}: RGB pixels on a grayscale film "
+                               "session (the printer is not set up for colour)", operation="N-SET")
+        if px.dtype == np.uint16 and self.printer.bit_depth < 12:
+            px = (px >> 4).astype(np.uint8)
+            self.observer.warning("N-SET", None, f"{where}: 12-bit pixels sent as 8-bit "
+                                  "(the printer's bit_depth is 8)")
+        if px.dtype == np.uint8:
+            return Pixels(px, 8)
+        if px.dtype == np.uint16:
+            return Pixels(px, 12)
+        self._broken = True
+        raise PrintFailure(Action.FAIL, f"N-SET: {where}: unsupported pixel type {px.dtype}",
+                           operation="N-SET")

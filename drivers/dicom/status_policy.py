@@ -46,7 +46,10 @@ Per-printer overrides
 A printer's ``status_policy`` table maps ``"OPERATION 0xCODE"`` (e.g.
 ``"N-ACTION 0xC602"``) to an action. An override applies to that operation
 and code for every SOP class, wins over the table, and may name a code the
-table does not list.
+table does not list. OPERATION is one of the requests we send
+(:data:`OVERRIDE_OPERATIONS`): N-EVENT-REPORT codes are the answers we give
+to the printer's notifications, not answers to act on. :func:`parse_override`
+is the one grammar, used by the configuration file and by :func:`decide`.
 
 Why the defaults are what they are
 ----------------------------------
@@ -97,196 +100,30 @@ from dataclasses import dataclass
 from types import MappingProxyType
 
 from hcserver.drivers.base import Action
-
-OPERATIONS = ("N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE", "N-EVENT-REPORT")
-
-SOP_CLASSES = (
-    "printer", "film-session", "film-box", "grayscale-image-box", "color-image-box",
-    "presentation-lut", "annotation-box", "print-job", "printer-configuration",
+from hcserver.drivers.dicom.annex_n import (
+    ANNEX_N,
+    ANNEX_N_TABLES,
+    CATEGORIES,
+    MEANINGS,
+    OPERATIONS,
+    OPERATIONS_BY_SOP_CLASS,
+    OTHER_MEANINGS,
+    SOP_CLASS_NAMES,
+    SOP_CLASS_UIDS,
+    SOP_CLASSES,
+    TABLE_MEANINGS,
+    category_of,
 )
 
-SOP_CLASS_UIDS: Mapping[str, str] = MappingProxyType({
-    "printer": "1.2.840.10008.5.1.1.16",
-    "film-session": "1.2.840.10008.5.1.1.1",
-    "film-box": "1.2.840.10008.5.1.1.2",
-    "grayscale-image-box": "1.2.840.10008.5.1.1.4",
-    "color-image-box": "1.2.840.10008.5.1.1.4.1",
-    "presentation-lut": "1.2.840.10008.5.1.1.23",
-    "annotation-box": "1.2.840.10008.5.1.1.15",
-    "print-job": "1.2.840.10008.5.1.1.14",
-    "printer-configuration": "1.2.840.10008.5.1.1.16.376",
-})
-
-SOP_CLASS_NAMES: Mapping[str, str] = MappingProxyType({
-    "printer": "Printer SOP Class",
-    "film-session": "Basic Film Session SOP Class",
-    "film-box": "Basic Film Box SOP Class",
-    "grayscale-image-box": "Basic Grayscale Image Box SOP Class",
-    "color-image-box": "Basic Color Image Box SOP Class",
-    "presentation-lut": "Presentation LUT SOP Class",
-    "annotation-box": "Basic Annotation Box SOP Class",
-    "print-job": "Print Job SOP Class",
-    "printer-configuration": "Printer Configuration Retrieval SOP Class",
-})
+# The standard's names, used with this module's by the driver and the conformance statement.
+__all__ = [
+    "ACTIONS", "ANNEX_N", "ANNEX_N_TABLES", "CATEGORIES", "MEANINGS", "OPERATIONS", "OPERATIONS_BY_SOP_CLASS",
+    "OTHER_CODES", "OVERRIDE_OPERATIONS", "SOP_CLASS_NAMES", "SOP_CLASS_UIDS", "SOP_CLASSES", "TABLE",
+    "Decision", "StatusRule", "category_of", "decide", "default_rule_text", "meaning_of", "parse_override",
+    "parse_overrides", "policy_key", "printer_status_action", "rules_for",
+]
 
 _UID_TO_NAME = {uid: name for name, uid in SOP_CLASS_UIDS.items()}
-
-CATEGORIES = ("success", "warning", "failure", "pending", "cancel")
-
-# Meanings as PS3.2 Annex N words them.
-MEANINGS: Mapping[int, str] = MappingProxyType({
-    0x0000: "Success",
-    0x0105: "No such Attribute",
-    0x0106: "Invalid Attribute Value",
-    0x0107: "Attribute List warning",
-    0x0110: "Processing Failure",
-    0x0111: "Duplicate SOP Instance",
-    0x0112: "No such SOP Instance",
-    0x0113: "No Such Event Type",
-    0x0114: "No Such Argument",
-    0x0115: "Invalid Argument Value",
-    0x0116: "Attribute Value out of range",
-    0x0117: "Invalid SOP Instance",
-    0x0118: "No such SOP Class",
-    0x0119: "Class-Instance conflict",
-    0x0120: "Missing Attribute",
-    0x0121: "Missing Attribute Value",
-    0x0123: "No Such Action",
-    0x0124: "Refused: Not authorized",
-    0x0210: "Duplicate invocation",
-    0x0211: "Unrecognized operation",
-    0x0212: "Mistyped argument",
-    0x0213: "Resource limitation",
-    0xB600: "Memory allocation not supported",
-    0xB601: "Film session printing (collation) is not supported",
-    0xB602: "Film Session SOP Instance hierarchy does not contain Image Box SOP Instances (empty page)",
-    0xB603: "Film Box SOP Instance hierarchy does not contain Image Box SOP Instances (empty page)",
-    0xB604: "Image size is larger than Image Box size. The image has been demagnified.",
-    0xB605: "Requested Min Density or Max Density outside of printer's operating range",
-    0xB609: "Image size is larger than Image Box size. The image has been cropped to fit.",
-    0xB60A: "Image size or Combined Print Image Size is larger than Image Box size. "
-            "The image or combined Print Image has been decimated to fit.",
-    0xC600: "Film Session SOP Instance hierarchy does not contain Film Box SOP Instances",
-    0xC601: "Unable to create Print Job SOP Instance; print queue is full",
-    0xC602: "Unable to create Print Job SOP Instance; print queue is full",
-    0xC603: "Image size is larger than Image Box size",
-    0xC605: "Insufficient memory in printer to store the image",
-    0xC613: "Combined Print Image Size is larger than Image Box size",
-    0xC616: "There is an existing Film Box that has not been printed and N-ACTION at the Film "
-            "Session level is not supported. A new Film Box will not be created when a previous "
-            "Film Box has not been printed",
-})
-
-# Codes no Annex N print table lists but PS3.7 names; used for unlisted codes.
-_OTHER_MEANINGS: Mapping[int, str] = MappingProxyType({
-    0x0001: "Requested optional Attributes are not supported",
-    0x0122: "SOP Class not supported",
-    0xFE00: "Cancel",
-    0xFF00: "Pending",
-    0xFF01: "Pending (optional keys not supported)",
-})
-
-# Where one Annex N table words a meaning differently from MEANINGS.
-_TABLE_MEANINGS: Mapping[tuple[str, str, int], str] = MappingProxyType({
-    ("film-session", "N-ACTION", 0x0000):
-        "Film belonging to the film session are accepted for printing; "
-        "if supported, the Print Job SOP Instance is created",
-})
-
-
-# ---------------------------------------------------------------------------
-# PS3.2 Annex N, SCU tables: the codes listed per (SOP class, operation).
-
-_CREATE_FAILURES = (0x0105, 0x0106, 0x0110, 0x0111, 0x0117, 0x0118, 0x0120, 0x0121, 0x0124,
-                    0x0210, 0x0211, 0x0212, 0x0213)
-_SET_FAILURES = (0x0105, 0x0106, 0x0110, 0x0111, 0x0117, 0x0118, 0x0119, 0x0120, 0x0121, 0x0124,
-                 0x0210, 0x0211, 0x0212, 0x0213)
-_DELETE_FAILURES = (0x0110, 0x0117, 0x0118, 0x0119, 0x0124, 0x0210, 0x0211, 0x0212, 0x0213)
-_ACTION_FAILURES = (0x0110, 0x0112, 0x0114, 0x0115, 0x0117, 0x0118, 0x0119, 0x0123, 0x0124,
-                    0x0210, 0x0211, 0x0212, 0x0213)
-_GET_FAILURES = (0x0110, 0x0112, 0x0117, 0x0118, 0x0119, 0x0124, 0x0210, 0x0211, 0x0212, 0x0213)
-_EVENT_FAILURES = (0x0110, 0x0112, 0x0113, 0x0114, 0x0115, 0x0117, 0x0118, 0x0119,
-                   0x0210, 0x0211, 0x0212, 0x0213)
-
-
-@dataclass(frozen=True)
-class _AnnexTable:
-    number: str                      # "N.7-52"
-    sop_class: str
-    operation: str
-    codes: tuple[int, ...]           # success, warnings, failures, in the standard's order
-
-
-def _codes(*groups: tuple[int, ...] | int) -> tuple[int, ...]:
-    out: list[int] = [0x0000]
-    for group in groups:
-        out.extend(group if isinstance(group, tuple) else (group,))
-    return tuple(out)
-
-
-ANNEX_N: tuple[_AnnexTable, ...] = (
-    _AnnexTable("N.7-52", "film-session", "N-CREATE",
-                _codes((0x0107, 0x0116, 0xB600), _CREATE_FAILURES)),
-    _AnnexTable("N.7-53", "film-session", "N-SET",
-                _codes((0x0107, 0x0116, 0xB600), tuple(sorted(_SET_FAILURES + (0x0112,))))),
-    _AnnexTable("N.7-54", "film-session", "N-DELETE", _codes(_DELETE_FAILURES)),
-    _AnnexTable("N.7-55", "film-session", "N-ACTION",
-                _codes((0xB601, 0xB602, 0xB604, 0xB609, 0xB60A), _ACTION_FAILURES,
-                       (0xC600, 0xC601, 0xC603, 0xC613))),
-    _AnnexTable("N.7-56", "film-box", "N-CREATE",
-                _codes((0x0107, 0x0116, 0xB605), _CREATE_FAILURES, 0xC616)),
-    _AnnexTable("N.7-57", "film-box", "N-SET",
-                _codes((0x0107, 0x0116, 0xB605), _SET_FAILURES, 0xC616)),
-    _AnnexTable("N.7-58", "film-box", "N-DELETE", _codes(_DELETE_FAILURES)),
-    _AnnexTable("N.7-59", "film-box", "N-ACTION",
-                _codes((0xB603, 0xB604, 0xB609, 0xB60A), _ACTION_FAILURES, (0xC602, 0xC603, 0xC613))),
-    _AnnexTable("N.7-60", "grayscale-image-box", "N-SET",
-                _codes((0xB604, 0xB605, 0xB609, 0xB60A), _SET_FAILURES, (0xC603, 0xC605, 0xC613))),
-    _AnnexTable("N.7-61", "color-image-box", "N-SET",
-                _codes((0xB604, 0xB609, 0xB60A), _SET_FAILURES, (0xC603, 0xC605, 0xC613))),
-    _AnnexTable("N.7-62", "printer", "N-EVENT-REPORT", _codes(_EVENT_FAILURES)),
-    _AnnexTable("N.7-63", "printer", "N-GET", _codes(0x0107, _GET_FAILURES)),
-    _AnnexTable("N.7-64", "annotation-box", "N-SET", _codes(_SET_FAILURES)),
-    _AnnexTable("N.7-65", "print-job", "N-EVENT-REPORT", _codes(_EVENT_FAILURES)),
-    _AnnexTable("N.7-66", "print-job", "N-GET", _codes(0x0107, _GET_FAILURES)),
-    _AnnexTable("N.7-67", "presentation-lut", "N-CREATE",
-                _codes((0x0107, 0x0116, 0xB605), _CREATE_FAILURES)),
-    _AnnexTable("N.7-68", "presentation-lut", "N-DELETE", _codes(_DELETE_FAILURES)),
-    _AnnexTable("N.7-69", "printer-configuration", "N-GET", _codes(0x0107, _GET_FAILURES)),
-)
-
-#: "Table N.7-xx" per (SOP class, operation), for the conformance statement.
-ANNEX_N_TABLES: Mapping[tuple[str, str], str] = MappingProxyType(
-    {(t.sop_class, t.operation): f"Table {t.number}" for t in ANNEX_N})
-
-#: The operations each SOP class has in the Annex N SCU tables.
-OPERATIONS_BY_SOP_CLASS: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    sop: tuple(op for op in OPERATIONS if (sop, op) in ANNEX_N_TABLES) for sop in SOP_CLASSES})
-
-
-# ---------------------------------------------------------------------------
-# Categories (PS3.7 Annex C).
-
-def category_of(code: int) -> str:
-    """The PS3.7 Annex C category of a status code.
-
-    ``"success"`` (0x0000), ``"pending"`` (0xFF00, 0xFF01), ``"cancel"``
-    (0xFE00), ``"warning"`` (0x0001, 0x0107, 0x0116, 0xB000-0xBFFF) or
-    ``"failure"`` (everything else: 0x01xx/0x02xx, 0xA000-0xAFFF,
-    0xC000-0xCFFF and unassigned codes).
-    """
-    if isinstance(code, bool) or not isinstance(code, int) or not 0 <= code <= 0xFFFF:
-        raise ValueError(f"a DIMSE status code is an integer 0x0000-0xFFFF, got {code!r}")
-    if code == 0x0000:
-        return "success"
-    if code in (0xFF00, 0xFF01):
-        return "pending"
-    if code == 0xFE00:
-        return "cancel"
-    if code in (0x0001, 0x0107, 0x0116) or 0xB000 <= code <= 0xBFFF:
-        return "warning"
-    return "failure"
-
 
 # ---------------------------------------------------------------------------
 # The choices: the first entry that matches a (SOP class, operation, code)
@@ -442,7 +279,7 @@ def _build() -> tuple[StatusRule, ...]:
     for table in ANNEX_N:
         for code in table.codes:
             choice = next(c for c in _CHOICES if c.matches(table.sop_class, table.operation, code))
-            meaning = _TABLE_MEANINGS.get((table.sop_class, table.operation, code), MEANINGS[code])
+            meaning = TABLE_MEANINGS.get((table.sop_class, table.operation, code), MEANINGS[code])
             rules.append(StatusRule(table.sop_class, table.operation, code, category_of(code),
                                     meaning, choice.action, choice.why))
     return tuple(rules)
@@ -526,25 +363,6 @@ def _resolve(sop_class: str, operation: str) -> tuple[str, str]:
     return sop, op
 
 
-def _normalise_overrides(overrides: Mapping[str, str]) -> dict[str, Action]:
-    out: dict[str, Action] = {}
-    for key, value in overrides.items():
-        parts = str(key).split()
-        try:
-            if len(parts) != 2:
-                raise ValueError
-            norm = policy_key(parts[0], int(parts[1], 16))
-        except ValueError:
-            raise ValueError(f"status policy override {key!r}: expected \"OPERATION 0xCODE\" with "
-                             f"OPERATION one of: {', '.join(OPERATIONS)}") from None
-        try:
-            out[norm] = Action(value)
-        except ValueError:
-            raise ValueError(f"status policy override {key!r}: {value!r} is not one of: "
-                             f"{', '.join(a.value for a in Action)}") from None
-    return out
-
-
 def meaning_of(code: int, sop_class: str | None = None, operation: str | None = None) -> str:
     """The meaning of a status code (as the given table words it, if it lists the code)."""
     if sop_class is not None and operation is not None:
@@ -554,8 +372,8 @@ def meaning_of(code: int, sop_class: str | None = None, operation: str | None = 
     category = category_of(code)
     if code in MEANINGS:
         return MEANINGS[code]
-    if code in _OTHER_MEANINGS:
-        return _OTHER_MEANINGS[code]
+    if code in OTHER_MEANINGS:
+        return OTHER_MEANINGS[code]
     return f"Unknown {category} status 0x{code:04X}"
 
 
@@ -592,7 +410,7 @@ def decide(sop_class: str, operation: str, code: int,
     else:
         decision = Decision(OTHER_CODES[category][0], meaning_of(code), category, listed=False)
     if overrides:
-        override = _normalise_overrides(overrides).get(policy_key(op, code))
+        override = parse_overrides(overrides).get(policy_key(op, code))
         if override is not None:
             decision = Decision(override, decision.meaning, category, decision.listed,
                                 overridden=True)
@@ -614,3 +432,51 @@ def printer_status_action(status: str) -> Action:
     value = (status or "").strip().upper()
     return {"NORMAL": Action.OK, "WARNING": Action.WARN,
             "FAILURE": Action.STOP_PRINTER}.get(value, Action.WARN)
+
+
+# ---------------------------------------------------------------------------
+# Per-printer overrides: the one grammar.
+
+#: The operations an override may name: the requests we send. Not N-EVENT-REPORT, whose
+#: codes are the answers we give to the printer's notifications.
+OVERRIDE_OPERATIONS = ("N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE")
+
+#: The actions an override may choose, as the configuration spells them.
+ACTIONS = tuple(a.value for a in Action)
+
+
+def parse_override(key: str, action: str) -> tuple[str, Action]:
+    """One ``status_policy`` entry, ``"N-ACTION 0xC602" = "retry"``: its normalised key and action.
+
+    The operation may be written in any case and the code in any hexadecimal form
+    ``int(x, 16)`` reads. Raises ValueError saying what is allowed; the caller names the entry.
+    """
+    parts = key.split() if isinstance(key, str) else []
+    operation = parts[0].upper() if parts else ""
+    if operation == "N-EVENT-REPORT":
+        raise ValueError("N-EVENT-REPORT codes are the answers this server gives to the printer's "
+                         f"notifications, not ones to act on; OPERATION is one of: {', '.join(OVERRIDE_OPERATIONS)}")
+    if len(parts) != 2 or operation not in OVERRIDE_OPERATIONS:
+        raise ValueError(f"expected \"OPERATION 0xCODE\" with OPERATION one of: {', '.join(OVERRIDE_OPERATIONS)}")
+    try:
+        code = int(parts[1], 16)
+    except ValueError:
+        raise ValueError(f"{parts[1]!r} is not a hexadecimal status code like 0xC602") from None
+    if not 0 <= code <= 0xFFFF:
+        raise ValueError("status codes are 0x0000 to 0xFFFF")
+    try:
+        return policy_key(operation, code), Action(action)
+    except ValueError:
+        raise ValueError(f"{action!r} is not one of: {', '.join(ACTIONS)}") from None
+
+
+def parse_overrides(overrides: Mapping[str, str]) -> dict[str, Action]:
+    """A printer's whole ``status_policy``, normalised; a bad entry raises ValueError naming it."""
+    out: dict[str, Action] = {}
+    for key, value in overrides.items():
+        try:
+            norm, action = parse_override(key, value)
+        except ValueError as exc:
+            raise ValueError(f"status policy override {key!r}: {exc}") from None
+        out[norm] = action
+    return out
