@@ -29,6 +29,20 @@ response itself, drop it as "unexpected", and the request waits for the DIMSE
 timeout. :func:`_leave_responses_to_the_request` keeps the reactor's hands off
 anything in the queue that is not a valid request.
 
+The reactor's pause
+-------------------
+``send_n_*()`` clears the reactor's checkpoint and spins until the flag
+``_is_paused`` says the reactor has stopped there. pynetdicom serves an
+incoming N-EVENT-REPORT in a thread of its own, and that thread sets the same
+flag around the handler and then clears it: when the clearing lands after
+the reactor has stopped at its checkpoint, the request spins for good (the
+reactor waits for the request, the request for a flag nobody sets again, and
+neither a deadline nor an A-ABORT reaches that loop). A printer that reports
+its status right after a response hits this as we send the next request.
+:class:`_ReactorPause` (pynetdicom's ``Association`` with only the reactor's
+own writes counting) is what every association we request is turned into,
+before it can send or receive anything (:func:`_use_reactor_pause`).
+
 Why it ended
 ------------
 pynetdicom tells only *that* an association ended. :class:`_Wire` watches
@@ -65,6 +79,7 @@ from typing import Any, Callable, Iterator
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
+from pynetdicom.association import Association
 from pynetdicom.dsutils import decode
 
 from drivers.base import Action, PrintFailure
@@ -522,6 +537,55 @@ def _leave_responses_to_the_request(assoc: Any) -> None:
     dimse.get_msg = get_msg
 
 
+# The association whose incoming request the current thread is serving (see _ReactorPause).
+_SERVING = threading.local()
+
+
+class _ReactorPause(Association):
+    """pynetdicom 3.0's ``Association`` with its pause handshake fixed (module docstring,
+    "The reactor's pause").
+
+    * ``_is_paused`` is only what the reactor thread (the association itself) says:
+      a write made while another thread serves an incoming request (an N-EVENT-REPORT)
+      is ignored. That thread takes nothing off the message queue and our handler sends
+      nothing, so there is nothing for it to pause; a handler that did send would wait
+      for the reactor's real pause, which comes.
+    """
+
+    @property  # type: ignore[override]
+    def _is_paused(self) -> bool:
+        return self.__dict__.get("_is_paused", False)
+
+    @_is_paused.setter
+    def _is_paused(self, value: bool) -> None:
+        if getattr(_SERVING, "assoc", None) is self:
+            return
+        self.__dict__["_is_paused"] = value
+
+    def _serve_request(self, msg: Any, context_id: int) -> None:
+        if threading.current_thread() is self:
+            super()._serve_request(msg, context_id)
+            return
+        _SERVING.assoc = self
+        try:
+            super()._serve_request(msg, context_id)
+        finally:
+            _SERVING.assoc = None
+
+
+def _use_reactor_pause(event: evt.Event) -> None:
+    """EVT_CONN_OPEN: make the association being requested a :class:`_ReactorPause`.
+
+    ``AE.associate()`` creates a plain ``Association`` and starts it before returning;
+    this event is the first public hook that gets hold of it, in the network thread,
+    while the association request is still going on: before any DIMSE message can be
+    sent or received. The instance's ``_is_paused`` entry is shadowed by the property
+    (a data descriptor on the class wins) and read through it.
+    """
+    if type(event.assoc) is Association:
+        event.assoc.__class__ = _ReactorPause
+
+
 def _associate(ae: AE, printer: PrinterConfig,
                handlers: list[tuple[Any, Callable]]) -> tuple[Any, _Wire, float]:
     """``ae.associate`` with TLS when configured, watched and under a deadline.
@@ -547,7 +611,9 @@ def _associate(ae: AE, printer: PrinterConfig,
     try:
         with wire.deadline(budget):
             assoc = ae.associate(printer.host, printer.port, ae_title=printer.ae_title,
-                                 max_pdu=printer.max_pdu, evt_handlers=handlers + wire.handlers(),
+                                 max_pdu=printer.max_pdu,
+                                 evt_handlers=[(evt.EVT_CONN_OPEN, _use_reactor_pause)]
+                                 + handlers + wire.handlers(),
                                  **kwargs)
     except Exception as exc:  # bad address, invalid AE title, ...
         raise PrintFailure(Action.RETRY, f"cannot associate with printer {peer}: {exc}",
