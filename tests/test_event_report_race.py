@@ -14,8 +14,12 @@ from __future__ import annotations
 import threading
 import time
 
-from drivers.dicom.association import GRAYSCALE_META, PRINTER_INSTANCE, SOP_CLASSES, PrintAssociation
-from tests.test_dicom_driver import SERVER, printer, sim  # noqa: F401
+import pytest
+
+from drivers.base import Action, PrintFailure
+from drivers.dicom.association import (GRAYSCALE_META, PRINTER_INSTANCE, SOP_CLASSES, ConnectionLost,
+                                       PrintAssociation)
+from tests.test_dicom_driver import SERVER, RecordingObserver, drivers, printer, run_job, sheet, sim  # noqa: F401
 
 SUPPLY_LOW = ("WARNING", "SUPPLY LOW")
 
@@ -38,6 +42,22 @@ def in_thread(target) -> tuple[threading.Thread, dict]:
 
     thread = threading.Thread(target=run, daemon=True)
     return thread, outcome
+
+
+def hold_the_reactor(assoc) -> tuple[threading.Event, threading.Event]:
+    """Hold the association's reactor up the next time it looks for a message, so that it
+    never pauses for a request: returns (held, let_go)."""
+    held, let_go = threading.Event(), threading.Event()
+    take = assoc.dimse.get_msg
+
+    def get_msg(block: bool = False):
+        if threading.current_thread() is assoc and not let_go.is_set():
+            held.set()
+            let_go.wait(30)
+        return take(block)
+
+    assoc.dimse.get_msg = get_msg
+    return held, let_go
 
 
 # --------------------------------------------------------------------------- the handshake
@@ -94,3 +114,66 @@ def test_an_event_served_as_a_request_starts_leaves_the_request_its_pause(sim):
     (status, attrs), _ = outcome["result"]
     assert status.Status == 0x0000 and attrs.PrinterStatus == "NORMAL"
     assert [(e.status, e.info, e.answered) for e in link.take_events()] == [(*SUPPLY_LOW, 0x0000)]
+
+
+@pytest.mark.parametrize("close, words", [
+    (False, "the printer aborted the association (A-ABORT, source: service-user)"),
+    (True, "the printer closed the connection without an A-ABORT"),
+], ids=["A-ABORT", "closed"])
+def test_the_printer_ending_the_association_ends_a_wait_for_the_pause_at_once(sim, close, words):
+    link = PrintAssociation.open(printer(sim.port, dimse_timeout_s=5.0), SERVER)
+    held, let_go = hold_the_reactor(link._assoc)
+    worker, outcome = in_thread(lambda: n_get_printer(link))
+    try:
+        assert held.wait(5)
+        worker.start()
+        time.sleep(0.2)              # waiting for a pause that does not come
+        ended = time.monotonic()
+        assert sim.drop_associations(close=close) == 1
+        worker.join(10)
+        assert not worker.is_alive()
+    finally:
+        let_go.set()
+        link.abort()
+    error = outcome.get("error")
+    assert isinstance(error, ConnectionLost), outcome
+    assert outcome["ended"] - ended < 1.5        # not at the exchange's deadline (5 + 2 s)
+    assert error.reason == f"N-GET printer: {words}; association ended (HCSIM@127.0.0.1:{sim.port})"
+    assert sim.received_count("N-GET") == 0      # it was never sent
+
+
+def test_a_pause_that_never_comes_is_bounded_from_the_start_and_the_job_resumes(sim, drivers):
+    driver = drivers(printer(sim.port, dimse_timeout_s=1.0))
+    holds: list[tuple[threading.Event, threading.Event]] = []
+
+    class HoldAfterFirstFilm(RecordingObserver):
+        started: float = 0.0
+
+        def film_accepted(self, index, output):
+            super().film_accepted(index, output)
+            if index == 0:           # the worker's next exchange is the film box N-DELETE
+                holds.append(hold_the_reactor(driver._current()._assoc))
+                assert holds[0][0].wait(5)
+                self.started = time.monotonic()
+
+    observer = HoldAfterFirstFilm()
+    job, outcome = in_thread(lambda: run_job(driver, [sheet(i) for i in range(3)], observer=observer))
+    try:
+        job.start()
+        job.join(15)
+        assert not job.is_alive(), "the job waits for good"
+    finally:
+        for _, let_go in holds:
+            let_go.set()
+    failure = outcome.get("error")
+    assert isinstance(failure, PrintFailure) and failure.action is Action.RETRY, outcome
+    # 1 s DIMSE timeout + 2 s grace, counted from the start of the exchange
+    assert 2.8 < outcome["ended"] - observer.started < 4.5
+    assert failure.reason == (f"N-DELETE film-box: the request could not be sent within 3 s (the "
+                              f"association's reactor did not pause for it); association aborted "
+                              f"(HCSIM@127.0.0.1:{sim.port})")
+    assert [index for index, *_ in observer.accepted] == [0] and len(sim.films) == 1
+    # The retry starts at the first unprinted film, on a new association.
+    run_job(driver, [sheet(i) for i in (1, 2)])
+    assert len(sim.films) == 3
+    assert driver.associations_opened == 2

@@ -905,6 +905,28 @@ class PrinterSimulator:
                 sent += 1
         return sent
 
+    def drop_associations(self, close: bool = False) -> int:
+        """A-ABORT every open association now (a printer restarting), or with ``close``
+        close their connections without one (a printer switched off); returns how many."""
+        ae = self._ae
+        dropped = 0
+        for assoc in list(ae.active_associations) if ae is not None else []:
+            if not assoc.is_established:
+                continue
+            if close:
+                self._close_connection(assoc)
+            else:
+                # A blocking abort() from outside the association's thread ends its reactor,
+                # which closes the connection, racing the A-ABORT out: let it out first.
+                assoc.abort(block=False)
+                deadline = time.monotonic() + 2.0
+                while (assoc.dul.state_machine.current_state == "Sta6"
+                       and time.monotonic() < deadline):
+                    time.sleep(0.005)
+                assoc.kill()
+            dropped += 1
+        return dropped
+
     # ------------------------------------------------------------------ records
     @property
     def films(self) -> list[dict[str, Any]]:
