@@ -11,6 +11,7 @@ never a response.
 """
 from __future__ import annotations
 
+import collections
 import threading
 import time
 
@@ -19,9 +20,13 @@ import pytest
 from drivers.base import Action, PrintFailure
 from drivers.dicom.association import (GRAYSCALE_META, PRINTER_INSTANCE, SOP_CLASSES, ConnectionLost,
                                        PrintAssociation)
+from drivers.dicom.simulator import Fault, PrinterSimulator
+from tests.daemon import DaemonProcess, wait_for
 from tests.test_dicom_driver import SERVER, RecordingObserver, drivers, printer, run_job, sheet, sim  # noqa: F401
+from tests.test_dicom_printing import dicom_config
 
 SUPPLY_LOW = ("WARNING", "SUPPLY LOW")
+RANDOM_EVENT = ("WARNING", "RECEIVER FULL")
 
 
 def n_get_printer(link: PrintAssociation):
@@ -177,3 +182,55 @@ def test_a_pause_that_never_comes_is_bounded_from_the_start_and_the_job_resumes(
     run_job(driver, [sheet(i) for i in (1, 2)])
     assert len(sim.films) == 3
     assert driver.associations_opened == 2
+
+
+# --------------------------------------------------------------------------- stress
+STRESS_JOBS = (20, 60)       # at least, at most: jobs go on until MIN_EVENTS reports were answered
+MIN_EVENTS = 250
+STRESS_LAYOUTS = ("STANDARD\\1,1", "STANDARD\\1,2", "STANDARD\\2,1")   # tells a job's films apart
+
+
+@pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
+def test_hundreds_of_event_reports_racing_requests(images, verbose):
+    """Through the daemon (``hcserver serve -v`` too: pynetdicom's debug logging changes the
+    timing), 3-film jobs one after another: an N-EVENT-REPORT right after every N-ACTION
+    response and more at random moments (seeded); every job completes in time and every film
+    is printed exactly once."""
+    frames = [images["CT_small.dcm"], images["MR_small.dcm"]]
+    after_print = Fault("N-ACTION", behaviour="event-after", event=SUPPLY_LOW, times=None)
+    with PrinterSimulator(port=0, faults=[after_print], random_events=40, random_event=RANDOM_EVENT,
+                          seed=20) as simulator:
+
+        def answered() -> int:
+            return sum(1 for e in simulator.log if e["operation"] == "N-EVENT-REPORT" and e["status"] == 0)
+
+        process = DaemonProcess(dicom_config({"sim": simulator.port})).start(args=("-v",) if verbose else ())
+        start = time.monotonic()
+        results = []
+        try:
+            with process.client() as hc:
+                while len(results) < STRESS_JOBS[1] and (len(results) < STRESS_JOBS[0]
+                                                         or answered() < MIN_EVENTS):
+                    films = [{"film_size": "14INX17IN", "layout": layout, "frames": frames[:1 + i % 2]}
+                             for i, layout in enumerate(STRESS_LAYOUTS)]
+                    job = hc.submit({"printer": "sim", "label": f"stress {len(results)}", "films": films})
+                    results.append(hc.wait(job, timeout=20))
+                    if results[-1]["state"] != "completed":    # e.g. a stuck worker: still processing
+                        break
+        finally:
+            seconds = time.monotonic() - start
+            process.cleanup()
+        wait_for(lambda: simulator.open_associations == 0, 5, "the daemon's association to end")
+        events = [e for e in simulator.log if e["operation"] == "N-EVENT-REPORT"]
+        films = simulator.films
+    jobs = len(results)
+    assert [r["state"] for r in results] == ["completed"] * jobs, results[-1]
+    printed = collections.Counter((f["film_session"]["label"], f["film_box"]["image_display_format"])
+                                  for f in films)
+    assert len(films) == 3 * jobs and set(printed.values()) == {1}
+    assert after_print.fired == sum(1 for e in events if e["event"] == list(SUPPLY_LOW)) == 3 * jobs
+    at_random = sum(1 for e in events if e["event"] == list(RANDOM_EVENT))
+    assert sum(1 for e in events if e["status"] == 0x0000) >= MIN_EVENTS
+    assert {e["status"] for e in events} <= {0x0000, None}    # None: the association ended first
+    print(f"{jobs} jobs, {len(films)} films, {len(events)} event reports ({after_print.fired} "
+          f"after an N-ACTION, {at_random} at random), {seconds:.1f} s, verbose={verbose}")

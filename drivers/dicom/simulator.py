@@ -1133,11 +1133,10 @@ class PrinterSimulator:
     def _on_gone(self, event: Any) -> None:
         with self._lock:
             st = self._states.pop(event.assoc, None)
-            unanswered = list(st.unanswered.values()) if st is not None else []
-            if st is not None:
+            if st is not None:        # events the association ended before answering
+                for entry in st.unanswered.values():
+                    self._add_log(entry)
                 st.unanswered.clear()
-        for entry in unanswered:      # the association ended before they were answered
-            self._add_log(entry)
 
     def _on_released(self, event: Any) -> None:
         with self._lock:
