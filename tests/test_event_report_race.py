@@ -22,7 +22,9 @@ from drivers.dicom.association import (GRAYSCALE_META, PRINTER_INSTANCE, SOP_CLA
                                        PrintAssociation)
 from drivers.dicom.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess, wait_for
-from tests.test_dicom_driver import SERVER, RecordingObserver, drivers, printer, run_job, sheet, sim  # noqa: F401
+# building blocks and fixtures (drivers, sim) of the driver tests:
+from tests.test_dicom_driver import (SERVER, RecordingObserver, drivers, printer, run_job,  # noqa: F401
+                                     sheet, sim)
 from tests.test_dicom_printing import dicom_config
 
 SUPPLY_LOW = ("WARNING", "SUPPLY LOW")

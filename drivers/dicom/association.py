@@ -42,10 +42,10 @@ its status right after a response hits this as we send the next request.
 :class:`_ReactorPause` (pynetdicom's ``Association`` with only the reactor's
 own writes counting, and the wait given up once the association has ended)
 is what every association we request is turned into, before it can send or
-receive anything (:func:`_use_reactor_pause`). docs/upstream-pynetdicom-event-report-pause.md
-reports it to pynetdicom. Every exchange also runs under a deadline from the
-moment it starts, before the wait for the pause: a wait that does not end
-has its connection cut, and the job is retried.
+receive anything (:func:`_use_reactor_pause`); the issue text for pynetdicom
+is docs/upstream-pynetdicom-event-report-pause.md. Every exchange also runs
+under a deadline from the moment it starts, before the wait for the pause: a
+wait that does not end has its connection cut, and the job is retried.
 
 Why it ended
 ------------
