@@ -26,11 +26,12 @@ class DaemonProcess:
         self.log = self.dir / "daemon.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> DaemonProcess:
+    def start(self, timeout: float = 30.0, args: tuple[str, ...] = ()) -> DaemonProcess:
+        """``args``: more options of ``hcserver serve`` (e.g. ``-v``)."""
         env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "serve",
-                                          "-c", str(self.config)], cwd=self.dir, env=env,
+                                          "-c", str(self.config), *args], cwd=self.dir, env=env,
                                          stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

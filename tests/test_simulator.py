@@ -380,6 +380,66 @@ def test_event_report_reaches_scu_handler(sim):
     assert [e["event_type"] for e in sent] == [3, 1] and all(e["status"] == 0 for e in sent)
 
 
+def test_event_after_the_response_does_not_wait_for_its_answer(sim):
+    arrived: list[int] = []        # command fields, in the order they arrived
+
+    def on_recv(event):
+        arrived.append(event.message.command_set.CommandField)
+
+    def on_event(event):
+        return 0x0000, None
+
+    def answered(count):
+        return len([e for e in sim.log if e["operation"] == "N-EVENT-REPORT" and e["status"] == 0]) == count
+
+    sim.add_fault("N-ACTION:event-after:event=WARNING/SUPPLY LOW:times=forever")
+    assoc = connect(sim, handlers=[(evt.EVT_DIMSE_RECV, on_recv), (evt.EVT_N_EVENT_REPORT, on_event)])
+    try:
+        session = create_session(assoc)
+        for n in (1, 2):
+            box, _, rsp = create_film_box(assoc, session)
+            assert set_image(assoc, rsp.ReferencedImageBoxSequence[0], image_item(ramp(16, 16))[0]) == 0
+            status, _ = assoc.send_n_action(None, 1, BasicFilmBox, box, meta_uid=GRAY)
+            assert status.Status == 0x0000
+            # right behind the N-ACTION-RSP, answered by the handler
+            assert wait_until(lambda: answered(n)) and arrived[-2:] == [0x8130, 0x0100]
+            # a plain pynetdicom SCU must not start a request while the event's thread runs
+            time.sleep(0.05)
+            assert assoc.send_n_delete(BasicFilmBox, box, meta_uid=GRAY).Status == 0x0000
+    finally:
+        assoc.release()
+    assert len(sim.films) == 2
+    sent = [e for e in sim.log if e["operation"] == "N-EVENT-REPORT"]
+    answered = (2, ["WARNING", "SUPPLY LOW"], 0x0000)    # event type, event, answer
+    assert [(e["event_type"], e["event"], e["status"]) for e in sent] == [answered] * 2
+    # the answers were taken by the simulator, none was left to pynetdicom as a stray response
+    assert [e["operation"] for e in sim.log].count("N-DELETE") == 2
+
+
+def test_random_events_go_to_the_associations_in_use(tmp_path):
+    with pytest.raises(ValueError):
+        PrinterSimulator(random_events=-1)
+    with PrinterSimulator(random_events=100, random_event=("WARNING", "SUPPLY LOW"), seed=7) as sim:
+        infos = []
+
+        def on_event(event):
+            infos.append(event.event_information.PrinterStatusInfo)
+            return 0x0000, None
+
+        assoc = connect(sim, handlers=[(evt.EVT_N_EVENT_REPORT, on_event)])
+        try:
+            time.sleep(0.2)
+            assert infos == []           # not in use yet: no request so far
+            status, _ = assoc.send_n_get([0x21100010], Printer, PrinterInstance, meta_uid=GRAY)
+            assert status.Status == 0x0000
+            assert wait_until(lambda: len(infos) >= 5)
+        finally:
+            assoc.abort()                # no release: its wait for the reactor would race the events
+        assert set(infos) == {"SUPPLY LOW"}
+        sent = [e for e in sim.log if e["operation"] == "N-EVENT-REPORT"]
+        assert len(sent) >= 5 and {e["status"] for e in sent} <= {0x0000, None}
+
+
 def test_printer_status_and_association_faults(tmp_path):
     with PrinterSimulator(refuse=(1, 1, 3), printer_status=("FAILURE", "FILM JAM")) as sim:
         assoc = connect(sim)
@@ -428,6 +488,8 @@ def test_display_formats_and_fault_syntax():
     assert f.operation is None and f.event == ("FAILURE", "FILM JAM")
     f = parse_fault("A-ASSOCIATE:reject:reject=1,1,7")
     assert f.reject == (1, 1, 7)
+    f = parse_fault("N-ACTION:event-after:event=WARNING/SUPPLY LOW:times=forever")
+    assert (f.behaviour, f.event, f.times) == ("event-after", ("WARNING", "SUPPLY LOW"), None)
     for bad in ("N-SET", "N-FOO:abort", "N-SET:explode", "N-SET:abort:nth=0", "A-ASSOCIATE:0xC602"):
         with pytest.raises(ValueError):
             parse_fault(bad)
@@ -438,7 +500,8 @@ def test_cli_runs_until_sigterm(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
         [sys.executable, "-m", "hcserver.drivers.dicom.simulator", "--port", "0", "--out", str(out),
-         "--ae-title", "CLISIM", "--printer-status", "WARNING:SUPPLY LOW", "--fault", "N-GET:0x0110:nth=2"],
+         "--ae-title", "CLISIM", "--printer-status", "WARNING:SUPPLY LOW", "--fault", "N-GET:0x0110:nth=2",
+         "--random-events", "0.001", "--random-event", "WARNING:SUPPLY LOW", "--seed", "3"],
         stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)
     try:
         line = proc.stderr.readline()

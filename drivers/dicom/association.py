@@ -29,6 +29,24 @@ response itself, drop it as "unexpected", and the request waits for the DIMSE
 timeout. :func:`_leave_responses_to_the_request` keeps the reactor's hands off
 anything in the queue that is not a valid request.
 
+The reactor's pause
+-------------------
+``send_n_*()`` clears the reactor's checkpoint and spins until the flag
+``_is_paused`` says the reactor has stopped there. pynetdicom serves an
+incoming N-EVENT-REPORT in a thread of its own, and that thread sets the same
+flag around the handler and then clears it: when the clearing lands after
+the reactor has stopped at its checkpoint, the request spins for good (the
+reactor waits for the request, the request for a flag nobody sets again, and
+neither a deadline nor an A-ABORT reaches that loop). A printer that reports
+its status right after a response hits this as we send the next request.
+:class:`_ReactorPause` (pynetdicom's ``Association`` with only the reactor's
+own writes counting, and the wait given up once the association has ended)
+is what every association we request is turned into, before it can send or
+receive anything (:func:`_use_reactor_pause`); the issue text for pynetdicom
+is docs/upstream-pynetdicom-event-report-pause.md. Every exchange also runs
+under a deadline from the moment it starts, before the wait for the pause: a
+wait that does not end has its connection cut, and the job is retried.
+
 Why it ended
 ------------
 pynetdicom tells only *that* an association ended. :class:`_Wire` watches
@@ -66,6 +84,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
+from pynetdicom.association import Association
 from pynetdicom.dsutils import decode
 
 from hcserver.drivers.base import Action, PrintFailure
@@ -523,6 +542,66 @@ def _leave_responses_to_the_request(assoc: Any) -> None:
     dimse.get_msg = get_msg
 
 
+# The association whose incoming request the current thread is serving (see _ReactorPause).
+_SERVING = threading.local()
+
+
+class _ReactorPause(Association):
+    """pynetdicom 3.0's ``Association`` with its pause handshake fixed (module docstring,
+    "The reactor's pause").
+
+    * ``_is_paused`` is only what the reactor thread (the association itself) says:
+      a write made while another thread serves an incoming request (an N-EVENT-REPORT)
+      is ignored. That thread takes nothing off the message queue and our handler sends
+      nothing, so there is nothing for it to pause; a handler that did send would wait
+      for the reactor's real pause, which comes.
+    * A thread waiting for the pause gives up once the association has ended (A-ABORT
+      from either side, connection closed or cut, killed): its reactor will never pause
+      again. It gets the RuntimeError ``send_*()`` raise for an association that is not
+      established; the request was not sent.
+    """
+
+    @property  # type: ignore[override]
+    def _is_paused(self) -> bool:
+        if threading.current_thread() is not self and self._has_ended():
+            raise RuntimeError("the association ended while the request waited to be sent")
+        return self.__dict__.get("_is_paused", False)
+
+    @_is_paused.setter
+    def _is_paused(self, value: bool) -> None:
+        if getattr(_SERVING, "assoc", None) is self:
+            return
+        self.__dict__["_is_paused"] = value
+
+    def _serve_request(self, msg: Any, context_id: int) -> None:
+        if threading.current_thread() is self:
+            super()._serve_request(msg, context_id)
+            return
+        _SERVING.assoc = self
+        try:
+            super()._serve_request(msg, context_id)
+        finally:
+            _SERVING.assoc = None
+
+    def _has_ended(self) -> bool:
+        return bool(self._kill or self._sent_abort or not self.is_established
+                    or self.dul.state_machine.current_state in ("Sta1", "Sta13")
+                    or not self.dul.is_alive() or self.acse.is_aborted())
+
+
+def _use_reactor_pause(event: evt.Event) -> None:
+    """EVT_CONN_OPEN: make the association being requested a :class:`_ReactorPause`.
+
+    ``AE.associate()`` creates a plain ``Association`` and starts it before returning;
+    this event is the first public hook that gets hold of it, in the network thread,
+    while the association request is still going on: before any DIMSE message can be
+    sent or received. The instance's ``_is_paused`` entry is shadowed by the property
+    (a data descriptor on the class wins) and read through it.
+    """
+    if type(event.assoc) is Association:
+        event.assoc.__class__ = _ReactorPause
+
+
 def _associate(ae: AE, printer: PrinterConfig,
                handlers: list[tuple[Any, Callable]]) -> tuple[Any, _Wire, float]:
     """``ae.associate`` with TLS when configured, watched and under a deadline.
@@ -548,7 +627,9 @@ def _associate(ae: AE, printer: PrinterConfig,
     try:
         with wire.deadline(budget):
             assoc = ae.associate(printer.host, printer.port, ae_title=printer.ae_title,
-                                 max_pdu=printer.max_pdu, evt_handlers=handlers + wire.handlers(),
+                                 max_pdu=printer.max_pdu,
+                                 evt_handlers=[(evt.EVT_CONN_OPEN, _use_reactor_pause)]
+                                 + handlers + wire.handlers(),
                                  **kwargs)
     except Exception as exc:  # bad address, invalid AE title, ...
         raise PrintFailure(Action.RETRY, f"cannot associate with printer {peer}: {exc}",
@@ -754,15 +835,15 @@ class PrintAssociation:
         msg_id = self._next_message_id()
         self._wire.last_message = None
         start = time.monotonic()
+        limit = self.printer.dimse_timeout_s + ABORT_GRACE_S
         try:
-            # pynetdicom waits dimse_timeout_s for the response, then aborts (which waits
-            # for its network thread): cut the connection if that thread is stuck.
-            with self._wire.deadline(self.printer.dimse_timeout_s + ABORT_GRACE_S):
+            # From the start of the exchange, before pynetdicom waits for its reactor to
+            # pause: pynetdicom waits dimse_timeout_s for the response, then aborts (which
+            # waits for its network thread); cut the connection if anything is stuck.
+            with self._wire.deadline(limit):
                 result = call(self._assoc, meta_uid, msg_id)
-        except RuntimeError as exc:  # association no longer established
-            self.abort()
-            raise ConnectionLost(f"{operation} {sop}: association with printer {peer} was lost: {exc}",
-                                 operation=operation) from exc
+        except RuntimeError as exc:  # not established, or it ended before the request went out
+            self._lost_before_sending(operation, sop, exc, time.monotonic() - start, limit)
         except ValueError as exc:    # pynetdicom could not encode the request's dataset
             self.abort()
             raise PrintFailure(Action.FAIL, f"{operation} {sop}: the request could not be encoded: {exc}",
@@ -798,6 +879,30 @@ class PrintAssociation:
             lost.seconds = seconds
             raise lost
         return result, seconds
+
+    def _lost_before_sending(self, operation: str, sop: str, exc: RuntimeError, seconds: float,
+                             limit: float) -> None:
+        """Raise ConnectionLost for a request that was never sent: the association had ended,
+        or ended while the request waited for the reactor's pause (see _ReactorPause)."""
+        peer = _peer(self.printer)
+        closed_here = self.aborted_here
+        self.closed_by_us = closed_here
+        self.abort()
+        self._wire.settle(self._assoc)
+        what = None if closed_here else self._wire.describe()
+        cut = not closed_here and what is None and self._wire.was_cut
+        if closed_here:
+            text = f"association aborted by this server (driver closed) ({peer})"
+        elif what:
+            text = f"{what}; association ended ({peer})"
+        elif cut:
+            text = (f"the request could not be sent within {limit:g} s (the association's reactor did "
+                    f"not pause for it); association aborted ({peer})")
+        else:
+            text = f"association with printer {peer} was lost: {exc}"
+        lost = ConnectionLost(f"{operation} {sop}: {text}", operation=operation, timed_out=cut)
+        lost.seconds = seconds
+        raise lost from exc
 
     # -- N-EVENT-REPORT ------------------------------------------------------
     def take_events(self) -> list[PrinterEvent]:
@@ -900,6 +1005,10 @@ def echo(printer: PrinterConfig, station: Station) -> tuple[int | None, str, flo
             assoc.abort()
         what = wire.describe() or "no response (DIMSE timeout or association aborted)"
         return None, f"C-ECHO: {what}", seconds, True
-    with wire.deadline(printer.acse_timeout_s + ABORT_GRACE_S):
-        assoc.release()
+    try:
+        with wire.deadline(printer.acse_timeout_s + ABORT_GRACE_S):
+            assoc.release()
+    except RuntimeError:     # the printer ended it first (see _ReactorPause): the echo stands
+        with wire.deadline(ABORT_GRACE_S):
+            assoc.abort()
     return int(status.Status), "", seconds, True

@@ -28,14 +28,26 @@ Faults
 ------
 :class:`Fault` rules, given at construction or added at run time, change how
 the simulator answers the n-th matching request: answer another status, abort
-the association, stall, close the TCP connection without an A-ABORT, or send
-an N-EVENT-REPORT (Printer status change) before answering. A misbehaving
+the association, stall, close the TCP connection without an A-ABORT, send
+an N-EVENT-REPORT (Printer status change) before answering, or send one right
+after the response without waiting for its answer. A misbehaving
 printer is one rule away too: bytes that are no valid PDU, half a P-DATA-TF
 PDU and then a closed connection, a response whose Message ID Being Responded
 To is not the request's, a response with attributes left out. Operation
 ``A-ASSOCIATE`` rules act on association requests (reject, accept with no
 presentation context, abort, close, stall). See :data:`FAULT_SYNTAX` for the
 command-line form.
+
+Printer events
+--------------
+A printer whose film supply runs low tells the SCU while a job goes on: an
+``event-after`` rule (``N-ACTION:event-after:event=WARNING/SUPPLY LOW:times=forever``)
+sends a Printer N-EVENT-REPORT right behind every matching response, and
+``random_events`` (events per second, seeded by ``seed``) sends them at random
+moments to the associations in use. Neither waits for the answer before going
+on, as printers built on other DICOM stacks do: the SCU's next request and
+the event cross on the wire. Answers are recorded in :attr:`PrinterSimulator.log`
+as they come (status None if the association ended first).
 
 TLS
 ---
@@ -54,6 +66,12 @@ Notes on pynetdicom (3.0)
   own, even while it waits for the response to its own request. Sending from
   another thread (:meth:`PrinterSimulator.send_event_report`) pauses the
   reactor the same way; a per-association lock keeps two senders apart.
+* Events that do not wait for their answer are queued with the association's
+  DIMSE provider directly (``send_n_event_report()`` would wait, and would
+  take the SCU's next request for the answer); their answers are taken off
+  the message queue before pynetdicom's reactor would drop them as stray
+  responses. Every outgoing message is queued whole under one lock, so such
+  an event never splits a response's P-DATA-TF PDUs.
 * Inside a handler ``assoc.abort()`` only queues the A-ABORT; after an
   ``EVT_REQUESTED`` handler pynetdicom closes the connection at once, so the
   ``A-ASSOCIATE`` abort fault waits until the A-ABORT has been sent.
@@ -83,6 +101,8 @@ import json
 import logging
 import math
 import os
+import queue
+import random
 import re
 import signal
 import socket
@@ -94,6 +114,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +125,8 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
 from pynetdicom import AE, evt
+from pynetdicom.dimse_primitives import N_EVENT_REPORT
+from pynetdicom.dsutils import encode
 from pynetdicom.status import code_to_category
 
 __all__ = ["Fault", "PrinterSimulator", "FAULT_SYNTAX", "parse_fault", "main"]
@@ -151,7 +174,7 @@ _META_MEMBERS = {
 _EVENT_TYPES = {"NORMAL": 1, "WARNING": 2, "FAILURE": 3}
 
 OPERATIONS = ("C-ECHO", "N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE", "A-ASSOCIATE")
-DIMSE_BEHAVIOURS = ("status", "abort", "stall", "close", "event-report",
+DIMSE_BEHAVIOURS = ("status", "abort", "stall", "close", "event-report", "event-after",
                     "garbage", "half-pdu", "wrong-message-id", "malformed")
 ASSOC_BEHAVIOURS = ("reject", "no-contexts", "abort", "stall", "close")
 
@@ -203,6 +226,9 @@ class Fault:
         type 1/2/3 for NORMAL/WARNING/FAILURE, Printer Status Info) for
         ``event`` (default: the current printer status), then answer
         (``status`` if given).
+        ``event-after``: answer (``status`` if given), then send that
+        N-EVENT-REPORT right behind the response, without waiting for its
+        answer (see the module docstring, "Printer events").
         ``garbage``: instead of answering, write ``payload`` (default
         :data:`GARBAGE`, a PDU of an unknown type) on the connection, wait
         until the peer goes away (at most ``stall_s``, default 10 s), then
@@ -322,6 +348,8 @@ Fault syntax (--fault, repeatable):
              stall         wait stall=SECONDS, then answer (no stall=: never)
              close         drop the TCP connection, no A-ABORT
              event-report  send an N-EVENT-REPORT (printer status) first
+             event-after   answer, then send an N-EVENT-REPORT right behind the
+                           response, not waiting for its answer
              garbage       write payload=HEX (default: a PDU of unknown type)
                            instead of answering
              half-pdu      write part of a P-DATA-TF PDU, then close (after
@@ -332,7 +360,8 @@ Fault syntax (--fault, repeatable):
              for A-ASSOCIATE: reject, no-contexts, abort, stall, close
   KEYS       nth=N         fire from the Nth matching request (default 1)
              times=N|forever   how many times it fires (default 1)
-             status=0xHHHH answer this status (with stall / event-report)
+             status=0xHHHH answer this status (with stall / event-report /
+                           event-after)
              stall=SECONDS
              event=STATUS[/INFO]   e.g. event=FAILURE/FILM JAM
              reject=RESULT,SOURCE,REASON   e.g. reject=1,1,3 (A-ASSOCIATE)
@@ -345,6 +374,7 @@ Fault syntax (--fault, repeatable):
              N-ACTION/film-box:0xB603:times=forever
              N-CREATE/film-box:stall:stall=5
              N-ACTION:event-report:event=FAILURE/FILM JAM
+             N-ACTION:event-after:event=WARNING/SUPPLY LOW:times=forever
              A-ASSOCIATE:reject:reject=2,3,1
              N-CREATE/film-box:malformed:omit=ReferencedImageBoxSequence
              N-SET:garbage:payload=ff00000000020000
@@ -650,6 +680,24 @@ class _AssocState:
         self.pluts: dict[str, Dataset] = {}
         self.send_lock = threading.Lock()
         self.misnumber: int | None = None   # answer this Message ID with the wrong one (a fault)
+        # request Message ID -> (event, context UID) to send right behind its response
+        self.after: dict[int, tuple[tuple[str, str], str]] = {}
+        # Message ID -> log entry of an N-EVENT-REPORT sent without waiting for its answer
+        self.unanswered: dict[int, dict[str, Any]] = {}
+
+
+class _EventAnswers(queue.Queue):
+    """An association's DIMSE message queue that keeps back the answers to events sent
+    without waiting (``claim`` records them): pynetdicom's reactor would take them for
+    stray responses."""
+
+    def __init__(self, claim: Callable[[Any], bool]) -> None:
+        super().__init__()
+        self._claim = claim
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        if not self._claim(item[1]):
+            super().put(item, block, timeout)
 
 
 # --------------------------------------------------------------------------- the SCP
@@ -680,6 +728,9 @@ class PrinterSimulator:
         tls_cert_file: Path | str | None = None,
         tls_key_file: Path | str | None = None,
         tls_ca_file: Path | str | None = None,
+        random_events: float = 0.0,
+        random_event: tuple[str, str] | None = None,
+        seed: int | None = None,
     ) -> None:
         self.bind = bind
         self.port = int(port)
@@ -698,6 +749,13 @@ class PrinterSimulator:
         self.tls_cert_file = tls_cert_file
         self.tls_key_file = tls_key_file
         self.tls_ca_file = tls_ca_file     # given: clients must present a certificate it signed
+        if random_events < 0:
+            raise ValueError("random_events is a rate (events per second), not negative")
+        self.random_events = float(random_events)   # N-EVENT-REPORTs per second, at random moments
+        # what they report (default: the current printer status)
+        self.random_event = _parse_printer_status(":".join(random_event)) if random_event else None
+        self.seed = seed
+        self._random_thread: threading.Thread | None = None
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
@@ -761,6 +819,10 @@ class PrinterSimulator:
                                        ssl_context=ssl_context)
         self._ae = ae
         self.port = int(self._server.server_address[1])
+        if self.random_events > 0:
+            self._random_thread = threading.Thread(target=self._random_events_loop,
+                                                   name="simulator-random-events", daemon=True)
+            self._random_thread.start()
         LOG.info("printer simulator %s listening on %s:%d%s", self.ae_title, self.bind, self.port,
                  " (TLS)" if ssl_context else "")
         return self
@@ -770,6 +832,9 @@ class PrinterSimulator:
             return
         self._stopping.set()           # releases stalled handlers
         try:
+            if self._random_thread is not None:
+                self._random_thread.join(5)
+                self._random_thread = None
             assert self._ae is not None
             self._ae.shutdown()
         finally:
@@ -822,18 +887,46 @@ class PrinterSimulator:
         if notify:
             self.send_event_report()
 
-    def send_event_report(self, status: str | None = None, info: str | None = None) -> int:
+    def send_event_report(self, status: str | None = None, info: str | None = None,
+                          wait: bool = True) -> int:
         """Send a Printer N-EVENT-REPORT to every open association now (from
-        the caller's thread); returns how many were sent."""
+        the caller's thread); returns how many were sent (answered, with ``wait``).
+        ``wait=False`` does not wait for the answers (see "Printer events")."""
         event = self.printer_status if status is None else _parse_printer_status(f"{status}:{info or ''}")
         ae = self._ae
         if ae is None:
             return 0
         sent = 0
         for assoc in list(ae.active_associations):
-            if assoc.is_established and self._send_event(assoc, self._state(assoc), None, event):
+            if not assoc.is_established:
+                continue
+            st = self._state(assoc)
+            if (self._send_event(assoc, st, None, event) if wait
+                    else self._queue_event(assoc, st, event, None, assoc.dimse.send_msg)):
                 sent += 1
         return sent
+
+    def drop_associations(self, close: bool = False) -> int:
+        """A-ABORT every open association now (a printer restarting), or with ``close``
+        close their connections without one (a printer switched off); returns how many."""
+        ae = self._ae
+        dropped = 0
+        for assoc in list(ae.active_associations) if ae is not None else []:
+            if not assoc.is_established:
+                continue
+            if close:
+                self._close_connection(assoc)
+            else:
+                # A blocking abort() from outside the association's thread ends its reactor,
+                # which closes the connection, racing the A-ABORT out: let it out first.
+                assoc.abort(block=False)
+                deadline = time.monotonic() + 2.0
+                while (assoc.dul.state_machine.current_state == "Sta6"
+                       and time.monotonic() < deadline):
+                    time.sleep(0.005)
+                assoc.kill()
+            dropped += 1
+        return dropped
 
     # ------------------------------------------------------------------ records
     @property
@@ -947,6 +1040,42 @@ class PrinterSimulator:
             event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except Exception:  # pragma: no cover - e.g. TLS wrapped
             pass
+        self._prepare_for_events(event.assoc)
+
+    def _prepare_for_events(self, assoc: Any) -> None:
+        """Before the association starts: queue every outgoing message whole, send the events
+        due right behind a response, keep the answers to events sent without waiting."""
+        dimse = assoc.dimse
+        send = dimse.send_msg
+        lock = threading.Lock()
+
+        def send_msg(primitive: Any, context_id: int) -> None:
+            with lock:
+                send(primitive, context_id)
+                responding_to = getattr(primitive, "MessageIDBeingRespondedTo", None)
+                if responding_to is None:
+                    return
+                with self._lock:
+                    st = self._states.get(assoc)
+                    due = st.after.pop(int(responding_to), None) if st is not None else None
+                if due is not None:
+                    assert st is not None
+                    self._queue_event(assoc, st, due[0], due[1], send)
+
+        def claim(msg: Any) -> bool:
+            if not isinstance(msg, N_EVENT_REPORT) or msg.MessageIDBeingRespondedTo is None:
+                return False
+            with self._lock:
+                st = self._states.get(assoc)
+                entry = st.unanswered.pop(int(msg.MessageIDBeingRespondedTo), None) if st else None
+            if entry is None:
+                return False          # an answer send_n_event_report() waits for
+            entry["status"] = None if msg.Status is None else int(msg.Status)
+            self._add_log(entry)
+            return True
+
+        dimse.send_msg = send_msg
+        dimse.msg_queue = _EventAnswers(claim)
 
     def _on_requested(self, event: Any) -> None:
         assoc = event.assoc
@@ -1004,7 +1133,11 @@ class PrinterSimulator:
 
     def _on_gone(self, event: Any) -> None:
         with self._lock:
-            self._states.pop(event.assoc, None)
+            st = self._states.pop(event.assoc, None)
+            if st is not None:        # events the association ended before answering
+                for entry in st.unanswered.values():
+                    self._add_log(entry)
+                st.unanswered.clear()
 
     def _on_released(self, event: Any) -> None:
         with self._lock:
@@ -1075,6 +1208,10 @@ class PrinterSimulator:
             res.ds = _malform(res.ds, fault.omit, fault.empty)
         if fault is not None and fault.behaviour == "wrong-message-id":
             st.misnumber = int(req.MessageID)     # see _on_dimse_sent
+        if fault is not None and fault.behaviour == "event-after":
+            with self._lock:                      # sent by _prepare_for_events' send_msg
+                st.after[int(req.MessageID)] = (fault.event or self.printer_status,
+                                                str(event.context.abstract_syntax))
         self._add_log(entry)
         return self._respond(op, req, res)
 
@@ -1165,30 +1302,84 @@ class PrinterSimulator:
         res.comment = fault.comment or res.comment
         return res
 
-    def _send_event(self, assoc: Any, st: _AssocState, context_uid: str | None,
-                    event: tuple[str, str]) -> bool:
+    @staticmethod
+    def _event_meta(assoc: Any, st: _AssocState, context_uid: str | None) -> tuple[bool, str | None]:
+        """(whether a Printer N-EVENT-REPORT can be sent, the Meta SOP Class it goes under)."""
+        accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
+        if context_uid in (GRAY_META, COLOR_META):
+            return True, context_uid
+        if PRINTER in accepted:
+            return True, None
+        for meta in (GRAY_META, COLOR_META):
+            if meta in accepted:
+                return True, meta
+        LOG.warning("no presentation context for a Printer N-EVENT-REPORT to %s", st.calling_ae)
+        return False, None
+
+    @staticmethod
+    def _event_entry(st: _AssocState, event: tuple[str, str]) -> tuple[dict[str, Any], Dataset | None]:
+        """The log entry of a Printer N-EVENT-REPORT, and its Event Information."""
         status, info = event
         ev_type = _EVENT_TYPES[status]
-        accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
-        meta: str | None
-        if context_uid in (GRAY_META, COLOR_META):
-            meta = context_uid
-        elif PRINTER in accepted:
-            meta = None
-        elif GRAY_META in accepted:
-            meta = GRAY_META
-        elif COLOR_META in accepted:
-            meta = COLOR_META
-        else:
-            LOG.warning("no presentation context for a Printer N-EVENT-REPORT to %s", st.calling_ae)
-            return False
         ds = None                      # never an empty Dataset: see the module notes
         if ev_type != 1:
             ds = Dataset()
             ds.PrinterStatusInfo = info or status
         entry = {"direction": "out", "operation": "N-EVENT-REPORT", "calling_ae": st.calling_ae,
                  "sop_class": "printer", "sop_class_uid": PRINTER, "instance_uid": PRINTER_INSTANCE,
-                 "event_type": ev_type, "event": [status, info]}
+                 "event_type": ev_type, "event": [status, info], "status": None}
+        return entry, ds
+
+    def _queue_event(self, assoc: Any, st: _AssocState, event: tuple[str, str], context_uid: str | None,
+                     send: Callable[[Any, int], None]) -> bool:
+        """Queue a Printer N-EVENT-REPORT without waiting for its answer (see "Printer events");
+        ``send`` is the association's message sender. True if it was queued."""
+        ok, meta = self._event_meta(assoc, st, context_uid)
+        if not ok or assoc.dul.state_machine.current_state != "Sta6":
+            return False              # not (or no longer) in data transfer
+        entry, ds = self._event_entry(st, event)
+        context = assoc._get_valid_context(meta or PRINTER, "", None)
+        ts = context.transfer_syntax[0]
+        req = N_EVENT_REPORT()
+        req.AffectedSOPClassUID = PRINTER
+        req.AffectedSOPInstanceUID = PRINTER_INSTANCE
+        req.EventTypeID = entry["event_type"]
+        if ds is not None:
+            req.EventInformation = BytesIO(encode(ds, ts.is_implicit_VR, ts.is_little_endian,
+                                                  ts.is_deflated))
+        with self._lock:
+            msg_id = next(self._msg_ids) % 65536
+            req.MessageID = msg_id
+            entry["message_id"] = msg_id
+            st.unanswered[msg_id] = entry
+        try:
+            send(req, int(context.context_id))
+        except Exception as exc:  # pragma: no cover - the association went away meanwhile
+            LOG.warning("N-EVENT-REPORT to %s failed: %s", st.calling_ae, exc)
+            with self._lock:
+                st.unanswered.pop(msg_id, None)
+            return False
+        return True
+
+    def _random_events_loop(self) -> None:
+        """``random_events``: an N-EVENT-REPORT to one association in use, at random moments."""
+        rng = random.Random(self.seed)
+        while not self._stopping.wait(rng.expovariate(self.random_events)):
+            with self._lock:
+                in_use = [(a, st) for a, st in self._states.items() if a.is_established]
+            if not in_use:
+                continue
+            assoc, st = in_use[rng.randrange(len(in_use))]
+            self._queue_event(assoc, st, self.random_event or self.printer_status, None,
+                              assoc.dimse.send_msg)
+
+    def _send_event(self, assoc: Any, st: _AssocState, context_uid: str | None,
+                    event: tuple[str, str]) -> bool:
+        ok, meta = self._event_meta(assoc, st, context_uid)
+        if not ok:
+            return False
+        entry, ds = self._event_entry(st, event)
+        ev_type = entry["event_type"]
         with st.send_lock:
             msg_id = next(self._msg_ids) % 65536
             try:
@@ -1800,6 +1991,12 @@ def _build_parser() -> argparse.ArgumentParser:
                    help='what N-GET Printer answers, e.g. "FAILURE:FILM JAM" (default NORMAL)')
     p.add_argument("--fault", action="append", default=[], metavar="SPEC",
                    help="inject a fault (repeatable; syntax below)")
+    p.add_argument("--random-events", type=float, default=0.0, metavar="PER_SECOND",
+                   help="send Printer N-EVENT-REPORTs at random moments to the associations in use, "
+                        "this many per second on average, not waiting for their answers (default 0)")
+    p.add_argument("--random-event", metavar="STATUS[:INFO]",
+                   help='what those report, e.g. "WARNING:SUPPLY LOW" (default: the printer status)')
+    p.add_argument("--seed", type=int, help="seed of the random moments")
     p.add_argument("--refuse", metavar="RESULT,SOURCE,REASON",
                    help="reject every association with this A-ASSOCIATE-RJ, e.g. 1,1,3")
     p.add_argument("--no-contexts", action="store_true",
@@ -1822,6 +2019,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         faults = [parse_fault(spec) for spec in args.fault]
         printer_status = _parse_printer_status(args.printer_status)
+        random_event = _parse_printer_status(args.random_event) if args.random_event else None
+        if args.random_events < 0:
+            raise ValueError("--random-events takes a rate, not a negative number")
         refuse = tuple(int(v, 0) for v in args.refuse.split(",")) if args.refuse else None
         if refuse is not None and len(refuse) != 3:
             raise ValueError("--refuse takes RESULT,SOURCE,REASON")
@@ -1848,6 +2048,7 @@ def main(argv: list[str] | None = None) -> int:
         refuse=refuse, accept_contexts=not args.no_contexts, supports_12bit=not args.no_12bit,
         check_called_ae=args.check_called_ae,
         tls_cert_file=args.tls_cert, tls_key_file=args.tls_key, tls_ca_file=args.tls_ca,
+        random_events=args.random_events, random_event=random_event, seed=args.seed,
     )
     stop = threading.Event()
 
