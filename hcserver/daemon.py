@@ -18,6 +18,7 @@ from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
 from hcserver.spool import Spool
+from hcserver.statefiles import prepare_state
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ class Daemon:
         config = self.config
         if config.socket.exists() and _socket_in_use(config.socket):
             raise AlreadyRunning(f"another hcserver is already serving {config.socket}")
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state(config)   # 0700/0600 whatever the umask: the state holds patient data
         self.formatting = FormatPool(config.format_processes)
         self.formatting.warm()   # imports the formatter in parallel with the rest of the start
         self.engine = make_engine(config.database)

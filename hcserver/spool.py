@@ -5,11 +5,15 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 import time
 from pathlib import Path
 
+from hcserver.statefiles import DIR_MODE, FILE_MODE, private_directory
+
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
+_PREFIX = re.compile(r"^[0-9a-f]{2}$")
 
 
 class SpoolError(OSError):
@@ -19,7 +23,24 @@ class SpoolError(OSError):
 class Spool:
     def __init__(self, directory: Path):
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_directory(self.directory)   # 0700: the images are patient data
+        self._private_contents()
+
+    def _private_contents(self) -> None:
+        """Prefix directories 0700 and images 0600: an older version left the directories 0755
+        (and a restored backup may have any mode)."""
+        for prefix in os.scandir(self.directory):
+            if not (_PREFIX.match(prefix.name) and prefix.is_dir(follow_symlinks=False)):
+                continue
+            if stat.S_IMODE(prefix.stat(follow_symlinks=False).st_mode) != DIR_MODE:
+                os.chmod(prefix.path, DIR_MODE)
+            for entry in os.scandir(prefix.path):
+                try:
+                    if entry.is_file(follow_symlinks=False) and \
+                            stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode) != FILE_MODE:
+                        os.chmod(entry.path, FILE_MODE)
+                except FileNotFoundError:
+                    pass   # removed meanwhile (another node sharing the spool)
 
     def path(self, digest: str) -> Path:
         if not _DIGEST.match(digest):
@@ -56,8 +77,8 @@ class Spool:
             # keeps it for the job about to be submitted with it.
             os.utime(target)
             return digest
-        target.parent.mkdir(exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        private_directory(target.parent)
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")   # 0600 whatever the umask
         try:
             with os.fdopen(fd, "wb") as out:
                 out.write(data)
