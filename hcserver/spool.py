@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hcserver.statefiles import DIR_MODE, FILE_MODE, private_directory
+from hcserver.statefiles import DIR_MODE, FILE_MODE, fsync_directory, private_directory
 
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 _PREFIX = re.compile(r"^[0-9a-f]{2}$")
@@ -77,7 +77,10 @@ class Spool:
             # keeps it for the job about to be submitted with it.
             os.utime(target)
             return digest
-        private_directory(target.parent)
+        try:
+            private_directory(target.parent)   # a new prefix directory is fsynced in the spool
+        except OSError as exc:
+            raise SpoolError(exc.errno, f"cannot store image in the spool: {exc.strerror}") from None
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".upload-")   # 0600 whatever the umask
         try:
             with os.fdopen(fd, "wb") as out:
@@ -85,16 +88,9 @@ class Spool:
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, target)
-            _fsync_directory(target.parent)   # the rename itself must survive a power cut
+            fsync_directory(target.parent)   # the rename itself must survive a power cut
         except OSError as exc:
             Path(tmp).unlink(missing_ok=True)
             raise SpoolError(exc.errno, f"cannot store image in the spool: {exc.strerror}") from None
         return digest
 
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -1,4 +1,4 @@
-"""The daemon's files on disk: private whatever the umask.
+"""The daemon's files on disk: private whatever the umask, and durably created.
 
 The state holds patient data (spooled images, preview PNGs with patient names burned in, the
 queue database, the audit log), so every directory the daemon creates is 0700 and every file
@@ -6,6 +6,9 @@ queue database, the audit log), so every directory the daemon creates is 0700 an
 server does) must not leave them readable. Only the socket is for its group: the directories on
 the way to it inside the state directory are 0710 to that group (enter, but not list), its own
 directory 0750 and the socket 0660 (hcserver.server).
+
+A new directory entry survives a power cut only once its parent directory is fsynced, so every
+directory created here is fsynced in its parent.
 """
 from __future__ import annotations
 
@@ -26,6 +29,14 @@ PASSAGE_MODE = 0o710          # a directory the socket's group passes through to
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 
 
+def fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def private_directory(path: Path, mode: int = DIR_MODE) -> bool:
     """Create ``path`` (and missing parents) with ``mode``, or set ``mode`` on it if it exists.
     Parents that exist already are left as they are (e.g. /var/lib). Returns whether ``path``
@@ -42,8 +53,9 @@ def private_directory(path: Path, mode: int = DIR_MODE) -> bool:
         try:
             os.mkdir(directory, DIR_MODE)
         except FileExistsError:
-            continue   # created by another thread or node meanwhile
+            continue   # created by another thread or node meanwhile: its creator makes it durable
         os.chmod(directory, DIR_MODE)   # mkdir's mode went through the umask
+        fsync_directory(directory.parent)
     if stat.S_IMODE(os.stat(path).st_mode) != mode:
         os.chmod(path, mode)
     return bool(missing)
@@ -100,8 +112,10 @@ def prepare_state(config: ServerConfig) -> None:
         # database file's mode: so the database file is created here, empty (a valid database).
         if not database_file.parent.exists():
             private_directory(database_file.parent)
-        fd, _ = open_private(database_file, os.O_RDWR)
+        fd, created = open_private(database_file, os.O_RDWR)
         os.close(fd)
+        if created:
+            fsync_directory(database_file.parent)
         for suffix in SQLITE_COMPANIONS:
             private_file(database_file.with_name(database_file.name + suffix))
     private_file(config.audit_log)
