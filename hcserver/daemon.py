@@ -19,6 +19,7 @@ from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
 from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state
+from hcserver.uploads import OrphanCollector, UploadQuota
 
 log = logging.getLogger(__name__)
 
@@ -68,14 +69,19 @@ class Daemon:
             self.channel.start()
         self.queue = JobQueue(self.engine, notify=self._notify, owner=owner, lease_s=config.lease_s)
         self.spool = Spool(config.spool)
+        self.quota = UploadQuota()
+        self.orphans = OrphanCollector(self.spool, self.engine, self.quota, config.upload_grace_s)
+        self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node
         recovered = self.queue.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
         self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
         self.dispatcher.start()
+        self.orphans.schedule(self.dispatcher.scheduler)
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
-                                     AuditLog(config.audit_log), self.formatting, reload=self.reload)
+                                     AuditLog(config.audit_log), self.formatting, reload=self.reload,
+                                     quota=self.quota)
         self.formatting.wait_ready()
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
