@@ -183,7 +183,7 @@ class OrphanCollector:
 
     def _used_by_jobs(self, digests) -> set[str]:
         """Which of ``digests`` any job in the (perhaps shared) database uses."""
-        pending, used = list(digests), set()
+        pending, used = list(digests), set[str]()
         with self.engine.connect() as connection:
             for start in range(0, len(pending), _QUERY_BATCH):
                 batch = pending[start:start + _QUERY_BATCH]
