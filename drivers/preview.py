@@ -1,8 +1,9 @@
 """The preview driver: writes each film as a PNG file in a directory (the daemon's is
-``<state_dir>/preview/``)."""
+``<state_dir>/preview/``), private to the daemon's user (the films show patient names)."""
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -12,10 +13,39 @@ from hcserver.formatter.film import FilmSheet
 
 
 def write_atomically(data: bytes, path: Path) -> None:
-    """A reader never sees half a PNG."""
+    """A reader never sees half a PNG; once this returns, a power cut loses nothing; the file
+    is 0600 whatever the umask (a film shows the patient's name)."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(data)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        os.fchmod(fd, 0o600)   # a tmp a crash left behind keeps its old mode through O_CREAT
+        out.write(data)
+        out.flush()
+        os.fsync(fd)
     os.replace(tmp, path)
+    _fsync_directory(path.parent)   # the rename must survive the power cut too
+
+
+def _private_directory(directory: Path) -> None:
+    """``directory`` 0700 (created if need be, fsynced in its parent then)."""
+    if not directory.is_dir():
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(directory, 0o700)
+        except FileExistsError:
+            pass
+        else:
+            _fsync_directory(directory.parent)
+    if stat.S_IMODE(os.stat(directory).st_mode) != 0o700:
+        os.chmod(directory, 0o700)   # mkdir's mode went through the umask
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 class PreviewFilms:
@@ -34,7 +64,7 @@ class PreviewDriver(Driver):
 
     @contextmanager
     def session(self, ticket: JobTicket, observer: JobObserver):
-        self.directory.mkdir(parents=True, exist_ok=True)
+        _private_directory(self.directory)
         yield PreviewFilms(self.directory, ticket, observer)
 
     def echo(self) -> dict:

@@ -134,6 +134,8 @@ class ServerConfig:
     max_films_per_job: int = 200
     max_image_pixels: int = 64 << 20    # rows x columns x frames of one uploaded image
     min_free_spool_bytes: int = 256 << 20  # new jobs are refused below this much free space
+    max_upload_bytes_per_owner: int = 2 << 30   # uploaded and not yet submitted, per owner
+    upload_grace_s: float = 3600.0  # an upload no job uses is removed after this (hcserver.uploads)
     max_job_time_s: float = 3600.0      # a job printing longer than this is aborted and retried
     format_processes: int = 0           # processes that format films; 0: one per CPU, at most 4
     # several nodes on one PostgreSQL queue: each node's name (unique), and how long a node's
@@ -347,6 +349,8 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "max_films_per_job": (int, "a number of films"),
     "max_image_pixels": (int, "a number of pixels"),
     "min_free_spool_bytes": (int, "bytes"),
+    "max_upload_bytes_per_owner": (int, "bytes"),
+    "upload_grace_s": ((int, float), "seconds"),
     "max_job_time_s": ((int, float), "seconds"),
     "format_processes": (int, "a number of processes (0: one per CPU, at most 4)"),
     "node_name": (str, "a name for this node, unique among the nodes sharing the database"),
@@ -417,6 +421,11 @@ def parse(text: str, source: str) -> ServerConfig:
         found.errors.append(ConfigError(source, "server.node_name", "1 to 40 characters, without '#'"))
     if values.get("lease_s", 30.0) < 1:
         found.errors.append(ConfigError(source, "server.lease_s", "must be at least 1 second"))
+    if values.get("max_upload_bytes_per_owner", 1) <= 0:
+        found.errors.append(ConfigError(source, "server.max_upload_bytes_per_owner", "must be positive"))
+    if not values.get("upload_grace_s", 3600) >= 1:   # also refuses nan
+        found.errors.append(ConfigError(source, "server.upload_grace_s",
+                                        "must be at least 1 second (the time between upload and submit)"))
     if values.get("format_processes", 0) < 0:
         found.errors.append(ConfigError(source, "server.format_processes",
                                         "must be 0 (one per CPU, at most 4) or more"))

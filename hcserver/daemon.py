@@ -18,6 +18,8 @@ from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
 from hcserver.spool import Spool
+from hcserver.statefiles import prepare_state
+from hcserver.uploads import OrphanCollector, UploadQuota
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +51,7 @@ class Daemon:
         config = self.config
         if config.socket.exists() and _socket_in_use(config.socket):
             raise AlreadyRunning(f"another hcserver is already serving {config.socket}")
-        config.state_dir.mkdir(parents=True, exist_ok=True)
+        prepare_state(config)   # 0700/0600 whatever the umask: the state holds patient data
         self.formatting = FormatPool(config.format_processes)
         self.formatting.warm()   # imports the formatter in parallel with the rest of the start
         self.engine = make_engine(config.database)
@@ -67,14 +69,19 @@ class Daemon:
             self.channel.start()
         self.queue = JobQueue(self.engine, notify=self._notify, owner=owner, lease_s=config.lease_s)
         self.spool = Spool(config.spool)
+        self.quota = UploadQuota()
+        self.orphans = OrphanCollector(self.spool, self.engine, self.quota, config.upload_grace_s)
+        self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node
         recovered = self.queue.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
         self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
         self.dispatcher.start()
+        self.orphans.schedule(self.dispatcher.scheduler)
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
-                                     AuditLog(config.audit_log), self.formatting, reload=self.reload)
+                                     AuditLog(config.audit_log), self.formatting, reload=self.reload,
+                                     quota=self.quota)
         self.formatting.wait_ready()
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()

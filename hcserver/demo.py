@@ -49,6 +49,16 @@ def _port_open(port: int) -> bool:
 
 
 def main() -> int:
+    # The films, previews, the simulator's records and the server's state show patient names:
+    # only this user may read them, whatever the umask (the servers started inherit it).
+    old_umask = os.umask(0o077)
+    try:
+        return _demo()
+    finally:
+        os.umask(old_umask)
+
+
+def _demo() -> int:
     run = Path("demo-run").resolve()
     shutil.rmtree(run, ignore_errors=True)
     films_dir = run / "simulator-films"

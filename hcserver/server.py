@@ -38,6 +38,7 @@ from hcserver.protocol import ProtocolError, encode, error, read_message
 from hcserver.queue import JobQueue, QueueError
 from hcserver.spool import Spool, SpoolError
 from hcserver.states import TERMINAL
+from hcserver.uploads import QuotaExceeded, UploadQuota
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,10 @@ class Operations:
     """What each request ``op`` does. Methods named ``op_<name>`` with dashes as underscores."""
 
     def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool, bus: EventBus,
-                 dispatcher: Dispatcher, audit: AuditLog, formatting: FormatPool, reload=None):
+                 dispatcher: Dispatcher, audit: AuditLog, formatting: FormatPool, reload=None,
+                 quota: UploadQuota | None = None):
         self.queue, self.spool, self.bus, self.dispatcher = queue, spool, bus, dispatcher
+        self.quota = quota if quota is not None else UploadQuota()   # shared with the daemon's orphan collection
         self.audit, self.formatting = audit, formatting
         self._reload = reload
         self.job_list = JobListCache(queue, bus)
@@ -113,6 +116,18 @@ class Operations:
         return {"server": "hcserver", "user": peer.name, "admin": peer.admin}
 
     def op_upload(self, request, attachment, peer):
+        """Store one image in the spool, within the owner's upload quota (hcserver.uploads)."""
+        try:
+            reservation = self.quota.reserve(peer.name, len(attachment), self.config.max_upload_bytes_per_owner)
+        except QuotaExceeded as exc:
+            name = self._arg(request, "name", str, required=False, default="uploaded image")
+            raise RequestError("upload-quota", f"{name}: {exc}") from None
+        with reservation:
+            answer = self._store_upload(request, attachment, peer)
+            reservation.keep(answer["image"][len(IMAGE_REF_PREFIX):])
+        return answer
+
+    def _store_upload(self, request, attachment, peer):
         """Store one image in the spool; refuse it at once if it cannot be printed."""
         name = self._arg(request, "name", str, required=False, default="uploaded image")
         if not attachment:
@@ -159,6 +174,7 @@ class Operations:
                                               f"{self.config.max_jobs_per_owner})")
         hold = self._arg(request, "hold", bool, required=False, default=False)
         job_id = self.queue.submit(peer.name, job, held=hold, details=self._patient_details(job))
+        self.quota.submitted(peer.name, {frame["image"] for film in job["films"] for frame in film["frames"]})
         self.audit.record(peer.name, "submit", job=job_id, printer=job["printer"], films=len(job["films"]),
                           held=hold)
         return {"job": job_id, "films": len(job["films"])}
