@@ -25,8 +25,10 @@ Public API
     format one film; ``images`` maps frame ``image`` keys to files.
 ``compose(sheet) -> ndarray``
     the film as one image, from the very box pixels (preview).
-``inspect_image(path) -> ImageInfo``
-    submit-time check that a file is a printable image (else UnprintableImage).
+``inspect_image(path, max_pixels=MAX_IMAGE_PIXELS) -> ImageInfo``
+    submit-time check that a file is a printable image (else UnprintableImage; ImageTooLarge
+    when its declared rows x columns x frames x samples per pixel exceed ``max_pixels``,
+    found before anything is decoded).
 ``check_film_options(film, where, images=None) -> dict`` and
 ``check_frame_options(frame, where, image=None) -> dict``
     submit-time validation and normalisation; raise :class:`OptionError`
@@ -139,12 +141,13 @@ _EXPORTS = {
     "FILM_OPTIONS": "options", "FRAME_OPTIONS": "options", "OptionError": "options",
     "check_film_options": "options", "check_frame_options": "options",
     "format_film": "pipeline",
-    "ImageInfo": "source", "UnprintableImage": "source", "inspect_image": "source",
+    "ImageInfo": "source", "ImageTooLarge": "source", "MAX_IMAGE_PIXELS": "film", "UnprintableImage": "source",
+    "inspect_image": "source",
 }
 if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr__)
     from hcserver.formatter.autolayout import auto_layout
     from hcserver.formatter.composition import compose, film_png
-    from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox, PrinterProfile
+    from hcserver.formatter.film import MAX_IMAGE_PIXELS, BoxRect, FilmSheet, ImageBox, PrinterProfile
     from hcserver.formatter.geometry import (
         FILM_SIZES,
         MAGNIFICATIONS,
@@ -163,7 +166,12 @@ if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr_
         check_frame_options,
     )
     from hcserver.formatter.pipeline import format_film
-    from hcserver.formatter.source import ImageInfo, UnprintableImage, inspect_image
+    from hcserver.formatter.source import (
+        ImageInfo,
+        ImageTooLarge,
+        UnprintableImage,
+        inspect_image,
+    )
 
 
 def __dir__() -> list[str]:

@@ -133,7 +133,7 @@ class ServerConfig:
     # limits
     max_jobs_per_owner: int = 1000      # queued (not finished) jobs one owner may have
     max_films_per_job: int = 200
-    max_image_pixels: int = 64 << 20    # rows x columns x frames of one uploaded image
+    max_image_pixels: int = 64 << 20    # rows x columns x frames x samples per pixel of one image
     min_free_spool_bytes: int = 256 << 20  # new jobs are refused below this much free space
     max_job_time_s: float = 3600.0      # a job printing longer than this is aborted and retried
     format_processes: int = 0           # processes that format films; 0: one per CPU, at most 4

@@ -81,7 +81,7 @@ class Operations:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one Operations lives as long as the daemon
     def _image_info(self, digest: str) -> formatter.ImageInfo:
-        return formatter.inspect_image(self.spool.path(digest))
+        return formatter.inspect_image(self.spool.path(digest), self.config.max_image_pixels)
 
     @staticmethod
     def _arg(request: dict, key: str, kind: type | tuple, required: bool = True, default=None):
@@ -131,12 +131,8 @@ class Operations:
             info = self._image_info(digest)
         except formatter.UnprintableImage as exc:
             self.spool.remove(digest, min_age_s=0)   # no job can use it: do not keep it
-            raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
-        if info.rows * info.columns * info.frames > self.config.max_image_pixels:
-            self.spool.remove(digest, min_age_s=0)
-            raise RequestError("image-too-large", f"{name}: {info.frames} frame(s) of {info.rows}x{info.columns} "
-                                                  f"pixels exceed the limit of {self.config.max_image_pixels} "
-                                                  f"pixels per image")
+            code = "image-too-large" if isinstance(exc, formatter.ImageTooLarge) else "unprintable-image"
+            raise RequestError(code, f"{name}: {exc.reason}") from None
         return {"image": IMAGE_REF_PREFIX + digest, "frames": info.frames, "rows": info.rows,
                 "columns": info.columns, "color": info.color}
 
@@ -147,7 +143,8 @@ class Operations:
         except SpecError as exc:
             raise RequestError("invalid-spec", str(exc)) from None
         except formatter.UnprintableImage as exc:
-            raise RequestError("unprintable-image", str(exc)) from None
+            code = "image-too-large" if isinstance(exc, formatter.ImageTooLarge) else "unprintable-image"
+            raise RequestError(code, str(exc)) from None
 
     def op_submit(self, request, attachment, peer):
         job = self._normalise(request)

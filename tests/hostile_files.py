@@ -1,0 +1,81 @@
+"""Hostile DICOM files for tests: small on disk, costly to whoever decodes them naively."""
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+from pydicom.encaps import encapsulate
+from pydicom.filebase import DicomFileLike
+from pydicom.filewriter import write_dataset, write_file_meta_info
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    RLELossless,
+    SecondaryCaptureImageStorage,
+)
+
+from tests.dicom_files import new_dataset
+
+
+def grey_image(rows: int, columns: int, bits: int = 16):
+    """A MONOCHROME2 Secondary Capture dataset declaring ``rows`` x ``columns`` (no pixel data yet)."""
+    ds = new_dataset(SecondaryCaptureImageStorage)
+    ds.Modality, ds.PatientName, ds.PatientID = "OT", "Hostile^File", "HOSTILE"
+    ds.Rows, ds.Columns = rows, columns
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated = ds.BitsStored = bits
+    ds.HighBit, ds.PixelRepresentation = bits - 1, 0
+    return ds
+
+
+def _rle_frame(segments: int, segment: bytes) -> bytes:
+    header = struct.pack("<16L", segments, *[64 + i * len(segment) for i in range(segments)],
+                         *[0] * (15 - segments))
+    return header + segment * segments
+
+
+def rle_bomb(path: Path, rows: int, columns: int, bits: int = 16) -> Path:
+    """RLE Lossless whose header declares ``rows`` x ``columns`` with one frame of a few KB:
+    a decoder allocates the declared frame before it finds the data short."""
+    ds = grey_image(rows, columns, bits)
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    ds.PixelData = encapsulate([_rle_frame(bits // 8, b"\x81\x00" * 400)])   # runs of 128 zeros
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def deflated_zeros(path: Path, rows: int, columns: int, bits: int = 16, size: int | None = None) -> Path:
+    """Deflated Explicit VR Little Endian with ``rows`` x ``columns`` of zeros (or ``size`` bytes
+    of them, whatever the header says): about a thousandth of the inflated size on disk. Written
+    in chunks, never whole in memory."""
+    ds = grey_image(rows, columns, bits)
+    ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+    meta, body = io.BytesIO(), io.BytesIO()
+    for buffer, write in ((meta, lambda fp: write_file_meta_info(fp, ds.file_meta)),
+                          (body, lambda fp: write_dataset(fp, ds))):
+        fp = DicomFileLike(buffer)
+        fp.is_little_endian, fp.is_implicit_VR = True, False
+        write(fp)
+    size = rows * columns * bits // 8 if size is None else size
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    zeros = bytes(16 << 20)
+    with open(path, "wb") as out:
+        out.write(b"\0" * 128 + b"DICM" + meta.getvalue())
+        out.write(deflate.compress(body.getvalue() + struct.pack("<HH2sHL", 0x7FE0, 0x0010, b"OW", 0, size)))
+        for start in range(0, size, len(zeros)):
+            out.write(deflate.compress(zeros[:min(len(zeros), size - start)]))
+        out.write(deflate.flush())
+    return path
+
+
+def native_image(path: Path, rows: int, columns: int, **attributes) -> Path:
+    """An uncompressed 16-bit image with a gradient, and any extra attributes."""
+    ds = grey_image(rows, columns, 16)
+    for keyword, value in attributes.items():
+        setattr(ds, keyword, value)
+    ds.PixelData = (np.arange(rows * columns, dtype=np.uint16) % 4096).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+    return path
