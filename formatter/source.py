@@ -8,7 +8,8 @@ given).
 
 The image's declared size (Rows x Columns x Number of Frames x Samples per
 Pixel) is checked against the caller's budget before any pixel is decoded, or,
-in a deflated file, inflated.
+in a deflated file, inflated; and a frame is decoded only within what its header
+declares (see :func:`decode_frame`).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ import pydicom
 from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+from pydicom.encaps import get_frame
 from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset as parse_dataset
@@ -35,6 +37,10 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
+    JPEG2000TransferSyntaxes,
+    JPEGLSTransferSyntaxes,
+    JPEGTransferSyntaxes,
+    RLELossless,
 )
 
 from hcserver.formatter.film import MAX_IMAGE_PIXELS
@@ -492,26 +498,83 @@ def check_image(ds: Dataset, path: str, details: bool = True) -> ImageInfo:
                      spacing_mm=physical_spacing(ds, 0))
 
 
+def _jpeg_size(code: bytes) -> tuple[int, int, int] | None:
+    """(rows, columns, components) in a JPEG or JPEG-LS frame header, or None."""
+    if code[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    for _ in range(1000):   # markers before the frame header: a few in real files
+        while code[pos:pos + 1] == b"\xff" and code[pos + 1:pos + 2] == b"\xff":
+            pos += 1    # fill bytes
+        marker = code[pos + 1:pos + 2]
+        if len(code) < pos + 10 or code[pos:pos + 1] != b"\xff":
+            return None
+        if marker[0] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7):
+            rows, columns = unpack_from(">HH", code, pos + 5)
+            return rows, columns, code[pos + 9]
+        pos += 2 + unpack_from(">H", code, pos + 2)[0]
+    return None
+
+
+def _j2k_size(code: bytes) -> tuple[int, int, int] | None:
+    """(rows, columns, components) in a JPEG 2000 image and tile size marker, or None."""
+    pos = code.find(b"\xff\x4f\xff\x51", 0, 1 << 16)    # after the JP2 boxes, if any
+    if pos < 0 or len(code) < pos + 42:
+        return None
+    x, y, x0, y0 = unpack_from(">LLLL", code, pos + 8)
+    return max(0, y - y0), max(0, x - x0), unpack_from(">H", code, pos + 40)[0]
+
+
+def _codestream_problem(ds: Dataset, index: int, syntax: UID) -> str | None:
+    """Why frame ``index`` must not be decoded: its JPEG, JPEG-LS or JPEG 2000 codestream
+    declares more pixels than the header, and the decoder would allocate what it declares."""
+    if syntax in JPEG2000TransferSyntaxes:
+        read = _j2k_size
+    elif syntax in JPEGTransferSyntaxes or syntax in JPEGLSTransferSyntaxes:
+        read = _jpeg_size
+    else:
+        return None
+    try:
+        size = read(get_frame(ds.PixelData, index, number_of_frames=frame_count(ds, "")))
+        rows, columns, samples = int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1)
+    except Exception:   # pydicom's decoding reports what is wrong with the frame
+        return None
+    if size is None or size[0] * size[1] * size[2] <= rows * columns * samples:
+        return None
+    return (f"cannot decode the pixel data ({syntax.name}): frame {index + 1} is {size[1]}x{size[0]} pixels "
+            f"of {size[2]} components in its codestream, the header says {columns}x{rows} of {samples}")
+
+
 def decode_frame(ds: Dataset, path: str, index: int) -> np.ndarray:
     """Decode frame ``index`` (0-based): (rows, cols) or (rows, cols, 3), native byte order.
 
-    YBR_FULL / YBR_FULL_422 come back as RGB (pydicom converts them).
+    YBR_FULL / YBR_FULL_422 come back as RGB (pydicom converts them). Only within what the
+    header declares: a JPEG-family frame that says it is larger is refused undecoded, and RLE
+    is decoded by pylibjpeg-rle alone, which writes into a frame of the declared size (pydicom's
+    own RLE decoder expands a segment in full, up to 64 times the file, before checking it).
     """
+    ts = ds.file_meta.get("TransferSyntaxUID")
+    syntax = UID(str(ts)) if ts else None
+    problem = _codestream_problem(ds, index, syntax) if syntax else None
+    if problem:
+        raise UnprintableImage(path, problem)
+    options = {"decoding_plugin": "pylibjpeg"} if syntax == RLELossless else {}
     try:
-        arr = pixel_array(ds, index=index)
+        arr = pixel_array(ds, index=index, **options)
     except ValueError as exc:
         text = str(exc)
         if "less than expected" in text:
             raise UnprintableImage(path, f"truncated: {text.split(' - ')[0]}") from None
         raise UnprintableImage(path, f"cannot decode the pixel data: {text}") from None
-    except Exception as exc:
-        ts = ds.file_meta.get("TransferSyntaxUID")
-        syntax = UID(str(ts)).name if ts else "unknown transfer syntax"
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:    # a panic in a decoder written in Rust is a BaseException
+        name = syntax.name if syntax else "unknown transfer syntax"
         detail = "; ".join(line.strip().rstrip(":") for line in str(exc).splitlines() if line.strip())
         detail = detail.replace("plugins; ", "plugins: ", 1)
         if len(detail) > 400:
             detail = detail[:400] + "..."
-        raise UnprintableImage(path, f"cannot decode the pixel data ({syntax}): {detail}") from None
+        raise UnprintableImage(path, f"cannot decode the pixel data ({name}): {detail}") from None
     if not arr.dtype.isnative:
         arr = arr.astype(arr.dtype.newbyteorder("="))
     return arr

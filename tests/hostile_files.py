@@ -7,11 +7,13 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from pydicom.encaps import encapsulate
 from pydicom.filebase import DicomFileLike
 from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.uid import (
     DeflatedExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
     RLELossless,
     SecondaryCaptureImageStorage,
 )
@@ -47,6 +49,30 @@ def rle_bomb(path: Path, rows: int, columns: int, bits: int = 16) -> Path:
     return path
 
 
+def rle_overlong(path: Path, segment_bytes: int) -> Path:
+    """A 64 x 64 RLE image whose one segment holds ``segment_bytes`` of 128-byte replicate runs,
+    64 times that size when decoded (the 4096 pixels declared need 64 bytes of them). It starts
+    4 bytes after its header: pylibjpeg-rle refuses that offset, pydicom's own decoder does not."""
+    ds = grey_image(64, 64, 8)
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    header = struct.pack("<16L", 1, 68, *[0] * 14)
+    ds.PixelData = encapsulate([header + bytes(4) + b"\x81\x00" * (segment_bytes // 2)])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def rle_overflowing(path: Path) -> Path:
+    """A 64 x 64 16-bit RLE image whose two segments each decode to 128 KB, past the end of the
+    8 KB frame (pylibjpeg-rle 2 panics on it)."""
+    ds = grey_image(64, 64, 16)
+    ds.file_meta.TransferSyntaxUID = RLELossless
+    ds.PixelData = encapsulate([_rle_frame(2, b"\x81\x00" * 1000)])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
 def deflated_zeros(path: Path, rows: int, columns: int, bits: int = 16, size: int | None = None) -> Path:
     """Deflated Explicit VR Little Endian with ``rows`` x ``columns`` of zeros (or ``size`` bytes
     of them, whatever the header says): about a thousandth of the inflated size on disk. Written
@@ -68,6 +94,21 @@ def deflated_zeros(path: Path, rows: int, columns: int, bits: int = 16, size: in
         for start in range(0, size, len(zeros)):
             out.write(deflate.compress(zeros[:min(len(zeros), size - start)]))
         out.write(deflate.flush())
+    return path
+
+
+def jpeg_claiming(path: Path, rows: int, columns: int) -> Path:
+    """A 16 x 16 JPEG Baseline image whose JPEG frame header claims ``rows`` x ``columns``:
+    the decoder allocates what the codestream says, not what the DICOM header says."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.zeros((16, 16), np.uint8)).save(buffer, "JPEG")
+    code = bytearray(buffer.getvalue())
+    struct.pack_into(">HH", code, code.find(b"\xff\xc0") + 5, rows, columns)
+    ds = grey_image(16, 16, 8)
+    ds.file_meta.TransferSyntaxUID = JPEGBaseline8Bit
+    ds.PixelData = encapsulate([bytes(code)])
+    ds["PixelData"].VR = "OB"
+    ds.save_as(path, enforce_file_format=True)
     return path
 
 

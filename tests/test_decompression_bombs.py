@@ -12,7 +12,14 @@ from hcserver.client import ClientError
 from hcserver.spool import Spool
 from tests.conftest import PREVIEW_CONFIG
 from tests.daemon import DaemonProcess
-from tests.hostile_files import deflated_zeros, native_image, rle_bomb
+from tests.hostile_files import (
+    deflated_zeros,
+    jpeg_claiming,
+    native_image,
+    rle_bomb,
+    rle_overflowing,
+    rle_overlong,
+)
 from tests.proc import MB, peak_rss, reset_peak_rss
 
 #: Each bomb decodes to 800 MB or more (4.3 GB for the RLE one of 65535 x 65535): a daemon that
@@ -74,6 +81,39 @@ def test_deflated_data_is_inflated_only_as_far_as_its_header_declares(server, tm
                                                         "frames": [small]}]})
         assert hc.wait(job, timeout=60)["state"] == "completed"
     assert peak_rss(server.proc.pid) < RSS_BOUND
+
+
+def test_a_jpeg_frame_is_decoded_only_within_what_its_header_declares(server, tmp_path):
+    """A JPEG frame header may claim more pixels than the DICOM header: the decoder would
+    allocate what the codestream says."""
+    claiming = jpeg_claiming(tmp_path / "claiming.dcm", 60000, 60000)    # 3.6 GB decoded
+    reset_peak_rss(server.proc.pid)
+    with server.client() as hc:
+        with pytest.raises(ClientError, match=r"frame 1 is 60000x60000 pixels of 1 components in its "
+                                              r"codestream, the header says 16x16 of 1$") as refused:
+            hc.upload(claiming)
+        assert refused.value.code == "unprintable-image"
+    assert peak_rss(server.proc.pid) < RSS_BOUND
+
+
+def test_an_rle_frame_is_decoded_only_within_what_its_header_declares(server, tmp_path):
+    """An RLE segment expands up to 64 times whatever the header says; pydicom's own decoder
+    (which pydicom falls back to when pylibjpeg-rle refuses a frame) expands it all before
+    comparing."""
+    overlong = rle_overlong(tmp_path / "overlong.dcm", 12 << 20)         # 800 MB decoded
+    reset_peak_rss(server.proc.pid)
+    with server.client() as hc:
+        with pytest.raises(ClientError, match=r"cannot decode the pixel data \(RLE Lossless\): .*segment offset"):
+            hc.upload(overlong)
+    assert peak_rss(server.proc.pid) < RSS_BOUND
+
+
+def test_a_decoder_panic_costs_the_upload_not_the_connection(server, tmp_path):
+    with server.client() as hc:
+        with pytest.raises(ClientError, match=r"cannot decode the pixel data \(RLE Lossless\): ") as refused:
+            hc.upload(rle_overflowing(tmp_path / "overflowing.dcm"))
+        assert refused.value.code == "unprintable-image"
+        assert hc.request("ping")["ok"]     # the same connection serves on
 
 
 def test_a_bomb_put_in_the_spool_is_refused_at_submit_and_preview(server, bombs):
