@@ -29,6 +29,9 @@ Public API
     submit-time check that a file is a printable image (else UnprintableImage; ImageTooLarge
     when its declared rows x columns x frames x samples per pixel exceed ``max_pixels``,
     found before anything is decoded).
+``screen(data, name)``
+    cheap checks of an upload's bytes before they are stored: UnprintableImage if they are not
+    DICOM (no 'DICM' prefix and no data set at their start, or no sequence of data elements).
 ``check_film_options(film, where, images=None) -> dict`` and
 ``check_frame_options(frame, where, image=None) -> dict``
     submit-time validation and normalisation; raise :class:`OptionError`
@@ -142,7 +145,7 @@ _EXPORTS = {
     "check_film_options": "options", "check_frame_options": "options",
     "format_film": "pipeline",
     "ImageInfo": "source", "ImageTooLarge": "source", "MAX_IMAGE_PIXELS": "film", "UnprintableImage": "source",
-    "inspect_image": "source",
+    "inspect_image": "source", "screen": "source",
 }
 if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr__)
     from hcserver.formatter.autolayout import auto_layout
@@ -171,6 +174,7 @@ if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr_
         ImageTooLarge,
         UnprintableImage,
         inspect_image,
+        screen,
     )
 
 

@@ -6,10 +6,13 @@ image (no Pixel Data; the SOP class is named), truncated, too large, or pixel
 data that cannot be decoded (the transfer syntax and the decoder's reason are
 given).
 
-The image's declared size (Rows x Columns x Number of Frames x Samples per
-Pixel) is checked against the caller's budget before any pixel is decoded, or,
-in a deflated file, inflated; and a frame is decoded only within what its header
-declares (see :func:`decode_frame`).
+Hostile files cost no more than printable ones. Before pydicom parses a file,
+its data element headers are walked (values skipped, sequences entered): a file
+that does not start like DICOM, or holds more than :data:`MAX_DATA_ELEMENTS`
+elements, is refused after reading little of it. The image's declared size
+(Rows x Columns x Number of Frames x Samples per Pixel) is checked against the
+caller's budget before any pixel is decoded or inflated, and a frame is decoded
+only within what its header declares (see :func:`decode_frame`).
 """
 from __future__ import annotations
 
@@ -27,7 +30,6 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import get_frame
-from pydicom.errors import InvalidDicomError
 from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset as parse_dataset
 from pydicom.pixels import pixel_array
@@ -52,8 +54,10 @@ GREY = ("MONOCHROME1", "MONOCHROME2")
 COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
 _UNDEFINED_LENGTH = 0xFFFFFFFF
 
-#: Data elements a data set may hold, sequence items and nested elements included. Real images
-#: hold hundreds, enhanced multi-frame ones tens of thousands.
+#: Data elements a file may hold, sequence items and nested elements included. Real images hold
+#: hundreds, enhanced multi-frame ones tens of thousands; a stream of empty elements (e.g. zeros
+#: after a 'DICM' prefix) reaches the limit within a few MiB instead of making pydicom parse
+#: every 8 bytes of it as an element (~0.5 s per MiB).
 MAX_DATA_ELEMENTS = 250_000
 #: Sequences nested deeper than this are not an image's.
 MAX_NESTING = 32
@@ -71,6 +75,7 @@ _LONG_VRS = frozenset(vr.encode() for vr in ("OB", "OD", "OF", "OL", "OV", "OW",
                                              "UR", "UT", "UV"))
 _ITEM, _ITEM_END, _SEQUENCE_END = 0xFFFEE000, 0xFFFEE00D, 0xFFFEE0DD
 _PIXEL_TAGS = frozenset((0x7FE00010, 0x7FE00008, 0x7FE00009))
+_NOT_DICOM = "not a DICOM file (no 'DICM' prefix and no DICOM data set at its start)"
 
 
 class UnprintableImage(ValueError):
@@ -110,7 +115,7 @@ class ImageInfo:
 
 
 class _Bytes:
-    """A file's bytes (a read-only mapping), walked where they are."""
+    """A file's bytes (a read-only mapping) or an upload's, walked where they are."""
 
     def __init__(self, data):
         self.data = data
@@ -177,7 +182,8 @@ class _Walk:
     implicit, sequences of defined and undefined length, encapsulated pixel data as one value),
     counting elements and items, so that no file makes pydicom parse more than
     :data:`MAX_DATA_ELEMENTS` of them. Values are skipped, not read. A walk that meets the end
-    of the data stops there: truncation is reported later, with what pydicom read."""
+    of the data stops there: truncation is reported later, with what pydicom read. An element
+    with the same tag as the one before it is not DICOM (zeros read as (0000,0000) elements)."""
 
     def __init__(self, source, little: bool, path: str):
         self.source, self.path = source, path
@@ -205,6 +211,7 @@ class _Walk:
         head, short, long = self._head, self._short, self._long
         if has(pos + 6) and not (depth and implicit):    # as pydicom decides a data set's VR encoding
             implicit = not (0x40 < data[pos + 4] < 0x5B and 0x40 < data[pos + 5] < 0x5B)
+        previous = -1
         limit = stop if stop is not None else 1 << 62
         while pos < limit:
             if not has(pos + 8):
@@ -213,6 +220,10 @@ class _Walk:
             tag = group << 16 | element
             if tag == _ITEM_END:
                 return pos + 8
+            if tag == previous:
+                raise UnprintableImage(self.path, f"not a DICOM file: data element ({group:04X},{element:04X}) "
+                                                  f"repeats at byte {pos}")
+            previous = tag
             self.count += 1
             if self.count > MAX_DATA_ELEMENTS:
                 self._tally()
@@ -302,9 +313,13 @@ class _Layout:
 
 
 def _layout(data, path: str) -> _Layout:
-    """Read the prefix and the File Meta Information from the header bytes alone."""
+    """Read the prefix and the File Meta Information from the header bytes alone; refuse what
+    does not start like DICOM (a preamble and 'DICM', or a data set of group 0002 or 0008)."""
     part10 = len(data) >= 132 and data[128:132] == b"DICM"
     pos = 132 if part10 else 0
+    if not part10 and not (len(data) >= 8 and (unpack_from("<H", data)[0] in (0x0002, 0x0008) or (
+            unpack_from(">H", data)[0] == 0x0008 and bytes(data[4:6]) in _VRS))):
+        raise UnprintableImage(path, _NOT_DICOM)
     meta = _Walk(_Bytes(data), True, path)     # counts the elements of the File Meta Information
     syntax = None
     while len(data) >= pos + 8 and unpack_from("<H", data, pos)[0] == 0x0002:   # File Meta Information
@@ -327,6 +342,15 @@ def _layout(data, path: str) -> _Layout:
     else:
         little = syntax != ExplicitVRBigEndian
     return _Layout(part10, pos, little, syntax == DeflatedExplicitVRLittleEndian)
+
+
+def screen(data, name: str) -> None:
+    """Checks of an upload's bytes before they are stored: refuse what is not DICOM, or holds
+    more data elements than an image does, after reading only the element headers (a deflated
+    data set is walked when it is read, see :func:`read_dataset`)."""
+    layout = _layout(data, name)
+    if not layout.deflated:
+        _Walk(_Bytes(data), layout.little, name).dataset(layout.start, None, implicit=True)
 
 
 def _sop_class(ds: Dataset) -> str:
@@ -391,15 +415,14 @@ def _read_deflated(data, layout: _Layout, path: str, max_pixels: int) -> Dataset
 
 
 def _read(file, path: str, max_pixels: int) -> Dataset:
-    if os.fstat(file.fileno()).st_size >= 8:
-        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            layout = _layout(data, path)
-            if layout.deflated:
-                return _read_deflated(data, layout, path, max_pixels)
-    try:
-        return pydicom.dcmread(path)
-    except InvalidDicomError:
-        return _without_meta(path)
+    if os.fstat(file.fileno()).st_size < 8:
+        raise UnprintableImage(path, _NOT_DICOM)
+    with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        layout = _layout(data, path)
+        if layout.deflated:
+            return _read_deflated(data, layout, path, max_pixels)
+        _Walk(_Bytes(data), layout.little, path).dataset(layout.start, None, implicit=True)
+    return pydicom.dcmread(path) if layout.part10 else _without_meta(path)
 
 
 def read_dataset(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Dataset:

@@ -117,6 +117,10 @@ class Operations:
         name = self._arg(request, "name", str, required=False, default="uploaded image")
         if not attachment:
             raise RequestError("bad-request", "upload needs the image bytes as the attachment")
+        try:
+            formatter.screen(attachment, name)   # what is not DICOM costs no hashing and no spool space
+        except formatter.UnprintableImage as exc:
+            raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
         free = self.spool.free_bytes()
         if free - len(attachment) < self.config.min_free_spool_bytes:
             raise RequestError("spool-full", f"{name}: the spool has only {free >> 20} MiB free (at least "
