@@ -98,7 +98,9 @@ Frame options
     ``top``, ``top-right``, ``left``, ``right``, ``bottom-left``, ``bottom``,
     ``bottom-right``; a template is text with ``{Field}``s: any DICOM keyword
     (missing ones print nothing) or ``{Window}`` ("C 40 W 400"), ``{Frame}``
-    (1-based), ``{Frames}``, ``{Film}`` (1-based), ``{Box}``. ``size_mm``: the
+    (1-based), ``{Frames}``, ``{Film}`` (1-based), ``{Box}``; a template, a
+    field's format width or precision (``{PatientID:>10}``) and the printed
+    text are at most 1024 characters (longer values are cut). ``size_mm``: the
     capital-letter height on the film, 0.5..50 (default 3).
 ``graphics``
     up to 256, in image pixel coordinates ((0, 0) = the image's top-left

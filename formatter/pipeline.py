@@ -185,7 +185,8 @@ def render_frame(frame: dict, ds: Dataset, info: ImageInfo, path: str, here: str
                                                                  f"than the image is wide ({image_width:.1f} mm)")
         blocks.append((graphic["at"], scale_bar_block(graphic, spacing, placement, output.dpi, ink)))
     computed = {**computed, "Window": window_label, "Frame": str(number + 1), "Frames": str(info.frames)}
-    blocks = annotation_blocks(frame["annotations"], ds, number, computed, output.dpi, ink_from) + blocks
+    blocks = annotation_blocks(frame["annotations"], ds, number, computed, output.dpi, ink_from,
+                               levels.shape[:2]) + blocks
     notes.extend(f"{here}: {n}" for n in paint_blocks(levels, blocks, output.dpi, output.out_max))
 
     pixels = quantise(levels, output.out_max)
