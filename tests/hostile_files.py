@@ -112,11 +112,19 @@ def jpeg_claiming(path: Path, rows: int, columns: int) -> Path:
     return path
 
 
-def native_image(path: Path, rows: int, columns: int, **attributes) -> Path:
-    """An uncompressed 16-bit image with a gradient, and any extra attributes."""
+def native_image(path: Path, rows: int, columns: int, overlay: tuple[int, int] | None = None,
+                 **attributes) -> Path:
+    """An uncompressed 16-bit image with a gradient, and any extra attributes; with ``overlay``
+    (rows, columns), an empty overlay plane of that size (a byte per 8 of its pixels on disk,
+    unpacked to a byte per pixel by pydicom)."""
     ds = grey_image(rows, columns, 16)
     for keyword, value in attributes.items():
         setattr(ds, keyword, value)
+    if overlay:
+        for element, vr, value in ((0x0010, "US", overlay[0]), (0x0011, "US", overlay[1]), (0x0040, "CS", "G"),
+                                   (0x0050, "SS", [1, 1]), (0x0100, "US", 1), (0x0102, "US", 0),
+                                   (0x3000, "OW", bytes((overlay[0] * overlay[1] + 15) // 16 * 2))):
+            ds.add_new((0x6000, element), vr, value)
     ds.PixelData = (np.arange(rows * columns, dtype=np.uint16) % 4096).tobytes()
     ds.save_as(path, enforce_file_format=True)
     return path

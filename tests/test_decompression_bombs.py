@@ -20,7 +20,7 @@ from tests.hostile_files import (
     rle_overflowing,
     rle_overlong,
 )
-from tests.proc import MB, peak_rss, reset_peak_rss
+from tests.proc import MB, descendants, peak_rss, reset_peak_rss
 
 #: Each bomb decodes to 800 MB or more (4.3 GB for the RLE one of 65535 x 65535): a daemon that
 #: decoded one would pass this.
@@ -114,6 +114,22 @@ def test_a_decoder_panic_costs_the_upload_not_the_connection(server, tmp_path):
             hc.upload(rle_overflowing(tmp_path / "overflowing.dcm"))
         assert refused.value.code == "unprintable-image"
         assert hc.request("ping")["ok"]     # the same connection serves on
+
+
+def test_an_overlay_plane_larger_than_its_image_is_skipped_not_unpacked(server, tmp_path):
+    """pydicom unpacks an overlay plane whole, a byte per pixel: 98 MB on disk declaring
+    28000 x 28000 would take 784 MB in the formatting process, for a 64 x 64 image."""
+    image = native_image(tmp_path / "overlay.dcm", 64, 64, overlay=(28000, 28000))
+    for pid in descendants(server.proc.pid):
+        reset_peak_rss(pid)
+    with server.client() as hc:
+        job = hc.submit_files([image], printer="film")
+        result = hc.wait(job, timeout=120)
+        assert result["state"] == "completed", result
+        assert [w["meaning"] for w in hc.show(job)["warnings"]] == [
+            "films[0].frames[0]: overlay plane 6000 skipped: 28000x28000 pixels in 1 frame(s), more than 4 "
+            "times the image (64x64 in 1)"]
+    assert max(peak_rss(pid) for pid in descendants(server.proc.pid)) < RSS_BOUND
 
 
 def test_a_bomb_put_in_the_spool_is_refused_at_submit_and_preview(server, bombs):
