@@ -16,6 +16,7 @@ only within what its header declares (see :func:`decode_frame`).
 """
 from __future__ import annotations
 
+import io
 import mmap
 import os
 import zlib
@@ -30,7 +31,6 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import get_frame
-from pydicom.filebase import DicomBytesIO
 from pydicom.filereader import read_dataset as parse_dataset
 from pydicom.pixels import pixel_array
 from pydicom.uid import (
@@ -187,9 +187,9 @@ class _Walk:
 
     def __init__(self, source, little: bool, path: str):
         self.source, self.path = source, path
-        order, byteorder = ("<", "little") if little else (">", "big")
+        order = "<" if little else ">"
         self._head, self._short, self._long, self._item = order + "HH2s", order + "H", order + "L", order + "HHL"
-        self._delimiter = (0xFFFE).to_bytes(2, byteorder) + (0xE0DD).to_bytes(2, byteorder)
+        self._delimiter = b"\xfe\xff\xdd\xe0" if little else b"\xff\xfe\xe0\xdd"     # (FFFE,E0DD)
         self.count = 0
         self.pixels: int | None = None   # where the top-level Pixel Data starts, if the walk stopped there
 
@@ -255,14 +255,15 @@ class _Walk:
             if vr is None and known is None and has(value + 8):   # a private sequence?
                 sequence = unpack_from(self._item, data, value)[:2] == (0xFFFE, 0xE000)
             if sequence or vr == b"UN":
-                pos = self.items(value, None, implicit, depth + 1)
+                end = self.items(value, None, implicit, depth + 1)
             else:   # encapsulated pixel data, as pydicom reads it: fragments, else up to a delimiter
-                pos = self._fragments(value)
-                if pos is None:
+                end = self._fragments(value)
+                if end is None:
                     found = source.find(self._delimiter, value)
-                    pos = None if found < 0 else found + 8
-            if pos is None:
+                    end = None if found < 0 else found + 8
+            if end is None:
                 return None
+            pos = end
         return pos
 
     def _fragments(self, pos: int) -> int | None:
@@ -292,9 +293,10 @@ class _Walk:
                 return pos + 8
             self._tally()   # any other tag is read as an item, as pydicom does
             if length == _UNDEFINED_LENGTH:
-                pos = self.dataset(pos + 8, None, implicit, depth)
-                if pos is None:
+                end = self.dataset(pos + 8, None, implicit, depth)
+                if end is None:
                     return None
+                pos = end
             else:
                 if length:
                     self.dataset(pos + 8, pos + 8 + length, implicit, depth)
@@ -401,13 +403,13 @@ def _read_deflated(data, layout: _Layout, path: str, max_pixels: int) -> Dataset
     walk = _Walk(source, True, path)
     walk.dataset(0, None, implicit=False, at_pixels=True)
     if walk.pixels is not None:
-        header = parse_dataset(DicomBytesIO(bytes(source.data[:walk.pixels])), False, True)
+        header = parse_dataset(io.BytesIO(bytes(source.data[:walk.pixels])), False, True)
         source.limit = walk.pixels + 12 + _declared_bytes(header, path, max_pixels) + _INFLATED_SLACK
         walk.dataset(walk.pixels, None, implicit=False)
-    inflated = DicomBytesIO(bytes(source.data))
+    inflated = io.BytesIO(bytes(source.data))
     del source
     dataset = parse_dataset(inflated, False, True)
-    meta = parse_dataset(DicomBytesIO(bytes(data[132 if layout.part10 else 0:layout.start])), False, True)
+    meta = parse_dataset(io.BytesIO(bytes(data[132 if layout.part10 else 0:layout.start])), False, True)
     ds = FileDataset(path, dataset, bytes(data[:128]) if layout.part10 else None, FileMetaDataset(meta),
                      False, True)
     ds.set_original_encoding(False, True, dataset.original_character_set)
@@ -581,9 +583,8 @@ def decode_frame(ds: Dataset, path: str, index: int) -> np.ndarray:
     problem = _codestream_problem(ds, index, syntax) if syntax else None
     if problem:
         raise UnprintableImage(path, problem)
-    options = {"decoding_plugin": "pylibjpeg"} if syntax == RLELossless else {}
     try:
-        arr = pixel_array(ds, index=index, **options)
+        arr = pixel_array(ds, index=index, decoding_plugin="pylibjpeg" if syntax == RLELossless else "")
     except ValueError as exc:
         text = str(exc)
         if "less than expected" in text:
