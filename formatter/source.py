@@ -336,7 +336,7 @@ def _layout(data, path: str) -> _Layout:
             length, value = unpack_from("<L", data, pos + 4)[0], pos + 8
         if length == _UNDEFINED_LENGTH:
             break
-        if element == 0x0010:
+        if element == 0x0010 and length <= 64:     # a UID is at most 64 characters
             syntax = bytes(data[value:value + length]).rstrip(b"\0 ").decode("ascii", "replace")
         pos = value + length
     if syntax is None and len(data) >= pos + 2:   # pydicom's guess too: tag groups >= 0x0400 are big endian
