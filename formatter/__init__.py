@@ -25,8 +25,13 @@ Public API
     format one film; ``images`` maps frame ``image`` keys to files.
 ``compose(sheet) -> ndarray``
     the film as one image, from the very box pixels (preview).
-``inspect_image(path) -> ImageInfo``
-    submit-time check that a file is a printable image (else UnprintableImage).
+``inspect_image(path, max_pixels=MAX_IMAGE_PIXELS) -> ImageInfo``
+    submit-time check that a file is a printable image (else UnprintableImage; ImageTooLarge
+    when its declared rows x columns x frames x samples per pixel exceed ``max_pixels``,
+    found before anything is decoded).
+``screen(data, name)``
+    cheap checks of an upload's bytes before they are stored: UnprintableImage if they are not
+    DICOM (no 'DICM' prefix and no data set at their start, or no sequence of data elements).
 ``check_film_options(film, where, images=None) -> dict`` and
 ``check_frame_options(frame, where, image=None) -> dict``
     submit-time validation and normalisation; raise :class:`OptionError`
@@ -93,7 +98,9 @@ Frame options
     ``top``, ``top-right``, ``left``, ``right``, ``bottom-left``, ``bottom``,
     ``bottom-right``; a template is text with ``{Field}``s: any DICOM keyword
     (missing ones print nothing) or ``{Window}`` ("C 40 W 400"), ``{Frame}``
-    (1-based), ``{Frames}``, ``{Film}`` (1-based), ``{Box}``. ``size_mm``: the
+    (1-based), ``{Frames}``, ``{Film}`` (1-based), ``{Box}``; a template, a
+    field's format width or precision (``{PatientID:>10}``) and the printed
+    text are at most 1024 characters (longer values are cut). ``size_mm``: the
     capital-letter height on the film, 0.5..50 (default 3).
 ``graphics``
     up to 256, in image pixel coordinates ((0, 0) = the image's top-left
@@ -139,12 +146,13 @@ _EXPORTS = {
     "FILM_OPTIONS": "options", "FRAME_OPTIONS": "options", "OptionError": "options",
     "check_film_options": "options", "check_frame_options": "options",
     "format_film": "pipeline",
-    "ImageInfo": "source", "UnprintableImage": "source", "inspect_image": "source",
+    "ImageInfo": "source", "ImageTooLarge": "source", "MAX_IMAGE_PIXELS": "film", "UnprintableImage": "source",
+    "inspect_image": "source", "screen": "source",
 }
 if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr__)
     from hcserver.formatter.autolayout import auto_layout
     from hcserver.formatter.composition import compose, film_png
-    from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox, PrinterProfile
+    from hcserver.formatter.film import MAX_IMAGE_PIXELS, BoxRect, FilmSheet, ImageBox, PrinterProfile
     from hcserver.formatter.geometry import (
         FILM_SIZES,
         MAGNIFICATIONS,
@@ -163,7 +171,13 @@ if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr_
         check_frame_options,
     )
     from hcserver.formatter.pipeline import format_film
-    from hcserver.formatter.source import ImageInfo, UnprintableImage, inspect_image
+    from hcserver.formatter.source import (
+        ImageInfo,
+        ImageTooLarge,
+        UnprintableImage,
+        inspect_image,
+        screen,
+    )
 
 
 def __dir__() -> list[str]:

@@ -17,12 +17,20 @@ load_default(size=...)``, Aileron Regular), sized so that a capital letter is
 spacing of a quarter of that. Lines of a template may be separated by ``\\n``.
 Rendered texts are cached, since the same annotation usually repeats in every
 box of a film.
+
+Every text is bounded, so that a job cannot make the formatter allocate what it
+likes: a template, the width or precision of a field's format spec, and the
+formatted text are at most :data:`MAX_TEXT_CHARS` characters (longer attribute
+values and results are cut), and a text is rendered only as far as the image
+box it is painted on reaches.
 """
 from __future__ import annotations
 
 import keyword
+import re
 import string
 import threading
+from collections import OrderedDict
 from functools import lru_cache
 
 import numpy as np
@@ -43,7 +51,11 @@ COMPUTED_FIELDS = {
     "Film": "the film's number in the job, counted from 1",
     "Box": "the image box position on the film",
 }
+#: The longest template, field width or precision, and formatted text of an annotation.
+MAX_TEXT_CHARS = 1024
 _FORMATTER = string.Formatter()
+# The numbers in a format spec: its width, its precision (after a dot), or a digit used as fill
+_SPEC_NUMBER = re.compile(r"(\.?)(\d+)")
 # FreeType faces are not safe to use from two threads at once, and printers format in parallel.
 _FONT_LOCK = threading.Lock()
 
@@ -52,6 +64,8 @@ def template_problem(text) -> str | None:
     """Why ``text`` is not a usable template, or None."""
     if not isinstance(text, str):
         return f"expected a text template, got {text!r}"
+    if len(text) > MAX_TEXT_CHARS:
+        return f"a template of {len(text)} characters: at most {MAX_TEXT_CHARS}"
     try:
         parts = list(_FORMATTER.parse(text))
     except ValueError as exc:
@@ -66,7 +80,11 @@ def template_problem(text) -> str | None:
         if spec and ("{" in spec or "}" in spec):
             return f"{{{name}:{spec}}}: nested fields are not supported"
         if spec:
-            try:
+            for dot, digits in _SPEC_NUMBER.findall(spec):
+                if len(digits) > 5 or int(digits) > MAX_TEXT_CHARS:
+                    return (f"{{{name}:{spec}}}: a {'precision' if dot else 'width'} of {digits} "
+                            f"characters (at most {MAX_TEXT_CHARS})")
+            try:    # within those bounds, trying the spec costs no more than a line of text
                 format("", spec)
             except ValueError as exc:
                 return f"{{{name}:{spec}}}: {exc}"
@@ -136,15 +154,55 @@ def attribute_text(ds: Dataset, frame: int, name: str) -> str:
 
 
 def render_template(text: str, ds: Dataset, frame: int, computed: dict[str, str]) -> str:
-    """Fill a (valid) template for one frame."""
+    """Fill a (valid) template for one frame: at most :data:`MAX_TEXT_CHARS` characters."""
     out = []
     for literal, name, spec, _ in _FORMATTER.parse(text):
         out.append(literal)
         if name is None:
             continue
         value = computed[name] if name in computed else attribute_text(ds, frame, name)
+        value = value[:MAX_TEXT_CHARS]      # an attribute may hold megabytes of text
         out.append(format(value, spec) if spec else value)
-    return "".join(out)
+    return "".join(out)[:MAX_TEXT_CHARS]
+
+
+class _Cache:
+    """Least recently used arrays, at most ``budget`` bytes of them (functools' caches count
+    entries, and one text 50 mm tall is megabytes); one larger than a sixteenth is not kept."""
+
+    def __init__(self, budget: int):
+        self.budget, self.used = budget, 0
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            entry = self.items.get(key)
+            if entry is None:
+                return None
+            self.items.move_to_end(key)
+            return entry[0]
+
+    def put(self, key, value, size: int) -> None:
+        if size > self.budget // 16:
+            return
+        with self.lock:
+            if key in self.items:
+                return
+            self.items[key] = (value, size)
+            self.used += size
+            while self.used > self.budget:
+                _, (_, dropped) = self.items.popitem(last=False)
+                self.used -= dropped
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.used = 0
+
+
+_GLYPHS = _Cache(32 << 20)
+_TEXTS = _Cache(64 << 20)
 
 
 @lru_cache(maxsize=1)
@@ -167,9 +225,17 @@ def font_for_cap(cap_px: int):
         return ImageFont.load_default()
 
 
-@lru_cache(maxsize=4096)
 def _glyph(char: str, cap_px: int, outline_px: int) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     """One character: (fill, outline) masks, their offset from the pen position, the advance."""
+    key = (char, cap_px, outline_px)
+    glyph = _GLYPHS.get(key)
+    if glyph is None:
+        glyph = _render_glyph(char, cap_px, outline_px)
+        _GLYPHS.put(key, glyph, glyph[0].nbytes + glyph[1].nbytes)
+    return glyph
+
+
+def _render_glyph(char: str, cap_px: int, outline_px: int) -> tuple[np.ndarray, np.ndarray, int, int, float]:
     font = font_for_cap(cap_px)
     with _FONT_LOCK:
         left, top, right, bottom = font.getbbox(char, stroke_width=outline_px)
@@ -198,15 +264,31 @@ def _pillow_text(text: str, font, spacing: int, align: str, outline_px: int) -> 
     return fill, dilate(fill, outline_px)
 
 
-@lru_cache(maxsize=512)
-def text_masks(text: str, cap_px: int, align: str, outline_px: int) -> tuple[np.ndarray, np.ndarray]:
+def text_masks(text: str, cap_px: int, align: str, outline_px: int,
+               room: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(fill, outline) coverage masks (float32 0..1, same shape) of a text, ``outline_px`` of room
     on every side. Cached: callers must not modify them.
 
     Assembled from cached glyphs (a film repeats the same characters at the same
     size in every box): about 20x faster than rendering every text with Pillow;
-    the difference is that kerning pairs are not applied.
+    the difference is that kerning pairs are not applied. At most
+    :data:`MAX_TEXT_CHARS` characters; with ``room`` (rows, columns), lines and
+    characters that start beyond it are left out (they would be clipped anyway).
     """
+    key = (text, cap_px, align, outline_px, room)
+    masks = _TEXTS.get(key)
+    if masks is None:
+        masks = _text_masks(text[:MAX_TEXT_CHARS], cap_px, align, outline_px, room)
+        _TEXTS.put(key, masks, masks[0].nbytes + masks[1].nbytes)
+    return masks
+
+
+text_masks.cache_clear = _TEXTS.clear     # type: ignore[attr-defined]
+
+
+def _text_masks(text: str, cap_px: int, align: str, outline_px: int,
+                room: tuple[int, int] | None) -> tuple[np.ndarray, np.ndarray]:
+    rows, columns = room or (1 << 30, 1 << 30)
     font = font_for_cap(cap_px)
     spacing = max(1, cap_px // 4)
     if not isinstance(font, ImageFont.FreeTypeFont):
@@ -219,8 +301,12 @@ def text_masks(text: str, cap_px: int, align: str, outline_px: int) -> tuple[np.
         widths = []
         for n, line in enumerate(lines):
             pen, y = 0.0, n * (ascent + descent + spacing)
+            if y > rows:
+                break
             start = len(placed)
             for char in line:
+                if pen > columns:
+                    break
                 g_fill, g_outline, left, top, advance = _glyph(char, cap_px, outline_px)
                 if char.strip():
                     placed.append([int(round(pen)) + left, y + top, g_fill, g_outline])
@@ -247,13 +333,15 @@ def text_masks(text: str, cap_px: int, align: str, outline_px: int) -> tuple[np.
     return fill, outline
 
 
-def text_block(text: str, size_mm: float, dpi: int, ink: Ink, align: str = "left") -> Block | None:
-    """A text rendered for a film at ``dpi``: capitals ``size_mm`` tall. None for empty text."""
+def text_block(text: str, size_mm: float, dpi: int, ink: Ink, align: str = "left",
+               room: tuple[int, int] | None = None) -> Block | None:
+    """A text rendered for a film at ``dpi``: capitals ``size_mm`` tall, on an image of ``room``
+    (rows, columns) printer pixels (see :func:`text_masks`). None for empty text."""
     if not text.strip():
         return None
     cap = px(size_mm, dpi, least=4)
     outline = max(1, round(cap / 12)) if ink.outline is not None else 0
-    fill, stroke = text_masks(text, cap, align, outline)
+    fill, stroke = text_masks(text, cap, align, outline, room)
     return Block(fill, stroke if outline else None, ink, gap=max(1, cap // 4))
 
 
@@ -262,13 +350,14 @@ def _align(at: str) -> str:
 
 
 def annotation_blocks(annotations: list[dict], ds: Dataset, frame: int, computed: dict[str, str],
-                      dpi: int, ink_of) -> list[tuple[str, Block]]:
-    """Normalised annotations of a frame -> (position, block) pairs; empty texts are left out."""
+                      dpi: int, ink_of, room: tuple[int, int] | None = None) -> list[tuple[str, Block]]:
+    """Normalised annotations of a frame -> (position, block) pairs; empty texts are left out.
+    ``room``: the (rows, columns) of the image they are painted on."""
     blocks = []
     for annotation in annotations:
         text = render_template(annotation["text"], ds, frame, computed)
         block = text_block(text, annotation.get("size_mm") or DEFAULT_SIZE_MM, dpi, ink_of(annotation),
-                           _align(annotation["at"]))
+                           _align(annotation["at"]), room)
         if block is not None:
             blocks.append((annotation["at"], block))
     return blocks

@@ -13,6 +13,12 @@ if TYPE_CHECKING:   # only an annotation here: the vocabulary modules stay free 
     import numpy as np
 
 
+#: The default budget of one image, in pixel samples: Rows x Columns x Number of Frames x Samples
+#: per Pixel (an RGB pixel counts three), checked from its header before anything is decoded.
+#: The server passes its ``max_image_pixels``.
+MAX_IMAGE_PIXELS = 64 << 20
+
+
 @dataclass(frozen=True)
 class PrinterProfile:
     """The printer facts the formatter needs (a subset of the printer config)."""
@@ -21,6 +27,7 @@ class PrinterProfile:
     bit_depth: int = 8          # 8 or 12 (12-bit pixels travel in uint16)
     color: bool = False
     magnification: str = "CUBIC"  # REPLICATE, BILINEAR, CUBIC, NONE
+    max_pixels: int = MAX_IMAGE_PIXELS     # the budget of each image (see MAX_IMAGE_PIXELS)
 
 
 @dataclass(frozen=True)

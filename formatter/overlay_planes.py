@@ -8,7 +8,9 @@ burnt in. The mask is scaled with the image (box kernel: replicated when
 enlarged; when reduced a printed pixel is marked if any overlay pixel falls in
 it, so one-pixel lines survive) and painted white with a one-pixel dark
 outline (:mod:`hcserver.formatter.paint`). A plane that cannot be read is skipped with
-a note rather than failing the film.
+a note rather than failing the film, and so is one that declares more than
+:data:`ROOM` times the image's pixels: pydicom unpacks a plane whole, a byte per
+bit, and only the part on the image is printed.
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ from hcserver.formatter.resample import resample
 from hcserver.formatter.sizing import Placement
 
 GROUPS = tuple(range(0x6000, 0x6020, 2))
+#: An overlay plane may declare at most this many times the pixels of its image (all frames).
+ROOM = 4
 OVERLAY_INK = Ink()
 
 
@@ -69,11 +73,25 @@ def printed_mask(mask: np.ndarray, placement: Placement) -> np.ndarray:
     return (coverage > 1e-4).astype(np.float32)
 
 
+def _too_large(ds: Dataset, group: int, rows: int, columns: int) -> str | None:
+    """Why the plane is larger than an overlay of this image can be, from its header."""
+    height, width, count = _int(ds, group, 0x0010, 0), _int(ds, group, 0x0011, 0), _int(ds, group, 0x0015, 1)
+    frames = max(1, _int(ds, 0x0028, 0x0008, 1))
+    if height * width * count <= ROOM * rows * columns * frames:
+        return None
+    return (f"{width}x{height} pixels in {count} frame(s), more than {ROOM} times the image "
+            f"({columns}x{rows} in {frames})")
+
+
 def burn_overlays(levels: np.ndarray, ds: Dataset, frame: int, placement: Placement, out_max: int) -> list[str]:
     """Paint every overlay plane of ``frame``; returns notes about planes that were skipped."""
     notes = []
     rows, columns = int(ds.Rows), int(ds.Columns)
     for group in overlay_groups(ds):
+        problem = _too_large(ds, group, rows, columns)
+        if problem:
+            notes.append(f"overlay plane {group:04X} skipped: {problem}")
+            continue
         try:
             mask = overlay_mask(ds, group, frame, rows, columns)
         except Exception as exc:

@@ -87,8 +87,8 @@ class RenderedFrame:
 class _Images:
     """Datasets read once per film, keyed by path."""
 
-    def __init__(self, images: Mapping[str, str | Path]):
-        self.images = images
+    def __init__(self, images: Mapping[str, str | Path], max_pixels: int):
+        self.images, self.max_pixels = images, max_pixels
         self.cache: dict[str, tuple[Dataset, ImageInfo]] = {}
 
     def get(self, key, here: str) -> tuple[str, Dataset, ImageInfo]:
@@ -96,7 +96,7 @@ class _Images:
             raise OptionError(f"{here}.image", f"unknown image {key!r}")
         path = os.fspath(self.images[key])
         if path not in self.cache:
-            ds = read_dataset(path)
+            ds = read_dataset(path, self.max_pixels)   # its declared size, before anything is decoded
             self.cache[path] = (ds, check_image(ds, path, details=False))
         return (path, *self.cache[path])
 
@@ -185,7 +185,8 @@ def render_frame(frame: dict, ds: Dataset, info: ImageInfo, path: str, here: str
                                                                  f"than the image is wide ({image_width:.1f} mm)")
         blocks.append((graphic["at"], scale_bar_block(graphic, spacing, placement, output.dpi, ink)))
     computed = {**computed, "Window": window_label, "Frame": str(number + 1), "Frames": str(info.frames)}
-    blocks = annotation_blocks(frame["annotations"], ds, number, computed, output.dpi, ink_from) + blocks
+    blocks = annotation_blocks(frame["annotations"], ds, number, computed, output.dpi, ink_from,
+                               levels.shape[:2]) + blocks
     notes.extend(f"{here}: {n}" for n in paint_blocks(levels, blocks, output.dpi, output.out_max))
 
     pixels = quantise(levels, output.out_max)
@@ -246,7 +247,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
     rects = box_rects(layout, orientation, film_size, profile.dpi) if not custom else ()
     free = iter(p for p in range(1, len(rects) + 1) if p not in {f["position"] for f in film["frames"]})
 
-    sources = _Images(images)
+    sources = _Images(images, profile.max_pixels)
     notes: list[str] = []
     boxes: list[ImageBox] = []
     canvas = None

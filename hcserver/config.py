@@ -132,7 +132,7 @@ class ServerConfig:
     # limits
     max_jobs_per_owner: int = 1000      # queued (not finished) jobs one owner may have
     max_films_per_job: int = 200
-    max_image_pixels: int = 64 << 20    # rows x columns x frames of one uploaded image
+    max_image_pixels: int = 64 << 20    # rows x columns x frames x samples per pixel of one image
     min_free_spool_bytes: int = 256 << 20  # new jobs are refused below this much free space
     max_upload_bytes_per_owner: int = 2 << 30   # uploaded and not yet submitted, per owner
     upload_grace_s: float = 3600.0  # an upload no job uses is removed after this (hcserver.uploads)

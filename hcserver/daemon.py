@@ -52,7 +52,7 @@ class Daemon:
         if config.socket.exists() and _socket_in_use(config.socket):
             raise AlreadyRunning(f"another hcserver is already serving {config.socket}")
         prepare_state(config)   # 0700/0600 whatever the umask: the state holds patient data
-        self.formatting = FormatPool(config.format_processes)
+        self.formatting = FormatPool(config.format_processes, config.max_image_pixels)
         self.formatting.warm()   # imports the formatter in parallel with the rest of the start
         self.engine = make_engine(config.database)
         upgrade(self.engine)

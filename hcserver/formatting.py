@@ -35,7 +35,7 @@ from pathlib import Path
 
 from hcserver import formatter
 from hcserver.drivers.settings import PrinterConfig
-from hcserver.formatter.film import PrinterProfile
+from hcserver.formatter.film import MAX_IMAGE_PIXELS, PrinterProfile
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,9 @@ class FormatPool:
     """A pool of formatting processes shared by all printers (each printer waits for its own
     films, in order, so sharing costs no ordering)."""
 
-    def __init__(self, processes: int | None = None):
+    def __init__(self, processes: int | None = None, max_image_pixels: int = MAX_IMAGE_PIXELS):
         self.processes = processes or default_processes()
+        self.max_image_pixels = max_image_pixels    # each image's budget, checked again before decoding
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["hcserver.formatter", "hcserver.formatter.pipeline"])
         self._lock = threading.Lock()
@@ -136,7 +137,8 @@ class FormatPool:
         the formatter's :class:`PrinterProfile`."""
         images = {frame["image"]: image_path(frame["image"]) for frame in film["frames"]}
         profile = PrinterProfile(dpi=printer.dpi, bit_depth=printer.bit_depth, color=color,
-                                 magnification=film.get("magnification") or printer.defaults.magnification)
+                                 magnification=film.get("magnification") or printer.defaults.magnification,
+                                 max_pixels=self.max_image_pixels)
         return self.format_film(film, images, profile, index)
 
     def warm(self) -> None:

@@ -84,7 +84,7 @@ class Operations:
 
     @functools.lru_cache(maxsize=4096)  # noqa: B019 - one Operations lives as long as the daemon
     def _image_info(self, digest: str) -> formatter.ImageInfo:
-        return formatter.inspect_image(self.spool.path(digest))
+        return formatter.inspect_image(self.spool.path(digest), self.config.max_image_pixels)
 
     @staticmethod
     def _arg(request: dict, key: str, kind: type | tuple, required: bool = True, default=None):
@@ -132,6 +132,10 @@ class Operations:
         name = self._arg(request, "name", str, required=False, default="uploaded image")
         if not attachment:
             raise RequestError("bad-request", "upload needs the image bytes as the attachment")
+        try:
+            formatter.screen(attachment, name)   # what is not DICOM costs no hashing and no spool space
+        except formatter.UnprintableImage as exc:
+            raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
         free = self.spool.free_bytes()
         if free - len(attachment) < self.config.min_free_spool_bytes:
             raise RequestError("spool-full", f"{name}: the spool has only {free >> 20} MiB free (at least "
@@ -146,12 +150,8 @@ class Operations:
             info = self._image_info(digest)
         except formatter.UnprintableImage as exc:
             self.spool.remove(digest, min_age_s=0)   # no job can use it: do not keep it
-            raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
-        if info.rows * info.columns * info.frames > self.config.max_image_pixels:
-            self.spool.remove(digest, min_age_s=0)
-            raise RequestError("image-too-large", f"{name}: {info.frames} frame(s) of {info.rows}x{info.columns} "
-                                                  f"pixels exceed the limit of {self.config.max_image_pixels} "
-                                                  f"pixels per image")
+            code = "image-too-large" if isinstance(exc, formatter.ImageTooLarge) else "unprintable-image"
+            raise RequestError(code, f"{name}: {exc.reason}") from None
         return {"image": IMAGE_REF_PREFIX + digest, "frames": info.frames, "rows": info.rows,
                 "columns": info.columns, "color": info.color}
 
@@ -162,7 +162,8 @@ class Operations:
         except SpecError as exc:
             raise RequestError("invalid-spec", str(exc)) from None
         except formatter.UnprintableImage as exc:
-            raise RequestError("unprintable-image", str(exc)) from None
+            code = "image-too-large" if isinstance(exc, formatter.ImageTooLarge) else "unprintable-image"
+            raise RequestError(code, str(exc)) from None
 
     def op_submit(self, request, attachment, peer):
         job = self._normalise(request)
