@@ -2078,6 +2078,3 @@ def main(argv: list[str] | None = None) -> int:
         LOG.removeHandler(handler)
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
