@@ -94,7 +94,6 @@ Notes on pynetdicom (3.0)
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import itertools
 import json
@@ -127,338 +126,44 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate
 from pynetdicom import AE, evt
 from pynetdicom.dimse_primitives import N_EVENT_REPORT
 from pynetdicom.dsutils import encode
+from pynetdicom.sop_class import (
+    BasicAnnotationBox,
+    BasicColorImageBox,
+    BasicColorPrintManagementMeta,
+    BasicFilmBox,
+    BasicFilmSession,
+    BasicGrayscaleImageBox,
+    BasicGrayscalePrintManagementMeta,
+    PresentationLUT,
+    Printer,
+    PrinterConfigurationRetrieval,
+    PrinterConfigurationRetrievalInstance,
+    PrinterInstance,
+    PrintJob,
+    Verification,
+)
 from pynetdicom.status import code_to_category
 
-__all__ = ["Fault", "PrinterSimulator", "FAULT_SYNTAX", "parse_fault", "main"]
+from hcserver.simulator.faults import (
+    FAULT_SYNTAX,
+    GARBAGE,
+    Fault,
+    malform,
+    parse_fault,
+    parse_printer_status,
+    partial_pdata,
+)
+from hcserver.simulator.layout import film_size_mm, parse_display_format
+from hcserver.simulator.sop import EVENT_TYPES, META_MEMBERS, SOP_ALIASES, SOP_NAMES
+from hcserver.simulator.tls import server_tls_context
+
+__all__ = ["Fault", "PrinterSimulator", "FAULT_SYNTAX", "GARBAGE", "parse_fault", "parse_display_format",
+           "film_size_mm", "server_tls_context", "main"]
 
 LOG = logging.getLogger(__name__)
 
-# --------------------------------------------------------------------------- UIDs
-VERIFICATION = "1.2.840.10008.1.1"
-FILM_SESSION = "1.2.840.10008.5.1.1.1"
-FILM_BOX = "1.2.840.10008.5.1.1.2"
-GRAY_IMAGE_BOX = "1.2.840.10008.5.1.1.4"
-COLOR_IMAGE_BOX = "1.2.840.10008.5.1.1.4.1"
-GRAY_META = "1.2.840.10008.5.1.1.9"
-PRINT_JOB = "1.2.840.10008.5.1.1.14"
-ANNOTATION_BOX = "1.2.840.10008.5.1.1.15"
-PRINTER = "1.2.840.10008.5.1.1.16"
-PRINTER_CONFIG = "1.2.840.10008.5.1.1.16.376"
-PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
-PRINTER_CONFIG_INSTANCE = "1.2.840.10008.5.1.1.17.376"
-COLOR_META = "1.2.840.10008.5.1.1.18"
-PRESENTATION_LUT = "1.2.840.10008.5.1.1.23"
-
-SOP_NAMES = {
-    VERIFICATION: "verification",
-    FILM_SESSION: "film-session",
-    FILM_BOX: "film-box",
-    GRAY_IMAGE_BOX: "grayscale-image-box",
-    COLOR_IMAGE_BOX: "color-image-box",
-    GRAY_META: "grayscale-meta",
-    COLOR_META: "color-meta",
-    PRINT_JOB: "print-job",
-    ANNOTATION_BOX: "annotation-box",
-    PRINTER: "printer",
-    PRINTER_CONFIG: "printer-configuration",
-    PRESENTATION_LUT: "presentation-lut",
-}
-# Names a Fault may use for its sop_class, and the classes each one matches.
-SOP_ALIASES: dict[str, frozenset[str]] = {name: frozenset({uid}) for uid, name in SOP_NAMES.items()}
-SOP_ALIASES["image-box"] = frozenset({GRAY_IMAGE_BOX, COLOR_IMAGE_BOX})
-
-_META_MEMBERS = {
-    GRAY_META: {FILM_SESSION, FILM_BOX, GRAY_IMAGE_BOX, PRINTER},
-    COLOR_META: {FILM_SESSION, FILM_BOX, COLOR_IMAGE_BOX, PRINTER},
-}
-_EVENT_TYPES = {"NORMAL": 1, "WARNING": 2, "FAILURE": 3}
-
-OPERATIONS = ("C-ECHO", "N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE", "A-ASSOCIATE")
-DIMSE_BEHAVIOURS = ("status", "abort", "stall", "close", "event-report", "event-after",
-                    "garbage", "half-pdu", "wrong-message-id", "malformed")
-ASSOC_BEHAVIOURS = ("reject", "no-contexts", "abort", "stall", "close")
-
-# Slide formats are configuration dependent in the standard; these are ours.
-SLIDE_LAYOUTS = {"SLIDE": (4, 5), "SUPERSLIDE": (4, 4)}
-MAX_IMAGE_BOXES = 400
 ANNOTATION_BOXES = 2          # created per film box that names an Annotation Display Format ID
-
-_FILM_SIZES_MM = {"A4": (210.0, 297.0), "A3": (297.0, 420.0)}
-_FILM_SIZE_RE = re.compile(r"(\d+(?:_\d+)?)(IN|CM)X(\d+(?:_\d+)?)(IN|CM)")
 SHEET_LONG_SIDE_PX = 1024     # size of the film PNG's long side
-
-#: What a ``garbage`` fault writes by default: a PDU of type 0xA5, which PS3.8 does not define.
-GARBAGE = b"\xa5\x00" + struct.pack(">I", 10) + b"not DICOM!"
-
-
-def partial_pdata(context_id: int) -> bytes:
-    """The first 20 bytes of a P-DATA-TF PDU that announces 200 (a ``half-pdu`` fault):
-    PDU header, then one PDV item (command, last fragment) cut short after the start
-    of the Command Group Length element."""
-    pdv_head = struct.pack(">IBB", 194, context_id, 0x03)
-    return b"\x04\x00" + struct.pack(">I", 200) + pdv_head + b"\x00\x00\x00\x00\x04\x00\x00\x00"
-
-
-# --------------------------------------------------------------------------- faults
-@dataclass
-class Fault:
-    """A rule that changes how the simulator answers matching requests.
-
-    operation
-        ``C-ECHO``, ``N-GET``, ``N-CREATE``, ``N-SET``, ``N-ACTION``,
-        ``N-DELETE``, ``A-ASSOCIATE`` (the association request itself), or
-        ``None`` for any DIMSE request.
-    sop_class
-        ``film-session``, ``film-box``, ``image-box`` (grayscale or colour),
-        ``grayscale-image-box``, ``color-image-box``, ``printer``,
-        ``print-job``, ``presentation-lut``, ``annotation-box``,
-        ``printer-configuration``, ``verification``, a SOP Class UID, or
-        ``None`` for any class.
-    behaviour
-        ``status``: answer ``status`` instead of the normal status. With a
-        success or warning status the operation is still carried out (a
-        warning on N-ACTION still prints the film); with a failure it is not.
-        ``abort``: send an A-ABORT instead of answering.
-        ``stall``: wait ``stall_s`` seconds, then answer (``status`` if
-        given); ``stall_s=None`` never answers.
-        ``close``: close the TCP connection without an A-ABORT.
-        ``event-report``: send an N-EVENT-REPORT (Printer SOP Class, event
-        type 1/2/3 for NORMAL/WARNING/FAILURE, Printer Status Info) for
-        ``event`` (default: the current printer status), then answer
-        (``status`` if given).
-        ``event-after``: answer (``status`` if given), then send that
-        N-EVENT-REPORT right behind the response, without waiting for its
-        answer (see the module docstring, "Printer events").
-        ``garbage``: instead of answering, write ``payload`` (default
-        :data:`GARBAGE`, a PDU of an unknown type) on the connection, wait
-        until the peer goes away (at most ``stall_s``, default 10 s), then
-        close the connection.
-        ``half-pdu``: instead of answering, write the first bytes of a
-        P-DATA-TF PDU that announces more, then close the connection (after
-        ``stall_s`` seconds if given; meanwhile the peer waits mid-PDU).
-        ``wrong-message-id``: answer (``status`` if given) with Message ID
-        Being Responded To one more than the request's Message ID.
-        ``malformed``: answer (``status`` if given), leaving the attributes
-        named in ``omit`` out of the response's dataset and sending those in
-        ``empty`` with no value (a sequence with no items). A name
-        ``SEQUENCE/KEYWORD`` removes KEYWORD from every item of SEQUENCE.
-        For ``A-ASSOCIATE``: ``reject`` (A-ASSOCIATE-RJ with ``reject`` =
-        (result, source, reason)), ``no-contexts`` (accept, but no
-        presentation context), ``abort``, ``stall`` (delay the A-ASSOCIATE-AC)
-        and ``close``.
-    nth, times
-        The rule fires from the ``nth`` matching request (1-based, counted
-        from when the rule was added), ``times`` times (``None``: forever).
-    perform
-        Force (``True``) or prevent (``False``) carrying out the operation;
-        ``None`` means the default described above. ``abort``/``close`` with
-        ``perform=True`` model "done, but the answer was lost".
-    comment
-        Error Comment sent with a failure status.
-    payload, omit, empty
-        See ``garbage`` and ``malformed``.
-    """
-
-    operation: str | None = None
-    sop_class: str | None = None
-    status: int | None = None
-    behaviour: str = "status"
-    nth: int = 1
-    times: int | None = 1
-    stall_s: float | None = None
-    event: tuple[str, str] | None = None
-    reject: tuple[int, int, int] = (1, 1, 1)
-    perform: bool | None = None
-    comment: str | None = None
-    payload: bytes | None = None
-    omit: tuple[str, ...] = ()
-    empty: tuple[str, ...] = ()
-    seen: int = field(default=0, compare=False)
-    fired: int = field(default=0, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.operation in ("*", ""):
-            self.operation = None
-        if self.operation is not None:
-            self.operation = self.operation.upper()
-            if self.operation not in OPERATIONS:
-                raise ValueError(f"unknown operation {self.operation!r}; one of {', '.join(OPERATIONS)}")
-        if self.sop_class in ("*", ""):
-            self.sop_class = None
-        if self.sop_class is not None:
-            self.sop_class = self.sop_class.strip()
-            if self.sop_class not in SOP_ALIASES and not re.fullmatch(r"[0-9.]+", self.sop_class):
-                raise ValueError(f"unknown SOP class {self.sop_class!r}; one of {', '.join(SOP_ALIASES)}")
-        self.behaviour = self.behaviour.lower()
-        allowed = ASSOC_BEHAVIOURS if self.operation == "A-ASSOCIATE" else DIMSE_BEHAVIOURS
-        if self.behaviour not in allowed:
-            raise ValueError(f"behaviour {self.behaviour!r} not valid for {self.operation or 'DIMSE'}; "
-                             f"one of {', '.join(allowed)}")
-        if self.behaviour == "status" and self.status is None:
-            raise ValueError("a 'status' fault needs a status code")
-        if self.status is not None and not 0 <= int(self.status) <= 0xFFFF:
-            raise ValueError(f"status out of range: {self.status!r}")
-        if self.nth < 1:
-            raise ValueError("nth counts from 1")
-        if self.times is not None and self.times < 1:
-            raise ValueError("times must be at least 1 (None: forever)")
-        if self.event is not None:
-            st, info = (tuple(self.event) + ("",))[:2]
-            st = str(st).upper()
-            if st not in _EVENT_TYPES:
-                raise ValueError(f"event status must be NORMAL, WARNING or FAILURE, not {st!r}")
-            self.event = (st, str(info or ""))
-        self.reject = tuple(int(v) for v in self.reject)  # type: ignore[assignment]
-        self.omit, self.empty = tuple(self.omit), tuple(self.empty)
-        if self.behaviour == "malformed" and not (self.omit or self.empty):
-            raise ValueError("a 'malformed' fault needs omit= or empty= attribute keywords")
-        if (self.omit or self.empty) and self.behaviour != "malformed":
-            raise ValueError("omit= and empty= go with the 'malformed' behaviour")
-        if self.payload is not None and self.behaviour != "garbage":
-            raise ValueError("payload= goes with the 'garbage' behaviour")
-
-    def matches(self, operation: str, sop_class_uid: str | None) -> bool:
-        if self.operation is None:
-            if operation == "A-ASSOCIATE":
-                return False
-        elif self.operation != operation:
-            return False
-        if self.sop_class is None:
-            return True
-        return sop_class_uid in SOP_ALIASES.get(self.sop_class, frozenset({self.sop_class}))
-
-    @property
-    def exhausted(self) -> bool:
-        return self.times is not None and self.fired >= self.times
-
-
-FAULT_SYNTAX = """\
-Fault syntax (--fault, repeatable):
-
-  OPERATION[/SOPCLASS]:ACTION[:KEY=VALUE]...
-
-  OPERATION  C-ECHO, N-GET, N-CREATE, N-SET, N-ACTION, N-DELETE, A-ASSOCIATE,
-             or * (any DIMSE request)
-  SOPCLASS   film-session, film-box, image-box, grayscale-image-box,
-             color-image-box, printer, print-job, presentation-lut,
-             annotation-box, printer-configuration, verification, or a UID
-  ACTION     0xHHHH        answer this status (warnings still do the
-                           operation, failures do not)
-             abort         A-ABORT instead of answering
-             stall         wait stall=SECONDS, then answer (no stall=: never)
-             close         drop the TCP connection, no A-ABORT
-             event-report  send an N-EVENT-REPORT (printer status) first
-             event-after   answer, then send an N-EVENT-REPORT right behind the
-                           response, not waiting for its answer
-             garbage       write payload=HEX (default: a PDU of unknown type)
-                           instead of answering
-             half-pdu      write part of a P-DATA-TF PDU, then close (after
-                           stall=SECONDS if given)
-             wrong-message-id  answer with Message ID Being Responded To + 1
-             malformed     answer without the attributes in omit=KW,KW and
-                           with those in empty=KW,KW empty (SEQ/KW: in items)
-             for A-ASSOCIATE: reject, no-contexts, abort, stall, close
-  KEYS       nth=N         fire from the Nth matching request (default 1)
-             times=N|forever   how many times it fires (default 1)
-             status=0xHHHH answer this status (with stall / event-report /
-                           event-after)
-             stall=SECONDS
-             event=STATUS[/INFO]   e.g. event=FAILURE/FILM JAM
-             reject=RESULT,SOURCE,REASON   e.g. reject=1,1,3 (A-ASSOCIATE)
-             perform=yes|no    force / prevent doing the operation
-             comment=TEXT  Error Comment sent with the status
-             payload=HEX   bytes written by garbage
-             omit=KW,KW  empty=KW,KW   attributes for malformed
-
-  Examples:  N-ACTION:0xC602           N-SET:abort:nth=2
-             N-ACTION/film-box:0xB603:times=forever
-             N-CREATE/film-box:stall:stall=5
-             N-ACTION:event-report:event=FAILURE/FILM JAM
-             N-ACTION:event-after:event=WARNING/SUPPLY LOW:times=forever
-             A-ASSOCIATE:reject:reject=2,3,1
-             N-CREATE/film-box:malformed:omit=ReferencedImageBoxSequence
-             N-SET:garbage:payload=ff00000000020000
-"""
-
-
-def _parse_bool(value: str) -> bool:
-    v = value.strip().lower()
-    if v in ("1", "yes", "true", "on", "y"):
-        return True
-    if v in ("0", "no", "false", "off", "n"):
-        return False
-    raise ValueError(f"not a yes/no value: {value!r}")
-
-
-def _parse_status(value: str) -> int:
-    return int(value, 16) if value.lower().startswith("0x") else int(value, 0)
-
-
-def _parse_printer_status(value: str) -> tuple[str, str]:
-    status, _, info = value.replace("/", ":", 1).partition(":")
-    status = status.strip().upper()
-    if status not in _EVENT_TYPES:
-        raise ValueError(f"printer status must be NORMAL, WARNING or FAILURE, not {status!r}")
-    return status, info.strip()
-
-
-def parse_fault(spec: str) -> Fault:
-    """Parse the command-line form described in :data:`FAULT_SYNTAX`."""
-    parts = spec.split(":")
-    if len(parts) < 2:
-        raise ValueError(f"fault {spec!r}: expected OPERATION[/SOPCLASS]:ACTION[:KEY=VALUE]...")
-    op, _, sop = parts[0].partition("/")
-    action = parts[1].strip()
-    kwargs: dict[str, Any] = {"operation": op.strip() or None, "sop_class": sop.strip() or None}
-    if re.fullmatch(r"0[xX][0-9a-fA-F]{1,4}|\d+", action):
-        kwargs["behaviour"] = "status"
-        kwargs["status"] = _parse_status(action)
-    else:
-        kwargs["behaviour"] = action.lower()
-    # Values may contain ':' (event=FAILURE:FILM JAM): glue stray pieces back on.
-    items: list[str] = []
-    for piece in parts[2:]:
-        if "=" in piece or not items:
-            items.append(piece)
-        else:
-            items[-1] += ":" + piece
-    for item in items:
-        key, eq, value = item.partition("=")
-        key = key.strip().lower()
-        if not eq:
-            raise ValueError(f"fault {spec!r}: expected KEY=VALUE, got {item!r}")
-        if key == "nth":
-            kwargs["nth"] = int(value)
-        elif key == "times":
-            kwargs["times"] = None if value.strip().lower() in ("forever", "inf", "*", "none") else int(value)
-        elif key == "status":
-            kwargs["status"] = _parse_status(value.strip())
-        elif key in ("stall", "stall_s", "s"):
-            kwargs["stall_s"] = float(value)
-        elif key == "event":
-            kwargs["event"] = _parse_printer_status(value)
-        elif key == "reject":
-            vals = [int(v, 0) for v in value.split(",")]
-            if len(vals) != 3:
-                raise ValueError(f"fault {spec!r}: reject=RESULT,SOURCE,REASON")
-            kwargs["reject"] = tuple(vals)
-        elif key == "perform":
-            kwargs["perform"] = _parse_bool(value)
-        elif key == "comment":
-            kwargs["comment"] = value
-        elif key == "payload":
-            try:
-                kwargs["payload"] = bytes.fromhex(value)
-            except ValueError:
-                raise ValueError(f"fault {spec!r}: payload= takes hexadecimal bytes") from None
-        elif key in ("omit", "empty"):
-            kwargs[key] = tuple(k.strip() for k in value.split(",") if k.strip())
-        else:
-            raise ValueError(f"fault {spec!r}: unknown key {key!r}")
-    try:
-        return Fault(**kwargs)
-    except ValueError as exc:
-        raise ValueError(f"fault {spec!r}: {exc}") from None
 
 
 # --------------------------------------------------------------------------- utilities
@@ -498,25 +203,6 @@ def _ds_to_json(ds: Dataset | None) -> dict[str, Any]:
     return out
 
 
-def _malform(ds: Dataset | None, omit: Iterable[str], empty: Iterable[str]) -> Dataset | None:
-    """A ``malformed`` fault's response dataset (see :class:`Fault`)."""
-    if ds is None:
-        return None
-    ds = copy.deepcopy(ds)
-    for name in omit:
-        seq, _, inner = name.partition("/")
-        if not inner:
-            if seq in ds:
-                delattr(ds, seq)
-            continue
-        for item in ds.get(seq) or []:
-            if inner in item:
-                delattr(item, inner)
-    for name in empty:
-        setattr(ds, name, Sequence([]) if name.endswith("Sequence") else None)
-    return ds
-
-
 def _copy_ds(ds: Dataset | None, skip: Iterable[str] = ()) -> Dataset:
     out = Dataset()
     if ds is None:
@@ -528,100 +214,6 @@ def _copy_ds(ds: Dataset | None, skip: Iterable[str] = ()) -> Dataset:
         out.add(elem)
     return out
 
-
-def parse_display_format(value: str) -> tuple[str, list[tuple[float, float, float, float]]]:
-    """Parse an Image Display Format into its kind and one (x, y, w, h) rectangle
-    per image position (fractions of the sheet, in Image Position order).
-
-    ``STANDARD\\C,R``: C columns by R rows, row by row. ``ROW\\n1,n2,...``: one
-    row per value with that many images. ``COL\\n1,n2,...``: one column per
-    value, positions column by column. ``SLIDE`` and ``SUPERSLIDE`` use the
-    layouts in :data:`SLIDE_LAYOUTS`. Raises ValueError otherwise.
-    """
-    text = str(value).strip().upper()
-    kind, _, args = text.partition("\\")
-    kind = kind.strip()
-
-    def numbers() -> list[int]:
-        try:
-            nums = [int(n) for n in args.split(",")]
-        except ValueError:
-            raise ValueError(f"bad Image Display Format {value}") from None
-        if not nums or any(n < 1 for n in nums):
-            raise ValueError(f"bad Image Display Format {value}")
-        return nums
-
-    rects: list[tuple[float, float, float, float]] = []
-    if kind in SLIDE_LAYOUTS and not args:
-        kind, args = "STANDARD", "{},{}".format(*SLIDE_LAYOUTS[kind])
-        kind_name = text
-    else:
-        kind_name = kind
-    if kind == "STANDARD":
-        nums = numbers()
-        if len(nums) != 2:
-            raise ValueError(f"bad Image Display Format {value}")
-        cols, rows = nums
-        if cols * rows > MAX_IMAGE_BOXES:
-            raise ValueError(f"too many image boxes in {value}")
-        for r in range(rows):
-            for c in range(cols):
-                rects.append((c / cols, r / rows, 1 / cols, 1 / rows))
-    elif kind == "ROW":
-        nums = numbers()
-        if sum(nums) > MAX_IMAGE_BOXES:
-            raise ValueError(f"too many image boxes in {value}")
-        for r, n in enumerate(nums):
-            for c in range(n):
-                rects.append((c / n, r / len(nums), 1 / n, 1 / len(nums)))
-    elif kind == "COL":
-        nums = numbers()
-        if sum(nums) > MAX_IMAGE_BOXES:
-            raise ValueError(f"too many image boxes in {value}")
-        for c, n in enumerate(nums):
-            for r in range(n):
-                rects.append((c / len(nums), r / n, 1 / len(nums), 1 / n))
-    else:
-        raise ValueError(f"unsupported Image Display Format {value}")
-    return kind_name, rects
-
-
-def film_size_mm(film_size_id: str) -> tuple[float, float] | None:
-    """(width, height) in mm of a Film Size ID, portrait, or None if unknown."""
-    fs = str(film_size_id).strip().upper()
-    if fs in _FILM_SIZES_MM:
-        return _FILM_SIZES_MM[fs]
-    m = _FILM_SIZE_RE.fullmatch(fs)
-    if not m:
-        return None
-
-    def mm(num: str, unit: str) -> float:
-        v = float(num.replace("_", "."))
-        return v * (25.4 if unit == "IN" else 10.0)
-
-    return mm(m.group(1), m.group(2)), mm(m.group(3), m.group(4))
-
-
-class _DeferredHandshakeContext(ssl.SSLContext):
-    """Wraps sockets without a handshake: it then happens on the first read, in
-    the association's thread, not in the server's accept loop."""
-
-    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
-        kwargs["do_handshake_on_connect"] = False
-        return super().wrap_socket(sock, *args, **kwargs)
-
-
-def server_tls_context(cert_file: Path | str, key_file: Path | str | None = None,
-                       ca_file: Path | str | None = None) -> ssl.SSLContext:
-    """The simulator's TLS context: its certificate (and key, if not in the same file);
-    with ``ca_file``, clients must present a certificate signed by that CA."""
-    ctx = _DeferredHandshakeContext(ssl.PROTOCOL_TLS_SERVER)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_cert_chain(str(cert_file), str(key_file) if key_file else None)
-    if ca_file:
-        ctx.load_verify_locations(cafile=str(ca_file))
-        ctx.verify_mode = ssl.CERT_REQUIRED
-    return ctx
 
 
 # --------------------------------------------------------------------------- state
@@ -753,14 +345,14 @@ class PrinterSimulator:
             raise ValueError("random_events is a rate (events per second), not negative")
         self.random_events = float(random_events)   # N-EVENT-REPORTs per second, at random moments
         # what they report (default: the current printer status)
-        self.random_event = _parse_printer_status(":".join(random_event)) if random_event else None
+        self.random_event = parse_printer_status(":".join(random_event)) if random_event else None
         self.seed = seed
         self._random_thread: threading.Thread | None = None
 
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._faults: list[Fault] = list(faults)
-        self._printer_status = _parse_printer_status(":".join(printer_status))
+        self._printer_status = parse_printer_status(":".join(printer_status))
         self._films: list[dict[str, Any]] = []
         self._log: list[dict[str, Any]] = []
         self._states: dict[Any, _AssocState] = {}
@@ -791,10 +383,11 @@ class PrinterSimulator:
         ae.maximum_associations = 32
         ae.require_called_aet = self.check_called_ae
         ts = [ImplicitVRLittleEndian, ExplicitVRLittleEndian]
-        uids = [VERIFICATION, GRAY_META, FILM_SESSION, FILM_BOX, GRAY_IMAGE_BOX, PRINTER,
-                PRINTER_CONFIG, PRESENTATION_LUT, ANNOTATION_BOX, PRINT_JOB]
+        uids = [Verification, BasicGrayscalePrintManagementMeta, BasicFilmSession, BasicFilmBox,
+                BasicGrayscaleImageBox, Printer, PrinterConfigurationRetrieval, PresentationLUT,
+                BasicAnnotationBox, PrintJob]
         if self.color:
-            uids += [COLOR_META, COLOR_IMAGE_BOX]
+            uids += [BasicColorPrintManagementMeta, BasicColorImageBox]
         for uid in uids:
             ae.add_supported_context(uid, ts)
         handlers = [
@@ -883,7 +476,7 @@ class PrinterSimulator:
         """Set what N-GET Printer answers; ``notify`` also sends an
         N-EVENT-REPORT to every open association."""
         with self._lock:
-            self._printer_status = _parse_printer_status(f"{status}:{info}")
+            self._printer_status = parse_printer_status(f"{status}:{info}")
         if notify:
             self.send_event_report()
 
@@ -892,7 +485,7 @@ class PrinterSimulator:
         """Send a Printer N-EVENT-REPORT to every open association now (from
         the caller's thread); returns how many were sent (answered, with ``wait``).
         ``wait=False`` does not wait for the answers (see "Printer events")."""
-        event = self.printer_status if status is None else _parse_printer_status(f"{status}:{info or ''}")
+        event = self.printer_status if status is None else parse_printer_status(f"{status}:{info or ''}")
         ae = self._ae
         if ae is None:
             return 0
@@ -1172,7 +765,7 @@ class PrinterSimulator:
     def _serve(self, op: str, event: Any) -> Any:
         req = event.request
         if op in ("N-CREATE", "C-ECHO"):
-            sop = str(req.AffectedSOPClassUID or VERIFICATION)
+            sop = str(req.AffectedSOPClassUID or Verification)
             inst = req.AffectedSOPInstanceUID if op == "N-CREATE" else None
         else:
             sop = str(req.RequestedSOPClassUID)
@@ -1205,7 +798,7 @@ class PrinterSimulator:
         if res.comment:
             entry["comment"] = res.comment
         if fault is not None and fault.behaviour == "malformed":
-            res.ds = _malform(res.ds, fault.omit, fault.empty)
+            res.ds = malform(res.ds, fault.omit, fault.empty)
         if fault is not None and fault.behaviour == "wrong-message-id":
             st.misnumber = int(req.MessageID)     # see _on_dimse_sent
         if fault is not None and fault.behaviour == "event-after":
@@ -1306,11 +899,11 @@ class PrinterSimulator:
     def _event_meta(assoc: Any, st: _AssocState, context_uid: str | None) -> tuple[bool, str | None]:
         """(whether a Printer N-EVENT-REPORT can be sent, the Meta SOP Class it goes under)."""
         accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
-        if context_uid in (GRAY_META, COLOR_META):
+        if context_uid in (BasicGrayscalePrintManagementMeta, BasicColorPrintManagementMeta):
             return True, context_uid
-        if PRINTER in accepted:
+        if Printer in accepted:
             return True, None
-        for meta in (GRAY_META, COLOR_META):
+        for meta in (BasicGrayscalePrintManagementMeta, BasicColorPrintManagementMeta):
             if meta in accepted:
                 return True, meta
         LOG.warning("no presentation context for a Printer N-EVENT-REPORT to %s", st.calling_ae)
@@ -1320,13 +913,13 @@ class PrinterSimulator:
     def _event_entry(st: _AssocState, event: tuple[str, str]) -> tuple[dict[str, Any], Dataset | None]:
         """The log entry of a Printer N-EVENT-REPORT, and its Event Information."""
         status, info = event
-        ev_type = _EVENT_TYPES[status]
+        ev_type = EVENT_TYPES[status]
         ds = None                      # never an empty Dataset: see the module notes
         if ev_type != 1:
             ds = Dataset()
             ds.PrinterStatusInfo = info or status
         entry = {"direction": "out", "operation": "N-EVENT-REPORT", "calling_ae": st.calling_ae,
-                 "sop_class": "printer", "sop_class_uid": PRINTER, "instance_uid": PRINTER_INSTANCE,
+                 "sop_class": "printer", "sop_class_uid": Printer, "instance_uid": PrinterInstance,
                  "event_type": ev_type, "event": [status, info], "status": None}
         return entry, ds
 
@@ -1338,11 +931,11 @@ class PrinterSimulator:
         if not ok or assoc.dul.state_machine.current_state != "Sta6":
             return False              # not (or no longer) in data transfer
         entry, ds = self._event_entry(st, event)
-        context = assoc._get_valid_context(meta or PRINTER, "", None)
+        context = assoc._get_valid_context(meta or Printer, "", None)
         ts = context.transfer_syntax[0]
         req = N_EVENT_REPORT()
-        req.AffectedSOPClassUID = PRINTER
-        req.AffectedSOPInstanceUID = PRINTER_INSTANCE
+        req.AffectedSOPClassUID = Printer
+        req.AffectedSOPInstanceUID = PrinterInstance
         req.EventTypeID = entry["event_type"]
         if ds is not None:
             req.EventInformation = BytesIO(encode(ds, ts.is_implicit_VR, ts.is_little_endian,
@@ -1383,7 +976,7 @@ class PrinterSimulator:
         with st.send_lock:
             msg_id = next(self._msg_ids) % 65536
             try:
-                rsp, _ = assoc.send_n_event_report(ds, ev_type, PRINTER, PRINTER_INSTANCE,
+                rsp, _ = assoc.send_n_event_report(ds, ev_type, Printer, PrinterInstance,
                                                    msg_id=msg_id, meta_uid=meta)
             except Exception as exc:
                 LOG.warning("N-EVENT-REPORT to %s failed: %s", st.calling_ae, exc)
@@ -1396,8 +989,8 @@ class PrinterSimulator:
     def _perform(self, op: str, event: Any, st: _AssocState, sop: str, inst: str | None,
                  answer: int | None) -> _Result:
         context = str(event.context.abstract_syntax)
-        if context in _META_MEMBERS:
-            if sop not in _META_MEMBERS[context]:
+        if context in META_MEMBERS:
+            if sop not in META_MEMBERS[context]:
                 return _Result(0x0118, comment=f"{SOP_NAMES.get(sop, sop)} is not in this meta class")
         elif context != sop:
             return _Result(0x0119, comment="SOP class differs from the presentation context")
@@ -1410,7 +1003,7 @@ class PrinterSimulator:
 
     # N-GET ---------------------------------------------------------------
     def _get_printer(self, event: Any, st: _AssocState, inst: str | None, answer: int | None) -> _Result:
-        if inst != PRINTER_INSTANCE:
+        if inst != PrinterInstance:
             return _Result(0x0112, comment="Printer SOP Instance is 1.2.840.10008.5.1.1.17")
         status, info = self.printer_status
         ds = Dataset()
@@ -1427,11 +1020,11 @@ class PrinterSimulator:
 
     def _get_printer_config(self, event: Any, st: _AssocState, inst: str | None,
                             answer: int | None) -> _Result:
-        if inst != PRINTER_CONFIG_INSTANCE:
+        if inst != PrinterConfigurationRetrievalInstance:
             return _Result(0x0112)
         item = Dataset()
-        item.SOPClassesSupported = [GRAY_META, PRESENTATION_LUT, ANNOTATION_BOX, PRINT_JOB] + (
-            [COLOR_META] if self.color else [])
+        item.SOPClassesSupported = [BasicGrayscalePrintManagementMeta, PresentationLUT, BasicAnnotationBox,
+                                    PrintJob] + ([BasicColorPrintManagementMeta] if self.color else [])
         item.MaximumMemoryAllocation = 0
         item.MemoryBitDepth = 12 if self.supports_12bit else 8
         item.PrintingBitDepth = 12 if self.supports_12bit else 8
@@ -1529,14 +1122,14 @@ class PrinterSimulator:
         attrs.FilmOrientation = orientation
         attrs.FilmSizeID = size
         context = str(event.context.abstract_syntax)
-        if context == COLOR_META:
+        if context == BasicColorPrintManagementMeta:
             color = True
-        elif context == GRAY_META:
+        elif context == BasicGrayscalePrintManagementMeta:
             color = False
         else:
             accepted = {str(cx.abstract_syntax) for cx in event.assoc.accepted_contexts}
-            color = COLOR_IMAGE_BOX in accepted and GRAY_IMAGE_BOX not in accepted
-        box_class = COLOR_IMAGE_BOX if color else GRAY_IMAGE_BOX
+            color = BasicColorImageBox in accepted and BasicGrayscaleImageBox not in accepted
+        box_class = BasicColorImageBox if color else BasicGrayscaleImageBox
         fb = _FilmBox(uid, session_uid, attrs, kind, rects, color)
         refs = []
         for pos in range(1, len(rects) + 1):
@@ -1556,7 +1149,7 @@ class PrinterSimulator:
                 st.annotations[a_uid] = {"uid": a_uid, "film_box": uid, "position": pos, "text": None}
                 fb.annotation_boxes.append(a_uid)
                 item = Dataset()
-                item.ReferencedSOPClassUID = ANNOTATION_BOX
+                item.ReferencedSOPClassUID = BasicAnnotationBox
                 item.ReferencedSOPInstanceUID = a_uid
                 arefs.append(item)
             rsp.ReferencedBasicAnnotationBoxSequence = Sequence(arefs)
@@ -1604,7 +1197,7 @@ class PrinterSimulator:
         if sop != ib.sop_class:
             return _Result(0x0119, comment=f"image box is a {SOP_NAMES[ib.sop_class]}")
         mods = event.modification_list
-        color = ib.sop_class == COLOR_IMAGE_BOX
+        color = ib.sop_class == BasicColorImageBox
         seq_kw = "BasicColorImageSequence" if color else "BasicGrayscaleImageSequence"
         seq = mods.get(seq_kw)
         if not seq:
@@ -1717,7 +1310,7 @@ class PrinterSimulator:
     def _job_ref(self, event: Any, st: _AssocState, session: _FilmSession, status: int) -> Dataset | None:
         """Create a Print Job if the SCU negotiated Print Job; return the reference."""
         accepted = {str(cx.abstract_syntax) for cx in event.assoc.accepted_contexts}
-        if PRINT_JOB not in accepted:
+        if PrintJob not in accepted:
             return None
         uid = str(generate_uid())
         now = datetime.now()
@@ -1732,7 +1325,7 @@ class PrinterSimulator:
         with self._lock:
             self._print_jobs[uid] = job
         item = Dataset()
-        item.ReferencedSOPClassUID = PRINT_JOB
+        item.ReferencedSOPClassUID = PrintJob
         item.ReferencedSOPInstanceUID = uid
         ds = Dataset()
         ds.ReferencedPrintJobSequence = Sequence([item])
@@ -1774,22 +1367,22 @@ class PrinterSimulator:
         return _Result(0x0000)
 
     _OPS: dict[tuple[str, str], Callable[..., _Result]] = {
-        ("N-GET", PRINTER): _get_printer,
-        ("N-GET", PRINTER_CONFIG): _get_printer_config,
-        ("N-GET", PRINT_JOB): _get_print_job,
-        ("N-CREATE", FILM_SESSION): _create_film_session,
-        ("N-CREATE", FILM_BOX): _create_film_box,
-        ("N-CREATE", PRESENTATION_LUT): _create_plut,
-        ("N-SET", FILM_SESSION): _set_film_session,
-        ("N-SET", FILM_BOX): _set_film_box,
-        ("N-SET", GRAY_IMAGE_BOX): _set_image_box,
-        ("N-SET", COLOR_IMAGE_BOX): _set_image_box,
-        ("N-SET", ANNOTATION_BOX): _set_annotation,
-        ("N-ACTION", FILM_SESSION): _action_film_session,
-        ("N-ACTION", FILM_BOX): _action_film_box,
-        ("N-DELETE", FILM_SESSION): _delete_film_session,
-        ("N-DELETE", FILM_BOX): _delete_film_box,
-        ("N-DELETE", PRESENTATION_LUT): _delete_plut,
+        ("N-GET", Printer): _get_printer,
+        ("N-GET", PrinterConfigurationRetrieval): _get_printer_config,
+        ("N-GET", PrintJob): _get_print_job,
+        ("N-CREATE", BasicFilmSession): _create_film_session,
+        ("N-CREATE", BasicFilmBox): _create_film_box,
+        ("N-CREATE", PresentationLUT): _create_plut,
+        ("N-SET", BasicFilmSession): _set_film_session,
+        ("N-SET", BasicFilmBox): _set_film_box,
+        ("N-SET", BasicGrayscaleImageBox): _set_image_box,
+        ("N-SET", BasicColorImageBox): _set_image_box,
+        ("N-SET", BasicAnnotationBox): _set_annotation,
+        ("N-ACTION", BasicFilmSession): _action_film_session,
+        ("N-ACTION", BasicFilmBox): _action_film_box,
+        ("N-DELETE", BasicFilmSession): _delete_film_session,
+        ("N-DELETE", BasicFilmBox): _delete_film_box,
+        ("N-DELETE", PresentationLUT): _delete_plut,
     }
 
     # ------------------------------------------------------------------ printing
@@ -2018,8 +1611,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         faults = [parse_fault(spec) for spec in args.fault]
-        printer_status = _parse_printer_status(args.printer_status)
-        random_event = _parse_printer_status(args.random_event) if args.random_event else None
+        printer_status = parse_printer_status(args.printer_status)
+        random_event = parse_printer_status(args.random_event) if args.random_event else None
         if args.random_events < 0:
             raise ValueError("--random-events takes a rate, not a negative number")
         refuse = tuple(int(v, 0) for v in args.refuse.split(",")) if args.refuse else None
@@ -2077,4 +1670,3 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(sig, prev)
         LOG.removeHandler(handler)
     return 0
-
