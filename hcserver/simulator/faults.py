@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import re
 import struct
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -312,3 +313,39 @@ def malform(ds: Dataset | None, omit: Iterable[str], empty: Iterable[str]) -> Da
         setattr(ds, name, Sequence([]) if name.endswith("Sequence") else None)
     return ds
 
+
+
+class FaultRules:
+    """The rules in force, in the order they were added. Each matching request counts towards
+    every rule it matches; the first rule that is due fires."""
+
+    def __init__(self, faults: Iterable[Fault] = ()) -> None:
+        self._lock = threading.Lock()
+        self._faults = list(faults)
+
+    def add(self, fault: Fault) -> None:
+        fault.seen = fault.fired = 0
+        with self._lock:
+            self._faults.append(fault)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    @property
+    def rules(self) -> list[Fault]:
+        with self._lock:
+            return list(self._faults)
+
+    def take(self, operation: str, sop_class_uid: str | None) -> Fault | None:
+        """The rule that fires on this request, if any."""
+        with self._lock:
+            chosen = None
+            for fault in self._faults:
+                if fault.exhausted or not fault.matches(operation, sop_class_uid):
+                    continue
+                fault.seen += 1
+                if chosen is None and fault.seen >= fault.nth:
+                    fault.fired += 1
+                    chosen = fault
+            return chosen

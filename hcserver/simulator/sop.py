@@ -1,8 +1,10 @@
-"""The names the simulator gives the SOP classes it serves, in faults (``N-SET/image-box``) and
-in its records (``"sop_class": "film-box"``). The UIDs themselves are pynetdicom's."""
+"""The SOP classes the simulator serves: their UIDs, taken from pynetdicom for every module of
+the simulator, and the names it gives them in faults (``N-SET/image-box``) and in its records
+(``"sop_class": "film-box"``)."""
 from __future__ import annotations
 
-from pynetdicom.sop_class import (
+# pynetdicom makes the SOP class names when it is imported: type checkers cannot see them.
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]
     BasicAnnotationBox,
     BasicColorImageBox,
     BasicColorPrintManagementMeta,
@@ -13,9 +15,18 @@ from pynetdicom.sop_class import (
     PresentationLUT,
     Printer,
     PrinterConfigurationRetrieval,
+    PrinterConfigurationRetrievalInstance,
+    PrinterInstance,
     PrintJob,
     Verification,
 )
+
+__all__ = [
+    "BasicAnnotationBox", "BasicColorImageBox", "BasicColorPrintManagementMeta", "BasicFilmBox", "BasicFilmSession",
+    "BasicGrayscaleImageBox", "BasicGrayscalePrintManagementMeta", "PresentationLUT", "Printer",
+    "PrinterConfigurationRetrieval", "PrinterConfigurationRetrievalInstance", "PrinterInstance", "PrintJob",
+    "Verification", "SOP_NAMES", "SOP_ALIASES", "META_MEMBERS", "EVENT_TYPES",
+]
 
 SOP_NAMES = {
     Verification: "verification",
