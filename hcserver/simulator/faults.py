@@ -61,7 +61,7 @@ class Fault:
         (``status`` if given).
         ``event-after``: answer (``status`` if given), then send that
         N-EVENT-REPORT right behind the response, without waiting for its
-        answer (see the module docstring, "Printer events").
+        answer (see "Printer events" in :mod:`hcserver.simulator`).
         ``garbage``: instead of answering, write ``payload`` (default
         :data:`GARBAGE`, a PDU of an unknown type) on the connection, wait
         until the peer goes away (at most ``stall_s``, default 10 s), then

@@ -112,12 +112,12 @@ class PrinterSimulator:
         self.seed = seed
         self._random_thread: threading.Thread | None = None
 
-        self.records = Records()
-        self.print_jobs = PrintJobs()
+        self.records = Records()           # what it received
+        self.print_jobs = PrintJobs()      # the print jobs its print actions made
         self._faults = FaultRules(faults)
         self._assocs = Associations()
         self._events = PrinterEvents(self._assocs, self.records)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()      # the printer status and the association counters
         self._printer_status = parse_printer_status(":".join(printer_status))
         self._stopping = threading.Event()
         self._ae: AE | None = None
@@ -234,7 +234,8 @@ class PrinterSimulator:
                           wait: bool = True) -> int:
         """Send a Printer N-EVENT-REPORT to every open association now (from
         the caller's thread); returns how many were sent (answered, with ``wait``).
-        ``wait=False`` does not wait for the answers (see "Printer events")."""
+        ``wait=False`` does not wait for the answers (see "Printer events" in
+        :mod:`hcserver.simulator`)."""
         event = self.printer_status if status is None else parse_printer_status(f"{status}:{info or ''}")
         ae = self._ae
         if ae is None:
