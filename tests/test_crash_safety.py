@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 from pydicom.uid import SecondaryCaptureImageStorage
 
-from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
+from hcserver.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess
 from tests.dicom_files import new_dataset
 from tests.test_dicom_printing import dicom_config

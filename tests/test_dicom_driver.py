@@ -2,7 +2,7 @@
 
 * DCMTK's ``dcmprscp`` (a third-party Print SCP): what it stores is read back
   from its database (one SP_*.dcm per printed film, one HG_*.dcm per image).
-* The bundled :class:`~hcserver.drivers.dicom.simulator.PrinterSimulator`, for
+* The bundled :class:`~hcserver.simulator.PrinterSimulator`, for
   statuses, printer status changes and connection faults dcmprscp cannot
   produce.
 
@@ -23,8 +23,8 @@ from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, JobTicket, PrinterStatus, PrintFailure
 from hcserver.drivers.dicom import DicomDriver
 from hcserver.drivers.dicom.association import PrintAssociation
-from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
 from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox
+from hcserver.simulator import Fault, PrinterSimulator
 
 # pytest fixtures, found by name in this module:
 from tests.fixtures.dcmtk import dcmprscp, dcmprscp_factory, dcmprscp_shim, free_port  # noqa: F401

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
+from hcserver.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess
 from tests.fixtures.dcmtk import dcmprscp, dcmprscp_factory, dcmprscp_shim  # noqa: F401  (fixtures)
 

@@ -20,8 +20,8 @@ import pytest
 
 from hcserver.config import ConfigError, parse
 from hcserver.drivers.base import Action, PrinterStatus, PrintFailure
-from hcserver.drivers.dicom.simulator import PrinterSimulator
-from hcserver.drivers.dicom.simulator import main as simulator_main
+from hcserver.simulator import PrinterSimulator
+from hcserver.simulator import main as simulator_main
 from tests.daemon import DaemonProcess
 from tests.fixtures.tls import make_certificates
 
@@ -233,7 +233,7 @@ def test_simulator_command_line_tls(certs, drivers, tmp_path):
     with pytest.raises(SystemExit) as info:
         simulator_main(["--tls-key", str(certs.server_key)])
     assert info.value.code == 2
-    proc = subprocess.Popen([sys.executable, "-m", "hcserver.drivers.dicom.simulator", "--port", "0",
+    proc = subprocess.Popen([sys.executable, "-m", "hcserver.simulator", "--port", "0",
                              "--out", str(tmp_path / "films"), "--tls-cert", str(certs.server_cert),
                              "--tls-key", str(certs.server_key), "--tls-ca", str(certs.ca)],
                             stderr=subprocess.PIPE, text=True)

@@ -25,7 +25,7 @@ from hcserver.drivers.dicom.association import (
     ConnectionLost,
     PrintAssociation,
 )
-from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
+from hcserver.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess, wait_for
 
 # building blocks and fixtures (drivers, sim) of the driver tests:

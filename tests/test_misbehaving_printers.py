@@ -19,7 +19,7 @@ import time
 import pytest
 
 from hcserver.drivers.base import Action, PrinterStatus
-from hcserver.drivers.dicom.simulator import GARBAGE, Fault, PrinterSimulator, parse_fault
+from hcserver.simulator import GARBAGE, Fault, PrinterSimulator, parse_fault
 from tests.daemon import DaemonProcess
 from tests.fixtures.dcmtk import free_port
 

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 
-from hcserver.drivers.dicom.simulator import PrinterSimulator
+from hcserver.simulator import PrinterSimulator
 from tests.daemon import DaemonProcess
 from tests.test_dicom_printing import dicom_config, job_of
 

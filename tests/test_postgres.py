@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import inspect
 
 from hcserver.db import current_revision, make_engine, upgrade
-from hcserver.drivers.dicom.simulator import PrinterSimulator
+from hcserver.simulator import PrinterSimulator
 from tests.daemon import DaemonProcess
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.test_dicom_printing import dicom_config, job_of

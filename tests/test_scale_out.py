@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
+from hcserver.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess, wait_for
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 from tests.test_crash_safety import FILMS_PER_JOB, submit_batch

@@ -31,7 +31,7 @@ from pynetdicom.sop_class import (
     Verification,
 )
 
-from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator, parse_display_format, parse_fault
+from hcserver.simulator import Fault, PrinterSimulator, parse_display_format, parse_fault
 
 GRAY = BasicGrayscalePrintManagementMeta
 COLOR = BasicColorPrintManagementMeta
@@ -499,7 +499,7 @@ def test_cli_runs_until_sigterm(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "hcserver.drivers.dicom.simulator", "--port", "0", "--out", str(out),
+        [sys.executable, "-m", "hcserver.simulator", "--port", "0", "--out", str(out),
          "--ae-title", "CLISIM", "--printer-status", "WARNING:SUPPLY LOW", "--fault", "N-GET:0x0110:nth=2",
          "--random-events", "0.001", "--random-event", "WARNING:SUPPLY LOW", "--seed", "3"],
         stderr=subprocess.PIPE, text=True, env=env, cwd=REPO)

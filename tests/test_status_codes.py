@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from hcserver.drivers.dicom.simulator import Fault, PrinterSimulator
+from hcserver.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess
 from tests.test_dicom_printing import dicom_config, job_of
 

@@ -8,7 +8,7 @@ submitted after a pause (the printer idle, the association held: the
 daemon's ``idle_release_s`` is 60 s).
 
 Cross-check: the same measurement against the bundled printer simulator
-(:class:`hcserver.drivers.dicom.simulator.PrinterSimulator`), whose request log
+(:class:`hcserver.simulator.PrinterSimulator`), whose request log
 carries a wall-clock ``time`` (UTC, millisecond resolution, taken when the
 request has been handled).
 """
@@ -68,7 +68,7 @@ def run(work: Path, images: list[Path], n: int, with_simulator: bool = True, log
         f"-> N-GET printer {m['to_printer_n_get_s']['median'] * 1e3:.1f} ms; submit request itself "
         f"{m['submit_round_trip_s']['median'] * 1e3:.1f} ms")
     if with_simulator:
-        from hcserver.drivers.dicom.simulator import PrinterSimulator
+        from hcserver.simulator import PrinterSimulator
 
         with PrinterSimulator(port=0, ae_title="LATSIM", out_dir=None) as sim:
             daemon = start_daemon(daemon_config(dicom_printer_section("sim", sim.port, ae_title="LATSIM")),

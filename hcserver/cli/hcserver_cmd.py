@@ -114,7 +114,7 @@ def conformance(config, printer):
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def simulate_printer(args):
     """Run the bundled DICOM printer simulator (a Print SCP). See --help of the command itself."""
-    from hcserver.drivers.dicom.simulator import main as simulator_main
+    from hcserver.simulator import main as simulator_main
 
     sys.exit(simulator_main(list(args)))
 
