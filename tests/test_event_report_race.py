@@ -3,7 +3,7 @@
 
 pynetdicom serves an incoming N-EVENT-REPORT in a thread of its own that sets and then
 clears the flag a request waits on for the reactor's pause; when the clearing comes
-after the reactor has paused, the request waits for ever (drivers/dicom/association.py,
+after the reactor has paused, the request waits for ever (drivers/dicom/reactor.py,
 "The reactor's pause"). The SCU side here is always the real association and driver
 code against a real peer (the bundled simulator); where an interleaving has to be forced,
 only the timing of threads is arranged (a handler that takes its time, a reactor held up),
