@@ -22,28 +22,22 @@ Around the lifecycle, each in its module:
 * :mod:`~hcserver.drivers.dicom.tls`: the TLS context and its handshake errors.
 * :mod:`~hcserver.drivers.dicom.reactor`: pynetdicom's reactor kept from taking
   our responses and from losing its pause to an N-EVENT-REPORT.
-
-N-EVENT-REPORTs the printer sends are recorded synchronously in the network
-thread the moment they arrive (so they are visible by the time the response
-to the request in progress is), answered by a handler bound at associate
-time, and collected with :meth:`PrintAssociation.take_events`.
+* :mod:`~hcserver.drivers.dicom.event_reports`: the printer's N-EVENT-REPORTs,
+  recorded as they arrive, answered, and collected with
+  :meth:`PrintAssociation.take_events`.
 """
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from io import BytesIO
 from typing import Any
 
-from pydicom.dataset import Dataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
-from pynetdicom.dsutils import decode
 
 from hcserver.drivers.base import Action, PrintFailure
+from hcserver.drivers.dicom.event_reports import EventReports, PrinterEvent
 from hcserver.drivers.dicom.reactor import leave_responses_to_the_request, use_reactor_pause
 from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
 from hcserver.drivers.dicom.tls import tls_args, tls_text
@@ -87,14 +81,6 @@ _META_MEMBERS = {
 
 TRANSFER_SYNTAXES = [ImplicitVRLittleEndian, ExplicitVRLittleEndian]
 
-# DIMSE command fields we look at in received messages.
-_N_EVENT_REPORT_RQ = 0x0100
-_N_CREATE_RSP = 0x8140
-
-# Printer SOP Class event types (PS3.4 H.4.10.1.2) and Print Job event types.
-PRINTER_EVENTS = {1: "NORMAL", 2: "WARNING", 3: "FAILURE"}
-PRINT_JOB_EVENTS = {1: "PENDING", 2: "PRINTING", 3: "DONE", 4: "FAILURE"}
-
 
 class ConnectionLost(PrintFailure):
     """No DIMSE response: timeout, abort, closed connection. Always RETRY.
@@ -107,18 +93,6 @@ class ConnectionLost(PrintFailure):
         super().__init__(Action.RETRY, reason, operation=operation)
         self.timed_out = timed_out
         self.seconds = 0.0
-
-
-@dataclass(frozen=True)
-class PrinterEvent:
-    """An N-EVENT-REPORT received from the printer."""
-
-    sop_class: str          # short name: "printer", "print-job", or the UID if unknown
-    event_type: int
-    status: str             # NORMAL/WARNING/FAILURE, PENDING/PRINTING/DONE/FAILURE, or ""
-    info: str               # Printer Status Info / Execution Status Info
-    answered: int           # the status we answered with
-    meaning: str
 
 
 def requested_contexts(printer: PrinterConfig) -> list[str]:
@@ -202,17 +176,15 @@ class PrintAssociation:
     """An established association with one printer (see module docstring)."""
 
     def __init__(self, assoc: Any, printer: PrinterConfig, opened_at: float,
-                 wire: Wire | None = None):
+                 wire: Wire | None = None, reports: EventReports | None = None):
         self._assoc = assoc
         self.printer = printer
         self.opened_at = opened_at
         self.jobs = 0                       # film sessions run on this association
-        self._events: list[PrinterEvent] = []
-        self._events_lock = threading.Lock()
-        self.last_created_uid: str | None = None
         self.aborted_here = False           # we aborted it (e.g. close() from another thread)
         self.closed_by_us = False           # a request failed because we had aborted it
         self._wire = wire or Wire(printer)
+        self._reports = reports or EventReports()
         self._message_id = 0
 
     # -- opening -------------------------------------------------------------
@@ -227,28 +199,12 @@ class PrintAssociation:
         except ValueError as exc:   # e.g. an invalid implementation class UID or AE title
             raise PrintFailure(Action.FAIL, f"cannot set up the association with printer "
                                f"{peer_of(printer)}: {exc}", operation="A-ASSOCIATE") from exc
-        self_ref: list[PrintAssociation] = []
-
-        def on_dimse_recv(event: evt.Event) -> None:
-            if self_ref:
-                self_ref[0]._on_dimse_recv(event)
-
-        def on_event_report(event: evt.Event) -> tuple[int, Dataset | None]:
-            if self_ref:
-                return self_ref[0]._answer_event_report(event)
-            return 0x0110, None
-
-        handlers: list[tuple[Any, Callable]] = [
-            (evt.EVT_DIMSE_RECV, on_dimse_recv),
-            (evt.EVT_N_EVENT_REPORT, on_event_report),
-        ]
-        assoc, wire, elapsed = _associate(ae, printer, handlers)
+        reports = EventReports()
+        assoc, wire, elapsed = _associate(ae, printer, reports.handlers())
         if assoc.is_established:
             leave_responses_to_the_request(assoc)
-            link = cls(assoc, printer, time.monotonic(), wire)
-            self_ref.append(link)
             assoc.network_timeout_response = "A-RELEASE"
-            return link
+            return cls(assoc, printer, time.monotonic(), wire, reports)
         raise PrintFailure(Action.RETRY, cls._why_not(assoc, printer, wire, elapsed, ae.ae_title),
                            operation="A-ASSOCIATE")
 
@@ -300,6 +256,11 @@ class PrintAssociation:
     @property
     def accepted(self) -> list[str]:
         return [str(cx.abstract_syntax) for cx in self._assoc.accepted_contexts]
+
+    @property
+    def last_created_uid(self) -> str | None:
+        """The Affected SOP Instance UID of the last N-CREATE response."""
+        return self._wire.last_created_uid
 
     def release(self) -> None:
         """Release (A-RELEASE); bounded by the ACSE timeout, aborts if unanswered."""
@@ -443,73 +404,7 @@ class PrintAssociation:
 
     # -- N-EVENT-REPORT ------------------------------------------------------
     def take_events(self) -> list[PrinterEvent]:
-        with self._events_lock:
-            events, self._events = self._events, []
-        return events
-
-    def _decode_event(self, event: evt.Event) -> PrinterEvent:
-        msg = event.message
-        cs = msg.command_set
-        class_uid = str(cs.get("AffectedSOPClassUID", "") or "")
-        event_type = int(cs.get("EventTypeID", 0) or 0)
-        info_ds = None
-        raw = msg.data_set.getvalue() if getattr(msg, "data_set", None) is not None else b""
-        if raw:
-            try:
-                cx = self._assoc._accepted_cx[msg.context_id]
-                ts = cx.transfer_syntax[0]
-                info_ds = decode(BytesIO(raw), ts.is_implicit_VR, ts.is_little_endian, ts.is_deflated)
-            except Exception as exc:  # undecodable Event Information: keep the event
-                log.debug("undecodable N-EVENT-REPORT information: %s", exc)
-        sop = SOP_NAMES.get(class_uid, class_uid)
-        if sop == "printer":
-            status = PRINTER_EVENTS.get(event_type, "")
-            info = str(info_ds.get("PrinterStatusInfo", "") or "") if info_ds is not None else ""
-            if not status:
-                return PrinterEvent(sop, event_type, "", info, 0x0113, "No such event type")
-            if info_ds is not None and info_ds.get("PrinterStatus"):
-                status = str(info_ds.PrinterStatus)
-            return PrinterEvent(sop, event_type, status, info, 0x0000, f"printer status {status}")
-        if sop == "print-job":
-            status = PRINT_JOB_EVENTS.get(event_type, "")
-            info = str(info_ds.get("ExecutionStatusInfo", "") or "") if info_ds is not None else ""
-            if not status:
-                return PrinterEvent(sop, event_type, "", info, 0x0113, "No such event type")
-            return PrinterEvent(sop, event_type, status, info, 0x0000, f"print job {status}")
-        return PrinterEvent(sop, event_type, "", "", 0x0118, "No such SOP class")
-
-    def _on_dimse_recv(self, event: evt.Event) -> None:
-        """Runs in the network thread, before the message is queued or served."""
-        try:
-            cs = event.message.command_set
-            field = cs.get("CommandField")
-            if field != _N_EVENT_REPORT_RQ:
-                responding_to = cs.get("MessageIDBeingRespondedTo")
-                self._wire.last_message = (int(field or 0),
-                                           None if responding_to is None else int(responding_to))
-            if field == _N_EVENT_REPORT_RQ:
-                ev = self._decode_event(event)
-                with self._events_lock:
-                    self._events.append(ev)
-            elif field == _N_CREATE_RSP:
-                uid = cs.get("AffectedSOPInstanceUID")
-                self.last_created_uid = str(uid) if uid else None
-        except Exception as exc:  # never break the network thread
-            log.warning("could not inspect a received DIMSE message: %s", exc)
-
-    def _answer_event_report(self, event: evt.Event) -> tuple[int, Dataset | None]:
-        """EVT_N_EVENT_REPORT handler: the response status (recorded in _on_dimse_recv)."""
-        try:
-            req = event.request
-            sop = SOP_NAMES.get(str(req.AffectedSOPClassUID), "")
-            etype = int(req.EventTypeID or 0)
-        except Exception:
-            return 0x0110, None
-        if sop == "printer":
-            return (0x0000 if etype in PRINTER_EVENTS else 0x0113), None
-        if sop == "print-job":
-            return (0x0000 if etype in PRINT_JOB_EVENTS else 0x0113), None
-        return 0x0118, None
+        return self._reports.take()
 
 
 def echo(printer: PrinterConfig, station: Station) -> tuple[int | None, str, float, bool]:

@@ -35,9 +35,10 @@ When anything leaves a job's block with an exception the association is
 aborted (the printer then discards the film session) and nothing more is
 sent on it.
 
-N-EVENT-REPORTs from the printer are answered at once (0x0000, or 0x0113 for
-an unknown event type) and handed to the job's observer after the operation
-in progress; a printer FAILURE then raises ``PrintFailure(STOP_PRINTER)``.
+N-EVENT-REPORTs from the printer are answered at once (the status is decided
+by :mod:`hcserver.drivers.dicom.event_reports`) and handed to the job's observer
+after the operation in progress; a printer FAILURE then raises
+``PrintFailure(STOP_PRINTER)``.
 """
 from __future__ import annotations
 
@@ -64,7 +65,6 @@ from hcserver.drivers.dicom.association import (
     UID_TITLES,
     ConnectionLost,
     PrintAssociation,
-    PrinterEvent,
 )
 from hcserver.drivers.dicom.association import echo as c_echo
 from hcserver.drivers.dicom.datasets import (
@@ -83,6 +83,7 @@ from hcserver.drivers.dicom.datasets import (
     SessionInputs,
     build,
 )
+from hcserver.drivers.dicom.event_reports import PrinterEvent
 from hcserver.drivers.dicom.status_policy import decide, printer_status_action
 from hcserver.drivers.settings import PrinterConfig, Station
 from hcserver.formatter.film import FilmSheet, ImageBox

@@ -45,7 +45,9 @@ _ABORT_REASONS = {0: "reason not specified", 1: "unrecognized PDU", 2: "unexpect
 _ENDING_EVENTS = frozenset({"Evt15", "Evt16", "Evt17", "Evt18", "Evt19"})
 _UNEXPECTED_PDU_EVENTS = {"Evt3": 2, "Evt4": 3, "Evt6": 1, "Evt10": 4, "Evt12": 5, "Evt13": 6}
 
-# DIMSE commands, to tell what came instead of a response.
+# DIMSE command fields we look at in received messages.
+N_EVENT_REPORT_RQ = 0x0100
+_N_CREATE_RSP = 0x8140
 #: request operation -> the command field of its response (PS3.7 E.1)
 _RESPONSE_FIELDS = {"C-ECHO": 0x8030, "N-GET": 0x8110, "N-SET": 0x8120, "N-ACTION": 0x8130,
                     "N-CREATE": 0x8140, "N-DELETE": 0x8150}
@@ -92,12 +94,14 @@ class Wire:
         self.ended_by: str | None = None                    # state machine event that ended it
         self.ended_action: str | None = None
         self.last_message: tuple[int, int | None] | None = None  # (command field, responding to)
+        self.last_created_uid: str | None = None            # Affected SOP Instance of the last N-CREATE-RSP
         self._reading: tuple[int, int] | None = None        # header of the PDU being read
 
     # -- hooks -----------------------------------------------------------------
     def handlers(self) -> list[tuple[Any, Callable]]:
         return [(evt.EVT_CONN_OPEN, self._on_conn_open),
-                (evt.EVT_FSM_TRANSITION, self._on_transition)]
+                (evt.EVT_FSM_TRANSITION, self._on_transition),
+                (evt.EVT_DIMSE_RECV, self._on_dimse_recv)]
 
     def tls_handshake_failed(self, exc: OSError) -> None:
         self.tls_error = exc
@@ -160,6 +164,21 @@ class Wire:
                 event.assoc.dimse.msg_queue.put((None, None))
             except Exception:  # pragma: no cover - defensive
                 pass
+
+    def _on_dimse_recv(self, event: evt.Event) -> None:
+        """Runs in the network thread, before the message is queued or served."""
+        try:
+            cs = event.message.command_set
+            field = cs.get("CommandField")
+            if field == N_EVENT_REPORT_RQ:     # the printer's, not an answer to us
+                return
+            responding_to = cs.get("MessageIDBeingRespondedTo")
+            self.last_message = (int(field or 0), None if responding_to is None else int(responding_to))
+            if field == _N_CREATE_RSP:
+                uid = cs.get("AffectedSOPInstanceUID")
+                self.last_created_uid = str(uid) if uid else None
+        except Exception as exc:  # never break the network thread
+            log.warning("could not inspect a received DIMSE message: %s", exc)
 
     # -- deadlines ---------------------------------------------------------------
     @contextmanager
