@@ -22,7 +22,7 @@ from pynetdicom import AE
 from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, JobTicket, PrinterStatus, PrintFailure
 from hcserver.drivers.dicom import DicomDriver
-from hcserver.drivers.dicom.association import PrintAssociation
+from hcserver.drivers.dicom.event_reports import answer_event_report
 from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox
 from hcserver.simulator import Fault, PrinterSimulator
 
@@ -362,17 +362,17 @@ def test_event_report_warning_is_recorded(sim, drivers):
 
 
 def test_event_report_answers():
-    answer = PrintAssociation._answer_event_report
+    answer = answer_event_report
 
     def event(sop: str, event_type: int):
         return SimpleNamespace(request=SimpleNamespace(AffectedSOPClassUID=sop, EventTypeID=event_type))
 
     printer_uid, job_uid = "1.2.840.10008.5.1.1.16", "1.2.840.10008.5.1.1.14"
-    assert answer(None, event(printer_uid, 1)) == (0x0000, None)
-    assert answer(None, event(printer_uid, 3)) == (0x0000, None)
-    assert answer(None, event(printer_uid, 9)) == (0x0113, None)
-    assert answer(None, event(job_uid, 4)) == (0x0000, None)
-    assert answer(None, event("1.2.3", 1)) == (0x0118, None)
+    assert answer(event(printer_uid, 1)) == (0x0000, None)
+    assert answer(event(printer_uid, 3)) == (0x0000, None)
+    assert answer(event(printer_uid, 9)) == (0x0113, None)
+    assert answer(event(job_uid, 4)) == (0x0000, None)
+    assert answer(event("1.2.3", 1)) == (0x0118, None)
 
 
 # --------------------------------------------------------------------------- simulator: connection faults

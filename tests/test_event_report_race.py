@@ -3,7 +3,7 @@
 
 pynetdicom serves an incoming N-EVENT-REPORT in a thread of its own that sets and then
 clears the flag a request waits on for the reactor's pause; when the clearing comes
-after the reactor has paused, the request waits for ever (drivers/dicom/association.py,
+after the reactor has paused, the request waits for ever (drivers/dicom/reactor.py,
 "The reactor's pause"). The SCU side here is always the real association and driver
 code against a real peer (the bundled simulator); where an interleaving has to be forced,
 only the timing of threads is arranged (a handler that takes its time, a reactor held up),
@@ -16,6 +16,7 @@ import threading
 import time
 
 import pytest
+from pynetdicom import evt
 
 from hcserver.drivers.base import Action, PrintFailure
 from hcserver.drivers.dicom.association import (
@@ -81,7 +82,7 @@ def test_an_event_served_as_a_request_starts_leaves_the_request_its_pause(sim):
     in_handler, parked = threading.Event(), threading.Event()
     serving: list[threading.Thread] = []
     requesting: list[threading.Thread] = []
-    answer = link._answer_event_report
+    answer, _ = assoc.get_handlers(evt.EVT_N_EVENT_REPORT)
 
     def answer_slowly(event):
         serving.append(threading.current_thread())
@@ -106,7 +107,7 @@ def test_an_event_served_as_a_request_starts_leaves_the_request_its_pause(sim):
 
     checkpoint = Checkpoint()
     checkpoint.set()
-    link._answer_event_report = answer_slowly
+    assoc.bind(evt.EVT_N_EVENT_REPORT, answer_slowly)
     assoc._reactor_checkpoint = checkpoint
     worker, outcome = in_thread(lambda: n_get_printer(link))
     try:

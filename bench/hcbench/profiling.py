@@ -24,7 +24,7 @@ from hcbench.common import DcmtkSCPs, daemon_config, dicom_printer_section, film
 #: (bucket, substring of a frame), first match wins, checked from the innermost frame outwards
 #: for the leaf buckets, then by the outer structure.
 BUCKETS = [
-    ("DIMSE: per-request deadline timer thread start (_Wire.deadline)", "_Wire.deadline"),
+    ("DIMSE: per-request deadline timer thread start (_Wire.deadline)", "Wire.deadline"),
     ("DIMSE: waiting for the printer's responses", "DIMSEServiceProvider.get_msg"),
     ("DIMSE: encoding and sending requests (pynetdicom/pydicom)", "Association.send_n_"),
     ("DIMSE: other driver work (scu.py)", "_DicomFilmSession.print_film"),

@@ -35,9 +35,9 @@ When anything leaves a job's block with an exception the association is
 aborted (the printer then discards the film session) and nothing more is
 sent on it.
 
-N-EVENT-REPORTs from the printer are answered at once (0x0000, or 0x0113 for
-an unknown event type) and handed to the job's observer after the operation
-in progress; a printer FAILURE then raises ``PrintFailure(STOP_PRINTER)``.
+N-EVENT-REPORTs are answered at once (:mod:`hcserver.drivers.dicom.event_reports`)
+and handed to the job's observer after the operation in progress; a printer
+FAILURE then raises ``PrintFailure(STOP_PRINTER)``.
 """
 from __future__ import annotations
 
@@ -64,7 +64,6 @@ from hcserver.drivers.dicom.association import (
     UID_TITLES,
     ConnectionLost,
     PrintAssociation,
-    PrinterEvent,
 )
 from hcserver.drivers.dicom.association import echo as c_echo
 from hcserver.drivers.dicom.datasets import (
@@ -83,6 +82,7 @@ from hcserver.drivers.dicom.datasets import (
     SessionInputs,
     build,
 )
+from hcserver.drivers.dicom.event_reports import PrinterEvent
 from hcserver.drivers.dicom.status_policy import decide, printer_status_action
 from hcserver.drivers.settings import PrinterConfig, Station
 from hcserver.formatter.film import FilmSheet, ImageBox
@@ -115,6 +115,26 @@ def _text(value: Any) -> str:
     if isinstance(value, (list, tuple, MultiValue)):
         return "\\".join(str(v) for v in value)
     return str(value)
+
+
+def _printer_status_failure(status: PrinterStatus, observer: JobObserver,
+                            operation: str) -> PrintFailure | None:
+    """What a Printer Status from N-GET Printer or an N-EVENT-REPORT does (``printer_status_action``
+    decides): a warning is recorded; anything else but ok (FAILURE) is the failure to raise."""
+    action = Action(printer_status_action(status.status))
+    if action is Action.OK:
+        return None
+    if status.status:
+        text = f"printer status {status.status}" + (f": {status.info}" if status.info else "")
+    else:   # required in the N-GET response (PS3.4 H.4.10.1.1); unknown is a warning
+        text = ("printer status unknown: the N-GET Printer response holds no Printer Status "
+                "(2110,0010)" + (f" (Printer Status Info: {status.info})" if status.info else ""))
+    if action is Action.WARN:
+        observer.warning(operation, None, text)
+        return None
+    if operation == "N-EVENT-REPORT":    # it came with the response to another request
+        text += " (N-EVENT-REPORT)"
+    return PrintFailure(action, text, operation=operation)
 
 
 def _n_set(ds: Dataset, class_uid: str, instance_uid: str, *,
@@ -332,16 +352,8 @@ class DicomDriver(Driver):
         status = PrinterStatus(ev.status, ev.info)
         self.last_status = status
         observer.printer_status(status)
-        action = Action(printer_status_action(ev.status))
-        text = f"printer status {ev.status}" + (f": {ev.info}" if ev.info else "")
-        if action is Action.OK:
-            return None
-        if action is Action.WARN:
-            observer.warning("N-EVENT-REPORT", None, text)
-            return None
-        if in_job:
-            return PrintFailure(action, f"{text} (N-EVENT-REPORT)", operation="N-EVENT-REPORT")
-        return None
+        failure = _printer_status_failure(status, observer, "N-EVENT-REPORT")
+        return failure if in_job else None
 
     # ------------------------------------------------------------ job start
     def _get_printer_status(self, link: PrintAssociation, observer: JobObserver, meta: str | None,
@@ -379,18 +391,11 @@ class DicomDriver(Driver):
             meta, color = self._choose_meta(link, ticket)
             status = self._printer_status_with_reconnect(link, reused, observer, meta, in_job=True)
             link = self._current() or link
-            action = Action(printer_status_action(status.status))
-            if status.status:
-                text = f"printer status {status.status}" + (f": {status.info}" if status.info else "")
-            else:   # required in the response (PS3.4 H.4.10.1.1); unknown is a warning
-                text = ("printer status unknown: the N-GET Printer response holds no Printer Status "
-                        "(2110,0010)" + (f" (Printer Status Info: {status.info})" if status.info else ""))
-            if action is Action.WARN:
-                observer.warning("N-GET", None, text)
-            elif action is not Action.OK:
+            failure = _printer_status_failure(status, observer, "N-GET")
+            if failure is not None:
                 # No film session yet: release politely, the printer is not at fault for talking.
                 self._forget(link, abort=False)
-                raise PrintFailure(action, text, operation="N-GET")
+                raise failure
             session = _DicomFilmSession(self, link, observer, ticket, meta, color)
             session.open()
             return session

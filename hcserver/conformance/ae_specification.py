@@ -9,6 +9,7 @@ from hcserver.conformance.markdown import Doc, Prose, code, hexcode
 from hcserver.conformance.status import behaviour
 from hcserver.drivers.base import Action
 from hcserver.drivers.dicom import association as assoc
+from hcserver.drivers.dicom import event_reports
 from hcserver.drivers.dicom import status_policy as sp
 
 words = Prose("ae_specification")
@@ -111,16 +112,16 @@ def acceptance(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.heading(n, "Association Acceptance Policy")
     doc.para(words("acceptance"))
     rows = [["Printer", status.title(), str(etype), _event_behaviour(ctx, status)]
-            for etype, status in assoc.PRINTER_EVENTS.items()]
+            for etype, status in event_reports.PRINTER_EVENTS.items()]
     rows += [["Print Job", status.title(), str(etype),
               words("event.print job failure" if status == "FAILURE" else "event.print job")]
-             for etype, status in assoc.PRINT_JOB_EVENTS.items()]
+             for etype, status in event_reports.PRINT_JOB_EVENTS.items()]
     rows.append(["Printer, Print Job", "*", "any other", words("event.unknown")])
     doc.table("N-EVENT-REPORT event types and behavior", ["SOP Class", "Event Type Name", "Event Type ID",
                                                            "Behavior"], rows)
     doc.para(words("event information"))
     rows = [[sp.category_of(number).title(), sp.meaning_of(number), hexcode(number), words(f"answer.{hexcode(number)}")]
-            for number in (0x0000, 0x0113, 0x0118, 0x0110)]
+            for number in event_reports.ANSWER_STATUSES]
     doc.table("N-EVENT-REPORT response status reasons", ["Service Status", "Further Meaning", "Status Code",
                                                          "Reason"], rows)
     doc.para(words("answered with a failure"))
