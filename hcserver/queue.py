@@ -28,6 +28,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from hcserver.db import writer
+from hcserver.errors import ErrorCode
 from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job, PrinterState
 from hcserver.states import PRIORITY_RANK, TERMINAL, InvalidTransition, JobState, Transition, transition
@@ -62,8 +63,8 @@ class LeaseLost(QueueError):
     out) or it left the processing state meanwhile."""
 
     def __init__(self, job_id: int):
-        super().__init__("lease-lost", f"job {job_id} is no longer this node's to print (another node "
-                                       f"took it over after its lease ran out)")
+        super().__init__(ErrorCode.LEASE_LOST, f"job {job_id} is no longer this node's to print (another node "
+                                               f"took it over after its lease ran out)")
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class JobQueue:
         the database lock already), so two changes to one job never interleave."""
         job = session.get(Job, job_id, with_for_update=True)
         if job is None:
-            raise QueueError("unknown-job", f"no job {job_id}")
+            raise QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
         return job
 
     @staticmethod
@@ -155,7 +156,7 @@ class JobQueue:
         try:
             target = transition(current, name)
         except InvalidTransition as exc:
-            raise QueueError("invalid-state", f"job {job.id}: {exc}") from None
+            raise QueueError(ErrorCode.INVALID_STATE, f"job {job.id}: {exc}") from None
         now = utcnow()
         for key, value in changes.items():
             setattr(job, key, value)
@@ -238,8 +239,8 @@ class JobQueue:
         with self._session() as session:
             job = self._job(session, job_id)
             if job.state not in (JobState.PENDING.value, JobState.HELD.value):
-                raise QueueError("invalid-state", f"job {job_id} is {job.state}: only pending or held "
-                                                  f"jobs can have their {what} changed")
+                raise QueueError(ErrorCode.INVALID_STATE, f"job {job_id} is {job.state}: only pending or held "
+                                                          f"jobs can have their {what} changed")
             now = utcnow()
             before = {key: getattr(job, key) for key in changes}
             for key, value in changes.items():
@@ -256,7 +257,7 @@ class JobQueue:
 
     def set_priority(self, job_id: int, priority: str, by: str) -> dict:
         if priority not in PRIORITY_RANK:
-            raise QueueError("bad-request", f"priority must be one of: {', '.join(PRIORITY_RANK)}")
+            raise QueueError(ErrorCode.BAD_REQUEST, f"priority must be one of: {', '.join(PRIORITY_RANK)}")
         return self._change_waiting_job(job_id, "priority", by, priority=priority,
                                         priority_rank=PRIORITY_RANK[priority])
 
@@ -333,7 +334,7 @@ class JobQueue:
             job = session.scalars(select(Job).where(Job.id == job_id)
                                   .options(selectinload(Job.films), selectinload(Job.events))).first()
             if job is None:
-                raise QueueError("unknown-job", f"no job {job_id}")
+                raise QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
             view = self._view(job, self._warnings(session, [job.id]).get(job.id, []))
             view["films"] = [{"index": f.index, "film_size": f.film_size, "orientation": f.orientation,
                               "layout": f.layout, "frames": len(f.frames), "printed_at": iso(f.printed_at),
@@ -366,7 +367,7 @@ class JobQueue:
             job = session.scalars(select(Job).where(Job.id == job_id)
                                   .options(selectinload(Job.films).selectinload(Film.frames))).first()
             if job is None:
-                raise QueueError("unknown-job", f"no job {job_id}")
+                raise QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
             return {
                 "printer": job.printer, "priority": job.priority, "copies": job.copies,
                 "medium_type": job.medium_type, "film_destination": job.film_destination, "label": job.label,
@@ -381,7 +382,7 @@ class JobQueue:
         with self._reading() as session:
             owner = session.scalar(select(Job.owner).where(Job.id == job_id))
         if owner is None:
-            raise QueueError("unknown-job", f"no job {job_id}")
+            raise QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
         return owner
 
     def queued_count(self, owner: str) -> int:
@@ -395,7 +396,7 @@ class JobQueue:
         with self._reading() as session:
             state = session.scalar(select(Job.state).where(Job.id == job_id))
         if state is None:
-            raise QueueError("unknown-job", f"no job {job_id}")
+            raise QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
         return state
 
     def film_specs(self, job_id: int, start: int = 0) -> list[dict]:
@@ -484,7 +485,7 @@ class JobQueue:
         with self._session() as session:
             job = session.execute(_PRINTING_JOB, {"job_id": job_id}).one_or_none()
             if job is None:
-                raise QueueError("unknown-job", f"no job {job_id}")
+                raise QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
             if job.lease_owner != self.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
             self._add_exchanges(session, job_id, job.state, exchanges, {
@@ -647,7 +648,7 @@ class JobQueue:
         with self._reading() as session:
             state = session.get(PrinterState, name)
             if state is None:
-                raise QueueError("unknown-printer", f"no printer {name!r}")
+                raise QueueError(ErrorCode.UNKNOWN_PRINTER, f"no printer {name!r}")
             return state
 
     def update_printer(self, name: str, **changes) -> PrinterState:
@@ -656,7 +657,7 @@ class JobQueue:
         with self._session() as session:
             state = session.get(PrinterState, name)
             if state is None:
-                raise QueueError("unknown-printer", f"no printer {name!r}")
+                raise QueueError(ErrorCode.UNKNOWN_PRINTER, f"no printer {name!r}")
             if all(getattr(state, key) == value for key, value in changes.items()):
                 return state
             for key, value in changes.items():

@@ -29,6 +29,7 @@ from hcserver.audit import AuditLog
 from hcserver.config import ConfigError, ServerConfig
 from hcserver.dispatcher import Dispatcher
 from hcserver.drivers.base import PrintFailure
+from hcserver.errors import ErrorCode
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool, FormattingCrashed
 from hcserver.joblist import JobListCache
@@ -87,24 +88,24 @@ class Operations:
     def _arg(request: dict, key: str, kind: type | tuple, required: bool = True, default=None):
         if key not in request:
             if required:
-                raise RequestError("bad-request", f"missing argument {key!r}")
+                raise RequestError(ErrorCode.BAD_REQUEST, f"missing argument {key!r}")
             return default
         value = request[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise RequestError("bad-request", f"argument {key!r} has the wrong type")
+            raise RequestError(ErrorCode.BAD_REQUEST, f"argument {key!r} has the wrong type")
         return value
 
     def _job_id(self, request: dict) -> int:
         job = self._arg(request, "job", int)
         if not 0 < job < 1 << 62:
-            raise RequestError("unknown-job", f"no job {job}")
+            raise RequestError(ErrorCode.UNKNOWN_JOB, f"no job {job}")
         return job
 
     def _printer_name(self, request: dict) -> str:
         name = self._arg(request, "printer", str)
         if name not in self.config.printers:
-            raise RequestError("unknown-printer", f"no printer {name!r} (configured: "
-                                                  f"{', '.join(self.config.printers)})")
+            raise RequestError(ErrorCode.UNKNOWN_PRINTER, f"no printer {name!r} (configured: "
+                                                          f"{', '.join(self.config.printers)})")
         return name
 
     # ---- operations -----------------------------------------------------------------
@@ -116,27 +117,27 @@ class Operations:
         """Store one image in the spool; refuse it at once if it cannot be printed."""
         name = self._arg(request, "name", str, required=False, default="uploaded image")
         if not attachment:
-            raise RequestError("bad-request", "upload needs the image bytes as the attachment")
+            raise RequestError(ErrorCode.BAD_REQUEST, "upload needs the image bytes as the attachment")
         free = self.spool.free_bytes()
         if free - len(attachment) < self.config.min_free_spool_bytes:
-            raise RequestError("spool-full", f"{name}: the spool has only {free >> 20} MiB free (at least "
-                                             f"{self.config.min_free_spool_bytes >> 20} MiB must stay free); "
-                                             f"queued jobs are kept")
+            raise RequestError(ErrorCode.SPOOL_FULL, f"{name}: the spool has only {free >> 20} MiB free (at least "
+                                                     f"{self.config.min_free_spool_bytes >> 20} MiB must stay free); "
+                                                     f"queued jobs are kept")
         try:
             digest = self.spool.put(attachment)
         except SpoolError as exc:
-            raise RequestError("spool-full" if exc.errno == errno.ENOSPC else "spool-error",
+            raise RequestError(ErrorCode.SPOOL_FULL if exc.errno == errno.ENOSPC else ErrorCode.SPOOL_ERROR,
                                f"{name}: {exc}") from None
         try:
             info = self._image_info(digest)
         except formatter.UnprintableImage as exc:
             self.spool.remove(digest, min_age_s=0)   # no job can use it: do not keep it
-            raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
+            raise RequestError(ErrorCode.UNPRINTABLE_IMAGE, f"{name}: {exc.reason}") from None
         if info.rows * info.columns * info.frames > self.config.max_image_pixels:
             self.spool.remove(digest, min_age_s=0)
-            raise RequestError("image-too-large", f"{name}: {info.frames} frame(s) of {info.rows}x{info.columns} "
-                                                  f"pixels exceed the limit of {self.config.max_image_pixels} "
-                                                  f"pixels per image")
+            raise RequestError(ErrorCode.IMAGE_TOO_LARGE,
+                               f"{name}: {info.frames} frame(s) of {info.rows}x{info.columns} pixels exceed "
+                               f"the limit of {self.config.max_image_pixels} pixels per image")
         return {"image": IMAGE_REF_PREFIX + digest, "frames": info.frames, "rows": info.rows,
                 "columns": info.columns, "color": info.color}
 
@@ -145,18 +146,18 @@ class Operations:
         try:
             return self.validator.normalise(spec)
         except SpecError as exc:
-            raise RequestError("invalid-spec", str(exc)) from None
+            raise RequestError(ErrorCode.INVALID_SPEC, str(exc)) from None
         except formatter.UnprintableImage as exc:
-            raise RequestError("unprintable-image", str(exc)) from None
+            raise RequestError(ErrorCode.UNPRINTABLE_IMAGE, str(exc)) from None
 
     def op_submit(self, request, attachment, peer):
         job = self._normalise(request)
         if not self.queue.printer(job["printer"]).accepting:
-            raise RequestError("not-accepting", f"printer {job['printer']!r} is not accepting jobs")
+            raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {job['printer']!r} is not accepting jobs")
         queued = self.queue.queued_count(peer.name)
         if queued >= self.config.max_jobs_per_owner:
-            raise RequestError("queue-limit", f"{peer.name} already has {queued} jobs queued (the limit is "
-                                              f"{self.config.max_jobs_per_owner})")
+            raise RequestError(ErrorCode.QUEUE_LIMIT, f"{peer.name} already has {queued} jobs queued (the limit is "
+                                                      f"{self.config.max_jobs_per_owner})")
         hold = self._arg(request, "hold", bool, required=False, default=False)
         job_id = self.queue.submit(peer.name, job, held=hold, details=self._patient_details(job))
         self.audit.record(peer.name, "submit", job=job_id, printer=job["printer"], films=len(job["films"]),
@@ -196,7 +197,7 @@ class Operations:
         seen = self._arg(request, "seq", int, required=False)
         timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
         if not 0 <= timeout <= MAX_WAIT_S:
-            raise RequestError("bad-request", f"timeout must be 0 to {MAX_WAIT_S} seconds")
+            raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
         seq = self.bus.seq
         events, last = self.queue.events_since(since, job)
         if not events and since is not None and (seen is None or seen == seq):
@@ -211,7 +212,7 @@ class Operations:
         try:
             job = self.validator.normalise(self.queue.job_spec(job_id))
         except SpecError as exc:
-            raise RequestError("invalid-spec", f"job {job_id} cannot be printed again: {exc}") from None
+            raise RequestError(ErrorCode.INVALID_SPEC, f"job {job_id} cannot be printed again: {exc}") from None
         new_id = self.queue.submit(peer.name, job, details={"reprint_of": job_id})
         self.audit.record(peer.name, "reprint", job=new_id, original=job_id)
         return {"job": new_id, "films": len(job["films"])}
@@ -248,13 +249,13 @@ class Operations:
         """Move a waiting job, after checking the target printer can print it as it stands."""
         job_id, target = self._own_job(request, peer, "move"), self._printer_name(request)
         if not self.queue.printer(target).accepting:
-            raise RequestError("not-accepting", f"printer {target!r} is not accepting jobs")
+            raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {target!r} is not accepting jobs")
         spec = self.queue.job_spec(job_id)
         spec["printer"] = target
         try:
             checked = self.validator.normalise(spec)
         except SpecError as exc:
-            raise RequestError("invalid-spec", f"job {job_id} cannot print on {target}: {exc}") from None
+            raise RequestError(ErrorCode.INVALID_SPEC, f"job {job_id} cannot print on {target}: {exc}") from None
         result = self.queue.move(job_id, target, peer.name, color=checked["color"])
         self.audit.record(peer.name, "move", job=job_id, printer=target)
         return {"job": result}
@@ -264,7 +265,7 @@ class Operations:
         job_id = self._job_id(request)
         timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
         if not 0 <= timeout <= MAX_WAIT_S:  # also refuses NaN
-            raise RequestError("bad-request", f"timeout must be 0 to {MAX_WAIT_S} seconds")
+            raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
         terminal = {state.value for state in TERMINAL}
         done = self.bus.wait_until(lambda: self.queue.state_of(job_id) in terminal, timeout)
         return {"job": self.queue.show(job_id), "timed_out": not done}
@@ -310,7 +311,7 @@ class Operations:
         try:
             summary = self._reload()
         except ConfigError as exc:
-            raise RequestError("bad-config", f"configuration not reloaded: {exc}") from None
+            raise RequestError(ErrorCode.BAD_CONFIG, f"configuration not reloaded: {exc}") from None
         self.audit.record(peer.name, "reload", **summary)
         return summary
 
@@ -345,10 +346,10 @@ class Operations:
                 sheet = self.formatting.format_job_film(printer, film, job["color"], index,
                                                         self.spool.path).result()
             except (formatter.UnprintableImage, ValueError) as exc:
-                raise RequestError("unprintable", f"film {index + 1}: {exc}") from None
+                raise RequestError(ErrorCode.UNPRINTABLE, f"film {index + 1}: {exc}") from None
             except FormattingCrashed as exc:
-                raise RequestError("unprintable", f"film {index + 1}: the formatting process ended "
-                                                  f"unexpectedly ({exc})") from None
+                raise RequestError(ErrorCode.UNPRINTABLE, f"film {index + 1}: the formatting process ended "
+                                                          f"unexpectedly ({exc})") from None
             png = formatter.film_png(sheet)
             sizes.append(len(png))
             blob.write(png)
@@ -359,14 +360,14 @@ class Operations:
         op = request.get("op")
         method = getattr(self, f"op_{op.replace('-', '_')}", None) if isinstance(op, str) else None
         if method is None:
-            return error(request_id, "unknown-op", f"unknown operation {op!r}"), b""
+            return error(request_id, ErrorCode.UNKNOWN_OP, f"unknown operation {op!r}"), b""
         try:
             result = method(request, attachment, peer)
         except (RequestError, QueueError, Forbidden) as exc:
             return error(request_id, exc.code, str(exc)), b""
         except Exception as exc:  # a bug must cost one request, never the server
             log.exception("request %r failed", op)
-            return error(request_id, "internal", f"internal error: {exc!r}"), b""
+            return error(request_id, ErrorCode.INTERNAL, f"internal error: {exc!r}"), b""
         out_attachment = result.pop("_attachment", b"")
         return {"id": request_id, "ok": True, **result}, out_attachment
 
@@ -473,7 +474,7 @@ class TlsServer(_Serving, socketserver.ThreadingMixIn, socketserver.TCPServer):
         except (ProtocolError, EOFError, OSError):
             request = {}
         reply = ({"id": request.get("id"), "ok": True, "user": peer.name, "admin": peer.admin} if peer
-                 else error(request.get("id"), "unauthenticated",
+                 else error(request.get("id"), ErrorCode.UNAUTHENTICATED,
                             "the first request must be auth with a valid token"))
         try:
             tls.sendall(encode(reply))
