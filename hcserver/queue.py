@@ -31,7 +31,16 @@ from hcserver.db import writer
 from hcserver.errors import ErrorCode
 from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job, PrinterState
-from hcserver.states import PRIORITY_RANK, TERMINAL, InvalidTransition, JobState, Transition, transition
+from hcserver.states import (
+    PRIORITY_RANK,
+    TERMINAL,
+    UNFINISHED,
+    WAITING,
+    InvalidTransition,
+    JobState,
+    Transition,
+    transition,
+)
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +247,7 @@ class JobQueue:
     def _change_waiting_job(self, job_id: int, what: str, by: str, **changes) -> dict:
         with self._session() as session:
             job = self._job(session, job_id)
-            if job.state not in (JobState.PENDING.value, JobState.HELD.value):
+            if JobState(job.state) not in WAITING:
                 raise QueueError(ErrorCode.INVALID_STATE, f"job {job_id} is {job.state}: only pending or held "
                                                           f"jobs can have their {what} changed")
             now = utcnow()
@@ -387,10 +396,9 @@ class JobQueue:
 
     def queued_count(self, owner: str) -> int:
         """Jobs of ``owner`` that have not ended (indexed: owner, state)."""
-        waiting = [JobState.PENDING.value, JobState.HELD.value, JobState.PROCESSING.value]
         with self._reading() as session:
             return session.scalar(select(func.count()).select_from(Job).where(
-                Job.owner == owner, Job.state.in_(waiting)))
+                Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED])))
 
     def state_of(self, job_id: int) -> str:
         with self._reading() as session:
@@ -670,8 +678,7 @@ class JobQueue:
         now = utcnow()
         with self._reading() as session:
             counts = dict(session.execute(
-                select(Job.printer, func.count()).where(Job.state.in_(
-                    [JobState.PENDING.value, JobState.HELD.value, JobState.PROCESSING.value]))
+                select(Job.printer, func.count()).where(Job.state.in_([s.value for s in UNFINISHED]))
                 .group_by(Job.printer)).all())
             return [{"name": p.name, "enabled": p.enabled, "accepting": p.accepting, "stopped": p.stopped,
                      "dicom_status": p.dicom_status, "dicom_status_info": p.dicom_status_info,

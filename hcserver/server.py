@@ -38,7 +38,7 @@ from hcserver.printer_drivers import build_driver
 from hcserver.protocol import ProtocolError, encode, error, read_message
 from hcserver.queue import JobQueue, QueueError
 from hcserver.spool import Spool, SpoolError
-from hcserver.states import TERMINAL
+from hcserver.states import JobState
 
 log = logging.getLogger(__name__)
 
@@ -266,8 +266,7 @@ class Operations:
         timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
         if not 0 <= timeout <= MAX_WAIT_S:  # also refuses NaN
             raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
-        terminal = {state.value for state in TERMINAL}
-        done = self.bus.wait_until(lambda: self.queue.state_of(job_id) in terminal, timeout)
+        done = self.bus.wait_until(lambda: JobState(self.queue.state_of(job_id)).terminal, timeout)
         return {"job": self.queue.show(job_id), "timed_out": not done}
 
     def op_printers(self, request, attachment, peer):

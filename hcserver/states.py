@@ -21,7 +21,12 @@ class JobState(str, enum.Enum):
         return self in TERMINAL
 
 
+#: Finished: the job's history.
 TERMINAL = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELED})
+#: Not finished yet: the jobs that count as queued (a printer's queue, an owner's limit).
+UNFINISHED = frozenset(JobState) - TERMINAL
+#: Not printing yet and not finished: a job whose priority or printer may still change.
+WAITING = frozenset({JobState.PENDING, JobState.HELD})
 
 
 class Transition(str, enum.Enum):

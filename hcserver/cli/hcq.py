@@ -11,7 +11,7 @@ import click
 
 from hcserver.client import Client, ClientError, default_socket
 from hcserver.formatter.geometry import ORIENTATIONS
-from hcserver.states import PRIORITIES
+from hcserver.states import PRIORITIES, JobState
 
 if TYPE_CHECKING:
     import rich.table
@@ -102,15 +102,12 @@ def submit(client, files, spec, printer, priority, copies, layout, film_size, or
             fail(f"job {job} {result['state']}" + (f": {result['error']}" if result.get("error") else ""))
 
 
-TERMINAL = {"completed", "failed", "canceled"}
-
-
 def follow_to_end(client: Client, job: int) -> dict:
     """Print the job's events on stderr as they happen, until it ends; return the job."""
     stream = client.follow(job)
     next(stream)                       # subscribed: nothing after this point is missed
     state = client.show(job)["state"]
-    while state not in TERMINAL:
+    while not JobState(state).terminal:
         for event in next(stream):
             click.echo(f"job {job}: {event['kind']}: {event['reason']}", err=True)
             state = event["to"] or state
