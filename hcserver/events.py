@@ -4,17 +4,27 @@ Only "something changed" travels here; the database stays the truth.
 """
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 
+class Notice(str, enum.Enum):
+    """Changes that concern no one job (announced with job id 0)."""
+
+    PRINTER = "printer"                     # a printer's row changed
+    PRINTER_RELEASED = "printer-released"   # its node let it go: the nodes standing by try at once
+    PURGE = "purge"                         # finished jobs were deleted
+    RESYNC = "resync"                       # this node may have missed other nodes' changes
+
+
 @dataclass(frozen=True)
 class JobChange:
-    job_id: int
+    job_id: int        # 0: a Notice
     printer: str
-    kind: str          # transition or event kind
+    kind: str          # a Transition, an EventKind (hcserver.states) or a Notice
     state: str
 
 

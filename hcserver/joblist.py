@@ -21,11 +21,11 @@ import json
 import threading
 import time
 
-from hcserver.events import EventBus, JobChange
+from hcserver.events import EventBus, JobChange, Notice
 from hcserver.queue import JobQueue
 
 #: Changes that concern every job (or remove some): the cache starts over.
-DROP_ALL = frozenset({"resync", "purge"})
+DROP_ALL = frozenset({Notice.RESYNC, Notice.PURGE})
 
 #: The longest a job's text is kept without reading its row again (seconds).
 MAX_AGE_S = 60.0

@@ -29,13 +29,14 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from hcserver.db import writer
 from hcserver.errors import ErrorCode
-from hcserver.events import JobChange
+from hcserver.events import JobChange, Notice
 from hcserver.models import Event, Film, Frame, Job, PrinterState
 from hcserver.states import (
     PRIORITY_RANK,
     TERMINAL,
     UNFINISHED,
     WAITING,
+    EventKind,
     InvalidTransition,
     JobState,
     Transition,
@@ -175,7 +176,7 @@ class JobQueue:
         job.updated_at = now
         session.add(Event(job_id=job.id, at=now, kind=name.value, from_state=current.value,
                           to_state=target.value, reason=reason, data=data))
-        return JobChange(job.id, job.printer, name.value, target.value)
+        return JobChange(job.id, job.printer, name, target.value)
 
     # ---- submitting -----------------------------------------------------------------
 
@@ -207,7 +208,7 @@ class JobQueue:
             session.execute(insert(Event), [dict(
                 job_id=job_id, at=now, kind=Transition.SUBMIT.value, from_state=None, to_state=state.value,
                 reason=f"submitted by {owner}", data={"films": len(films), **(details or {})})])
-            change = JobChange(job_id, job["printer"], Transition.SUBMIT.value, state.value)
+            change = JobChange(job_id, job["printer"], Transition.SUBMIT, state.value)
         self._notify(change)
         return change.job_id
 
@@ -234,29 +235,29 @@ class JobQueue:
             if job.state == JobState.PROCESSING.value:
                 job.cancel_requested = True
                 job.updated_at = utcnow()
-                session.add(Event(job_id=job.id, at=job.updated_at, kind="cancel-requested",
+                session.add(Event(job_id=job.id, at=job.updated_at, kind=EventKind.CANCEL_REQUESTED.value,
                                   from_state=job.state, to_state=job.state,
                                   reason=f"cancel requested by {by}; stops after the current film"))
-                change = JobChange(job.id, job.printer, "cancel-requested", job.state)
+                change = JobChange(job.id, job.printer, EventKind.CANCEL_REQUESTED, job.state)
             else:
                 change = self._move(session, job, Transition.CANCEL, f"canceled by {by}")
             view = self._view(job, [])
         self._notify(change)
         return view
 
-    def _change_waiting_job(self, job_id: int, what: str, by: str, **changes) -> dict:
+    def _change_waiting_job(self, job_id: int, what: EventKind, by: str, **changes) -> dict:
         with self._session() as session:
             job = self._job(session, job_id)
             if JobState(job.state) not in WAITING:
                 raise QueueError(ErrorCode.INVALID_STATE, f"job {job_id} is {job.state}: only pending or held "
-                                                          f"jobs can have their {what} changed")
+                                                          f"jobs can have their {what.value} changed")
             now = utcnow()
             before = {key: getattr(job, key) for key in changes}
             for key, value in changes.items():
                 setattr(job, key, value)
             job.updated_at = now
-            session.add(Event(job_id=job.id, at=now, kind=what, from_state=job.state, to_state=job.state,
-                              reason=f"{what} changed by {by}", data={"from": before, "to": changes}))
+            session.add(Event(job_id=job.id, at=now, kind=what.value, from_state=job.state, to_state=job.state,
+                              reason=f"{what.value} changed by {by}", data={"from": before, "to": changes}))
             change = JobChange(job.id, job.printer, what, job.state)
             view = self._view(job, [])
         self._notify(change)
@@ -267,12 +268,12 @@ class JobQueue:
     def set_priority(self, job_id: int, priority: str, by: str) -> dict:
         if priority not in PRIORITY_RANK:
             raise QueueError(ErrorCode.BAD_REQUEST, f"priority must be one of: {', '.join(PRIORITY_RANK)}")
-        return self._change_waiting_job(job_id, "priority", by, priority=priority,
+        return self._change_waiting_job(job_id, EventKind.PRIORITY, by, priority=priority,
                                         priority_rank=PRIORITY_RANK[priority])
 
     def move(self, job_id: int, printer: str, by: str, color: bool) -> dict:
         """Move to ``printer`` (the caller has checked the job against it)."""
-        return self._change_waiting_job(job_id, "printer", by, printer=printer, color=color)
+        return self._change_waiting_job(job_id, EventKind.PRINTER, by, printer=printer, color=color)
 
     # ---- reading --------------------------------------------------------------------
 
@@ -280,7 +281,7 @@ class JobQueue:
         """Warnings per job; ``job_ids`` is a list or a select of ids."""
         found: dict[int, list[dict]] = {}
         rows = session.execute(select(Event.job_id, Event.data, Event.at)
-                               .where(Event.kind == "warning", Event.job_id.in_(job_ids))
+                               .where(Event.kind == EventKind.WARNING.value, Event.job_id.in_(job_ids))
                                .order_by(Event.id))
         for job_id, data, at in rows:
             found.setdefault(job_id, []).append({**(data or {}), "at": iso(at)})
@@ -348,9 +349,9 @@ class JobQueue:
             view["films"] = [{"index": f.index, "film_size": f.film_size, "orientation": f.orientation,
                               "layout": f.layout, "frames": len(f.frames), "printed_at": iso(f.printed_at),
                               "output": f.output} for f in job.films]
-            view["events"] = [self._event_view(e) for e in job.events if e.kind != "dimse"]
+            view["events"] = [self._event_view(e) for e in job.events if e.kind != EventKind.DIMSE.value]
             if log:
-                view["log"] = [{"at": iso(e.at), **e.data} for e in job.events if e.kind == "dimse"]
+                view["log"] = [{"at": iso(e.at), **e.data} for e in job.events if e.kind == EventKind.DIMSE.value]
             return view
 
     @staticmethod
@@ -364,7 +365,8 @@ class JobQueue:
             last = session.scalar(select(func.max(Event.id))) or 0
             if since is None:
                 return [], last
-            query = select(Event).where(Event.id > since, Event.kind != "dimse").order_by(Event.id).limit(limit)
+            query = (select(Event).where(Event.id > since, Event.kind != EventKind.DIMSE.value)
+                     .order_by(Event.id).limit(limit))
             if job_id is not None:
                 query = query.where(Event.job_id == job_id)
             events = [self._event_view(e) for e in session.scalars(query)]
@@ -476,7 +478,7 @@ class JobQueue:
         """The DIMSE exchanges of an attempt (``hcq show --log``), written with the film they
         belong to so logging never costs a transaction of its own. One multi-row insert: they
         are written once per film and never read back as objects."""
-        rows = [{"job_id": job_id, "at": exchange.pop("at"), "kind": "dimse", "from_state": state,
+        rows = [{"job_id": job_id, "at": exchange.pop("at"), "kind": EventKind.DIMSE.value, "from_state": state,
                  "to_state": state, "reason": "", "data": exchange} for exchange in exchanges]
         rows += more_events
         if rows:
@@ -497,12 +499,12 @@ class JobQueue:
             if job.lease_owner != self.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
             self._add_exchanges(session, job_id, job.state, exchanges, {
-                "job_id": job_id, "at": now, "kind": "film-printed", "from_state": job.state,
+                "job_id": job_id, "at": now, "kind": EventKind.FILM_PRINTED.value, "from_state": job.state,
                 "to_state": job.state, "reason": f"film {index + 1} of {job.films_total} printed",
                 "data": {"film": index, "output": output}})
             session.execute(_FILM_PRINTED, {"job": job_id, "film": index, "now": now, "film_output": output})
             session.execute(_FILMS_PRINTED, {"job": job_id, "printed": index + 1, "now": now})
-            change = JobChange(job_id, job.printer, "film-printed", job.state)
+            change = JobChange(job_id, job.printer, EventKind.FILM_PRINTED, job.state)
         self._notify(change)
 
     def add_warning(self, job_id: int, operation: str, status: int | None, meaning: str) -> None:
@@ -510,10 +512,10 @@ class JobQueue:
         code = None if status is None else f"0x{status:04X}"
         with self._session() as session:
             job = self._job(session, job_id)
-            session.add(Event(job_id=job_id, at=now, kind="warning", from_state=job.state, to_state=job.state,
-                              reason=f"{operation} {code or ''} {meaning}".replace("  ", " "),
+            session.add(Event(job_id=job_id, at=now, kind=EventKind.WARNING.value, from_state=job.state,
+                              to_state=job.state, reason=f"{operation} {code or ''} {meaning}".replace("  ", " "),
                               data={"operation": operation, "status": code, "meaning": meaning}))
-            change = JobChange(job_id, job.printer, "warning", job.state)
+            change = JobChange(job_id, job.printer, EventKind.WARNING, job.state)
         self._notify(change)
 
     def finish(self, job_id: int, name: Transition, reason: str, exchanges: list[dict] = (), **changes) -> None:
@@ -558,7 +560,7 @@ class JobQueue:
             session.flush()
             still_used = set(session.scalars(select(Frame.image).where(Frame.image.in_(images)).distinct()))
         if doomed:
-            self._notify(JobChange(0, "", "purge", ""))
+            self._notify(JobChange(0, "", Notice.PURGE, ""))
         return len(doomed), images - still_used, outputs
 
     def recover_interrupted(self, only_this_node: bool = True) -> list[int]:
@@ -637,7 +639,7 @@ class JobQueue:
             released = session.scalars(update(PrinterState).where(*where).values(driver_owner=None, driver_until=None)
                                        .returning(PrinterState.name)).all()
         for name in released:   # the nodes standing by for it try at once
-            self._notify(JobChange(0, name, "printer-released", ""))
+            self._notify(JobChange(0, name, Notice.PRINTER_RELEASED, ""))
 
     # ---- printers -------------------------------------------------------------------
 
@@ -671,7 +673,7 @@ class JobQueue:
             for key, value in changes.items():
                 setattr(state, key, value)
             state.updated_at = utcnow()
-        self._notify(JobChange(0, name, "printer", ""))
+        self._notify(JobChange(0, name, Notice.PRINTER, ""))
         return state
 
     def printer_views(self) -> list[dict]:

@@ -44,6 +44,18 @@ class Transition(str, enum.Enum):
     CANCEL = "cancel"
 
 
+class EventKind(str, enum.Enum):
+    """The events of a job that leave its state as it is (a change of state is recorded under
+    its :class:`Transition`'s value)."""
+
+    CANCEL_REQUESTED = "cancel-requested"   # a printing job stops after its current film
+    PRIORITY = "priority"                   # a waiting job's priority changed
+    PRINTER = "printer"                     # a waiting job moved to another printer
+    FILM_PRINTED = "film-printed"
+    WARNING = "warning"                     # what a printer or the formatter warned of; printing goes on
+    DIMSE = "dimse"                         # one DIMSE exchange of an attempt (hcq show --log only)
+
+
 P, H, R = JobState.PENDING, JobState.HELD, JobState.PROCESSING
 
 TRANSITIONS: dict[Transition, tuple[frozenset[JobState | None], JobState]] = {
