@@ -67,7 +67,7 @@ class Daemon:
             self.channel.start()
         self.queue = JobQueue(self.engine, notify=self._notify, owner=owner, lease_s=config.lease_s)
         self.spool = Spool(config.spool)
-        recovered = self.queue.recover_interrupted(only_this_node=self.channel is not None)
+        recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)

@@ -22,7 +22,7 @@ from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, Driver, JobTicket, PrinterStatus, PrintFailure
 from hcserver.formatting import FormatPool, FormattingCrashed
 from hcserver.printer_drivers import build_driver
-from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, backoff, utcnow
+from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, utcnow
 from hcserver.spool import Spool
 from hcserver.states import Transition
 
@@ -51,10 +51,10 @@ class JobObserver:
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
                     "" if status is None else f"0x{status:04X}", meaning)
-        self.queue.add_warning(self.job_id, operation, status, meaning)
+        self.queue.attempts.add_warning(self.job_id, operation, status, meaning)
 
     def printer_status(self, status: PrinterStatus) -> None:
-        self.queue.update_printer(self.printer, dicom_status=status.status, dicom_status_info=status.info)
+        self.queue.printers.update(self.printer, dicom_status=status.status, dicom_status_info=status.info)
 
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
         code = None if status is None else f"0x{status:04X}"
@@ -71,10 +71,10 @@ class JobObserver:
         self._recording = index, self._recorder.submit(self._record, index, output, batch)
 
     def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
-        self.queue.film_printed(self.job_id, index, output, exchanges)
+        self.queue.attempts.film_printed(self.job_id, index, output, exchanges)
         self.films_recorded = index + 1
         if index + 1 < self.films_total:
-            return self.queue.between_films(self.job_id, self.printer, self.priority_rank)
+            return self.queue.attempts.between_films(self.job_id, self.printer, self.priority_rank)
         return None
 
     def recorded(self, index: int, output: str | None) -> FilmCheck | None:
@@ -97,6 +97,12 @@ class JobObserver:
         except Exception as exc:
             log.warning("job %s on %s: film %d could not be recorded as printed: %s", self.job_id,
                         self.printer, index + 1, exc)
+
+
+def backoff(attempts: int, interval_s: float, max_interval_s: float) -> datetime:
+    """Not-before time after ``attempts`` failed tries: interval doubling, capped."""
+    delay = min(interval_s * (2 ** min(max(attempts - 1, 0), 30)), max_interval_s)
+    return utcnow() + timedelta(seconds=delay)
 
 
 def _utc(value: datetime) -> datetime:
@@ -126,7 +132,7 @@ class PrinterWorker:
     # ---- control (any thread) -------------------------------------------------------
 
     def start(self) -> None:
-        if self.queue.printer(self.name).stopped:
+        if self.queue.printers.get(self.name).stopped:
             self._start_polling()
         self._thread.start()
         self.wake()
@@ -203,17 +209,17 @@ class PrinterWorker:
                     future.set_exception(exc)
 
     def _printable(self) -> bool:
-        state = self.queue.printer(self.name)
+        state = self.queue.printers.get(self.name)
         return state.enabled and not state.stopped
 
     def _drives(self) -> bool:
         """Whether this node drives the printer; another node's live lease makes it stand by
         (the lease timer wakes it to try again; the printer is taken over once that lease runs out)."""
         if not self.driving:
-            self.driving = self.queue.acquire_printer(self.name)
+            self.driving = self.queue.leases.acquire_printer(self.name)
             if self.driving:
                 log.debug("printer %s: driven by this node (%s)", self.name, self.queue.owner)
-                if self.queue.printer(self.name).stopped:   # stopped by the node that drove it
+                if self.queue.printers.get(self.name).stopped:   # stopped by the node that drove it
                     self._start_polling()
         return self.driving
 
@@ -227,7 +233,7 @@ class PrinterWorker:
             self._poll_status()
         printed = False
         while not self._stopping and self.driving and self._printable():
-            job = self.queue.claim_next(self.name)
+            job = self.queue.attempts.claim_next(self.name)
             if job is None:
                 break
             printed = True
@@ -253,7 +259,7 @@ class PrinterWorker:
             self._idle_due = False
             self.driver.idle()
         # A disabled or stopped printer is woken by enable or by its status poll, not by due jobs.
-        due = self.queue.next_due(self.name) if self._printable() else None
+        due = self.queue.attempts.next_due(self.name) if self._printable() else None
         if due is not None:
             self._timer("due", trigger="date", run_date=max(_utc(due), datetime.now(UTC)))
 
@@ -261,20 +267,20 @@ class PrinterWorker:
         try:
             status = self.driver.status()
         except PrintFailure as exc:
-            self.queue.update_printer(self.name, reason=f"status poll: {exc.reason}")
+            self.queue.printers.update(self.name, reason=f"status poll: {exc.reason}")
             return
-        self.queue.update_printer(self.name, dicom_status=status.status, dicom_status_info=status.info)
+        self.queue.printers.update(self.name, dicom_status=status.status, dicom_status_info=status.info)
         if status.status != "FAILURE":
             log.info("printer %s: status %s, printing resumes", self.name, status.status)
             self._cancel_timer("poll")
-            self.queue.update_printer(self.name, stopped=False, reason=None)
+            self.queue.printers.update(self.name, stopped=False, reason=None)
 
     def _interruption(self, job: ClaimedJob, index: int, check: FilmCheck | None) -> tuple[Transition, str] | None:
         """Why printing must stop before film ``index``, if it must (``check``: read with the
         previous film's record, else read now)."""
         if self._stopping:
             return Transition.REQUEUE, self._stop_reason
-        check = check or self.queue.between_films(job.id, self.name, job.priority_rank)
+        check = check or self.queue.attempts.between_films(job.id, self.name, job.priority_rank)
         if not check.leased:
             raise LeaseLost(job.id)
         if not check.driving:
@@ -295,7 +301,7 @@ class PrinterWorker:
             self._observer.settle()
             exchanges = self._observer.exchanges
         try:
-            self.queue.finish(job_id, name, reason, exchanges=exchanges, **changes)
+            self.queue.attempts.finish(job_id, name, reason, exchanges=exchanges, **changes)
         except LeaseLost as exc:   # the job is another node's now: leave it alone
             log.warning("printer %s: %s; this attempt's outcome (%s: %s) is dropped", self.name, exc,
                         name.value, reason)
@@ -317,7 +323,7 @@ class PrinterWorker:
         try:
             # Film k+1 is formatted while film k goes to the printer; never more than two
             # films of a job are held in memory.
-            films = self.queue.film_specs(job.id, job.films_printed)
+            films = self.queue.attempts.film_specs(job.id, job.films_printed)
             upcoming = self._format(job, films, job.films_printed)
             check = None
             with self.driver.session(ticket, observer) as session:
@@ -380,13 +386,13 @@ class PrinterWorker:
         return self.formatting.format_job_film(self.printer, film, job.color, index, self.spool.path)
 
     def _stop_printer(self, reason: str) -> None:
-        self.queue.update_printer(self.name, stopped=True, reason=reason)
+        self.queue.printers.update(self.name, stopped=True, reason=reason)
         self._start_polling()
 
     def _failed(self, job: ClaimedJob, failure: PrintFailure) -> None:
         reason = failure.reason
         log.warning("printer %s: job %s: %s (%s)", self.name, job.id, reason, failure.action.value)
-        if self.queue.cancel_requested(job.id):
+        if self.queue.attempts.cancel_requested(job.id):
             self._finish(job.id, Transition.CANCEL, f"canceled; the attempt had ended with: {reason}")
         elif failure.action is Action.STOP_PRINTER:
             self._stop_printer(reason)
@@ -415,7 +421,7 @@ class Dispatcher:
 
     def start(self) -> None:
         self.scheduler.start()
-        self.queue.sync_printers(self.server.printers)
+        self.queue.printers.sync(self.server.printers)
         for printer in self.server.printers.values():
             self._start_worker(printer)
         self.scheduler.add_job(self.purge_history, "interval", hours=1, id="purge-history",
@@ -427,8 +433,8 @@ class Dispatcher:
         """Timer (every lease_s/3): renew this node's leases, take over the jobs of nodes that
         stopped renewing theirs, and let standing-by workers try to drive their printer."""
         try:
-            driven = self.queue.renew_leases([w.printing for w in list(self.workers.values()) if w.printing])
-            taken = self.queue.take_over_expired()
+            driven = self.queue.leases.renew([w.printing for w in list(self.workers.values()) if w.printing])
+            taken = self.queue.leases.take_over_expired()
         except Exception:   # a scheduled task must never die for good
             log.exception("lease renewal failed")
             return
@@ -445,7 +451,7 @@ class Dispatcher:
         """Forget finished jobs past the configured history, with their spooled images and previews."""
         try:
             cutoff = utcnow() - timedelta(days=self.server.history_days)
-            count, images, outputs = self.queue.purge_history(cutoff, self.server.history_max_jobs)
+            count, images, outputs = self.queue.history.purge(cutoff, self.server.history_max_jobs)
             removed = sum(self.spool.remove(digest) for digest in images)
             previews = self.server.preview_dir.resolve()
             for output in outputs:
@@ -474,10 +480,10 @@ class Dispatcher:
         for name in removed + changed:
             self.workers.pop(name).stop(reason="the printer's configuration was reloaded")
         for name in removed:
-            self.queue.hold_printer_jobs(name, f"printer {name} was removed from the configuration")
-        self.queue.release_printers(removed)
+            self.queue.jobs.hold_printer_jobs(name, f"printer {name} was removed from the configuration")
+        self.queue.leases.release_printers(removed)
         self.server = server
-        self.queue.sync_printers(new)
+        self.queue.printers.sync(new)
         for name in added + changed:
             self._start_worker(new[name])
         for name in self.workers:
@@ -497,6 +503,6 @@ class Dispatcher:
             worker.stop()
         self.scheduler.shutdown(wait=False)
         try:
-            self.queue.release_printers()   # another node may drive them at once
+            self.queue.leases.release_printers()   # another node may drive them at once
         except Exception:
             log.exception("could not release this node's printers")

@@ -32,11 +32,11 @@ from hcserver.drivers.base import PrintFailure
 from hcserver.errors import ErrorCode
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool, FormattingCrashed
-from hcserver.joblist import JobListCache
 from hcserver.jobspec import JobSpecValidator, SpecError
 from hcserver.printer_drivers import build_driver
 from hcserver.protocol import ProtocolError, encode, error, read_message
 from hcserver.queue import JobQueue, QueueError
+from hcserver.queue.joblist import JobListCache
 from hcserver.spool import Spool, SpoolError
 from hcserver.states import JobState
 
@@ -63,7 +63,7 @@ class Operations:
         self.queue, self.spool, self.bus, self.dispatcher = queue, spool, bus, dispatcher
         self.audit, self.formatting = audit, formatting
         self._reload = reload
-        self.job_list = JobListCache(queue, bus)
+        self.job_list = JobListCache(queue.views, bus)
         self.use_config(config)
 
     def use_config(self, config: ServerConfig) -> None:
@@ -152,14 +152,14 @@ class Operations:
 
     def op_submit(self, request, attachment, peer):
         job = self._normalise(request)
-        if not self.queue.printer(job["printer"]).accepting:
+        if not self.queue.printers.get(job["printer"]).accepting:
             raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {job['printer']!r} is not accepting jobs")
-        queued = self.queue.queued_count(peer.name)
+        queued = self.queue.views.queued_count(peer.name)
         if queued >= self.config.max_jobs_per_owner:
             raise RequestError(ErrorCode.QUEUE_LIMIT, f"{peer.name} already has {queued} jobs queued (the limit is "
                                                       f"{self.config.max_jobs_per_owner})")
         hold = self._arg(request, "hold", bool, required=False, default=False)
-        job_id = self.queue.submit(peer.name, job, held=hold, details=self._patient_details(job))
+        job_id = self.queue.jobs.submit(peer.name, job, held=hold, details=self._patient_details(job))
         self.audit.record(peer.name, "submit", job=job_id, printer=job["printer"], films=len(job["films"]),
                           held=hold)
         return {"job": job_id, "films": len(job["films"])}
@@ -177,16 +177,16 @@ class Operations:
 
     def op_list(self, request, attachment, peer):
         """The jobs, in print order. With ``raw``, the list comes as JSON bytes in the attachment
-        (what ``hcq list --json`` prints as it is), kept up to date job by job (hcserver.joblist)."""
+        (what ``hcq list --json`` prints as it is), kept up to date job by job (hcserver.queue.joblist)."""
         history = self._arg(request, "all", bool, required=False, default=False)
         printer = self._arg(request, "printer", str, required=False)
         if not self._arg(request, "raw", bool, required=False, default=False):
-            return {"jobs": self.queue.list(include_history=history, printer=printer)}
+            return {"jobs": self.queue.views.list(include_history=history, printer=printer)}
         return {"format": "json", "_attachment": self.job_list.json(include_history=history, printer=printer)}
 
     def op_show(self, request, attachment, peer):
         log = self._arg(request, "log", bool, required=False, default=False)
-        return {"job": self.queue.show(self._job_id(request), log=log)}
+        return {"job": self.queue.views.show(self._job_id(request), log=log)}
 
     def op_events(self, request, attachment, peer):
         """Long poll: job events after event id ``since`` (optionally of one ``job``). Answers at once
@@ -199,27 +199,27 @@ class Operations:
         if not 0 <= timeout <= MAX_WAIT_S:
             raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
         seq = self.bus.seq
-        events, last = self.queue.events_since(since, job)
+        events, last = self.queue.views.events_since(since, job)
         if not events and since is not None and (seen is None or seen == seq):
             self.bus.wait_change(seq, timeout)
             seq = self.bus.seq
-            events, last = self.queue.events_since(since, job)
+            events, last = self.queue.views.events_since(since, job)
         return {"events": events, "last": last, "seq": seq}
 
     def op_reprint(self, request, attachment, peer):
         """Queue a copy of a job (CUPS: lp -i ID -H restart); the copy belongs to the caller."""
         job_id = self._own_job(request, peer, "reprint")
         try:
-            job = self.validator.normalise(self.queue.job_spec(job_id))
+            job = self.validator.normalise(self.queue.views.job_spec(job_id))
         except SpecError as exc:
             raise RequestError(ErrorCode.INVALID_SPEC, f"job {job_id} cannot be printed again: {exc}") from None
-        new_id = self.queue.submit(peer.name, job, details={"reprint_of": job_id})
+        new_id = self.queue.jobs.submit(peer.name, job, details={"reprint_of": job_id})
         self.audit.record(peer.name, "reprint", job=new_id, original=job_id)
         return {"job": new_id, "films": len(job["films"])}
 
     def _own_job(self, request, peer: Peer, action: str) -> int:
         job_id = self._job_id(request)
-        require_owner_or_admin(peer, self.queue.owner_of(job_id), action, job_id)
+        require_owner_or_admin(peer, self.queue.views.owner_of(job_id), action, job_id)
         return job_id
 
     def _job_action(self, request, peer: Peer, action: str, change) -> dict:
@@ -230,33 +230,33 @@ class Operations:
         return {"job": result}
 
     def op_cancel(self, request, attachment, peer):
-        return self._job_action(request, peer, "cancel", self.queue.cancel)
+        return self._job_action(request, peer, "cancel", self.queue.jobs.cancel)
 
     def op_hold(self, request, attachment, peer):
-        return self._job_action(request, peer, "hold", self.queue.hold)
+        return self._job_action(request, peer, "hold", self.queue.jobs.hold)
 
     def op_release(self, request, attachment, peer):
-        return self._job_action(request, peer, "release", self.queue.release)
+        return self._job_action(request, peer, "release", self.queue.jobs.release)
 
     def op_priority(self, request, attachment, peer):
         job_id = self._own_job(request, peer, "reprioritise")
         priority = self._arg(request, "priority", str)
-        result = self.queue.set_priority(job_id, priority, peer.name)
+        result = self.queue.jobs.set_priority(job_id, priority, peer.name)
         self.audit.record(peer.name, "priority", job=job_id, priority=priority)
         return {"job": result}
 
     def op_move(self, request, attachment, peer):
         """Move a waiting job, after checking the target printer can print it as it stands."""
         job_id, target = self._own_job(request, peer, "move"), self._printer_name(request)
-        if not self.queue.printer(target).accepting:
+        if not self.queue.printers.get(target).accepting:
             raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {target!r} is not accepting jobs")
-        spec = self.queue.job_spec(job_id)
+        spec = self.queue.views.job_spec(job_id)
         spec["printer"] = target
         try:
             checked = self.validator.normalise(spec)
         except SpecError as exc:
             raise RequestError(ErrorCode.INVALID_SPEC, f"job {job_id} cannot print on {target}: {exc}") from None
-        result = self.queue.move(job_id, target, peer.name, color=checked["color"])
+        result = self.queue.jobs.move(job_id, target, peer.name, color=checked["color"])
         self.audit.record(peer.name, "move", job=job_id, printer=target)
         return {"job": result}
 
@@ -266,11 +266,11 @@ class Operations:
         timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
         if not 0 <= timeout <= MAX_WAIT_S:  # also refuses NaN
             raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
-        done = self.bus.wait_until(lambda: JobState(self.queue.state_of(job_id)).terminal, timeout)
-        return {"job": self.queue.show(job_id), "timed_out": not done}
+        done = self.bus.wait_until(lambda: JobState(self.queue.views.state_of(job_id)).terminal, timeout)
+        return {"job": self.queue.views.show(job_id), "timed_out": not done}
 
     def op_printers(self, request, attachment, peer):
-        views = self.queue.printer_views()
+        views = self.queue.printers.views()
         for view in views:
             printer = self.config.printers.get(view["name"])
             view["configured"] = printer is not None
@@ -285,7 +285,7 @@ class Operations:
     def _printer_admin(self, request, peer: Peer, action: str, **changes):
         name = self._printer_name(request)
         require_admin(peer, f"{action} printer {name}")
-        self.queue.update_printer(name, **changes)
+        self.queue.printers.update(name, **changes)
         self.dispatcher.wake(name)
         self.audit.record(peer.name, action, printer=name)
         return {"printer": name, **changes}
