@@ -24,7 +24,7 @@ from hcserver.formatting import FormatPool, FormattingCrashed
 from hcserver.printer_drivers import build_driver
 from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, utcnow
 from hcserver.spool import Spool
-from hcserver.states import Transition
+from hcserver.states import PrinterState, PrinterTransition, Transition
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class JobObserver:
         self.queue.attempts.add_warning(self.job_id, operation, status, meaning)
 
     def printer_status(self, status: PrinterStatus) -> None:
-        self.queue.printers.update(self.printer, dicom_status=status.status, dicom_status_info=status.info)
+        self.queue.printers.report_status(self.printer, status.status, status.info)
 
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
         code = None if status is None else f"0x{status:04X}"
@@ -132,7 +132,7 @@ class PrinterWorker:
     # ---- control (any thread) -------------------------------------------------------
 
     def start(self) -> None:
-        if self.queue.printers.get(self.name).stopped:
+        if self.queue.printers.state(self.name) is PrinterState.STOPPED:
             self._start_polling()
         self._thread.start()
         self.wake()
@@ -209,8 +209,7 @@ class PrinterWorker:
                     future.set_exception(exc)
 
     def _printable(self) -> bool:
-        state = self.queue.printers.get(self.name)
-        return state.enabled and not state.stopped
+        return self.queue.printers.state(self.name) is PrinterState.IDLE
 
     def _drives(self) -> bool:
         """Whether this node drives the printer; another node's live lease makes it stand by
@@ -219,7 +218,7 @@ class PrinterWorker:
             self.driving = self.queue.leases.acquire_printer(self.name)
             if self.driving:
                 log.debug("printer %s: driven by this node (%s)", self.name, self.queue.owner)
-                if self.queue.printers.get(self.name).stopped:   # stopped by the node that drove it
+                if self.queue.printers.state(self.name) is PrinterState.STOPPED:   # by the node that drove it
                     self._start_polling()
         return self.driving
 
@@ -267,13 +266,13 @@ class PrinterWorker:
         try:
             status = self.driver.status()
         except PrintFailure as exc:
-            self.queue.printers.update(self.name, reason=f"status poll: {exc.reason}")
+            self.queue.printers.report_poll_failure(self.name, exc.reason)
             return
-        self.queue.printers.update(self.name, dicom_status=status.status, dicom_status_info=status.info)
+        self.queue.printers.report_status(self.name, status.status, status.info)
         if status.status != "FAILURE":
             log.info("printer %s: status %s, printing resumes", self.name, status.status)
             self._cancel_timer("poll")
-            self.queue.printers.update(self.name, stopped=False, reason=None)
+            self.queue.printers.change(self.name, PrinterTransition.RESUME)
 
     def _interruption(self, job: ClaimedJob, index: int, check: FilmCheck | None) -> tuple[Transition, str] | None:
         """Why printing must stop before film ``index``, if it must (``check``: read with the
@@ -386,7 +385,7 @@ class PrinterWorker:
         return self.formatting.format_job_film(self.printer, film, job.color, index, self.spool.path)
 
     def _stop_printer(self, reason: str) -> None:
-        self.queue.printers.update(self.name, stopped=True, reason=reason)
+        self.queue.printers.change(self.name, PrinterTransition.STOP, reason)
         self._start_polling()
 
     def _failed(self, job: ClaimedJob, failure: PrintFailure) -> None:

@@ -38,7 +38,7 @@ from hcserver.protocol import ProtocolError, encode, error, read_message
 from hcserver.queue import JobQueue, QueueError
 from hcserver.queue.joblist import JobListCache
 from hcserver.spool import Spool, SpoolError
-from hcserver.states import JobState
+from hcserver.states import JobState, PrinterTransition
 
 log = logging.getLogger(__name__)
 
@@ -282,27 +282,26 @@ class Operations:
                     view["address"] = f"{printer.ae_title}@{printer.host}:{printer.port}"
         return {"printers": views}
 
-    def _printer_admin(self, request, peer: Peer, action: str, **changes):
+    def _printer_admin(self, request, peer: Peer, transition: PrinterTransition, reason: str | None = None):
         name = self._printer_name(request)
-        require_admin(peer, f"{action} printer {name}")
-        self.queue.printers.update(name, **changes)
+        require_admin(peer, f"{transition.value} printer {name}")
+        changes = self.queue.printers.change(name, transition, reason)
         self.dispatcher.wake(name)
-        self.audit.record(peer.name, action, printer=name)
+        self.audit.record(peer.name, transition.value, printer=name)
         return {"printer": name, **changes}
 
     def op_enable(self, request, attachment, peer):
-        # Like cupsenable, enabling also restarts a printer stopped by its status.
-        return self._printer_admin(request, peer, "enable", enabled=True, stopped=False, reason=None)
+        return self._printer_admin(request, peer, PrinterTransition.ENABLE)
 
     def op_disable(self, request, attachment, peer):
         reason = self._arg(request, "reason", str, required=False) or f"disabled by {peer.name}"
-        return self._printer_admin(request, peer, "disable", enabled=False, reason=reason)
+        return self._printer_admin(request, peer, PrinterTransition.DISABLE, reason)
 
     def op_accept(self, request, attachment, peer):
-        return self._printer_admin(request, peer, "accept", accepting=True)
+        return self._printer_admin(request, peer, PrinterTransition.ACCEPT)
 
     def op_reject(self, request, attachment, peer):
-        return self._printer_admin(request, peer, "reject", accepting=False)
+        return self._printer_admin(request, peer, PrinterTransition.REJECT)
 
     def op_reload(self, request, attachment, peer):
         """Re-read the configuration and apply printer changes (as SIGHUP does)."""

@@ -1,7 +1,9 @@
-"""The job state machine (DESIGN §2): states, named transitions, and nothing else.
+"""The state machines of jobs (DESIGN §2) and printers: states, named transitions, nothing else.
 
-Every change of a job's state goes through :func:`transition`, which the
-queue uses; each one is recorded as an event with its time and reason.
+Every change of a job's state goes through :func:`transition`, which the queue applies in one
+place (hcserver.queue.store, ``Store.move``); each one is recorded as an event with its time and
+reason. Every change of a printer's state is a :class:`PrinterTransition`, applied in one place
+too (hcserver.queue.printers, ``change``), which records why.
 """
 from __future__ import annotations
 
@@ -85,6 +87,56 @@ def transition(current: JobState | None, name: Transition, *, held: bool = False
     if name is Transition.SUBMIT and held:
         return H
     return target
+
+
+class PrinterState(str, enum.Enum):
+    """Whether a printer prints its queue, as ``hcq printers`` shows it."""
+
+    IDLE = "idle"            # it prints its jobs as they come
+    DISABLED = "disabled"    # an administrator disabled it; its jobs stay queued
+    STOPPED = "stopped"      # it failed (printer status FAILURE); its status is polled until it recovers
+
+    @classmethod
+    def of(cls, enabled: bool, stopped: bool) -> PrinterState:
+        """A printer both disabled and stopped shows as stopped: enabling it also restarts it."""
+        if stopped:
+            return cls.STOPPED
+        return cls.IDLE if enabled else cls.DISABLED
+
+
+class PrinterTransition(str, enum.Enum):
+    """Every change of a printer's state. Accepting new jobs is separate from printing them."""
+
+    ENABLE = "enable"      # an administrator; also restarts a stopped printer (as cupsenable)
+    DISABLE = "disable"    # an administrator: printing stops between films, jobs stay queued
+    ACCEPT = "accept"      # new jobs are taken
+    REJECT = "reject"      # new jobs are refused; queued jobs still print
+    STOP = "stop"          # the printer failed: a failure whose policy action is stop-printer
+    RESUME = "resume"      # its polled status is no longer FAILURE
+
+
+#: What each transition sets on the printer's row.
+_PRINTER_SETS: dict[PrinterTransition, dict[str, bool]] = {
+    PrinterTransition.ENABLE: {"enabled": True, "stopped": False},
+    PrinterTransition.DISABLE: {"enabled": False},
+    PrinterTransition.ACCEPT: {"accepting": True},
+    PrinterTransition.REJECT: {"accepting": False},
+    PrinterTransition.STOP: {"stopped": True},
+    PrinterTransition.RESUME: {"stopped": False},
+}
+#: Disabling or stopping a printer says why (hcq printers shows it); enabling or resuming clears that.
+_GIVES_REASON = frozenset({PrinterTransition.DISABLE, PrinterTransition.STOP})
+_CLEARS_REASON = frozenset({PrinterTransition.ENABLE, PrinterTransition.RESUME})
+
+
+def printer_changes(name: PrinterTransition, reason: str | None = None) -> dict:
+    """The columns of a printer's row that transition ``name`` sets."""
+    changes: dict = dict(_PRINTER_SETS[name])
+    if name in _GIVES_REASON:
+        changes["reason"] = reason
+    elif name in _CLEARS_REASON:
+        changes["reason"] = None
+    return changes
 
 
 PRIORITY_RANK = {"high": 0, "med": 1, "low": 2}

@@ -11,7 +11,7 @@ import click
 
 from hcserver.client import Client, ClientError, default_socket
 from hcserver.formatter.geometry import ORIENTATIONS
-from hcserver.states import PRIORITIES, JobState
+from hcserver.states import PRIORITIES, JobState, PrinterState
 
 if TYPE_CHECKING:
     import rich.table
@@ -264,7 +264,7 @@ def _printers_table(data: list[dict]) -> rich.table.Table:
                    "QUEUED", "REASON"):
         table.add_column(column)
     for p in data:
-        state = "stopped" if p["stopped"] else ("idle" if p["enabled"] else "disabled")
+        state = PrinterState.of(p["enabled"], p["stopped"]).value
         status = " ".join(x for x in (p["dicom_status"], p["dicom_status_info"]) if x) or "-"
         table.add_row(p["name"], p.get("driver", "?"), p.get("node") or "-", "yes" if p["enabled"] else "no",
                       "yes" if p["accepting"] else "no", state, status, p.get("association") or "-",

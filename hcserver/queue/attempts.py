@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job, Printer
+from hcserver.queue.printers import PRINTABLE
 from hcserver.queue.store import LeaseLost, Store, node_of, unknown_job, utcnow
 from hcserver.states import EventKind, JobState, Transition
 
@@ -52,8 +53,7 @@ class ClaimedJob:
 # parameters, because building a statement costs SQLAlchemy more than running it.
 _BETWEEN_FILMS = select(
     Job.cancel_requested,
-    select(Printer.name).where(Printer.name == bindparam("printer"), Printer.enabled,
-                               Printer.stopped.is_(False)).exists(),
+    select(Printer.name).where(Printer.name == bindparam("printer"), *PRINTABLE).exists(),
     select(Job.id).where(Job.printer == bindparam("printer"), Job.state == JobState.PENDING.value,
                          Job.priority_rank < bindparam("rank"),
                          Job.not_before.is_(None) | (Job.not_before <= bindparam("now"))).exists(),
