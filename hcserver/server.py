@@ -27,7 +27,7 @@ from hcserver import formatter
 from hcserver.access import Forbidden, Peer, require_admin, require_owner_or_admin, unix_peer
 from hcserver.audit import AuditLog
 from hcserver.config import ConfigError, ServerConfig
-from hcserver.dispatcher import Dispatcher
+from hcserver.dispatch import Dispatcher
 from hcserver.drivers.base import PrintFailure
 from hcserver.errors import ErrorCode
 from hcserver.events import EventBus

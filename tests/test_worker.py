@@ -1,4 +1,4 @@
-"""The printer worker (hcserver.dispatcher.PrinterWorker) with a driver that waits when told to:
+"""The printer worker (hcserver.dispatch.PrinterWorker) with a driver that waits when told to:
 how a film the printer accepted is recorded, whatever the worker is doing at the time. A real
 queue (SQLite), spool, scheduler and formatting process; only the printer is a stand-in."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from hcserver.config import parse
 from hcserver.db import make_engine, upgrade
-from hcserver.dispatcher import PrinterWorker
+from hcserver.dispatch import PrinterWorker
 from hcserver.drivers.base import Driver
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue

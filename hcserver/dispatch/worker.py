@@ -1,25 +1,25 @@
-"""Dispatcher: one worker thread per printer, woken by queue changes and timers.
+"""A printer's worker: one thread per printer that claims its jobs, has their films formatted,
+prints them and ends each attempt.
 
-A worker sleeps until something concerns its printer (a job submitted,
-released, moved, reprioritised; the printer enabled; a back-off expiring; the
-idle timer; a status poll). It never polls the database on a clock: timers
-are APScheduler jobs that wake it.
+It sleeps until something concerns its printer (a job submitted, released, moved,
+reprioritised; the printer enabled; a back-off expiring; the idle timer; a status poll). It
+never polls the database on a clock: timers (hcserver.dispatch.timers) wake it.
 """
 from __future__ import annotations
 
 import logging
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from concurrent.futures import Future
+from datetime import datetime, timedelta
 from queue import SimpleQueue
 
-from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from hcserver import formatter
 from hcserver.config import PrinterConfig, ServerConfig
-from hcserver.drivers.base import Action, Driver, JobTicket, PrinterStatus, PrintFailure
+from hcserver.dispatch.recorder import JobObserver, recorder_thread
+from hcserver.dispatch.timers import PrinterTimers
+from hcserver.drivers.base import Action, Driver, JobTicket, PrintFailure
 from hcserver.formatting import FormatPool, FormattingCrashed
 from hcserver.printer_drivers import build_driver
 from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, utcnow
@@ -29,111 +29,36 @@ from hcserver.states import PrinterState, PrinterTransition, Transition
 log = logging.getLogger(__name__)
 
 
-class JobObserver:
-    """Carries what the driver learns during a job into the queue.
-
-    A printed film is recorded by the worker's recorder thread as soon as the driver
-    announces it (:meth:`film_accepted`, right after the print action succeeded), so the
-    commit overlaps the film's clean-up on the printer (the N-DELETE) instead of following it;
-    the check before the next film is read in the same go. The worker collects both with
-    :meth:`recorded` before it goes on, and :meth:`settle` before it ends the attempt, so a
-    record is never written after the attempt's outcome.
-    """
-
-    def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor):
-        self.queue, self.printer, self.job_id, self.attempt = queue, printer, job.id, job.attempts
-        self.films_total, self.priority_rank = job.films_total, job.priority_rank
-        self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
-        self._recorder = recorder
-        self._recording: tuple[int, Future] | None = None   # (film index, its record and next check)
-        self.films_recorded = job.films_printed   # as far as the worker knows (after settle())
-
-    def warning(self, operation: str, status: int | None, meaning: str) -> None:
-        log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
-                    "" if status is None else f"0x{status:04X}", meaning)
-        self.queue.attempts.add_warning(self.job_id, operation, status, meaning)
-
-    def printer_status(self, status: PrinterStatus) -> None:
-        self.queue.printers.report_status(self.printer, status.status, status.info)
-
-    def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
-        code = None if status is None else f"0x{status:04X}"
-        log.debug("job %s on %s: %s %s -> %s (%.1f ms)", self.job_id, self.printer, operation, sop_class,
-                  code, seconds * 1000)
-        self.exchanges.append({"at": utcnow(), "attempt": self.attempt, "operation": operation,
-                               "sop_class": sop_class, "status": code, "meaning": meaning,
-                               "ms": round(seconds * 1000, 2)})
-
-    def film_accepted(self, index: int, output: str | None) -> None:
-        """The printer accepted film ``index``: start writing its record (see the class docstring)."""
-        self.settle()
-        batch, self.exchanges = self.exchanges, []
-        self._recording = index, self._recorder.submit(self._record, index, output, batch)
-
-    def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
-        self.queue.attempts.film_printed(self.job_id, index, output, exchanges)
-        self.films_recorded = index + 1
-        if index + 1 < self.films_total:
-            return self.queue.attempts.between_films(self.job_id, self.printer, self.priority_rank)
-        return None
-
-    def recorded(self, index: int, output: str | None) -> FilmCheck | None:
-        """Wait until film ``index`` is recorded (recording it now if the driver did not announce
-        it); return the check before the next film, or None after the last. Raises what the
-        record raised (e.g. LeaseLost)."""
-        if self._recording is None or self._recording[0] != index:
-            self.film_accepted(index, output)
-        _, future = self._recording
-        self._recording = None
-        return future.result()
-
-    def settle(self) -> None:
-        """Wait for a record still being written; its error is logged (the attempt is ending)."""
-        if self._recording is None:
-            return
-        (index, future), self._recording = self._recording, None
-        try:
-            future.result()
-        except Exception as exc:
-            log.warning("job %s on %s: film %d could not be recorded as printed: %s", self.job_id,
-                        self.printer, index + 1, exc)
-
-
 def backoff(attempts: int, interval_s: float, max_interval_s: float) -> datetime:
     """Not-before time after ``attempts`` failed tries: interval doubling, capped."""
     delay = min(interval_s * (2 ** min(max(attempts - 1, 0), 30)), max_interval_s)
     return utcnow() + timedelta(seconds=delay)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC)
-
-
 class PrinterWorker:
     def __init__(self, printer: PrinterConfig, server: ServerConfig, queue: JobQueue, spool: Spool,
                  scheduler: BackgroundScheduler, formatting: FormatPool, driver: Driver | None = None):
         self.printer, self.server, self.queue, self.spool = printer, server, queue, spool
-        self.scheduler, self.formatting = scheduler, formatting
+        self.formatting = formatting
         self.driver = driver or build_driver(printer, server)
         self.name = printer.name
         self._wake = threading.Event()
         self._stopping = False
         self._stop_reason = "the server is shutting down"
-        self._idle_due = False
-        self._poll_due = False
+        self.timers = PrinterTimers(scheduler, self.name, wake=self.wake, overtime=self._job_overtime)
         self._overtime = False     # set by the job-time timer while a job prints too long
         self.driving = False       # this node holds the printer's lease (one node drives a printer)
         self.printing: int | None = None   # the job being printed: its lease is renewed
         self._observer: JobObserver | None = None   # of the job printing now
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
-        self._recorder = ThreadPoolExecutor(1, thread_name_prefix=f"record-{self.name}")   # see JobObserver
+        self._recorder = recorder_thread(self.name)   # see JobObserver
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
 
     # ---- control (any thread) -------------------------------------------------------
 
     def start(self) -> None:
         if self.queue.printers.state(self.name) is PrinterState.STOPPED:
-            self._start_polling()
+            self.timers.poll_status(self.printer.status_poll_s)
         self._thread.start()
         self.wake()
 
@@ -146,30 +71,8 @@ class PrinterWorker:
         self._stopping = True
         self.wake()
         self._thread.join(timeout)
-        for kind in ("idle", "due", "poll", "jobtime"):
-            self._cancel_timer(kind)
+        self.timers.cancel_all()
         self.driver.close()
-
-    def _timer(self, kind: str, args: tuple = (), **trigger) -> None:
-        function = self._job_overtime if kind == "jobtime" else self._fire
-        self.scheduler.add_job(function, args=args or (kind,), id=f"{kind}-{self.name}", replace_existing=True,
-                               misfire_grace_time=None, **trigger)
-
-    def _cancel_timer(self, kind: str) -> None:
-        try:
-            self.scheduler.remove_job(f"{kind}-{self.name}")
-        except JobLookupError:  # not set, or a one-shot timer that has just fired
-            pass
-
-    def _fire(self, kind: str) -> None:
-        if kind == "idle":
-            self._idle_due = True
-        elif kind == "poll":
-            self._poll_due = True
-        self.wake()
-
-    def _start_polling(self) -> None:
-        self._timer("poll", trigger="interval", seconds=self.printer.status_poll_s)
 
     # ---- the worker thread ----------------------------------------------------------
 
@@ -219,7 +122,7 @@ class PrinterWorker:
             if self.driving:
                 log.debug("printer %s: driven by this node (%s)", self.name, self.queue.owner)
                 if self.queue.printers.state(self.name) is PrinterState.STOPPED:   # by the node that drove it
-                    self._start_polling()
+                    self.timers.poll_status(self.printer.status_poll_s)
         return self.driving
 
     def _cycle(self) -> None:
@@ -227,8 +130,7 @@ class PrinterWorker:
         if not self._drives():
             self.driver.idle()   # the printer is another node's: release an association left open
             return
-        if self._poll_due:
-            self._poll_due = False
+        if self.timers.poll_is_due():
             self._poll_status()
         printed = False
         while not self._stopping and self.driving and self._printable():
@@ -248,19 +150,16 @@ class PrinterWorker:
                 break
             finally:
                 self.printing = None
-                self._cancel_timer("jobtime")
+                self.timers.clear_job_time()
             self._run_calls()
         if printed:
-            self._idle_due = False
-            self._timer("idle", trigger="date",
-                        run_date=datetime.now(UTC) + timedelta(seconds=self.server.idle_release_s))
-        elif self._idle_due:
-            self._idle_due = False
+            self.timers.release_when_idle(self.server.idle_release_s)
+        elif self.timers.idle_is_due():
             self.driver.idle()
         # A disabled or stopped printer is woken by enable or by its status poll, not by due jobs.
         due = self.queue.attempts.next_due(self.name) if self._printable() else None
         if due is not None:
-            self._timer("due", trigger="date", run_date=max(_utc(due), datetime.now(UTC)))
+            self.timers.wake_when_due(due)
 
     def _poll_status(self) -> None:
         try:
@@ -271,7 +170,7 @@ class PrinterWorker:
         self.queue.printers.report_status(self.name, status.status, status.info)
         if status.status != "FAILURE":
             log.info("printer %s: status %s, printing resumes", self.name, status.status)
-            self._cancel_timer("poll")
+            self.timers.stop_polling()
             self.queue.printers.change(self.name, PrinterTransition.RESUME)
 
     def _interruption(self, job: ClaimedJob, index: int, check: FilmCheck | None) -> tuple[Transition, str] | None:
@@ -317,8 +216,7 @@ class PrinterWorker:
         outcome, reason = Transition.COMPLETE, f"all {job.films_total} films printed"
         printed = job.films_printed
         self._overtime = False
-        self._timer("jobtime", trigger="date", args=(job.id,), run_date=datetime.now(UTC)
-                    + timedelta(seconds=self.server.max_job_time_s))
+        self.timers.limit_job_time(job.id, self.server.max_job_time_s)
         try:
             # Film k+1 is formatted while film k goes to the printer; never more than two
             # films of a job are held in memory.
@@ -386,7 +284,7 @@ class PrinterWorker:
 
     def _stop_printer(self, reason: str) -> None:
         self.queue.printers.change(self.name, PrinterTransition.STOP, reason)
-        self._start_polling()
+        self.timers.poll_status(self.printer.status_poll_s)
 
     def _failed(self, job: ClaimedJob, failure: PrintFailure) -> None:
         reason = failure.reason
@@ -410,98 +308,3 @@ class PrinterWorker:
                               not_before=when, failed_attempts=failed)
         else:
             self._finish(job.id, Transition.FAIL, reason, error=reason)
-
-
-class Dispatcher:
-    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool):
-        self.server, self.queue, self.spool, self.formatting = server, queue, spool, formatting
-        self.scheduler = BackgroundScheduler(timezone=UTC)
-        self.workers: dict[str, PrinterWorker] = {}
-
-    def start(self) -> None:
-        self.scheduler.start()
-        self.queue.printers.sync(self.server.printers)
-        for printer in self.server.printers.values():
-            self._start_worker(printer)
-        self.scheduler.add_job(self.purge_history, "interval", hours=1, id="purge-history",
-                               next_run_time=datetime.now(UTC), misfire_grace_time=None)
-        self.scheduler.add_job(self.keep_leases, "interval", seconds=self.server.lease_s / 3, id="leases",
-                               misfire_grace_time=None, coalesce=True, max_instances=1)
-
-    def keep_leases(self) -> None:
-        """Timer (every lease_s/3): renew this node's leases, take over the jobs of nodes that
-        stopped renewing theirs, and let standing-by workers try to drive their printer."""
-        try:
-            driven = self.queue.leases.renew([w.printing for w in list(self.workers.values()) if w.printing])
-            taken = self.queue.leases.take_over_expired()
-        except Exception:   # a scheduled task must never die for good
-            log.exception("lease renewal failed")
-            return
-        if taken:
-            log.warning("took over jobs %s from nodes that stopped renewing their leases", taken)
-        for name, worker in list(self.workers.items()):
-            if worker.driving and name not in driven:
-                log.warning("printer %s: another node drives it now (this node's lease ran out)", name)
-                worker.driving = False
-            if not worker.driving:
-                worker.wake()
-
-    def purge_history(self) -> int:
-        """Forget finished jobs past the configured history, with their spooled images and previews."""
-        try:
-            cutoff = utcnow() - timedelta(days=self.server.history_days)
-            count, images, outputs = self.queue.history.purge(cutoff, self.server.history_max_jobs)
-            removed = sum(self.spool.remove(digest) for digest in images)
-            previews = self.server.preview_dir.resolve()
-            for output in outputs:
-                path = Path(output).resolve()
-                if path.parent == previews and path.is_file():
-                    path.unlink()
-            if count:
-                log.info("history: purged %d finished jobs, %d spooled images", count, removed)
-            return count
-        except Exception:  # a scheduled task must never die for good
-            log.exception("history purge failed")
-            return 0
-
-    def _start_worker(self, printer: PrinterConfig) -> None:
-        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler, self.formatting)
-        self.workers[printer.name] = worker
-        worker.start()
-
-    def reload(self, server: ServerConfig) -> dict[str, list[str]]:
-        """Apply a new configuration's printers to the running server. A changed printer's worker
-        restarts (after its current film); a removed printer's queued jobs are held, never dropped."""
-        old, new = self.server.printers, server.printers
-        removed = [name for name in old if name not in new]
-        added = [name for name in new if name not in old]
-        changed = [name for name in new if name in old and new[name] != old[name]]
-        for name in removed + changed:
-            self.workers.pop(name).stop(reason="the printer's configuration was reloaded")
-        for name in removed:
-            self.queue.jobs.hold_printer_jobs(name, f"printer {name} was removed from the configuration")
-        self.queue.leases.release_printers(removed)
-        self.server = server
-        self.queue.printers.sync(new)
-        for name in added + changed:
-            self._start_worker(new[name])
-        for name in self.workers:
-            self.workers[name].server = server
-        return {"added": added, "removed": removed, "changed": changed}
-
-    def wake(self, printer: str) -> None:
-        worker = self.workers.get(printer)
-        if worker:
-            worker.wake()
-
-    def stop(self) -> None:
-        for worker in self.workers.values():
-            worker._stopping = True
-            worker.wake()
-        for worker in self.workers.values():
-            worker.stop()
-        self.scheduler.shutdown(wait=False)
-        try:
-            self.queue.leases.release_printers()   # another node may drive them at once
-        except Exception:
-            log.exception("could not release this node's printers")
