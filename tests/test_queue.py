@@ -12,7 +12,7 @@ from sqlalchemy import update
 from hcserver.db import make_engine, upgrade
 from hcserver.events import EventBus, JobChange
 from hcserver.models import Job
-from hcserver.queue import JobQueue, LeaseLost, QueueError, joblist
+from hcserver.queue import AttemptEnd, JobQueue, LeaseLost, QueueError, joblist
 from hcserver.queue.joblist import JobListCache
 from hcserver.queue.store import Store
 from hcserver.states import Transition
@@ -156,10 +156,10 @@ def test_a_job_whose_node_stopped_renewing_is_taken_over_and_its_old_node_cannot
     with pytest.raises(LeaseLost):
         a.attempts.film_printed(job_id, 1, None)
     with pytest.raises(LeaseLost):
-        a.attempts.finish(job_id, Transition.COMPLETE, "done")
+        a.attempts.end(job_id, AttemptEnd(Transition.COMPLETE, "done"))
     b.attempts.film_printed(job_id, 1, None)
     b.attempts.film_printed(job_id, 2, None)
-    b.attempts.finish(job_id, Transition.COMPLETE, "all films printed")
+    b.attempts.end(job_id, AttemptEnd(Transition.COMPLETE, "all films printed"))
     view = b.views.show(job_id)
     assert (view["state"], view["films_printed"], view["node"]) == ("completed", 3, None)
     requeue = [e for e in view["events"] if e["kind"] == "requeue"]
@@ -291,7 +291,7 @@ def test_the_kept_json_list_follows_every_change_job_by_job(database):
     same(include_history=True)
     assert read[-1] == [jobs[3]]
     same(printer="p")
-    queue.attempts.finish(printing, Transition.COMPLETE, "done")
+    queue.attempts.end(printing, AttemptEnd(Transition.COMPLETE, "done"))
     same(include_history=True)
     assert read[-1] == [printing], "only the finished job is read again"
     assert queue.history.purge(datetime.now() + timedelta(days=1), 0)[0] == 2

@@ -33,7 +33,7 @@ class JobObserver:
         self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
         self._recorder = recorder
         self._recording: tuple[int, Future] | None = None   # (film index, its record and next check)
-        self.films_recorded = job.films_printed   # as far as the worker knows (after settle())
+        self.films_printed = job.films_printed   # the job's count as last recorded (read it after settle())
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
@@ -59,7 +59,7 @@ class JobObserver:
 
     def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
         self.queue.attempts.film_printed(self.job_id, index, output, exchanges)
-        self.films_recorded = index + 1
+        self.films_printed = index + 1
         if index + 1 < self.films_total:
             return self.queue.attempts.between_films(self.job_id, self.printer, self.priority_rank)
         return None

@@ -1,5 +1,5 @@
 """A printer's worker: one thread per printer that claims its jobs, has their films formatted,
-prints them and ends each attempt.
+prints them and ends each attempt (how: hcserver.dispatch.outcomes).
 
 It sleeps until something concerns its printer (a job submitted, released, moved,
 reprioritised; the printer enabled; a back-off expiring; the idle timer; a status poll). It
@@ -10,29 +10,23 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future
-from datetime import datetime, timedelta
 from queue import SimpleQueue
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from hcserver import formatter
 from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.dispatch import outcomes
+from hcserver.dispatch.outcomes import RetryPolicy
 from hcserver.dispatch.recorder import JobObserver, recorder_thread
 from hcserver.dispatch.timers import PrinterTimers
-from hcserver.drivers.base import Action, Driver, JobTicket, PrintFailure
-from hcserver.formatting import FormatPool, FormattingCrashed
+from hcserver.drivers.base import Driver, JobTicket, PrintFailure
+from hcserver.formatting import FormatPool
 from hcserver.printer_drivers import build_driver
-from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, LeaseLost, utcnow
+from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, JobQueue, LeaseLost
 from hcserver.spool import Spool
-from hcserver.states import PrinterState, PrinterTransition, Transition
+from hcserver.states import PrinterState, PrinterTransition
 
 log = logging.getLogger(__name__)
-
-
-def backoff(attempts: int, interval_s: float, max_interval_s: float) -> datetime:
-    """Not-before time after ``attempts`` failed tries: interval doubling, capped."""
-    delay = min(interval_s * (2 ** min(max(attempts - 1, 0), 30)), max_interval_s)
-    return utcnow() + timedelta(seconds=delay)
 
 
 class PrinterWorker:
@@ -144,7 +138,7 @@ class PrinterWorker:
             except Exception as exc:  # e.g. the database went away: never leave it processing
                 log.exception("printer %s: job %s", self.name, job.id)
                 try:
-                    self._finish(job.id, Transition.REQUEUE, f"internal error: {exc!r}")
+                    self._end(job.id, outcomes.internal_error(exc))
                 except Exception:
                     log.exception("printer %s: job %s could not be requeued", self.name, job.id)
                 break
@@ -173,102 +167,75 @@ class PrinterWorker:
             self.timers.stop_polling()
             self.queue.printers.change(self.name, PrinterTransition.RESUME)
 
-    def _interruption(self, job: ClaimedJob, index: int, check: FilmCheck | None) -> tuple[Transition, str] | None:
+    def _interruption(self, job: ClaimedJob, index: int, check: FilmCheck | None) -> AttemptEnd | None:
         """Why printing must stop before film ``index``, if it must (``check``: read with the
         previous film's record, else read now)."""
         if self._stopping:
-            return Transition.REQUEUE, self._stop_reason
+            return outcomes.worker_stopping(self._stop_reason)
         check = check or self.queue.attempts.between_films(job.id, self.name, job.priority_rank)
-        if not check.leased:
-            raise LeaseLost(job.id)
+        end = outcomes.before_film(job, index, check, printer=self.name, preempt=self.printer.preempt)
         if not check.driving:
             self.driving = False
-            return Transition.REQUEUE, (f"printer {self.name} is driven by another node now; resumes at "
-                                        f"film {index + 1}")
-        if check.cancel:
-            return Transition.CANCEL, f"canceled after {index} films"
-        if not check.printable:
-            return Transition.REQUEUE, f"printer {self.name} was disabled; resumes at film {index + 1}"
-        if index > job.films_printed and self.printer.preempt and check.higher:
-            return Transition.PREEMPT, f"a higher-priority job goes first; resumes at film {index + 1}"
-        return None
+        return end
 
-    def _finish(self, job_id: int, name: Transition, reason: str, **changes) -> None:
+    def _end(self, job_id: int, end: AttemptEnd) -> None:
+        """End the attempt (a record still being written first)."""
         exchanges = []
         if self._observer:
             self._observer.settle()
             exchanges = self._observer.exchanges
         try:
-            self.queue.attempts.finish(job_id, name, reason, exchanges=exchanges, **changes)
+            printer_stopped = self.queue.attempts.end(job_id, end, exchanges)
         except LeaseLost as exc:   # the job is another node's now: leave it alone
             log.warning("printer %s: %s; this attempt's outcome (%s: %s) is dropped", self.name, exc,
-                        name.value, reason)
+                        end.transition.value, end.reason)
+            return
+        if printer_stopped:   # until its status is no longer FAILURE
+            self.timers.poll_status(self.printer.status_poll_s)
 
     def _print(self, job: ClaimedJob) -> None:
+        """Print ``job`` from its first unprinted film and end the attempt as outcomes decides."""
         self._observer = None
         if job.films_printed >= job.films_total:  # e.g. stopped after its last film was recorded
-            self._finish(job.id, Transition.COMPLETE, f"all {job.films_total} films printed")
+            self._end(job.id, outcomes.completed(job))
             return
         observer = self._observer = JobObserver(self.queue, self.name, job, self._recorder)
         ticket = JobTicket(job_id=job.id, copies=job.copies, priority=job.priority.upper(),
                            medium_type=job.medium_type, film_destination=job.film_destination,
                            label=job.label, color=job.color, films_total=job.films_total)
-        outcome, reason = Transition.COMPLETE, f"all {job.films_total} films printed"
-        printed = job.films_printed
         self._overtime = False
         self.timers.limit_job_time(job.id, self.server.max_job_time_s)
         try:
-            # Film k+1 is formatted while film k goes to the printer; never more than two
-            # films of a job are held in memory.
-            films = self.queue.attempts.film_specs(job.id, job.films_printed)
-            upcoming = self._format(job, films, job.films_printed)
-            check = None
-            with self.driver.session(ticket, observer) as session:
-                for index in range(job.films_printed, job.films_total):
-                    interruption = self._interruption(job, index, check)
-                    if interruption:
-                        outcome, reason = interruption
-                        break
-                    sheet = upcoming.result()
-                    if index + 1 < job.films_total:
-                        upcoming = self._format(job, films, index + 1)
-                    for note in sheet.notes:
-                        observer.warning("format", None, note)
-                    output = session.print_film(sheet)
-                    check = observer.recorded(index, output)
-                    printed = index + 1
-        except PrintFailure as failure:
-            observer.settle()   # a film the printer accepted before the failure counts as printed
-            printed = max(printed, observer.films_recorded)
-            if self._overtime:
-                failure = PrintFailure(Action.RETRY, f"printing took longer than max_job_time_s "
-                                                     f"({self.server.max_job_time_s:g} s) and was aborted "
-                                                     f"({failure.reason})")
-            if printed >= job.films_total:
-                # Every film was accepted; what failed afterwards (N-DELETE, a printer report)
-                # concerns the printer, not this job.
-                observer.warning(failure.operation or "print", failure.status,
-                                 f"after the last film: {failure.reason}")
-                if failure.action is Action.STOP_PRINTER:
-                    self._stop_printer(failure.reason)
-            else:
-                self._failed(job, failure)
-                return
+            end = self._print_films(job, ticket, observer)
         except LeaseLost as exc:
             log.warning("printer %s: %s; stopping it here", self.name, exc)
             return
-        except FormattingCrashed as exc:
-            self._failed(job, PrintFailure(Action.RETRY, f"the formatting process ended unexpectedly "
-                                                         f"({exc}); the film is formatted again"))
-            return
-        except (formatter.UnprintableImage, ValueError) as exc:
-            self._finish(job.id, Transition.FAIL, f"cannot format: {exc}", error=f"cannot format: {exc}")
-            return
-        except Exception as exc:
-            log.exception("printer %s: job %s", self.name, job.id)
-            self._failed(job, PrintFailure(Action.RETRY, f"internal error: {exc!r}"))
-            return
-        self._finish(job.id, outcome, reason)
+        except Exception as error:
+            observer.settle()   # a film the printer accepted before the failure counts as printed
+            end = outcomes.after_error(error, job, printer=self.name, films_printed=observer.films_printed,
+                                       retry=RetryPolicy.of(self.printer, self.server),
+                                       overtime_s=self.server.max_job_time_s if self._overtime else None)
+        self._end(job.id, end)
+
+    def _print_films(self, job: ClaimedJob, ticket: JobTicket, observer: JobObserver) -> AttemptEnd:
+        # Film k+1 is formatted while film k goes to the printer; never more than two
+        # films of a job are held in memory.
+        films = self.queue.attempts.film_specs(job.id, job.films_printed)
+        upcoming = self._format(job, films, job.films_printed)
+        check = None
+        with self.driver.session(ticket, observer) as session:
+            for index in range(job.films_printed, job.films_total):
+                interruption = self._interruption(job, index, check)
+                if interruption:
+                    return interruption   # once the session has ended (a failure there wins)
+                sheet = upcoming.result()
+                if index + 1 < job.films_total:
+                    upcoming = self._format(job, films, index + 1)
+                for note in sheet.notes:
+                    observer.warning("format", None, note)
+                output = session.print_film(sheet)
+                check = observer.recorded(index, output)
+        return outcomes.completed(job)
 
     def _job_overtime(self, job_id: int) -> None:
         """Timer (scheduler thread): the job has printed too long; abort what it waits for."""
@@ -281,30 +248,3 @@ class PrinterWorker:
         ``films`` are the job's film specs from its first unprinted film on."""
         film = films[index - job.films_printed]
         return self.formatting.format_job_film(self.printer, film, job.color, index, self.spool.path)
-
-    def _stop_printer(self, reason: str) -> None:
-        self.queue.printers.change(self.name, PrinterTransition.STOP, reason)
-        self.timers.poll_status(self.printer.status_poll_s)
-
-    def _failed(self, job: ClaimedJob, failure: PrintFailure) -> None:
-        reason = failure.reason
-        log.warning("printer %s: job %s: %s (%s)", self.name, job.id, reason, failure.action.value)
-        if self.queue.attempts.cancel_requested(job.id):
-            self._finish(job.id, Transition.CANCEL, f"canceled; the attempt had ended with: {reason}")
-        elif failure.action is Action.STOP_PRINTER:
-            self._stop_printer(reason)
-            self._finish(job.id, Transition.REQUEUE, f"printer stopped: {reason}")
-        elif failure.action is Action.RETRY:
-            limit = self.printer.retry_limit if self.printer.retry_limit is not None else self.server.retry_limit
-            failed = job.failed_attempts + 1
-            if failed >= limit:
-                message = f"gave up after {failed} failed attempts: {reason}"
-                self._finish(job.id, Transition.FAIL, message, error=message, failed_attempts=failed)
-                return
-            interval = (self.printer.retry_interval_s if self.printer.retry_interval_s is not None
-                        else self.server.retry_interval_s)
-            when = backoff(failed, interval, self.server.retry_max_interval_s)
-            self._finish(job.id, Transition.RETRY, f"{reason}; retry at {when.isoformat()}Z",
-                              not_before=when, failed_attempts=failed)
-        else:
-            self._finish(job.id, Transition.FAIL, reason, error=reason)

@@ -1,11 +1,17 @@
 """Attempts: a printer's worker claims a job, records each film the printer accepted and the
-warnings it gave, and ends the attempt; a cancel asked for meanwhile is honoured here.
+warnings it gave, and ends the attempt as hcserver.dispatch.outcomes decided.
+
+A printing job's cancel is decided here: asked for, it only marks the job (:func:`request_cancel`);
+the worker stops before its next film; and whatever else ends the attempt, a pending cancel wins
+where the ending yields to it (:func:`_close`, for the worker's endings and for the attempts a
+node could not end itself alike).
 
 Every write the worker makes checks that the job is still this node's to print (its lease, see
 hcserver.queue.leases): a node that stalled and lost the job writes nothing more about it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -14,9 +20,10 @@ from sqlalchemy.orm import Session
 
 from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job, Printer
+from hcserver.queue import printers
 from hcserver.queue.printers import PRINTABLE
 from hcserver.queue.store import LeaseLost, Store, node_of, unknown_job, utcnow
-from hcserver.states import EventKind, JobState, Transition
+from hcserver.states import EventKind, JobState, PrinterTransition, Transition
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,25 @@ class ClaimedJob:
     failed_attempts: int
 
 
+@dataclass(frozen=True)
+class AttemptEnd:
+    """How an attempt ends: the job's transition and why, and what comes with it."""
+
+    transition: Transition
+    reason: str
+    error: str | None = None                # a failed job's error
+    failed_attempts: int | None = None      # counted again when the attempt failed
+    not_before: datetime | None = None      # when a retried job is due
+    if_canceled: str | None = None          # with a cancel pending the job is canceled instead, for this reason
+    stop_printer: str | None = None         # the printer stops too, for this reason
+    warning: tuple[str, int | None, str] | None = None   # (operation, status, meaning) recorded first
+
+    def changes(self) -> dict:
+        """The job's columns this ending sets besides its state."""
+        return {key: value for key, value in (("error", self.error), ("failed_attempts", self.failed_attempts),
+                                              ("not_before", self.not_before)) if value is not None}
+
+
 # The statements of the printing path run once or twice per film: they are built once, with
 # parameters, because building a statement costs SQLAlchemy more than running it.
 _BETWEEN_FILMS = select(
@@ -77,12 +103,28 @@ def request_cancel(session: Session, job: Job, by: str) -> JobChange:
                       f"cancel requested by {by}; stops after the current film", at=job.updated_at)
 
 
-def requeue_interrupted(session: Session, job: Job, why: str) -> JobChange:
-    """End an attempt its node could not end (it stopped, crashed or stalled)."""
-    if job.cancel_requested:
-        return Store.move(session, job, Transition.CANCEL, f"canceled: {why} with the cancel pending")
-    return Store.move(session, job, Transition.REQUEUE, f"{why}; resuming after film {job.films_printed} "
-                                                        f"of {job.films_total}")
+def _warning(session: Session, job: Job, operation: str, status: int | None, meaning: str) -> JobChange:
+    code = None if status is None else f"0x{status:04X}"
+    return Store.note(session, job, EventKind.WARNING, f"{operation} {code or ''} {meaning}".replace("  ", " "),
+                      {"operation": operation, "status": code, "meaning": meaning})
+
+
+def _close(session: Session, job: Job, end: AttemptEnd) -> JobChange:
+    """Write how ``job``'s attempt ends. A cancel asked for while it printed wins over an ending
+    that yields to it: the job ends canceled."""
+    if end.warning:
+        _warning(session, job, *end.warning)
+    if job.cancel_requested and end.if_canceled is not None:
+        return Store.move(session, job, Transition.CANCEL, end.if_canceled)
+    return Store.move(session, job, end.transition, end.reason, **end.changes())
+
+
+def end_interrupted(session: Session, job: Job, why: str) -> JobChange:
+    """End an attempt its node could not end (it stopped, crashed or stalled): the job resumes
+    at its first unprinted film."""
+    return _close(session, job, AttemptEnd(
+        Transition.REQUEUE, f"{why}; resuming after film {job.films_printed} of {job.films_total}",
+        if_canceled=f"canceled: {why} with the cancel pending"))
 
 
 def _add_exchanges(session: Session, job_id: int, state: str, exchanges: list[dict], *more_events: dict) -> None:
@@ -159,10 +201,6 @@ class Attempts:
             leased = row.lease_owner == self.store.owner and row.state == JobState.PROCESSING.value
             return FilmCheck(bool(row[0]), bool(row[1]), bool(row[2]), leased, bool(row[5]))
 
-    def cancel_requested(self, job_id: int) -> bool:
-        with self.store.reading() as session:
-            return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
-
     def film_printed(self, job_id: int, index: int, output: str | None, exchanges: list[dict] = ()) -> None:
         """Record a film whose print action succeeded: it is never printed again.
 
@@ -185,21 +223,25 @@ class Attempts:
         self.store.notify(change)
 
     def add_warning(self, job_id: int, operation: str, status: int | None, meaning: str) -> None:
-        code = None if status is None else f"0x{status:04X}"
         with self.store.writing() as session:
-            job = self.store.locked_job(session, job_id)
-            change = self.store.note(session, job, EventKind.WARNING,
-                                     f"{operation} {code or ''} {meaning}".replace("  ", " "),
-                                     {"operation": operation, "status": code, "meaning": meaning})
+            change = _warning(session, self.store.locked_job(session, job_id), operation, status, meaning)
         self.store.notify(change)
 
-    def finish(self, job_id: int, name: Transition, reason: str, exchanges: list[dict] = (), **changes) -> None:
-        """End a processing job's attempt: complete, retry, preempt, requeue, fail or cancel.
-        Raises :class:`LeaseLost` if another node has taken the job over meanwhile."""
+    def end(self, job_id: int, end: AttemptEnd, exchanges: Sequence[dict] = ()) -> bool:
+        """End a processing job's attempt as ``end`` says, with the exchanges not yet written, in
+        one transaction; a printer that stops (``end.stop_printer``) stops in it too. Returns
+        whether it did. Raises :class:`LeaseLost` if another node has taken the job over
+        meanwhile: then nothing is written."""
+        printer_changed = False
         with self.store.writing() as session:
             job = self.store.locked_job(session, job_id)
             if job.lease_owner != self.store.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
             _add_exchanges(session, job.id, job.state, exchanges)
-            change = self.store.move(session, job, name, reason, **changes)
+            if end.stop_printer is not None:
+                printer_changed = printers.change(session, job.printer, PrinterTransition.STOP, end.stop_printer)
+            change = _close(session, job, end)
+        if printer_changed:
+            printers.announce(self.store, change.printer)
         self.store.notify(change)
+        return end.stop_printer is not None

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from hcserver.events import JobChange, Notice
 from hcserver.models import Job, Printer
-from hcserver.queue.attempts import requeue_interrupted
+from hcserver.queue.attempts import end_interrupted
 from hcserver.queue.store import Store, node_of, utcnow
 from hcserver.states import JobState
 
@@ -42,7 +42,7 @@ class Leases:
         with self.store.writing() as session:
             jobs = session.scalars(select(Job).where(Job.state == JobState.PROCESSING.value, *jobs_of)
                                    .with_for_update()).all()
-            changes = [requeue_interrupted(session, job, "the server stopped while this job was printing")
+            changes = [end_interrupted(session, job, "the server stopped while this job was printing")
                        for job in jobs]
             session.execute(update(Printer).where(*printers_of).values(driver_owner=None, driver_until=None))
         for change in changes:
@@ -68,7 +68,7 @@ class Leases:
             jobs = session.scalars(select(Job).where(Job.state == JobState.PROCESSING.value,
                                                      Job.lease_until.is_(None) | (Job.lease_until < now))
                                    .with_for_update(skip_locked=True)).all()
-            changes = [requeue_interrupted(
+            changes = [end_interrupted(
                 session, job, f"node {node_of(job.lease_owner) or '?'} stopped renewing its lease") for job in jobs]
         for change in changes:
             self.store.notify(change)
