@@ -78,8 +78,9 @@ class Daemon:
         self.formatting.wait_ready()
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
-        self.remote = TlsServer(config, self.operations) if config.tcp else None
-        if self.remote:
+        self.remote: TlsServer | None = None
+        if config.tcp:
+            self.remote = TlsServer(config, self.operations)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,

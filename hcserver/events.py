@@ -44,6 +44,9 @@ class EventBus:
         for listener in self._listeners:
             listener(change)
 
+    def _changed_since(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._seq != seen
+
     @property
     def seq(self) -> int:
         """Counts every change; a client that saw ``seq`` can wait for the next one."""
@@ -53,7 +56,7 @@ class EventBus:
     def wait_change(self, seen: int, timeout: float) -> bool:
         """Block until something changes after ``seen`` (or timeout); True if it did."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._seq != seen, timeout)
+            return self._cond.wait_for(self._changed_since(seen), timeout)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
         """Block until ``predicate()`` is true (re-checked after every change) or timeout.
@@ -70,4 +73,4 @@ class EventBus:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                self._cond.wait_for(lambda seen=seen: self._seq != seen, remaining)
+                self._cond.wait_for(self._changed_since(seen), remaining)

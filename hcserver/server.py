@@ -181,7 +181,7 @@ class Operations:
         history = self._arg(request, "all", bool, required=False, default=False)
         printer = self._arg(request, "printer", str, required=False)
         if not self._arg(request, "raw", bool, required=False, default=False):
-            return {"jobs": self.queue.views.list(include_history=history, printer=printer)}
+            return {"jobs": self.queue.views.list_jobs(include_history=history, printer=printer)}
         return {"format": "json", "_attachment": self.job_list.json(include_history=history, printer=printer)}
 
     def op_show(self, request, attachment, peer):

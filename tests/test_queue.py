@@ -226,7 +226,7 @@ def test_two_nodes_purging_history_at_once_both_succeed(database):
     for thread in threads:
         thread.join()
     assert not errors
-    assert sum(results) == 40 and a.views.list(include_history=True) == []
+    assert sum(results) == 40 and a.views.list_jobs(include_history=True) == []
 
 
 def test_a_single_node_database_recovers_every_printing_job_whatever_its_node_was_called(tmp_path):
@@ -274,7 +274,7 @@ def test_the_kept_json_list_follows_every_change_job_by_job(database):
     queue.views.list_entries = lambda ids: (read.append(sorted(ids)), views(ids))[1]
 
     def same(**options):
-        assert json.loads(cache.json(**options)) == queue.views.list(**options)
+        assert json.loads(cache.json(**options)) == queue.views.list_jobs(**options)
 
     jobs = [queue.jobs.submit("alice", JOB) for _ in range(5)]
     same()

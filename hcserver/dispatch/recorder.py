@@ -53,9 +53,14 @@ class JobObserver:
 
     def film_accepted(self, index: int, output: str | None) -> None:
         """The printer accepted film ``index``: start writing its record (see the class docstring)."""
+        self._start_record(index, output)
+
+    def _start_record(self, index: int, output: str | None) -> Future:
         self.settle()
         batch, self.exchanges = self.exchanges, []
-        self._recording = index, self._recorder.submit(self._record, index, output, batch)
+        future = self._recorder.submit(self._record, index, output, batch)
+        self._recording = index, future
+        return future
 
     def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
         self.queue.attempts.film_printed(self.job_id, index, output, exchanges)
@@ -69,8 +74,9 @@ class JobObserver:
         it); return the check before the next film, or None after the last. Raises what the
         record raised (e.g. LeaseLost)."""
         if self._recording is None or self._recording[0] != index:
-            self.film_accepted(index, output)
-        _, future = self._recording
+            future = self._start_record(index, output)
+        else:
+            future = self._recording[1]
         self._recording = None
         return future.result()
 

@@ -11,7 +11,6 @@ hcserver.queue.leases): a node that stalled and lost the job writes nothing more
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -127,12 +126,13 @@ def end_interrupted(session: Session, job: Job, why: str) -> JobChange:
         if_canceled=f"canceled: {why} with the cancel pending"))
 
 
-def _add_exchanges(session: Session, job_id: int, state: str, exchanges: list[dict], *more_events: dict) -> None:
+def _add_exchanges(session: Session, job_id: int, state: str, exchanges: list[dict] | None,
+                   *more_events: dict) -> None:
     """The DIMSE exchanges of an attempt (``hcq show --log``), written with the film they
     belong to so logging never costs a transaction of its own. One multi-row insert: they
     are written once per film and never read back as objects."""
     rows = [{"job_id": job_id, "at": exchange.pop("at"), "kind": EventKind.DIMSE.value, "from_state": state,
-             "to_state": state, "reason": "", "data": exchange} for exchange in exchanges]
+             "to_state": state, "reason": "", "data": exchange} for exchange in exchanges or ()]
     rows += more_events
     if rows:
         session.execute(insert(Event), rows)
@@ -201,7 +201,7 @@ class Attempts:
             leased = row.lease_owner == self.store.owner and row.state == JobState.PROCESSING.value
             return FilmCheck(bool(row[0]), bool(row[1]), bool(row[2]), leased, bool(row[5]))
 
-    def film_printed(self, job_id: int, index: int, output: str | None, exchanges: list[dict] = ()) -> None:
+    def film_printed(self, job_id: int, index: int, output: str | None, exchanges: list[dict] | None = None) -> None:
         """Record a film whose print action succeeded: it is never printed again.
 
         Written with plain statements, not ORM objects: this runs once per film on the printing
@@ -227,7 +227,7 @@ class Attempts:
             change = _warning(session, self.store.locked_job(session, job_id), operation, status, meaning)
         self.store.notify(change)
 
-    def end(self, job_id: int, end: AttemptEnd, exchanges: Sequence[dict] = ()) -> bool:
+    def end(self, job_id: int, end: AttemptEnd, exchanges: list[dict] | None = None) -> bool:
         """End a processing job's attempt as ``end`` says, with the exchanges not yet written, in
         one transaction; a printer that stops (``end.stop_printer``) stops in it too. Returns
         whether it did. Raises :class:`LeaseLost` if another node has taken the job over

@@ -60,7 +60,7 @@ class JobListCache:
         self._lists.clear()
 
     def json(self, *, include_history: bool = False, printer: str | None = None) -> bytes:
-        """The list, as :meth:`Views.list` would give it, encoded as JSON."""
+        """The list, as :meth:`Views.list_jobs` would give it, encoded as JSON."""
         key = (include_history, printer)
         with self._lock:
             if time.monotonic() - self._dropped_at > MAX_AGE_S:

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import CursorResult, select, update
 
 from hcserver.events import JobChange, Notice
 from hcserver.models import Job, Printer
@@ -35,8 +36,8 @@ class Leases:
         ``only_this_node`` false (SQLite: one node by definition, whatever its name was) every
         printing job and printer is recovered."""
         mine = f"{node_of(self.store.owner)}#"
-        jobs_of = [Job.lease_owner.is_(None) | Job.lease_owner.startswith(mine, autoescape=True)]
-        printers_of = [Printer.driver_owner.startswith(mine, autoescape=True)]
+        jobs_of: list = [Job.lease_owner.is_(None) | Job.lease_owner.startswith(mine, autoescape=True)]
+        printers_of: list = [Printer.driver_owner.startswith(mine, autoescape=True)]
         if not only_this_node:
             jobs_of = printers_of = []
         with self.store.writing() as session:
@@ -79,11 +80,11 @@ class Leases:
         now = utcnow()
         owner = self.store.owner
         with self.store.writing() as session:
-            taken = session.execute(
+            taken = cast(CursorResult, session.execute(   # an UPDATE's result has a row count
                 update(Printer).where(
                     Printer.name == name,
                     Printer.driver_owner.is_(None) | (Printer.driver_owner == owner) | (Printer.driver_until < now))
-                .values(driver_owner=owner, driver_until=now + timedelta(seconds=self.store.lease_s)))
+                .values(driver_owner=owner, driver_until=now + timedelta(seconds=self.store.lease_s))))
             return taken.rowcount == 1
 
     def release_printers(self, names: Iterable[str] | None = None) -> None:

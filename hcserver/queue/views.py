@@ -44,7 +44,7 @@ def _warnings(session: Session, job_ids) -> dict[int, list[dict]]:
 
 
 def _listed(include_history: bool, printer: str | None) -> list:
-    where = []
+    where: list = []
     if not include_history:
         where.append(Job.state.not_in([s.value for s in TERMINAL]))
     if printer:
@@ -60,7 +60,7 @@ class Views:
     def __init__(self, store: Store):
         self.store = store
 
-    def list(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
+    def list_jobs(self, *, include_history: bool = False, printer: str | None = None) -> list[dict]:
         where = _listed(include_history, printer)
         with self.store.reading() as session:
             # Plain rows, not ORM objects: the list must stay fast with thousands of jobs.
@@ -69,7 +69,7 @@ class Views:
             return [job_view(job, warnings.get(job.id, [])) for job in jobs]
 
     def list_ids(self, *, include_history: bool = False, printer: str | None = None) -> list[int]:
-        """The ids of :meth:`list`, in the same order."""
+        """The ids of :meth:`list_jobs`, in the same order."""
         with self.store.reading() as session:
             return list(session.scalars(select(Job.id).where(*_listed(include_history, printer))
                                         .order_by(Job.priority_rank, Job.id)))
@@ -98,7 +98,8 @@ class Views:
                               "output": f.output} for f in job.films]
             view["events"] = [event_view(e) for e in job.events if e.kind != EventKind.DIMSE.value]
             if log:
-                view["log"] = [{"at": iso(e.at), **e.data} for e in job.events if e.kind == EventKind.DIMSE.value]
+                view["log"] = [{"at": iso(e.at), **(e.data or {})} for e in job.events
+                               if e.kind == EventKind.DIMSE.value]
             return view
 
     def events_since(self, since: int | None, job_id: int | None = None, limit: int = 1000) -> tuple[list[dict], int]:
@@ -142,7 +143,7 @@ class Views:
         """Jobs of ``owner`` that have not ended (indexed: owner, state)."""
         with self.store.reading() as session:
             return session.scalar(select(func.count()).select_from(Job).where(
-                Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED])))
+                Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED]))) or 0
 
     def state_of(self, job_id: int) -> str:
         with self.store.reading() as session:
