@@ -14,9 +14,11 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from hcserver.errors import ErrorCode
+
 
 class Forbidden(PermissionError):
-    code = "forbidden"
+    code = ErrorCode.FORBIDDEN
 
 
 @dataclass(frozen=True)

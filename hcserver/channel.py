@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 
 from sqlalchemy import Engine, func, select, text
 
-from hcserver.events import JobChange
+from hcserver.events import JobChange, Notice
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class NodeChannel:
                     if not first:   # what was announced while we were away: look again
                         log.info("listening for the other nodes' job changes again")
                         for printer in self._printers():
-                            self._deliver(JobChange(0, printer, "resync", ""))
+                            self._deliver(JobChange(0, printer, Notice.RESYNC, ""))
                     first = False
                     while not self._stop.is_set():
                         for note in connection.notifies(timeout=1.0):

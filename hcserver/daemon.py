@@ -12,7 +12,7 @@ from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
 from hcserver.db import make_engine, upgrade
-from hcserver.dispatcher import Dispatcher
+from hcserver.dispatch import Dispatcher
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
@@ -72,7 +72,7 @@ class Daemon:
         self.quota = UploadQuota()
         self.orphans = OrphanCollector(self.spool, self.engine, self.quota, config.upload_grace_s)
         self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node
-        recovered = self.queue.recover_interrupted(only_this_node=self.channel is not None)
+        recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
@@ -85,8 +85,9 @@ class Daemon:
         self.formatting.wait_ready()
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
-        self.remote = TlsServer(config, self.operations) if config.tcp else None
-        if self.remote:
+        self.remote: TlsServer | None = None
+        if config.tcp:
+            self.remote = TlsServer(config, self.operations)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,

@@ -4,17 +4,27 @@ Only "something changed" travels here; the database stays the truth.
 """
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 
+class Notice(str, enum.Enum):
+    """Changes that concern no one job (announced with job id 0)."""
+
+    PRINTER = "printer"                     # a printer's row changed
+    PRINTER_RELEASED = "printer-released"   # its node let it go: the nodes standing by try at once
+    PURGE = "purge"                         # finished jobs were deleted
+    RESYNC = "resync"                       # this node may have missed other nodes' changes
+
+
 @dataclass(frozen=True)
 class JobChange:
-    job_id: int
+    job_id: int        # 0: a Notice
     printer: str
-    kind: str          # transition or event kind
+    kind: str          # a Transition, an EventKind (hcserver.states) or a Notice
     state: str
 
 
@@ -34,6 +44,9 @@ class EventBus:
         for listener in self._listeners:
             listener(change)
 
+    def _changed_since(self, seen: int) -> Callable[[], bool]:
+        return lambda: self._seq != seen
+
     @property
     def seq(self) -> int:
         """Counts every change; a client that saw ``seq`` can wait for the next one."""
@@ -43,7 +56,7 @@ class EventBus:
     def wait_change(self, seen: int, timeout: float) -> bool:
         """Block until something changes after ``seen`` (or timeout); True if it did."""
         with self._cond:
-            return self._cond.wait_for(lambda: self._seq != seen, timeout)
+            return self._cond.wait_for(self._changed_since(seen), timeout)
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> bool:
         """Block until ``predicate()`` is true (re-checked after every change) or timeout.
@@ -60,4 +73,4 @@ class EventBus:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
-                self._cond.wait_for(lambda seen=seen: self._seq != seen, remaining)
+                self._cond.wait_for(self._changed_since(seen), remaining)

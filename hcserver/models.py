@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the queue: jobs, films, frames, events, printer state.
+"""SQLAlchemy models of the queue: jobs, films, frames, events, printers.
 
 The schema itself is owned by Alembic (``migrations/``); these classes map it.
 """
@@ -38,7 +38,7 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     # While processing: which server process prints it ("node#incarnation") and until when,
-    # unless that process renews the lease (see hcserver.queue, "Leases").
+    # unless that process renews the lease (see hcserver.queue.leases).
     lease_owner: Mapped[str | None] = mapped_column(String(160))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
 
@@ -95,7 +95,7 @@ class Event(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(DateTime)
-    kind: Mapped[str] = mapped_column(String(32))            # a transition name, or warning / film-printed
+    kind: Mapped[str] = mapped_column(String(32))            # a Transition or an EventKind (hcserver.states)
     from_state: Mapped[str | None] = mapped_column(String(16))
     to_state: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text, default="")
@@ -106,7 +106,7 @@ class Event(Base):
     __table_args__ = (Index("ix_events_job", "job_id", "kind"),)
 
 
-class PrinterState(Base):
+class Printer(Base):
     __tablename__ = "printers"
 
     name: Mapped[str] = mapped_column(String(64), primary_key=True)

@@ -15,6 +15,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
+from hcserver.errors import ErrorCode
+
 MAGIC = b"HCS1"
 PREFIX = struct.Struct("!4sII")
 
@@ -48,8 +50,8 @@ def _read_exact(sock: socket.socket, count: int, what: str, started: bool) -> by
         if not n:
             if not got and not started:
                 raise EOFError
-            raise ProtocolError("truncated", f"connection closed in the middle of the {what} "
-                                             f"({got} of {count} bytes)")
+            raise ProtocolError(ErrorCode.TRUNCATED, f"connection closed in the middle of the {what} "
+                                                     f"({got} of {count} bytes)")
         got += n
     return buffer
 
@@ -63,21 +65,21 @@ def read_message(sock: socket.socket, max_header: int, max_attachment: int) -> M
     prefix = _read_exact(sock, PREFIX.size, "message prefix", started=False)
     magic, header_len, attachment_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
-        raise ProtocolError("bad-frame", "not an hcserver message (bad magic bytes)")
+        raise ProtocolError(ErrorCode.BAD_FRAME, "not an hcserver message (bad magic bytes)")
     if header_len > max_header:
-        raise ProtocolError("too-large", f"message header of {header_len} bytes exceeds the limit of "
-                                         f"{max_header} bytes")
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"message header of {header_len} bytes exceeds the limit of "
+                                                 f"{max_header} bytes")
     if attachment_len > max_attachment:
-        raise ProtocolError("too-large", f"attachment of {attachment_len} bytes exceeds the limit of "
-                                         f"{max_attachment} bytes")
+        raise ProtocolError(ErrorCode.TOO_LARGE, f"attachment of {attachment_len} bytes exceeds the limit of "
+                                                 f"{max_attachment} bytes")
     body = _read_exact(sock, header_len, "message header", started=True)
     attachment = _read_exact(sock, attachment_len, "attachment", started=True) if attachment_len else b""
     try:
         header = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError included
-        raise ProtocolError("bad-json", f"message header is not valid JSON: {exc}", fatal=False) from None
+        raise ProtocolError(ErrorCode.BAD_JSON, f"message header is not valid JSON: {exc}", fatal=False) from None
     if not isinstance(header, dict):
-        raise ProtocolError("bad-json", "message header must be a JSON object", fatal=False)
+        raise ProtocolError(ErrorCode.BAD_JSON, "message header must be a JSON object", fatal=False)
     return Message(header, attachment)
 
 

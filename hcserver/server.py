@@ -27,17 +27,18 @@ from hcserver import formatter
 from hcserver.access import Forbidden, Peer, require_admin, require_owner_or_admin, unix_peer
 from hcserver.audit import AuditLog
 from hcserver.config import ConfigError, ServerConfig
-from hcserver.dispatcher import Dispatcher
+from hcserver.dispatch import Dispatcher
 from hcserver.drivers.base import PrintFailure
+from hcserver.errors import ErrorCode
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool, FormattingCrashed
-from hcserver.joblist import JobListCache
 from hcserver.jobspec import JobSpecValidator, SpecError
 from hcserver.printer_drivers import build_driver
 from hcserver.protocol import ProtocolError, encode, error, read_message
 from hcserver.queue import JobQueue, QueueError
+from hcserver.queue.joblist import JobListCache
 from hcserver.spool import Spool, SpoolError
-from hcserver.states import TERMINAL
+from hcserver.states import JobState, PrinterTransition
 from hcserver.uploads import QuotaExceeded, UploadQuota
 
 log = logging.getLogger(__name__)
@@ -65,7 +66,7 @@ class Operations:
         self.quota = quota if quota is not None else UploadQuota()   # shared with the daemon's orphan collection
         self.audit, self.formatting = audit, formatting
         self._reload = reload
-        self.job_list = JobListCache(queue, bus)
+        self.job_list = JobListCache(queue.views, bus)
         self.use_config(config)
 
     def use_config(self, config: ServerConfig) -> None:
@@ -90,24 +91,24 @@ class Operations:
     def _arg(request: dict, key: str, kind: type | tuple, required: bool = True, default=None):
         if key not in request:
             if required:
-                raise RequestError("bad-request", f"missing argument {key!r}")
+                raise RequestError(ErrorCode.BAD_REQUEST, f"missing argument {key!r}")
             return default
         value = request[key]
         if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise RequestError("bad-request", f"argument {key!r} has the wrong type")
+            raise RequestError(ErrorCode.BAD_REQUEST, f"argument {key!r} has the wrong type")
         return value
 
     def _job_id(self, request: dict) -> int:
         job = self._arg(request, "job", int)
         if not 0 < job < 1 << 62:
-            raise RequestError("unknown-job", f"no job {job}")
+            raise RequestError(ErrorCode.UNKNOWN_JOB, f"no job {job}")
         return job
 
     def _printer_name(self, request: dict) -> str:
         name = self._arg(request, "printer", str)
         if name not in self.config.printers:
-            raise RequestError("unknown-printer", f"no printer {name!r} (configured: "
-                                                  f"{', '.join(self.config.printers)})")
+            raise RequestError(ErrorCode.UNKNOWN_PRINTER, f"no printer {name!r} (configured: "
+                                                          f"{', '.join(self.config.printers)})")
         return name
 
     # ---- operations -----------------------------------------------------------------
@@ -121,7 +122,7 @@ class Operations:
             reservation = self.quota.reserve(peer.name, len(attachment), self.config.max_upload_bytes_per_owner)
         except QuotaExceeded as exc:
             name = self._arg(request, "name", str, required=False, default="uploaded image")
-            raise RequestError("upload-quota", f"{name}: {exc}") from None
+            raise RequestError(ErrorCode.UPLOAD_QUOTA, f"{name}: {exc}") from None
         with reservation:
             answer = self._store_upload(request, attachment, peer)
             reservation.keep(answer["image"][len(IMAGE_REF_PREFIX):])
@@ -131,26 +132,27 @@ class Operations:
         """Store one image in the spool; refuse it at once if it cannot be printed."""
         name = self._arg(request, "name", str, required=False, default="uploaded image")
         if not attachment:
-            raise RequestError("bad-request", "upload needs the image bytes as the attachment")
+            raise RequestError(ErrorCode.BAD_REQUEST, "upload needs the image bytes as the attachment")
         try:
             formatter.screen(attachment, name)   # what is not DICOM costs no hashing and no spool space
         except formatter.UnprintableImage as exc:
-            raise RequestError("unprintable-image", f"{name}: {exc.reason}") from None
+            raise RequestError(ErrorCode.UNPRINTABLE_IMAGE, f"{name}: {exc.reason}") from None
         free = self.spool.free_bytes()
         if free - len(attachment) < self.config.min_free_spool_bytes:
-            raise RequestError("spool-full", f"{name}: the spool has only {free >> 20} MiB free (at least "
-                                             f"{self.config.min_free_spool_bytes >> 20} MiB must stay free); "
-                                             f"queued jobs are kept")
+            raise RequestError(ErrorCode.SPOOL_FULL, f"{name}: the spool has only {free >> 20} MiB free (at least "
+                                                     f"{self.config.min_free_spool_bytes >> 20} MiB must stay free); "
+                                                     f"queued jobs are kept")
         try:
             digest = self.spool.put(attachment)
         except SpoolError as exc:
-            raise RequestError("spool-full" if exc.errno == errno.ENOSPC else "spool-error",
+            raise RequestError(ErrorCode.SPOOL_FULL if exc.errno == errno.ENOSPC else ErrorCode.SPOOL_ERROR,
                                f"{name}: {exc}") from None
         try:
             info = self._image_info(digest)
         except formatter.UnprintableImage as exc:
             self.spool.remove(digest, min_age_s=0)   # no job can use it: do not keep it
-            code = "image-too-large" if isinstance(exc, formatter.ImageTooLarge) else "unprintable-image"
+            too_large = isinstance(exc, formatter.ImageTooLarge)
+            code = ErrorCode.IMAGE_TOO_LARGE if too_large else ErrorCode.UNPRINTABLE_IMAGE
             raise RequestError(code, f"{name}: {exc.reason}") from None
         return {"image": IMAGE_REF_PREFIX + digest, "frames": info.frames, "rows": info.rows,
                 "columns": info.columns, "color": info.color}
@@ -160,21 +162,22 @@ class Operations:
         try:
             return self.validator.normalise(spec)
         except SpecError as exc:
-            raise RequestError("invalid-spec", str(exc)) from None
+            raise RequestError(ErrorCode.INVALID_SPEC, str(exc)) from None
         except formatter.UnprintableImage as exc:
-            code = "image-too-large" if isinstance(exc, formatter.ImageTooLarge) else "unprintable-image"
+            too_large = isinstance(exc, formatter.ImageTooLarge)
+            code = ErrorCode.IMAGE_TOO_LARGE if too_large else ErrorCode.UNPRINTABLE_IMAGE
             raise RequestError(code, str(exc)) from None
 
     def op_submit(self, request, attachment, peer):
         job = self._normalise(request)
-        if not self.queue.printer(job["printer"]).accepting:
-            raise RequestError("not-accepting", f"printer {job['printer']!r} is not accepting jobs")
-        queued = self.queue.queued_count(peer.name)
+        if not self.queue.printers.get(job["printer"]).accepting:
+            raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {job['printer']!r} is not accepting jobs")
+        queued = self.queue.views.queued_count(peer.name)
         if queued >= self.config.max_jobs_per_owner:
-            raise RequestError("queue-limit", f"{peer.name} already has {queued} jobs queued (the limit is "
-                                              f"{self.config.max_jobs_per_owner})")
+            raise RequestError(ErrorCode.QUEUE_LIMIT, f"{peer.name} already has {queued} jobs queued (the limit is "
+                                                      f"{self.config.max_jobs_per_owner})")
         hold = self._arg(request, "hold", bool, required=False, default=False)
-        job_id = self.queue.submit(peer.name, job, held=hold, details=self._patient_details(job))
+        job_id = self.queue.jobs.submit(peer.name, job, held=hold, details=self._patient_details(job))
         self.quota.submitted(peer.name, {frame["image"] for film in job["films"] for frame in film["frames"]})
         self.audit.record(peer.name, "submit", job=job_id, printer=job["printer"], films=len(job["films"]),
                           held=hold)
@@ -193,16 +196,16 @@ class Operations:
 
     def op_list(self, request, attachment, peer):
         """The jobs, in print order. With ``raw``, the list comes as JSON bytes in the attachment
-        (what ``hcq list --json`` prints as it is), kept up to date job by job (hcserver.joblist)."""
+        (what ``hcq list --json`` prints as it is), kept up to date job by job (hcserver.queue.joblist)."""
         history = self._arg(request, "all", bool, required=False, default=False)
         printer = self._arg(request, "printer", str, required=False)
         if not self._arg(request, "raw", bool, required=False, default=False):
-            return {"jobs": self.queue.list(include_history=history, printer=printer)}
+            return {"jobs": self.queue.views.list_jobs(include_history=history, printer=printer)}
         return {"format": "json", "_attachment": self.job_list.json(include_history=history, printer=printer)}
 
     def op_show(self, request, attachment, peer):
         log = self._arg(request, "log", bool, required=False, default=False)
-        return {"job": self.queue.show(self._job_id(request), log=log)}
+        return {"job": self.queue.views.show(self._job_id(request), log=log)}
 
     def op_events(self, request, attachment, peer):
         """Long poll: job events after event id ``since`` (optionally of one ``job``). Answers at once
@@ -213,29 +216,29 @@ class Operations:
         seen = self._arg(request, "seq", int, required=False)
         timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
         if not 0 <= timeout <= MAX_WAIT_S:
-            raise RequestError("bad-request", f"timeout must be 0 to {MAX_WAIT_S} seconds")
+            raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
         seq = self.bus.seq
-        events, last = self.queue.events_since(since, job)
+        events, last = self.queue.views.events_since(since, job)
         if not events and since is not None and (seen is None or seen == seq):
             self.bus.wait_change(seq, timeout)
             seq = self.bus.seq
-            events, last = self.queue.events_since(since, job)
+            events, last = self.queue.views.events_since(since, job)
         return {"events": events, "last": last, "seq": seq}
 
     def op_reprint(self, request, attachment, peer):
         """Queue a copy of a job (CUPS: lp -i ID -H restart); the copy belongs to the caller."""
         job_id = self._own_job(request, peer, "reprint")
         try:
-            job = self.validator.normalise(self.queue.job_spec(job_id))
+            job = self.validator.normalise(self.queue.views.job_spec(job_id))
         except SpecError as exc:
-            raise RequestError("invalid-spec", f"job {job_id} cannot be printed again: {exc}") from None
-        new_id = self.queue.submit(peer.name, job, details={"reprint_of": job_id})
+            raise RequestError(ErrorCode.INVALID_SPEC, f"job {job_id} cannot be printed again: {exc}") from None
+        new_id = self.queue.jobs.submit(peer.name, job, details={"reprint_of": job_id})
         self.audit.record(peer.name, "reprint", job=new_id, original=job_id)
         return {"job": new_id, "films": len(job["films"])}
 
     def _own_job(self, request, peer: Peer, action: str) -> int:
         job_id = self._job_id(request)
-        require_owner_or_admin(peer, self.queue.owner_of(job_id), action, job_id)
+        require_owner_or_admin(peer, self.queue.views.owner_of(job_id), action, job_id)
         return job_id
 
     def _job_action(self, request, peer: Peer, action: str, change) -> dict:
@@ -246,33 +249,33 @@ class Operations:
         return {"job": result}
 
     def op_cancel(self, request, attachment, peer):
-        return self._job_action(request, peer, "cancel", self.queue.cancel)
+        return self._job_action(request, peer, "cancel", self.queue.jobs.cancel)
 
     def op_hold(self, request, attachment, peer):
-        return self._job_action(request, peer, "hold", self.queue.hold)
+        return self._job_action(request, peer, "hold", self.queue.jobs.hold)
 
     def op_release(self, request, attachment, peer):
-        return self._job_action(request, peer, "release", self.queue.release)
+        return self._job_action(request, peer, "release", self.queue.jobs.release)
 
     def op_priority(self, request, attachment, peer):
         job_id = self._own_job(request, peer, "reprioritise")
         priority = self._arg(request, "priority", str)
-        result = self.queue.set_priority(job_id, priority, peer.name)
+        result = self.queue.jobs.set_priority(job_id, priority, peer.name)
         self.audit.record(peer.name, "priority", job=job_id, priority=priority)
         return {"job": result}
 
     def op_move(self, request, attachment, peer):
         """Move a waiting job, after checking the target printer can print it as it stands."""
         job_id, target = self._own_job(request, peer, "move"), self._printer_name(request)
-        if not self.queue.printer(target).accepting:
-            raise RequestError("not-accepting", f"printer {target!r} is not accepting jobs")
-        spec = self.queue.job_spec(job_id)
+        if not self.queue.printers.get(target).accepting:
+            raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {target!r} is not accepting jobs")
+        spec = self.queue.views.job_spec(job_id)
         spec["printer"] = target
         try:
             checked = self.validator.normalise(spec)
         except SpecError as exc:
-            raise RequestError("invalid-spec", f"job {job_id} cannot print on {target}: {exc}") from None
-        result = self.queue.move(job_id, target, peer.name, color=checked["color"])
+            raise RequestError(ErrorCode.INVALID_SPEC, f"job {job_id} cannot print on {target}: {exc}") from None
+        result = self.queue.jobs.move(job_id, target, peer.name, color=checked["color"])
         self.audit.record(peer.name, "move", job=job_id, printer=target)
         return {"job": result}
 
@@ -281,13 +284,12 @@ class Operations:
         job_id = self._job_id(request)
         timeout = self._arg(request, "timeout", (int, float), required=False, default=30)
         if not 0 <= timeout <= MAX_WAIT_S:  # also refuses NaN
-            raise RequestError("bad-request", f"timeout must be 0 to {MAX_WAIT_S} seconds")
-        terminal = {state.value for state in TERMINAL}
-        done = self.bus.wait_until(lambda: self.queue.state_of(job_id) in terminal, timeout)
-        return {"job": self.queue.show(job_id), "timed_out": not done}
+            raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
+        done = self.bus.wait_until(lambda: JobState(self.queue.views.state_of(job_id)).terminal, timeout)
+        return {"job": self.queue.views.show(job_id), "timed_out": not done}
 
     def op_printers(self, request, attachment, peer):
-        views = self.queue.printer_views()
+        views = self.queue.printers.views()
         for view in views:
             printer = self.config.printers.get(view["name"])
             view["configured"] = printer is not None
@@ -299,27 +301,26 @@ class Operations:
                     view["address"] = f"{printer.ae_title}@{printer.host}:{printer.port}"
         return {"printers": views}
 
-    def _printer_admin(self, request, peer: Peer, action: str, **changes):
+    def _printer_admin(self, request, peer: Peer, transition: PrinterTransition, reason: str | None = None):
         name = self._printer_name(request)
-        require_admin(peer, f"{action} printer {name}")
-        self.queue.update_printer(name, **changes)
+        require_admin(peer, f"{transition.value} printer {name}")
+        changes = self.queue.printers.change(name, transition, reason)
         self.dispatcher.wake(name)
-        self.audit.record(peer.name, action, printer=name)
+        self.audit.record(peer.name, transition.value, printer=name)
         return {"printer": name, **changes}
 
     def op_enable(self, request, attachment, peer):
-        # Like cupsenable, enabling also restarts a printer stopped by its status.
-        return self._printer_admin(request, peer, "enable", enabled=True, stopped=False, reason=None)
+        return self._printer_admin(request, peer, PrinterTransition.ENABLE)
 
     def op_disable(self, request, attachment, peer):
         reason = self._arg(request, "reason", str, required=False) or f"disabled by {peer.name}"
-        return self._printer_admin(request, peer, "disable", enabled=False, reason=reason)
+        return self._printer_admin(request, peer, PrinterTransition.DISABLE, reason)
 
     def op_accept(self, request, attachment, peer):
-        return self._printer_admin(request, peer, "accept", accepting=True)
+        return self._printer_admin(request, peer, PrinterTransition.ACCEPT)
 
     def op_reject(self, request, attachment, peer):
-        return self._printer_admin(request, peer, "reject", accepting=False)
+        return self._printer_admin(request, peer, PrinterTransition.REJECT)
 
     def op_reload(self, request, attachment, peer):
         """Re-read the configuration and apply printer changes (as SIGHUP does)."""
@@ -327,7 +328,7 @@ class Operations:
         try:
             summary = self._reload()
         except ConfigError as exc:
-            raise RequestError("bad-config", f"configuration not reloaded: {exc}") from None
+            raise RequestError(ErrorCode.BAD_CONFIG, f"configuration not reloaded: {exc}") from None
         self.audit.record(peer.name, "reload", **summary)
         return summary
 
@@ -362,10 +363,10 @@ class Operations:
                 sheet = self.formatting.format_job_film(printer, film, job["color"], index,
                                                         self.spool.path).result()
             except (formatter.UnprintableImage, ValueError) as exc:
-                raise RequestError("unprintable", f"film {index + 1}: {exc}") from None
+                raise RequestError(ErrorCode.UNPRINTABLE, f"film {index + 1}: {exc}") from None
             except FormattingCrashed as exc:
-                raise RequestError("unprintable", f"film {index + 1}: the formatting process ended "
-                                                  f"unexpectedly ({exc})") from None
+                raise RequestError(ErrorCode.UNPRINTABLE, f"film {index + 1}: the formatting process ended "
+                                                          f"unexpectedly ({exc})") from None
             png = formatter.film_png(sheet)
             sizes.append(len(png))
             blob.write(png)
@@ -376,14 +377,14 @@ class Operations:
         op = request.get("op")
         method = getattr(self, f"op_{op.replace('-', '_')}", None) if isinstance(op, str) else None
         if method is None:
-            return error(request_id, "unknown-op", f"unknown operation {op!r}"), b""
+            return error(request_id, ErrorCode.UNKNOWN_OP, f"unknown operation {op!r}"), b""
         try:
             result = method(request, attachment, peer)
         except (RequestError, QueueError, Forbidden) as exc:
             return error(request_id, exc.code, str(exc)), b""
         except Exception as exc:  # a bug must cost one request, never the server
             log.exception("request %r failed", op)
-            return error(request_id, "internal", f"internal error: {exc!r}"), b""
+            return error(request_id, ErrorCode.INTERNAL, f"internal error: {exc!r}"), b""
         out_attachment = result.pop("_attachment", b"")
         return {"id": request_id, "ok": True, **result}, out_attachment
 
@@ -490,7 +491,7 @@ class TlsServer(_Serving, socketserver.ThreadingMixIn, socketserver.TCPServer):
         except (ProtocolError, EOFError, OSError):
             request = {}
         reply = ({"id": request.get("id"), "ok": True, "user": peer.name, "admin": peer.admin} if peer
-                 else error(request.get("id"), "unauthenticated",
+                 else error(request.get("id"), ErrorCode.UNAUTHENTICATED,
                             "the first request must be auth with a valid token"))
         try:
             tls.sendall(encode(reply))

@@ -21,6 +21,6 @@ def make_operations(base: Path) -> Operations:
     engine = make_engine(f"sqlite:///{base / 'queue.db'}")
     upgrade(engine)
     queue = JobQueue(engine)
-    queue.sync_printers(config.printers)
+    queue.printers.sync(config.printers)
     return Operations(config, queue, Spool(base / "spool"), EventBus(), dispatcher=None,
                       audit=AuditLog(base / "audit.log"), formatting=FormatPool(1))

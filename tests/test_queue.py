@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from hcserver import joblist
 from hcserver.db import make_engine, upgrade
 from hcserver.events import EventBus, JobChange
-from hcserver.joblist import JobListCache
 from hcserver.models import Job
-from hcserver.queue import JobQueue, LeaseLost, QueueError
+from hcserver.queue import AttemptEnd, JobQueue, LeaseLost, QueueError, joblist
+from hcserver.queue.joblist import JobListCache
+from hcserver.queue.store import Store
 from hcserver.states import Transition
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
 
@@ -36,25 +36,25 @@ def make_queue(url: str) -> JobQueue:
     engine = make_engine(url)
     upgrade(engine)
     queue = JobQueue(engine)
-    queue.sync_printers(["p"])
-    assert queue.acquire_printer("p")   # only the node driving a printer claims its jobs
+    queue.printers.sync(["p"])
+    assert queue.leases.acquire_printer("p")   # only the node driving a printer claims its jobs
     return queue
 
 
 def test_cancel_racing_claim_never_prints_a_canceled_job(database):
     queue = make_queue(database)
-    jobs = [queue.submit("alice", JOB) for _ in range(150)]
+    jobs = [queue.jobs.submit("alice", JOB) for _ in range(150)]
     claimed: list[int] = []
     canceled: list[int] = []
 
     def claimer():
-        while (job := queue.claim_next("p")) is not None:
+        while (job := queue.attempts.claim_next("p")) is not None:
             claimed.append(job.id)
 
     def canceller():
         for job_id in jobs:
             try:
-                if queue.cancel(job_id, "bob")["state"] == "canceled":
+                if queue.jobs.cancel(job_id, "bob")["state"] == "canceled":
                     canceled.append(job_id)
             except QueueError:
                 pass
@@ -67,7 +67,7 @@ def test_cancel_racing_claim_never_prints_a_canceled_job(database):
     # A job the canceller was told is canceled was never started afterwards, and vice versa.
     assert not set(claimed) & set(canceled)
     for job_id in jobs:
-        kinds = [event["kind"] for event in queue.show(job_id)["events"]]
+        kinds = [event["kind"] for event in queue.views.show(job_id)["events"]]
         assert kinds in (["submit", "cancel"], ["submit", "start"], ["submit", "start", "cancel-requested"])
 
 
@@ -76,9 +76,9 @@ def test_cancel_cannot_slip_between_a_claims_read_and_write(database, monkeypatc
     a cancel to commit before it writes. The write lock taken at the start of the claim's
     transaction must hold the cancel back, so the two never both succeed."""
     queue = make_queue(database)
-    job_id = queue.submit("alice", JOB)
+    job_id = queue.jobs.submit("alice", JOB)
     claim_has_read, cancel_done = threading.Event(), threading.Event()
-    original = JobQueue._move
+    original = Store.move
 
     def slow_move(session, job, name, reason, data=None, **changes):
         if name.value == "start":
@@ -86,19 +86,19 @@ def test_cancel_cannot_slip_between_a_claims_read_and_write(database, monkeypatc
             cancel_done.wait(1.0)
         return original(session, job, name, reason, data, **changes)
 
-    monkeypatch.setattr(JobQueue, "_move", staticmethod(slow_move))
+    monkeypatch.setattr(Store, "move", staticmethod(slow_move))
     answers = {}
 
     def canceller():
         claim_has_read.wait(5)
-        answers["cancel"] = queue.cancel(job_id, "bob")["state"]
+        answers["cancel"] = queue.jobs.cancel(job_id, "bob")["state"]
         cancel_done.set()
 
     thread = threading.Thread(target=canceller)
     thread.start()
-    answers["claim"] = queue.claim_next("p")
+    answers["claim"] = queue.attempts.claim_next("p")
     thread.join()
-    kinds = [event["kind"] for event in queue.show(job_id)["events"]]
+    kinds = [event["kind"] for event in queue.views.show(job_id)["events"]]
     assert answers["claim"] is not None
     assert answers["cancel"] == "processing"   # the user is told it stops after the current film
     assert kinds == ["submit", "start", "cancel-requested"]
@@ -114,53 +114,53 @@ def node_queue(url: str, owner: str, lease_s: float = LEASE_S) -> JobQueue:
     engine = make_engine(url)
     upgrade(engine)
     queue = JobQueue(engine, owner=owner, lease_s=lease_s)
-    queue.sync_printers(["p"])
+    queue.printers.sync(["p"])
     return queue
 
 
 def test_one_node_drives_a_printer_until_its_lease_runs_out(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
-    assert a.acquire_printer("p")
-    assert not b.acquire_printer("p"), "a's lease still runs"
-    assert a.renew_leases([]) == {"p"}
-    assert a.acquire_printer("p"), "a keeps what it has"
+    assert a.leases.acquire_printer("p")
+    assert not b.leases.acquire_printer("p"), "a's lease still runs"
+    assert a.leases.renew([]) == {"p"}
+    assert a.leases.acquire_printer("p"), "a keeps what it has"
     time.sleep(LEASE_S + 0.1)                    # a stops renewing: its lease runs out
-    assert b.acquire_printer("p")
-    assert not a.acquire_printer("p")
-    assert a.renew_leases([]) == set(), "a learns it lost the printer"
-    assert [v["node"] for v in b.printer_views()] == ["b"]
-    b.release_printers()
-    assert a.acquire_printer("p"), "a clean stop frees the printer at once"
+    assert b.leases.acquire_printer("p")
+    assert not a.leases.acquire_printer("p")
+    assert a.leases.renew([]) == set(), "a learns it lost the printer"
+    assert [v["node"] for v in b.printers.views()] == ["b"]
+    b.leases.release_printers()
+    assert a.leases.acquire_printer("p"), "a clean stop frees the printer at once"
 
 
 def test_a_job_whose_node_stopped_renewing_is_taken_over_and_its_old_node_cannot_write(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
-    job_id = a.submit("alice", {**JOB, "films": JOB["films"] * 3})
-    assert a.acquire_printer("p")
-    claimed = a.claim_next("p")
-    a.film_printed(job_id, 0, None)
-    assert a.between_films(job_id, "p", claimed.priority_rank).leased
-    assert b.take_over_expired() == [], "a's lease still runs"
+    job_id = a.jobs.submit("alice", {**JOB, "films": JOB["films"] * 3})
+    assert a.leases.acquire_printer("p")
+    claimed = a.attempts.claim_next("p")
+    a.attempts.film_printed(job_id, 0, None)
+    assert a.attempts.between_films(job_id, "p", claimed.priority_rank).leased
+    assert b.leases.take_over_expired() == [], "a's lease still runs"
     time.sleep(LEASE_S + 0.1)          # a stalls: no renewal
-    check = a.between_films(job_id, "p", claimed.priority_rank)
+    check = a.attempts.between_films(job_id, "p", claimed.priority_rank)
     assert check.leased and check.driving, "late, but nobody took it: a prints on"
-    assert b.take_over_expired() == [job_id]
-    assert b.acquire_printer("p")
-    check = a.between_films(job_id, "p", claimed.priority_rank)
+    assert b.leases.take_over_expired() == [job_id]
+    assert b.leases.acquire_printer("p")
+    check = a.attempts.between_films(job_id, "p", claimed.priority_rank)
     assert not check.leased and not check.driving
-    assert a.claim_next("p") is None, "a no longer drives the printer: it claims nothing"
-    again = b.claim_next("p")
+    assert a.attempts.claim_next("p") is None, "a no longer drives the printer: it claims nothing"
+    again = b.attempts.claim_next("p")
     assert (again.id, again.films_printed) == (job_id, 1), "resumes at the first unprinted film"
-    assert b.show(job_id)["node"] == "b"
+    assert b.views.show(job_id)["node"] == "b"
     # a wakes up late: whatever it would write about the job is refused.
     with pytest.raises(LeaseLost):
-        a.film_printed(job_id, 1, None)
+        a.attempts.film_printed(job_id, 1, None)
     with pytest.raises(LeaseLost):
-        a.finish(job_id, Transition.COMPLETE, "done")
-    b.film_printed(job_id, 1, None)
-    b.film_printed(job_id, 2, None)
-    b.finish(job_id, Transition.COMPLETE, "all films printed")
-    view = b.show(job_id)
+        a.attempts.end(job_id, AttemptEnd(Transition.COMPLETE, "done"))
+    b.attempts.film_printed(job_id, 1, None)
+    b.attempts.film_printed(job_id, 2, None)
+    b.attempts.end(job_id, AttemptEnd(Transition.COMPLETE, "all films printed"))
+    view = b.views.show(job_id)
     assert (view["state"], view["films_printed"], view["node"]) == ("completed", 3, None)
     requeue = [e for e in view["events"] if e["kind"] == "requeue"]
     assert len(requeue) == 1 and "node a stopped renewing its lease" in requeue[0]["reason"]
@@ -170,53 +170,53 @@ def test_only_the_jobs_being_printed_keep_their_lease(database):
     """An attempt that ended without its job being written back (e.g. a database error) is
     not renewed: its lease runs out and the job is taken over instead of staying stuck."""
     a = node_queue(database, "a#1")
-    assert a.acquire_printer("p")
-    printing, abandoned = a.submit("alice", JOB), a.submit("alice", JOB)
-    assert [a.claim_next("p").id, a.claim_next("p").id] == [printing, abandoned]
+    assert a.leases.acquire_printer("p")
+    printing, abandoned = a.jobs.submit("alice", JOB), a.jobs.submit("alice", JOB)
+    assert [a.attempts.claim_next("p").id, a.attempts.claim_next("p").id] == [printing, abandoned]
     for _ in range(6):   # 3 s in all, longer than the lease
         time.sleep(0.5)
-        a.renew_leases([printing])
-    assert a.take_over_expired() == [abandoned]
-    assert a.show(printing)["state"] == "processing"
+        a.leases.renew([printing])
+    assert a.leases.take_over_expired() == [abandoned]
+    assert a.views.show(printing)["state"] == "processing"
 
 
 def test_renewed_leases_are_never_taken_over(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
-    job_id = a.submit("alice", JOB)
-    assert a.acquire_printer("p")
-    a.claim_next("p")
+    job_id = a.jobs.submit("alice", JOB)
+    assert a.leases.acquire_printer("p")
+    a.attempts.claim_next("p")
     for _ in range(6):   # 3 s in all, longer than the lease
         time.sleep(0.5)
-        a.renew_leases([job_id])
-        assert b.take_over_expired() == []
-    assert a.show(job_id)["state"] == "processing"
+        a.leases.renew([job_id])
+        assert b.leases.take_over_expired() == []
+    assert a.views.show(job_id)["state"] == "processing"
 
 
 def test_a_restarted_node_recovers_only_its_own_jobs(database):
     old_a, b = node_queue(database, "a#old"), node_queue(database, "b#1", lease_s=60)
-    mine = old_a.submit("alice", JOB)
-    assert old_a.acquire_printer("p")
-    old_a.claim_next("p")
-    old_a.release_printers()
-    theirs = b.submit("alice", JOB)
-    assert b.acquire_printer("p")
-    b.claim_next("p")
+    mine = old_a.jobs.submit("alice", JOB)
+    assert old_a.leases.acquire_printer("p")
+    old_a.attempts.claim_next("p")
+    old_a.leases.release_printers()
+    theirs = b.jobs.submit("alice", JOB)
+    assert b.leases.acquire_printer("p")
+    b.attempts.claim_next("p")
     new_a = node_queue(database, "a#new")
-    assert new_a.recover_interrupted() == [mine]
-    assert new_a.show(theirs)["state"] == "processing", "b is alive and printing it"
-    assert new_a.show(mine)["state"] == "pending"
+    assert new_a.leases.recover_interrupted() == [mine]
+    assert new_a.views.show(theirs)["state"] == "processing", "b is alive and printing it"
+    assert new_a.views.show(mine)["state"] == "pending"
 
 
 def test_two_nodes_purging_history_at_once_both_succeed(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
     for _ in range(40):
-        job_id = a.submit("alice", JOB)
-        a.cancel(job_id, "alice")
+        job_id = a.jobs.submit("alice", JOB)
+        a.jobs.cancel(job_id, "alice")
     results, errors = [], []
 
     def purge(queue):
         try:
-            results.append(queue.purge_history(older_than=datetime.now() + timedelta(days=1), keep=0)[0])
+            results.append(queue.history.purge(older_than=datetime.now() + timedelta(days=1), keep=0)[0])
         except Exception as exc:   # noqa: BLE001 - the point is that none is raised
             errors.append(exc)
 
@@ -226,18 +226,18 @@ def test_two_nodes_purging_history_at_once_both_succeed(database):
     for thread in threads:
         thread.join()
     assert not errors
-    assert sum(results) == 40 and a.list(include_history=True) == []
+    assert sum(results) == 40 and a.views.list_jobs(include_history=True) == []
 
 
 def test_a_single_node_database_recovers_every_printing_job_whatever_its_node_was_called(tmp_path):
     url = f"sqlite:///{tmp_path / 'queue.db'}"
     before = node_queue(url, "old-hostname#1")
-    job_id = before.submit("alice", JOB)
-    assert before.acquire_printer("p")
-    before.claim_next("p")
+    job_id = before.jobs.submit("alice", JOB)
+    assert before.leases.acquire_printer("p")
+    before.attempts.claim_next("p")
     after = node_queue(url, "new-hostname#1")
-    assert after.recover_interrupted(only_this_node=False) == [job_id]
-    assert after.acquire_printer("p"), "the old run's printer lease is gone too"
+    assert after.leases.recover_interrupted(only_this_node=False) == [job_id]
+    assert after.leases.acquire_printer("p"), "the old run's printer lease is gone too"
 
 
 def test_nodes_registering_the_same_new_printer_at_once_both_succeed(database):
@@ -246,7 +246,7 @@ def test_nodes_registering_the_same_new_printer_at_once_both_succeed(database):
 
     def sync(queue):
         try:
-            queue.sync_printers(["p", "new"])
+            queue.printers.sync(["p", "new"])
         except Exception as exc:   # noqa: BLE001 - the point is that none is raised
             errors.append(exc)
 
@@ -256,45 +256,45 @@ def test_nodes_registering_the_same_new_printer_at_once_both_succeed(database):
     for thread in threads:
         thread.join()
     assert not errors
-    assert sorted(v["name"] for v in queues[0].printer_views()) == ["new", "p"]
+    assert sorted(v["name"] for v in queues[0].printers.views()) == ["new", "p"]
 
 
 def test_the_kept_json_list_follows_every_change_job_by_job(database):
-    """hcq list --json is served from per-job texts (hcserver.joblist): after each kind of
+    """hcq list --json is served from per-job texts (hcserver.queue.joblist): after each kind of
     change it must equal a list built from the database, and read only the jobs that changed."""
     engine = make_engine(database)
     upgrade(engine)
     bus = EventBus()
     queue = JobQueue(engine, notify=bus.publish)
-    queue.sync_printers(["p", "q"])
-    assert queue.acquire_printer("p")
-    cache = JobListCache(queue, bus)
+    queue.printers.sync(["p", "q"])
+    assert queue.leases.acquire_printer("p")
+    cache = JobListCache(queue.views, bus)
     read: list[list[int]] = []
-    views = queue.views
-    queue.views = lambda ids: (read.append(sorted(ids)), views(ids))[1]
+    views = queue.views.list_entries
+    queue.views.list_entries = lambda ids: (read.append(sorted(ids)), views(ids))[1]
 
     def same(**options):
-        assert json.loads(cache.json(**options)) == queue.list(**options)
+        assert json.loads(cache.json(**options)) == queue.views.list_jobs(**options)
 
-    jobs = [queue.submit("alice", JOB) for _ in range(5)]
+    jobs = [queue.jobs.submit("alice", JOB) for _ in range(5)]
     same()
     assert read == [jobs]
     same()
     assert read == [jobs], "nothing changed: nothing read again"
-    printing = queue.claim_next("p").id
-    queue.film_printed(printing, 0, "film-box-uid", [])
-    queue.add_warning(jobs[1], "N-SET", 0xB605, "warning")
-    queue.set_priority(jobs[2], "high", "alice")
-    queue.cancel(jobs[3], "alice")
+    printing = queue.attempts.claim_next("p").id
+    queue.attempts.film_printed(printing, 0, "film-box-uid", [])
+    queue.attempts.add_warning(jobs[1], "N-SET", 0xB605, "warning")
+    queue.jobs.set_priority(jobs[2], "high", "alice")
+    queue.jobs.cancel(jobs[3], "alice")
     same()
     assert read[-1] == sorted({printing, jobs[1], jobs[2]}), "the canceled job is history"
     same(include_history=True)
     assert read[-1] == [jobs[3]]
     same(printer="p")
-    queue.finish(printing, Transition.COMPLETE, "done")
+    queue.attempts.end(printing, AttemptEnd(Transition.COMPLETE, "done"))
     same(include_history=True)
     assert read[-1] == [printing], "only the finished job is read again"
-    assert queue.purge_history(datetime.now() + timedelta(days=1), 0)[0] == 2
+    assert queue.history.purge(datetime.now() + timedelta(days=1), 0)[0] == 2
     same(include_history=True)
     assert read[-1] == sorted(set(jobs) - {printing, jobs[3]}), "a purge drops every kept text"
     bus.publish(JobChange(0, "p", "resync", ""))
@@ -310,7 +310,7 @@ def cached_queue(tmp_path) -> tuple[JobQueue, EventBus]:
     upgrade(engine)
     bus = EventBus()
     queue = JobQueue(engine, notify=bus.publish)
-    queue.sync_printers(["p"])
+    queue.printers.sync(["p"])
     return queue, bus
 
 
@@ -327,21 +327,21 @@ def test_a_list_read_while_a_change_is_being_announced_is_not_kept(tmp_path):
             lists.append(cache.json())
 
     bus.subscribe(earlier_listener)
-    cache = JobListCache(queue, bus)
-    job = queue.submit("alice", JOB)
+    cache = JobListCache(queue.views, bus)
+    job = queue.jobs.submit("alice", JOB)
     assert json.loads(cache.json())[0]["state"] == "pending"
     armed.set()
-    queue.hold(job, "alice")
+    queue.jobs.hold(job, "alice")
     assert lists, "a list was read in between"
     assert json.loads(cache.json())[0]["state"] == "held"
 
 
 def test_an_older_text_read_slowly_never_replaces_a_newer_one(tmp_path):
     queue, bus = cached_queue(tmp_path)
-    cache = JobListCache(queue, bus)
-    job = queue.submit("alice", JOB)
+    cache = JobListCache(queue.views, bus)
+    job = queue.jobs.submit("alice", JOB)
     cache.json()
-    views, read, go_on = queue.views, threading.Event(), threading.Event()
+    views, read, go_on = queue.views.list_entries, threading.Event(), threading.Event()
 
     def slow_views(ids):   # the first reader stops after reading the row
         found = views(ids)
@@ -350,16 +350,16 @@ def test_an_older_text_read_slowly_never_replaces_a_newer_one(tmp_path):
             go_on.wait(30)
         return found
 
-    queue.views = slow_views
-    queue.set_priority(job, "high", "alice")
+    queue.views.list_entries = slow_views
+    queue.jobs.set_priority(job, "high", "alice")
     slow = threading.Thread(target=cache.json, name="slow")
     slow.start()
     assert read.wait(30)
-    queue.hold(job, "alice")                            # newer than what the slow reader holds
+    queue.jobs.hold(job, "alice")                       # newer than what the slow reader holds
     assert json.loads(cache.json())[0]["state"] == "held"
     go_on.set()
     slow.join(30)
-    queue.views = lambda ids: pytest.fail(f"jobs {ids} read again: the newer text was replaced")
+    queue.views.list_entries = lambda ids: pytest.fail(f"jobs {ids} read again: the newer text was replaced")
     assert json.loads(cache.json(include_history=True))[0]["state"] == "held"
 
 
@@ -367,10 +367,10 @@ def test_kept_texts_are_read_again_after_max_age(tmp_path, monkeypatch):
     """A change announced by another node can be lost (the node died between its commit and
     the notification): no job's text is kept longer than MAX_AGE_S."""
     queue, bus = cached_queue(tmp_path)
-    cache = JobListCache(queue, bus)
-    job = queue.submit("alice", JOB)
+    cache = JobListCache(queue.views, bus)
+    job = queue.jobs.submit("alice", JOB)
     cache.json()
-    with queue._session() as session:   # a change this node is never told of
+    with queue.store.writing() as session:   # a change this node is never told of
         session.execute(update(Job).where(Job.id == job).values(priority="high"))
     assert json.loads(cache.json())[0]["priority"] == "med"
     now = time.monotonic()

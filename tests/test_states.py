@@ -1,6 +1,14 @@
 import pytest
 
-from hcserver.states import InvalidTransition, JobState, Transition, transition
+from hcserver.states import (
+    InvalidTransition,
+    JobState,
+    PrinterState,
+    PrinterTransition,
+    Transition,
+    printer_changes,
+    transition,
+)
 
 P, H, R, C, F, X = (JobState.PENDING, JobState.HELD, JobState.PROCESSING, JobState.COMPLETED,
                     JobState.FAILED, JobState.CANCELED)
@@ -25,3 +33,17 @@ def test_only_the_designed_transitions_exist(state, name):
 
 def test_submit_held():
     assert transition(None, Transition.SUBMIT, held=True) is H
+
+
+def test_a_printer_state_follows_from_its_flags_and_stopped_shows_first():
+    assert [PrinterState.of(enabled, stopped) for enabled, stopped in
+            [(True, False), (False, False), (True, True), (False, True)]] == \
+        [PrinterState.IDLE, PrinterState.DISABLED, PrinterState.STOPPED, PrinterState.STOPPED]
+
+
+def test_printer_transitions_say_why_or_clear_the_reason():
+    assert printer_changes(PrinterTransition.ENABLE) == {"enabled": True, "stopped": False, "reason": None}
+    assert printer_changes(PrinterTransition.DISABLE, "by bob") == {"enabled": False, "reason": "by bob"}
+    assert printer_changes(PrinterTransition.STOP, "FAILURE") == {"stopped": True, "reason": "FAILURE"}
+    assert printer_changes(PrinterTransition.RESUME) == {"stopped": False, "reason": None}
+    assert printer_changes(PrinterTransition.REJECT, "ignored") == {"accepting": False}

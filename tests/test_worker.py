@@ -1,4 +1,4 @@
-"""The printer worker (hcserver.dispatcher.PrinterWorker) with a driver that waits when told to:
+"""The printer worker (hcserver.dispatch.PrinterWorker) with a driver that waits when told to:
 how a film the printer accepted is recorded, whatever the worker is doing at the time. A real
 queue (SQLite), spool, scheduler and formatting process; only the printer is a stand-in."""
 from __future__ import annotations
@@ -13,7 +13,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from hcserver.config import parse
 from hcserver.db import make_engine, upgrade
-from hcserver.dispatcher import PrinterWorker
+from hcserver.dispatch import PrinterWorker
 from hcserver.drivers.base import Driver
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
@@ -57,7 +57,7 @@ def parts(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'queue.db'}")
     upgrade(engine)
     queue = JobQueue(engine)
-    queue.sync_printers(["gated"])
+    queue.printers.sync(["gated"])
     spool = Spool(tmp_path / "spool")
     image = spool.put(Path(pydicom_file("CT_small.dcm")).read_bytes())
     scheduler = BackgroundScheduler(timezone=UTC)
@@ -71,9 +71,9 @@ def parts(tmp_path):
 def submit(queue: JobQueue, image: str, films: int) -> int:
     film = {"film_size": "8INX10IN", "orientation": "PORTRAIT", "layout": "STANDARD\\1,1",
             "frames": [{"image": image, "frame": 0}]}
-    return queue.submit("alice", {"printer": "gated", "priority": "med", "copies": 1, "medium_type": None,
-                                  "film_destination": None, "label": None, "color": False,
-                                  "films": [film] * films})
+    return queue.jobs.submit("alice", {"printer": "gated", "priority": "med", "copies": 1, "medium_type": None,
+                                       "film_destination": None, "label": None, "color": False,
+                                       "films": [film] * films})
 
 
 @pytest.mark.parametrize("announce", [True, False], ids=["announced", "returned"])
@@ -88,7 +88,7 @@ def test_a_film_finished_after_stop_gave_up_waiting_is_still_recorded(parts, ann
     driver.go.set()
     worker._thread.join(30)
     assert not worker._thread.is_alive()
-    shown = queue.show(job)
+    shown = queue.views.show(job)
     assert driver.films == [0]
     assert shown["films_printed"] == 1, "the printed film is recorded: it is never printed again"
     assert shown["state"] == "pending" and shown["failed_attempts"] == 0, shown["events"][-1]["reason"]
@@ -102,10 +102,10 @@ def test_films_are_recorded_in_order_and_the_job_completes(parts):
     job = submit(queue, image, 3)
     worker.start()
     try:
-        wait_for(lambda: queue.show(job)["state"] == "completed", what="the job to complete")
+        wait_for(lambda: queue.views.show(job)["state"] == "completed", what="the job to complete")
     finally:
         worker.stop()
-    shown = queue.show(job)
+    shown = queue.views.show(job)
     assert driver.films == [0, 1, 2]
     assert [e["data"]["film"] for e in shown["events"] if e["kind"] == "film-printed"] == [0, 1, 2]
     assert [f["output"] for f in shown["films"]] == ["film-0", "film-1", "film-2"]

@@ -28,13 +28,13 @@ BUCKETS = [
     ("DIMSE: waiting for the printer's responses", "DIMSEServiceProvider.get_msg"),
     ("DIMSE: encoding and sending requests (pynetdicom/pydicom)", "Association.send_n_"),
     ("DIMSE: other driver work (scu.py)", "_DicomFilmSession.print_film"),
-    ("format: reading the film specs from the database", "JobQueue.film_specs"),
+    ("format: reading the film specs from the database", "Attempts.film_specs"),
     ("format: handing the next film to a formatting process", "PrinterWorker._format"),
     ("format: waiting for a formatting process's film", "Future.result"),
-    ("database: recording the printed film (commit)", "JobQueue.film_printed"),
+    ("database: recording the printed film (commit)", "Attempts.film_printed"),
     ("database: cancel/priority/printer checks before each film", "PrinterWorker._interruption"),
     ("job start (N-GET, film session, claim)", "DicomDriver.session"),
-    ("database: other queue calls", "JobQueue."),
+    ("database: other queue calls", "hcserver/queue/"),
     ("worker idle (between jobs)", "PrinterWorker._run"),
 ]
 IDLE = BUCKETS[-1][0]

@@ -431,7 +431,6 @@ class _DicomFilmSession:
         self.color = color
         self.film_session_uid: str | None = None
         self.plut_uid: str | None = None
-        self.films_printed = 0
         self._broken = False
         self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
 
@@ -552,7 +551,6 @@ class _DicomFilmSession:
             # The print action succeeded; a printer report that came with it must not make
             # the caller think this film was not printed (it would be printed again).
             self._deferred = failure
-        self.films_printed += 1
         self.observer.film_accepted(sheet.index, film_box_uid)   # recorded while we clean up
         try:
             self._x("N-DELETE", "film-box",

@@ -11,7 +11,7 @@ import click
 
 from hcserver.client import Client, ClientError, default_socket
 from hcserver.formatter.geometry import ORIENTATIONS
-from hcserver.states import PRIORITIES
+from hcserver.states import PRIORITIES, JobState, PrinterState
 
 if TYPE_CHECKING:
     import rich.table
@@ -102,15 +102,12 @@ def submit(client, files, spec, printer, priority, copies, layout, film_size, or
             fail(f"job {job} {result['state']}" + (f": {result['error']}" if result.get("error") else ""))
 
 
-TERMINAL = {"completed", "failed", "canceled"}
-
-
 def follow_to_end(client: Client, job: int) -> dict:
     """Print the job's events on stderr as they happen, until it ends; return the job."""
     stream = client.follow(job)
     next(stream)                       # subscribed: nothing after this point is missed
     state = client.show(job)["state"]
-    while state not in TERMINAL:
+    while not JobState(state).terminal:
         for event in next(stream):
             click.echo(f"job {job}: {event['kind']}: {event['reason']}", err=True)
             state = event["to"] or state
@@ -267,7 +264,7 @@ def _printers_table(data: list[dict]) -> rich.table.Table:
                    "QUEUED", "REASON"):
         table.add_column(column)
     for p in data:
-        state = "stopped" if p["stopped"] else ("idle" if p["enabled"] else "disabled")
+        state = PrinterState.of(p["enabled"], p["stopped"]).value
         status = " ".join(x for x in (p["dicom_status"], p["dicom_status_info"]) if x) or "-"
         table.add_row(p["name"], p.get("driver", "?"), p.get("node") or "-", "yes" if p["enabled"] else "no",
                       "yes" if p["accepting"] else "no", state, status, p.get("association") or "-",

@@ -21,19 +21,19 @@ import json
 import threading
 import time
 
-from hcserver.events import EventBus, JobChange
-from hcserver.queue import JobQueue
+from hcserver.events import EventBus, JobChange, Notice
+from hcserver.queue.views import Views
 
 #: Changes that concern every job (or remove some): the cache starts over.
-DROP_ALL = frozenset({"resync", "purge"})
+DROP_ALL = frozenset({Notice.RESYNC, Notice.PURGE})
 
 #: The longest a job's text is kept without reading its row again (seconds).
 MAX_AGE_S = 60.0
 
 
 class JobListCache:
-    def __init__(self, queue: JobQueue, bus: EventBus):
-        self.queue = queue
+    def __init__(self, views: Views, bus: EventBus):
+        self.views = views
         self._lock = threading.Lock()
         self._seen = 0                                         # changes seen, of any job
         self._generation = 0                                   # bumped when everything is dropped
@@ -60,7 +60,7 @@ class JobListCache:
         self._lists.clear()
 
     def json(self, *, include_history: bool = False, printer: str | None = None) -> bytes:
-        """The list, as :meth:`JobQueue.list` would give it, encoded as JSON."""
+        """The list, as :meth:`Views.list_jobs` would give it, encoded as JSON."""
         key = (include_history, printer)
         with self._lock:
             if time.monotonic() - self._dropped_at > MAX_AGE_S:
@@ -69,11 +69,11 @@ class JobListCache:
             kept = self._lists.get(key)
             if kept is not None and kept[0] == seen:
                 return kept[1]
-        ids = self.queue.list_ids(include_history=include_history, printer=printer)
+        ids = self.views.list_ids(include_history=include_history, printer=printer)
         with self._lock:
             generation = self._generation
             stale = {job_id: self._changes.get(job_id, 0) for job_id in ids if not self._fresh(job_id)}
-        views = self.queue.views(list(stale)) if stale else {}
+        views = self.views.list_entries(list(stale)) if stale else {}
         fresh = {job_id: (generation, stale[job_id], json.dumps(view, separators=(",", ":")).encode())
                  for job_id, view in views.items()}
         with self._lock:

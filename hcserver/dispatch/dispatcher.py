@@ -1,0 +1,109 @@
+"""Dispatcher: the node's printer workers, one per configured printer, and its housekeeping
+(leases, history); a configuration reload starts, stops and restarts workers."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.dispatch.timers import keep_house, new_scheduler
+from hcserver.dispatch.worker import PrinterWorker
+from hcserver.formatting import FormatPool
+from hcserver.queue import JobQueue, utcnow
+from hcserver.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+class Dispatcher:
+    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool):
+        self.server, self.queue, self.spool, self.formatting = server, queue, spool, formatting
+        self.scheduler = new_scheduler()
+        self.workers: dict[str, PrinterWorker] = {}
+
+    def start(self) -> None:
+        self.scheduler.start()
+        self.queue.printers.sync(self.server.printers)
+        for printer in self.server.printers.values():
+            self._start_worker(printer)
+        keep_house(self.scheduler, purge_history=self.purge_history, keep_leases=self.keep_leases,
+                   lease_s=self.server.lease_s)
+
+    def keep_leases(self) -> None:
+        """Timer (every lease_s/3): renew this node's leases, take over the jobs of nodes that
+        stopped renewing theirs, and let standing-by workers try to drive their printer."""
+        try:
+            driven = self.queue.leases.renew([w.printing for w in list(self.workers.values()) if w.printing])
+            taken = self.queue.leases.take_over_expired()
+        except Exception:   # a scheduled task must never die for good
+            log.exception("lease renewal failed")
+            return
+        if taken:
+            log.warning("took over jobs %s from nodes that stopped renewing their leases", taken)
+        for name, worker in list(self.workers.items()):
+            if worker.driving and name not in driven:
+                log.warning("printer %s: another node drives it now (this node's lease ran out)", name)
+                worker.driving = False
+            if not worker.driving:
+                worker.wake()
+
+    def purge_history(self) -> int:
+        """Forget finished jobs past the configured history, with their spooled images and previews."""
+        try:
+            cutoff = utcnow() - timedelta(days=self.server.history_days)
+            count, images, outputs = self.queue.history.purge(cutoff, self.server.history_max_jobs)
+            removed = sum(self.spool.remove(digest) for digest in images)
+            previews = self.server.preview_dir.resolve()
+            for output in outputs:
+                path = Path(output).resolve()
+                if path.parent == previews and path.is_file():
+                    path.unlink()
+            if count:
+                log.info("history: purged %d finished jobs, %d spooled images", count, removed)
+            return count
+        except Exception:  # a scheduled task must never die for good
+            log.exception("history purge failed")
+            return 0
+
+    def _start_worker(self, printer: PrinterConfig) -> None:
+        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler, self.formatting)
+        self.workers[printer.name] = worker
+        worker.start()
+
+    def reload(self, server: ServerConfig) -> dict[str, list[str]]:
+        """Apply a new configuration's printers to the running server. A changed printer's worker
+        restarts (after its current film); a removed printer's queued jobs are held, never dropped."""
+        old, new = self.server.printers, server.printers
+        removed = [name for name in old if name not in new]
+        added = [name for name in new if name not in old]
+        changed = [name for name in new if name in old and new[name] != old[name]]
+        for name in removed + changed:
+            self.workers.pop(name).stop(reason="the printer's configuration was reloaded")
+        for name in removed:
+            self.queue.jobs.hold_printer_jobs(name, f"printer {name} was removed from the configuration")
+        self.queue.leases.release_printers(removed)
+        self.server = server
+        self.queue.printers.sync(new)
+        for name in added + changed:
+            self._start_worker(new[name])
+        for name in self.workers:
+            self.workers[name].server = server
+        return {"added": added, "removed": removed, "changed": changed}
+
+    def wake(self, printer: str) -> None:
+        worker = self.workers.get(printer)
+        if worker:
+            worker.wake()
+
+    def stop(self) -> None:
+        for worker in self.workers.values():
+            worker._stopping = True
+            worker.wake()
+        for worker in self.workers.values():
+            worker.stop()
+        self.scheduler.shutdown(wait=False)
+        try:
+            self.queue.leases.release_printers()   # another node may drive them at once
+        except Exception:
+            log.exception("could not release this node's printers")

@@ -1,0 +1,135 @@
+"""How a printing attempt ends, and which job transition follows: decided here and nowhere else.
+
+An attempt ends
+
+- when every film is printed: completed;
+- before a film, after the check read with the previous film's record: the worker is stopping,
+  or another node drives the printer now, or the printer was disabled → requeued (it resumes at
+  that film); a cancel was asked for → canceled; a higher-priority job waits → preempted; the job
+  is another node's now → nothing is written (:class:`LeaseLost`);
+- when printing fails, by the policy action the driver's :class:`PrintFailure` carries:
+  stop-printer → the printer stops and the job is requeued; retry → retried after a back-off, or
+  failed once the retry limit is reached; fail → failed. A job that printed longer than
+  max_job_time_s, a formatting process that crashed and anything unexpected are retried; a film
+  that cannot be formatted fails the job. A failure after every film was accepted leaves the job
+  completed, with a warning;
+- on an error outside the print loop (e.g. the database went away) → requeued.
+
+A stop-printer failure stops the printer whatever becomes of the job. A cancel pending when a
+failure ends the attempt wins: the job is canceled instead (``if_canceled``; applied with the
+job's row locked, hcserver.queue.attempts). Attempts whose node stopped, crashed or stalled are
+ended by hcserver.queue.leases.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from hcserver import formatter
+from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.drivers.base import Action, PrintFailure
+from hcserver.formatting import FormattingCrashed
+from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, LeaseLost, utcnow
+from hcserver.states import Transition
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    limit: int                # failed attempts before the job fails
+    interval_s: float         # the first back-off; it doubles with every failed attempt
+    max_interval_s: float
+
+    @classmethod
+    def of(cls, printer: PrinterConfig, server: ServerConfig) -> RetryPolicy:
+        """The printer's own retry_limit and retry_interval_s where it sets them, else the server's."""
+        return cls(printer.retry_limit if printer.retry_limit is not None else server.retry_limit,
+                   printer.retry_interval_s if printer.retry_interval_s is not None else server.retry_interval_s,
+                   server.retry_max_interval_s)
+
+    def not_before(self, failed_attempts: int) -> datetime:
+        """When a job is due again after ``failed_attempts`` failed tries: interval doubling, capped."""
+        delay = min(self.interval_s * (2 ** min(max(failed_attempts - 1, 0), 30)), self.max_interval_s)
+        return utcnow() + timedelta(seconds=delay)
+
+
+def completed(job: ClaimedJob) -> AttemptEnd:
+    return AttemptEnd(Transition.COMPLETE, f"all {job.films_total} films printed")
+
+
+def worker_stopping(reason: str) -> AttemptEnd:
+    """The worker stops (the server shuts down, or the printer's configuration was reloaded)."""
+    return AttemptEnd(Transition.REQUEUE, reason)
+
+
+def before_film(job: ClaimedJob, index: int, check: FilmCheck, *, printer: str, preempt: bool) -> AttemptEnd | None:
+    """Why printing must stop before film ``index``, if it must. Raises :class:`LeaseLost` if
+    the job is another node's now."""
+    if not check.leased:
+        raise LeaseLost(job.id)
+    if not check.driving:
+        return AttemptEnd(Transition.REQUEUE, f"printer {printer} is driven by another node now; resumes at "
+                                              f"film {index + 1}")
+    if check.cancel:
+        return AttemptEnd(Transition.CANCEL, f"canceled after {index} films")
+    if not check.printable:
+        return AttemptEnd(Transition.REQUEUE, f"printer {printer} was disabled; resumes at film {index + 1}")
+    if index > job.films_printed and preempt and check.higher:
+        return AttemptEnd(Transition.PREEMPT, f"a higher-priority job goes first; resumes at film {index + 1}")
+    return None
+
+
+def after_error(error: Exception, job: ClaimedJob, *, printer: str, films_printed: int, retry: RetryPolicy,
+                overtime_s: float | None = None) -> AttemptEnd:
+    """How an attempt ends that raised ``error`` while printing (not :class:`LeaseLost`: then
+    nothing is written). ``films_printed``: the job's count once every record was written;
+    ``overtime_s``: the max_job_time_s the job overran, if the job-time timer aborted it."""
+    if isinstance(error, PrintFailure):
+        failure = error
+        if overtime_s is not None:
+            failure = PrintFailure(Action.RETRY, f"printing took longer than max_job_time_s ({overtime_s:g} s) "
+                                                 f"and was aborted ({failure.reason})")
+        # The printer failed: it stops until its status is no longer FAILURE, whatever the job does.
+        stop_printer = failure.reason if failure.action is Action.STOP_PRINTER else None
+        if films_printed >= job.films_total:
+            # Every film was accepted; what failed afterwards (N-DELETE, a printer report)
+            # concerns the printer, not this job.
+            warning = (failure.operation or "print", failure.status, f"after the last film: {failure.reason}")
+            log.warning("job %s on %s: %s %s %s", job.id, printer, warning[0],
+                        "" if warning[1] is None else f"0x{warning[1]:04X}", warning[2])
+            return AttemptEnd(Transition.COMPLETE, f"all {job.films_total} films printed", warning=warning,
+                              stop_printer=stop_printer)
+        return _failed(job, failure, printer, retry, stop_printer)
+    if isinstance(error, FormattingCrashed):
+        return _failed(job, PrintFailure(Action.RETRY, f"the formatting process ended unexpectedly ({error}); "
+                                                       f"the film is formatted again"), printer, retry)
+    if isinstance(error, (formatter.UnprintableImage, ValueError)):
+        return AttemptEnd(Transition.FAIL, f"cannot format: {error}", error=f"cannot format: {error}")
+    log.error("printer %s: job %s", printer, job.id, exc_info=error)
+    return _failed(job, PrintFailure(Action.RETRY, f"internal error: {error!r}"), printer, retry)
+
+
+def _failed(job: ClaimedJob, failure: PrintFailure, printer: str, retry: RetryPolicy,
+            stop_printer: str | None = None) -> AttemptEnd:
+    reason = failure.reason
+    log.warning("printer %s: job %s: %s (%s)", printer, job.id, reason, failure.action.value)
+    canceled = f"canceled; the attempt had ended with: {reason}"   # a pending cancel wins
+    if failure.action is Action.STOP_PRINTER:
+        return AttemptEnd(Transition.REQUEUE, f"printer stopped: {reason}", stop_printer=stop_printer,
+                          if_canceled=canceled)
+    if failure.action is Action.RETRY:
+        failed = job.failed_attempts + 1
+        if failed >= retry.limit:
+            message = f"gave up after {failed} failed attempts: {reason}"
+            return AttemptEnd(Transition.FAIL, message, error=message, failed_attempts=failed, if_canceled=canceled)
+        when = retry.not_before(failed)
+        return AttemptEnd(Transition.RETRY, f"{reason}; retry at {when.isoformat()}Z", not_before=when,
+                          failed_attempts=failed, if_canceled=canceled)
+    return AttemptEnd(Transition.FAIL, reason, error=reason, if_canceled=canceled)
+
+
+def internal_error(error: Exception) -> AttemptEnd:
+    """The attempt could not be ended as decided (e.g. the database went away): never leave it processing."""
+    return AttemptEnd(Transition.REQUEUE, f"internal error: {error!r}")

@@ -1,0 +1,92 @@
+"""What the driver learns while a job prints, carried into the queue: films, warnings, the
+printer's status and the DIMSE exchanges (``hcq show --log``)."""
+from __future__ import annotations
+
+import logging
+from concurrent.futures import Future, ThreadPoolExecutor
+
+from hcserver.drivers.base import PrinterStatus
+from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, utcnow
+
+log = logging.getLogger(__name__)
+
+
+def recorder_thread(printer: str) -> ThreadPoolExecutor:
+    """The thread that writes a printer's film records (one per printer: records stay in order)."""
+    return ThreadPoolExecutor(1, thread_name_prefix=f"record-{printer}")
+
+
+class JobObserver:
+    """Carries what the driver learns during a job into the queue.
+
+    A printed film is recorded by the worker's recorder thread as soon as the driver
+    announces it (:meth:`film_accepted`, right after the print action succeeded), so the
+    commit overlaps the film's clean-up on the printer (the N-DELETE) instead of following it;
+    the check before the next film is read in the same go. The worker collects both with
+    :meth:`recorded` before it goes on, and :meth:`settle` before it ends the attempt, so a
+    record is never written after the attempt's outcome.
+    """
+
+    def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor):
+        self.queue, self.printer, self.job_id, self.attempt = queue, printer, job.id, job.attempts
+        self.films_total, self.priority_rank = job.films_total, job.priority_rank
+        self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
+        self._recorder = recorder
+        self._recording: tuple[int, Future] | None = None   # (film index, its record and next check)
+        self.films_printed = job.films_printed   # the job's count as last recorded (read it after settle())
+
+    def warning(self, operation: str, status: int | None, meaning: str) -> None:
+        log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
+                    "" if status is None else f"0x{status:04X}", meaning)
+        self.queue.attempts.add_warning(self.job_id, operation, status, meaning)
+
+    def printer_status(self, status: PrinterStatus) -> None:
+        self.queue.printers.report_status(self.printer, status.status, status.info)
+
+    def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
+        code = None if status is None else f"0x{status:04X}"
+        log.debug("job %s on %s: %s %s -> %s (%.1f ms)", self.job_id, self.printer, operation, sop_class,
+                  code, seconds * 1000)
+        self.exchanges.append({"at": utcnow(), "attempt": self.attempt, "operation": operation,
+                               "sop_class": sop_class, "status": code, "meaning": meaning,
+                               "ms": round(seconds * 1000, 2)})
+
+    def film_accepted(self, index: int, output: str | None) -> None:
+        """The printer accepted film ``index``: start writing its record (see the class docstring)."""
+        self._start_record(index, output)
+
+    def _start_record(self, index: int, output: str | None) -> Future:
+        self.settle()
+        batch, self.exchanges = self.exchanges, []
+        future = self._recorder.submit(self._record, index, output, batch)
+        self._recording = index, future
+        return future
+
+    def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
+        self.queue.attempts.film_printed(self.job_id, index, output, exchanges)
+        self.films_printed = index + 1
+        if index + 1 < self.films_total:
+            return self.queue.attempts.between_films(self.job_id, self.printer, self.priority_rank)
+        return None
+
+    def recorded(self, index: int, output: str | None) -> FilmCheck | None:
+        """Wait until film ``index`` is recorded (recording it now if the driver did not announce
+        it); return the check before the next film, or None after the last. Raises what the
+        record raised (e.g. LeaseLost)."""
+        if self._recording is None or self._recording[0] != index:
+            future = self._start_record(index, output)
+        else:
+            future = self._recording[1]
+        self._recording = None
+        return future.result()
+
+    def settle(self) -> None:
+        """Wait for a record still being written; its error is logged (the attempt is ending)."""
+        if self._recording is None:
+            return
+        (index, future), self._recording = self._recording, None
+        try:
+            future.result()
+        except Exception as exc:
+            log.warning("job %s on %s: film %d could not be recorded as printed: %s", self.job_id,
+                        self.printer, index + 1, exc)

@@ -1,0 +1,113 @@
+"""Printers: their rows (one per configured printer, shared by the nodes), and the one place a
+printer's state changes (:func:`change`; the transitions are hcserver.states').
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from hcserver.errors import ErrorCode
+from hcserver.events import JobChange, Notice
+from hcserver.models import Job, Printer
+from hcserver.queue.store import QueueError, Store, iso, node_of, utcnow
+from hcserver.states import UNFINISHED, PrinterState, PrinterTransition, printer_changes
+
+#: SQL: the printer prints its jobs (PrinterState.IDLE).
+PRINTABLE = (Printer.enabled, Printer.stopped.is_(False))
+
+
+def unknown_printer(name: str) -> QueueError:
+    return QueueError(ErrorCode.UNKNOWN_PRINTER, f"no printer {name!r}")
+
+
+def _row(session: Session, name: str) -> Printer:
+    printer = session.get(Printer, name)
+    if printer is None:
+        raise unknown_printer(name)
+    return printer
+
+
+def _write(printer: Printer, changes: dict) -> bool:
+    """Set ``changes`` on the row; False, and nothing written, when nothing differs (as when
+    each job's N-GET finds the printer as it was)."""
+    if all(getattr(printer, key) == value for key, value in changes.items()):
+        return False
+    for key, value in changes.items():
+        setattr(printer, key, value)
+    printer.updated_at = utcnow()
+    return True
+
+
+def change(session: Session, name: str, transition: PrinterTransition, reason: str | None = None) -> bool:
+    """Apply ``transition`` to printer ``name`` in this transaction, with ``reason`` (why it is
+    disabled or stopped). True if the row changed: announce it (:func:`announce`) once committed."""
+    return _write(_row(session, name), printer_changes(transition, reason))
+
+
+def announce(store: Store, name: str) -> None:
+    store.notify(JobChange(0, name, Notice.PRINTER, ""))
+
+
+class Printers:
+    def __init__(self, store: Store):
+        self.store = store
+
+    def sync(self, names: Iterable[str]) -> None:
+        """Give every configured printer its row (several nodes may do this at the same time)."""
+        rows = [{"name": name, "enabled": True, "accepting": True, "stopped": False, "updated_at": utcnow()}
+                for name in names]
+        if not rows:
+            return
+        dialect = self.store.engine.dialect.name
+        insert_rows = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Printer)
+        with self.store.writing() as session:
+            session.execute(insert_rows.on_conflict_do_nothing(index_elements=["name"]), rows)
+
+    def get(self, name: str) -> Printer:
+        with self.store.reading() as session:
+            printer = session.get(Printer, name)
+            if printer is None:
+                raise unknown_printer(name)
+            return printer
+
+    def state(self, name: str) -> PrinterState:
+        printer = self.get(name)
+        return PrinterState.of(printer.enabled, printer.stopped)
+
+    def change(self, name: str, transition: PrinterTransition, reason: str | None = None) -> dict:
+        """Apply ``transition`` to printer ``name`` (see :func:`change`); returns the columns it set."""
+        with self.store.writing() as session:
+            changed = change(session, name, transition, reason)
+        if changed:
+            announce(self.store, name)
+        return printer_changes(transition, reason)
+
+    def _report(self, name: str, **changes) -> None:
+        with self.store.writing() as session:
+            changed = _write(_row(session, name), changes)
+        if changed:
+            announce(self.store, name)
+
+    def report_status(self, name: str, status: str, info: str) -> None:
+        """What the printer says of itself (DICOM Printer Status and Printer Status Info)."""
+        self._report(name, dicom_status=status, dicom_status_info=info)
+
+    def report_poll_failure(self, name: str, reason: str) -> None:
+        """A stopped printer's status could not be read: it stays stopped, and says why."""
+        self._report(name, reason=f"status poll: {reason}")
+
+    def views(self) -> list[dict]:
+        now = utcnow()
+        with self.store.reading() as session:
+            counts = dict(session.execute(
+                select(Job.printer, func.count()).where(Job.state.in_([s.value for s in UNFINISHED]))
+                .group_by(Job.printer)).all())
+            return [{"name": p.name, "enabled": p.enabled, "accepting": p.accepting, "stopped": p.stopped,
+                     "dicom_status": p.dicom_status, "dicom_status_info": p.dicom_status_info,
+                     "reason": p.reason, "queued": counts.get(p.name, 0), "updated_at": iso(p.updated_at),
+                     "node": node_of(p.driver_owner) if p.driver_until and p.driver_until > now else None}
+                    for p in session.scalars(select(Printer).order_by(Printer.name))]

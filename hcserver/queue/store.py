@@ -1,0 +1,116 @@
+"""What every part of the queue shares: the engine and its transactions, the node this process
+speaks for, change notification, and :meth:`Store.move`, the one place a job changes state.
+
+A change is committed before anyone is told of it: the database stays the truth, notifications
+only wake those who read it (hcserver.events).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from hcserver.db import writer
+from hcserver.errors import ErrorCode
+from hcserver.events import JobChange
+from hcserver.models import Event, Job
+from hcserver.states import EventKind, InvalidTransition, JobState, Transition, transition
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def node_of(owner: str | None) -> str | None:
+    """The node name of a lease owner ("node#incarnation")."""
+    return owner.rpartition("#")[0] if owner else None
+
+
+def iso(value: datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with its offset."""
+    return None if value is None else value.isoformat(timespec="milliseconds") + "+00:00"
+
+
+class QueueError(ValueError):
+    """A request the queue refuses; ``code`` is the protocol error code."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class LeaseLost(QueueError):
+    """The job is no longer this node's to print: another node took it over (its lease had run
+    out) or it left the processing state meanwhile."""
+
+    def __init__(self, job_id: int):
+        super().__init__(ErrorCode.LEASE_LOST, f"job {job_id} is no longer this node's to print (another node "
+                                               f"took it over after its lease ran out)")
+
+
+def unknown_job(job_id: int) -> QueueError:
+    return QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
+
+
+class Store:
+    """The queue's database, as one node (``owner``, "node#incarnation") sees it."""
+
+    def __init__(self, engine: Engine, notify: Callable[[JobChange], None] | None = None, *,
+                 owner: str = "local#0", lease_s: float = 30.0):
+        self.engine = engine
+        self.owner, self.lease_s = owner, lease_s
+        self._readers = sessionmaker(engine, expire_on_commit=False)
+        self._writers = sessionmaker(writer(engine), expire_on_commit=False)
+        self.notify = notify or (lambda change: None)
+
+    @contextmanager
+    def writing(self) -> Iterator[Session]:
+        """A transaction that writes: it holds the write lock from its first statement."""
+        with self._writers() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        with self._readers() as session, session.begin():
+            yield session
+
+    @staticmethod
+    def locked_job(session: Session, job_id: int) -> Job:
+        """The job, row-locked for this write transaction (PostgreSQL; SQLite's writer holds
+        the database lock already), so two changes to one job never interleave."""
+        job = session.get(Job, job_id, with_for_update=True)
+        if job is None:
+            raise unknown_job(job_id)
+        return job
+
+    @staticmethod
+    def move(session: Session, job: Job, name: Transition, reason: str, data: dict | None = None,
+             **changes) -> JobChange:
+        """Apply transition ``name`` to ``job`` (refused unless hcserver.states allows it from
+        its state) with ``changes`` to its columns, and record it as an event."""
+        current = JobState(job.state)
+        try:
+            target = transition(current, name)
+        except InvalidTransition as exc:
+            raise QueueError(ErrorCode.INVALID_STATE, f"job {job.id}: {exc}") from None
+        now = utcnow()
+        for key, value in changes.items():
+            setattr(job, key, value)
+        if target is not JobState.PROCESSING:
+            job.lease_owner = job.lease_until = None
+        job.state = target.value
+        job.updated_at = now
+        session.add(Event(job_id=job.id, at=now, kind=name.value, from_state=current.value,
+                          to_state=target.value, reason=reason, data=data))
+        return JobChange(job.id, job.printer, name, target.value)
+
+    @staticmethod
+    def note(session: Session, job: Job, kind: EventKind, reason: str, data: dict | None = None,
+             at: datetime | None = None) -> JobChange:
+        """Record an event that leaves the job's state as it is."""
+        session.add(Event(job_id=job.id, at=at or utcnow(), kind=kind.value, from_state=job.state,
+                          to_state=job.state, reason=reason, data=data))
+        return JobChange(job.id, job.printer, kind, job.state)
