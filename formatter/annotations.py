@@ -27,6 +27,7 @@ box it is painted on reaches.
 from __future__ import annotations
 
 import keyword
+import math
 import re
 import string
 import threading
@@ -256,7 +257,8 @@ def _pillow_text(text: str, font, spacing: int, align: str, outline_px: int) -> 
     with _FONT_LOCK:
         probe = ImageDraw.Draw(Image.new("L", (1, 1)))
         box = probe.multiline_textbbox((0, 0), text, font=font, spacing=spacing, align=align)
-        size = (max(1, box[2] - box[0] + 2 * outline_px), max(1, box[3] - box[1] + 2 * outline_px))
+        width, height = math.ceil(box[2] - box[0]), math.ceil(box[3] - box[1])   # floats if centred
+        size = (max(1, width + 2 * outline_px), max(1, height + 2 * outline_px))
         filled = Image.new("L", size)
         ImageDraw.Draw(filled).multiline_text((outline_px - box[0], outline_px - box[1]), text, font=font,
                                               fill=255, spacing=spacing, align=align)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pydicom
 import pytest
+from PIL import ImageFont
 from pydicom.dataset import Dataset
 from pydicom.pixels import pack_bits
 
+import hcserver.formatter.annotations as texts
 from hcserver import formatter as F
 from hcserver.formatter.annotations import COMPUTED_FIELDS, render_template, template_problem
 from hcserver.formatter.overlay_planes import overlay_mask, printed_mask
@@ -177,6 +179,21 @@ def test_annotations_at_one_position_stack_without_overlapping(tmp_path):
     assert changed_box(two)[0] < changed_box(one)[0]          # the first moved up to make room
     rows_with_ink = np.flatnonzero((two != GREY).any(axis=1))
     assert np.count_nonzero(np.diff(rows_with_ink) > 1) == 1  # two separate bands of text
+
+
+@pytest.mark.parametrize("at", ["top-left", "top", "top-right"])
+def test_annotation_with_the_bitmap_font(tmp_path, monkeypatch, at):
+    """Without FreeType, Pillow has only its bitmap font and renders the whole text; centred
+    lines give half-pixel bounding boxes there."""
+    bitmap = ImageFont.load_default_imagefont()
+    monkeypatch.setattr(texts, "font_for_cap", lambda cap_px: bitmap)
+    texts.text_masks.cache_clear()
+    try:
+        pixels = one_box(flat(tmp_path), annotations=[{"text": "HH\nI", "at": at}]).boxes[0].pixels
+    finally:
+        texts.text_masks.cache_clear()
+    rows_with_text = np.flatnonzero((pixels == 255).any(axis=1))
+    assert np.count_nonzero(np.diff(rows_with_text) > 1) == 1    # two lines of white text
 
 
 def test_templates_render_dicom_attributes_and_computed_fields():
