@@ -298,7 +298,7 @@ def _text_masks(text: str, cap_px: int, align: str, outline_px: int,
     else:
         with _FONT_LOCK:
             ascent, descent = font.getmetrics()
-        placed = []                     # (x, y, fill, outline) of every glyph
+        placed: list[tuple[int, int, np.ndarray, np.ndarray]] = []     # (x, y, fill, outline) of every glyph
         lines = text.split("\n")
         widths = []
         for n, line in enumerate(lines):
@@ -311,7 +311,7 @@ def _text_masks(text: str, cap_px: int, align: str, outline_px: int,
                     break
                 g_fill, g_outline, left, top, advance = _glyph(char, cap_px, outline_px)
                 if char.strip():
-                    placed.append([int(round(pen)) + left, y + top, g_fill, g_outline])
+                    placed.append((int(round(pen)) + left, y + top, g_fill, g_outline))
                 pen += advance
             widths.append((start, len(placed), pen))
         if not placed:
@@ -319,8 +319,9 @@ def _text_masks(text: str, cap_px: int, align: str, outline_px: int,
         block = max(w for _, _, w in widths)
         for start, stop, width in widths:          # align each line within the block
             shift = 0 if align == "left" else int(round(block - width)) // (1 if align == "right" else 2)
-            for item in placed[start:stop]:
-                item[0] += shift
+            for i in range(start, stop):
+                x, y, g_fill, g_outline = placed[i]
+                placed[i] = (x + shift, y, g_fill, g_outline)
         x0 = min(x for x, _, f, _ in placed)
         y0 = min(y for _, y, f, _ in placed)
         x1 = max(x + f.shape[1] for x, _, f, _ in placed)
