@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from hcserver.formatter.annotations import template_problem
 from hcserver.formatter.composition import density_level
@@ -122,7 +123,7 @@ def _list(value, field: str, limit: int) -> list:
 
 
 def _ink(item: dict, field: str) -> dict:
-    out = {"grey": None, "color": None, "outline": True}
+    out: dict[str, Any] = {"grey": None, "color": None, "outline": True}
     if item.get("grey") is not None and item.get("color") is not None:
         raise OptionError(f"{field}.color", "give grey or color, not both")
     if item.get("grey") is not None:
@@ -208,10 +209,11 @@ def _graphic(item, field: str, image: ImageInfo | None) -> dict:
     kind = _choice(item.get("type"), GRAPHIC_TYPES, f"{field}.type", upper=False)
     if kind == SCALE_BAR:
         _known(item, ("type", "length_mm", "at", "size_mm") + INK_OPTIONS, field)
-        out = {"type": kind, "length_mm": _number(item.get("length_mm"), f"{field}.length_mm", 0.0, 10000.0,
-                                                  low_open=True),
-               "at": _choice(item.get("at", "bottom-right"), POSITIONS, f"{field}.at", upper=False),
-               "size_mm": None}
+        out: dict[str, Any] = {
+            "type": kind,
+            "length_mm": _number(item.get("length_mm"), f"{field}.length_mm", 0.0, 10000.0, low_open=True),
+            "at": _choice(item.get("at", "bottom-right"), POSITIONS, f"{field}.at", upper=False),
+            "size_mm": None}
         if item.get("size_mm") is not None:
             out["size_mm"] = _number(item["size_mm"], f"{field}.size_mm", *SIZE_MM_RANGE)
         if image is not None:
@@ -389,8 +391,8 @@ def check_film_options(film, where: str, images: Mapping[str, ImageInfo] | None 
     infos = images or {}
     normalised = []
     for i, frame in enumerate(frames):
-        key = frame.get("image") if isinstance(frame, dict) else frame
-        info = infos.get(key) if isinstance(key, str) else None
+        image = frame.get("image") if isinstance(frame, dict) else frame
+        info = infos.get(image) if isinstance(image, str) else None
         normalised.append(check_frame_options(frame, f"{where}.frames[{i}]", info))
     boxes = film_box_count(layout)
     if len(normalised) > boxes:
