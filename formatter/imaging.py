@@ -174,6 +174,7 @@ def _chosen(voi: Voi, function: str | None, notes: list[str]) -> VoiChoice:
             notes.append(f"voi_function {function} ignored: the image's VOI LUT is a table, not a window")
         return VoiChoice(lut_index=voi.lut_index, label=_lut_label(voi), notes=tuple(notes))
     window = voi.window
+    assert window is not None   # a Voi that is not a VOI LUT item is a window
     if function:
         window = Window(window.center, window.width, function)
     return VoiChoice(window=window, label=window.label(), notes=tuple(notes))
@@ -217,7 +218,7 @@ def choose_voi(ds: Dataset, frame: int, option=None, function: str | None = None
                          f"(its explanations: {known})")
     notes: list[str] = []
     for voi in vois:
-        problem = voi.window is not None and _window_problem(voi.window)
+        problem = _window_problem(voi.window) if voi.window is not None else None
         if problem:
             notes.append(f"ignored the image's {problem}")
             continue
@@ -231,13 +232,13 @@ def _padding(ds: Dataset) -> tuple[int, int] | None:
     """The stored values of Pixel Padding Value (..Range Limit), inclusive, or None."""
     value, limit = ds.get("PixelPaddingValue"), ds.get("PixelPaddingRangeLimit")
     try:
-        value = int(_values(value)[0]) if _values(value) else None
-        limit = int(_values(limit)[0]) if _values(limit) else value
+        if not _values(value):
+            return None
+        low = int(_values(value)[0])
+        high = int(_values(limit)[0]) if _values(limit) else low
     except (TypeError, ValueError):
         return None
-    if value is None:
-        return None
-    return min(value, limit), max(value, limit)
+    return min(low, high), max(low, high)
 
 
 def _weighted_percentiles(values: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
@@ -291,17 +292,17 @@ class _Grey:
                          if _values(source.get("RescaleIntercept")) else 0.0)
         except (TypeError, ValueError):
             slope, intercept = 1.0, 0.0
-        out = values.astype(dtype)
+        out: np.ndarray = values.astype(dtype)
         if slope != 1.0:
             out *= slope
         if intercept != 0.0:
             out += intercept
         return out
 
-    def _voi_lut(self, modality: np.ndarray) -> np.ndarray | None:
-        item = self.ds.VOILUTSequence[self.choice.lut_index]
+    def _voi_lut(self, modality: np.ndarray, index: int) -> np.ndarray | None:
+        item = self.ds.VOILUTSequence[index]
         try:
-            out = apply_voi(np.rint(modality).astype(np.int64), self.ds, index=self.choice.lut_index)
+            out = apply_voi(np.rint(modality).astype(np.int64), self.ds, index=index)
             top = float(2 ** int(item.LUTDescriptor[2]) - 1)
             data_top = float(np.max(out)) if out.size else 0.0
             if data_top > top:   # descriptor smaller than the data: scale to the data's bit depth
@@ -326,7 +327,7 @@ class _Grey:
         """Modality values -> 0..1 display values, inverted for MONOCHROME1, adjusted."""
         y = None
         if self.choice.lut_index is not None and self.window is None:
-            y = self._voi_lut(modality)
+            y = self._voi_lut(modality, self.choice.lut_index)
             if y is None:      # unusable LUT: automatic window over these values
                 finite = modality[np.isfinite(modality)]
                 if finite.size:
