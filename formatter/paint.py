@@ -55,10 +55,13 @@ def _luma(rgb: tuple[float, float, float]) -> float:
 
 def ink_from(options: dict) -> Ink:
     """The ink of a normalised mark option (``grey``/``color``/``outline``, see the module doc)."""
+    fill: tuple[float, float, float]
     if options.get("color") is not None:
-        fill = tuple(float(v) / 255.0 for v in options["color"])
+        r, g, b = (float(v) / 255.0 for v in options["color"])
+        fill = (r, g, b)
     elif options.get("grey") is not None:
-        fill = (float(options["grey"]),) * 3
+        grey = float(options["grey"])
+        fill = (grey, grey, grey)
     else:
         fill = (1.0, 1.0, 1.0)
     outline = None
@@ -67,8 +70,8 @@ def ink_from(options: dict) -> Ink:
     return Ink(fill, outline)
 
 
-def ink_levels(colour: tuple[float, float, float], channels: int, out_max: int) -> np.ndarray:
-    """An ink colour as levels (+0.5) for a grey (channels=1) or RGB box."""
+def ink_levels(colour: tuple[float, float, float], channels: int, out_max: int) -> np.float32 | np.ndarray:
+    """An ink colour as levels (+0.5) for a grey (channels=1, a scalar) or RGB box (an array of 3)."""
     if channels == 1:
         return np.float32(_luma(colour) * out_max + 0.5)
     return np.asarray([c * 255.0 + 0.5 for c in colour], dtype=np.float32)
