@@ -250,7 +250,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
     sources = _Images(images, profile.max_pixels)
     notes: list[str] = []
     boxes: list[ImageBox] = []
-    canvas = None
+    canvas: np.ndarray | None = None      # with CUSTOM, the whole film: its frames are placed on it
     if custom:
         shape = (size[1], size[0], 3) if colour else (size[1], size[0])
         canvas = np.full(shape, _density_value(film["border_density"], film, output),
@@ -270,7 +270,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
         except UnprintableImage as exc:
             raise UnprintableImage(exc.path, f"{exc.reason} ({here})") from None
         notes.extend(rendered.notes)
-        if custom:
+        if canvas is not None:
             pixels = rendered.pixels
             if frame["polarity"] == "REVERSE":
                 pixels = (255 if colour else output.out_max) - pixels
@@ -279,7 +279,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
             boxes.append(ImageBox(position=position, pixels=rendered.pixels, polarity=frame["polarity"],
                                   requested_image_size_mm=rendered.requested_image_size_mm))
 
-    if custom:
+    if canvas is not None:
         boxes = [ImageBox(position=1, pixels=canvas, polarity="NORMAL")]
         rects = (BoxRect(0, 0, size[0], size[1]),)
         layout = "STANDARD\\1,1"
