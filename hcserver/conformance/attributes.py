@@ -55,8 +55,9 @@ def values(ctx: Ctx) -> dict[str, str]:
     return out
 
 
-def _text(ctx: Ctx, text: str | Varies | None) -> str | None:
-    return text.pick(ctx.printer) if isinstance(text, Varies) else text
+def _text(ctx: Ctx, text: str | Varies | None) -> str:
+    """The text for the statement's printer ("" for none)."""
+    return text.pick(ctx.printer) if isinstance(text, Varies) else text or ""
 
 
 def _fixed(value: Fixed) -> str:

@@ -17,8 +17,8 @@ def field_default(cls: type, name: str) -> Any:
         if f.name == name:
             if f.default is not dataclasses.MISSING:
                 return f.default
-            if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-                return f.default_factory()  # type: ignore[misc]
+            if f.default_factory is not dataclasses.MISSING:
+                return f.default_factory()
     return None
 
 
@@ -92,15 +92,21 @@ def implementation(ctx: Ctx) -> tuple[str, str, bool, bool]:
 _CONTEXT_FLAGS = ("color", "meta_sop_only", "presentation_lut", "annotation_box", "print_job")
 
 
+def _with_flags(base: PrinterConfig, flags: dict[str, bool]) -> PrinterConfig:
+    """``base`` with these of its boolean settings changed."""
+    changes: dict[str, Any] = dict(flags)     # the fields are named at run time, unknown to a type checker
+    return dataclasses.replace(base, **changes)
+
+
 def _context_conditions() -> list[tuple[str, str]]:
     """Every abstract syntax a print association may propose, with when it is proposed."""
     base = PrinterConfig(name="-", driver="dicom")
     seen: dict[str, list[dict[str, bool]]] = {}
     for values in itertools.product((False, True), repeat=len(_CONTEXT_FLAGS)):
         setting = dict(zip(_CONTEXT_FLAGS, values))
-        for uid in assoc.requested_contexts(dataclasses.replace(base, **setting)):
+        for uid in assoc.requested_contexts(_with_flags(base, setting)):
             seen.setdefault(uid, []).append(setting)
-    widest = dataclasses.replace(base, **{f: f != "meta_sop_only" for f in _CONTEXT_FLAGS})
+    widest = _with_flags(base, {f: f != "meta_sop_only" for f in _CONTEXT_FLAGS})
     order = {uid: i for i, uid in enumerate(assoc.requested_contexts(widest))}
     out = []
     for uid, settings in sorted(seen.items(), key=lambda item: order.get(item[0], len(order))):
