@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import builtins
 import copy
 import itertools
 import json
@@ -15,6 +16,7 @@ import socket
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from hcserver.protocol import ProtocolError, encode, read_message
 
@@ -194,12 +196,12 @@ class Client:
         return films
 
     def list(self, *, all: bool = False, printer: str | None = None) -> list[dict]:
-        args = {"all": all} | ({"printer": printer} if printer else {})
+        args: dict[str, Any] = {"all": all} | ({"printer": printer} if printer else {})
         return self.request("list", **args)["jobs"]
 
     def list_json(self, *, all: bool = False, printer: str | None = None) -> bytes:
         """The same list as JSON text, exactly as the server encoded it (no decoding here)."""
-        args = {"all": all, "raw": True} | ({"printer": printer} if printer else {})
+        args: dict[str, Any] = {"all": all, "raw": True} | ({"printer": printer} if printer else {})
         return self.request("list", **args).get("_attachment", b"[]")
 
     def show(self, job: int, *, log: bool = False) -> dict:
@@ -252,7 +254,7 @@ class Client:
 
     # ---- printers -------------------------------------------------------------------
 
-    def printers(self) -> list[dict]:
+    def printers(self) -> builtins.list[dict]:      # builtins: ``list`` here is the method above
         return self.request("printers")["printers"]
 
     def printer_admin(self, op: str, printer: str) -> dict:
