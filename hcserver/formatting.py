@@ -79,7 +79,8 @@ def _end_with(pid: int) -> None:
 def _widen_result_pipe(executor: ProcessPoolExecutor) -> None:
     """Give the pool's result pipe :data:`RESULT_PIPE_BYTES` (see there), if the system allows."""
     try:
-        fcntl.fcntl(executor._result_queue._reader.fileno(), fcntl.F_SETPIPE_SZ, RESULT_PIPE_BYTES)
+        reader = executor._result_queue._reader    # type: ignore[attr-defined]  # private, not in typeshed
+        fcntl.fcntl(reader.fileno(), fcntl.F_SETPIPE_SZ, RESULT_PIPE_BYTES)
     except (AttributeError, OSError) as exc:   # not Linux, another Python's pool, a lower pipe-max-size
         log.debug("the formatting result pipe keeps its default size: %s", exc)
 
