@@ -158,7 +158,7 @@ def film_record(st: AssocState, session: FilmSession, fb: FilmBox, status: int) 
     """The record of a film (see :meth:`Records.add_film`), its number and files not yet known."""
     a = fb.attrs
     s = session.attrs
-    images = [st.image_boxes[u].info for u in fb.image_boxes if st.image_boxes[u].info]
+    images = [info for u in fb.image_boxes if (info := st.image_boxes[u].info)]
     return {
         "film": 0,
         "time": datetime.now(UTC).isoformat(timespec="milliseconds"),

@@ -39,7 +39,7 @@ def render_film(st: AssocState, fb: FilmBox) -> Image.Image:
             img = _to_image(ib).convert(mode)
             f = min(cw / img.width, ch / img.height)
             size = (max(1, int(img.width * f)), max(1, int(img.height * f)))
-            img = img.resize(size, Image.BILINEAR)
+            img = img.resize(size, Image.Resampling.BILINEAR)
             cell.paste(img, ((cw - size[0]) // 2, (ch - size[1]) // 2))
         sheet.paste(cell, (x0 + 1, y0 + 1))
         # a faint outline, so that empty boxes show on a black sheet

@@ -145,7 +145,7 @@ class PrinterSimulator:
             uids += [BasicColorPrintManagementMeta, BasicColorImageBox]
         for uid in uids:
             ae.add_supported_context(uid, ts)
-        handlers = [
+        handlers: list[evt.EventHandlerType] = [
             (evt.EVT_CONN_OPEN, self._on_conn_open),
             (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_RELEASED, self._on_released),
