@@ -134,8 +134,12 @@ class PrinterEvents:
         req.AffectedSOPInstanceUID = PrinterInstance
         req.EventTypeID = entry["event_type"]
         if ds is not None:
-            req.EventInformation = BytesIO(encode(ds, ts.is_implicit_VR, ts.is_little_endian,
-                                                  ts.is_deflated))
+            encoded = encode(ds, ts.is_implicit_VR, ts.is_little_endian, ts.is_deflated)
+            if encoded is None:       # what send_n_event_report() (see send) refuses too
+                LOG.warning("N-EVENT-REPORT to %s not sent: its Event Information could not be encoded",
+                            st.calling_ae)
+                return False
+            req.EventInformation = BytesIO(encoded)
         with self._assocs.lock:
             msg_id = next(self._msg_ids) % 65536
             req.MessageID = msg_id
