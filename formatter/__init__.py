@@ -128,7 +128,6 @@ All marks (overlay planes, graphics, annotations) are painted after
 windowing, at the printer's resolution, into the box pixels the driver sends;
 with Polarity REVERSE the printer inverts them with the image.
 """
-from __future__ import annotations
 
 import importlib
 from typing import TYPE_CHECKING, Any
