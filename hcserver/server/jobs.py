@@ -1,15 +1,21 @@
 """The requests about jobs: submit, list, show, wait, follow the events, and the owner's
 commands (reprint, cancel, hold, release, priority, move). Who may ask for which is in
 hcserver.server.operations' table: the owner's commands reach these handlers only once the
-caller is known to be the job's owner or an administrator."""
+caller is known to be the job's owner or an administrator.
+
+Anybody may list, show, wait for and follow any job, but sees the private details of others'
+jobs emptied (hcserver.queue.privacy): every answer that carries a job or its events goes
+through ``job_as_seen_by`` or ``events_as_seen_by`` here."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 import pydicom
 
+from hcserver.access import viewer
 from hcserver.errors import ErrorCode
 from hcserver.jobspec import SpecError
+from hcserver.queue.privacy import events_as_seen_by, job_as_seen_by
 from hcserver.server.requests import Call, RequestError
 from hcserver.states import JobState
 
@@ -47,14 +53,17 @@ def _patient_details(ops: Operations, job: dict) -> dict:
 def list_jobs(ops: Operations, call: Call) -> dict:
     """The jobs, in print order. With ``raw``, the list comes as JSON bytes in the attachment
     (what ``hcq list --json`` prints as it is), kept up to date job by job (hcserver.queue.joblist)."""
-    history, printer = call.args["all"], call.args["printer"]
+    history, printer, who = call.args["all"], call.args["printer"], viewer(call.peer)
     if not call.args["raw"]:
-        return {"jobs": ops.queue.views.list_jobs(include_history=history, printer=printer)}
-    return {"format": "json", "_attachment": ops.job_list.json(include_history=history, printer=printer)}
+        jobs = ops.queue.views.list_jobs(include_history=history, printer=printer)
+        return {"jobs": [job_as_seen_by(job, who) for job in jobs]}
+    return {"format": "json", "_attachment": ops.job_list.json(include_history=history, printer=printer,
+                                                               viewer=who)}
 
 
 def show(ops: Operations, call: Call) -> dict:
-    return {"job": ops.queue.views.show(call.args["job"], log=call.args["log"])}
+    view = ops.queue.views.show(call.args["job"], log=call.args["log"])
+    return {"job": job_as_seen_by(view, viewer(call.peer))}
 
 
 def events(ops: Operations, call: Call) -> dict:
@@ -68,6 +77,9 @@ def events(ops: Operations, call: Call) -> dict:
         ops.bus.wait_change(seq, call.args["timeout"])
         seq = ops.bus.seq
         found, last = ops.queue.views.events_since(since, job)
+    who = viewer(call.peer)
+    if who is not None and found:
+        found = events_as_seen_by(found, ops.queue.views.owners(event["job"] for event in found), who)
     return {"events": found, "last": last, "seq": seq}
 
 
@@ -75,7 +87,7 @@ def wait(ops: Operations, call: Call) -> dict:
     """Answer when the job has ended (or after ``timeout`` seconds)."""
     job_id = call.args["job"]
     done = ops.bus.wait_until(lambda: JobState(ops.queue.views.state_of(job_id)).terminal, call.args["timeout"])
-    return {"job": ops.queue.views.show(job_id), "timed_out": not done}
+    return {"job": job_as_seen_by(ops.queue.views.show(job_id), viewer(call.peer)), "timed_out": not done}
 
 
 def reprint(ops: Operations, call: Call) -> dict:
