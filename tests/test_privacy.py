@@ -13,6 +13,7 @@ import json
 import os
 import pwd
 import secrets
+import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +25,7 @@ from hcserver.cli.hcq import cli as hcq_cli
 from hcserver.client import Client, ClientError
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess
+from tests.fixtures.tls import make_certificates
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)")
 
@@ -227,3 +229,75 @@ def test_other_users_see_roots_jobs_as_rows_without_their_private_details(other_
         finally:
             process.cleanup()
 
+
+def test_refused_actions_are_audited_with_who_what_and_why(other_user, images):
+    group = grp.getgrgid(other_user.pw_gid).gr_name
+    process = start_shared(shared_config(group))
+    sock, name = process.socket, other_user.pw_name
+    try:
+        with process.client() as hc:
+            job = hc.submit(film_of(images["CT_small.dcm"], "film", "root's"), hold=True)
+        refusals = [("cancel", str(job)), ("priority", str(job), "high"), ("disable", "film"), ("reload",),
+                    ("cancel", "999999")]
+        for args in refusals:
+            code, _, err = hcq(other_user, sock, *args)
+            assert code == 1 and err.startswith("hcq: "), (args, err)
+        refused = client_as(other_user, sock, lambda c: c.submit({
+            "printer": "film", "label": SECRET, "films": [{"layout": "STANDARD\\9,9,9",
+                                                           "frames": [images["MR_small.dcm"]]}]}))
+        assert refused[:2] == ["error", "invalid-spec"]
+        with process.client() as hc:
+            assert hc.cancel(job)["state"] == "canceled"    # done: recorded as before, with no refusal
+        text = (process.dir / "var" / "audit.log").read_text()   # each line is written before the answer
+    finally:
+        process.cleanup()
+    assert SECRET not in text
+    audit = [json.loads(line) for line in text.splitlines()]
+    assert [(e["who"], e["action"], e.get("job"), e.get("printer"), e.get("refused")) for e in audit] == [
+        ("root", "submit", job, "film", None),
+        (name, "cancel", job, None, "forbidden"),
+        (name, "priority", job, None, "forbidden"),
+        (name, "disable", None, "film", "forbidden"),
+        (name, "reload", None, None, "forbidden"),
+        (name, "cancel", 999999, None, "unknown-job"),
+        (name, "submit", None, "film", "invalid-spec"),
+        ("root", "cancel", job, None, None)]
+    why = [e.get("why") for e in audit if e.get("refused")]
+    assert why[0] == f"{name} may not cancel job {job} of root (only its owner or an administrator may)"
+    assert why[1].startswith(f"{name} may not reprioritise job {job} of root")
+    assert why[2] == f"{name} may not disable printer film: printer administration is for administrators"
+    assert why[3] == f"{name} may not reload the configuration: printer administration is for administrators"
+    assert why[4] == "no job 999999"
+    assert why[5] is None    # a spec's error quotes the spec (here a label naming a patient): its code only
+
+
+def test_a_remote_client_refused_at_auth_is_audited(tmp_path):
+    certs = make_certificates(tmp_path / "certs")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = DaemonProcess(f"""
+[server]
+state_dir = "@STATE@"
+
+[server.tcp]
+listen = "127.0.0.1:{port}"
+cert_file = "{certs.server_cert}"
+key_file = "{certs.server_key}"
+[server.tcp.clients.ris]
+token = "ris-0123456789abcdef"
+
+[printers.film]
+driver = "preview"
+""").start()
+    try:
+        with pytest.raises(ClientError) as refused:
+            with Client(f"tls://127.0.0.1:{port}", token="not-the-token-0123456789", ca_file=str(certs.ca)) as hc:
+                hc.request("ping")
+        assert refused.value.code == "unauthenticated"
+        text = (process.dir / "var" / "audit.log").read_text()
+    finally:
+        process.cleanup()
+    [entry] = [json.loads(line) for line in text.splitlines()]
+    assert (entry["action"], entry["refused"], entry["why"]) == ("auth", "unauthenticated", "bad or missing token")
+    assert entry["who"].startswith("127.0.0.1:")   # a refused client has no name: its address

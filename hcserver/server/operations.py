@@ -7,6 +7,9 @@ unknown operation; nothing else about a request chooses code to run.
 
 The handlers live by subject: jobs (hcserver.server.jobs), images (hcserver.server.images),
 printers (hcserver.server.printers).
+
+An audited operation (one that changes a job or a printer) leaves a line in the audit log when
+it is refused too: who asked, what, which job or printer, and why it was refused.
 """
 from __future__ import annotations
 
@@ -49,6 +52,7 @@ class Operation:
     access: Access = Access.ANYONE
     # what a refusal says was asked: "reprioritise" (job N of ...), "disable printer {printer}"
     action: str = ""
+    audited: bool = False   # recorded in the audit log, done or refused
 
 
 class Operations:
@@ -101,19 +105,35 @@ class Operations:
         operation = TABLE.get(op) if isinstance(op, str) else None
         if operation is None:
             return error(request_id, ErrorCode.UNKNOWN_OP, f"unknown operation {op!r}"), b""
+        args: dict = {}   # filled as they are checked: a refusal names what it got to
         try:
-            result = operation.handler(self, self._call(operation, request, attachment, peer))
+            result = operation.handler(self, self._call(operation, request, attachment, peer, args))
         except (RequestError, QueueError, Forbidden) as exc:
-            return error(request_id, exc.code, str(exc)), b""
+            code, message = exc.code, str(exc)
         except Exception as exc:  # a bug must cost one request, never the server
             log.exception("request %r failed", op)
-            return error(request_id, ErrorCode.INTERNAL, f"internal error: {exc!r}"), b""
-        out_attachment = result.pop("_attachment", b"")
-        return {"id": request_id, "ok": True, **result}, out_attachment
+            code, message = ErrorCode.INTERNAL, f"internal error: {exc!r}"
+        else:
+            out_attachment = result.pop("_attachment", b"")
+            return {"id": request_id, "ok": True, **result}, out_attachment
+        if operation.audited:
+            self._audit_refusal(op, peer, request, args, code, message)
+        return error(request_id, code, message), b""
 
-    def _call(self, operation: Operation, request: dict, attachment: bytes | bytearray, peer: Peer) -> Call:
-        """The request's arguments, checked in the order the table gives, and its access."""
-        args = {}
+    def _audit_refusal(self, op: str, peer: Peer, request: dict, args: dict, code: str, message: str) -> None:
+        where = {"job": args["job"]} if "job" in args else {}
+        spec = request.get("spec")
+        printer = args.get("printer") or (spec.get("printer") if isinstance(spec, dict) else None)
+        if isinstance(printer, str) and printer in self.config.printers:   # not whatever a client wrote
+            where["printer"] = printer
+        try:
+            self.audit.refused(peer.name, op, code, message, **where)
+        except OSError as exc:   # the client still hears why it was refused
+            log.error("audit log: cannot record a refused %s of %s: %s", op, peer.name, exc)
+
+    def _call(self, operation: Operation, request: dict, attachment: bytes | bytearray, peer: Peer,
+              args: dict) -> Call:
+        """The request's arguments (into ``args``), checked in the order the table gives, and its access."""
         for arg in operation.args:
             args[arg.name] = arg.read(request, self.config)
             if arg is JOB and operation.access is Access.OWNER:
@@ -137,26 +157,27 @@ TABLE: dict[str, Operation] = {
     # images and previews
     "upload": Operation(images.upload, (Arg("name", str, default="uploaded image"),)),
     "preview": Operation(images.preview, (SPEC,)),
-    # jobs: anyone may queue them and follow the queue
-    "submit": Operation(jobs.submit, (SPEC, _flag("hold"))),
+    # jobs: anyone may queue them and follow the queue (hcserver.queue.privacy: what of others' jobs)
+    "submit": Operation(jobs.submit, (SPEC, _flag("hold")), audited=True),
     "list": Operation(jobs.list_jobs, (_flag("all"), Arg("printer", str), _flag("raw"))),
     "show": Operation(jobs.show, (_flag("log"), JOB)),
     "wait": Operation(jobs.wait, (JOB, TIMEOUT)),
     "events": Operation(jobs.events, (Arg("since", int), Arg("job", int), Arg("seq", int), TIMEOUT)),
     # jobs: their owner's, or an administrator's
-    "reprint": Operation(jobs.reprint, (JOB,), Access.OWNER, "reprint"),
-    "cancel": Operation(jobs.cancel, (JOB,), Access.OWNER, "cancel"),
-    "hold": Operation(jobs.hold, (JOB,), Access.OWNER, "hold"),
-    "release": Operation(jobs.release, (JOB,), Access.OWNER, "release"),
-    "priority": Operation(jobs.set_priority, (JOB, Arg("priority", str, required=True)), Access.OWNER,
-                          "reprioritise"),
-    "move": Operation(jobs.move, (JOB, PRINTER), Access.OWNER, "move"),
+    "reprint": Operation(jobs.reprint, (JOB,), Access.OWNER, "reprint", audited=True),
+    "cancel": Operation(jobs.cancel, (JOB,), Access.OWNER, "cancel", audited=True),
+    "hold": Operation(jobs.hold, (JOB,), Access.OWNER, "hold", audited=True),
+    "release": Operation(jobs.release, (JOB,), Access.OWNER, "release", audited=True),
+    "priority": Operation(jobs.set_priority, (JOB, Arg("priority", str, required=True)),
+                          Access.OWNER, "reprioritise", audited=True),
+    "move": Operation(jobs.move, (JOB, PRINTER), Access.OWNER, "move", audited=True),
     # printers: anyone may look and check; administrators change them
     "printers": Operation(printers.views),
     "echo": Operation(printers.echo, (PRINTER,)),
-    "enable": Operation(printers.enable, (PRINTER,), Access.ADMIN, "enable printer {printer}"),
-    "disable": Operation(printers.disable, (Arg("reason", str), PRINTER), Access.ADMIN, "disable printer {printer}"),
-    "accept": Operation(printers.accept, (PRINTER,), Access.ADMIN, "accept printer {printer}"),
-    "reject": Operation(printers.reject, (PRINTER,), Access.ADMIN, "reject printer {printer}"),
-    "reload": Operation(printers.reload, (), Access.ADMIN, "reload the configuration"),
+    "enable": Operation(printers.enable, (PRINTER,), Access.ADMIN, "enable printer {printer}", audited=True),
+    "disable": Operation(printers.disable, (Arg("reason", str), PRINTER),
+                         Access.ADMIN, "disable printer {printer}", audited=True),
+    "accept": Operation(printers.accept, (PRINTER,), Access.ADMIN, "accept printer {printer}", audited=True),
+    "reject": Operation(printers.reject, (PRINTER,), Access.ADMIN, "reject printer {printer}", audited=True),
+    "reload": Operation(printers.reload, (), Access.ADMIN, "reload the configuration", audited=True),
 }

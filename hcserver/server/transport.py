@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from hcserver.access import Peer, unix_peer
+from hcserver.audit import AuditLog
 from hcserver.config import ServerConfig
 from hcserver.errors import ErrorCode
 from hcserver.protocol import ProtocolError, encode, error, read_message
@@ -115,15 +116,17 @@ class SocketServer(_Serving, socketserver.ThreadingMixIn, socketserver.UnixStrea
 
 class TlsServer(_Serving, socketserver.ThreadingMixIn, socketserver.TCPServer):
     """Remote clients: TLS only, and the first request must be ``auth`` with a configured token.
-    The token's name is the owner of the client's jobs."""
+    The token's name is the owner of the client's jobs. A client that asked and was refused is
+    recorded in the audit log (by its address: it has no name)."""
 
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, config: ServerConfig, operations: RequestHandler):
+    def __init__(self, config: ServerConfig, operations: RequestHandler, audit: AuditLog | None = None):
         listener = config.tcp
+        self.audit = audit
         if listener is None:
             raise ValueError("a TLS listener needs the [server.tcp] table")
         self.config, self.operations = config, operations
@@ -140,10 +143,10 @@ class TlsServer(_Serving, socketserver.ThreadingMixIn, socketserver.TCPServer):
         except (ssl.SSLError, OSError) as exc:
             log.info("remote client refused: TLS handshake failed (%s)", exc)
             return sock, None
-        peer = None
+        peer, asked = None, False
         try:
             message = read_message(tls, 4096, 0)
-            request = message.header
+            request, asked = message.header, True
             token = request.get("token") if request.get("op") == "auth" else None
             peer = self._peer_for(token) if isinstance(token, str) else None
         except (ProtocolError, EOFError, OSError):
@@ -151,14 +154,29 @@ class TlsServer(_Serving, socketserver.ThreadingMixIn, socketserver.TCPServer):
         reply = ({"id": request.get("id"), "ok": True, "user": peer.name, "admin": peer.admin} if peer
                  else error(request.get("id"), ErrorCode.UNAUTHENTICATED,
                             "the first request must be auth with a valid token"))
+        if peer is None:
+            log.info("remote client refused: bad or missing token")
+            if asked:   # not a client that only connected (a port scan): one that tried
+                self._audit_refusal(tls, request.get("op"))
         try:
             tls.sendall(encode(reply))
         except OSError:
             return tls, None
-        if peer is None:
-            log.info("remote client refused: bad or missing token")
         tls.settimeout(CLIENT_IDLE_TIMEOUT_S)
         return tls, peer
+
+    def _audit_refusal(self, sock: socket.socket, op) -> None:
+        if self.audit is None:
+            return
+        try:
+            host, port = sock.getpeername()[:2]
+        except OSError:
+            host, port = "?", 0
+        try:
+            self.audit.refused(f"{host}:{port}", "auth", ErrorCode.UNAUTHENTICATED,
+                               "bad or missing token" if op == "auth" else "the first request was not auth")
+        except OSError as exc:
+            log.error("audit log: cannot record a refused remote client: %s", exc)
 
     def _peer_for(self, token: str) -> Peer | None:
         for client in self.clients:
