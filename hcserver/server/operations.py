@@ -9,7 +9,8 @@ The handlers live by subject: jobs (hcserver.server.jobs), images (hcserver.serv
 printers (hcserver.server.printers).
 
 An audited operation (one that changes a job or a printer) leaves a line in the audit log when
-it is refused too: who asked, what, which job or printer, and why it was refused.
+it is refused too: who asked, what, which job or printer, and why it was refused. A fault of the
+queue database is told in words (hcserver.dbfaults), never as the driver's exception.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from hcserver import formatter
 from hcserver.access import Forbidden, Peer, require_admin, require_owner_or_admin
 from hcserver.audit import AuditLog
 from hcserver.config import ServerConfig
+from hcserver.dbfaults import database_fault
 from hcserver.dispatch import Dispatcher
 from hcserver.errors import ErrorCode
 from hcserver.events import EventBus
@@ -110,14 +112,19 @@ class Operations:
             result = operation.handler(self, self._call(operation, request, attachment, peer, args))
         except (RequestError, QueueError, Forbidden) as exc:
             code, message = exc.code, str(exc)
-        except Exception as exc:  # a bug must cost one request, never the server
-            log.exception("request %r failed", op)
-            code, message = ErrorCode.INTERNAL, f"internal error: {exc!r}"
+        except Exception as exc:
+            fault = database_fault(exc)
+            if fault is None:   # a bug must cost one request, never the server
+                log.exception("request %r failed", op)
+                code, message = ErrorCode.INTERNAL, f"internal error: {exc!r}"
+            else:   # not the client's doing, nor a bug: say what happened
+                log.error("request %r: %s (%s)", op, fault, getattr(exc, "orig", exc))
+                code, message = ErrorCode.DATABASE_UNAVAILABLE, fault
         else:
             out_attachment = result.pop("_attachment", b"")
             return {"id": request_id, "ok": True, **result}, out_attachment
         if operation.audited:
-            self._audit_refusal(op, peer, request, args, code, message)
+            self._audit_refusal(str(op), peer, request, args, code, message)
         return error(request_id, code, message), b""
 
     def _audit_refusal(self, op: str, peer: Peer, request: dict, args: dict, code: str, message: str) -> None:
