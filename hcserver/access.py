@@ -3,7 +3,8 @@
 A local client is identified by the kernel (SO_PEERCRED): its user name is the owner of the
 jobs it submits. Root, the server's own user and members of ``admin_group`` are
 administrators: they may act on anybody's jobs and administer printers. Everybody else may
-cancel, hold, release, move or reprioritise only their own jobs.
+cancel, hold, release, move or reprioritise only their own jobs, and sees the private details
+of only their own jobs (hcserver.queue.privacy says which details are private).
 """
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def unix_peer(sock: socket.socket, admin_group: str) -> Peer:
         return Peer("unknown", admin=False)
     admin = uid in (0, os.getuid()) or in_group(uid, gid, admin_group)
     return Peer(_user_name(uid), admin=admin, uid=uid)
+
+
+def viewer(peer: Peer) -> str | None:
+    """Whose jobs ``peer`` sees whole: None for every job (an administrator), else its own."""
+    return None if peer.admin else peer.name
 
 
 def require_owner_or_admin(peer: Peer, owner: str, action: str, job_id: int) -> None:

@@ -87,7 +87,7 @@ class Daemon:
         self.server.serve_in_thread()
         self.remote: TlsServer | None = None
         if config.tcp:
-            self.remote = TlsServer(config, self.operations)
+            self.remote = TlsServer(config, self.operations, self.operations.audit)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,

@@ -19,6 +19,7 @@ class ErrorCode(str, enum.Enum):
     BAD_REQUEST = "bad-request"             # a missing or ill-typed argument
     FORBIDDEN = "forbidden"                 # not the job's owner, or not an administrator
     INTERNAL = "internal"                   # a bug: it costs the request, never the server
+    DATABASE_UNAVAILABLE = "database-unavailable"   # the queue database cannot be written or read (disk full, ...)
     # what the request names
     UNKNOWN_JOB = "unknown-job"
     UNKNOWN_PRINTER = "unknown-printer"

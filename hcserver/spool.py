@@ -113,7 +113,7 @@ class Spool:
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.directory).free
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes | bytearray) -> str:
         """Store ``data``; returns its sha256 hex digest. Written atomically and fsynced."""
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)

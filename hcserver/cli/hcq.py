@@ -172,6 +172,9 @@ def show(client, job, as_json, with_log):
                 "label", "attempts", "not_before", "error", "created_at", "updated_at"):
         if data.get(key) is not None:
             click.echo(f"{key:17} {data[key]}")
+    if data.get("private"):
+        click.echo(f"{'private':17} label, files, errors, warnings, event reasons, DIMSE log and patient "
+                   f"details: for its owner ({data['owner']}) and administrators only")
     click.echo(f"{'films':17} {data['films_printed']} of {data['films_total']} printed")
     for film in data["films"]:
         where = f" -> {film['output']}" if film["output"] else ""
@@ -181,11 +184,12 @@ def show(client, job, as_json, with_log):
     if data["warnings"]:
         click.echo("warnings")
         for w in data["warnings"]:
-            click.echo(f"  {w['at']}  {w.get('operation')} {w.get('status') or ''} {w.get('meaning')}")
+            what = f"{w.get('operation')} {w.get('status') or ''} {w.get('meaning')}"
+            click.echo(f"  {w['at']}  {'private' if data.get('private') else what}")
     click.echo("events")
     for event in data["events"]:
         arrow = f"{event['from'] or 'new'} -> {event['to']}" if event["from"] != event["to"] else event["to"]
-        click.echo(f"  {event['at']}  {event['kind']:16} {arrow:24} {event['reason']}")
+        click.echo(f"  {event['at']}  {event['kind']:16} {arrow:24} {event['reason'] or ''}")
     if with_log:
         click.echo("DIMSE log")
         for x in data["log"]:

@@ -14,14 +14,21 @@ bus listener, so a list is never kept under a change it has not yet seen. ``resy
 that lost the other nodes' notifications for a while) and ``purge`` (jobs removed) drop
 everything, and so does the passing of :data:`MAX_AGE_S`: a notification lost between nodes
 must not leave a job's text stale for good.
+
+Each job has two texts: whole, for its owner and administrators, and redacted
+(hcserver.queue.privacy) for everybody else; a list is joined for the one who asks, so a list
+kept for one user never reaches another.
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections import OrderedDict
+from typing import NamedTuple
 
 from hcserver.events import EventBus, JobChange, Notice
+from hcserver.queue.privacy import redact_job
 from hcserver.queue.views import Views
 
 #: Changes that concern every job (or remove some): the cache starts over.
@@ -29,6 +36,24 @@ DROP_ALL = frozenset({Notice.RESYNC, Notice.PURGE})
 
 #: The longest a job's text is kept without reading its row again (seconds).
 MAX_AGE_S = 60.0
+
+#: Joined lists kept at once (each asker's own list differs from everybody else's).
+MAX_LISTS = 32
+
+
+class _Text(NamedTuple):
+    generation: int
+    changes: int
+    whole: bytes        # for the owner and administrators
+    redacted: bytes     # for everybody else
+    owner: str
+
+    def for_viewer(self, viewer: str | None) -> bytes:
+        return self.whole if viewer is None or viewer == self.owner else self.redacted
+
+
+def _encode(view: dict) -> bytes:
+    return json.dumps(view, separators=(",", ":")).encode()
 
 
 class JobListCache:
@@ -39,8 +64,9 @@ class JobListCache:
         self._generation = 0                                   # bumped when everything is dropped
         self._dropped_at = time.monotonic()
         self._changes: dict[int, int] = {}                     # job id -> its changes seen
-        self._texts: dict[int, tuple[int, int, bytes]] = {}    # job id -> (generation, changes, JSON)
-        self._lists: dict[tuple, tuple[int, bytes]] = {}       # (all, printer) -> (changes seen, JSON)
+        self._texts: dict[int, _Text] = {}                     # job id -> its texts
+        # (all, printer, viewer) -> (changes seen, JSON), the least recently used first
+        self._lists: OrderedDict[tuple, tuple[int, bytes]] = OrderedDict()
         bus.subscribe(self.changed)
 
     def changed(self, change: JobChange) -> None:
@@ -59,22 +85,25 @@ class JobListCache:
         self._texts.clear()
         self._lists.clear()
 
-    def json(self, *, include_history: bool = False, printer: str | None = None) -> bytes:
-        """The list, as :meth:`Views.list_jobs` would give it, encoded as JSON."""
-        key = (include_history, printer)
+    def json(self, *, include_history: bool = False, printer: str | None = None,
+             viewer: str | None = None) -> bytes:
+        """The list, as :meth:`Views.list_jobs` would give it, encoded as JSON, as ``viewer``
+        sees it (hcserver.queue.privacy: None for an administrator, who sees every job whole)."""
+        key = (include_history, printer, viewer)
         with self._lock:
             if time.monotonic() - self._dropped_at > MAX_AGE_S:
                 self._drop_all()
             seen = self._seen
             kept = self._lists.get(key)
             if kept is not None and kept[0] == seen:
+                self._lists.move_to_end(key)
                 return kept[1]
         ids = self.views.list_ids(include_history=include_history, printer=printer)
         with self._lock:
             generation = self._generation
             stale = {job_id: self._changes.get(job_id, 0) for job_id in ids if not self._fresh(job_id)}
         views = self.views.list_entries(list(stale)) if stale else {}
-        fresh = {job_id: (generation, stale[job_id], json.dumps(view, separators=(",", ":")).encode())
+        fresh = {job_id: _Text(generation, stale[job_id], _encode(view), _encode(redact_job(view)), view["owner"])
                  for job_id, view in views.items()}
         with self._lock:
             for job_id, text in fresh.items():
@@ -82,11 +111,14 @@ class JobListCache:
                 if kept_text is None or kept_text[:2] < text[:2]:
                     self._texts[job_id] = text
             texts = [self._texts.get(job_id) or fresh.get(job_id) for job_id in ids]
-            body = b"[" + b",".join(text[2] for text in texts if text is not None) + b"]"
+            body = b"[" + b",".join(text.for_viewer(viewer) for text in texts if text is not None) + b"]"
             # Kept only if nothing changed meanwhile: else the next call looks again.
             if self._seen == seen and all(text is not None and self._fresh(job_id)
                                           for job_id, text in zip(ids, texts)):
                 self._lists[key] = (seen, body)
+                self._lists.move_to_end(key)
+                while len(self._lists) > MAX_LISTS:
+                    self._lists.popitem(last=False)
         return body
 
     def _fresh(self, job_id: int) -> bool:

@@ -139,6 +139,17 @@ class Views:
             raise unknown_job(job_id)
         return owner
 
+    def owners(self, job_ids) -> dict[int, str]:
+        """The owners of these jobs (those that still exist), by id."""
+        ids = list(set(job_ids))
+        out: dict[int, str] = {}
+        with self.store.reading() as session:
+            for start in range(0, len(ids), IN_LIST_CHUNK):
+                chunk = ids[start:start + IN_LIST_CHUNK]
+                for job_id, owner in session.execute(select(Job.id, Job.owner).where(Job.id.in_(chunk))):
+                    out[job_id] = owner
+        return out
+
     def queued_count(self, owner: str) -> int:
         """Jobs of ``owner`` that have not ended (indexed: owner, state)."""
         with self.store.reading() as session:
