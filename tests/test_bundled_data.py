@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 
 from hcserver.client import ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.test_formatter_bundled import local_test_files
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.images import local_test_files
 
 REFUSALS = {"unprintable-image", "invalid-spec", "image-too-large"}
 

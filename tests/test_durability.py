@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
 
 RECORDER = Path(__file__).resolve().parent / "fs_calls"
 

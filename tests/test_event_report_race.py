@@ -27,11 +27,11 @@ from hcserver.drivers.dicom.association import (
     PrintAssociation,
 )
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess, wait_for
+from tests.support.configs import dicom_config
+from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.scu import SERVER, RecordingObserver, printer, run_job, sheet
 
 # building blocks and fixtures (drivers, sim) of the driver tests:
-from tests.test_dicom_driver import SERVER, RecordingObserver, drivers, printer, run_job, sheet, sim  # noqa: F401
-from tests.test_dicom_printing import dicom_config
 
 SUPPLY_LOW = ("WARNING", "SUPPLY LOW")
 RANDOM_EVENT = ("WARNING", "RECEIVER FULL")

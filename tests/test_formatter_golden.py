@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from hcserver import formatter as F
-from tests.test_formatter import bundled, write_image
+from tests.support.images import bundled, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -20,12 +20,12 @@ import pytest
 
 from hcserver.drivers.base import Action, PrinterStatus
 from hcserver.simulator import GARBAGE, Fault, PrinterSimulator, parse_fault
-from tests.daemon import DaemonProcess
-from tests.fixtures.dcmtk import free_port
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
+from tests.support.ports import free_port
+from tests.support.scu import RecordingObserver, expect_failure, printer, run_job, sheet
 
 # building blocks and fixtures (drivers, sim) of the driver tests:
-from tests.test_dicom_driver import RecordingObserver, drivers, expect_failure, printer, run_job, sheet, sim  # noqa: F401
-from tests.test_dicom_printing import job_of
 
 
 def peer(sim: PrinterSimulator) -> str:

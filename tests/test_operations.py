@@ -8,8 +8,9 @@ import threading
 import time
 
 from hcserver.simulator import PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.test_dicom_printing import dicom_config, job_of
+from tests.support.configs import PREVIEW_CONFIG, dicom_config
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
 
 
 def hcq(daemon, *args, timeout=60):
@@ -149,7 +150,6 @@ def test_sighup_with_a_broken_config_changes_nothing(daemon, images):
 def test_history_is_purged_with_its_images_and_previews(images):
     from pathlib import Path
 
-    from tests.conftest import PREVIEW_CONFIG
 
     config = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 1\nhistory_max_jobs = 2")
     process = DaemonProcess(config).start()

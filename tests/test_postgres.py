@@ -5,9 +5,9 @@ from sqlalchemy import inspect
 
 from hcserver.db import current_revision, make_engine, upgrade
 from hcserver.simulator import PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.test_dicom_printing import dicom_config, job_of
+from tests.support.configs import dicom_config
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
 
 
 def test_migrations_create_the_same_schema_on_postgresql_and_sqlite(postgres_url, tmp_path):

@@ -16,12 +16,7 @@ from hcserver.queue import AttemptEnd, JobQueue, LeaseLost, QueueError, joblist
 from hcserver.queue.joblist import JobListCache
 from hcserver.queue.store import Store
 from hcserver.states import Transition
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-
-JOB = {"printer": "p", "priority": "med", "copies": 1, "medium_type": None, "film_destination": None,
-       "label": None, "color": False,
-       "films": [{"film_size": "14INX17IN", "orientation": "PORTRAIT", "layout": "STANDARD\\1,1",
-                  "frames": [{"image": "0" * 64, "frame": 0}]}]}
+from tests.support.queue import JOB, LEASE_S, make_queue, node_queue
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -30,15 +25,6 @@ def database(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'queue.db'}"
     return request.getfixturevalue("postgres_url")
-
-
-def make_queue(url: str) -> JobQueue:
-    engine = make_engine(url)
-    upgrade(engine)
-    queue = JobQueue(engine)
-    queue.printers.sync(["p"])
-    assert queue.leases.acquire_printer("p")   # only the node driving a printer claims its jobs
-    return queue
 
 
 def test_cancel_racing_claim_never_prints_a_canceled_job(database):
@@ -105,18 +91,6 @@ def test_cancel_cannot_slip_between_a_claims_read_and_write(database, monkeypatc
 
 
 # ---- leases: several nodes on one queue ------------------------------------------------------
-
-LEASE_S = 2.0   # long enough that no stall between two statements of a test lets a lease run out
-
-
-def node_queue(url: str, owner: str, lease_s: float = LEASE_S) -> JobQueue:
-    """One node's view of a shared queue (the daemon makes one per process)."""
-    engine = make_engine(url)
-    upgrade(engine)
-    queue = JobQueue(engine, owner=owner, lease_s=lease_s)
-    queue.printers.sync(["p"])
-    return queue
-
 
 def test_one_node_drives_a_printer_until_its_lease_runs_out(database):
     a, b = node_queue(database, "a#1"), node_queue(database, "b#1")

@@ -13,31 +13,9 @@ from datetime import UTC, datetime
 import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess, wait_for
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.test_crash_safety import FILMS_PER_JOB, submit_batch
-from tests.test_dicom_printing import dicom_config
-
-
-def node_config(url: str, spool, name: str, lease_s: float, printers: dict[str, int] | None = None) -> str:
-    server = (f'[server]\ndatabase = "{url}"\nspool = "{spool}"\nnode_name = "{name}"\nlease_s = {lease_s}\n'
-              f'retry_limit = 1000\nae_title = "{name.upper()[:16]}"')   # the printer tells the nodes apart
-    if printers:
-        text = dicom_config(printers).replace("retry_limit = 4\n", "")
-        return text.replace("[server]", server, 1)
-    return f'{server}\nstate_dir = "@STATE@"\n[printers.film]\ndriver = "preview"\ndpi = 20\n'
-
-
-def start_nodes(configs: list[str]) -> list[DaemonProcess]:
-    nodes = []
-    try:
-        for config in configs:
-            nodes.append(DaemonProcess(config).start())
-    except Exception:
-        for node in nodes:
-            node.cleanup()
-        raise
-    return nodes
+from tests.support.configs import node_config
+from tests.support.daemon import DaemonProcess, start_nodes, wait_for
+from tests.support.jobs import FILMS_PER_JOB, submit_batch
 
 
 def driver_of(node: DaemonProcess, printer: str) -> str | None:
