@@ -342,7 +342,7 @@ def test_error_in_the_job_block_aborts_the_session(sim, drivers):
     with pytest.raises(ZeroDivisionError):
         with driver.session(JobTicket(job_id=1), RecordingObserver()) as session:
             session.print_film(sheet(0))
-            1 / 0
+            raise ZeroDivisionError("an error in the job block")
     assert sim.received_count("N-DELETE", "film-session") == 0
     run_job(driver, [sheet(1)])
     assert driver.associations_opened == 2

@@ -108,7 +108,7 @@ def test_a_node_killed_mid_job_is_taken_over_when_its_lease_runs_out(postgres_ur
             # Jobs spread over the nodes: each submits to both printers.
             jobs = []
             number = 1
-            for index, node in enumerate(started):
+            for node in started:
                 for printer in ("sim1", "sim2"):
                     jobs += submit_jobs(node, tmp_path, printer, number, 2)
                     number += 2 * FILMS_PER_JOB
