@@ -16,6 +16,7 @@ from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess
 from tests.support.jobs import job_of
+from tests.support.ports import free_port
 
 
 @pytest.fixture
@@ -242,7 +243,7 @@ def test_higher_priority_job_preempts_between_films(sim_daemon, simulator, image
 
 
 def test_connection_refused_retries(images):
-    process = DaemonProcess(dicom_config({"nowhere": 9})).start()  # nothing listens on port 9
+    process = DaemonProcess(dicom_config({"nowhere": free_port()})).start()  # nothing listens there
     try:
         with process.client() as hc:
             result = hc.wait(hc.submit(job_of(images, printer="nowhere")), timeout=60)
@@ -295,7 +296,7 @@ def test_echo(sim_daemon, simulator):
 
 
 def test_echo_of_a_printer_that_is_not_there(images):
-    process = DaemonProcess(dicom_config({"nowhere": 9})).start()
+    process = DaemonProcess(dicom_config({"nowhere": free_port()})).start()
     try:
         with process.client() as hc:
             answer = hc.echo("nowhere")
