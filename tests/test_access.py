@@ -16,7 +16,8 @@ from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
 from tests.support.users import NOBODY, NOGROUP, OTHER, run_as
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)"),
+              pytest.mark.slow]   # every test starts a daemon process
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ from tests.support.daemon import DaemonProcess
 from tests.support.hostile_files import native_image
 from tests.support.proc import MB, descendants, peak_rss, reset_peak_rss
 
+pytestmark = pytest.mark.slow   # the tests share a daemon process, started for the module
+
 RSS_BOUND = 600 * MB
 
 

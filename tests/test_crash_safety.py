@@ -11,10 +11,14 @@ import random
 import time
 from collections import Counter
 
+import pytest
+
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess
 from tests.support.jobs import FILMS_PER_JOB, submit_batch
+
+pytestmark = [pytest.mark.dicom, pytest.mark.slow]
 
 KILLS = 50
 JOBS = 8

@@ -17,6 +17,8 @@ from hcserver.protocol import encode, read_message
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
 
+pytestmark = pytest.mark.slow   # every test starts a daemon process
+
 
 def wait_state(client: Client, job: int, states: set[str], timeout: float = 30.0) -> dict:
     deadline = time.monotonic() + timeout

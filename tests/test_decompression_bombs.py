@@ -22,6 +22,8 @@ from tests.support.hostile_files import (
 )
 from tests.support.proc import MB, descendants, peak_rss, reset_peak_rss
 
+pytestmark = pytest.mark.slow   # the tests share a daemon process (one starts its own)
+
 #: Each bomb decodes to 800 MB or more (4.3 GB for the RLE one of 65535 x 65535): a daemon that
 #: decoded one would pass this.
 RSS_BOUND = 600 * MB

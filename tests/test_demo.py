@@ -6,6 +6,10 @@ import stat
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = [pytest.mark.dicom, pytest.mark.slow]
+
 
 def test_demo_prints_to_preview_and_over_dicom(tmp_path):
     # Under umask 000: what the demo leaves must still be private (its films show patient names).

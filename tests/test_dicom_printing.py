@@ -18,6 +18,8 @@ from tests.support.daemon import DaemonProcess
 from tests.support.jobs import job_of
 from tests.support.ports import free_port
 
+pytestmark = [pytest.mark.dicom, pytest.mark.slow]   # every test starts a daemon process
+
 
 @pytest.fixture
 def simulator(tmp_path):

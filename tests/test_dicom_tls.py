@@ -254,6 +254,8 @@ def test_simulator_command_line_tls(certs, drivers, tmp_path):
 
 
 # --------------------------------------------------------------------------- through the daemon
+@pytest.mark.dicom
+@pytest.mark.slow
 def test_daemon_prints_to_a_tls_printer(picky_sim, certs, images):
     process = DaemonProcess(f"""
 [server]

@@ -16,6 +16,8 @@ from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
 from tests.support.proc import MB, cpu_seconds
 
+pytestmark = pytest.mark.slow   # the tests share a daemon process, started for the module
+
 CPU_BOUND_S = 1.0      # receiving 500 MiB costs about 0.2 s; a forced parse of it, minutes
 
 

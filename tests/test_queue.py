@@ -19,7 +19,7 @@ from hcserver.states import Transition
 from tests.support.queue import JOB, LEASE_S, FakeClock, make_queue, node_queue
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request, tmp_path):
     """Every queue test runs on both databases the same migrations create."""
     if request.param == "sqlite":

@@ -14,6 +14,8 @@ from tests.support.daemon import DaemonProcess
 from tests.support.ports import free_port
 from tests.support.tls import make_certificates
 
+pytestmark = pytest.mark.slow   # every test starts a daemon process
+
 RIS_TOKEN = "ris-0123456789abcdef"
 ADMIN_TOKEN = "admin-0123456789abcdef"
 

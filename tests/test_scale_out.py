@@ -17,6 +17,10 @@ from tests.support.configs import node_config
 from tests.support.daemon import DaemonProcess, start_nodes, wait_for
 from tests.support.jobs import FILMS_PER_JOB, submit_batch
 
+# Real time, not a fake clock: each node is a process of its own, and its leases run out on its own
+# clock (tests/test_queue.py moves a fake one for the same rules inside one process).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
 
 def driver_of(node: DaemonProcess, printer: str) -> str | None:
     with node.client() as hc:
@@ -45,6 +49,7 @@ def test_a_job_submitted_on_any_node_is_printed_at_once_by_the_node_driving_its_
             node.cleanup()
 
 
+@pytest.mark.dicom
 def test_a_node_that_stops_cleanly_hands_its_printer_and_queued_jobs_over_at_once(postgres_url, tmp_path):
     """Jobs queued on the stopping node, one of them part printed: the other node takes them
     on as soon as the printer is released (leases of 300 s: no lease tick helps within 30 s)."""
@@ -94,6 +99,7 @@ def kill_driver_mid_job(nodes: dict[str, DaemonProcess], printer: str) -> str:
     return driver
 
 
+@pytest.mark.dicom
 def test_a_node_killed_mid_job_is_taken_over_when_its_lease_runs_out(postgres_url, tmp_path):
     lease_s = 3   # renewed every second: a loaded machine never lets a live node's lease lapse
     slow = [Fault(operation="N-ACTION", behaviour="stall", stall_s=0.15, times=None)]
@@ -168,6 +174,7 @@ def test_a_node_whose_listening_connection_drops_looks_again_after_reconnecting(
             node.cleanup()
 
 
+@pytest.mark.dicom
 def test_a_node_that_stalls_past_its_lease_stops_printing_when_it_wakes(postgres_url, tmp_path):
     """SIGSTOP the driving node for longer than its lease (a VM pause, a stuck disk): the other
     node takes its printer and job over. When it wakes it may finish the film it was on (the one

@@ -33,6 +33,8 @@ from pynetdicom.sop_class import (
 
 from hcserver.simulator import Fault, PrinterSimulator, parse_display_format, parse_fault
 
+pytestmark = pytest.mark.dicom
+
 GRAY = BasicGrayscalePrintManagementMeta
 COLOR = BasicColorPrintManagementMeta
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,8 @@ from hcserver.client import Client, ClientError
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)"),
+              pytest.mark.slow]   # every test starts a daemon process
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess
 from tests.support.jobs import job_of
 
+pytestmark = pytest.mark.dicom
+
 WARN, RETRY, FAIL, STOP = "warn", "retry", "fail", "stop"
 
 SESSION = ("N-CREATE", "film-session")

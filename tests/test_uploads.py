@@ -14,6 +14,8 @@ from tests.support.daemon import DaemonProcess, start_nodes, wait_for
 from tests.support.images import unique_image
 from tests.support.users import NOBODY, run_as
 
+pytestmark = pytest.mark.slow   # every test starts a daemon process
+
 HOUR = 3600
 
 
