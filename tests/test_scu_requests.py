@@ -1,7 +1,7 @@
 """What the Print SCU puts on the wire, for a set of printers, jobs and films, is what it was.
 
 Each scenario prints films through :class:`~hcserver.drivers.dicom.DicomDriver` on a recording
-association (tests/recording.py) and compares every request - operation, SOP class, instance,
+association (tests/support/recording.py) and compares every request - operation, SOP class, instance,
 Meta SOP class, and the attributes encoded as pynetdicom sends them in both transfer syntaxes -
 with tests/golden/scu_requests.json. After a deliberate change to what is sent:
 
