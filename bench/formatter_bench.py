@@ -35,7 +35,7 @@ from pydicom.uid import CTImageStorage  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from hcserver import formatter  # noqa: E402
 from hcserver.formatter.annotations import text_masks  # noqa: E402
-from tests.dicom_files import new_dataset  # noqa: E402
+from tests.support.images import new_dataset  # noqa: E402
 
 TARGET_MS = 150.0
 ANNOTATIONS = [

@@ -21,7 +21,7 @@ import atheris
 with atheris.instrument_imports():
     from hcserver.access import Peer
     from hcserver.protocol import ProtocolError, read_message
-    from tests.fuzz_target import NEEDS_WORKERS, make_operations
+    from tests.support.operations import NEEDS_WORKERS, make_operations
 
 OPS = make_operations(Path(tempfile.mkdtemp(prefix="hcs-fuzz-")))
 PEER = Peer("fuzzer", admin=True)

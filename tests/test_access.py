@@ -11,41 +11,13 @@ import stat
 
 import pytest
 
-from hcserver.client import Client, ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
+from hcserver.client import ClientError
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.users import NOBODY, NOGROUP, OTHER, run_as
 
-NOBODY, OTHER = 65534, 41234          # two unprivileged users (OTHER has no passwd entry)
-NOGROUP = 65534
-
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
-
-
-def run_as(uid: int, socket_path, action):
-    """Run ``action(client)`` in a child process as ``uid``; return its result or ('error', code, msg)."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            os.close(read_end)
-            os.setgroups([])
-            os.setgid(NOGROUP)
-            os.setuid(uid)
-            try:
-                with Client(socket_path, timeout=30) as client:
-                    result = action(client)
-            except ClientError as exc:
-                result = ["error", exc.code, str(exc)]
-            os.write(write_end, json.dumps(result).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    return json.loads(b"".join(chunks) or b"null")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)"),
+              pytest.mark.slow]   # every test starts a daemon process
 
 
 @pytest.fixture

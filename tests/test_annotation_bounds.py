@@ -12,10 +12,12 @@ import pytest
 from PIL import Image
 
 from hcserver.client import ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.hostile_files import native_image
-from tests.proc import MB, descendants, peak_rss, reset_peak_rss
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.hostile_files import native_image
+from tests.support.proc import MB, descendants, peak_rss, reset_peak_rss
+
+pytestmark = pytest.mark.slow   # the tests share a daemon process, started for the module
 
 RSS_BOUND = 600 * MB
 

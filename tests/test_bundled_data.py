@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from hcserver.client import ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.test_formatter_bundled import local_test_files
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.images import local_test_files
+
+pytestmark = pytest.mark.slow   # every test starts a daemon process
 
 REFUSALS = {"unprintable-image", "invalid-spec", "image-too-large"}
 

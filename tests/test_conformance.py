@@ -25,7 +25,8 @@ from hcserver.drivers.base import Action, JobTicket
 from hcserver.drivers.dicom import association
 from hcserver.drivers.dicom import status_policy as sp
 from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox
-from tests.recording import RecordingLink, print_job, record_driver
+from tests.support.recording import RecordingLink, record_driver
+from tests.support.scu import run_job
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFORMANCE.md"
 
@@ -309,8 +310,8 @@ def test_every_attribute_the_driver_sends_is_described(monkeypatch, settings):
     ticket = JobTicket(job_id=1, copies=2, priority="HIGH", medium_type="BLUE FILM",
                        film_destination="PROCESSOR", label="CT chest", color=printer.color, films_total=1)
     annotations = ("LEFT", "RIGHT") if printer.annotation_box else ()
-    print_job(record_driver(monkeypatch, printer, link), ticket,
-              [_sheet(printer.color, printer.bit_depth, annotations)])
+    run_job(record_driver(monkeypatch, printer, link), [_sheet(printer.color, printer.bit_depth, annotations)],
+            ticket)
 
     text = conformance.generate(server, printer="x")
     names = {uid: name for name, uid in association.SOP_CLASSES.items()}

@@ -11,45 +11,17 @@ import random
 import time
 from collections import Counter
 
-import numpy as np
-from pydicom.uid import SecondaryCaptureImageStorage
+import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.dicom_files import new_dataset
-from tests.test_dicom_printing import dicom_config
+from tests.support.configs import dicom_config
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import FILMS_PER_JOB, submit_batch
+
+pytestmark = [pytest.mark.dicom, pytest.mark.slow]
 
 KILLS = 50
-JOBS, FILMS_PER_JOB = 8, 6
-
-
-def unique_image(path, number: int) -> None:
-    """A small 8-bit image whose pixels encode ``number``: its film is recognisable at the printer."""
-    ds = new_dataset(SecondaryCaptureImageStorage)
-    ds.Modality, ds.PatientName = "OT", "Crash^Test"
-    ds.Rows = ds.Columns = 16
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    pixels = np.zeros((16, 16), np.uint8)
-    pixels.flat[:12] = [int(bit) * 255 for bit in f"{number:012b}"]  # the number, in bits
-    pixels[8:, :] = 128
-    ds.PixelData = pixels.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-
-
-def submit_batch(hc, tmp_path, first_number: int, jobs: int, printer: str = "sim") -> list[int]:
-    """``jobs`` jobs of FILMS_PER_JOB films, each film with its own numbered image."""
-    ids = []
-    for job in range(jobs):
-        paths = []
-        for film in range(FILMS_PER_JOB):
-            number = first_number + job * FILMS_PER_JOB + film
-            path = tmp_path / f"image-{number}.dcm"
-            unique_image(path, number)
-            paths.append(str(path))
-        ids.append(hc.submit({"printer": printer, "label": f"crash {first_number + job}", "films": [
-            {"layout": "STANDARD\\1,1", "film_size": "8INX10IN", "frames": [p]} for p in paths]}))
-    return ids
+JOBS = 8
 
 
 def test_sigkill_at_random_moments_loses_nothing_and_reprints_only_in_flight_films(tmp_path):

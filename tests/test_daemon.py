@@ -14,8 +14,10 @@ from PIL import Image
 
 from hcserver.client import Client, ClientError
 from hcserver.protocol import encode, read_message
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+
+pytestmark = pytest.mark.slow   # every test starts a daemon process
 
 
 def wait_state(client: Client, job: int, states: set[str], timeout: float = 30.0) -> dict:

@@ -10,9 +10,9 @@ import pytest
 
 from hcserver.client import ClientError
 from hcserver.spool import Spool
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.hostile_files import (
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.hostile_files import (
     deflated_zeros,
     jpeg_claiming,
     native_image,
@@ -20,7 +20,9 @@ from tests.hostile_files import (
     rle_overflowing,
     rle_overlong,
 )
-from tests.proc import MB, descendants, peak_rss, reset_peak_rss
+from tests.support.proc import MB, descendants, peak_rss, reset_peak_rss
+
+pytestmark = pytest.mark.slow   # the tests share a daemon process (one starts its own)
 
 #: Each bomb decodes to 800 MB or more (4.3 GB for the RLE one of 65535 x 65535): a daemon that
 #: decoded one would pass this.

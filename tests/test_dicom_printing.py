@@ -13,33 +13,12 @@ import time
 import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.fixtures.dcmtk import dcmprscp, dcmprscp_factory, dcmprscp_shim  # noqa: F401  (fixtures)
+from tests.support.configs import dicom_config
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
+from tests.support.ports import free_port
 
-
-def dicom_config(ports: dict[str, int], **extra) -> str:
-    text = """
-[server]
-state_dir = "@STATE@"
-retry_interval_s = 0.2
-retry_max_interval_s = 0.5
-retry_limit = 4
-idle_release_s = 1.5
-"""
-    for name, port in ports.items():
-        text += f"""
-[printers.{name}]
-driver = "dicom"
-ae_title = "PRINTSCP"
-host = "127.0.0.1"
-port = {port}
-dpi = 40
-dimse_timeout_s = 3
-status_poll_s = 0.3
-"""
-        for key, value in extra.items():
-            text += f"{key} = {value}\n"
-    return text
+pytestmark = [pytest.mark.dicom, pytest.mark.slow]   # every test starts a daemon process
 
 
 @pytest.fixture
@@ -53,12 +32,6 @@ def sim_daemon(simulator):
     process = DaemonProcess(dicom_config({"sim": simulator.port})).start()
     yield process
     process.cleanup()
-
-
-def job_of(images, films=1, layout="STANDARD\\2,2", per_film=4, printer="sim", **fields):
-    frames = [images["CT_small.dcm"], images["MR_small.dcm"]] * per_film
-    return {"printer": printer, **fields, "films": [
-        {"film_size": "14INX17IN", "layout": layout, "frames": frames[:per_film]} for _ in range(films)]}
 
 
 # ---- DCMTK's dcmprscp: a real third-party Print SCP ----------------------------------------
@@ -272,7 +245,7 @@ def test_higher_priority_job_preempts_between_films(sim_daemon, simulator, image
 
 
 def test_connection_refused_retries(images):
-    process = DaemonProcess(dicom_config({"nowhere": 9})).start()  # nothing listens on port 9
+    process = DaemonProcess(dicom_config({"nowhere": free_port()})).start()  # nothing listens there
     try:
         with process.client() as hc:
             result = hc.wait(hc.submit(job_of(images, printer="nowhere")), timeout=60)
@@ -325,7 +298,7 @@ def test_echo(sim_daemon, simulator):
 
 
 def test_echo_of_a_printer_that_is_not_there(images):
-    process = DaemonProcess(dicom_config({"nowhere": 9})).start()
+    process = DaemonProcess(dicom_config({"nowhere": free_port()})).start()
     try:
         with process.client() as hc:
             answer = hc.echo("nowhere")

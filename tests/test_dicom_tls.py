@@ -3,7 +3,7 @@ Profile): per-printer ``tls`` keys, the driver against the simulator speaking
 TLS, and a job through a real daemon.
 
 Certificates are made at test time with the openssl command line
-(tests/fixtures/tls.py): a CA, a printer certificate for 127.0.0.1 it signed,
+(tests/support/tls.py): a CA, a printer certificate for 127.0.0.1 it signed,
 a client certificate it signed, and an unrelated self-signed one. Expected
 outcomes are written here by hand: a printer we cannot talk TLS with is a
 connection problem, retried with the reason in words.
@@ -22,12 +22,10 @@ from hcserver.config import ConfigError, parse
 from hcserver.drivers.base import Action, PrinterStatus, PrintFailure
 from hcserver.simulator import PrinterSimulator
 from hcserver.simulator import main as simulator_main
-from tests.daemon import DaemonProcess
-from tests.fixtures.tls import make_certificates
-
-# building blocks and the drivers fixture of the driver tests:
-from tests.test_dicom_driver import drivers, expect_failure, printer, run_job, sheet  # noqa: F401
-from tests.test_dicom_printing import job_of
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
+from tests.support.scu import expect_failure, printer, run_job, sheet
+from tests.support.tls import make_certificates
 
 
 @pytest.fixture(scope="module")
@@ -256,6 +254,8 @@ def test_simulator_command_line_tls(certs, drivers, tmp_path):
 
 
 # --------------------------------------------------------------------------- through the daemon
+@pytest.mark.dicom
+@pytest.mark.slow
 def test_daemon_prints_to_a_tls_printer(picky_sim, certs, images):
     process = DaemonProcess(f"""
 [server]

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
+import pytest
+
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+
+pytestmark = pytest.mark.slow   # every test starts a daemon process
 
 RECORDER = Path(__file__).resolve().parent / "fs_calls"
 

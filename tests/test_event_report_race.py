@@ -27,11 +27,11 @@ from hcserver.drivers.dicom.association import (
     PrintAssociation,
 )
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess, wait_for
+from tests.support.configs import dicom_config
+from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.scu import SERVER, RecordingObserver, printer, run_job, sheet
 
-# building blocks and fixtures (drivers, sim) of the driver tests:
-from tests.test_dicom_driver import SERVER, RecordingObserver, drivers, printer, run_job, sheet, sim  # noqa: F401
-from tests.test_dicom_printing import dicom_config
+pytestmark = pytest.mark.dicom
 
 SUPPLY_LOW = ("WARNING", "SUPPLY LOW")
 RANDOM_EVENT = ("WARNING", "RECEIVER FULL")
@@ -155,6 +155,7 @@ def test_the_printer_ending_the_association_ends_a_wait_for_the_pause_at_once(si
     assert sim.received_count("N-GET") == 0      # it was never sent
 
 
+@pytest.mark.slow
 def test_a_pause_that_never_comes_is_bounded_from_the_start_and_the_job_resumes(sim, drivers):
     driver = drivers(printer(sim.port, dimse_timeout_s=1.0))
     holds: list[tuple[threading.Event, threading.Event]] = []
@@ -198,6 +199,7 @@ MIN_EVENTS = 250
 STRESS_LAYOUTS = ("STANDARD\\1,1", "STANDARD\\1,2", "STANDARD\\2,1")   # tells a job's films apart
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verbose", [False, True], ids=["quiet", "verbose"])
 def test_hundreds_of_event_reports_racing_requests(images, verbose):
     """Through the daemon (``hcserver serve -v`` too: pynetdicom's debug logging changes the

@@ -8,11 +8,9 @@ from pathlib import Path
 import numpy as np
 import pydicom
 import pytest
-from pydicom.data import get_testdata_file
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import pixel_array
 from pydicom.sequence import Sequence
-from pydicom.uid import SecondaryCaptureImageStorage
 from skimage.transform import resize
 
 from hcserver import formatter as F
@@ -21,65 +19,10 @@ from hcserver.formatter.geometry import GAP_MM, box_rects, canonical_layout, par
 from hcserver.formatter.imaging import Window, window_unit
 from hcserver.formatter.pipeline import fit_size
 from hcserver.formatter.resample import resample
-from tests.dicom_files import new_dataset
+from tests.support.formatting import linear, one_box
+from tests.support.images import bundled, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-def bundled(name: str) -> str:
-    """A file bundled with pydicom (only bundled names: no download)."""
-    path = get_testdata_file(name, download=False)
-    assert path is not None, name
-    return path
-
-
-def write_image(path: Path, pixels, photometric: str = "MONOCHROME2", **attrs) -> str:
-    """Write a small uncompressed DICOM image; ``pixels`` is (rows, cols[, 3]) or frames of those."""
-    arr = np.ascontiguousarray(pixels)
-    colour = photometric == "RGB"
-    multi = arr.ndim == (4 if colour else 3)
-    frame_shape = arr.shape[1:] if multi else arr.shape
-    ds = new_dataset(SecondaryCaptureImageStorage)
-    ds.Modality = "OT"
-    ds.Rows, ds.Columns = frame_shape[0], frame_shape[1]
-    ds.SamplesPerPixel = 3 if colour else 1
-    if colour:
-        ds.PlanarConfiguration = 0
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = ds.BitsStored = arr.dtype.itemsize * 8
-    ds.HighBit = ds.BitsStored - 1
-    ds.PixelRepresentation = 1 if arr.dtype.kind == "i" else 0
-    if multi:
-        ds.NumberOfFrames = arr.shape[0]
-    for key, value in attrs.items():
-        setattr(ds, key, value)
-    ds.PixelData = arr.tobytes()
-    ds.save_as(path, enforce_file_format=True)
-    return str(path)
-
-
-def one_box(path: str, *, window=None, polarity="NORMAL", frame=0, magnification="NONE",
-            profile: F.PrinterProfile | None = None, layout="STANDARD\\1,1", **keys) -> F.FilmSheet:
-    """One image on an 8x10 film at 100 dpi; ``keys`` are frame options (contrast, annotations, …)
-    or film options (film_size, border_density, …)."""
-    frame_keys = {k: v for k, v in keys.items() if k in F.FRAME_OPTIONS}
-    film = {"film_size": "8INX10IN", "orientation": "PORTRAIT", "layout": layout,
-            "magnification": magnification, "border_density": None, "empty_image_density": None,
-            "trim": None, "smoothing": None,
-            "frames": [{"image": "img", "frame": frame, "position": None, "window": window,
-                        "polarity": polarity, "annotations": [], "overlays": True, **frame_keys}]}
-    film.update({k: v for k, v in keys.items() if k not in F.FRAME_OPTIONS})
-    return F.format_film(film, {"img": path}, profile or F.PrinterProfile(dpi=100))
-
-
-def linear(x, c, w):
-    """PS3.3 C.11.2.1.2.1, 8-bit output, written out independently of the formatter."""
-    x = np.asarray(x, dtype=np.float64)
-    y = ((x - (c - 0.5)) / (w - 1) + 0.5) * 255
-    y = np.where(x <= c - 0.5 - (w - 1) / 2, 0, np.where(x > c - 0.5 + (w - 1) / 2, 255, y))
-    return np.floor(y + 0.5).astype(np.uint8)
 
 
 # --- geometry ------------------------------------------------------------------------------------

@@ -5,26 +5,17 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from unittest import mock
 
 import numpy as np
 import pydicom
 import pytest
-from pydicom.data import data_manager, get_testdata_files
+from pydicom.data import data_manager
 from pydicom.uid import EncapsulatedPDFStorage
 
 from hcserver import formatter as F
-from tests.dicom_files import new_dataset
-from tests.test_formatter import bundled
+from tests.support.images import bundled, local_test_files, new_dataset
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-def local_test_files() -> list[str]:
-    """pydicom's test files present on this machine: its online index is switched off for the
-    listing, so nothing is ever downloaded."""
-    with mock.patch.object(data_manager, "online_test_file_dummy_paths", return_value={}):
-        return sorted(get_testdata_files())
 
 
 FILES = local_test_files()

@@ -11,7 +11,8 @@ from hcserver import formatter as F
 from hcserver.formatter.autolayout import MIN_IMAGE_MM
 from hcserver.formatter.geometry import custom_rect, gap_pixels
 from hcserver.formatter.sizing import fit_size
-from tests.test_formatter import bundled, one_box, write_image
+from tests.support.formatting import one_box
+from tests.support.images import bundled, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

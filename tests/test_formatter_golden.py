@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from hcserver import formatter as F
-from tests.test_formatter import bundled, write_image
+from tests.support.images import bundled, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -89,7 +89,8 @@ FILMS = {
             {"image": "rgb", "annotations": [{"text": "{PatientName}", "at": "top", "size_mm": 6,
                                               "color": "#ffff00"}]},
             {"image": "palette"},
-            {"image": "ct1", "annotations": [{"text": "{Window}", "at": "bottom", "size_mm": 5, "color": [0, 255, 255]}],
+            {"image": "ct1", "annotations": [{"text": "{Window}", "at": "bottom", "size_mm": 5,
+                                              "color": [0, 255, 255]}],
              "graphics": [{"type": "line", "points": [[0, 0], [96, 96]], "color": "#ff0000", "width_mm": 1}]},
         ]}, F.PrinterProfile(dpi=40, color=True)),
 }

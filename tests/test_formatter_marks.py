@@ -15,7 +15,8 @@ from hcserver.formatter.annotations import COMPUTED_FIELDS, render_template, tem
 from hcserver.formatter.overlay_planes import overlay_mask, printed_mask
 from hcserver.formatter.paint import MARGIN_MM, px
 from hcserver.formatter.sizing import Placement
-from tests.test_formatter import bundled, one_box, write_image
+from tests.support.formatting import one_box
+from tests.support.images import bundled, write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hcserver import formatter as F
-from tests.test_formatter import bundled
+from tests.support.images import bundled
 
 WHERE = "films[0].frames[2]"
 

@@ -9,7 +9,8 @@ from pydicom.sequence import Sequence
 
 from hcserver import formatter as F
 from hcserver.formatter.imaging import choose_voi, grey_levels
-from tests.test_formatter import linear, one_box, write_image
+from tests.support.formatting import linear, one_box
+from tests.support.images import write_image
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 

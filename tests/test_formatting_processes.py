@@ -13,8 +13,9 @@ import pytest
 
 from hcserver import formatter
 from hcserver.formatting import NICENESS, RESULT_PIPE_BYTES, FormatPool
-from tests.conftest import PREVIEW_CONFIG, pydicom_file
-from tests.daemon import DaemonProcess, wait_for
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.images import bundled
 
 ONE_FORMATTER = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 0.5\nformat_processes = 1")
 
@@ -53,7 +54,7 @@ def formatting_workers(daemon: DaemonProcess) -> set[int]:
 
 
 def job_spec(films: int = 2) -> dict:
-    image = pydicom_file("CT_small.dcm")
+    image = bundled("CT_small.dcm")
     return {"printer": "film", "films": [{"film_size": "8INX10IN", "layout": "STANDARD\\1,1",
                                           "frames": [image]} for _ in range(films)]}
 

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from hcserver.access import Peer
 from hcserver.protocol import MAGIC, ProtocolError, encode, read_message
-from tests.conftest import pydicom_file
-from tests.fuzz_target import NEEDS_WORKERS, make_operations
+from tests.support.images import bundled
+from tests.support.operations import NEEDS_WORKERS, make_operations
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -96,7 +96,7 @@ def mutated_specs(image_ref: str):
 @pytest.fixture(scope="module")
 def operations(tmp_path_factory):
     ops = make_operations(tmp_path_factory.mktemp("fuzz"))
-    with open(pydicom_file("CT_small.dcm"), "rb") as image:
+    with open(bundled("CT_small.dcm"), "rb") as image:
         response, _ = ops.handle({"op": "upload", "name": "ct"}, image.read(), Peer("fuzzer", admin=False))
     assert response["ok"], response
     yield ops, response["image"]

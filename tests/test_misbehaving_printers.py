@@ -20,12 +20,12 @@ import pytest
 
 from hcserver.drivers.base import Action, PrinterStatus
 from hcserver.simulator import GARBAGE, Fault, PrinterSimulator, parse_fault
-from tests.daemon import DaemonProcess
-from tests.fixtures.dcmtk import free_port
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
+from tests.support.ports import free_port
+from tests.support.scu import RecordingObserver, expect_failure, printer, run_job, sheet
 
 # building blocks and fixtures (drivers, sim) of the driver tests:
-from tests.test_dicom_driver import RecordingObserver, drivers, expect_failure, printer, run_job, sheet, sim  # noqa: F401
-from tests.test_dicom_printing import job_of
 
 
 def peer(sim: PrinterSimulator) -> str:
@@ -281,6 +281,7 @@ def test_fault_command_line_forms():
 
 
 # --------------------------------------------------------------------------- never wedged
+@pytest.mark.slow
 def test_a_stuck_printer_does_not_hold_up_another(tmp_path, drivers):
     half = Fault("N-SET", behaviour="half-pdu", stall_s=60)
     with PrinterSimulator(port=0, faults=[half]) as bad, PrinterSimulator(port=0) as good:
@@ -340,6 +341,8 @@ status_poll_s = 0.3
 """
 
 
+@pytest.mark.dicom
+@pytest.mark.slow
 def test_daemon_prints_on_one_printer_while_the_other_misbehaves(tmp_path, images):
     # The bad printer stops in the middle of its first answer and leaves the connection
     # open; from then on it answers every request with bytes that are no PDU.

@@ -12,9 +12,11 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import FileMetaDataset
 
 from hcserver.client import ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.proc import MB, cpu_seconds
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.proc import MB, cpu_seconds
+
+pytestmark = pytest.mark.slow   # the tests share a daemon process, started for the module
 
 CPU_BOUND_S = 1.0      # receiving 500 MiB costs about 0.2 s; a forced parse of it, minutes
 

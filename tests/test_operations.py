@@ -7,9 +7,14 @@ import sys
 import threading
 import time
 
+import pytest
+
 from hcserver.simulator import PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.test_dicom_printing import dicom_config, job_of
+from tests.support.configs import PREVIEW_CONFIG, dicom_config
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
+
+pytestmark = pytest.mark.slow   # every test starts a daemon process
 
 
 def hcq(daemon, *args, timeout=60):
@@ -52,6 +57,7 @@ def test_submit_wait_reports_progress_and_exit_status(daemon, images):
     assert f"job {job}: cancel: canceled by root" in err and err.strip().endswith(f"hcq: job {job} canceled")
 
 
+@pytest.mark.dicom
 def test_show_log_lists_each_dimse_exchange_and_reprint_copies_a_job(tmp_path, images):
     with PrinterSimulator(port=0, out_dir=tmp_path / "films") as sim:
         process = DaemonProcess(dicom_config({"sim": sim.port})).start()
@@ -149,7 +155,6 @@ def test_sighup_with_a_broken_config_changes_nothing(daemon, images):
 def test_history_is_purged_with_its_images_and_previews(images):
     from pathlib import Path
 
-    from tests.conftest import PREVIEW_CONFIG
 
     config = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 1\nhistory_max_jobs = 2")
     process = DaemonProcess(config).start()

@@ -9,7 +9,7 @@ from hcserver.dispatch.outcomes import RetryPolicy
 from hcserver.drivers.base import Action, PrintFailure
 from hcserver.queue import ClaimedJob, FilmCheck, LeaseLost
 from hcserver.states import Transition
-from tests.test_queue import JOB, make_queue
+from tests.support.queue import JOB, make_queue
 
 JOB_OF_3 = ClaimedJob(id=7, printer="p", priority="med", priority_rank=1, copies=1, medium_type=None,
                       film_destination=None, label=None, color=False, films_total=3, films_printed=1,

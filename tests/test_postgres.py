@@ -1,13 +1,16 @@
 """hcserver on PostgreSQL: the same migrations, the same daemon, a real server on loopback."""
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import inspect
 
 from hcserver.db import current_revision, make_engine, upgrade
 from hcserver.simulator import PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.test_dicom_printing import dicom_config, job_of
+from tests.support.configs import dicom_config
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
+
+pytestmark = pytest.mark.postgres
 
 
 def test_migrations_create_the_same_schema_on_postgresql_and_sqlite(postgres_url, tmp_path):
@@ -23,6 +26,8 @@ def test_migrations_create_the_same_schema_on_postgresql_and_sqlite(postgres_url
     assert tables["postgresql"] == tables["sqlite"]
 
 
+@pytest.mark.dicom
+@pytest.mark.slow
 def test_daemon_on_postgresql_prints_and_survives_kill_9(postgres_url, tmp_path, images):
     with PrinterSimulator(port=0, out_dir=tmp_path / "films") as sim:
         config = dicom_config({"sim": sim.port}).replace("[server]", f'[server]\ndatabase = "{postgres_url}"', 1)

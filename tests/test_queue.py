@@ -16,29 +16,15 @@ from hcserver.queue import AttemptEnd, JobQueue, LeaseLost, QueueError, joblist
 from hcserver.queue.joblist import JobListCache
 from hcserver.queue.store import Store
 from hcserver.states import Transition
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-
-JOB = {"printer": "p", "priority": "med", "copies": 1, "medium_type": None, "film_destination": None,
-       "label": None, "color": False,
-       "films": [{"film_size": "14INX17IN", "orientation": "PORTRAIT", "layout": "STANDARD\\1,1",
-                  "frames": [{"image": "0" * 64, "frame": 0}]}]}
+from tests.support.queue import JOB, LEASE_S, FakeClock, make_queue, node_queue
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def database(request, tmp_path):
     """Every queue test runs on both databases the same migrations create."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'queue.db'}"
     return request.getfixturevalue("postgres_url")
-
-
-def make_queue(url: str) -> JobQueue:
-    engine = make_engine(url)
-    upgrade(engine)
-    queue = JobQueue(engine)
-    queue.printers.sync(["p"])
-    assert queue.leases.acquire_printer("p")   # only the node driving a printer claims its jobs
-    return queue
 
 
 def test_cancel_racing_claim_never_prints_a_canceled_job(database):
@@ -105,26 +91,16 @@ def test_cancel_cannot_slip_between_a_claims_read_and_write(database, monkeypatc
 
 
 # ---- leases: several nodes on one queue ------------------------------------------------------
-
-LEASE_S = 2.0   # long enough that no stall between two statements of a test lets a lease run out
-
-
-def node_queue(url: str, owner: str, lease_s: float = LEASE_S) -> JobQueue:
-    """One node's view of a shared queue (the daemon makes one per process)."""
-    engine = make_engine(url)
-    upgrade(engine)
-    queue = JobQueue(engine, owner=owner, lease_s=lease_s)
-    queue.printers.sync(["p"])
-    return queue
-
+# Their time is a FakeClock the nodes share: a lease runs out when the test moves the clock on.
 
 def test_one_node_drives_a_printer_until_its_lease_runs_out(database):
-    a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
+    clock = FakeClock()
+    a, b = node_queue(database, "a#1", clock=clock), node_queue(database, "b#1", clock=clock)
     assert a.leases.acquire_printer("p")
     assert not b.leases.acquire_printer("p"), "a's lease still runs"
     assert a.leases.renew([]) == {"p"}
     assert a.leases.acquire_printer("p"), "a keeps what it has"
-    time.sleep(LEASE_S + 0.1)                    # a stops renewing: its lease runs out
+    clock.advance(LEASE_S + 0.1)                 # a stops renewing: its lease runs out
     assert b.leases.acquire_printer("p")
     assert not a.leases.acquire_printer("p")
     assert a.leases.renew([]) == set(), "a learns it lost the printer"
@@ -134,14 +110,15 @@ def test_one_node_drives_a_printer_until_its_lease_runs_out(database):
 
 
 def test_a_job_whose_node_stopped_renewing_is_taken_over_and_its_old_node_cannot_write(database):
-    a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
+    clock = FakeClock()
+    a, b = node_queue(database, "a#1", clock=clock), node_queue(database, "b#1", clock=clock)
     job_id = a.jobs.submit("alice", {**JOB, "films": JOB["films"] * 3})
     assert a.leases.acquire_printer("p")
     claimed = a.attempts.claim_next("p")
     a.attempts.film_printed(job_id, 0, None)
     assert a.attempts.between_films(job_id, "p", claimed.priority_rank).leased
     assert b.leases.take_over_expired() == [], "a's lease still runs"
-    time.sleep(LEASE_S + 0.1)          # a stalls: no renewal
+    clock.advance(LEASE_S + 0.1)       # a stalls: no renewal
     check = a.attempts.between_films(job_id, "p", claimed.priority_rank)
     assert check.leased and check.driving, "late, but nobody took it: a prints on"
     assert b.leases.take_over_expired() == [job_id]
@@ -169,24 +146,26 @@ def test_a_job_whose_node_stopped_renewing_is_taken_over_and_its_old_node_cannot
 def test_only_the_jobs_being_printed_keep_their_lease(database):
     """An attempt that ended without its job being written back (e.g. a database error) is
     not renewed: its lease runs out and the job is taken over instead of staying stuck."""
-    a = node_queue(database, "a#1")
+    clock = FakeClock()
+    a = node_queue(database, "a#1", clock=clock)
     assert a.leases.acquire_printer("p")
     printing, abandoned = a.jobs.submit("alice", JOB), a.jobs.submit("alice", JOB)
     assert [a.attempts.claim_next("p").id, a.attempts.claim_next("p").id] == [printing, abandoned]
     for _ in range(6):   # 3 s in all, longer than the lease
-        time.sleep(0.5)
+        clock.advance(0.5)
         a.leases.renew([printing])
     assert a.leases.take_over_expired() == [abandoned]
     assert a.views.show(printing)["state"] == "processing"
 
 
 def test_renewed_leases_are_never_taken_over(database):
-    a, b = node_queue(database, "a#1"), node_queue(database, "b#1")
+    clock = FakeClock()
+    a, b = node_queue(database, "a#1", clock=clock), node_queue(database, "b#1", clock=clock)
     job_id = a.jobs.submit("alice", JOB)
     assert a.leases.acquire_printer("p")
     a.attempts.claim_next("p")
     for _ in range(6):   # 3 s in all, longer than the lease
-        time.sleep(0.5)
+        clock.advance(0.5)
         a.leases.renew([job_id])
         assert b.leases.take_over_expired() == []
     assert a.views.show(job_id)["state"] == "processing"

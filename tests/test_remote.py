@@ -9,18 +9,15 @@ import pytest
 
 from hcserver.client import Client, ClientError
 from hcserver.protocol import encode, read_message
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.fixtures.tls import make_certificates
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.ports import free_port
+from tests.support.tls import make_certificates
+
+pytestmark = pytest.mark.slow   # every test starts a daemon process
 
 RIS_TOKEN = "ris-0123456789abcdef"
 ADMIN_TOKEN = "admin-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture

@@ -13,31 +13,13 @@ from datetime import UTC, datetime
 import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess, wait_for
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.test_crash_safety import FILMS_PER_JOB, submit_batch
-from tests.test_dicom_printing import dicom_config
+from tests.support.configs import node_config
+from tests.support.daemon import DaemonProcess, start_nodes, wait_for
+from tests.support.jobs import FILMS_PER_JOB, submit_batch
 
-
-def node_config(url: str, spool, name: str, lease_s: float, printers: dict[str, int] | None = None) -> str:
-    server = (f'[server]\ndatabase = "{url}"\nspool = "{spool}"\nnode_name = "{name}"\nlease_s = {lease_s}\n'
-              f'retry_limit = 1000\nae_title = "{name.upper()[:16]}"')   # the printer tells the nodes apart
-    if printers:
-        text = dicom_config(printers).replace("retry_limit = 4\n", "")
-        return text.replace("[server]", server, 1)
-    return f'{server}\nstate_dir = "@STATE@"\n[printers.film]\ndriver = "preview"\ndpi = 20\n'
-
-
-def start_nodes(configs: list[str]) -> list[DaemonProcess]:
-    nodes = []
-    try:
-        for config in configs:
-            nodes.append(DaemonProcess(config).start())
-    except Exception:
-        for node in nodes:
-            node.cleanup()
-        raise
-    return nodes
+# Real time, not a fake clock: each node is a process of its own, and its leases run out on its own
+# clock (tests/test_queue.py moves a fake one for the same rules inside one process).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 def driver_of(node: DaemonProcess, printer: str) -> str | None:
@@ -67,6 +49,7 @@ def test_a_job_submitted_on_any_node_is_printed_at_once_by_the_node_driving_its_
             node.cleanup()
 
 
+@pytest.mark.dicom
 def test_a_node_that_stops_cleanly_hands_its_printer_and_queued_jobs_over_at_once(postgres_url, tmp_path):
     """Jobs queued on the stopping node, one of them part printed: the other node takes them
     on as soon as the printer is released (leases of 300 s: no lease tick helps within 30 s)."""
@@ -116,6 +99,7 @@ def kill_driver_mid_job(nodes: dict[str, DaemonProcess], printer: str) -> str:
     return driver
 
 
+@pytest.mark.dicom
 def test_a_node_killed_mid_job_is_taken_over_when_its_lease_runs_out(postgres_url, tmp_path):
     lease_s = 3   # renewed every second: a loaded machine never lets a live node's lease lapse
     slow = [Fault(operation="N-ACTION", behaviour="stall", stall_s=0.15, times=None)]
@@ -130,7 +114,7 @@ def test_a_node_killed_mid_job_is_taken_over_when_its_lease_runs_out(postgres_ur
             # Jobs spread over the nodes: each submits to both printers.
             jobs = []
             number = 1
-            for index, node in enumerate(started):
+            for node in started:
                 for printer in ("sim1", "sim2"):
                     jobs += submit_jobs(node, tmp_path, printer, number, 2)
                     number += 2 * FILMS_PER_JOB
@@ -190,6 +174,7 @@ def test_a_node_whose_listening_connection_drops_looks_again_after_reconnecting(
             node.cleanup()
 
 
+@pytest.mark.dicom
 def test_a_node_that_stalls_past_its_lease_stops_printing_when_it_wakes(postgres_url, tmp_path):
     """SIGSTOP the driving node for longer than its lease (a VM pause, a stuck disk): the other
     node takes its printer and job over. When it wakes it may finish the film it was on (the one

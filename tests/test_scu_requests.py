@@ -1,7 +1,7 @@
 """What the Print SCU puts on the wire, for a set of printers, jobs and films, is what it was.
 
 Each scenario prints films through :class:`~hcserver.drivers.dicom.DicomDriver` on a recording
-association (tests/recording.py) and compares every request - operation, SOP class, instance,
+association (tests/support/recording.py) and compares every request - operation, SOP class, instance,
 Meta SOP class, and the attributes encoded as pynetdicom sends them in both transfer syntaxes -
 with tests/golden/scu_requests.json. After a deliberate change to what is sent:
 
@@ -25,7 +25,8 @@ from hcserver.drivers.base import JobTicket
 from hcserver.drivers.dicom import association
 from hcserver.drivers.settings import PrinterConfig, PrinterDefaults
 from hcserver.formatter.film import BoxRect, FilmSheet, ImageBox
-from tests.recording import RecordingLink, print_job, record_driver
+from tests.support.recording import RecordingLink, record_driver
+from tests.support.scu import run_job
 
 GOLDEN = Path(__file__).parent / "golden" / "scu_requests.json"
 
@@ -133,7 +134,7 @@ def _tags(ds: Dataset, prefix: str = "") -> list[str]:
 def _record(monkeypatch, name: str) -> dict:
     printer, ticket, sheets, link_options = _scenarios()[name]
     link = RecordingLink(printer, **link_options)
-    observer = print_job(record_driver(monkeypatch, printer, link), ticket, sheets)
+    observer = run_job(record_driver(monkeypatch, printer, link), sheets, ticket)
     return {
         "requests": [dict(operation=r.operation, class_uid=r.class_uid, instance_uid=r.instance_uid,
                           meta_uid=r.meta_uid, extra=r.extra, dataset=_dataset_record(r.dataset))

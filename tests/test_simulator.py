@@ -33,6 +33,8 @@ from pynetdicom.sop_class import (
 
 from hcserver.simulator import Fault, PrinterSimulator, parse_display_format, parse_fault
 
+pytestmark = pytest.mark.dicom
+
 GRAY = BasicGrayscalePrintManagementMeta
 COLOR = BasicColorPrintManagementMeta
 REPO = Path(__file__).resolve().parents[1]
@@ -402,7 +404,7 @@ def test_event_after_the_response_does_not_wait_for_its_answer(sim):
             status, _ = assoc.send_n_action(None, 1, BasicFilmBox, box, meta_uid=GRAY)
             assert status.Status == 0x0000
             # right behind the N-ACTION-RSP, answered by the handler
-            assert wait_until(lambda: answered(n)) and arrived[-2:] == [0x8130, 0x0100]
+            assert wait_until(lambda count=n: answered(count)) and arrived[-2:] == [0x8130, 0x0100]
             # a plain pynetdicom SCU must not start a request while the event's thread runs
             time.sleep(0.05)
             assert assoc.send_n_delete(BasicFilmBox, box, meta_uid=GRAY).Status == 0x0000
@@ -410,8 +412,8 @@ def test_event_after_the_response_does_not_wait_for_its_answer(sim):
         assoc.release()
     assert len(sim.films) == 2
     sent = [e for e in sim.log if e["operation"] == "N-EVENT-REPORT"]
-    answered = (2, ["WARNING", "SUPPLY LOW"], 0x0000)    # event type, event, answer
-    assert [(e["event_type"], e["event"], e["status"]) for e in sent] == [answered] * 2
+    report = (2, ["WARNING", "SUPPLY LOW"], 0x0000)    # event type, event, answer
+    assert [(e["event_type"], e["event"], e["status"]) for e in sent] == [report] * 2
     # the answers were taken by the simulator, none was left to pynetdicom as a stray response
     assert [e["operation"] for e in sim.log].count("N-DELETE") == 2
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from hcserver.client import Client, ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)")
+pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)"),
+              pytest.mark.slow]   # every test starts a daemon process
 
 
 @pytest.fixture

@@ -14,8 +14,11 @@ from __future__ import annotations
 import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.test_dicom_printing import dicom_config, job_of
+from tests.support.configs import dicom_config
+from tests.support.daemon import DaemonProcess
+from tests.support.jobs import job_of
+
+pytestmark = pytest.mark.dicom
 
 WARN, RETRY, FAIL, STOP = "warn", "retry", "fail", "stop"
 

@@ -9,11 +9,12 @@ import time
 import pytest
 
 from hcserver.client import ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess, wait_for
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
-from tests.test_crash_safety import unique_image
-from tests.test_scale_out import node_config, start_nodes
+from tests.support.configs import PREVIEW_CONFIG, node_config
+from tests.support.daemon import DaemonProcess, start_nodes, wait_for
+from tests.support.images import unique_image
+from tests.support.users import NOBODY, run_as
+
+pytestmark = pytest.mark.slow   # every test starts a daemon process
 
 HOUR = 3600
 
@@ -132,8 +133,6 @@ def test_each_owner_has_an_upload_quota_until_they_submit(tmp_path):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
 def test_the_upload_quota_is_per_owner(tmp_path):
-    from tests.test_access import NOBODY, run_as
-
     first, second = made_images(tmp_path, 2)
     size = os.path.getsize(first)
     process = preview_daemon(f'max_upload_bytes_per_owner = {size + size // 2}\nsocket_group = "nogroup"')
@@ -156,7 +155,7 @@ def test_the_upload_quota_is_per_owner(tmp_path):
         process.cleanup()
 
 
-def test_nodes_sharing_a_spool_remove_only_what_no_job_in_the_database_uses(postgres_url, tmp_path):  # noqa: F811
+def test_nodes_sharing_a_spool_remove_only_what_no_job_in_the_database_uses(postgres_url, tmp_path):
     """A job submitted on one node keeps its images when another node collects orphans, and
     that node's start removes only old temporary files (a fresh one may be another node's
     upload in flight)."""

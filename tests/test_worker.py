@@ -18,8 +18,8 @@ from hcserver.drivers.base import Driver
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.spool import Spool
-from tests.conftest import pydicom_file
-from tests.daemon import wait_for
+from tests.support.daemon import wait_for
+from tests.support.images import bundled
 
 
 class GatedPrinter(Driver):
@@ -59,7 +59,7 @@ def parts(tmp_path):
     queue = JobQueue(engine)
     queue.printers.sync(["gated"])
     spool = Spool(tmp_path / "spool")
-    image = spool.put(Path(pydicom_file("CT_small.dcm")).read_bytes())
+    image = spool.put(Path(bundled("CT_small.dcm")).read_bytes())
     scheduler = BackgroundScheduler(timezone=UTC)
     scheduler.start()
     formatting = FormatPool(1)

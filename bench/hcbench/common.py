@@ -26,8 +26,8 @@ if str(REPO) not in sys.path:
 import numpy as np  # noqa: E402
 from pydicom.uid import CTImageStorage, generate_uid  # noqa: E402
 
-from tests.daemon import DaemonProcess  # noqa: E402
-from tests.dicom_files import new_dataset  # noqa: E402
+from tests.support.daemon import DaemonProcess  # noqa: E402
+from tests.support.images import new_dataset  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -210,17 +210,17 @@ def workdir(keep: bool = False) -> Iterator[Path]:
 
 # --------------------------------------------------------------------------- dcmprscp
 class DcmtkSCPs:
-    """Fresh dcmprscp instances (tests/fixtures/dcmtk.py), each in its own directory."""
+    """Fresh dcmprscp instances (tests/support/dcmtk.py), each in its own directory."""
 
     def __init__(self, root: Path):
-        from tests.fixtures.dcmtk import build_shim
+        from tests.support.dcmtk import build_shim
 
         self.root = root
         self.shim = build_shim(root / "shim")
         self.started: list[Any] = []
 
     def start(self, **options: Any):
-        from tests.fixtures.dcmtk import start_print_scp
+        from tests.support.dcmtk import start_print_scp
 
         scp = start_print_scp(self.root / f"scp{len(self.started)}", self.shim, **options)
         self.started.append(scp)

@@ -24,7 +24,7 @@ from hcserver.queue.history import History
 from hcserver.queue.jobs import Jobs
 from hcserver.queue.leases import Leases
 from hcserver.queue.printers import Printers
-from hcserver.queue.store import LeaseLost, QueueError, Store, utcnow
+from hcserver.queue.store import Clock, LeaseLost, QueueError, Store, utcnow
 from hcserver.queue.views import Views
 
 __all__ = ["JobQueue", "AttemptEnd", "ClaimedJob", "FilmCheck", "LeaseLost", "QueueError", "utcnow"]
@@ -34,8 +34,8 @@ class JobQueue:
     """One node's queue: its parts share one :class:`Store` (engine, node, notification)."""
 
     def __init__(self, engine: Engine, notify: Callable[[JobChange], None] | None = None, *,
-                 owner: str = "local#0", lease_s: float = 30.0):
-        self.store = Store(engine, notify, owner=owner, lease_s=lease_s)
+                 owner: str = "local#0", lease_s: float = 30.0, clock: Clock = utcnow):
+        self.store = Store(engine, notify, owner=owner, lease_s=lease_s, clock=clock)
         self.jobs = Jobs(self.store)
         self.attempts = Attempts(self.store)
         self.leases = Leases(self.store)

@@ -21,7 +21,7 @@ from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job, Printer
 from hcserver.queue import printers
 from hcserver.queue.printers import PRINTABLE
-from hcserver.queue.store import LeaseLost, Store, node_of, unknown_job, utcnow
+from hcserver.queue.store import LeaseLost, Store, node_of, now_in, unknown_job
 from hcserver.states import EventKind, JobState, PrinterTransition, Transition
 
 
@@ -97,7 +97,7 @@ _FILMS_PRINTED = update(Job).where(Job.id == bindparam("job")).values(
 def request_cancel(session: Session, job: Job, by: str) -> JobChange:
     """A printing job is not canceled at once: it stops after its current film."""
     job.cancel_requested = True
-    job.updated_at = utcnow()
+    job.updated_at = now_in(session)
     return Store.note(session, job, EventKind.CANCEL_REQUESTED,
                       f"cancel requested by {by}; stops after the current film", at=job.updated_at)
 
@@ -151,7 +151,7 @@ class Attempts:
 
     def claim_next(self, printer: str) -> ClaimedJob | None:
         """Start the first due pending job of ``printer``: priority, then submission order."""
-        now = utcnow()
+        now = self.store.clock()
         with self.store.writing() as session:
             job = session.scalars(
                 select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value,
@@ -195,7 +195,7 @@ class Attempts:
         """What the worker checks before each film, in one query."""
         with self.store.reading() as session:
             row = session.execute(_BETWEEN_FILMS, {"job_id": job_id, "printer": printer, "rank": rank,
-                                                   "now": utcnow(), "owner": self.store.owner}).one()
+                                                   "now": self.store.clock(), "owner": self.store.owner}).one()
             # A lease past its time is still ours until another node takes the job over: the
             # renewal may just have been late (a stall); printing on is what nobody else does.
             leased = row.lease_owner == self.store.owner and row.state == JobState.PROCESSING.value
@@ -206,7 +206,7 @@ class Attempts:
 
         Written with plain statements, not ORM objects: this runs once per film on the printing
         path, and the ORM's bookkeeping was most of its cost."""
-        now = utcnow()
+        now = self.store.clock()
         with self.store.writing() as session:
             job = session.execute(_PRINTING_JOB, {"job_id": job_id}).one_or_none()
             if job is None:

@@ -10,7 +10,7 @@ from hcserver.errors import ErrorCode
 from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job
 from hcserver.queue.attempts import request_cancel
-from hcserver.queue.store import QueueError, Store, utcnow
+from hcserver.queue.store import QueueError, Store
 from hcserver.queue.views import job_view
 from hcserver.states import PRIORITY_RANK, WAITING, EventKind, JobState, Transition, transition
 
@@ -24,7 +24,7 @@ class Jobs:
 
         Written with multi-row inserts, not ORM objects: a job may have hundreds of films and
         frames, and the ORM's bookkeeping was most of a submit's time."""
-        now = utcnow()
+        now = self.store.clock()
         state = transition(None, Transition.SUBMIT, held=held)
         films = job["films"]
         with self.store.writing() as session:
@@ -83,7 +83,7 @@ class Jobs:
             if JobState(job.state) not in WAITING:
                 raise QueueError(ErrorCode.INVALID_STATE, f"job {job_id} is {job.state}: only pending or held "
                                                           f"jobs can have their {what.value} changed")
-            now = utcnow()
+            now = self.store.clock()
             before = {key: getattr(job, key) for key in changes}
             for key, value in changes.items():
                 setattr(job, key, value)

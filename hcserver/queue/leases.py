@@ -21,7 +21,7 @@ from sqlalchemy import CursorResult, select, update
 from hcserver.events import JobChange, Notice
 from hcserver.models import Job, Printer
 from hcserver.queue.attempts import end_interrupted
-from hcserver.queue.store import Store, node_of, utcnow
+from hcserver.queue.store import Store, node_of
 from hcserver.states import JobState
 
 
@@ -55,7 +55,7 @@ class Leases:
         attempt that ended without its job being written back, e.g. on a database error, lets its
         lease run out and is taken over) and of the printers it drives; returns those printers."""
         owner = self.store.owner
-        until = utcnow() + timedelta(seconds=self.store.lease_s)
+        until = self.store.clock() + timedelta(seconds=self.store.lease_s)
         with self.store.writing() as session:
             session.execute(update(Job).where(Job.id.in_(list(printing)), Job.lease_owner == owner,
                                               Job.state == JobState.PROCESSING.value).values(lease_until=until))
@@ -64,7 +64,7 @@ class Leases:
 
     def take_over_expired(self) -> list[int]:
         """Put jobs whose node stopped renewing their lease back to pending (any node does this)."""
-        now = utcnow()
+        now = self.store.clock()
         with self.store.writing() as session:
             jobs = session.scalars(select(Job).where(Job.state == JobState.PROCESSING.value,
                                                      Job.lease_until.is_(None) | (Job.lease_until < now))
@@ -77,7 +77,7 @@ class Leases:
 
     def acquire_printer(self, name: str) -> bool:
         """Drive printer ``name`` from this node, unless another node's lease on it still runs."""
-        now = utcnow()
+        now = self.store.clock()
         owner = self.store.owner
         with self.store.writing() as session:
             taken = cast(CursorResult, session.execute(   # an UPDATE's result has a row count

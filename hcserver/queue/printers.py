@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from hcserver.errors import ErrorCode
 from hcserver.events import JobChange, Notice
 from hcserver.models import Job, Printer
-from hcserver.queue.store import QueueError, Store, iso, node_of, utcnow
+from hcserver.queue.store import QueueError, Store, iso, node_of, now_in
 from hcserver.states import UNFINISHED, PrinterState, PrinterTransition, printer_changes
 
 #: SQL: the printer prints its jobs (PrinterState.IDLE).
@@ -31,21 +31,22 @@ def _row(session: Session, name: str) -> Printer:
     return printer
 
 
-def _write(printer: Printer, changes: dict) -> bool:
-    """Set ``changes`` on the row; False, and nothing written, when nothing differs (as when
-    each job's N-GET finds the printer as it was)."""
+def _write(session: Session, name: str, changes: dict) -> bool:
+    """Set ``changes`` on printer ``name``'s row; False, and nothing written, when nothing differs
+    (as when each job's N-GET finds the printer as it was)."""
+    printer = _row(session, name)
     if all(getattr(printer, key) == value for key, value in changes.items()):
         return False
     for key, value in changes.items():
         setattr(printer, key, value)
-    printer.updated_at = utcnow()
+    printer.updated_at = now_in(session)
     return True
 
 
 def change(session: Session, name: str, transition: PrinterTransition, reason: str | None = None) -> bool:
     """Apply ``transition`` to printer ``name`` in this transaction, with ``reason`` (why it is
     disabled or stopped). True if the row changed: announce it (:func:`announce`) once committed."""
-    return _write(_row(session, name), printer_changes(transition, reason))
+    return _write(session, name, printer_changes(transition, reason))
 
 
 def announce(store: Store, name: str) -> None:
@@ -58,7 +59,8 @@ class Printers:
 
     def sync(self, names: Iterable[str]) -> None:
         """Give every configured printer its row (several nodes may do this at the same time)."""
-        rows = [{"name": name, "enabled": True, "accepting": True, "stopped": False, "updated_at": utcnow()}
+        now = self.store.clock()
+        rows = [{"name": name, "enabled": True, "accepting": True, "stopped": False, "updated_at": now}
                 for name in names]
         if not rows:
             return
@@ -88,7 +90,7 @@ class Printers:
 
     def _report(self, name: str, **changes) -> None:
         with self.store.writing() as session:
-            changed = _write(_row(session, name), changes)
+            changed = _write(session, name, changes)
         if changed:
             announce(self.store, name)
 
@@ -101,7 +103,7 @@ class Printers:
         self._report(name, reason=f"status poll: {reason}")
 
     def views(self) -> list[dict]:
-        now = utcnow()
+        now = self.store.clock()
         with self.store.reading() as session:
             counts = dict(session.execute(
                 select(Job.printer, func.count()).where(Job.state.in_([s.value for s in UNFINISHED]))

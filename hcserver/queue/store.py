@@ -3,6 +3,9 @@ speaks for, change notification, and :meth:`Store.move`, the one place a job cha
 
 A change is committed before anyone is told of it: the database stays the truth, notifications
 only wake those who read it (hcserver.events).
+
+The queue takes the time from its store's ``clock`` (naive UTC): :func:`utcnow` unless the store
+is handed another, as the queue's tests do so that a lease runs out when they say, not after a sleep.
 """
 from __future__ import annotations
 
@@ -19,9 +22,16 @@ from hcserver.events import JobChange
 from hcserver.models import Event, Job
 from hcserver.states import EventKind, InvalidTransition, JobState, Transition, transition
 
+Clock = Callable[[], datetime]   # what the queue takes as now (naive UTC)
+
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def now_in(session: Session) -> datetime:
+    """Now, by the clock of the store that opened ``session``."""
+    return session.info["clock"]()
 
 
 def node_of(owner: str | None) -> str | None:
@@ -59,11 +69,13 @@ class Store:
     """The queue's database, as one node (``owner``, "node#incarnation") sees it."""
 
     def __init__(self, engine: Engine, notify: Callable[[JobChange], None] | None = None, *,
-                 owner: str = "local#0", lease_s: float = 30.0):
+                 owner: str = "local#0", lease_s: float = 30.0, clock: Clock = utcnow):
         self.engine = engine
         self.owner, self.lease_s = owner, lease_s
-        self._readers = sessionmaker(engine, expire_on_commit=False)
-        self._writers = sessionmaker(writer(engine), expire_on_commit=False)
+        self.clock = clock
+        # Each session carries the clock: what is handed only a session (Store.move) tells the same time.
+        self._readers = sessionmaker(engine, expire_on_commit=False, info={"clock": clock})
+        self._writers = sessionmaker(writer(engine), expire_on_commit=False, info={"clock": clock})
         self.notify = notify or (lambda change: None)
 
     @contextmanager
@@ -96,7 +108,7 @@ class Store:
             target = transition(current, name)
         except InvalidTransition as exc:
             raise QueueError(ErrorCode.INVALID_STATE, f"job {job.id}: {exc}") from None
-        now = utcnow()
+        now = now_in(session)
         for key, value in changes.items():
             setattr(job, key, value)
         if target is not JobState.PROCESSING:
@@ -111,6 +123,6 @@ class Store:
     def note(session: Session, job: Job, kind: EventKind, reason: str, data: dict | None = None,
              at: datetime | None = None) -> JobChange:
         """Record an event that leaves the job's state as it is."""
-        session.add(Event(job_id=job.id, at=at or utcnow(), kind=kind.value, from_state=job.state,
+        session.add(Event(job_id=job.id, at=at or now_in(session), kind=kind.value, from_state=job.state,
                           to_state=job.state, reason=reason, data=data))
         return JobChange(job.id, job.printer, kind, job.state)

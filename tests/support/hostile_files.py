@@ -18,7 +18,7 @@ from pydicom.uid import (
     SecondaryCaptureImageStorage,
 )
 
-from tests.dicom_files import new_dataset
+from tests.support.images import new_dataset
 
 
 def grey_image(rows: int, columns: int, bits: int = 16):

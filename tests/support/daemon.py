@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hcserver.client import Client, ClientError
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 class DaemonProcess:
@@ -81,3 +81,17 @@ def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+
+
+def start_nodes(configs: list[str]) -> list[DaemonProcess]:
+    """Start a daemon per configuration (several nodes on one queue); none is left running if
+    one fails to start."""
+    nodes = []
+    try:
+        for config in configs:
+            nodes.append(DaemonProcess(config).start())
+    except Exception:
+        for node in nodes:
+            node.cleanup()
+        raise
+    return nodes

@@ -1,8 +1,9 @@
 """A stand-in for the printer's association that records every request the Print SCU makes.
 
 :class:`RecordingLink` replaces :class:`hcserver.drivers.dicom.association.PrintAssociation`
-(see :func:`record_driver`); each request is kept as a :class:`Request` and answered with
-success, as a printer that creates what it is asked to would answer. No network.
+(see :func:`record_driver`; print with :func:`tests.support.scu.run_job`); each request is kept
+as a :class:`Request` and answered with success, as a printer that creates what it is asked to
+would answer. No network.
 """
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from dataclasses import dataclass
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
-from hcserver.drivers.base import JobTicket, PrinterStatus
 from hcserver.drivers.dicom import association
 from hcserver.drivers.settings import PrinterConfig, Station
 
@@ -116,25 +116,6 @@ class RecordingLink:
         self.is_alive = False
 
 
-class RecordingObserver:
-    """A JobObserver that keeps the warnings (what else it is told is not looked at)."""
-
-    def __init__(self) -> None:
-        self.warnings: list[tuple[str, int | None, str]] = []
-
-    def warning(self, operation, status, meaning):
-        self.warnings.append((operation, status, meaning))
-
-    def printer_status(self, status: PrinterStatus):
-        pass
-
-    def dimse(self, operation, sop_class, status, meaning, seconds):
-        pass
-
-    def film_accepted(self, index, output):
-        pass
-
-
 def record_driver(monkeypatch, printer: PrinterConfig, link: RecordingLink):
     """A DicomDriver for ``printer`` whose associations are ``link``, with UIDs numbered from 1."""
     from hcserver.drivers.dicom import scu
@@ -144,11 +125,3 @@ def record_driver(monkeypatch, printer: PrinterConfig, link: RecordingLink):
     monkeypatch.setattr(scu.PrintAssociation, "open", classmethod(lambda cls, p, s, syntaxes=None: link))
     return scu.DicomDriver(printer, Station("HCTEST"))
 
-
-def print_job(driver, ticket: JobTicket, sheets) -> RecordingObserver:
-    """Print ``sheets`` in one session; the observer that saw it."""
-    observer = RecordingObserver()
-    with driver.session(ticket, observer) as session:
-        for sheet in sheets:
-            session.print_film(sheet)
-    return observer

@@ -1,0 +1,38 @@
+"""Other users, for real: a forked child switches to another uid (needs root, as CI runs) and
+talks to the daemon's socket with the client library."""
+from __future__ import annotations
+
+import json
+import os
+
+from hcserver.client import Client, ClientError
+
+NOBODY, OTHER = 65534, 41234          # two unprivileged users (OTHER has no passwd entry)
+NOGROUP = 65534
+
+
+def run_as(uid: int, socket_path, action):
+    """Run ``action(client)`` in a child process as ``uid``; return its result or ('error', code, msg)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(NOGROUP)
+            os.setuid(uid)
+            try:
+                with Client(socket_path, timeout=30) as client:
+                    result = action(client)
+            except ClientError as exc:
+                result = ["error", exc.code, str(exc)]
+            os.write(write_end, json.dumps(result).encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while chunk := os.read(read_end, 65536):
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    return json.loads(b"".join(chunks) or b"null")
