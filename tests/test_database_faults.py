@@ -16,9 +16,10 @@ import sys
 import pytest
 
 from hcserver.client import ClientError
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401  (fixtures)
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+
+pytestmark = pytest.mark.slow   # each test starts a daemon
 
 
 def hcq(process: DaemonProcess, *args: str) -> subprocess.CompletedProcess:
@@ -94,7 +95,7 @@ def test_full_disk_is_told_in_words_and_the_queue_takes_jobs_again_once_there_is
         ("submit", None, None)]
 
 
-def test_read_only_database_is_told_in_words(postgres_url, images):  # noqa: F811  (the fixture)
+def test_read_only_database_is_told_in_words(postgres_url, images):
     import psycopg
 
     process = DaemonProcess(with_database(postgres_url)).start()

@@ -24,10 +24,11 @@ import pytest
 from hcserver.cli.hcq import cli as hcq_cli
 from hcserver.client import Client, ClientError
 from hcserver.simulator import Fault, PrinterSimulator
-from tests.daemon import DaemonProcess
-from tests.fixtures.tls import make_certificates
+from tests.support.daemon import DaemonProcess
+from tests.support.tls import make_certificates
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)")
+pytestmark = [pytest.mark.slow,   # each test starts a daemon
+              pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)")]
 
 SECRET = "Secret^Patient"
 SECRET_ID = "SECRET-ID-123"
@@ -159,6 +160,7 @@ def only_public(item: dict, public: set[str]) -> bool:
     return all(value is None for key, value in item.items() if key not in public | {"private"})
 
 
+@pytest.mark.dicom   # prints through the simulator
 def test_other_users_see_roots_jobs_as_rows_without_their_private_details(other_user, images, tmp_path):
     group = grp.getgrgid(other_user.pw_gid).gr_name
     image = patient_image(images, tmp_path)
