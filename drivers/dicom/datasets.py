@@ -113,6 +113,8 @@ def _build(attributes: tuple[Attribute, ...], inputs: Any, printer: PrinterConfi
     for a in attributes:
         if not has_settings(printer, a.needs):
             continue
+        if a.value is None:          # requested by N-GET, never sent
+            continue
         value = a.value.value if isinstance(a.value, Fixed) else a.value(inputs)
         if value is None:
             continue

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydicom.dataset import Dataset
 from pynetdicom import evt
+from pynetdicom.dimse_primitives import N_EVENT_REPORT
 from pynetdicom.dsutils import decode
 
 from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
@@ -70,6 +71,7 @@ def answer_event_report(event: evt.Event) -> tuple[int, Dataset | None]:
     """EVT_N_EVENT_REPORT handler: the response (the event was recorded on arrival)."""
     try:
         req = event.request
+        assert isinstance(req, N_EVENT_REPORT)   # the handler is bound to EVT_N_EVENT_REPORT only
         sop = _SOP_NAMES.get(str(req.AffectedSOPClassUID), "")
         event_type = int(req.EventTypeID or 0)
     except Exception:
@@ -127,8 +129,9 @@ def _decode(event: evt.Event) -> PrinterEvent:
 def _event_information(event: evt.Event) -> Dataset | None:
     """The Event Information dataset, or None (none sent, or undecodable: the event is kept)."""
     msg = event.message
-    raw = msg.data_set.getvalue() if getattr(msg, "data_set", None) is not None else b""
-    if not raw:
+    data_set = getattr(msg, "data_set", None)
+    raw = data_set.getvalue() if data_set is not None else b""
+    if not raw or msg.context_id is None:
         return None
     try:
         ts = event.assoc._accepted_cx[msg.context_id].transfer_syntax[0]

@@ -78,7 +78,7 @@ class ReactorPause(Association):
       established; the request was not sent.
     """
 
-    @property  # type: ignore[override]
+    @property
     def _is_paused(self) -> bool:
         if threading.current_thread() is not self and self._has_ended():
             raise RuntimeError("the association ended while the request waited to be sent")

@@ -43,12 +43,13 @@ def tls_context(printer: PrinterConfig) -> ssl.SSLContext:
     else:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
-    if printer.tls_cert_file:
+    cert_file = printer.tls_cert_file
+    if cert_file:
         # never OpenSSL's passphrase prompt on the terminal: an encrypted key just fails
-        _load_tls_file("tls_cert_file", printer.tls_cert_file,
+        _load_tls_file("tls_cert_file", cert_file,
                        "the certificate and its key could not be read (a key that needs a passphrase "
                        "is not supported)",
-                       lambda: ctx.load_cert_chain(printer.tls_cert_file, printer.tls_key_file or None,
+                       lambda: ctx.load_cert_chain(cert_file, printer.tls_key_file or None,
                                                    password=lambda: b""))
     return ctx
 

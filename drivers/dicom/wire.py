@@ -110,12 +110,16 @@ class Wire:
         """Runs in the network thread right after the connection (and TLS handshake)."""
         self.connected = True
         sock = event.assoc.dul.socket
+        if sock is None:   # pragma: no cover - pynetdicom opens the connection before this event
+            return
         self.socket = sock
         try:
-            sock.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            raw = sock.socket
+            assert raw is not None   # connected
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # pynetdicom reads and writes without a timeout once connected: a PDU that
             # stops half way would hold the network thread for good.
-            sock.socket.settimeout(self.printer.dimse_timeout_s)
+            raw.settimeout(self.printer.dimse_timeout_s)
         except (AttributeError, OSError) as exc:  # pragma: no cover - platform specific
             log.debug("could not set socket options: %s", exc)
         inner = sock.recv
@@ -130,7 +134,7 @@ class Wire:
             self._saw(data)
             return data
 
-        sock.recv = recv
+        sock.recv = recv   # type: ignore[method-assign]  # follow every read pynetdicom makes
 
     def _saw(self, data: bytearray) -> None:
         """Follow pynetdicom's reads: a 6-byte PDU header, then (for a known type) its body."""
