@@ -27,7 +27,8 @@ the decided action. No response, a lost or refused connection, a rejected
 association, a missing presentation context, a failed TLS handshake and a
 protocol error (bytes that are no valid PDU, a PDU cut short, a response to
 another Message ID) raise ``PrintFailure(RETRY)`` with what happened in words
-(see :mod:`hcserver.drivers.dicom.association`). A film box response the film cannot
+(see :mod:`hcserver.drivers.dicom.association`); a permanent rejection raises
+``PrintFailure(STOP_PRINTER)``. A film box response the film cannot
 be printed from (no, or no usable, Referenced Image Box Sequence) raises
 ``PrintFailure(FAIL)``; an N-GET Printer response without Printer Status is a
 warning (the status is unknown, which the status policy lets print).

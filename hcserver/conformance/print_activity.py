@@ -70,8 +70,11 @@ def _common(doc: Doc, ctx: Ctx, n: str) -> None:
         [words("failure.connect"), behaviour(ctx, Action.RETRY, ending=None)],
         [words("failure.rejected"), words("failure.rejected.behaviour")],
         [words("failure.no context"), words("failure.no context.behaviour")],
+        [words("failure.tls"), words("failure.tls.behaviour")],   # "as above": after the retried ones
+        [words("failure.rejected permanent"),
+         f"{behaviour(ctx, sp.rejection_action(sp.REJECTED_PERMANENT), ending=None)} "
+         f"{words('failure.rejected permanent.behaviour')}"],
         [words("failure.no plut"), words("failure.no plut.behaviour")],
-        [words("failure.tls"), words("failure.tls.behaviour")],
         [words("failure.timeout"), retry],
         [words("failure.lost"), retry],
         [words("failure.no image boxes"), fail],
