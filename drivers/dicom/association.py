@@ -87,12 +87,16 @@ class ConnectionLost(PrintFailure):
     """No DIMSE response: timeout, abort, closed connection. Always RETRY.
 
     ``timed_out`` tells a DIMSE timeout (the peer is alive but silent) from
-    a connection that went away.
+    a connection that went away; ``sent``, that the request was handed to the
+    connection (the printer may have received and carried it out) from one that
+    never went out.
     """
 
-    def __init__(self, reason: str, *, operation: str | None = None, timed_out: bool = False):
+    def __init__(self, reason: str, *, operation: str | None = None, timed_out: bool = False,
+                 sent: bool = False):
         super().__init__(Action.RETRY, reason, operation=operation)
         self.timed_out = timed_out
+        self.sent = sent
         self.seconds = 0.0
 
 
@@ -380,13 +384,13 @@ class PrintAssociation:
             else:
                 why = "association aborted by the printer or connection closed"
             lost = ConnectionLost(f"{operation} {sop}: {why} ({peer})", operation=operation,
-                                  timed_out=timed_out)
+                                  timed_out=timed_out, sent=True)
             lost.seconds = seconds
             raise lost
         if wrong:
             self.abort()
             lost = ConnectionLost(f"{operation} {sop}: {wrong}, a DICOM protocol error; association "
-                                  f"aborted ({peer})", operation=operation)
+                                  f"aborted ({peer})", operation=operation, sent=True)
             lost.seconds = seconds
             raise lost
         return result, seconds

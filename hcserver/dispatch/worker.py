@@ -214,7 +214,8 @@ class PrinterWorker:
             observer.settle()   # a film the printer accepted before the failure counts as printed
             end = outcomes.after_error(error, job, printer=self.name, films_printed=observer.films_printed,
                                        retry=RetryPolicy.of(self.printer, self.server),
-                                       overtime_s=self.server.max_job_time_s if self._overtime else None)
+                                       overtime_s=self.server.max_job_time_s if self._overtime else None,
+                                       reprint_in_doubt=self.printer.reprint_in_doubt)
         self._end(job.id, end)
 
     def _print_films(self, job: ClaimedJob, ticket: JobTicket, observer: JobObserver) -> AttemptEnd:
@@ -235,6 +236,9 @@ class PrinterWorker:
                     observer.warning("format", None, note)
                 output = session.print_film(sheet)
                 check = observer.recorded(index, output)
+                twice = outcomes.reprinted(job, index)
+                if twice:
+                    observer.warning("print", None, twice)
         return outcomes.completed(job)
 
     def _job_overtime(self, job_id: int) -> None:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from hcserver.events import JobChange
-from hcserver.queue.attempts import AttemptEnd, Attempts, ClaimedJob, FilmCheck
+from hcserver.queue.attempts import AttemptEnd, Attempts, ClaimedJob, FilmCheck, FilmInDoubt
 from hcserver.queue.history import History
 from hcserver.queue.jobs import Jobs
 from hcserver.queue.leases import Leases
@@ -27,7 +27,7 @@ from hcserver.queue.printers import Printers
 from hcserver.queue.store import LeaseLost, QueueError, Store, utcnow
 from hcserver.queue.views import Views
 
-__all__ = ["JobQueue", "AttemptEnd", "ClaimedJob", "FilmCheck", "LeaseLost", "QueueError", "utcnow"]
+__all__ = ["JobQueue", "AttemptEnd", "ClaimedJob", "FilmCheck", "FilmInDoubt", "LeaseLost", "QueueError", "utcnow"]
 
 
 class JobQueue:

@@ -53,6 +53,18 @@ class ClaimedJob:
     films_printed: int
     attempts: int
     failed_attempts: int
+    in_doubt: int = 0     # times the print request of film ``films_printed`` (where it resumes) got no answer
+
+
+@dataclass(frozen=True)
+class FilmInDoubt:
+    """A film whose print request got no answer: the printer may have printed it."""
+
+    index: int
+    times: int               # its print requests without an answer, this one included
+    reason: str              # the film-in-doubt event's text
+    counted: bool = False    # counted as printed: never sent again (and the job goes on after it)
+    warning: tuple[str, int | None, str] | None = None   # recorded on the job when counted
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,7 @@ class AttemptEnd:
     if_canceled: str | None = None          # with a cancel pending the job is canceled instead, for this reason
     stop_printer: str | None = None         # the printer stops too, for this reason
     warning: tuple[str, int | None, str] | None = None   # (operation, status, meaning) recorded first
+    in_doubt: FilmInDoubt | None = None     # a film of the attempt is in doubt: recorded first
 
     def changes(self) -> dict:
         """The job's columns this ending sets besides its state."""
@@ -118,6 +131,20 @@ def _close(session: Session, job: Job, end: AttemptEnd) -> JobChange:
     return Store.move(session, job, end.transition, end.reason, **end.changes())
 
 
+def _film_in_doubt(session: Session, job: Job, doubt: FilmInDoubt) -> JobChange:
+    """Record a film in doubt; one counted as printed moves the job past it."""
+    now = utcnow()
+    session.execute(update(Film).where(Film.job_id == job.id, Film.index == doubt.index)
+                    .values(in_doubt=Film.in_doubt + 1, in_doubt_at=now))
+    if doubt.counted:
+        job.films_printed = max(job.films_printed, doubt.index + 1)
+    change = Store.note(session, job, EventKind.FILM_IN_DOUBT, doubt.reason,
+                        {"film": doubt.index, "times": doubt.times, "counted": doubt.counted}, at=now)
+    if doubt.warning:
+        _warning(session, job, *doubt.warning)
+    return change
+
+
 def end_interrupted(session: Session, job: Job, why: str) -> JobChange:
     """End an attempt its node could not end (it stopped, crashed or stalled): the job resumes
     at its first unprinted film."""
@@ -164,9 +191,11 @@ class Attempts:
                                      f"printing on {printer} (node {node_of(self.store.owner)}), attempt {attempt}",
                                      attempts=attempt, not_before=None, lease_owner=self.store.owner,
                                      lease_until=now + timedelta(seconds=self.store.lease_s))
+            in_doubt = session.scalar(select(Film.in_doubt).where(Film.job_id == job.id,
+                                                                  Film.index == job.films_printed)) or 0
             claimed = ClaimedJob(job.id, job.printer, job.priority, job.priority_rank, job.copies,
                                  job.medium_type, job.film_destination, job.label, job.color,
-                                 job.films_total, job.films_printed, job.attempts, job.failed_attempts)
+                                 job.films_total, job.films_printed, job.attempts, job.failed_attempts, in_doubt)
         self.store.notify(change)
         return claimed
 
@@ -238,6 +267,8 @@ class Attempts:
             if job.lease_owner != self.store.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
             _add_exchanges(session, job.id, job.state, exchanges)
+            if end.in_doubt is not None:
+                _film_in_doubt(session, job, end.in_doubt)
             if end.stop_printer is not None:
                 printer_changed = printers.change(session, job.printer, PrinterTransition.STOP, end.stop_printer)
             change = _close(session, job, end)
