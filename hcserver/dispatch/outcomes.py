@@ -17,7 +17,11 @@ An attempt ends
   is recorded in doubt, and the printer's reprint_in_doubt decides whether it is sent again
   (:func:`may_send_again`). One that is not is counted as printed, with a warning: the job goes
   on after it (and completes if it was the last), so no more copies of it come out;
-- on an error outside the print loop (e.g. the database went away) → requeued.
+- when the queue's database refuses a write (a full disk, a read-only file: :func:`unwritable`)
+  → requeued with that reason, not counted as a failed attempt, resuming after the films the
+  printer accepted (the worker writes the ending, and the films not yet recorded, once the
+  database can be written again);
+- on an error outside the print loop → requeued.
 
 A stop-printer failure stops the printer whatever becomes of the job. A cancel pending when a
 failure ends the attempt wins: the job is canceled instead (``if_canceled``; applied with the
@@ -34,7 +38,7 @@ from hcserver import formatter
 from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, PrintFailure
 from hcserver.formatting import FormattingCrashed
-from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, FilmInDoubt, LeaseLost, utcnow
+from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, FilmInDoubt, LeaseLost, unwritable, utcnow
 from hcserver.states import Transition
 
 log = logging.getLogger(__name__)
@@ -152,6 +156,9 @@ def after_error(error: Exception, job: ClaimedJob, *, printer: str, films_printe
             return AttemptEnd(Transition.COMPLETE, f"all {job.films_total} films printed", warning=warning,
                               stop_printer=stop_printer, in_doubt=doubt)
         return replace(_failed(job, failure, printer, retry, stop_printer), in_doubt=doubt)
+    unwritten = unwritable(error)
+    if unwritten:
+        return _unwritable(unwritten, job, films_printed)
     if isinstance(error, FormattingCrashed):
         return _failed(job, PrintFailure(Action.RETRY, f"the formatting process ended unexpectedly ({error}); "
                                                        f"the film is formatted again"), printer, retry)
@@ -180,6 +187,18 @@ def _failed(job: ClaimedJob, failure: PrintFailure, printer: str, retry: RetryPo
     return AttemptEnd(Transition.FAIL, reason, error=reason, if_canceled=canceled)
 
 
+def _unwritable(why: str, job: ClaimedJob, films_printed: int) -> AttemptEnd:
+    """The queue's database refused a write while the job printed: neither the job's fault nor
+    the printer's, so no failed attempt; ``films_printed`` counts the films the printer accepted,
+    recorded or not (the worker writes them with this ending)."""
+    if films_printed >= job.films_total:
+        return AttemptEnd(Transition.COMPLETE, f"all {job.films_total} films printed",
+                          warning=("record", None, f"{why}; recorded once it could be written again"))
+    return AttemptEnd(Transition.REQUEUE, f"{why}; resumes at film {films_printed + 1}",
+                      if_canceled=f"canceled; the attempt had ended with: {why}")
+
+
 def internal_error(error: Exception) -> AttemptEnd:
-    """The attempt could not be ended as decided (e.g. the database went away): never leave it processing."""
-    return AttemptEnd(Transition.REQUEUE, f"internal error: {error!r}")
+    """The attempt could not be ended as decided: never leave it processing."""
+    why = unwritable(error)
+    return AttemptEnd(Transition.REQUEUE, why or f"internal error: {error!r}")

@@ -24,10 +24,11 @@ from hcserver.queue.history import History
 from hcserver.queue.jobs import Jobs
 from hcserver.queue.leases import Leases
 from hcserver.queue.printers import Printers
-from hcserver.queue.store import LeaseLost, QueueError, Store, utcnow
+from hcserver.queue.store import LeaseLost, QueueError, Store, unwritable, utcnow
 from hcserver.queue.views import Views
 
-__all__ = ["JobQueue", "AttemptEnd", "ClaimedJob", "FilmCheck", "FilmInDoubt", "LeaseLost", "QueueError", "utcnow"]
+__all__ = ["JobQueue", "AttemptEnd", "ClaimedJob", "FilmCheck", "FilmInDoubt", "LeaseLost", "QueueError", "unwritable",
+           "utcnow"]
 
 
 class JobQueue:

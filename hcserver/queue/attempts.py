@@ -11,6 +11,7 @@ hcserver.queue.leases): a node that stalled and lost the job writes nothing more
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -158,13 +159,25 @@ def _add_exchanges(session: Session, job_id: int, state: str, exchanges: list[di
     """The DIMSE exchanges of an attempt (``hcq show --log``), written with the film they
     belong to so logging never costs a transaction of its own. One multi-row insert: they
     are written once per film and never read back as objects."""
-    rows = [{"job_id": job_id, "at": exchange.pop("at"), "kind": EventKind.DIMSE.value, "from_state": state,
-             "to_state": state, "reason": "", "data": exchange} for exchange in exchanges or ()]
+    # ``exchanges`` is left as it is: a transaction that fails writes them again later.
+    rows = [{"job_id": job_id, "at": exchange["at"], "kind": EventKind.DIMSE.value, "from_state": state,
+             "to_state": state, "reason": "", "data": {k: v for k, v in exchange.items() if k != "at"}}
+            for exchange in exchanges or ()]
     rows += more_events
     if rows:
         session.execute(insert(Event), rows)
-    if exchanges:
-        exchanges.clear()
+
+
+def _film_rows(session: Session, job_id: int, state: str, films_total: int, index: int, output: str | None,
+               exchanges: list[dict] | None, now: datetime, late: bool = False) -> None:
+    """A printed film's row, its film-printed event and the exchanges before it (not the job's
+    count: the caller sets it)."""
+    late_text = "; recorded late: the queue database could not be written when it printed" if late else ""
+    _add_exchanges(session, job_id, state, exchanges, {
+        "job_id": job_id, "at": now, "kind": EventKind.FILM_PRINTED.value, "from_state": state,
+        "to_state": state, "reason": f"film {index + 1} of {films_total} printed{late_text}",
+        "data": {"film": index, "output": output}})
+    session.execute(_FILM_PRINTED, {"job": job_id, "film": index, "now": now, "film_output": output})
 
 
 class Attempts:
@@ -242,11 +255,7 @@ class Attempts:
                 raise unknown_job(job_id)
             if job.lease_owner != self.store.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
-            _add_exchanges(session, job_id, job.state, exchanges, {
-                "job_id": job_id, "at": now, "kind": EventKind.FILM_PRINTED.value, "from_state": job.state,
-                "to_state": job.state, "reason": f"film {index + 1} of {job.films_total} printed",
-                "data": {"film": index, "output": output}})
-            session.execute(_FILM_PRINTED, {"job": job_id, "film": index, "now": now, "film_output": output})
+            _film_rows(session, job_id, job.state, job.films_total, index, output, exchanges, now)
             session.execute(_FILMS_PRINTED, {"job": job_id, "printed": index + 1, "now": now})
             change = JobChange(job_id, job.printer, EventKind.FILM_PRINTED, job.state)
         self.store.notify(change)
@@ -256,22 +265,33 @@ class Attempts:
             change = _warning(session, self.store.locked_job(session, job_id), operation, status, meaning)
         self.store.notify(change)
 
-    def end(self, job_id: int, end: AttemptEnd, exchanges: list[dict] | None = None) -> bool:
+    def end(self, job_id: int, end: AttemptEnd, exchanges: list[dict] | None = None,
+            films: Sequence[tuple[int, str | None, list[dict]]] = (),
+            warnings: Sequence[tuple[str, int | None, str]] = ()) -> bool:
         """End a processing job's attempt as ``end`` says, with the exchanges not yet written, in
         one transaction; a printer that stops (``end.stop_printer``) stops in it too. Returns
         whether it did. Raises :class:`LeaseLost` if another node has taken the job over
-        meanwhile: then nothing is written."""
+        meanwhile: then nothing is written. ``films`` (film, output, exchanges) and ``warnings``
+        are those the database refused while the job printed, written first."""
         printer_changed = False
+        now = utcnow()
         with self.store.writing() as session:
             job = self.store.locked_job(session, job_id)
             if job.lease_owner != self.store.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
+            for index, output, before in films:
+                _film_rows(session, job.id, job.state, job.films_total, index, output, before, now, late=True)
+                job.films_printed = max(job.films_printed, index + 1)
+            for warning in warnings:
+                _warning(session, job, *warning)
             _add_exchanges(session, job.id, job.state, exchanges)
             if end.in_doubt is not None:
                 _film_in_doubt(session, job, end.in_doubt)
             if end.stop_printer is not None:
                 printer_changed = printers.change(session, job.printer, PrinterTransition.STOP, end.stop_printer)
             change = _close(session, job, end)
+        if exchanges:
+            exchanges.clear()   # written: never again
         if printer_changed:
             printers.announce(self.store, change.printer)
         self.store.notify(change)
