@@ -230,7 +230,9 @@ class PrinterWorker:
         except LeaseLost as exc:   # the job is another node's now: leave it alone
             log.warning("printer %s: %s; this attempt's outcome (%s: %s) is dropped", self.name, exc,
                         end.transition.value, end.reason)
-            printer_stopped = False
+            self._owed = None
+            self.printing = None
+            return True
         except Exception as exc:
             why = unwritable(exc)
             if not why:
