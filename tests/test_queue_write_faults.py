@@ -24,6 +24,7 @@ from hcserver.queue import unwritable
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.daemon import DaemonProcess, wait_for
 
+
 @pytest.fixture
 def small_disk(tmp_path):
     if os.geteuid() != 0:
