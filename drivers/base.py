@@ -34,15 +34,20 @@ class Action(str, enum.Enum):
 
 
 class PrintFailure(Exception):
-    """Printing could not go on; ``action`` says what happens to the job."""
+    """Printing could not go on; ``action`` says what happens to the job.
+
+    ``in_doubt``: the film (``FilmSheet.index``) whose print request reached the printer, or may
+    have, without an answer (the connection ended or timed out while waiting for it): the printer
+    may have printed it. The worker records it and decides whether it is sent again."""
 
     def __init__(self, action: Action, reason: str, *, operation: str | None = None,
-                 status: int | None = None):
+                 status: int | None = None, in_doubt: int | None = None):
         super().__init__(reason)
         self.action = Action(action)
         self.reason = reason
         self.operation = operation
         self.status = status
+        self.in_doubt = in_doubt
 
 
 @dataclass(frozen=True)

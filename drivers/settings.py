@@ -33,6 +33,12 @@ class PrinterDefaults:
     copies: int = 1
 
 
+#: What becomes of a film in doubt (its print request went out, no answer came back): sent again
+#: once more at most (the default), never (counted as printed, with a warning), or every time
+#: the job is tried again.
+REPRINT_IN_DOUBT = ("once", "never", "always")
+
+
 @dataclass(frozen=True)
 class PrinterConfig:
     name: str
@@ -79,3 +85,4 @@ class PrinterConfig:
     retry_interval_s: float | None = None
     retry_limit: int | None = None
     status_poll_s: float = 30.0
+    reprint_in_doubt: str = "once"            # one of REPRINT_IN_DOUBT

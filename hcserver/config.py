@@ -19,7 +19,7 @@ from typing import Any
 
 from hcserver import __version__
 from hcserver.drivers.dicom.status_policy import parse_override
-from hcserver.drivers.settings import PrinterConfig, PrinterDefaults, Station
+from hcserver.drivers.settings import REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
 from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS
 from hcserver.printer_drivers import DRIVERS
 from hcserver.states import PRIORITIES
@@ -239,6 +239,8 @@ def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, A
     elif key in _PRINTER_FIELDS:
         kind, what = _PRINTER_FIELDS[key]
         kwargs[key] = _check(file, full, value, kind, what)
+    elif key == "reprint_in_doubt":
+        kwargs[key] = _choice(file, full, value, REPRINT_IN_DOUBT)
     elif key == "film_sizes":
         kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES))
     elif key == "magnification_types":

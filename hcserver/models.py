@@ -66,6 +66,10 @@ class Film(Base):
     options: Mapped[dict] = mapped_column(JSON)              # magnification, densities, trim, ...
     printed_at: Mapped[datetime | None] = mapped_column(DateTime)
     output: Mapped[str | None] = mapped_column(Text)         # e.g. the preview PNG path
+    # Times its print request went out without an answer (the printer may have printed it), and
+    # when last: see reprint_in_doubt (hcserver.dispatch.outcomes).
+    in_doubt: Mapped[int] = mapped_column(Integer, default=0)
+    in_doubt_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     job: Mapped[Job] = relationship(back_populates="films")
     frames: Mapped[list[Frame]] = relationship(back_populates="film", order_by="Frame.index",

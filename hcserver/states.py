@@ -54,6 +54,7 @@ class EventKind(str, enum.Enum):
     PRIORITY = "priority"                   # a waiting job's priority changed
     PRINTER = "printer"                     # a waiting job moved to another printer
     FILM_PRINTED = "film-printed"
+    FILM_IN_DOUBT = "film-in-doubt"         # a film's print request got no answer: it may be printed
     WARNING = "warning"                     # what a printer or the formatter warned of; printing goes on
     DIMSE = "dimse"                         # one DIMSE exchange of an attempt (hcq show --log only)
 

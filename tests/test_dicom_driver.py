@@ -360,10 +360,10 @@ def test_connection_refused_retries(drivers):
     assert result["ok"] is False and "connection refused" in result["error"]
 
 
-def test_association_rejected_retries(tmp_path, drivers):
+def test_association_rejected_permanently_stops_the_printer(tmp_path, drivers):
     with PrinterSimulator(port=0, refuse=(1, 1, 3)) as sim:
         driver = drivers(printer(sim.port))
-        failure = expect_failure(driver, [sheet(0)], Action.RETRY)
+        failure = expect_failure(driver, [sheet(0)], Action.STOP_PRINTER)
         assert "rejected" in failure.reason
         assert "Rejected Permanent" in failure.reason
         assert "Calling AE title not recognised" in failure.reason

@@ -6,8 +6,8 @@ The misbehaviour comes from the bundled simulator's faults, including the ones
 that write raw bytes on the association's connection (``garbage``,
 ``half-pdu``, ``wrong-message-id``) and leave attributes out of a response
 (``malformed``). Expected actions and reasons are written here by hand:
-connection problems, rejections and protocol errors are retried (README,
-"Status policy"); a response the films cannot be printed from fails the job;
+connection problems, transient rejections and protocol errors are retried, a permanent
+rejection stops the printer (README, "Status policy"); a response the films cannot be printed from fails the job;
 an unknown printer status is a warning (status_policy.printer_status_action).
 """
 from __future__ import annotations
@@ -71,7 +71,7 @@ def test_association_rejected(sim, drivers, result, result_words, source_reason,
                               reason_words, hint):
     sim.add_fault(Fault("A-ASSOCIATE", behaviour="reject", reject=(result, *source_reason)))
     driver = drivers(printer(sim.port))
-    failure = expect_failure(driver, [sheet(0)], Action.RETRY)
+    failure = expect_failure(driver, [sheet(0)], Action.STOP_PRINTER if result == 1 else Action.RETRY)
     assert failure.reason == (f"association rejected by printer {peer(sim)}: {result_words}, "
                               f"source: {source_words}, reason: {reason_words}{hint}")
     assert sim.received_count("N-GET") == 0

@@ -4,8 +4,9 @@
 the printer config, calling AE title, implementation identity, max PDU,
 timeouts, TCP_NODELAY, TLS when the printer has ``tls = true``), turns every
 way of *not* getting there into a :class:`~hcserver.drivers.base.PrintFailure` with
-``Action.RETRY`` and a reason in words, sends DIMSE-N requests, releases and
-aborts. A request that gets no usable response (DIMSE timeout, peer abort,
+``Action.RETRY`` and a reason in words (a permanent rejection: ``STOP_PRINTER``, see
+:func:`~hcserver.drivers.dicom.status_policy.rejection_action`), sends DIMSE-N requests,
+releases and aborts. A request that gets no usable response (DIMSE timeout, peer abort,
 connection closed, association already gone, bytes that are no valid PDU, a
 response to another message) raises :class:`ConnectionLost`; statuses are
 judged by the caller. :func:`echo` is C-ECHO on an association of its own.
@@ -39,7 +40,7 @@ from pynetdicom import AE, evt
 from hcserver.drivers.base import Action, PrintFailure
 from hcserver.drivers.dicom.event_reports import EventReports, PrinterEvent
 from hcserver.drivers.dicom.reactor import leave_responses_to_the_request, use_reactor_pause
-from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
+from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS, rejection_action
 from hcserver.drivers.dicom.tls import tls_args, tls_text
 from hcserver.drivers.dicom.watchdog import ABORT_GRACE_S
 from hcserver.drivers.dicom.wire import Wire, a_pdu, peer_of
@@ -86,12 +87,16 @@ class ConnectionLost(PrintFailure):
     """No DIMSE response: timeout, abort, closed connection. Always RETRY.
 
     ``timed_out`` tells a DIMSE timeout (the peer is alive but silent) from
-    a connection that went away.
+    a connection that went away; ``sent``, that the request was handed to the
+    connection (the printer may have received and carried it out) from one that
+    never went out.
     """
 
-    def __init__(self, reason: str, *, operation: str | None = None, timed_out: bool = False):
+    def __init__(self, reason: str, *, operation: str | None = None, timed_out: bool = False,
+                 sent: bool = False):
         super().__init__(Action.RETRY, reason, operation=operation)
         self.timed_out = timed_out
+        self.sent = sent
         self.seconds = 0.0
 
 
@@ -163,6 +168,17 @@ def _associate(ae: AE, printer: PrinterConfig,
     return assoc, wire, time.monotonic() - start
 
 
+def _refusal_action(assoc: Any) -> Action:
+    """What a failed association request does: RETRY, unless the printer rejected it
+    permanently (the status policy's :func:`rejection_action`)."""
+    if not assoc.is_rejected:
+        return Action.RETRY
+    try:
+        return rejection_action(int(assoc.acceptor.primitive.result))
+    except Exception:  # pragma: no cover - malformed rejection
+        return Action.RETRY
+
+
 def _reject_hint(source: int, reason: int, printer: PrinterConfig, calling: str) -> str:
     """A hint for the A-ASSOCIATE-RJ reasons that point at an AE title in our configuration."""
     if source == 1 and reason == 3:
@@ -192,7 +208,8 @@ class PrintAssociation:
     def open(cls, printer: PrinterConfig, station: Station,
              syntaxes: list[str] | None = None) -> PrintAssociation:
         """Associate with the printer or raise PrintFailure: RETRY with the reason in words,
-        FAIL for settings pynetdicom refuses, STOP_PRINTER for TLS files it cannot use."""
+        FAIL for settings pynetdicom refuses, STOP_PRINTER for TLS files it cannot use and for a
+        permanent rejection."""
         syntaxes = syntaxes or requested_contexts(printer)
         try:
             ae = _make_ae(printer, station, syntaxes)
@@ -205,7 +222,7 @@ class PrintAssociation:
             leave_responses_to_the_request(assoc)
             assoc.network_timeout_response = "A-RELEASE"
             return cls(assoc, printer, time.monotonic(), wire, reports)
-        raise PrintFailure(Action.RETRY, cls._why_not(assoc, printer, wire, elapsed, ae.ae_title),
+        raise PrintFailure(_refusal_action(assoc), cls._why_not(assoc, printer, wire, elapsed, ae.ae_title),
                            operation="A-ASSOCIATE")
 
     @staticmethod
@@ -367,13 +384,13 @@ class PrintAssociation:
             else:
                 why = "association aborted by the printer or connection closed"
             lost = ConnectionLost(f"{operation} {sop}: {why} ({peer})", operation=operation,
-                                  timed_out=timed_out)
+                                  timed_out=timed_out, sent=True)
             lost.seconds = seconds
             raise lost
         if wrong:
             self.abort()
             lost = ConnectionLost(f"{operation} {sop}: {wrong}, a DICOM protocol error; association "
-                                  f"aborted ({peer})", operation=operation)
+                                  f"aborted ({peer})", operation=operation, sent=True)
             lost.seconds = seconds
             raise lost
         return result, seconds

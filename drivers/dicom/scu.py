@@ -27,7 +27,8 @@ the decided action. No response, a lost or refused connection, a rejected
 association, a missing presentation context, a failed TLS handshake and a
 protocol error (bytes that are no valid PDU, a PDU cut short, a response to
 another Message ID) raise ``PrintFailure(RETRY)`` with what happened in words
-(see :mod:`hcserver.drivers.dicom.association`). A film box response the film cannot
+(see :mod:`hcserver.drivers.dicom.association`); a permanent rejection raises
+``PrintFailure(STOP_PRINTER)``. A film box response the film cannot
 be printed from (no, or no usable, Referenced Image Box Sequence) raises
 ``PrintFailure(FAIL)``; an N-GET Printer response without Printer Status is a
 warning (the status is unknown, which the status policy lets print).
@@ -497,9 +498,11 @@ class _DicomFilmSession:
         """Film box N-CREATE, image box N-SETs, N-ACTION print, N-DELETE; returns the film box UID.
 
         Once the N-ACTION has succeeded the film counts as printed: a failure after it (a
-        printer FAILURE report, a lost N-DELETE) is raised by the next call instead.
+        printer FAILURE report, a lost N-DELETE) is raised by the next call instead. An N-ACTION
+        sent without an answer coming back raises with ``in_doubt`` set to the film's index.
         """
         self._raise_deferred()
+        assert self.film_session_uid is not None, "open() creates the film session first"
         annotate = self._annotation_texts(sheet)
         fb = build(FILM_BOX, FilmBoxInputs(self.printer, sheet, self.film_session_uid, self.plut_uid,
                                                       bool(annotate)), self.printer)
@@ -546,6 +549,9 @@ class _DicomFilmSession:
                     lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
                                                     film_box_uid, msg_id=i, meta_uid=m))
         except PrintFailure as failure:
+            if isinstance(failure, ConnectionLost) and failure.sent:
+                # The request went out and no answer came: the printer may have printed the film.
+                failure.in_doubt = sheet.index
             if failure.operation != "N-EVENT-REPORT":
                 raise
             # The print action succeeded; a printer report that came with it must not make

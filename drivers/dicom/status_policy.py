@@ -92,6 +92,14 @@ or not at all, we choose:
 Printer Status (2110,0010), from N-GET Printer or N-EVENT-REPORT, is handled by
 :func:`printer_status_action`: NORMAL → ok, WARNING → warn, FAILURE →
 stop-printer, anything else (including empty) → warn.
+
+A rejected association (A-ASSOCIATE-RJ) is handled by :func:`rejection_action`:
+rejected-transient → retry, rejected-permanent → stop-printer. A permanent
+rejection (e.g. our calling AE title is not configured on the printer) is not
+cleared by waiting: retried, it would cost every job its whole back-off (about
+an hour at the defaults) and then fail it. The printer stops with the
+rejection's words instead, its jobs wait, and the status poll resumes it once
+the printer accepts an association and answers the N-GET.
 """
 from __future__ import annotations
 
@@ -120,7 +128,8 @@ __all__ = [
     "ACTIONS", "ANNEX_N", "ANNEX_N_TABLES", "CATEGORIES", "MEANINGS", "OPERATIONS", "OPERATIONS_BY_SOP_CLASS",
     "OTHER_CODES", "OVERRIDE_OPERATIONS", "SOP_CLASS_NAMES", "SOP_CLASS_UIDS", "SOP_CLASSES", "TABLE",
     "Decision", "StatusRule", "category_of", "decide", "default_rule_text", "meaning_of", "parse_override",
-    "parse_overrides", "policy_key", "printer_status_action", "rules_for",
+    "REJECTED_PERMANENT", "REJECTED_TRANSIENT", "parse_overrides", "policy_key", "printer_status_action",
+    "rejection_action", "rules_for",
 ]
 
 _UID_TO_NAME = {uid: name for name, uid in SOP_CLASS_UIDS.items()}
@@ -432,6 +441,16 @@ def printer_status_action(status: str) -> Action:
     value = (status or "").strip().upper()
     return {"NORMAL": Action.OK, "WARNING": Action.WARN,
             "FAILURE": Action.STOP_PRINTER}.get(value, Action.WARN)
+
+
+#: A-ASSOCIATE-RJ Result (PS3.8 9.3.4): 1 rejected-permanent, 2 rejected-transient.
+REJECTED_PERMANENT, REJECTED_TRANSIENT = 1, 2
+
+
+def rejection_action(result: int) -> Action:
+    """The action for an association the printer rejected with ``result`` (see the module
+    docstring): rejected-permanent → stop-printer, rejected-transient (or anything else) → retry."""
+    return Action.STOP_PRINTER if result == REJECTED_PERMANENT else Action.RETRY
 
 
 # ---------------------------------------------------------------------------

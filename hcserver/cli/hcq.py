@@ -176,11 +176,13 @@ def show(client, job, as_json, with_log):
         click.echo(f"{'private':17} label, files, errors, warnings, event reasons, DIMSE log and patient "
                    f"details: for its owner ({data['owner']}) and administrators only")
     click.echo(f"{'films':17} {data['films_printed']} of {data['films_total']} printed")
+    if data.get("films_in_doubt"):
+        click.echo(f"{'films in doubt':17} {', '.join(str(i + 1) for i in data['films_in_doubt'])} "
+                   f"(the printer may have printed them without saying so)")
     for film in data["films"]:
         where = f" -> {film['output']}" if film["output"] else ""
-        printed = f"printed {film['printed_at']}" if film["printed_at"] else "not printed"
         click.echo(f"  film {film['index'] + 1}: {film['film_size']} {film['orientation']} {film['layout']}, "
-                   f"{film['frames']} image(s), {printed}{where}")
+                   f"{film['frames']} image(s), {_film_state(film, data['films_printed'])}{where}")
     if data["warnings"]:
         click.echo("warnings")
         for w in data["warnings"]:
@@ -195,6 +197,18 @@ def show(client, job, as_json, with_log):
         for x in data["log"]:
             click.echo(f"  {x['at']}  attempt {x['attempt']}  {x['operation']:14} {x['sop_class']:20} "
                        f"{x['status'] or '-':7} {x['ms']:8.1f} ms  {x['meaning']}")
+
+
+def _film_state(film: dict, films_printed: int) -> str:
+    """A film's line in ``hcq show``: printed, in doubt (its print request got no answer), or not."""
+    if not film.get("in_doubt"):
+        return f"printed {film['printed_at']}" if film["printed_at"] else "not printed"
+    doubt = f"in doubt ({film['in_doubt']} print request(s) unanswered, last {film['in_doubt_at']})"
+    if film["printed_at"]:
+        return f"printed {film['printed_at']} after being {doubt}: may be on film twice"
+    if film["index"] < films_printed:
+        return f"{doubt}: counted as printed, not sent again"
+    return f"{doubt}: to be sent again"
 
 
 @cli.command()

@@ -11,6 +11,7 @@ from hcserver.drivers.base import Action
 from hcserver.drivers.dicom import association as assoc
 from hcserver.drivers.dicom import datasets
 from hcserver.drivers.dicom import status_policy as sp
+from hcserver.drivers.settings import PrinterConfig
 
 words = Prose("print_activity")
 
@@ -70,8 +71,11 @@ def _common(doc: Doc, ctx: Ctx, n: str) -> None:
         [words("failure.connect"), behaviour(ctx, Action.RETRY, ending=None)],
         [words("failure.rejected"), words("failure.rejected.behaviour")],
         [words("failure.no context"), words("failure.no context.behaviour")],
+        [words("failure.tls"), words("failure.tls.behaviour")],   # "as above": after the retried ones
+        [words("failure.rejected permanent"),
+         f"{behaviour(ctx, sp.rejection_action(sp.REJECTED_PERMANENT), ending=None)} "
+         f"{words('failure.rejected permanent.behaviour')}"],
         [words("failure.no plut"), words("failure.no plut.behaviour")],
-        [words("failure.tls"), words("failure.tls.behaviour")],
         [words("failure.timeout"), retry],
         [words("failure.lost"), retry],
         [words("failure.no image boxes"), fail],
@@ -80,7 +84,9 @@ def _common(doc: Doc, ctx: Ctx, n: str) -> None:
         [words("failure.held association lost"), words("failure.held association lost.behaviour")],
     ]
     doc.table("Communication failure behavior", ["Exception", "Behavior"], rows)
-    doc.para(words("rules"))
+    p = ctx.printer
+    doc.para(words("rules", reprint_in_doubt=f"`{p.reprint_in_doubt}` for this printer" if p is not None else
+                   f"default `{PrinterConfig.reprint_in_doubt}`"))
 
 
 def _heading(doc: Doc, n: str, sop: str) -> None:

@@ -10,7 +10,7 @@ from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.dispatch.timers import keep_house, new_scheduler
 from hcserver.dispatch.worker import PrinterWorker
 from hcserver.formatting import FormatPool
-from hcserver.queue import JobQueue, utcnow
+from hcserver.queue import JobQueue, unwritable, utcnow
 from hcserver.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,12 @@ class Dispatcher:
         try:
             driven = self.queue.leases.renew([w.printing for w in list(self.workers.values()) if w.printing])
             taken = self.queue.leases.take_over_expired()
-        except Exception:   # a scheduled task must never die for good
-            log.exception("lease renewal failed")
+        except Exception as exc:   # a scheduled task must never die for good
+            why = unwritable(exc)
+            if why:
+                log.error("lease renewal failed: %s", why)
+            else:
+                log.exception("lease renewal failed")
             return
         if taken:
             log.warning("took over jobs %s from nodes that stopped renewing their leases", taken)

@@ -13,7 +13,15 @@ An attempt ends
   max_job_time_s, a formatting process that crashed and anything unexpected are retried; a film
   that cannot be formatted fails the job. A failure after every film was accepted leaves the job
   completed, with a warning;
-- on an error outside the print loop (e.g. the database went away) → requeued.
+- a film whose print request got no answer (the failure's ``in_doubt``) may have been printed: it
+  is recorded in doubt, and the printer's reprint_in_doubt decides whether it is sent again
+  (:func:`may_send_again`). One that is not is counted as printed, with a warning: the job goes
+  on after it (and completes if it was the last), so no more copies of it come out;
+- when the queue's database refuses a write (a full disk, a read-only file: :func:`unwritable`)
+  → requeued with that reason, not counted as a failed attempt, resuming after the films the
+  printer accepted (the worker writes the ending, and the films not yet recorded, once the
+  database can be written again);
+- on an error outside the print loop → requeued.
 
 A stop-printer failure stops the printer whatever becomes of the job. A cancel pending when a
 failure ends the attempt wins: the job is canceled instead (``if_canceled``; applied with the
@@ -23,14 +31,14 @@ ended by hcserver.queue.leases.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from hcserver import formatter
 from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.drivers.base import Action, PrintFailure
 from hcserver.formatting import FormattingCrashed
-from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, LeaseLost, utcnow
+from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, FilmInDoubt, LeaseLost, unwritable, utcnow
 from hcserver.states import Transition
 
 log = logging.getLogger(__name__)
@@ -81,27 +89,76 @@ def before_film(job: ClaimedJob, index: int, check: FilmCheck, *, printer: str, 
     return None
 
 
+def may_send_again(times_in_doubt: int, reprint_in_doubt: str) -> bool:
+    """Whether a film whose print request got no answer ``times_in_doubt`` times is sent again,
+    as the printer's reprint_in_doubt says: "once" (the default) sends it once more, so at most
+    two copies come out where the printer printed and then failed to say so; "never" counts it as
+    printed at once (it may be missing: the warning says to check); "always" sends it every time
+    the job is retried (a copy per attempt, up to retry_limit)."""
+    if reprint_in_doubt == "always":
+        return True
+    return reprint_in_doubt == "once" and times_in_doubt < 2
+
+
+def _in_doubt(job: ClaimedJob, failure: PrintFailure, printer: str, reprint_in_doubt: str) -> FilmInDoubt:
+    index = failure.in_doubt
+    assert index is not None
+    # Only the job's first unprinted film can have been in doubt before (it resumes there).
+    times = (job.in_doubt if index == job.films_printed else 0) + 1
+    film = f"film {index + 1} of {job.films_total}"
+    what = f"{film} is in doubt: its print request got no answer ({failure.reason}), so the printer may have printed it"
+    if may_send_again(times, reprint_in_doubt):
+        limit = "once more at most" if reprint_in_doubt == "once" else "whenever the job is retried"
+        reason = f"{what}; it is sent again, {limit} (reprint_in_doubt = {reprint_in_doubt})"
+        return FilmInDoubt(index, times, reason)
+    reason = f"{what}; counted as printed and not sent again (reprint_in_doubt = {reprint_in_doubt})"
+    copies = "once" if times == 1 else f"up to {times} times"
+    warning = (f"{film} is in doubt: sent {times} time(s) without an answer, it may have printed {copies} or not at "
+               f"all; counted as printed, not sent again (reprint_in_doubt = {reprint_in_doubt}): check the "
+               f"printer's output")
+    log.warning("printer %s: job %s: %s", printer, job.id, reason)
+    return FilmInDoubt(index, times, reason, counted=True, warning=("print", None, warning))
+
+
+def reprinted(job: ClaimedJob, index: int) -> str | None:
+    """The warning for film ``index``, printed now, if it was in doubt before (so it may be on
+    film twice)."""
+    if index != job.films_printed or not job.in_doubt:
+        return None
+    return (f"film {index + 1} of {job.films_total} was in doubt and has been printed again: the printer may have "
+            f"printed it twice")
+
+
 def after_error(error: Exception, job: ClaimedJob, *, printer: str, films_printed: int, retry: RetryPolicy,
-                overtime_s: float | None = None) -> AttemptEnd:
+                overtime_s: float | None = None, reprint_in_doubt: str = "once") -> AttemptEnd:
     """How an attempt ends that raised ``error`` while printing (not :class:`LeaseLost`: then
     nothing is written). ``films_printed``: the job's count once every record was written;
-    ``overtime_s``: the max_job_time_s the job overran, if the job-time timer aborted it."""
+    ``overtime_s``: the max_job_time_s the job overran, if the job-time timer aborted it;
+    ``reprint_in_doubt``: the printer's setting (see :func:`may_send_again`)."""
     if isinstance(error, PrintFailure):
         failure = error
         if overtime_s is not None:
             failure = PrintFailure(Action.RETRY, f"printing took longer than max_job_time_s ({overtime_s:g} s) "
-                                                 f"and was aborted ({failure.reason})")
+                                                 f"and was aborted ({failure.reason})", in_doubt=failure.in_doubt)
+        doubt = None if failure.in_doubt is None else _in_doubt(job, failure, printer, reprint_in_doubt)
+        if doubt is not None and doubt.counted:
+            films_printed = max(films_printed, doubt.index + 1)
         # The printer failed: it stops until its status is no longer FAILURE, whatever the job does.
         stop_printer = failure.reason if failure.action is Action.STOP_PRINTER else None
         if films_printed >= job.films_total:
-            # Every film was accepted; what failed afterwards (N-DELETE, a printer report)
-            # concerns the printer, not this job.
-            warning = (failure.operation or "print", failure.status, f"after the last film: {failure.reason}")
-            log.warning("job %s on %s: %s %s %s", job.id, printer, warning[0],
-                        "" if warning[1] is None else f"0x{warning[1]:04X}", warning[2])
+            # Every film was accepted (or counted, in doubt); what failed afterwards (N-DELETE,
+            # a printer report) concerns the printer, not this job.
+            warning: tuple[str, int | None, str] | None = None   # a film counted in doubt has its own
+            if doubt is None or not doubt.counted:
+                warning = (failure.operation or "print", failure.status, f"after the last film: {failure.reason}")
+                log.warning("job %s on %s: %s %s %s", job.id, printer, warning[0],
+                            "" if warning[1] is None else f"0x{warning[1]:04X}", warning[2])
             return AttemptEnd(Transition.COMPLETE, f"all {job.films_total} films printed", warning=warning,
-                              stop_printer=stop_printer)
-        return _failed(job, failure, printer, retry, stop_printer)
+                              stop_printer=stop_printer, in_doubt=doubt)
+        return replace(_failed(job, failure, printer, retry, stop_printer), in_doubt=doubt)
+    unwritten = unwritable(error)
+    if unwritten:
+        return _unwritable(unwritten, job, films_printed)
     if isinstance(error, FormattingCrashed):
         return _failed(job, PrintFailure(Action.RETRY, f"the formatting process ended unexpectedly ({error}); "
                                                        f"the film is formatted again"), printer, retry)
@@ -130,6 +187,18 @@ def _failed(job: ClaimedJob, failure: PrintFailure, printer: str, retry: RetryPo
     return AttemptEnd(Transition.FAIL, reason, error=reason, if_canceled=canceled)
 
 
+def _unwritable(why: str, job: ClaimedJob, films_printed: int) -> AttemptEnd:
+    """The queue's database refused a write while the job printed: neither the job's fault nor
+    the printer's, so no failed attempt; ``films_printed`` counts the films the printer accepted,
+    recorded or not (the worker writes them with this ending)."""
+    if films_printed >= job.films_total:
+        return AttemptEnd(Transition.COMPLETE, f"all {job.films_total} films printed",
+                          warning=("record", None, f"{why}; recorded once it could be written again"))
+    return AttemptEnd(Transition.REQUEUE, f"{why}; resumes at film {films_printed + 1}",
+                      if_canceled=f"canceled; the attempt had ended with: {why}")
+
+
 def internal_error(error: Exception) -> AttemptEnd:
-    """The attempt could not be ended as decided (e.g. the database went away): never leave it processing."""
-    return AttemptEnd(Transition.REQUEUE, f"internal error: {error!r}")
+    """The attempt could not be ended as decided: never leave it processing."""
+    why = unwritable(error)
+    return AttemptEnd(Transition.REQUEUE, why or f"internal error: {error!r}")

@@ -6,7 +6,7 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from hcserver.drivers.base import PrinterStatus
-from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, utcnow
+from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, unwritable, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,13 @@ class JobObserver:
     the check before the next film is read in the same go. The worker collects both with
     :meth:`recorded` before it goes on, and :meth:`settle` before it ends the attempt, so a
     record is never written after the attempt's outcome.
+
+    When the database refuses a write (a full disk, a read-only file), nothing the printer did is
+    dropped: a film it accepted is kept in :attr:`unrecorded` (the record raises, which ends the
+    attempt) and a warning in :attr:`unwritten_warnings`; the worker writes both with the
+    attempt's end. A printer status that cannot be written is only logged: the next N-GET
+    reads it again. Neither raises into the driver, which may be between a print action and its
+    announcement.
     """
 
     def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor):
@@ -34,14 +41,32 @@ class JobObserver:
         self._recorder = recorder
         self._recording: tuple[int, Future] | None = None   # (film index, its record and next check)
         self.films_printed = job.films_printed   # the job's count as last recorded (read it after settle())
+        self.unrecorded: list[tuple[int, str | None, list[dict]]] = []   # (film, output, exchanges)
+        self.unwritten_warnings: list[tuple[str, int | None, str]] = []
+
+    @property
+    def films_accepted(self) -> int:
+        """The films the printer accepted, recorded or not (read it after settle())."""
+        return max([self.films_printed] + [index + 1 for index, _, _ in self.unrecorded])
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
                     "" if status is None else f"0x{status:04X}", meaning)
-        self.queue.attempts.add_warning(self.job_id, operation, status, meaning)
+        try:
+            self.queue.attempts.add_warning(self.job_id, operation, status, meaning)
+        except Exception as exc:
+            if not unwritable(exc):
+                raise
+            self.unwritten_warnings.append((operation, status, meaning))
 
     def printer_status(self, status: PrinterStatus) -> None:
-        self.queue.printers.report_status(self.printer, status.status, status.info)
+        try:
+            self.queue.printers.report_status(self.printer, status.status, status.info)
+        except Exception as exc:
+            why = unwritable(exc)
+            if not why:
+                raise
+            log.warning("printer %s: status %s not recorded: %s", self.printer, status.status, why)
 
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
         code = None if status is None else f"0x{status:04X}"
@@ -63,7 +88,12 @@ class JobObserver:
         return future
 
     def _record(self, index: int, output: str | None, exchanges: list[dict]) -> FilmCheck | None:
-        self.queue.attempts.film_printed(self.job_id, index, output, exchanges)
+        try:
+            self.queue.attempts.film_printed(self.job_id, index, output, exchanges)
+        except Exception as exc:
+            if unwritable(exc):   # written with the attempt's end (see the class docstring)
+                self.unrecorded.append((index, output, exchanges))
+            raise
         self.films_printed = index + 1
         if index + 1 < self.films_total:
             return self.queue.attempts.between_films(self.job_id, self.printer, self.priority_rank)

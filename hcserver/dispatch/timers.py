@@ -1,9 +1,10 @@
 """The dispatcher's timers, as APScheduler jobs: nothing polls the database on a clock.
 
-Each printer's worker has four, named "<kind>-<printer>": the back-off of its earliest retried
+Each printer's worker has five, named "<kind>-<printer>": the back-off of its earliest retried
 job ("due"), the release of an idle association ("idle"), the status poll of a stopped printer
-("poll") and the time limit of the job it prints ("jobtime"). The first three only wake the
-worker, which then looks at what is due; the last aborts what the job waits for. The
+("poll"), the next try to write an attempt's end the database refused ("write") and the time
+limit of the job it prints ("jobtime"). The first four only wake the worker, which then looks at
+what is due; the last aborts what the job waits for. The
 dispatcher's own two run for the whole node: lease keeping and the history purge.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-KINDS = ("idle", "due", "poll", "jobtime")
+KINDS = ("idle", "due", "poll", "write", "jobtime")
 
 
 def new_scheduler() -> BackgroundScheduler:
@@ -90,6 +91,13 @@ class PrinterTimers:
         """Whether a status poll is due since last asked."""
         due, self._poll_due = self._poll_due, False
         return due
+
+    # ---- an attempt's end the database refused -----------------------------------------
+
+    def retry_write(self, after_s: float) -> None:
+        """Wake the worker in ``after_s`` to try writing it again."""
+        self._set("write", self._fire, ("write",), trigger="date",
+                  run_date=datetime.now(UTC) + timedelta(seconds=after_s))
 
     # ---- the time limit of a job -----------------------------------------------------
 

@@ -4,12 +4,19 @@ prints them and ends each attempt (how: hcserver.dispatch.outcomes).
 It sleeps until something concerns its printer (a job submitted, released, moved,
 reprioritised; the printer enabled; a back-off expiring; the idle timer; a status poll). It
 never polls the database on a clock: timers (hcserver.dispatch.timers) wake it.
+
+When the database refuses to write an attempt's end (a full disk, a read-only file), the worker
+keeps that end, with the films and warnings it could not record, and writes it as soon as the
+database takes it (tried every :data:`WRITE_RETRY_S`; nothing else is printed meanwhile), so the
+job is requeued at once with the true reason instead of waiting for its lease to run out. It
+renews the job's lease meanwhile.
 """
 from __future__ import annotations
 
 import logging
 import threading
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from queue import SimpleQueue
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -22,11 +29,25 @@ from hcserver.dispatch.timers import PrinterTimers
 from hcserver.drivers.base import Driver, JobTicket, PrintFailure
 from hcserver.formatting import FormatPool
 from hcserver.printer_drivers import build_driver
-from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, JobQueue, LeaseLost
+from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, JobQueue, LeaseLost, unwritable
 from hcserver.spool import Spool
 from hcserver.states import PrinterState, PrinterTransition
 
 log = logging.getLogger(__name__)
+
+#: Seconds between tries to write an attempt's end the database refused.
+WRITE_RETRY_S = 1.0
+
+
+@dataclass
+class _Ending:
+    """An attempt's end with what is written with it (see the module docstring)."""
+
+    job_id: int
+    end: AttemptEnd
+    exchanges: list[dict] = field(default_factory=list)
+    films: list[tuple[int, str | None, list[dict]]] = field(default_factory=list)   # not yet recorded
+    warnings: list[tuple[str, int | None, str]] = field(default_factory=list)      # not yet recorded
 
 
 class PrinterWorker:
@@ -44,6 +65,7 @@ class PrinterWorker:
         self.driving = False       # this node holds the printer's lease (one node drives a printer)
         self.printing: int | None = None   # the job being printed: its lease is renewed
         self._observer: JobObserver | None = None   # of the job printing now
+        self._owed: _Ending | None = None   # an attempt's end the database refused, to write first
         self._calls: SimpleQueue = SimpleQueue()   # (function, Future) to run between jobs
         self._recorder = recorder_thread(self.name)   # see JobObserver
         self._thread = threading.Thread(target=self._run, name=f"printer-{self.name}", daemon=True)
@@ -79,9 +101,16 @@ class PrinterWorker:
                     return
                 try:
                     self._cycle()
-                except Exception:  # the worker must survive anything a cycle throws
-                    log.exception("printer %s: worker cycle failed", self.name)
+                except Exception as exc:  # the worker must survive anything a cycle throws
+                    why = unwritable(exc)
+                    if why:   # e.g. a claim on a full disk: nothing was started
+                        log.error("printer %s: %s", self.name, why)
+                    else:
+                        log.exception("printer %s: worker cycle failed", self.name)
         finally:
+            if self._owed is not None and not self._write(self._owed):
+                log.error("printer %s: job %s stays processing: %s; it is requeued when its lease runs out or "
+                          "at the next start", self.name, self._owed.job_id, self._owed.end.reason)
             # Here, not in stop(): a worker that stop() gave up waiting for still records its last film.
             self._recorder.shutdown(wait=False)
 
@@ -121,6 +150,8 @@ class PrinterWorker:
 
     def _cycle(self) -> None:
         self._run_calls()
+        if self._owed is not None and not self._write(self._owed):
+            return   # tried again by the write timer
         if not self._drives():
             self.driver.idle()   # the printer is another node's: release an association left open
             return
@@ -143,8 +174,10 @@ class PrinterWorker:
                     log.exception("printer %s: job %s could not be requeued", self.name, job.id)
                 break
             finally:
-                self.printing = None
+                self.printing = None if self._owed is None else self._owed.job_id   # its lease is kept
                 self.timers.clear_job_time()
+            if self._owed is not None:
+                return   # nothing more until the database takes writes again
             self._run_calls()
         if printed:
             self.timers.release_when_idle(self.server.idle_release_s)
@@ -179,19 +212,47 @@ class PrinterWorker:
         return end
 
     def _end(self, job_id: int, end: AttemptEnd) -> None:
-        """End the attempt (a record still being written first)."""
-        exchanges = []
+        """End the attempt (a record still being written first), or keep its end to write once
+        the database can be written."""
+        ending = _Ending(job_id, end)
         if self._observer:
             self._observer.settle()
-            exchanges = self._observer.exchanges
+            ending.exchanges = self._observer.exchanges
+            ending.films, ending.warnings = self._observer.unrecorded, self._observer.unwritten_warnings
+        self._write(ending)
+
+    def _write(self, ending: _Ending) -> bool:
+        """Write an attempt's end; False if the database refused it (kept, and tried again)."""
+        end = ending.end
         try:
-            printer_stopped = self.queue.attempts.end(job_id, end, exchanges)
+            printer_stopped = self.queue.attempts.end(ending.job_id, end, ending.exchanges, ending.films,
+                                                      ending.warnings)
         except LeaseLost as exc:   # the job is another node's now: leave it alone
             log.warning("printer %s: %s; this attempt's outcome (%s: %s) is dropped", self.name, exc,
                         end.transition.value, end.reason)
-            return
+            self._owed = None
+            self.printing = None
+            return True
+        except Exception as exc:
+            why = unwritable(exc)
+            if not why:
+                raise
+            if self._owed is None:
+                log.error("printer %s: job %s: %s; its attempt's end (%s: %s) is written as soon as the database "
+                          "takes it", self.name, ending.job_id, why, end.transition.value, end.reason)
+            self._owed = ending
+            self.printing = ending.job_id   # keep its lease meanwhile
+            if not self._stopping:
+                self.timers.retry_write(WRITE_RETRY_S)
+            return False
+        if self._owed is not None:
+            log.warning("printer %s: job %s: the database takes writes again; written: %s: %s", self.name,
+                        ending.job_id, end.transition.value, end.reason)
+            self._owed = None
+            self.printing = None
         if printer_stopped:   # until its status is no longer FAILURE
             self.timers.poll_status(self.printer.status_poll_s)
+        return True
 
     def _print(self, job: ClaimedJob) -> None:
         """Print ``job`` from its first unprinted film and end the attempt as outcomes decides."""
@@ -212,9 +273,10 @@ class PrinterWorker:
             return
         except Exception as error:
             observer.settle()   # a film the printer accepted before the failure counts as printed
-            end = outcomes.after_error(error, job, printer=self.name, films_printed=observer.films_printed,
+            end = outcomes.after_error(error, job, printer=self.name, films_printed=observer.films_accepted,
                                        retry=RetryPolicy.of(self.printer, self.server),
-                                       overtime_s=self.server.max_job_time_s if self._overtime else None)
+                                       overtime_s=self.server.max_job_time_s if self._overtime else None,
+                                       reprint_in_doubt=self.printer.reprint_in_doubt)
         self._end(job.id, end)
 
     def _print_films(self, job: ClaimedJob, ticket: JobTicket, observer: JobObserver) -> AttemptEnd:
@@ -235,6 +297,9 @@ class PrinterWorker:
                     observer.warning("format", None, note)
                 output = session.print_film(sheet)
                 check = observer.recorded(index, output)
+                twice = outcomes.reprinted(job, index)
+                if twice:
+                    observer.warning("print", None, twice)
         return outcomes.completed(job)
 
     def _job_overtime(self, job_id: int) -> None:

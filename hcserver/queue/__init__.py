@@ -19,15 +19,16 @@ from collections.abc import Callable
 from sqlalchemy import Engine
 
 from hcserver.events import JobChange
-from hcserver.queue.attempts import AttemptEnd, Attempts, ClaimedJob, FilmCheck
+from hcserver.queue.attempts import AttemptEnd, Attempts, ClaimedJob, FilmCheck, FilmInDoubt
 from hcserver.queue.history import History
 from hcserver.queue.jobs import Jobs
 from hcserver.queue.leases import Leases
 from hcserver.queue.printers import Printers
-from hcserver.queue.store import Clock, LeaseLost, QueueError, Store, utcnow
+from hcserver.queue.store import Clock, LeaseLost, QueueError, Store, unwritable, utcnow
 from hcserver.queue.views import Views
 
-__all__ = ["JobQueue", "AttemptEnd", "ClaimedJob", "FilmCheck", "LeaseLost", "QueueError", "utcnow"]
+__all__ = ["JobQueue", "AttemptEnd", "ClaimedJob", "FilmCheck", "FilmInDoubt", "LeaseLost", "QueueError", "unwritable",
+           "utcnow"]
 
 
 class JobQueue:

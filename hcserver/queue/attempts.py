@@ -11,6 +11,7 @@ hcserver.queue.leases): a node that stalled and lost the job writes nothing more
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,6 +54,18 @@ class ClaimedJob:
     films_printed: int
     attempts: int
     failed_attempts: int
+    in_doubt: int = 0     # times the print request of film ``films_printed`` (where it resumes) got no answer
+
+
+@dataclass(frozen=True)
+class FilmInDoubt:
+    """A film whose print request got no answer: the printer may have printed it."""
+
+    index: int
+    times: int               # its print requests without an answer, this one included
+    reason: str              # the film-in-doubt event's text
+    counted: bool = False    # counted as printed: never sent again (and the job goes on after it)
+    warning: tuple[str, int | None, str] | None = None   # recorded on the job when counted
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,7 @@ class AttemptEnd:
     if_canceled: str | None = None          # with a cancel pending the job is canceled instead, for this reason
     stop_printer: str | None = None         # the printer stops too, for this reason
     warning: tuple[str, int | None, str] | None = None   # (operation, status, meaning) recorded first
+    in_doubt: FilmInDoubt | None = None     # a film of the attempt is in doubt: recorded first
 
     def changes(self) -> dict:
         """The job's columns this ending sets besides its state."""
@@ -118,6 +132,20 @@ def _close(session: Session, job: Job, end: AttemptEnd) -> JobChange:
     return Store.move(session, job, end.transition, end.reason, **end.changes())
 
 
+def _film_in_doubt(session: Session, job: Job, doubt: FilmInDoubt) -> JobChange:
+    """Record a film in doubt; one counted as printed moves the job past it."""
+    now = now_in(session)
+    session.execute(update(Film).where(Film.job_id == job.id, Film.index == doubt.index)
+                    .values(in_doubt=Film.in_doubt + 1, in_doubt_at=now))
+    if doubt.counted:
+        job.films_printed = max(job.films_printed, doubt.index + 1)
+    change = Store.note(session, job, EventKind.FILM_IN_DOUBT, doubt.reason,
+                        {"film": doubt.index, "times": doubt.times, "counted": doubt.counted}, at=now)
+    if doubt.warning:
+        _warning(session, job, *doubt.warning)
+    return change
+
+
 def end_interrupted(session: Session, job: Job, why: str) -> JobChange:
     """End an attempt its node could not end (it stopped, crashed or stalled): the job resumes
     at its first unprinted film."""
@@ -131,13 +159,25 @@ def _add_exchanges(session: Session, job_id: int, state: str, exchanges: list[di
     """The DIMSE exchanges of an attempt (``hcq show --log``), written with the film they
     belong to so logging never costs a transaction of its own. One multi-row insert: they
     are written once per film and never read back as objects."""
-    rows = [{"job_id": job_id, "at": exchange.pop("at"), "kind": EventKind.DIMSE.value, "from_state": state,
-             "to_state": state, "reason": "", "data": exchange} for exchange in exchanges or ()]
+    # ``exchanges`` is left as it is: a transaction that fails writes them again later.
+    rows = [{"job_id": job_id, "at": exchange["at"], "kind": EventKind.DIMSE.value, "from_state": state,
+             "to_state": state, "reason": "", "data": {k: v for k, v in exchange.items() if k != "at"}}
+            for exchange in exchanges or ()]
     rows += more_events
     if rows:
         session.execute(insert(Event), rows)
-    if exchanges:
-        exchanges.clear()
+
+
+def _film_rows(session: Session, job_id: int, state: str, films_total: int, index: int, output: str | None,
+               exchanges: list[dict] | None, now: datetime, late: bool = False) -> None:
+    """A printed film's row, its film-printed event and the exchanges before it (not the job's
+    count: the caller sets it)."""
+    late_text = "; recorded late: the queue database could not be written when it printed" if late else ""
+    _add_exchanges(session, job_id, state, exchanges, {
+        "job_id": job_id, "at": now, "kind": EventKind.FILM_PRINTED.value, "from_state": state,
+        "to_state": state, "reason": f"film {index + 1} of {films_total} printed{late_text}",
+        "data": {"film": index, "output": output}})
+    session.execute(_FILM_PRINTED, {"job": job_id, "film": index, "now": now, "film_output": output})
 
 
 class Attempts:
@@ -164,9 +204,11 @@ class Attempts:
                                      f"printing on {printer} (node {node_of(self.store.owner)}), attempt {attempt}",
                                      attempts=attempt, not_before=None, lease_owner=self.store.owner,
                                      lease_until=now + timedelta(seconds=self.store.lease_s))
+            in_doubt = session.scalar(select(Film.in_doubt).where(Film.job_id == job.id,
+                                                                  Film.index == job.films_printed)) or 0
             claimed = ClaimedJob(job.id, job.printer, job.priority, job.priority_rank, job.copies,
                                  job.medium_type, job.film_destination, job.label, job.color,
-                                 job.films_total, job.films_printed, job.attempts, job.failed_attempts)
+                                 job.films_total, job.films_printed, job.attempts, job.failed_attempts, in_doubt)
         self.store.notify(change)
         return claimed
 
@@ -213,11 +255,7 @@ class Attempts:
                 raise unknown_job(job_id)
             if job.lease_owner != self.store.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
-            _add_exchanges(session, job_id, job.state, exchanges, {
-                "job_id": job_id, "at": now, "kind": EventKind.FILM_PRINTED.value, "from_state": job.state,
-                "to_state": job.state, "reason": f"film {index + 1} of {job.films_total} printed",
-                "data": {"film": index, "output": output}})
-            session.execute(_FILM_PRINTED, {"job": job_id, "film": index, "now": now, "film_output": output})
+            _film_rows(session, job_id, job.state, job.films_total, index, output, exchanges, now)
             session.execute(_FILMS_PRINTED, {"job": job_id, "printed": index + 1, "now": now})
             change = JobChange(job_id, job.printer, EventKind.FILM_PRINTED, job.state)
         self.store.notify(change)
@@ -227,20 +265,33 @@ class Attempts:
             change = _warning(session, self.store.locked_job(session, job_id), operation, status, meaning)
         self.store.notify(change)
 
-    def end(self, job_id: int, end: AttemptEnd, exchanges: list[dict] | None = None) -> bool:
+    def end(self, job_id: int, end: AttemptEnd, exchanges: list[dict] | None = None,
+            films: Sequence[tuple[int, str | None, list[dict]]] = (),
+            warnings: Sequence[tuple[str, int | None, str]] = ()) -> bool:
         """End a processing job's attempt as ``end`` says, with the exchanges not yet written, in
         one transaction; a printer that stops (``end.stop_printer``) stops in it too. Returns
         whether it did. Raises :class:`LeaseLost` if another node has taken the job over
-        meanwhile: then nothing is written."""
+        meanwhile: then nothing is written. ``films`` (film, output, exchanges) and ``warnings``
+        are those the database refused while the job printed, written first."""
         printer_changed = False
+        now = self.store.clock()
         with self.store.writing() as session:
             job = self.store.locked_job(session, job_id)
             if job.lease_owner != self.store.owner or job.state != JobState.PROCESSING.value:
                 raise LeaseLost(job_id)
+            for index, output, before in films:
+                _film_rows(session, job.id, job.state, job.films_total, index, output, before, now, late=True)
+                job.films_printed = max(job.films_printed, index + 1)
+            for warning in warnings:
+                _warning(session, job, *warning)
             _add_exchanges(session, job.id, job.state, exchanges)
+            if end.in_doubt is not None:
+                _film_in_doubt(session, job, end.in_doubt)
             if end.stop_printer is not None:
                 printer_changed = printers.change(session, job.printer, PrinterTransition.STOP, end.stop_printer)
             change = _close(session, job, end)
+        if exchanges:
+            exchanges.clear()   # written: never again
         if printer_changed:
             printers.announce(self.store, change.printer)
         self.store.notify(change)

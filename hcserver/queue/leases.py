@@ -51,9 +51,9 @@ class Leases:
         return [change.job_id for change in changes]
 
     def renew(self, printing: Iterable[int]) -> set[str]:
-        """Extend the leases of the jobs this node's workers are printing (``printing``: an
-        attempt that ended without its job being written back, e.g. on a database error, lets its
-        lease run out and is taken over) and of the printers it drives; returns those printers."""
+        """Extend the leases of the jobs this node's workers are printing (``printing``; a worker
+        that owes the end of an attempt the database refused keeps that job's lease until it has
+        written it) and of the printers it drives; returns those printers."""
         owner = self.store.owner
         until = self.store.clock() + timedelta(seconds=self.store.lease_s)
         with self.store.writing() as session:

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hcserver.db import writer
@@ -59,6 +60,16 @@ class LeaseLost(QueueError):
     def __init__(self, job_id: int):
         super().__init__(ErrorCode.LEASE_LOST, f"job {job_id} is no longer this node's to print (another node "
                                                f"took it over after its lease ran out)")
+
+
+def unwritable(error: BaseException) -> str | None:
+    """Why the database refused a write, in words, if ``error`` says it did: a full disk, a
+    read-only file or database, an I/O error, a lost connection (the database's own words
+    follow). None for any other error."""
+    if not isinstance(error, (OperationalError, InternalError)):
+        return None
+    detail = str(error.orig or error).strip().splitlines()[0]   # the driver's words, not the SQL
+    return f"the queue database could not be written: {detail}"
 
 
 def unknown_job(job_id: int) -> QueueError:

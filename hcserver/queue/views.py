@@ -93,9 +93,12 @@ class Views:
             if job is None:
                 raise unknown_job(job_id)
             view = job_view(job, _warnings(session, [job.id]).get(job.id, []))
+            # in_doubt: times the film's print request got no answer (the printer may have printed it)
             view["films"] = [{"index": f.index, "film_size": f.film_size, "orientation": f.orientation,
                               "layout": f.layout, "frames": len(f.frames), "printed_at": iso(f.printed_at),
-                              "output": f.output} for f in job.films]
+                              "output": f.output, "in_doubt": f.in_doubt, "in_doubt_at": iso(f.in_doubt_at)}
+                             for f in job.films]
+            view["films_in_doubt"] = [f.index for f in job.films if f.in_doubt]
             view["events"] = [event_view(e) for e in job.events if e.kind != EventKind.DIMSE.value]
             if log:
                 view["log"] = [{"at": iso(e.at), **(e.data or {})} for e in job.events
