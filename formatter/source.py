@@ -39,12 +39,10 @@ from pydicom.uid import (
     ExplicitVRBigEndian,
     ExplicitVRLittleEndian,
     ImplicitVRLittleEndian,
-    JPEG2000TransferSyntaxes,
-    JPEGLSTransferSyntaxes,
-    JPEGTransferSyntaxes,
     RLELossless,
 )
 
+from hcserver.formatter import codestreams
 from hcserver.formatter.film import MAX_IMAGE_PIXELS
 from hcserver.formatter.imaging import dataset_vois
 from hcserver.formatter.sizing import physical_spacing
@@ -523,44 +521,14 @@ def check_image(ds: Dataset, path: str, details: bool = True) -> ImageInfo:
                      spacing_mm=physical_spacing(ds, 0))
 
 
-def _jpeg_size(code: bytes) -> tuple[int, int, int] | None:
-    """(rows, columns, components) in a JPEG or JPEG-LS frame header, or None."""
-    if code[:2] != b"\xff\xd8":
-        return None
-    pos = 2
-    for _ in range(1000):   # markers before the frame header: a few in real files
-        while code[pos:pos + 1] == b"\xff" and code[pos + 1:pos + 2] == b"\xff":
-            pos += 1    # fill bytes
-        marker = code[pos + 1:pos + 2]
-        if len(code) < pos + 10 or code[pos:pos + 1] != b"\xff":
-            return None
-        if marker[0] in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF, 0xF7):
-            rows, columns = unpack_from(">HH", code, pos + 5)
-            return rows, columns, code[pos + 9]
-        pos += 2 + unpack_from(">H", code, pos + 2)[0]
-    return None
-
-
-def _j2k_size(code: bytes) -> tuple[int, int, int] | None:
-    """(rows, columns, components) in a JPEG 2000 image and tile size marker, or None."""
-    pos = code.find(b"\xff\x4f\xff\x51", 0, 1 << 16)    # after the JP2 boxes, if any
-    if pos < 0 or len(code) < pos + 42:
-        return None
-    x, y, x0, y0 = unpack_from(">LLLL", code, pos + 8)
-    return max(0, y - y0), max(0, x - x0), unpack_from(">H", code, pos + 40)[0]
-
-
 def _codestream_problem(ds: Dataset, index: int, syntax: UID) -> str | None:
     """Why frame ``index`` must not be decoded: its JPEG, JPEG-LS or JPEG 2000 codestream
     declares more pixels than the header, and the decoder would allocate what it declares."""
-    if syntax in JPEG2000TransferSyntaxes:
-        read = _j2k_size
-    elif syntax in JPEGTransferSyntaxes or syntax in JPEGLSTransferSyntaxes:
-        read = _jpeg_size
-    else:
+    if not codestreams.sized(syntax):
         return None
     try:
-        size = read(get_frame(ds.PixelData, index, number_of_frames=frame_count(ds, "")))
+        size = codestreams.declared_size(get_frame(ds.PixelData, index, number_of_frames=frame_count(ds, "")),
+                                         syntax)
         rows, columns, samples = int(ds.Rows), int(ds.Columns), int(ds.get("SamplesPerPixel", 1) or 1)
     except Exception:   # pydicom's decoding reports what is wrong with the frame
         return None

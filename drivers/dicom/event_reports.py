@@ -19,7 +19,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any
+from typing import Any, cast
 
 from pydicom.dataset import Dataset
 from pynetdicom import evt
@@ -70,8 +70,7 @@ def answer_status(sop_class: str, event_type: int) -> int:
 def answer_event_report(event: evt.Event) -> tuple[int, Dataset | None]:
     """EVT_N_EVENT_REPORT handler: the response (the event was recorded on arrival)."""
     try:
-        req = event.request
-        assert isinstance(req, N_EVENT_REPORT)   # the handler is bound to EVT_N_EVENT_REPORT only
+        req = cast(N_EVENT_REPORT, event.request)   # the handler is bound to EVT_N_EVENT_REPORT only
         sop = _SOP_NAMES.get(str(req.AffectedSOPClassUID), "")
         event_type = int(req.EventTypeID or 0)
     except Exception:
