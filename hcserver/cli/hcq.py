@@ -78,11 +78,11 @@ def cli(ctx, socket, config, token, ca_file):
 @click.argument("files", nargs=-1, type=click.Path())
 @click.option("--spec", type=click.Path(), help="A JSON job spec (images in it are paths relative to it).")
 @click.option("-p", "--printer")
-@click.option("--priority", type=click.Choice(PRIORITIES))
+@click.option("--priority", type=click.Choice(PRIORITIES, case_sensitive=False))
 @click.option("--copies", type=click.IntRange(1, 99))
 @click.option("--layout", help="Display format, e.g. 'STANDARD\\2,2'; images are spread over as many films as needed.")
 @click.option("--film-size", help="Film Size ID, e.g. 14INX17IN.")
-@click.option("--orientation", type=click.Choice(ORIENTATIONS))
+@click.option("--orientation", type=click.Choice(ORIENTATIONS, case_sensitive=False))
 @click.option("--hold", is_flag=True, help="Queue the job held.")
 @click.option("--wait", is_flag=True, help="Return when the job ends; exit 0 only if it completed.")
 @with_client
@@ -246,7 +246,7 @@ _job_command("release", "release", "Release held jobs.")
 
 @cli.command()
 @click.argument("job", type=int)
-@click.argument("priority", type=click.Choice(PRIORITIES))
+@click.argument("priority", type=click.Choice(PRIORITIES, case_sensitive=False))
 @with_client
 def priority(client, job, priority):
     """Change the priority of a job that is not printing yet."""
@@ -393,7 +393,7 @@ def echo(client, printer):
 @click.option("-p", "--printer")
 @click.option("--layout")
 @click.option("--film-size")
-@click.option("--orientation", type=click.Choice(ORIENTATIONS))
+@click.option("--orientation", type=click.Choice(ORIENTATIONS, case_sensitive=False))
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="PNG to write; with several films, OUT-1.png, OUT-2.png, …")
 @with_client
