@@ -35,17 +35,51 @@ def fail(message: str, code: int = 1):
     sys.exit(code)
 
 
+def server_socket(ctx: click.Context) -> tuple[str, str]:
+    """The socket hcq uses, and where it took it from (said when it cannot connect)."""
+    given = ctx.obj["socket"]
+    if given:
+        source = ctx.find_root().get_parameter_source("socket")
+        return given, ("$HCSERVER_SOCKET" if source is click.core.ParameterSource.ENVIRONMENT else "-s/--socket")
+    from hcserver.config import SYSTEM_CONFIG, config_path   # only when the socket is not given: start-up time
+
+    path = config_path(ctx.obj["config"])
+    if path is None:
+        return default_socket(None), (f"the embedded defaults, relative to the current directory {Path.cwd()} "
+                                      f"({SYSTEM_CONFIG} does not exist)")
+    return default_socket(str(path)), f"server.socket of {path}"
+
+
+def unreachable(path: str, origin: str, exc: ClientError) -> str:
+    """Why the local socket at ``path`` could not be used, where it came from, and what to try."""
+    import os
+
+    socket_path = Path(path)
+    if not socket_path.exists():
+        hint = ("no socket there: is hcserver running (systemctl status hcserver)? Another socket: -s PATH, "
+                "$HCSERVER_SOCKET or -c CONFIG")
+    elif not os.access(socket_path, os.R_OK | os.W_OK):
+        hint = "you may not use it: ask to be made a member of its group (socket_group in the configuration)"
+    else:
+        hint = "nothing answers on it: hcserver is not running (the socket is left from an earlier run)"
+    return f"{exc}\n  the socket is from {origin}\n  {hint}"
+
+
 def with_client(func):
-    """Give the command a connected Client; turn every error into one line on stderr."""
+    """Give the command a connected Client; turn every error into one line on stderr (a socket
+    that cannot be reached: where it was looked for, and why it failed)."""
     @click.pass_context
     @functools.wraps(func)
     def wrapper(ctx, *args, **kwargs):
         try:
-            path = ctx.obj["socket"] or default_socket(ctx.obj["config"])
+            path, origin = server_socket(ctx)
+        except ValueError as exc:   # a ConfigError reading the socket path
+            fail(str(exc))
+        try:
             with Client(path, token=ctx.obj["token"], ca_file=ctx.obj["ca_file"]) as client:
                 return ctx.invoke(func, client, *args, **kwargs)
-        except (ClientError, ValueError) as exc:   # ValueError: a ConfigError reading the socket path
-            fail(str(exc))
+        except ClientError as exc:
+            fail(unreachable(path, origin, exc) if exc.code == "unreachable" and "://" not in path else str(exc))
     return wrapper
 
 
