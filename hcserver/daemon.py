@@ -24,6 +24,10 @@ from hcserver.uploads import OrphanCollector, UploadQuota
 log = logging.getLogger(__name__)
 
 
+def reload_summary(summary: dict[str, list[str]]) -> str:
+    """A reload's printer changes in words: "printers added: a; changed: b" or "no printer changed"."""
+    said = [f"{what}: {', '.join(names)}" for what, names in summary.items() if names]
+    return "printers " + "; ".join(said) if said else "no printer changed"
 
 
 class AlreadyRunning(RuntimeError):
@@ -114,7 +118,7 @@ class Daemon:
             summary = self.dispatcher.reload(new)
             self.operations.use_config(new)
             self.config = new
-        log.info("configuration reloaded: %s", summary)
+        log.info("configuration reloaded: %s", reload_summary(summary))
         return summary
 
     def stop(self) -> None:
