@@ -159,6 +159,13 @@ class Views:
             return session.scalar(select(func.count()).select_from(Job).where(
                 Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED]))) or 0
 
+    def printer_of(self, job_id: int) -> str:
+        with self.store.reading() as session:
+            printer = session.scalar(select(Job.printer).where(Job.id == job_id))
+        if printer is None:
+            raise unknown_job(job_id)
+        return printer
+
     def state_of(self, job_id: int) -> str:
         with self.store.reading() as session:
             state = session.scalar(select(Job.state).where(Job.id == job_id))

@@ -10,7 +10,7 @@ from hcserver.drivers.base import PrintFailure
 from hcserver.errors import ErrorCode
 from hcserver.printer_drivers import build_driver
 from hcserver.server.requests import Call, RequestError
-from hcserver.states import PrinterTransition
+from hcserver.states import PrinterState, PrinterTransition
 
 if TYPE_CHECKING:
     from hcserver.server.operations import Operations
@@ -18,17 +18,40 @@ if TYPE_CHECKING:
 ECHO_WAIT_S = 5               # how long echo waits for a busy printer worker
 
 
+def state_of(view: dict) -> str:
+    """What a printer is doing, as ``hcq printers`` and the status page show it: removed (from
+    the configuration, with jobs left), stopped, disabled, printing, retrying (its next job waits
+    for a back-off after a failure: ``retry`` says why) or idle."""
+    if not view["configured"]:
+        return "removed"
+    state = PrinterState.of(view["enabled"], view["stopped"])
+    if state is not PrinterState.IDLE:
+        return state.value
+    if view.get("printing"):
+        return "printing"
+    return "retrying" if view.get("retry") else state.value
+
+
 def views(ops: Operations, call: Call) -> dict:
-    found = ops.queue.printers.views()
-    for view in found:
+    """The configured printers, and a removed one only while jobs are left on it (held at the
+    reload: they print once moved)."""
+    found = []
+    for view in ops.queue.printers.views():
         printer = ops.config.printers.get(view["name"])
         view["configured"] = printer is not None
+        if printer is None and not view["queued"]:
+            continue
         worker = ops.dispatcher.workers.get(view["name"])
         view["association"] = worker.driver.association_state() if worker else None
         if printer:
             view["driver"] = printer.driver
             if printer.driver == "dicom":
                 view["address"] = f"{printer.ae_title}@{printer.host}:{printer.port}"
+        else:
+            view["reason"] = (f"removed from the configuration; its {view['queued']} job(s) print once moved to a "
+                              f"configured printer (hcq move JOB PRINTER)")
+        view["state"] = state_of(view)
+        found.append(view)
     return {"printers": found}
 
 
