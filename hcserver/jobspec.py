@@ -75,15 +75,15 @@ def _upper(value: str | None) -> str | None:
     return None if value is None else value.upper()
 
 
-def _film_size(film: dict, where: str, printer: PrinterConfig) -> str | None:
+def _film_size(film: dict, where: str, printer: PrinterConfig) -> str:
     """The film's size as DICOM names it (see :func:`film_size_id`), one the printer takes."""
-    given = _str(film, "film_size", where, printer.defaults.film_size)
-    return _choice(None if given is None else film_size_id(given), f"{where}film_size", printer.film_sizes)
+    given = _str(film, "film_size", where, printer.defaults.film_size) or printer.defaults.film_size
+    return _choice(film_size_id(given), f"{where}film_size", printer.film_sizes)
 
 
-def _orientation(film: dict, where: str, printer: PrinterConfig) -> str | None:
-    return _choice(_upper(_str(film, "orientation", where, printer.defaults.orientation)), f"{where}orientation",
-                   ORIENTATIONS)
+def _orientation(film: dict, where: str, printer: PrinterConfig) -> str:
+    given = _str(film, "orientation", where, printer.defaults.orientation) or printer.defaults.orientation
+    return _choice(given.upper(), f"{where}orientation", ORIENTATIONS)
 
 
 def _unknown(spec: dict, allowed: set[str], where: str) -> None:

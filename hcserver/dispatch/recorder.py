@@ -6,6 +6,7 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from hcserver.drivers.base import PrinterStatus
+from hcserver.events import PrintingObserver
 from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, unwritable, utcnow
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ class JobObserver:
     announcement.
     """
 
-    def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor):
+    def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor,
+                 observer: PrintingObserver | None = None):
         self.queue, self.printer, self.job_id, self.attempt = queue, printer, job.id, job.attempts
+        self.observer = observer or PrintingObserver()
         self.films_total, self.priority_rank = job.films_total, job.priority_rank
         self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
         self._recorder = recorder
@@ -72,6 +75,7 @@ class JobObserver:
         code = None if status is None else f"0x{status:04X}"
         log.debug("job %s on %s: %s %s -> %s (%.1f ms)", self.job_id, self.printer, operation, sop_class,
                   code, seconds * 1000)
+        self.observer.dimse(self.printer, operation, code)
         self.exchanges.append({"at": utcnow(), "attempt": self.attempt, "operation": operation,
                                "sop_class": sop_class, "status": code, "meaning": meaning,
                                "ms": round(seconds * 1000, 2)})

@@ -27,6 +27,7 @@ from hcserver.dispatch.outcomes import RetryPolicy
 from hcserver.dispatch.recorder import JobObserver, recorder_thread
 from hcserver.dispatch.timers import PrinterTimers
 from hcserver.drivers.base import Driver, JobTicket, PrintFailure
+from hcserver.events import PrintingObserver
 from hcserver.formatting import FormatPool
 from hcserver.printer_drivers import build_driver
 from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, JobQueue, LeaseLost, unwritable
@@ -52,8 +53,10 @@ class _Ending:
 
 class PrinterWorker:
     def __init__(self, printer: PrinterConfig, server: ServerConfig, queue: JobQueue, spool: Spool,
-                 scheduler: BackgroundScheduler, formatting: FormatPool, driver: Driver | None = None):
+                 scheduler: BackgroundScheduler, formatting: FormatPool, driver: Driver | None = None,
+                 observer: PrintingObserver | None = None):
         self.printer, self.server, self.queue, self.spool = printer, server, queue, spool
+        self.observer = observer or PrintingObserver()
         self.formatting = formatting
         self.driver = driver or build_driver(printer, server)
         self.name = printer.name
@@ -260,7 +263,7 @@ class PrinterWorker:
         if job.films_printed >= job.films_total:  # e.g. stopped after its last film was recorded
             self._end(job.id, outcomes.completed(job))
             return
-        observer = self._observer = JobObserver(self.queue, self.name, job, self._recorder)
+        observer = self._observer = JobObserver(self.queue, self.name, job, self._recorder, self.observer)
         ticket = JobTicket(job_id=job.id, copies=job.copies, priority=job.priority.upper(),
                            medium_type=job.medium_type, film_destination=job.film_destination,
                            label=job.label, color=job.color, films_total=job.films_total)
@@ -272,6 +275,8 @@ class PrinterWorker:
             log.warning("printer %s: %s; stopping it here", self.name, exc)
             return
         except Exception as error:
+            if isinstance(error, PrintFailure):
+                self.observer.failure(self.name, error.operation, error.reason)
             observer.settle()   # a film the printer accepted before the failure counts as printed
             end = outcomes.after_error(error, job, printer=self.name, films_printed=observer.films_accepted,
                                        retry=RetryPolicy.of(self.printer, self.server),

@@ -4,6 +4,7 @@ printer's state changes (:func:`change`; the transitions are hcserver.states').
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -123,10 +124,10 @@ class Printers:
                     for p in session.scalars(select(Printer).order_by(Printer.name))]
 
 
-def _retries(session: Session, now) -> dict[str, dict]:
+def _retries(session: Session, now: datetime) -> dict[str, dict]:
     """Per printer, its first job waiting for a back-off: id, when it is due, and its last
     failure (the reason of its last retry event)."""
-    first: dict[str, tuple[int, object]] = {}
+    first: dict[str, tuple[int, datetime | None]] = {}
     for printer, job_id, due in session.execute(
             select(Job.printer, Job.id, Job.not_before)
             .where(Job.state == JobState.PENDING.value, Job.not_before > now).order_by(Job.not_before)):
@@ -135,5 +136,5 @@ def _retries(session: Session, now) -> dict[str, dict]:
     for printer, (job_id, due) in first.items():
         reason = session.scalar(select(Event.reason).where(Event.job_id == job_id, Event.kind == Transition.RETRY.value)
                                 .order_by(Event.id.desc()).limit(1))
-        found[printer] = {"job": job_id, "at": iso(due), "reason": reason}   # type: ignore[arg-type]
+        found[printer] = {"job": job_id, "at": iso(due), "reason": reason}
     return found

@@ -153,6 +153,12 @@ class Views:
                     out[job_id] = owner
         return out
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs each printer has in each state (its history included)."""
+        with self.store.reading() as session:
+            rows = session.execute(select(Job.printer, Job.state, func.count()).group_by(Job.printer, Job.state))
+            return {(printer, state): count for printer, state, count in rows}
+
     def queued_count(self, owner: str) -> int:
         """Jobs of ``owner`` that have not ended (indexed: owner, state)."""
         with self.store.reading() as session:
