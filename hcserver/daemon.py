@@ -7,7 +7,9 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hcserver.access import LoginLinks
 from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
@@ -20,6 +22,9 @@ from hcserver.server import Operations, SocketServer, TlsServer
 from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state
 from hcserver.uploads import OrphanCollector, UploadQuota
+
+if TYPE_CHECKING:
+    from hcserver.web import Metrics, WebServer
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,8 @@ class Daemon:
         self.config = config
         self._stopped = threading.Event()
         self._reload_lock = threading.Lock()
+        self.metrics: Metrics | None = None   # with [web]: counts what this node does (hcserver.web.metrics)
+        self.web: WebServer | None = None     # with [web]: the status page and /metrics
 
     def start(self) -> None:
         config = self.config
@@ -79,14 +86,25 @@ class Daemon:
         recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
-        self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
+        if config.web:
+            from hcserver.web import Metrics  # Flask, cheroot and prometheus_client: only for [web]
+
+            self.metrics = Metrics(self.queue, self.spool, lambda: set(self.config.printers))
+        self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting, observer=self.metrics)
         self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
         self.dispatcher.start()
         self.orphans.schedule(self.dispatcher.scheduler)
+        logins = LoginLinks() if config.web else None
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
                                      AuditLog(config.audit_log), self.formatting, reload=self.reload,
-                                     quota=self.quota)
+                                     quota=self.quota, logins=logins)
         self.formatting.wait_ready()
+        if config.web and self.metrics and logins:   # before the socket: a client that reaches it finds the page
+            from hcserver.web import WebServer
+
+            self.web = WebServer(config.web, self.operations, self.bus, self.spool, self.metrics, logins)
+            self.web.start()
+            self.operations.web_base = self.web.base_url
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
         self.remote: TlsServer | None = None
@@ -100,6 +118,8 @@ class Daemon:
 
     def _notify(self, change) -> None:
         """A committed job change: wake this node's workers and waiting clients, then the other nodes."""
+        if self.metrics:
+            self.metrics.change(change)
         self.bus.publish(change)
         if self.channel:
             self.channel.announce(change)
@@ -123,6 +143,8 @@ class Daemon:
 
     def stop(self) -> None:
         log.info("hcserver stopping")
+        if self.web:
+            self.web.stop()
         for server in (self.server, self.remote):
             if server:
                 server.shutdown()
@@ -131,6 +153,8 @@ class Daemon:
         if self.channel:
             self.channel.stop()
         self.formatting.shutdown()
+        if self.metrics:
+            self.metrics.stop()
         self.config.socket.unlink(missing_ok=True)
         self.engine.dispose()
         self._stopped.set()

@@ -54,7 +54,9 @@ def test_a_printers_state(view, state):
 @pytest.mark.dicom
 def test_a_printer_refusing_connections_says_so_and_why(images):
     closed = free_port()   # nothing listens there
-    daemon = DaemonProcess(dicom_config({"sim": closed}, retry_interval_s=600)).start()
+    config = dicom_config({"sim": closed}).replace(   # one attempt, then a long back-off
+        "retry_interval_s = 0.2\nretry_max_interval_s = 0.5", "retry_interval_s = 600\nretry_max_interval_s = 600")
+    daemon = DaemonProcess(config).start()
     try:
         with daemon.client() as hc:
             job = hc.submit_files([images["CT_small.dcm"]], printer="sim")
@@ -85,7 +87,7 @@ def test_a_film_jam_is_said_on_submit_and_in_the_list(images):
                          what="the printer to stop")
             second = hcq(daemon, "submit", "-p", "sim", images["CT_small.dcm"])
             job = int(second.stdout)
-            assert second.stderr.startswith(f"hcq: warning: printer sim is stopped (")
+            assert second.stderr.startswith("hcq: warning: printer sim is stopped (")
             assert "FILM JAM" in second.stderr and f"job {job} waits until it is enabled" in second.stderr
             listed = hcq(daemon, "list").stdout
             row = next(line for line in listed.splitlines() if line.split()[:1] == [str(job)])

@@ -38,7 +38,7 @@ def server_socket(ctx: click.Context) -> tuple[str, str]:
     if path is None:
         return default_socket(None), (f"the embedded defaults, relative to the current directory {Path.cwd()} "
                                       f"({SYSTEM_CONFIG} does not exist)")
-    return default_socket(str(path)), f"server.socket of {path}"
+    return default_socket(str(path)), f"server.socket of {path.absolute()}"
 
 
 def unreachable(path: str, origin: str, exc: ClientError) -> str:
@@ -497,6 +497,20 @@ def preview(client, files, spec, printer, layout, film_size, orientation, output
     for path, png in zip(paths, films):
         path.write_bytes(png)
         click.echo(path)
+
+
+@cli.command("web-login")
+@with_client
+def web_login(client):
+    """Print a link that signs you in to the server's status page as the user running hcq
+    (it works once, within two minutes). The page is off unless the configuration has [web].
+
+    \b
+    Example:
+      hcq web-login
+    """
+    answer = client.request("web-login")
+    click.echo(answer["url"])
 
 
 def main() -> None:
