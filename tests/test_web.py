@@ -83,7 +83,7 @@ def link(daemon, uid: int | None = None) -> str:
 
 
 @pytest.mark.slow
-def test_pages_need_a_sign_in_and_a_link_signs_in_once(web_daemon):
+def test_pages_need_a_sign_in_and_a_link_signs_in_once(web_daemon, images):
     url = link(web_daemon)
     stranger = Browser(url.split("/login")[0])
     for path in ("/", "/jobs", "/config", "/jobs/1", "/events"):
@@ -98,6 +98,11 @@ def test_pages_need_a_sign_in_and_a_link_signs_in_once(web_daemon):
     assert again.status == 401 and "not valid" in again.body
     config = root.get("/config").body
     assert "Configuration in effect" in config and "retry_interval_s" in config
+    with web_daemon.client() as hc:
+        hc.printer_admin("disable", "other")
+        job = hc.submit_files([images["CT_small.dcm"]], printer="other")
+    row = root.get("/jobs").body.split(f'id="job-{job}"')[1].split("</tr>")[0]
+    assert "waits: printer other is disabled: disabled by root" in row
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from hcserver import notes
 from hcserver.states import PrinterState
 
 if TYPE_CHECKING:
@@ -80,25 +81,9 @@ def when(iso: str | None, now: datetime | None = None) -> str:
 
 
 def job_note(job: dict, printers: dict[str, dict]) -> str:
-    """Why a job is where it is, in a few words: its error, a pending cancel, the printer it
-    waits for (stopped, disabled, removed), its back-off, its warnings, the node printing it."""
-    if job.get("error"):
-        return job["error"]
-    if job.get("cancel_requested"):
-        return "cancel requested: stops after the current film"
-    printer = printers.get(job["printer"])
-    if job["state"] in ("pending", "held") and printer is not None:
-        state = printer.get("state")
-        if state in ("stopped", "disabled", "removed"):
-            why = f": {printer['reason']}" if printer.get("reason") else ""
-            return f"waits: printer {job['printer']} is {state}{why}"
-    if job["state"] == "pending" and job.get("not_before"):
-        return f"retry at {when(job['not_before'])}"
-    if job.get("warnings"):
-        return f"{len(job['warnings'])} warning(s): hcq show {job['id']}"
-    if job.get("node"):
-        return f"printing on node {job['node']}"
-    return ""
+    """The job's note (hcserver.notes), its times in local time; its warnings: where to read them."""
+    note = notes.job_note(job, printers, when)
+    return f"{note}: hcq show {job['id']}" if note.endswith("warning(s)") else note
 
 
 def jobs_table(jobs: list[dict], printers: list[dict], width: int | None) -> rich.table.Table:

@@ -136,5 +136,7 @@ def _retries(session: Session, now: datetime) -> dict[str, dict]:
     for printer, (job_id, due) in first.items():
         reason = session.scalar(select(Event.reason).where(Event.job_id == job_id, Event.kind == Transition.RETRY.value)
                                 .order_by(Event.id.desc()).limit(1))
+        if reason:   # the failure, without the "; retry at ..." the event adds (``at`` says when)
+            reason = reason.rsplit("; retry at ", 1)[0]
         found[printer] = {"job": job_id, "at": iso(due), "reason": reason}
     return found

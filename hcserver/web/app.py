@@ -21,6 +21,7 @@ from flask import Flask, Response, abort, g, redirect, render_template, request
 from werkzeug.wrappers import Response as Redirect
 
 from hcserver.access import LoginLinks
+from hcserver.notes import job_note
 from hcserver.server import Operations
 from hcserver.spool import Spool
 from hcserver.states import PRIORITIES, TERMINAL, JobState
@@ -162,6 +163,9 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         number = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
         shown = found[(number - 1) * PER_PAGE:number * PER_PAGE]
         query = {key: value for key, value in (("state", state), ("printer", printer), ("owner", owner)) if value}
+        by_name = {view["name"]: view for view in ask("printers")["printers"]}
+        for item in shown:
+            item["note"] = job_note(item, by_name, _utc)
         return page("jobs.html", jobs=shown, total=len(found), page_number=number, pages=pages, query=query,
                     states=[s.value for s in JobState], printer_names=list(ops.config.printers))
 
@@ -237,6 +241,10 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         return Response(metrics.exposition(), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+def _utc(iso: str) -> str:
+    return f"{iso[:19].replace('T', ' ')} UTC"
 
 
 def _shown(value: Any) -> Any:
