@@ -90,7 +90,8 @@ def show_table(table, wide: bool) -> None:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-s", "--socket", envvar="HCSERVER_SOCKET", help="Server socket (default: $HCSERVER_SOCKET, "
               "else the configuration's).")
-@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from.")
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from "
+              "(default: /etc/hcserver/hcserver.toml if it exists, else the embedded defaults).")
 @click.option("--token", envvar="HCSERVER_TOKEN", help="Token for a remote server (-s tls://HOST:PORT).")
 @click.option("--ca-file", envvar="HCSERVER_CA_FILE", help="CA certificates to verify a remote server.")
 @click.pass_context
