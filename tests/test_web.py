@@ -247,3 +247,23 @@ def test_metrics_count_dimse_responses_and_association_failures(images):
             assert value(samples, "hcserver_printer_up", printer="gone") == 0   # retrying
         finally:
             daemon.cleanup()
+
+
+def test_live_streams_are_bounded_and_end_their_subscription():
+    from hcserver.events import EventBus, JobChange
+    from hcserver.web.live import Streams
+
+    bus = EventBus()
+    streams = Streams(bus, limit=1)
+    first = streams.open()
+    assert first is not None and next(first) == b"retry: 2000\n\n"
+    assert streams.open() is None   # the page then works as without JavaScript
+    bus.publish(JobChange(7, "film", "submit", "pending"))
+    assert json.loads(next(first).split(b"data: ")[1]) == {"job": 7, "printer": "film", "kind": "submit",
+                                                            "state": "pending"}
+    first.close()   # the page went away
+    assert bus._listeners == []
+    second = streams.open()
+    assert second is not None
+    streams.stop()
+    assert list(second) == [b"retry: 2000\n\n"]
