@@ -24,7 +24,8 @@ USERS = range(50000, 50040)     # forty unprivileged users without passwd entrie
 
 
 def shared_daemon(extra: str = "") -> DaemonProcess:
-    config = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 1\nsocket_group = \"nogroup\"\n" + extra)
+    extra = 'socket_group = "nogroup"\n' + extra
+    config = PREVIEW_CONFIG.replace("retry_interval_s = 1", "retry_interval_s = 1\n" + extra)
     process = DaemonProcess(config)
     os.chmod(process.dir, 0o755)   # let other users reach the socket
     return process
