@@ -129,3 +129,90 @@ def hcq(socket_path, *args: str, timeout: float = 30.0, env: dict | None = None,
     done = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], capture_output=True, text=True,
                           timeout=timeout, env=environment, input=stdin.decode() if stdin is not None else None)
     return done, time.monotonic() - started
+
+
+def as_user(uid: int, attack, *args) -> int:
+    """Run ``attack(*args)`` in a child process switched to ``uid``; its pid (see :func:`join`)."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.setgroups([])
+            os.setgid(NOGROUP)
+            os.setuid(uid)
+            attack(*args)
+        except BaseException:
+            pass
+        finally:
+            os._exit(0)
+    return pid
+
+
+def join(pids, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    for pid in pids:
+        while time.monotonic() < deadline:
+            if os.waitpid(pid, os.WNOHANG)[0]:
+                break
+            time.sleep(0.05)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+
+
+def slow_clients(path, until: float, count: int = 10) -> None:
+    """Slowloris: frames sent a byte at a time, every 0.5 s, on ``count`` connections."""
+    frame = encode({"id": 1, "op": "list", "all": True})
+    conns: dict[socket.socket, int] = {}
+    while time.monotonic() < until:
+        while len(conns) < count:
+            try:
+                conns[raw_connection(path, timeout=2)] = 0
+            except OSError:
+                break
+        for sock in list(conns):
+            try:
+                sock.sendall(frame[conns[sock]:conns[sock] + 1])
+                conns[sock] = (conns[sock] + 1) % len(frame)
+            except OSError:
+                sock.close()
+                del conns[sock]
+        time.sleep(0.5)
+
+
+def huge_clients(path, until: float) -> None:
+    """Uploads that announce the most allowed, and more, send a little and stall."""
+    stalled: list[socket.socket] = []
+    while time.monotonic() < until:
+        for size in (512 << 20, (1 << 32) - 1):
+            with contextlib.suppress(OSError):
+                sock = raw_connection(path, timeout=2)
+                sock.sendall(prefix({"id": 1, "op": "upload", "name": "huge.dcm"}, size) + bytes(1 << 20))
+                stalled.append(sock)
+        del stalled[:-8]   # closed as they are dropped
+        time.sleep(0.3)
+
+
+def _frame(body: bytes) -> bytes:
+    return PREFIX.pack(b"HCS1", len(body), 0) + body
+
+
+MALFORMED = [
+    b"GET / HTTP/1.0\r\n\r\n",
+    b"HCS1\xff\xff\xff\xff\x00\x00\x00\x00",
+    _frame(b"{nope"),
+    _frame(b"[]"),
+    encode({"id": 1, "op": "events", "since": 1 << 64}),
+    _frame(b'{"id":1,"op":"list","printer":"\\udcff"}'),
+    encode({"id": 1, "op": "no-such-op"}),
+    encode({"id": 1, "op": "submit", "spec": {"images": [1, None, {"x": []}]}}),
+    os.urandom(64),
+]
+
+
+def malformed_clients(path, until: float) -> None:
+    """Garbage, bad frames, bad JSON, odd values: one connection each, answer read if any."""
+    while time.monotonic() < until:
+        for payload in MALFORMED:
+            with contextlib.suppress(OSError, EOFError, ValueError), raw_connection(path, timeout=2) as sock:
+                sock.sendall(payload)
+                sock.recv(65536)
