@@ -85,13 +85,14 @@ class Daemon:
         # Both listeners count their connections and pending uploads together.
         admission = Admission(config, connection_capacity(config))
         budget = UploadBudget(config.max_pending_upload_bytes)
-        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
-        self.server.serve_in_thread()
+        # The remote listener first: once the local socket answers, both take connections.
         self.remote: TlsServer | None = None
         if config.tcp:
             self.remote = TlsServer(config, self.operations, self.operations.audit, admission, budget)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
+        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
+        self.server.serve_in_thread()
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
                  ", ".join(config.printers), self.queue.owner,
                  self.engine.url.render_as_string(hide_password=True))
