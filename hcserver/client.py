@@ -160,7 +160,8 @@ class Client:
         if not host or not port.isdigit():
             raise ClientError("unreachable", f"expected tls://HOST:PORT, got {self.path}")
         if not self.token:
-            raise ClientError("unauthenticated", "a remote hcserver needs a token (--token or $HCSERVER_TOKEN)")
+            raise ClientError("unauthenticated", "a remote hcserver needs a token (hcq --token-file FILE, or "
+                                                 "$HCSERVER_TOKEN)")
         import ssl  # remote servers only
 
         context = ssl.create_default_context(cafile=self.ca_file)
