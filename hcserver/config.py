@@ -122,6 +122,14 @@ class ServerConfig:
     retry_limit: int = 10
     max_message_bytes: int = 1 << 20
     max_attachment_bytes: int = 512 << 20
+    # the sockets (hcserver.server.transport): connections and what they may hold
+    max_connections: int = 512              # open at once, all clients together
+    max_connections_per_user: int = 32      # per Unix user or token; administrators are not counted
+    reserved_admin_connections: int = 16    # of max_connections, kept for administrators
+    idle_timeout_s: float = 300.0           # a connection that sends nothing for this long is closed
+    stall_timeout_s: float = 30.0           # a message that stops arriving for this long is dropped
+    max_pending_upload_bytes: int = 1 << 30     # attachments being received, all connections together
+    max_failed_auth_per_minute: int = 5     # failed token attempts per remote address
     # Our implementation identity in every association (a UUID-derived UID, PS3.5 B.2)
     implementation_class_uid: str | None = "2.25.319311386931146108354010361616260577806"
     implementation_version_name: str | None = f"HCSERVER_{__version__}"[:16]
@@ -343,6 +351,13 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "retry_limit": (int, "a number of attempts"),
     "max_message_bytes": (int, "bytes"),
     "max_attachment_bytes": (int, "bytes"),
+    "max_connections": (int, "a number of connections"),
+    "max_connections_per_user": (int, "a number of connections"),
+    "reserved_admin_connections": (int, "a number of connections"),
+    "idle_timeout_s": ((int, float), "seconds"),
+    "stall_timeout_s": ((int, float), "seconds"),
+    "max_pending_upload_bytes": (int, "bytes"),
+    "max_failed_auth_per_minute": (int, "a number of attempts"),
     "implementation_class_uid": (str, "a UID"),
     "implementation_version_name": (str, "up to 16 characters"),
     "admin_group": (str, "a group name"),
@@ -396,6 +411,29 @@ def _tcp(file: str, raw: Any) -> TcpListener:
                        tuple(clients))
 
 
+def _connection_checks(source: str, values: dict[str, Any], found: _Collector) -> None:
+    """The socket limits, each against the others (hcserver.server.transport)."""
+    defaults = ServerConfig(source)
+
+    def get(key: str):
+        return values.get(key, getattr(defaults, key))
+
+    for key in ("max_connections", "max_connections_per_user", "max_pending_upload_bytes",
+                "max_failed_auth_per_minute"):
+        if get(key) < 1:
+            found.errors.append(ConfigError(source, f"server.{key}", "must be at least 1"))
+    for key in ("idle_timeout_s", "stall_timeout_s"):
+        if not get(key) >= 1:   # also refuses nan
+            found.errors.append(ConfigError(source, f"server.{key}", "must be at least 1 second"))
+    if not 0 <= get("reserved_admin_connections") < get("max_connections"):
+        found.errors.append(ConfigError(source, "server.reserved_admin_connections",
+                                        f"must be 0 or more and less than max_connections ({get('max_connections')})"))
+    if get("max_pending_upload_bytes") < get("max_attachment_bytes"):
+        found.errors.append(ConfigError(source, "server.max_pending_upload_bytes",
+                                        f"must be at least max_attachment_bytes ({get('max_attachment_bytes')}): "
+                                        f"the largest upload allowed must fit"))
+
+
 def parse(text: str, source: str) -> ServerConfig:
     try:
         raw = tomllib.loads(text)
@@ -428,6 +466,7 @@ def parse(text: str, source: str) -> ServerConfig:
     if not values.get("upload_grace_s", 3600) >= 1:   # also refuses nan
         found.errors.append(ConfigError(source, "server.upload_grace_s",
                                         "must be at least 1 second (the time between upload and submit)"))
+    _connection_checks(source, values, found)
     if values.get("format_processes", 0) < 0:
         found.errors.append(ConfigError(source, "server.format_processes",
                                         "must be 0 (one per CPU, at most 4) or more"))

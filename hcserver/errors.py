@@ -14,7 +14,11 @@ class ErrorCode(str, enum.Enum):
     TOO_LARGE = "too-large"                 # a header or attachment over its limit
     TRUNCATED = "truncated"                 # the connection closed in the middle of a message
     BAD_JSON = "bad-json"                   # the header is not a JSON object
+    STALLED = "stalled"                     # no data for stall_timeout_s in the middle of a message
+    BUSY = "busy"                           # max_pending_upload_bytes are being received: try again
+    TOO_MANY_CONNECTIONS = "too-many-connections"   # max_connections(_per_user) reached: refused at connect
     UNAUTHENTICATED = "unauthenticated"     # a remote client without a valid token
+    THROTTLED = "throttled"                 # too many failed token attempts from the client's address
     UNKNOWN_OP = "unknown-op"
     BAD_REQUEST = "bad-request"             # a missing or ill-typed argument
     FORBIDDEN = "forbidden"                 # not the job's owner, or not an administrator

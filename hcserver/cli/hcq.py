@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from hcserver.client import Client, ClientError, default_socket
+from hcserver.client import Client, ClientError, default_socket, open_regular, read_spec_file
 from hcserver.formatter.geometry import ORIENTATIONS
 from hcserver.states import PRIORITIES, JobState, PrinterState
 
@@ -42,11 +42,32 @@ def with_client(func):
     def wrapper(ctx, *args, **kwargs):
         try:
             path = ctx.obj["socket"] or default_socket(ctx.obj["config"])
-            with Client(path, token=ctx.obj["token"], ca_file=ctx.obj["ca_file"]) as client:
+            token = read_token(ctx.obj["token_file"]) if ctx.obj["token_file"] else None
+            with Client(path, token=token, ca_file=ctx.obj["ca_file"]) as client:
                 return ctx.invoke(func, client, *args, **kwargs)
         except (ClientError, ValueError) as exc:   # ValueError: a ConfigError reading the socket path
             fail(str(exc))
     return wrapper
+
+
+def read_token(path: str) -> str:
+    """The token in ``path`` (``-``: standard input), without the line's end."""
+    try:
+        if path == "-":
+            raw = sys.stdin.buffer.read(4097)
+        else:
+            file, _ = open_regular(path, 4096, "a token")
+            with file:
+                raw = file.read(4097)
+        token = raw.decode().strip()
+    except OSError as exc:
+        raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ClientError("file", f"{path}: the token is not UTF-8 text") from None
+    if not token or len(raw) > 4096:
+        raise ClientError("file", f"{path}: expected a token on one line, found "
+                                  f"{'nothing' if not token else 'more than 4096 bytes'}")
+    return token
 
 
 def emit_json(data) -> None:
@@ -57,10 +78,12 @@ def emit_json(data) -> None:
 @click.option("-s", "--socket", envvar="HCSERVER_SOCKET", help="Server socket (default: $HCSERVER_SOCKET, "
               "else the configuration's).")
 @click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from.")
-@click.option("--token", envvar="HCSERVER_TOKEN", help="Token for a remote server (-s tls://HOST:PORT).")
+@click.option("--token-file", envvar="HCSERVER_TOKEN_FILE", help="File holding the token for a remote server "
+              "(-s tls://HOST:PORT); - reads it from standard input. Default: $HCSERVER_TOKEN.")
+@click.option("--token", hidden=True, help="Refused: a token on the command line is seen by every user (ps).")
 @click.option("--ca-file", envvar="HCSERVER_CA_FILE", help="CA certificates to verify a remote server.")
 @click.pass_context
-def cli(ctx, socket, config, token, ca_file):
+def cli(ctx, socket, config, token_file, token, ca_file):
     """Queue DICOM print jobs on hcserver and manage its queues.
 
     \b
@@ -69,9 +92,12 @@ def cli(ctx, socket, config, token, ca_file):
       hcq submit --spec job.json
       hcq list --all
       hcq show 12
-      hcq -s tls://printserver:8443 --token "$TOKEN" list   # a remote server
+      hcq -s tls://printserver:8443 --token-file ~/.hcq-token list   # a remote server
     """
-    ctx.obj = {"socket": socket, "config": config, "token": token, "ca_file": ca_file}
+    if token is not None:
+        fail("--token would show the token to every user of this machine (ps): use --token-file FILE "
+             "or $HCSERVER_TOKEN")
+    ctx.obj = {"socket": socket, "config": config, "token_file": token_file, "ca_file": ca_file}
 
 
 @cli.command()
@@ -402,11 +428,7 @@ def preview(client, files, spec, printer, layout, film_size, orientation, output
     if bool(files) == bool(spec):
         fail("give either image FILES or --spec JOB.json")
     if spec:
-        try:
-            job = json.loads(Path(spec).read_text())
-        except (OSError, ValueError) as exc:
-            fail(f"{spec}: {exc}")
-        films = client.preview(job, base=Path(spec).parent)
+        films = client.preview(read_spec_file(spec), base=Path(spec).parent)
     else:
         fields = {"printer": printer, "layout": layout, "film_size": film_size, "orientation": orientation}
         films = client.preview({"images": list(files), **{k: v for k, v in fields.items() if v}})
