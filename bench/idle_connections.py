@@ -16,14 +16,13 @@ import argparse
 import os
 import resource
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.daemon import DaemonProcess  # noqa: E402
-from tests.hostile import Holder, hcq  # noqa: E402
-from tests.proc import MB, peak_rss  # noqa: E402
+from tests.support.daemon import DaemonProcess  # noqa: E402
+from tests.support.hostile import Holder, hcq  # noqa: E402
+from tests.support.proc import MB, peak_rss  # noqa: E402
 
 CONFIG = """
 [server]

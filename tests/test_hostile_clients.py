@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.daemon import DaemonProcess
-from tests.hostile import (
+from tests.support.daemon import DaemonProcess
+from tests.support.hostile import (
     Holder,
     as_user,
     cpu_use,
@@ -20,7 +20,8 @@ from tests.hostile import (
     slow_clients,
 )
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+pytestmark = [pytest.mark.slow,   # daemons under load
+              pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")]
 
 CONFIG = """
 [server]

@@ -10,9 +10,9 @@ import time
 import pytest
 
 from hcserver.client import ClientError
-from tests.daemon import REPO
-from tests.hostile import hcq
-from tests.proc import MB, peak_rss
+from tests.support.daemon import REPO
+from tests.support.hostile import hcq
+from tests.support.proc import MB, peak_rss
 
 
 @pytest.mark.parametrize("args", [{"since": 1 << 63}, {"job": 1 << 64}, {"seq": -(1 << 70)}])

@@ -13,10 +13,12 @@ import pytest
 
 from hcserver.client import Client, ClientError
 from hcserver.protocol import PREFIX, read_message
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.fixtures.tls import make_certificates
-from tests.hostile import hcq
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.hostile import hcq
+from tests.support.tls import make_certificates
+
+pytestmark = pytest.mark.slow   # each test starts a daemon
 
 ROOT_TOKEN = "root-0123456789abcdef"     # a remote client named like the local superuser
 OPS_TOKEN = "ops-0123456789abcdef"

@@ -9,10 +9,12 @@ import pytest
 
 from hcserver.client import ClientError
 from hcserver.protocol import read_message
-from tests.conftest import PREVIEW_CONFIG
-from tests.daemon import DaemonProcess
-from tests.hostile import hcq, prefix, raw_connection
-from tests.proc import MB, peak_rss, reset_peak_rss
+from tests.support.configs import PREVIEW_CONFIG
+from tests.support.daemon import DaemonProcess
+from tests.support.hostile import hcq, prefix, raw_connection
+from tests.support.proc import MB, peak_rss, reset_peak_rss
+
+pytestmark = pytest.mark.slow   # each test starts a daemon
 
 
 def daemon_with(extra: str) -> DaemonProcess:

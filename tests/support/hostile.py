@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hcserver.protocol import PREFIX, encode, read_message
-from tests.proc import cpu_seconds
+from tests.support.proc import cpu_seconds
 
 NOGROUP = 65534
 
