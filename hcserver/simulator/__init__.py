@@ -71,11 +71,11 @@ each request through the fault rules to its operation; ``operations`` which
 handler serves which operation and SOP class, with the handlers in
 ``printer`` (Printer, Printer Configuration Retrieval, Print Job), ``film``
 (Film Session, Film Box, Presentation LUT, Annotation Box) and ``image_box``;
-``capabilities`` what the printer accepts (a profile); ``state`` what an association created; ``records`` and ``render`` the log,
-the film records and their pictures; ``events`` the N-EVENT-REPORTs;
-``faults`` the fault language and ``connection`` what faults do to a
-connection; ``layout`` display formats and film sizes; ``sop`` the SOP class
-names; ``tls``; ``cli`` the command line.
+``capabilities`` what the printer accepts (a profile); ``state`` what an
+association created; ``records`` and ``render`` the log, the film records and
+their pictures; ``events`` the N-EVENT-REPORTs; ``faults`` the fault language
+and ``connection`` what faults do to a connection; ``layout`` display formats
+and film sizes; ``sop`` the SOP class names; ``tls``; ``cli`` the command line.
 """
 from hcserver.simulator.cli import main
 from hcserver.simulator.faults import FAULT_SYNTAX, GARBAGE, Fault, parse_fault
