@@ -21,6 +21,7 @@ from typing import Any
 from hcserver.protocol import ProtocolError, encode, read_message
 
 RESPONSE_LIMIT = 1 << 30
+PROBE_IO_TIMEOUT = 900.0   # a probe runs for minutes at most (the server bounds it)
 
 
 class ClientError(Exception):
@@ -270,3 +271,8 @@ class Client:
     def echo(self, printer: str) -> dict:
         """C-ECHO and printer status: {"ok", "echo_status", "printer_status", "printer_status_info", …}."""
         return self.request("echo", printer=printer, io_timeout=120)["echo"]
+
+    def probe(self, printer: str) -> dict:
+        """What the printer accepts, found without printing (an administrator's request): the values
+        tried, accepted or refused, and ``settings``, the printer configuration keys they amount to."""
+        return self.request("probe", printer=printer, io_timeout=PROBE_IO_TIMEOUT)["probe"]

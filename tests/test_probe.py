@@ -114,7 +114,7 @@ def test_a_refusal_is_kept_with_its_status_and_meaning_and_the_probe_goes_on(sim
     assert result.complete
     first = result.medium_types[0]
     assert (first.value, first.accepted, first.status) == ("PAPER", False, 0x0213)
-    assert first.meaning == "Resource limitation; printer says: no memory left"
+    assert (first.meaning, first.comment) == ("Resource limitation", "no memory left")
     assert all(t.accepted for t in result.medium_types[1:])
     assert "medium_types" in result.settings and "PAPER" not in result.settings["medium_types"]
 

@@ -4,8 +4,9 @@ On one association (:class:`~hcserver.drivers.dicom.association.PrintAssociation
 Meta SOP classes and every optional class, :data:`PROPOSED`) a probe asks, in this order:
 
 1. which SOP classes the printer accepted (association negotiation);
-2. N-GET Printer, all attributes (Printer Status, Printer Name, Manufacturer, ...), and
-   N-GET Printer Configuration Retrieval when the printer accepted that class;
+2. N-GET Printer, the attributes of its module (Printer Status, Printer Name, Manufacturer, ...;
+   a printer that refuses some, for its status only), and N-GET Printer Configuration Retrieval,
+   all attributes, when the printer accepted that class;
 3. per medium type, then per film destination: N-CREATE of a Basic Film Session with it, and its
    N-DELETE at once (many printers hold one film session at a time);
 4. in one film session without either: N-CREATE of a Basic Film Box per film size (layout
@@ -82,6 +83,9 @@ FILM_DESTINATIONS = ("MAGAZINE", "PROCESSOR", "BIN_1", "BIN_2")
 DISPLAY_FORMATS = tuple(f"STANDARD\\{c},{r}" for c, r in (
     (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 2), (3, 3), (3, 4), (4, 3), (3, 5), (4, 4), (4, 5), (5, 4),
     (4, 6), (5, 5), (5, 6), (5, 7), (6, 5)))
+#: The Printer's attributes asked for (PS3.3 C.13.9, the Printer Module).
+PRINTER_MODULE = ("PrinterStatus", "PrinterStatusInfo", "PrinterName", "Manufacturer", "ManufacturerModelName",
+                  "DeviceSerialNumber", "SoftwareVersions", "DateOfLastCalibration", "TimeOfLastCalibration")
 BASE_FORMAT = "STANDARD\\1,1"   # IHE's minimum: what every Print SCP should take
 BIT_DEPTHS = (12, 8)
 
@@ -161,17 +165,13 @@ class _Probe:
 
     def judge(self, value: str, sop: str, operation: str, code: int, status: Dataset) -> Tried:
         ok = category_of(code) in ("success", "warning")
-        meaning = meaning_of(code, sop, operation)
-        comment = _text(status.get("ErrorComment", "")).strip()
-        if comment:
-            meaning += f"; printer says: {comment}"
-        return Tried(value, ok, code, meaning)
+        return Tried(value, ok, code, meaning_of(code, sop, operation), _text(status.get("ErrorComment", "")).strip())
 
     def delete(self, sop: str, uid: str) -> None:
         code, status, _ = self.ask("N-DELETE", sop, lambda a, m, i: a.send_n_delete(
             SOP_CLASSES[sop], uid, msg_id=i, meta_uid=m if sop in ("film-session", "film-box") else None))
         if category_of(code) not in ("success", "warning"):
-            self.result.notes.append(f"N-DELETE {sop} refused: {self.judge('', sop, 'N-DELETE', code, status).meaning}")
+            self.result.notes.append(f"N-DELETE {sop} refused: {self.judge('', sop, 'N-DELETE', code, status).answer}")
 
     # -- the steps --------------------------------------------------------------------
     def run(self) -> ProbeResult:
@@ -207,7 +207,7 @@ class _Probe:
         code, status, session = self._create_session({})
         if category_of(code) not in ("success", "warning"):
             self.result.notes.append("a film session without medium type or destination was refused ("
-                                     + self.judge("", "film-session", "N-CREATE", code, status).meaning
+                                     + self.judge("", "film-session", "N-CREATE", code, status).answer
                                      + "): film boxes not probed")
             return
         base = self._film_boxes(session)
@@ -235,9 +235,9 @@ class _Probe:
     def _printer(self) -> None:
         printer_class = SOP_CLASSES["printer"]
         code, status, attrs = self.ask("N-GET", "printer", lambda a, m, i: a.send_n_get(
-            [], printer_class, PRINTER_INSTANCE, msg_id=i, meta_uid=m))
+            [tag_for_keyword(k) for k in PRINTER_MODULE], printer_class, PRINTER_INSTANCE, msg_id=i, meta_uid=m))
         if category_of(code) not in ("success", "warning"):
-            # An empty list asks for every attribute; a printer that will not say, asked for its status
+            # a printer that keeps the rest to itself (DCMTK's answers 0x0105), asked for its status
             tags = [tag_for_keyword(a.keyword) for a in PRINTER_STATUS.attributes]
             code, status, attrs = self.ask("N-GET", "printer", lambda a, m, i: a.send_n_get(
                 tags, printer_class, PRINTER_INSTANCE, msg_id=i, meta_uid=m))
@@ -251,7 +251,7 @@ class _Probe:
             self.result.configuration = _attributes(attrs).get("PrinterConfigurationSequence", [])
         else:
             self.result.notes.append("N-GET Printer Configuration Retrieval refused: "
-                                     + self.judge("", "printer-configuration", "N-GET", code, status).meaning)
+                                     + self.judge("", "printer-configuration", "N-GET", code, status).answer)
 
     # -- film sessions ----------------------------------------------------------------
     def _create_session(self, attrs: dict[str, Any]) -> tuple[int, Dataset, str]:
@@ -337,7 +337,7 @@ class _Probe:
             return tried
         self.delete("film-box", box)
         boxes = len(attrs.get("ReferencedBasicAnnotationBoxSequence") or []) if attrs is not None else 0
-        return Tried(format_id, boxes > 0, tried.status, f"{boxes} annotation box(es)")
+        return Tried(format_id, boxes > 0, tried.status, f"{boxes} annotation box(es)", tried.comment)
 
     # -- bit depth ----------------------------------------------------------------------
     def _bit_depths(self, session: str, base: tuple[str, str | None], plut: str | None) -> None:
@@ -377,7 +377,7 @@ class _Probe:
         code, status, box, attrs = self._create_box(session, *base, plut=plut)
         if category_of(code) not in ("success", "warning"):
             self.result.notes.append(f"bit depth {bits}: the film box was refused: "
-                                     + self.judge("", "film-box", "N-CREATE", code, status).meaning)
+                                     + self.judge("", "film-box", "N-CREATE", code, status).answer)
             return None
         try:
             refs = attrs.get("ReferencedImageBoxSequence") if attrs is not None else None
@@ -415,7 +415,7 @@ class _Probe:
 
 def _with_plut(tried: Tried, level: str) -> Tried:
     return Tried(tried.value, True, tried.status,
-                 f"{tried.meaning}; only with a Presentation LUT referenced from the {level}")
+                 f"{tried.meaning}; only with a Presentation LUT referenced from the {level}", tried.comment)
 
 
 def _references(sop: str, uid: str) -> Sequence:

@@ -23,16 +23,25 @@ CLASS_NAMES = ("grayscale-meta", "color-meta", "presentation-lut", "annotation-b
 
 @dataclass(frozen=True)
 class Tried:
-    """One value tried, and the printer's answer (status None: none came, the association ended)."""
+    """One value tried, and the printer's answer: its status (None: none came, the association
+    ended), the status's meaning, and the printer's Error Comment."""
 
     value: str
     accepted: bool
     status: int | None = None
     meaning: str = ""
+    comment: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {"value": self.value, "accepted": self.accepted,
-                "status": None if self.status is None else f"0x{self.status:04X}", "meaning": self.meaning}
+                "status": None if self.status is None else f"0x{self.status:04X}", "meaning": self.meaning,
+                "comment": self.comment}
+
+    @property
+    def answer(self) -> str:
+        """The answer in words: ``0x0106 Invalid Attribute Value (printer says: ...)``."""
+        status = "no answer" if self.status is None else f"0x{self.status:04X}"
+        return f"{status} {self.meaning}" + (f" (printer says: {self.comment})" if self.comment else "")
 
 
 @dataclass

@@ -77,10 +77,11 @@ def table(probe: dict[str, Any]):
 
 
 def meanings(probe: dict[str, Any]) -> list[str]:
-    """Each status the printer refused with, once, with its meaning (and the printer's words)."""
+    """Each status the printer refused a value with, once, with its meaning (its Error Comments
+    are in --json)."""
     seen: dict[str, str] = {}
     for key, _ in ROWS:
         for tried in probe[key]:
             if not tried["accepted"] and tried["status"]:
-                seen.setdefault(f"{tried['status']} {tried['meaning']}", "")
-    return list(seen)
+                seen.setdefault(tried["status"], f"{tried['status']}: {tried['meaning']}")
+    return list(seen.values())
