@@ -3,6 +3,10 @@ dcmprscp configured to match the profile (its knobs: tests/support/profiles.py) 
 simulator emulating it; and both printers refuse, alike, what the profile does not list."""
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+
 import pytest
 from pydicom.uid import ExplicitVRLittleEndian
 from pynetdicom import AE
@@ -11,6 +15,7 @@ from hcserver import profiles
 from hcserver.drivers.base import Action, JobTicket
 from hcserver.formatter.geometry import FILM_SIZES
 from hcserver.simulator import PrinterSimulator
+from hcserver.simulator import main as simulator_main
 from tests.support.profiles import dcmprscp_options, profile_printer
 from tests.support.scu import expect_failure, run_job, sheet
 
@@ -114,3 +119,28 @@ def test_a_profile_that_takes_implicit_vr_only_is_emulated():
             finally:
                 if assoc.is_established:
                     assoc.release()
+
+
+def test_the_simulator_command_emulates_a_profile(drivers, capsys):
+    with pytest.raises(SystemExit) as info:
+        simulator_main(["--profile", "drystar"])
+    assert info.value.code == 2
+    assert "argument --profile: invalid choice: 'drystar' (choose from 'agfa-drystar-3000'," in capsys.readouterr().err
+    proc = subprocess.Popen([sys.executable, "-m", "hcserver.simulator", "--port", "0", "--ae-title", "PRINTSCP",
+                             "--profile", "ihe-restricted"], stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while "emulating profile" not in line:   # what it prints once it listens
+            assert proc.poll() is None, line
+            line = proc.stderr.readline()
+        assert line.rstrip().endswith(", emulating profile ihe-restricted"), line
+        port = int(re.search(r"127\.0\.0\.1:(\d+)", line).group(1))
+        printer = profile_printer("ihe-restricted", port)
+        run_job(drivers(printer), [film_of(printer)], ticket_of(printer))
+        wide = profile_printer("ihe-restricted", port, extra='display_formats = ["STANDARD\\\\2,2"]\n'
+                                                             'defaults = { layout = "STANDARD\\\\2,2" }\n')
+        failure = expect_failure(drivers(wide), [sheet(fmt="STANDARD\\2,2", bits=12)], Action.FAIL)
+        assert (failure.operation, failure.status) == ("N-CREATE", 0x0106)
+    finally:
+        proc.terminate()
+        proc.wait(10)
