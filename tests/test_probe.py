@@ -127,8 +127,19 @@ def test_a_printer_that_aborts_mid_probe_is_reported_with_what_was_learnt(sim):
     assert "N-CREATE film-box" in result.stopped and "aborted the association" in result.stopped
     assert [t.value for t in result.film_sizes] == list(FILM_SIZES)[:2]
     assert len(result.medium_types) == 5 and result.display_formats == []
-    assert result.settings["film_sizes"] == list(FILM_SIZES)[:2]
-    assert "display_formats" not in result.settings
+    # what it had learnt; not the film sizes it was trying (more may be accepted), nor what came after
+    assert result.cut_short == "film_sizes"
+    assert len(result.settings["medium_types"]) == 5 and len(result.settings["film_destinations"]) == 4
+    assert "film_sizes" not in result.settings and "display_formats" not in result.settings
+    assert "film_sizes: left out, the probe stopped while trying them" in result.notes
+
+
+def test_a_printer_that_closes_the_connection_on_an_image_is_reported_with_why(sim):
+    sim.add_fault(Fault(operation="N-SET", sop_class="image-box", behaviour="close"))
+    result = probe(printer(sim.port), SERVER.station)
+    assert result.cut_short == "bit_depths" and result.bit_depths == []
+    assert result.stopped.startswith("N-SET grayscale-image-box: the printer closed the connection"), result.stopped
+    assert len(result.settings["magnification_types"]) == 4 and "bit_depth" not in result.settings
 
 
 def test_a_probe_is_bounded_by_its_request_limit(sim):

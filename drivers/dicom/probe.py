@@ -142,6 +142,7 @@ class _Probe:
         self.result = ProbeResult(printer.name)
         self.link: PrintAssociation | None = None
         self.meta: str | None = None
+        self.trying: str | None = None     # the list of values being tried (ProbeResult.TRIED_LISTS)
 
     # -- the exchange ---------------------------------------------------------------
     def ask(self, operation: str, sop: str, call: Callable[[Any, str | None, int], Any]
@@ -185,6 +186,7 @@ class _Probe:
                 self._steps()
             except _Stop as stop:
                 self.result.stopped = str(stop)
+                self.result.cut_short = self.trying
             finally:
                 events = self.link.take_events()
                 if events:
@@ -200,6 +202,7 @@ class _Probe:
         self._classes()
         self._printer()
         self._sessions()
+        self.trying = "presentation_lut"
         plut = self._create_plut() if self.result.sop_classes.get("presentation-lut") else None
         if plut is not None:
             self.result.presentation_lut.append(self._try_session("film-session", {
@@ -212,14 +215,20 @@ class _Probe:
             return
         base = self._film_boxes(session)
         if base is not None and plut is not None:
+            self.trying = "presentation_lut"
             self.result.presentation_lut.append(self._try_box("film-box", session, *base, plut=plut))
         if base is not None:
+            self.trying = "bit_depths"
             self._bit_depths(session, base, plut)
             if self.result.sop_classes.get("annotation-box"):
+                self.trying = "annotation"
                 self.result.annotation.append(self._try_annotation(session, *base))
+        self.trying = None
         self.delete("film-session", session)
         if base is not None and plut is not None:
+            self.trying = "bit_depths"
             self._bit_depths_with_plut_in_session(base, plut)
+        self.trying = None
         if plut is not None:
             self.delete("presentation-lut", plut)
 
@@ -241,6 +250,9 @@ class _Probe:
             tags = [tag_for_keyword(a.keyword) for a in PRINTER_STATUS.attributes]
             code, status, attrs = self.ask("N-GET", "printer", lambda a, m, i: a.send_n_get(
                 tags, printer_class, PRINTER_INSTANCE, msg_id=i, meta_uid=m))
+        if category_of(code) not in ("success", "warning"):
+            refused = self.judge("", "printer", "N-GET", code, status)
+            self.result.notes.append(f"N-GET Printer refused: {refused.answer}")
         self.result.printer_attributes = _attributes(attrs)
         if not self.result.sop_classes.get("printer-configuration"):
             return
@@ -273,8 +285,10 @@ class _Probe:
         return tried
 
     def _sessions(self) -> None:
+        self.trying = "medium_types"
         for medium in _candidates(MEDIUM_TYPES, self.printer.medium_types):
             self.result.medium_types.append(self._try_session(medium, {"MediumType": medium}))
+        self.trying = "film_destinations"
         for destination in _candidates(FILM_DESTINATIONS, self.printer.film_destinations):
             self.result.film_destinations.append(self._try_session(destination, {"FilmDestination": destination}))
 
@@ -312,18 +326,22 @@ class _Probe:
         """Film sizes, display formats and magnification types; returns the layout and film size
         (None: the printer's default) that the other film boxes are made with."""
         layouts = _candidates(DISPLAY_FORMATS, self.printer.display_formats)
+        self.trying = "display_formats"
         base_layout = next((layout for layout in [BASE_FORMAT, *layouts]
                             if self._try_box(layout, session, layout, None).accepted), None)
         if base_layout is None:
             self.result.notes.append("no display format tried was accepted: film boxes not probed further")
             return None
+        self.trying = "film_sizes"
         for size in _candidates(FILM_SIZES, self.printer.film_sizes):
             self.result.film_sizes.append(self._try_box(size, session, base_layout, size))
         sizes = [t.value for t in self.result.film_sizes if t.accepted]
         base_size = self.printer.defaults.film_size if self.printer.defaults.film_size in sizes else \
             (sizes[0] if sizes else None)
+        self.trying = "display_formats"
         for layout in layouts:
             self.result.display_formats.append(self._try_box(layout, session, layout, base_size))
+        self.trying = "magnification_types"
         for magnification in _candidates(MAGNIFICATIONS, self.printer.magnification_types):
             self.result.magnification_types.append(self._try_box(magnification, session, base_layout, base_size,
                                                                  magnification))
@@ -379,25 +397,27 @@ class _Probe:
             self.result.notes.append(f"bit depth {bits}: the film box was refused: "
                                      + self.judge("", "film-box", "N-CREATE", code, status).answer)
             return None
-        try:
-            refs = attrs.get("ReferencedImageBoxSequence") if attrs is not None else None
-            if not refs:
-                self.result.notes.append(f"bit depth {bits}: the film box response holds no image boxes")
-                return None
-            class_uid = _text(refs[0].get("ReferencedSOPClassUID", "")).strip()
-            sop = SOP_NAMES.get(class_uid, "grayscale-image-box")
-            if sop == "color-image-box" and bits != 8:
-                self.result.notes.append(f"bit depth {bits}: the printer's image boxes are colour boxes (8 bits)")
-                return None
-            pixels = _test_pixels(bits, color=sop == "color-image-box")
-            ds = build(COLOR_IMAGE_BOX if sop == "color-image-box" else GRAYSCALE_IMAGE_BOX,
-                       ImageBoxInputs(ImageBox(position=1, pixels=pixels.array), pixels), self.printer)
-            instance = _text(refs[0].get("ReferencedSOPInstanceUID", "")).strip()
-            code, status, _ = self.ask("N-SET", sop, lambda a, m, i: a.send_n_set(
-                ds, class_uid or SOP_CLASSES[sop], instance, msg_id=i, meta_uid=m))
-            return self.judge(str(bits), sop, "N-SET", code, status)
-        finally:
-            self.delete("film-box", box)
+        tried = self._set_image_box(attrs, bits)
+        self.delete("film-box", box)    # unprinted
+        return tried
+
+    def _set_image_box(self, film_box: Dataset | None, bits: int) -> Tried | None:
+        refs = film_box.get("ReferencedImageBoxSequence") if film_box is not None else None
+        if not refs:
+            self.result.notes.append(f"bit depth {bits}: the film box response holds no image boxes")
+            return None
+        class_uid = _text(refs[0].get("ReferencedSOPClassUID", "")).strip()
+        sop = SOP_NAMES.get(class_uid, "grayscale-image-box")
+        if sop == "color-image-box" and bits != 8:
+            self.result.notes.append(f"bit depth {bits}: the printer's image boxes are colour boxes (8 bits)")
+            return None
+        pixels = _test_pixels(bits, color=sop == "color-image-box")
+        ds = build(COLOR_IMAGE_BOX if sop == "color-image-box" else GRAYSCALE_IMAGE_BOX,
+                   ImageBoxInputs(ImageBox(position=1, pixels=pixels.array), pixels), self.printer)
+        instance = _text(refs[0].get("ReferencedSOPInstanceUID", "")).strip()
+        code, status, _ = self.ask("N-SET", sop, lambda a, m, i: a.send_n_set(
+            ds, class_uid or SOP_CLASSES[sop], instance, msg_id=i, meta_uid=m))
+        return self.judge(str(bits), sop, "N-SET", code, status)
 
     # -- Presentation LUT ---------------------------------------------------------------
     def _create_plut(self) -> str | None:

@@ -63,6 +63,7 @@ class ProbeResult:
     requests: int = 0
     seconds: float = 0.0
     stopped: str | None = None        # why the probe ended before it was done
+    cut_short: str | None = None      # the list of TRIED_LISTS it was trying then
     notes: list[str] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)            # see derive_settings
 
@@ -73,6 +74,7 @@ class ProbeResult:
     def to_dict(self) -> dict[str, Any]:
         tried = {name: [t.to_dict() for t in getattr(self, name)] for name in TRIED_LISTS}
         return {"printer": self.printer, "complete": self.complete, "stopped": self.stopped,
+                "cut_short": self.cut_short,
                 "requests": self.requests, "seconds": round(self.seconds, 3), "sop_classes": self.sop_classes,
                 "printer_attributes": self.printer_attributes, "configuration": self.configuration, **tried,
                 "notes": self.notes, "settings": self.settings}
@@ -90,9 +92,10 @@ def accepted(tried: list[Tried]) -> list[str]:
 def derive_settings(result: ProbeResult, current: PrinterConfig) -> dict[str, Any]:
     """The keys of a ``[printers.NAME]`` table that say what the probe found the printer accepts.
 
-    Only what was learnt: a list nothing of which was accepted, a value not tried, is left out
-    (and noted in ``result.notes``). ``defaults`` keeps the printer's current defaults where the
-    printer accepts them, else the first accepted value, so that the block is valid as it stands.
+    Only what was learnt: a list nothing of which was accepted, or whose trying the probe's stop
+    cut short, and a value not tried, are left out (and noted in ``result.notes``). ``defaults``
+    keeps the printer's current defaults where the printer accepts them, else the first accepted
+    value, so that the block is valid as it stands.
     """
     found: dict[str, Any] = {}
     if "color-meta" in result.sop_classes:
@@ -102,13 +105,17 @@ def derive_settings(result: ProbeResult, current: PrinterConfig) -> dict[str, An
         found["bit_depth"] = 12 if "12" in depths else 8
     for key in ("film_sizes", "display_formats", "medium_types", "film_destinations", "magnification_types"):
         tried = getattr(result, key)
-        if tried and accepted(tried):
+        if key == result.cut_short:   # what was not tried may be accepted too
+            result.notes.append(f"{key}: left out, the probe stopped while trying them")
+        elif tried and accepted(tried):
             found[key] = accepted(tried)
         elif tried:
             result.notes.append(f"{key}: none of the values tried was accepted; left out (an empty list would "
                                 "mean any)")
     levels = accepted(result.presentation_lut)
-    if "film-box" in levels or "film-session" in levels:
+    if result.cut_short == "presentation_lut":
+        result.notes.append("presentation_lut: left out, the probe stopped while trying it")
+    elif "film-box" in levels or "film-session" in levels:
         found["presentation_lut"] = True
         # the film box is the standard's place (CP 173); the film session only where the box is refused
         found["plut_in_film_session"] = "film-box" not in levels
