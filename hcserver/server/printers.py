@@ -4,7 +4,6 @@ handlers (hcserver.server.operations' table)."""
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING
 
 from hcserver.config import ConfigError
@@ -113,12 +112,9 @@ def probe(ops: Operations, call: Call) -> dict:
     if worker is not None and not worker.driving:
         raise RequestError(ErrorCode.PRINTER_BUSY, f"printer {name!r} is driven by another node (see hcq "
                                                    "printers): probe it there")
-    asked = time.monotonic()
     started = []
 
     def between_jobs(driver):
-        if time.monotonic() - asked > PROBE_START_S:
-            return None       # a job came first, and the request has given up
         started.append(True)
         driver.idle()         # a printer that serves one association at a time: let go of ours first
         return probe_printer(printer, ops.config.station)
@@ -127,16 +123,14 @@ def probe(ops: Operations, call: Call) -> dict:
     longest = (PROBE_START_S + TIME_LIMIT_S + printer.connect_timeout_s + 2 * printer.acse_timeout_s
                + printer.dimse_timeout_s + 3 * ABORT_GRACE_S)
     try:
-        result = worker.call(between_jobs, timeout=longest) if worker is not None else \
-            probe_printer(printer, ops.config.station)
-    except TimeoutError:   # not taken in time (a job had started), or ran past every limit
-        result = None
-    if result is None and started:
-        raise RequestError(ErrorCode.INTERNAL, f"the probe of printer {name!r} ran past its time limit "
-                                               f"({TIME_LIMIT_S:g} s)")
-    if result is None:
+        result = worker.call(between_jobs, timeout=longest, start_timeout=PROBE_START_S) if worker is not None \
+            else probe_printer(printer, ops.config.station)
+    except TimeoutError:
+        if started:
+            raise RequestError(ErrorCode.INTERNAL, f"the probe of printer {name!r} ran past its time limit "
+                                                   f"({TIME_LIMIT_S:g} s)") from None
         raise RequestError(ErrorCode.PRINTER_BUSY, f"printer {name!r} started a job before the probe could run: "
-                                                   "probe it between jobs")
+                                                   "probe it between jobs") from None
     log.info("printer %s probed by %s: %d requests in %.1f s%s", name, call.peer.name, result.requests,
              result.seconds, f"; stopped: {result.stopped}" if result.stopped else "")
     ops.audit.record(call.peer.name, "probe", printer=name)
