@@ -9,16 +9,19 @@ Meta SOP classes and every optional class, :data:`PROPOSED`) a probe asks, in th
    all attributes, when the printer accepted that class;
 3. per medium type, then per film destination: N-CREATE of a Basic Film Session with it, and its
    N-DELETE at once (many printers hold one film session at a time);
-4. in one film session without either: N-CREATE of a Basic Film Box per film size (layout
+4. when the printer accepted the Presentation LUT class: N-CREATE of an IDENTITY LUT, and a film
+   session that references it (deleted at once);
+5. in one film session without any of these: N-CREATE of a Basic Film Box per film size (layout
    ``STANDARD\\1,1``), per display format (at a film size the printer took) and per magnification
-   type, each deleted at once;
-5. bit depth: a film box with one image box N-SET with a 16x16 image of 12 bits (Bits Stored 12),
-   then one of 8 bits, each film box deleted without being printed;
-6. the annotation boxes a film box gets for the printer's Annotation Display Format ID, when the
+   type, each deleted at once; a film box that references the Presentation LUT;
+6. bit depth: a film box with one image box N-SET with a 16x16 image of 12 bits (Bits Stored 12),
+   then one of 8 bits, each film box deleted without being printed. A bit depth refused is tried
+   again with the Presentation LUT referenced (from the film box, else, once that film session is
+   deleted, from a film session of its own): some printers take images only with a LUT that
+   matches them;
+7. the annotation boxes a film box gets for the printer's Annotation Display Format ID, when the
    printer accepted Basic Annotation Box;
-7. Presentation LUT, when the printer accepted its class: N-CREATE of an IDENTITY LUT, then a film
-   box that references it, and (the first film session deleted) a film session that references it;
-   at the end, its N-DELETE.
+8. the N-DELETE of the Presentation LUT, and the release of the association.
 
 Never an N-ACTION: nothing is printed. Every request is judged by its status alone (a success or
 warning is accepted; the refusal, its meaning and the printer's Error Comment are kept) and the
@@ -73,6 +76,7 @@ PRINTER_CONFIGURATION_INSTANCE = "1.2.840.10008.5.1.1.17.376"
 
 _CLASS_UIDS = {"grayscale-meta": GRAYSCALE_META, "color-meta": COLOR_META,
                **{name: SOP_CLASSES[name] for name in CLASS_NAMES if name in SOP_CLASSES}}
+_CLASS_NAME_OF = {uid: name for name, uid in _CLASS_UIDS.items()}
 #: What a probe proposes: every class it may ask about.
 PROPOSED = [_CLASS_UIDS[name] for name in CLASS_NAMES]
 
@@ -127,9 +131,6 @@ def _attributes(ds: Dataset | None) -> dict[str, Any]:
         else:
             out[elem.keyword] = _text(elem.value)
     return out
-
-
-_CLASS_NAME_OF = {uid: name for name, uid in _CLASS_UIDS.items()}
 
 
 class _Probe:
