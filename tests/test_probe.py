@@ -119,6 +119,20 @@ def test_a_refusal_is_kept_with_its_status_and_meaning_and_the_probe_goes_on(sim
     assert "medium_types" in result.settings and "PAPER" not in result.settings["medium_types"]
 
 
+def test_a_printer_that_will_not_delete_a_film_session_gets_a_new_association_for_the_next(sim):
+    # N-DELETE is optional for a Print SCP: what it does not delete it holds until the association ends
+    sim.add_fault(Fault(operation="N-DELETE", sop_class="film-session", status=0x0211, times=None))
+    result = probe(printer(sim.port), SERVER.station)
+    assert result.complete, result.stopped
+    sessions = len(result.medium_types) + len(result.film_destinations) + 2   # the LUT's, the film boxes'
+    assert result.associations == sim.associations == 1 + sessions
+    assert [n for n in result.notes if n.startswith("N-DELETE film-session refused")] == [
+        "N-DELETE film-session refused: 0x0211 Unrecognized operation (printer says: injected fault); what it "
+        "holds ends with a new association"]
+    assert all(t.accepted for t in result.medium_types + result.film_sizes + result.bit_depths)
+    assert accepted(result, "presentation_lut") == {"created", "film-box", "film-session"}
+
+
 def test_a_printer_that_aborts_mid_probe_is_reported_with_what_was_learnt(sim):
     # the 4th film box: after the base layout and two film sizes
     sim.add_fault(Fault(operation="N-CREATE", sop_class="film-box", behaviour="abort", nth=4))

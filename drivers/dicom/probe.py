@@ -134,7 +134,14 @@ def _attributes(ds: Dataset | None) -> dict[str, Any]:
 
 
 class _Probe:
-    """One probe of one printer (see the module docstring)."""
+    """One probe of one printer (see the module docstring).
+
+    ``session`` is the film session the film boxes are made in (``session_plut``: it references
+    the Presentation LUT), ``plut`` the Presentation LUT; both live as long as the association
+    (PS3.4 H.4). A printer that refuses to delete a film session or film box (N-DELETE is optional
+    for it) may hold it, and refuse the next one: the association is then renewed, and the film
+    session and LUT made again on the new one.
+    """
 
     def __init__(self, printer: PrinterConfig, station: Station, time_limit_s: float, max_requests: int):
         self.printer, self.station = printer, station
@@ -144,6 +151,9 @@ class _Probe:
         self.link: PrintAssociation | None = None
         self.meta: str | None = None
         self.trying: str | None = None     # the list of values being tried (ProbeResult.TRIED_LISTS)
+        self.session: str | None = None
+        self.session_plut = False
+        self.plut: str | None = None
 
     # -- the exchange ---------------------------------------------------------------
     def ask(self, operation: str, sop: str, call: Callable[[Any, str | None, int], Any]
@@ -172,23 +182,43 @@ class _Probe:
     def delete(self, sop: str, uid: str) -> None:
         code, status, _ = self.ask("N-DELETE", sop, lambda a, m, i: a.send_n_delete(
             SOP_CLASSES[sop], uid, msg_id=i, meta_uid=m if sop in ("film-session", "film-box") else None))
-        if category_of(code) not in ("success", "warning"):
-            self.result.notes.append(f"N-DELETE {sop} refused: {self.judge('', sop, 'N-DELETE', code, status).answer}")
+        if category_of(code) in ("success", "warning"):
+            return
+        note = f"N-DELETE {sop} refused: {self.judge('', sop, 'N-DELETE', code, status).answer}"
+        if sop in ("film-session", "film-box"):
+            note += "; what it holds ends with a new association"
+            self._renew()
+        if note not in self.result.notes:
+            self.result.notes.append(note)
+
+    def _open(self) -> None:
+        try:
+            self.link = PrintAssociation.open(self.printer, self.station, list(PROPOSED))
+        except PrintFailure as exc:
+            raise _Stop(exc.reason) from exc
+        self.result.associations += 1
+
+    def _renew(self) -> None:
+        """A new association, with the film session and Presentation LUT made again on it."""
+        assert self.link is not None
+        self.link.release()
+        self._open()
+        if self.plut is not None:
+            self.plut = self._create_plut(record=False)
+        if self.session is not None:
+            self.session = self._base_session(self.session_plut)
 
     # -- the steps --------------------------------------------------------------------
     def run(self) -> ProbeResult:
         start = time.monotonic()
         try:
-            self.link = PrintAssociation.open(self.printer, self.station, list(PROPOSED))
-        except PrintFailure as exc:
-            self.result.stopped = exc.reason
-        else:
-            try:
-                self._steps()
-            except _Stop as stop:
-                self.result.stopped = str(stop)
-                self.result.cut_short = self.trying
-            finally:
+            self._open()
+            self._steps()
+        except _Stop as stop:
+            self.result.stopped = str(stop)
+            self.result.cut_short = self.trying
+        finally:
+            if self.link is not None:
                 events = self.link.take_events()
                 if events:
                     self.result.notes.append(f"the printer sent {len(events)} N-EVENT-REPORT(s) meanwhile: "
@@ -203,34 +233,34 @@ class _Probe:
         self._classes()
         self._printer()
         self._sessions()
-        self.trying = "presentation_lut"
-        plut = self._create_plut() if self.result.sop_classes.get("presentation-lut") else None
-        if plut is not None:
-            self.result.presentation_lut.append(self._try_session("film-session", {
-                "ReferencedPresentationLUTSequence": _references("presentation-lut", plut)}))
-        code, status, session = self._create_session({})
-        if category_of(code) not in ("success", "warning"):
-            self.result.notes.append("a film session without medium type or destination was refused ("
-                                     + self.judge("", "film-session", "N-CREATE", code, status).answer
-                                     + "): film boxes not probed")
-            return
-        base = self._film_boxes(session)
-        if base is not None and plut is not None:
+        if self.result.sop_classes.get("presentation-lut"):
             self.trying = "presentation_lut"
-            self.result.presentation_lut.append(self._try_box("film-box", session, *base, plut=plut))
+            self.plut = self._create_plut()
+            if self.plut is not None:
+                self.result.presentation_lut.append(self._try_session("film-session", {
+                    "ReferencedPresentationLUTSequence": _references("presentation-lut", self.plut)}))
+        self.trying = None
+        self.session = self._base_session(plut=False)
+        if self.session is None:
+            return
+        base = self._film_boxes()
+        if base is not None and self.plut is not None:
+            self.trying = "presentation_lut"
+            self.result.presentation_lut.append(self._try_box("film-box", *base, plut=True))
         if base is not None:
             self.trying = "bit_depths"
-            self._bit_depths(session, base, plut)
+            self._bit_depths(base)
             if self.result.sop_classes.get("annotation-box"):
                 self.trying = "annotation"
-                self.result.annotation.append(self._try_annotation(session, *base))
+                self.result.annotation.append(self._try_annotation(*base))
         self.trying = None
-        self.delete("film-session", session)
-        if base is not None and plut is not None:
+        self._end_session()
+        if base is not None and self.plut is not None:
             self.trying = "bit_depths"
-            self._bit_depths_with_plut_in_session(base, plut)
+            self._bit_depths_with_plut_in_session(base)
         self.trying = None
-        if plut is not None:
+        if self.plut is not None:
+            plut, self.plut = self.plut, None
             self.delete("presentation-lut", plut)
 
     def _classes(self) -> None:
@@ -293,10 +323,29 @@ class _Probe:
         for destination in _candidates(FILM_DESTINATIONS, self.printer.film_destinations):
             self.result.film_destinations.append(self._try_session(destination, {"FilmDestination": destination}))
 
+    def _base_session(self, plut: bool) -> str | None:
+        """The film session the film boxes go in (``plut``: it references the Presentation LUT)."""
+        attrs = {"ReferencedPresentationLUTSequence": _references("presentation-lut", self.plut)} \
+            if plut and self.plut is not None else {}
+        code, status, uid = self._create_session(attrs)
+        if category_of(code) in ("success", "warning"):
+            self.session_plut = plut
+            return uid
+        self.result.notes.append(f"a film session{' referencing the Presentation LUT' if plut else ''} was refused "
+                                 f"({self.judge('', 'film-session', 'N-CREATE', code, status).answer}): film boxes "
+                                 "not tried in it")
+        return None
+
+    def _end_session(self) -> None:
+        session, self.session = self.session, None    # not made again if the association is renewed
+        if session is not None:
+            self.delete("film-session", session)
+
     # -- film boxes -------------------------------------------------------------------
-    def _create_box(self, session: str, layout: str, film_size: str | None, magnification: str | None = None,
-                    plut: str | None = None, **extra: Any) -> tuple[int, Dataset, str, Dataset | None]:
+    def _create_box(self, layout: str, film_size: str | None, magnification: str | None = None,
+                    plut: bool = False, **extra: Any) -> tuple[int, Dataset, str, Dataset | None]:
         # the attributes a job's film box sends (datasets.FILM_BOX) that a probe varies
+        assert self.session is not None
         ds = Dataset()
         ds.ImageDisplayFormat = layout
         ds.FilmOrientation = "PORTRAIT"
@@ -306,51 +355,51 @@ class _Probe:
             ds.MagnificationType = magnification
         for keyword, value in extra.items():
             setattr(ds, keyword, value)
-        ds.ReferencedFilmSessionSequence = _references("film-session", session)
-        if plut is not None:
-            ds.ReferencedPresentationLUTSequence = _references("presentation-lut", plut)
+        ds.ReferencedFilmSessionSequence = _references("film-session", self.session)
+        if plut and self.plut is not None:
+            ds.ReferencedPresentationLUTSequence = _references("presentation-lut", self.plut)
         uid = generate_uid()
         code, status, attrs = self.ask("N-CREATE", "film-box", lambda a, m, i: a.send_n_create(
             ds, SOP_CLASSES["film-box"], uid, msg_id=i, meta_uid=m))
         assert self.link is not None
         return code, status, self.link.last_created_uid or uid, attrs
 
-    def _try_box(self, value: str, session: str, layout: str, film_size: str | None,
-                 magnification: str | None = None, plut: str | None = None) -> Tried:
-        code, status, uid, _ = self._create_box(session, layout, film_size, magnification, plut)
+    def _try_box(self, value: str, layout: str, film_size: str | None, magnification: str | None = None,
+                 plut: bool = False) -> Tried:
+        code, status, uid, _ = self._create_box(layout, film_size, magnification, plut)
         tried = self.judge(value, "film-box", "N-CREATE", code, status)
         if tried.accepted:
             self.delete("film-box", uid)
         return tried
 
-    def _film_boxes(self, session: str) -> tuple[str, str | None] | None:
+    def _film_boxes(self) -> tuple[str, str | None] | None:
         """Film sizes, display formats and magnification types; returns the layout and film size
         (None: the printer's default) that the other film boxes are made with."""
         layouts = _candidates(DISPLAY_FORMATS, self.printer.display_formats)
         self.trying = "display_formats"
         base_layout = next((layout for layout in [BASE_FORMAT, *layouts]
-                            if self._try_box(layout, session, layout, None).accepted), None)
+                            if self._try_box(layout, layout, None).accepted), None)
         if base_layout is None:
             self.result.notes.append("no display format tried was accepted: film boxes not probed further")
             return None
         self.trying = "film_sizes"
         for size in _candidates(FILM_SIZES, self.printer.film_sizes):
-            self.result.film_sizes.append(self._try_box(size, session, base_layout, size))
+            self.result.film_sizes.append(self._try_box(size, base_layout, size))
         sizes = [t.value for t in self.result.film_sizes if t.accepted]
         base_size = self.printer.defaults.film_size if self.printer.defaults.film_size in sizes else \
             (sizes[0] if sizes else None)
         self.trying = "display_formats"
         for layout in layouts:
-            self.result.display_formats.append(self._try_box(layout, session, layout, base_size))
+            self.result.display_formats.append(self._try_box(layout, layout, base_size))
         self.trying = "magnification_types"
         for magnification in _candidates(MAGNIFICATIONS, self.printer.magnification_types):
-            self.result.magnification_types.append(self._try_box(magnification, session, base_layout, base_size,
+            self.result.magnification_types.append(self._try_box(magnification, base_layout, base_size,
                                                                  magnification))
         return base_layout, base_size
 
-    def _try_annotation(self, session: str, layout: str, film_size: str | None) -> Tried:
+    def _try_annotation(self, layout: str, film_size: str | None) -> Tried:
         format_id = self.printer.annotation_display_format_id
-        code, status, box, attrs = self._create_box(session, layout, film_size, AnnotationDisplayFormatID=format_id)
+        code, status, box, attrs = self._create_box(layout, film_size, AnnotationDisplayFormatID=format_id)
         tried = self.judge(format_id, "film-box", "N-CREATE", code, status)
         if not tried.accepted:
             return tried
@@ -359,41 +408,39 @@ class _Probe:
         return Tried(format_id, boxes > 0, tried.status, f"{boxes} annotation box(es)", tried.comment)
 
     # -- bit depth ----------------------------------------------------------------------
-    def _bit_depths(self, session: str, base: tuple[str, str | None], plut: str | None) -> None:
+    def _bit_depths(self, base: tuple[str, str | None]) -> None:
         """Each bit depth without a Presentation LUT; one refused is tried again with the LUT
         referenced from the film box, when the printer takes it there (some printers take
         images only with a Presentation LUT that matches them)."""
         on_box = "film-box" in [t.value for t in self.result.presentation_lut if t.accepted]
         for bits in BIT_DEPTHS:
-            tried = self._try_bits(session, base, bits)
-            if tried is not None and not tried.accepted and plut is not None and on_box:
-                again = self._try_bits(session, base, bits, plut)
+            tried = self._try_bits(base, bits)
+            if tried is not None and not tried.accepted and self.plut is not None and on_box:
+                again = self._try_bits(base, bits, plut=True)
                 if again is not None and again.accepted:
                     tried = _with_plut(again, "film box")
             if tried is not None:
                 self.result.bit_depths.append(tried)
 
-    def _bit_depths_with_plut_in_session(self, base: tuple[str, str | None], plut: str) -> None:
+    def _bit_depths_with_plut_in_session(self, base: tuple[str, str | None]) -> None:
         """Bit depths refused so far, in a film session that references the Presentation LUT, when
         the printer takes it there only."""
         levels = [t.value for t in self.result.presentation_lut if t.accepted]
         refused = [t for t in self.result.bit_depths if not t.accepted]
         if not refused or "film-session" not in levels or "film-box" in levels:
             return
-        code, _, session = self._create_session({"ReferencedPresentationLUTSequence":
-                                                 _references("presentation-lut", plut)})
-        if category_of(code) not in ("success", "warning"):
+        self.session = self._base_session(plut=True)
+        if self.session is None:
             return
         for old in refused:
-            again = self._try_bits(session, base, int(old.value))
+            again = self._try_bits(base, int(old.value))
             if again is not None and again.accepted:
                 self.result.bit_depths[self.result.bit_depths.index(old)] = _with_plut(again, "film session")
-        self.delete("film-session", session)
+        self._end_session()
 
-    def _try_bits(self, session: str, base: tuple[str, str | None], bits: int,
-                  plut: str | None = None) -> Tried | None:
+    def _try_bits(self, base: tuple[str, str | None], bits: int, plut: bool = False) -> Tried | None:
         """One image box N-SET with a small image of ``bits`` bits, in a film box deleted after."""
-        code, status, box, attrs = self._create_box(session, *base, plut=plut)
+        code, status, box, attrs = self._create_box(*base, plut=plut)
         if category_of(code) not in ("success", "warning"):
             self.result.notes.append(f"bit depth {bits}: the film box was refused: "
                                      + self.judge("", "film-box", "N-CREATE", code, status).answer)
@@ -421,13 +468,14 @@ class _Probe:
         return self.judge(str(bits), sop, "N-SET", code, status)
 
     # -- Presentation LUT ---------------------------------------------------------------
-    def _create_plut(self) -> str | None:
+    def _create_plut(self, record: bool = True) -> str | None:
         ds = build(PRESENTATION_LUT, None, self.printer)
         uid = generate_uid()
         code, status, _ = self.ask("N-CREATE", "presentation-lut", lambda a, m, i: a.send_n_create(
             ds, SOP_CLASSES["presentation-lut"], uid, msg_id=i))
         created = self.judge("created", "presentation-lut", "N-CREATE", code, status)
-        self.result.presentation_lut.append(created)
+        if record:
+            self.result.presentation_lut.append(created)
         if not created.accepted:
             return None
         assert self.link is not None

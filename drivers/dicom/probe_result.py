@@ -61,6 +61,7 @@ class ProbeResult:
     presentation_lut: list[Tried] = field(default_factory=list)       # "created", "film-box", "film-session"
     annotation: list[Tried] = field(default_factory=list)             # the Annotation Display Format ID
     requests: int = 0
+    associations: int = 0             # more than one: the printer kept what it would not delete
     seconds: float = 0.0
     stopped: str | None = None        # why the probe ended before it was done
     cut_short: str | None = None      # the list of TRIED_LISTS it was trying then
@@ -75,7 +76,8 @@ class ProbeResult:
         tried = {name: [t.to_dict() for t in getattr(self, name)] for name in TRIED_LISTS}
         return {"printer": self.printer, "complete": self.complete, "stopped": self.stopped,
                 "cut_short": self.cut_short,
-                "requests": self.requests, "seconds": round(self.seconds, 3), "sop_classes": self.sop_classes,
+                "requests": self.requests, "associations": self.associations,
+                "seconds": round(self.seconds, 3), "sop_classes": self.sop_classes,
                 "printer_attributes": self.printer_attributes, "configuration": self.configuration, **tried,
                 "notes": self.notes, "settings": self.settings}
 
