@@ -21,7 +21,6 @@ from typing import Any
 from hcserver.protocol import ProtocolError, encode, read_message
 
 RESPONSE_LIMIT = 1 << 30
-PROBE_IO_TIMEOUT = 900.0   # a probe runs for minutes at most (the server bounds it)
 
 
 class ClientError(Exception):
@@ -275,4 +274,5 @@ class Client:
     def probe(self, printer: str) -> dict:
         """What the printer accepts, found without printing (an administrator's request): the values
         tried, accepted or refused, and ``settings``, the printer configuration keys they amount to."""
-        return self.request("probe", printer=printer, io_timeout=PROBE_IO_TIMEOUT)["probe"]
+        # a probe runs for minutes at most (the server bounds it: hcserver.server.printers.probe)
+        return self.request("probe", printer=printer, io_timeout=900)["probe"]
