@@ -399,3 +399,9 @@ class Client:
     def echo(self, printer: str) -> dict:
         """C-ECHO and printer status: {"ok", "echo_status", "printer_status", "printer_status_info", …}."""
         return self.request("echo", printer=printer, io_timeout=120)["echo"]
+
+    def probe(self, printer: str) -> dict:
+        """What the printer accepts, found without printing (an administrator's request): the values
+        tried, accepted or refused, and ``settings``, the printer configuration keys they amount to."""
+        # a probe runs for minutes at most (the server bounds it: hcserver.server.printers.probe)
+        return self.request("probe", printer=printer, io_timeout=900)["probe"]

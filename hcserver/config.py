@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hcserver import __version__
+from hcserver import __version__, profiles
 from hcserver.drivers.dicom.status_policy import parse_override
 from hcserver.drivers.settings import REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
 from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS
@@ -233,6 +233,9 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     _check(file, base, raw, dict, "a table")
     kwargs: dict[str, Any] = {"name": name}
     found = _Collector()
+    if "profile" in raw:
+        with found.each():
+            raw = _profile_keys(file, base, raw, kwargs)
     for key, value in raw.items():
         with found.each():
             _printer_key(file, base, key, value, kwargs)
@@ -240,10 +243,33 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     return _printer_checks(file, base, kwargs)
 
 
+def _profile_keys(file: str, base: str, raw: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A printer that names a profile (hcserver.profiles): the profile's keys, checked as the
+    printer's own are, into ``kwargs``; returns the printer's own keys, which are read after them
+    and so win (its ``defaults`` merged over the profile's, key by key)."""
+    name = _check(file, f"{base}.profile", raw["profile"], str, "the name of a printer profile")
+    try:
+        profile = profiles.load(name)
+    except profiles.ProfileError as exc:
+        raise ConfigError(file, f"{base}.profile", str(exc)) from None
+    where = f"{base} (profile {name})"
+    found = _Collector()
+    for key, value in profile.printer.items():
+        with found.each():
+            _printer_key(file, where, key, value, kwargs)
+    found.raise_any()
+    own = {key: value for key, value in raw.items() if key != "profile"}
+    if isinstance(own.get("defaults"), dict) and isinstance(profile.printer.get("defaults"), dict):
+        own["defaults"] = {**profile.printer["defaults"], **own["defaults"]}
+    return own
+
+
 def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, Any]) -> None:
     full = f"{base}.{key}"
     if key == "driver":
         kwargs[key] = _choice(file, full, value, DRIVERS)
+    elif key == "profile":
+        return   # read before the other keys (_profile_keys)
     elif key in _PRINTER_FIELDS:
         kind, what = _PRINTER_FIELDS[key]
         kwargs[key] = _check(file, full, value, kind, what)

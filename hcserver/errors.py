@@ -40,3 +40,6 @@ class ErrorCode(str, enum.Enum):
     UPLOAD_QUOTA = "upload-quota"           # the owner's uploads not yet submitted are at their limit
     UNPRINTABLE = "unprintable"             # a preview could not be formatted
     BAD_CONFIG = "bad-config"               # a reload found the configuration file wrong
+    # probing a printer
+    PRINTER_BUSY = "printer-busy"           # it is printing a job (or another node drives it)
+    NOT_DICOM = "not-dicom"                 # only a DICOM printer can be probed

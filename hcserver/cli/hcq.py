@@ -414,6 +414,41 @@ def echo(client, printer):
 
 
 @cli.command()
+@click.argument("printer")
+@click.option("--json", "as_json", is_flag=True, help="Everything tried, with the printer's answers, as JSON.")
+@click.option("--toml", "as_toml", is_flag=True, help="The printer's [printers.NAME] block of the configuration.")
+@with_client
+def probe(client, printer, as_json, as_toml):
+    """Find out what PRINTER accepts, without printing anything (administrators).
+
+    N-GET Printer (and Printer Configuration Retrieval), then N-CREATE and N-DELETE of film
+    sessions and film boxes with each common medium type, destination, film size, layout,
+    magnification and bit depth, and a Presentation LUT; never an N-ACTION. Runs between jobs
+    (refused while the printer prints one); exits 1 if the probe stopped early.
+
+    \b
+    Examples:
+      hcq probe dryview
+      hcq probe dryview --toml >> /etc/hcserver/hcserver.toml   # then edit: one [printers.dryview] only
+    """
+    from hcserver.cli import probe_view
+
+    if as_json and as_toml:
+        fail("give --json or --toml, not both")
+    result = client.probe(printer)
+    if as_json:
+        emit_json(result)
+    elif as_toml:
+        click.echo(probe_view.toml_block(result))
+    else:
+        console().print(probe_view.table(result))
+        for line in probe_view.meanings(result) + result["notes"]:
+            click.echo(f"  {line}")
+    if result["stopped"]:
+        fail(f"the probe of {printer} stopped early: {result['stopped']}")
+
+
+@cli.command()
 @click.argument("files", nargs=-1, type=click.Path())
 @click.option("--spec", type=click.Path())
 @click.option("-p", "--printer")

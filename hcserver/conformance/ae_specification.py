@@ -9,7 +9,7 @@ from hcserver.conformance.markdown import Doc, Prose, code, hexcode
 from hcserver.conformance.status import behaviour
 from hcserver.drivers.base import Action
 from hcserver.drivers.dicom import association as assoc
-from hcserver.drivers.dicom import event_reports
+from hcserver.drivers.dicom import event_reports, probe
 from hcserver.drivers.dicom import status_policy as sp
 
 words = Prose("ae_specification")
@@ -96,6 +96,15 @@ def other_activities(doc: Doc, ctx: Ctx, poll: str, verify: str) -> None:
                "Role", "Extended Negotiation"],
               [[uid_name(assoc.VERIFICATION), assoc.VERIFICATION, *transfer_syntax_cells(), "SCU", "None"]])
     doc.table_text("C-ECHO response status handling", words("echo statuses"))
+
+
+def probe_activity(doc: Doc, n: str) -> None:
+    doc.heading(n, "Activity – Probe a Printer")
+    doc.para(words("probe", max_requests=str(probe.MAX_REQUESTS), time_limit=f"{probe.TIME_LIMIT_S:g} s"))
+    doc.table("Proposed presentation contexts for the activity Probe a Printer",
+              ["Abstract Syntax Name", "Abstract Syntax UID", "Transfer Syntax Names", "Transfer Syntax UIDs",
+               "Role", "Extended Negotiation"],
+              [[uid_name(uid), uid, *transfer_syntax_cells(), "SCU", "None"] for uid in probe.PROPOSED])
 
 
 def _event_behaviour(ctx: Ctx, status: str) -> str:

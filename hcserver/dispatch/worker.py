@@ -114,11 +114,20 @@ class PrinterWorker:
             # Here, not in stop(): a worker that stop() gave up waiting for still records its last film.
             self._recorder.shutdown(wait=False)
 
-    def call(self, function, timeout: float):
-        """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if busy too long."""
+    def call(self, function, timeout: float, start_timeout: float | None = None):
+        """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if it has not
+        started within ``start_timeout`` (a job is printing) or not ended within ``timeout``."""
         future: Future = Future()
-        self._calls.put((function, future))
+        started = threading.Event()
+
+        def run(driver):
+            started.set()
+            return function(driver)
+
+        self._calls.put((run, future))
         self.wake()
+        if start_timeout is not None and not started.wait(start_timeout) and future.cancel():
+            raise TimeoutError   # it never will run
         try:
             return future.result(timeout)
         except TimeoutError:

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hcserver import profiles
 from hcserver.simulator.faults import FAULT_SYNTAX, parse_fault, parse_printer_status
 from hcserver.simulator.scp import PrinterSimulator
 
@@ -31,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--ae-title", default="HCSIM", help="the printer's AE title (default HCSIM)")
     p.add_argument("--out", metavar="DIR", type=Path, help="directory for the printed films")
+    p.add_argument("--profile", choices=profiles.names(), metavar="NAME",
+                   help="emulate a printer profile: accept only the film sizes, layouts, media, magnifications, "
+                        "bit depth and Presentation LUT level it lists (one of: " + ", ".join(profiles.names()) + ")")
     p.add_argument("--grayscale-only", action="store_true", help="refuse the colour print classes")
     p.add_argument("--no-12bit", action="store_true", help="accept 8-bit images only")
     p.add_argument("--printer-status", default="NORMAL", metavar="STATUS[:INFO]",
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         refuse=refuse, accept_contexts=not args.no_contexts, supports_12bit=not args.no_12bit,
         check_called_ae=args.check_called_ae,
         tls_cert_file=args.tls_cert, tls_key_file=args.tls_key, tls_ca_file=args.tls_ca,
-        random_events=args.random_events, random_event=random_event, seed=args.seed,
+        random_events=args.random_events, random_event=random_event, seed=args.seed, profile=args.profile,
     )
     stop = threading.Event()
 
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
             return 1
         print(f"printer simulator {args.ae_title} listening on {args.bind}:{sim.port}"
-              + (" (TLS)" if args.tls_cert else "")
+              + (" (TLS)" if args.tls_cert else "") + (f", emulating profile {args.profile}" if args.profile else "")
               + (f", films in {args.out}" if args.out else ""), file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass

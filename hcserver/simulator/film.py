@@ -39,7 +39,7 @@ def create_film_session(sim: PrinterSimulator, event: Any, st: AssocState, inst:
     prio = attrs.get("PrintPriority")
     if prio and str(prio).upper() not in ("HIGH", "MED", "LOW"):
         return Result(0x0106, comment="Print Priority must be HIGH, MED or LOW")
-    err = check_plut_ref(st, attrs)
+    err = sim.capabilities.check_film_session(attrs) or check_plut_ref(st, attrs)
     if err:
         return err
     uid, err = st.new_uid(inst)
@@ -102,10 +102,10 @@ def create_film_box(sim: PrinterSimulator, event: Any, st: AssocState, inst: str
     orientation = str(attrs.get("FilmOrientation") or "PORTRAIT").upper()
     if orientation not in ("PORTRAIT", "LANDSCAPE"):
         return Result(0x0106, comment="Film Orientation must be PORTRAIT or LANDSCAPE")
-    size = str(attrs.get("FilmSizeID") or "8INX10IN").upper()
+    size = str(attrs.get("FilmSizeID") or sim.capabilities.default_film_size).upper()
     if film_size_mm(size) is None:
         return Result(0x0106, comment=f"unknown Film Size ID {size}"[:64])
-    err = check_plut_ref(st, attrs)
+    err = sim.capabilities.check_film_box(attrs) or check_plut_ref(st, attrs)
     if err:
         return err
     uid, err = st.new_uid(inst)

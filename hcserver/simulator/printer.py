@@ -51,8 +51,8 @@ def get_printer(sim: PrinterSimulator, event: Any, st: AssocState, inst: str | N
     ds.PrinterStatus = status
     ds.PrinterStatusInfo = info or status
     ds.PrinterName = sim.ae_title
-    ds.Manufacturer = "hcserver"
-    ds.ManufacturerModelName = "Printer Simulator"
+    ds.Manufacturer = sim.capabilities.manufacturer
+    ds.ManufacturerModelName = sim.capabilities.model
     ds.DeviceSerialNumber = "SIM-0001"
     ds.SoftwareVersions = "1.0"
     ds.DateOfLastCalibration = "20240101"
@@ -65,8 +65,11 @@ def get_printer_config(sim: PrinterSimulator, event: Any, st: AssocState, inst: 
     if inst != PrinterConfigurationRetrievalInstance:
         return Result(0x0112)
     item = Dataset()
-    item.SOPClassesSupported = [BasicGrayscalePrintManagementMeta, PresentationLUT, BasicAnnotationBox,
-                                PrintJob] + ([BasicColorPrintManagementMeta] if sim.color else [])
+    caps = sim.capabilities
+    item.SOPClassesSupported = ([BasicGrayscalePrintManagementMeta, PrintJob]
+                                + ([PresentationLUT] if caps.presentation_lut else [])
+                                + ([BasicAnnotationBox] if caps.annotation_box else [])
+                                + ([BasicColorPrintManagementMeta] if sim.color else []))
     item.MaximumMemoryAllocation = 0
     item.MemoryBitDepth = 12 if sim.supports_12bit else 8
     item.PrintingBitDepth = 12 if sim.supports_12bit else 8

@@ -29,6 +29,7 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
 
 from hcserver.simulator import connection
+from hcserver.simulator.capabilities import Capabilities
 from hcserver.simulator.events import PrinterEvents
 from hcserver.simulator.faults import Fault, FaultRules, malform, parse_fault, parse_printer_status
 from hcserver.simulator.operations import category, perform, respond
@@ -86,16 +87,19 @@ class PrinterSimulator:
         random_events: float = 0.0,
         random_event: tuple[str, str] | None = None,
         seed: int | None = None,
+        profile: str | None = None,
     ) -> None:
+        # A printer profile (hcserver.profiles) restricts what it accepts to what the profile lists.
+        self.capabilities = Capabilities.of_profile(profile) if profile else Capabilities()
         self.bind = bind
         self.port = int(port)
         self.ae_title = ae_title
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        self.color = color
+        self.color = color and self.capabilities.color
         self.max_pdu = max_pdu
         self.refuse = tuple(refuse) if refuse else None
         self.accept_contexts = accept_contexts
-        self.supports_12bit = supports_12bit
+        self.supports_12bit = supports_12bit and self.capabilities.supports_12bit
         self.check_called_ae = check_called_ae
         self.network_timeout = network_timeout
         self.dimse_timeout = dimse_timeout
@@ -137,10 +141,12 @@ class PrinterSimulator:
         ae.acse_timeout = 30
         ae.maximum_associations = 32
         ae.require_called_aet = self.check_called_ae
-        ts = [ImplicitVRLittleEndian, ExplicitVRLittleEndian]
+        caps = self.capabilities
+        ts = [ImplicitVRLittleEndian] if caps.implicit_only else [ImplicitVRLittleEndian, ExplicitVRLittleEndian]
         uids = [Verification, BasicGrayscalePrintManagementMeta, BasicFilmSession, BasicFilmBox,
-                BasicGrayscaleImageBox, Printer, PrinterConfigurationRetrieval, PresentationLUT,
-                BasicAnnotationBox, PrintJob]
+                BasicGrayscaleImageBox, Printer, PrinterConfigurationRetrieval, PrintJob]
+        uids += [PresentationLUT] if caps.presentation_lut else []
+        uids += [BasicAnnotationBox] if caps.annotation_box else []
         if self.color:
             uids += [BasicColorPrintManagementMeta, BasicColorImageBox]
         for uid in uids:
