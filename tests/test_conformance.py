@@ -196,6 +196,21 @@ def test_hand_checked_rows(defaults):
     assert {row[2] for row in events} >= {"0x0000", "0x0113"}
 
 
+def test_other_codes_rows_follow_the_operation(defaults):
+    text = conformance.generate(defaults)
+
+    def other(sop, op, status):
+        rows = table(text, f"Status codes for {op} of the {sp.SOP_CLASS_NAMES[sop]}")
+        (row,) = [r for r in rows if r[1] == "Other Status Codes" and r[0] == status]
+        return row[3]
+
+    assert PHRASES[Action.WARN] in other("film-box", "N-DELETE", "Failure")
+    assert PHRASES[Action.WARN] in other("film-session", "N-DELETE", "Failure")
+    assert PHRASES[Action.STOP_PRINTER] in other("printer", "N-GET", "Failure")
+    assert PHRASES[Action.FAIL] in other("film-box", "N-ACTION", "Failure")
+    assert PHRASES[Action.FAIL] in other("film-box", "N-DELETE", "Pending")
+
+
 # --------------------------------------------------------------------------- (3) per-printer overrides
 def test_printer_override_changes_the_row_and_is_marked():
     config = parse(OVERRIDE_CONFIG, "<test>")

@@ -209,6 +209,34 @@ def test_status_policy_override(sim, drivers):
     assert "0xC602" in failure.reason
 
 
+@pytest.mark.parametrize("code", [0x0112, 0xC7FF])   # neither is listed for N-DELETE (PS3.2 N.7-58)
+def test_unlisted_failure_of_film_box_n_delete_only_warns(sim, drivers, code):
+    # N-DELETE is clean-up after the film was accepted: an unlisted failure warns as the listed
+    # 0x0110 does, and the job goes on (it used to fail mid-way, by the per-category rule).
+    sim.add_fault(Fault("N-DELETE", "film-box", status=code, perform=True))
+    driver = drivers(printer(sim.port))
+    observer = run_job(driver, [sheet(0), sheet(1)])
+    assert len(sim.films) == 2
+    assert [(op, status) for op, status, _ in observer.warnings] == [("N-DELETE", code)]
+
+
+def test_unlisted_failure_of_n_get_printer_stops_the_printer(sim, drivers):
+    # 0x0105 is not listed for N-GET Printer (N.7-63); like the listed 0x0118 the printer cannot
+    # say how it is: the printer stops, the job is kept (it used to fail).
+    sim.add_fault(Fault("N-GET", "printer", status=0x0105))
+    driver = drivers(printer(sim.port))
+    failure = expect_failure(driver, [sheet(0)], Action.STOP_PRINTER)
+    assert "0x0105" in failure.reason and "No such Attribute" in failure.reason
+    assert "a failure status not listed for this operation" in failure.reason
+    assert sim.received_count("N-CREATE") == 0
+    sim.add_fault(Fault("N-GET", "printer", status=0x0105))
+    with pytest.raises(PrintFailure) as polled:
+        driver.status()
+    assert polled.value.action is Action.STOP_PRINTER
+    still = run_job(driver, [sheet(0)])
+    assert len(sim.films) == 1 and still.warnings == []
+
+
 # --------------------------------------------------------------------------- simulator: printer status
 def test_printer_failure_on_n_get_stops_the_printer(tmp_path, drivers):
     with PrinterSimulator(port=0, printer_status=("FAILURE", "FILM JAM")) as sim:
