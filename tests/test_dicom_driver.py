@@ -220,6 +220,21 @@ def test_unlisted_failure_of_film_box_n_delete_only_warns(sim, drivers, code):
     assert [(op, status) for op, status, _ in observer.warnings] == [("N-DELETE", code)]
 
 
+def test_association_is_released_after_a_failed_film_session_n_delete(drivers):
+    # The printer kept the film session it did not delete; one that holds one film session per
+    # association refuses the next job's N-CREATE. The failure warns, and the association is
+    # released so that the next job starts on a new one.
+    with PrinterSimulator(port=0, max_film_sessions=1) as sim:
+        sim.add_fault(Fault("N-DELETE", "film-session", status=0x0110))
+        driver = drivers(printer(sim.port))
+        first = run_job(driver, [sheet(0)])
+        assert [(op, code) for op, code, _ in first.warnings] == [("N-DELETE", 0x0110)]
+        assert driver.association_state() == "closed" and sim.releases == 1
+        second = run_job(driver, [sheet(1)])
+        assert second.warnings == [] and len(sim.films) == 2
+        assert driver.associations_opened == 2
+
+
 def test_unlisted_failure_of_n_get_printer_stops_the_printer(sim, drivers):
     # 0x0105 is not listed for N-GET Printer (N.7-63); like the listed 0x0118 the printer cannot
     # say how it is: the printer stops, the job is kept (it used to fail).

@@ -84,7 +84,7 @@ from hcserver.drivers.dicom.datasets import (
     build,
 )
 from hcserver.drivers.dicom.event_reports import PrinterEvent
-from hcserver.drivers.dicom.status_policy import decide, printer_status_action
+from hcserver.drivers.dicom.status_policy import category_of, decide, printer_status_action
 from hcserver.drivers.settings import PrinterConfig, Station
 from hcserver.formatter.film import FilmSheet, ImageBox
 
@@ -136,6 +136,11 @@ def _printer_status_failure(status: PrinterStatus, observer: JobObserver,
     if operation == "N-EVENT-REPORT":    # it came with the response to another request
         text += " (N-EVENT-REPORT)"
     return PrintFailure(action, text, operation=operation)
+
+
+def _deleted(status: Dataset) -> bool:
+    """Whether an N-DELETE's response says the instance is gone (success or a warning)."""
+    return category_of(int(status.Status)) in ("success", "warning")
 
 
 def _n_set(ds: Dataset, class_uid: str, instance_uid: str, *,
@@ -473,20 +478,32 @@ class _DicomFilmSession:
         self.film_session_uid = self.association.last_created_uid or uid
 
     def finish(self) -> None:
-        """The job's block ended normally: N-DELETE the film session (and the PLUT)."""
+        """The job's block ended normally: N-DELETE the film session (and the PLUT).
+
+        A failed N-DELETE only warns (the films are printed), but the printer still holds what
+        it did not delete, and one that keeps one film session per association would refuse the
+        next job's: the association is then released, and the next job starts on a new one."""
         self._raise_deferred()
+        left: list[str] = []
         if self.film_session_uid:
             uid = self.film_session_uid
-            self._x("N-DELETE", "film-session",
-                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-session"], uid, msg_id=i,
-                                                    meta_uid=m))
+            if not _deleted(self._x("N-DELETE", "film-session",
+                                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-session"], uid,
+                                                                    msg_id=i, meta_uid=m))):
+                left.append("film session")
             self.film_session_uid = None
         if self.plut_uid:
             uid = self.plut_uid
-            self._x("N-DELETE", "presentation-lut",
-                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid, msg_id=i))
+            if not _deleted(self._x("N-DELETE", "presentation-lut",
+                                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid,
+                                                                    msg_id=i))):
+                left.append("Presentation LUT")
             self.plut_uid = None
         self.association.jobs += 1
+        if left:
+            log.info("printer %s kept the %s it did not delete: releasing the association",
+                     self.printer.name, " and ".join(left))
+            self.driver._forget(self.association, abort=False)
 
     # -- films ------------------------------------------------------------------
     def _raise_deferred(self) -> None:

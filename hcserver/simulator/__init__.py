@@ -15,7 +15,9 @@ Presentation LUT, Basic Annotation Box, Print Job and Printer Configuration
 Retrieval; Implicit and Explicit VR Little Endian.
 
 Film sessions and everything under them live as long as the association
-(as in the standard). N-ACTION print on a film box, or on a film session (all
+(as in the standard); ``max_film_sessions`` limits how many one association
+holds at once, as printers that keep one film session per association do (one
+more N-CREATE is refused with 0x0213). N-ACTION print on a film box, or on a film session (all
 its film boxes), produces one *film record* per film box:
 
 * ``out_dir/film_NNNN.png``: the image boxes composed on a sheet, to eyeball;

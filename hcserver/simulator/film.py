@@ -42,6 +42,9 @@ def create_film_session(sim: PrinterSimulator, event: Any, st: AssocState, inst:
     err = check_plut_ref(st, attrs)
     if err:
         return err
+    if sim.max_film_sessions is not None and len(st.sessions) >= sim.max_film_sessions:
+        # as printers that keep one film session per association: delete the last one first
+        return Result(0x0213, comment=f"at most {sim.max_film_sessions} film session(s) per association")
     uid, err = st.new_uid(inst)
     if err:
         return err

@@ -86,6 +86,7 @@ class PrinterSimulator:
         random_events: float = 0.0,
         random_event: tuple[str, str] | None = None,
         seed: int | None = None,
+        max_film_sessions: int | None = None,
     ) -> None:
         self.bind = bind
         self.port = int(port)
@@ -110,6 +111,10 @@ class PrinterSimulator:
         # what they report (default: the current printer status)
         self.random_event = parse_printer_status(":".join(random_event)) if random_event else None
         self.seed = seed
+        if max_film_sessions is not None and max_film_sessions < 1:
+            raise ValueError("max_film_sessions is at least 1 (None: no limit)")
+        # film sessions one association may hold at once; one more is refused with 0x0213
+        self.max_film_sessions = max_film_sessions
         self._random_thread: threading.Thread | None = None
 
         self.records = Records()           # what it received
