@@ -101,6 +101,23 @@ def test_echo_and_status_against_dcmprscp(dcmprscp, drivers):
     assert driver.status() == PrinterStatus("NORMAL", "NORMAL")
 
 
+def test_echo_of_an_unresponsive_printer_waits_for_it_once(dcmprscp, drivers):
+    # A stopped dcmprscp takes the connection (the kernel queues it) and never answers the
+    # association request: the echo waits the ACSE timeout once, and asks no N-GET after it.
+    driver = drivers(printer(dcmprscp.port, "PRINTSCP", acse_timeout_s=2.0))
+    dcmprscp.pause()
+    try:
+        start = time.monotonic()
+        result = driver.echo()
+        elapsed = time.monotonic() - start
+    finally:
+        dcmprscp.resume()
+    assert result["ok"] is False and result["echo_status"] is None and result["printer_status"] is None
+    assert "did not answer the association request within 2 s (ACSE timeout)" in result["error"]
+    assert 2.0 * 0.9 <= elapsed < 2 * 2.0
+    assert abs(result["seconds"] - elapsed) < 0.5
+
+
 @pytest.mark.parametrize("in_session", [False, True])
 def test_presentation_lut_with_dcmprscp(dcmprscp_factory, drivers, in_session):
     scp = dcmprscp_factory(plut_in_session=in_session)

@@ -218,11 +218,11 @@ class DicomDriver(Driver):
         if held is not None:
             held.release()
         start = time.monotonic()
-        code, error, _, connected = c_echo(self.printer, self.station)
-        result["echo_status"] = code
-        if error:
-            result["error"] = error
-        if connected:               # no second wait for a printer that is not there
+        echoed = c_echo(self.printer, self.station)
+        result["echo_status"] = echoed.status
+        if echoed.error:
+            result["error"] = echoed.error
+        if echoed.answered:         # no second wait for a printer that is not there, or silent
             try:
                 status = self.status()
             except PrintFailure as exc:
@@ -231,7 +231,7 @@ class DicomDriver(Driver):
                 result["printer_status"] = status.status
                 result["printer_status_info"] = status.info
         result["seconds"] = round(time.monotonic() - start, 4)
-        result["ok"] = code == 0x0000 and result["printer_status"] is not None
+        result["ok"] = echoed.status == 0x0000 and result["printer_status"] is not None
         return result
 
     def association_state(self) -> str:

@@ -115,15 +115,19 @@ class PrinterWorker:
             self._recorder.shutdown(wait=False)
 
     def call(self, function, timeout: float):
-        """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if busy too long."""
+        """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if it has not
+        started within ``timeout`` (the worker is busy printing). Once started it is waited for
+        to the end: it is bounded by the printer's own timeouts, and another run of it beside
+        this one would only double the wait on a printer that does not answer."""
         future: Future = Future()
         self._calls.put((function, future))
         self.wake()
         try:
             return future.result(timeout)
         except TimeoutError:
-            future.cancel()  # not started yet: it never will be
-            raise
+            if future.cancel():  # not started yet: it never will be
+                raise
+        return future.result()
 
     def _run_calls(self) -> None:
         while not self._calls.empty():

@@ -3,6 +3,7 @@
 handlers (hcserver.server.operations' table)."""
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from hcserver.config import ConfigError
@@ -68,10 +69,12 @@ def reload(ops: Operations, call: Call) -> dict:
 
 def echo(ops: Operations, call: Call) -> dict:
     """C-ECHO + printer status. Run by the printer's worker between jobs (so a printer that
-    serves one association at a time is not kept waiting by ours); if the worker is busy
-    printing, on a separate association."""
+    serves one association at a time is not kept waiting by ours); if the worker does not start
+    it within ECHO_WAIT_S (it is printing), on a separate association. One echo at a time either
+    way; ``seconds`` is the time the answer took, waiting for the worker included."""
     name = call.args["printer"]
     worker = ops.dispatcher.workers.get(name)
+    start = time.monotonic()
     try:
         try:
             if worker is None:
@@ -85,4 +88,5 @@ def echo(ops: Operations, call: Call) -> dict:
                 driver.close()
     except PrintFailure as exc:
         result = {"ok": False, "error": exc.reason}
+    result["seconds"] = round(time.monotonic() - start, 4)
     return {"printer": name, "echo": result}
