@@ -11,6 +11,12 @@ A worker (one per printer) drives a driver like this::
 Any problem is raised as :class:`PrintFailure` carrying the policy action the
 worker applies to the job (retry, fail or stop-printer). Warnings go to the
 observer and printing goes on.
+
+A printer may print several films at once (DICOM: N-ACTION on the film session): ``print_film``
+then returns :data:`HELD` for a film the printer holds but was not told to print yet; it is
+printed with a later film of the job, and once ``print_film`` returns anything else every film
+held before it was accepted too (each announced with ``observer.film_accepted``). Films still
+held when printing stops were not printed.
 """
 from __future__ import annotations
 
@@ -38,16 +44,31 @@ class PrintFailure(Exception):
 
     ``in_doubt``: the film (``FilmSheet.index``) whose print request reached the printer, or may
     have, without an answer (the connection ended or timed out while waiting for it): the printer
-    may have printed it. The worker records it and decides whether it is sent again."""
+    may have printed it. ``in_doubt_count`` films from it on are in doubt (one print request may
+    print several: see :data:`HELD`). The worker records them and decides whether they are sent
+    again."""
 
     def __init__(self, action: Action, reason: str, *, operation: str | None = None,
-                 status: int | None = None, in_doubt: int | None = None):
+                 status: int | None = None, in_doubt: int | None = None, in_doubt_count: int = 1):
         super().__init__(reason)
         self.action = Action(action)
         self.reason = reason
         self.operation = operation
         self.status = status
         self.in_doubt = in_doubt
+        self.in_doubt_count = in_doubt_count
+
+
+class Held:
+    """The type of :data:`HELD`."""
+
+    def __repr__(self) -> str:
+        return "HELD"
+
+
+#: What :meth:`FilmSession.print_film` returns for a film the printer holds, to be printed with a
+#: later film of the job (see the module docstring).
+HELD = Held()
 
 
 @dataclass(frozen=True)
@@ -90,8 +111,9 @@ class JobObserver(Protocol):
 
 
 class FilmSession(Protocol):
-    def print_film(self, sheet: FilmSheet) -> str | None:
-        """Print one film; return a reference to the output (e.g. a PNG path) or None."""
+    def print_film(self, sheet: FilmSheet) -> str | None | Held:
+        """Print one film; return a reference to the output (e.g. a PNG path) or None, or
+        :data:`HELD` if it is printed with a later film."""
 
 
 class Driver(ABC):

@@ -33,7 +33,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFORMANCE.md"
 # The operations the Print SCU sends (written out here, not taken from the module under test).
 SENT = [
     ("printer", "N-GET"),
-    ("film-session", "N-CREATE"), ("film-session", "N-DELETE"),
+    ("film-session", "N-CREATE"), ("film-session", "N-ACTION"), ("film-session", "N-DELETE"),
     ("film-box", "N-CREATE"), ("film-box", "N-ACTION"), ("film-box", "N-DELETE"),
     ("grayscale-image-box", "N-SET"), ("color-image-box", "N-SET"),
     ("presentation-lut", "N-CREATE"), ("presentation-lut", "N-DELETE"),
@@ -259,6 +259,19 @@ def test_printer_statement_follows_its_settings():
 
 @pytest.mark.skipif(not any(f.name == "tls" for f in dataclasses.fields(PrinterConfig)),
                     reason="no TLS settings in this version")
+def test_a_printer_printing_film_sessions_has_the_film_session_n_action_and_no_film_box_one():
+    text = OVERRIDE_CONFIG.replace('port = 10400', 'port = 10400\nprint_action = "film-session"\nsession_films = 4')
+    statement = conformance.generate(parse(text, "<test>"), printer="x")
+    rows = status_rows(statement, "film-session", "N-ACTION")
+    assert {"0xB601", "0xB602", "0xC600"} <= set(rows)
+    assert "every 4 films (`session_films`)" in statement
+    assert "Status codes for N-ACTION of the Basic Film Box" not in statement
+    assert "Status codes for N-DELETE of the Basic Film Box" not in statement
+    plain = conformance.generate(parse(OVERRIDE_CONFIG, "<test>"), printer="x")
+    assert "Status codes for N-ACTION of the Basic Film Session" not in plain
+    assert "Status codes for N-ACTION of the Basic Film Box" in plain
+
+
 def test_tls_is_described_for_a_tls_printer():
     text = OVERRIDE_CONFIG.replace('port = 10400', 'port = 2762\ntls = true\ntls_verify = false')
     rows = table(conformance.generate(parse(text, "<test>"), printer="x"), "Transport security per printer")

@@ -1,10 +1,22 @@
 """One job's film session on a DICOM printer: what :meth:`DicomDriver.session` yields.
 
 :class:`DicomFilmSession` creates the film session (and the Presentation LUT), prints each film
-(:meth:`DicomFilmSession.print_film`: film box, image boxes, annotation boxes, the print
-action, the film box's deletion) and deletes what it created when the job's block ends
-(:meth:`DicomFilmSession.finish`). Every request goes through the driver's
-:meth:`~hcserver.drivers.dicom.scu.DicomDriver._exchange`, which applies the status policy.
+(:meth:`DicomFilmSession.print_film`: film box, image boxes, annotation boxes, the print action)
+and deletes what it created when the job's block ends (:meth:`DicomFilmSession.finish`). Every
+request goes through the driver's :meth:`~hcserver.drivers.dicom.scu.DicomDriver._exchange`,
+which applies the status policy.
+
+The print action (N-ACTION, Action Type ID 1) goes where the printer's ``print_action`` says:
+
+* ``film-box`` (the default): to each film box, which is then deleted;
+* ``film-session``: to the film session, which prints every film box in it at once (for printers
+  that print only that way; they answer a film box's N-ACTION with 0xC616, or refuse it). The
+  films wait in the film session (``print_film`` returns :data:`~hcserver.drivers.base.HELD`)
+  until the job's last film or ``session_films`` of them; after that N-ACTION the film session
+  is deleted and the next films go to a new one, so that no film box is printed twice. What
+  counts as printed is what the printer accepted: all the films of a film session whose
+  N-ACTION succeeded, and none of one whose N-ACTION failed; all of them are in doubt when it
+  went out and no answer came (``PrintFailure.in_doubt`` and ``in_doubt_count``).
 """
 from __future__ import annotations
 
@@ -17,7 +29,7 @@ from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.uid import generate_uid
 
-from hcserver.drivers.base import Action, JobObserver, JobTicket, PrintFailure
+from hcserver.drivers.base import HELD, Action, Held, JobObserver, JobTicket, PrintFailure
 from hcserver.drivers.dicom.association import SOP_CLASSES, SOP_NAMES, ConnectionLost, PrintAssociation
 from hcserver.drivers.dicom.datasets import (
     ANNOTATION_BOX,
@@ -42,6 +54,10 @@ if TYPE_CHECKING:
     from hcserver.drivers.dicom.scu import DicomDriver
 
 log = logging.getLogger(__name__)
+
+#: "There is an existing Film Box that has not been printed and N-ACTION at the Film Session level
+#: is not supported": what a printer that prints only film sessions may answer a film box's N-ACTION.
+C616 = 0xC616
 
 
 def text_of(value: Any) -> str:
@@ -78,6 +94,8 @@ class DicomFilmSession:
         self.plut_uid: str | None = None
         self._broken = False
         self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
+        self._held: list[tuple[int, str]] = []      # (film, film box UID) in the film session, not printed yet
+        self._kept: list[str] = []                  # what the printer did not delete (see finish)
 
     # -- plumbing ---------------------------------------------------------------
     def _x(self, operation: str, sop: str, call: Callable[[Any, str | None, int], Any]) -> Any:
@@ -109,39 +127,44 @@ class DicomFilmSession:
             else:
                 self.observer.warning("N-CREATE", None, "the printer did not accept the Presentation "
                                       "LUT SOP class; printing without a Presentation LUT")
-        fs = build(FILM_SESSION, SessionInputs(p, self.ticket, self.plut_uid), p)
+        self._create_film_session()
+
+    def _create_film_session(self) -> None:
+        fs = build(FILM_SESSION, SessionInputs(self.printer, self.ticket, self.plut_uid), self.printer)
         uid = generate_uid()
         self._x("N-CREATE", "film-session",
                 lambda a, m, i: a.send_n_create(fs, SOP_CLASSES["film-session"], uid, msg_id=i,
                                                 meta_uid=m))
         self.film_session_uid = self.association.last_created_uid or uid
 
+    def _delete_film_session(self) -> None:
+        uid, self.film_session_uid = self.film_session_uid, None
+        if uid and not _deleted(self._x("N-DELETE", "film-session",
+                                        lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-session"], uid,
+                                                                        msg_id=i, meta_uid=m))):
+            self._kept.append("film session")
+
     def finish(self) -> None:
         """The job's block ended normally: N-DELETE the film session (and the PLUT).
 
         A failed N-DELETE only warns (the films are printed), but the printer still holds what
         it did not delete, and one that keeps one film session per association would refuse the
-        next job's: the association is then released, and the next job starts on a new one."""
+        next job's: the association is then released, and the next job starts on a new one.
+        Films still held in the film session (printing stopped before their N-ACTION) were not
+        printed: the printer drops them with it."""
         self._raise_deferred()
-        left: list[str] = []
-        if self.film_session_uid:
-            uid = self.film_session_uid
-            if not _deleted(self._x("N-DELETE", "film-session",
-                                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-session"], uid,
-                                                                    msg_id=i, meta_uid=m))):
-                left.append("film session")
-            self.film_session_uid = None
+        self._delete_film_session()
         if self.plut_uid:
             uid = self.plut_uid
             if not _deleted(self._x("N-DELETE", "presentation-lut",
                                     lambda a, m, i: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid,
                                                                     msg_id=i))):
-                left.append("Presentation LUT")
+                self._kept.append("Presentation LUT")
             self.plut_uid = None
         self.association.jobs += 1
-        if left:
+        if self._kept:
             log.info("printer %s kept the %s it did not delete: releasing the association",
-                     self.printer.name, " and ".join(left))
+                     self.printer.name, " and ".join(self._kept))
             self.driver._forget(self.association, abort=False)
 
     # -- films ------------------------------------------------------------------
@@ -150,18 +173,86 @@ class DicomFilmSession:
             failure, self._deferred = self._deferred, None
             raise failure
 
-    def print_film(self, sheet: FilmSheet) -> str | None:
-        """Film box N-CREATE, image box N-SETs, N-ACTION print, N-DELETE; returns the film box UID.
+    def print_film(self, sheet: FilmSheet) -> str | Held:
+        """Film box N-CREATE, image box N-SETs, then the print action (see the module docstring);
+        returns the film box UID, or HELD while the film waits in the film session.
 
-        Once the N-ACTION has succeeded the film counts as printed: a failure after it (a
+        Once an N-ACTION has succeeded its films count as printed: a failure after it (a
         printer FAILURE report, a lost N-DELETE) is raised by the next call instead. An N-ACTION
-        sent without an answer coming back raises with ``in_doubt`` set to the film's index.
+        sent without an answer coming back raises with ``in_doubt`` set to its (first) film.
         """
         self._raise_deferred()
-        assert self.film_session_uid is not None, "open() creates the film session first"
+        if self.film_session_uid is None:      # the last one was printed and deleted
+            self._create_film_session()
+        film_box_uid = self._fill_film_box(sheet)
+        if self.printer.print_action != "film-session":
+            self._print_film_box(sheet.index, film_box_uid)
+            return film_box_uid
+        self._held.append((sheet.index, film_box_uid))
+        last = sheet.index + 1 >= self.ticket.films_total
+        if not last and len(self._held) != self.printer.session_films:
+            return HELD
+        self._print_film_session(last)
+        return film_box_uid
+
+    def _print_film_box(self, index: int, film_box_uid: str) -> None:
+        """N-ACTION print on the film box, then its N-DELETE."""
+        try:
+            self._x("N-ACTION", "film-box",
+                    lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
+                                                    film_box_uid, msg_id=i, meta_uid=m))
+        except PrintFailure as failure:
+            if isinstance(failure, ConnectionLost) and failure.sent:
+                # The request went out and no answer came: the printer may have printed the film.
+                failure.in_doubt = index
+            if failure.status == C616:
+                raise PrintFailure(failure.action, f"{failure.reason} (a printer that prints only whole film "
+                                   "sessions answers this: set print_action = \"film-session\")",
+                                   operation=failure.operation, status=failure.status) from failure
+            if failure.operation != "N-EVENT-REPORT":
+                raise
+            # The print action succeeded; a printer report that came with it must not make
+            # the caller think this film was not printed (it would be printed again).
+            self._deferred = failure
+        self.observer.film_accepted(index, film_box_uid)   # recorded while we clean up
+        try:
+            self._x("N-DELETE", "film-box",
+                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, msg_id=i,
+                                                    meta_uid=m))
+        except PrintFailure as failure:
+            self._deferred = self._deferred or failure  # the film is printed all the same
+
+    def _print_film_session(self, last: bool) -> None:
+        """N-ACTION print on the film session: the films held in it are accepted together. Unless
+        the job's last film was among them, the film session is deleted (its film boxes would be
+        printed again by the next N-ACTION) and the next film creates a new one."""
+        held, self._held = self._held, []
+        uid = self.film_session_uid
+        try:
+            self._x("N-ACTION", "film-session",
+                    lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-session"], uid,
+                                                    msg_id=i, meta_uid=m))
+        except PrintFailure as failure:
+            if isinstance(failure, ConnectionLost) and failure.sent:
+                # No answer: the printer may have printed any or all of them.
+                failure.in_doubt, failure.in_doubt_count = held[0][0], len(held)
+            if failure.operation != "N-EVENT-REPORT":
+                raise
+            self._deferred = failure    # as for a film box's (see _print_film_box)
+        for index, film_box_uid in held:
+            self.observer.film_accepted(index, film_box_uid)
+        if not last:
+            try:
+                self._delete_film_session()
+            except PrintFailure as failure:
+                self._deferred = self._deferred or failure  # the films are printed all the same
+
+    def _fill_film_box(self, sheet: FilmSheet) -> str:
+        """N-CREATE the film's film box, N-SET its image (and annotation) boxes; its UID."""
+        assert self.film_session_uid is not None
         annotate = self._annotation_texts(sheet)
         fb = build(FILM_BOX, FilmBoxInputs(self.printer, sheet, self.film_session_uid, self.plut_uid,
-                                                      bool(annotate)), self.printer)
+                                           bool(annotate)), self.printer)
         uid = generate_uid()
         _, attrs = self._x("N-CREATE", "film-box",
                            lambda a, m, i: a.send_n_create(fb, SOP_CLASSES["film-box"], uid, msg_id=i,
@@ -200,26 +291,6 @@ class DicomFilmSession:
                                          class_uid, instance_uid))
         if annotate:
             self._set_annotations(annotate, attrs)
-        try:
-            self._x("N-ACTION", "film-box",
-                    lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
-                                                    film_box_uid, msg_id=i, meta_uid=m))
-        except PrintFailure as failure:
-            if isinstance(failure, ConnectionLost) and failure.sent:
-                # The request went out and no answer came: the printer may have printed the film.
-                failure.in_doubt = sheet.index
-            if failure.operation != "N-EVENT-REPORT":
-                raise
-            # The print action succeeded; a printer report that came with it must not make
-            # the caller think this film was not printed (it would be printed again).
-            self._deferred = failure
-        self.observer.film_accepted(sheet.index, film_box_uid)   # recorded while we clean up
-        try:
-            self._x("N-DELETE", "film-box",
-                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, msg_id=i,
-                                                    meta_uid=m))
-        except PrintFailure as failure:
-            self._deferred = self._deferred or failure  # the film is printed all the same
         return film_box_uid
 
     def _annotation_texts(self, sheet: FilmSheet) -> tuple[str, ...]:

@@ -20,6 +20,10 @@ A job is (the attributes of each request are the specs of
     N-DELETE Basic Film Session   (when the job's block ends normally)
    [N-DELETE Presentation LUT]
 
+or, with ``print_action = "film-session"``, one N-ACTION print on the film session for the job's
+films (or every ``session_films`` of them, each group in a film session of its own): see
+:mod:`hcserver.drivers.dicom.film_session`.
+
 Every response status is judged by :func:`hcserver.drivers.dicom.status_policy.decide`
 with the printer's overrides: ok and warn go on (a warning is reported to
 the observer), anything else raises :class:`~hcserver.drivers.base.PrintFailure` with

@@ -39,14 +39,32 @@ def _description(doc: Doc, ctx: Ctx, n: str, contexts_section: str) -> None:
     steps = [words("step.associate", contexts_section=contexts_section), words("step.printer status")]
     if plut:
         steps.append(words("step.create plut.general" if ctx.printer is None else "step.create plut.printer"))
-    steps += [words("step.film session"), words("step.films", print_action=datasets.PRINT_ACTION),
-              words("step.delete film session")]
+    steps += [words("step.film session"), _films_step(ctx), words("step.delete film session")]
     if plut:
         steps.append(words("step.delete plut"))
     steps.append(words("step.release", idle_release_s=num(ctx.server.idle_release_s)))
     doc.items(steps, numbered=True)
     doc.para(words("events"))
     doc.para(words("diagram.with plut" if plut else "diagram"))
+
+
+def _session_printing(ctx: Ctx) -> bool:
+    """Whether printing with N-ACTION on the film session is described."""
+    return ctx.printer is None or ctx.printer.print_action == "film-session"
+
+
+def _box_printing(ctx: Ctx) -> bool:
+    return ctx.printer is None or ctx.printer.print_action == "film-box"
+
+
+def _films_step(ctx: Ctx) -> str:
+    if ctx.printer is None:
+        return words("step.films.general", print_action=datasets.PRINT_ACTION)
+    if not _session_printing(ctx):
+        return words("step.films", print_action=datasets.PRINT_ACTION)
+    n = ctx.printer.session_films
+    return words("step.films.film session", print_action=datasets.PRINT_ACTION,
+                 session_films="all the job's films" if n == 0 else f"every {n} films (`session_films`)")
 
 
 def _contexts(doc: Doc, ctx: Ctx, n: str) -> None:
@@ -120,6 +138,11 @@ def _film_session(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.para(words("film session.n-create"))
     attribute_table(doc, ctx, datasets.FILM_SESSION)
     status_table(doc, ctx, "film-session", "N-CREATE")
+    if _session_printing(ctx):
+        doc.para(words("film session.n-action", print_action=datasets.PRINT_ACTION,
+                       when="with `print_action = \"film-session\"`" if ctx.printer is None else
+                       "when the job's films (or `session_films` of them) are in it"))
+        status_table(doc, ctx, "film-session", "N-ACTION")
     doc.para(words("film session.n-delete"))
     status_table(doc, ctx, "film-session", "N-DELETE")
 
@@ -129,7 +152,10 @@ def _film_box(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.para(words("film box.n-create"))
     attribute_table(doc, ctx, datasets.FILM_BOX)
     status_table(doc, ctx, "film-box", "N-CREATE")
-    doc.para(words("film box.n-action", print_action=datasets.PRINT_ACTION))
+    if not _box_printing(ctx):
+        return     # its films are printed, and deleted, with the film session
+    doc.para(words("film box.n-action", print_action=datasets.PRINT_ACTION,
+                   when=" (with `print_action = \"film-box\"`, the default)" if ctx.printer is None else ""))
     status_table(doc, ctx, "film-box", "N-ACTION")
     doc.para(words("film box.n-delete"))
     status_table(doc, ctx, "film-box", "N-DELETE")

@@ -26,7 +26,7 @@ from hcserver.dispatch import outcomes
 from hcserver.dispatch.outcomes import RetryPolicy
 from hcserver.dispatch.recorder import JobObserver, recorder_thread
 from hcserver.dispatch.timers import PrinterTimers
-from hcserver.drivers.base import Driver, JobTicket, PrintFailure
+from hcserver.drivers.base import Driver, Held, JobTicket, PrintFailure
 from hcserver.formatting import FormatPool
 from hcserver.printer_drivers import build_driver
 from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, JobQueue, LeaseLost, unwritable
@@ -289,6 +289,7 @@ class PrinterWorker:
         films = self.queue.attempts.film_specs(job.id, job.films_printed)
         upcoming = self._format(job, films, job.films_printed)
         check = None
+        held: list[int] = []   # films the printer holds, printed with a later one (drivers.base.HELD)
         with self.driver.session(ticket, observer) as session:
             for index in range(job.films_printed, job.films_total):
                 interruption = self._interruption(job, index, check)
@@ -300,10 +301,16 @@ class PrinterWorker:
                 for note in sheet.notes:
                     observer.warning("format", None, note)
                 output = session.print_film(sheet)
-                check = observer.recorded(index, output)
-                twice = outcomes.reprinted(job, index)
-                if twice:
-                    observer.warning("print", None, twice)
+                if isinstance(output, Held):
+                    held.append(index)
+                    check = None      # read before the next film: no record was written
+                    continue
+                check = observer.recorded(index, output)   # the held films were announced before it
+                for printed in [*held, index]:
+                    twice = outcomes.reprinted(job, printed)
+                    if twice:
+                        observer.warning("print", None, twice)
+                held = []
         return outcomes.completed(job)
 
     def _job_overtime(self, job_id: int) -> None:

@@ -17,7 +17,9 @@ Retrieval; Implicit and Explicit VR Little Endian.
 Film sessions and everything under them live as long as the association
 (as in the standard); ``max_film_sessions`` limits how many one association
 holds at once, as printers that keep one film session per association do (one
-more N-CREATE is refused with 0x0213). N-ACTION print on a film box, or on a film session (all
+more N-CREATE is refused with 0x0213). With ``session_print_only`` it prints
+whole film sessions only, as some printers do: a film box's N-ACTION is
+answered 0xC616. N-ACTION print on a film box, or on a film session (all
 its film boxes), produces one *film record* per film box:
 
 * ``out_dir/film_NNNN.png``: the image boxes composed on a sheet, to eyeball;

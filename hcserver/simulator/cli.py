@@ -52,6 +52,8 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-film-sessions", type=int, metavar="N",
                    help="film sessions one association may hold at once; one more N-CREATE is refused "
                         "with 0x0213 (default: no limit)")
+    p.add_argument("--session-print-only", action="store_true",
+                   help="print whole film sessions only: answer a film box's N-ACTION with 0xC616")
     p.add_argument("--max-pdu", type=int, default=131072, help="maximum PDU size received (default 131072)")
     p.add_argument("--tls-cert", metavar="PEM", type=Path,
                    help="speak DICOM over TLS with this certificate (and its key, unless --tls-key)")
@@ -100,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         check_called_ae=args.check_called_ae,
         tls_cert_file=args.tls_cert, tls_key_file=args.tls_key, tls_ca_file=args.tls_ca,
         random_events=args.random_events, random_event=random_event, seed=args.seed,
-        max_film_sessions=args.max_film_sessions,
+        max_film_sessions=args.max_film_sessions, session_print_only=args.session_print_only,
     )
     stop = threading.Event()
 

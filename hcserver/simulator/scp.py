@@ -87,6 +87,7 @@ class PrinterSimulator:
         random_event: tuple[str, str] | None = None,
         seed: int | None = None,
         max_film_sessions: int | None = None,
+        session_print_only: bool = False,
     ) -> None:
         self.bind = bind
         self.port = int(port)
@@ -115,6 +116,8 @@ class PrinterSimulator:
             raise ValueError("max_film_sessions is at least 1 (None: no limit)")
         # film sessions one association may hold at once; one more is refused with 0x0213
         self.max_film_sessions = max_film_sessions
+        # prints whole film sessions only: a film box's N-ACTION is answered 0xC616
+        self.session_print_only = session_print_only
         self._random_thread: threading.Thread | None = None
 
         self.records = Records()           # what it received
