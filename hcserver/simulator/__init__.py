@@ -44,6 +44,16 @@ To is not the request's, a response with attributes left out. Operation
 presentation context, abort, close, stall). See :data:`FAULT_SYNTAX` for the
 command-line form.
 
+Print jobs
+----------
+Where the SCU negotiated Print Job, each print action creates a Print Job and
+names it in its reply (Referenced Print Job Sequence); N-GET Print Job reads
+its Execution Status. It is DONE at once, or with ``print_job_seconds``
+PENDING, then PRINTING, and DONE after that time; ``print_job_events``
+reports each change with a Print Job N-EVENT-REPORT on the association that
+printed it (not waiting for the answer). A ``print-job-failure`` fault ends
+it in FAILURE instead.
+
 Printer events
 --------------
 A printer whose film supply runs low tells the SCU while a job goes on: an

@@ -88,6 +88,8 @@ class PrinterSimulator:
         seed: int | None = None,
         max_film_sessions: int | None = None,
         session_print_only: bool = False,
+        print_job_seconds: float = 0.0,
+        print_job_events: bool = False,
     ) -> None:
         self.bind = bind
         self.port = int(port)
@@ -118,6 +120,11 @@ class PrinterSimulator:
         self.max_film_sessions = max_film_sessions
         # prints whole film sessions only: a film box's N-ACTION is answered 0xC616
         self.session_print_only = session_print_only
+        if print_job_seconds < 0:
+            raise ValueError("print_job_seconds is a time, not negative")
+        # a print job is PENDING, then PRINTING, and DONE this long after its print action (0: at once)
+        self.print_job_seconds = float(print_job_seconds)
+        self.print_job_events = print_job_events   # report each change of a print job (N-EVENT-REPORT)
         self._random_thread: threading.Thread | None = None
 
         self.records = Records()           # what it received
@@ -276,6 +283,13 @@ class PrinterSimulator:
                 assoc.kill()
             dropped += 1
         return dropped
+
+    def print_job_event(self, assoc: Any, job_uid: str, job: Any) -> None:
+        """A print job changed (a timer thread of :class:`PrintJobs`): report it on the
+        association that made it, if that is still in use, not waiting for the answer."""
+        st = self._assocs.get(assoc)
+        if st is not None:
+            self._events.queue_print_job(assoc, st, job_uid, job)
 
     def _random_events_loop(self) -> None:
         """``random_events``: an N-EVENT-REPORT to one association in use, at random moments."""
@@ -473,6 +487,12 @@ class PrinterSimulator:
                 connection.close_connection(assoc)
                 assoc.is_established = False     # keep pynetdicom from answering
             return None
+        if b == "print-job-failure":
+            res = perform(self, op, event, st, sop, inst, None)
+            refs = res.ds.get("ReferencedPrintJobSequence") if res.ds is not None else None
+            if refs:
+                self.print_jobs.fail(str(refs[0].ReferencedSOPInstanceUID), fault.comment or "FILM JAM")
+            return res
         if b == "stall":
             if not connection.wait(assoc, fault.stall_s, self._stopping):
                 assoc.is_established = False
