@@ -103,6 +103,11 @@ class JobObserver(Protocol):
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str,
               seconds: float) -> None: ...
 
+    def print_job(self, films: tuple[int, ...], status: str, info: str) -> None:
+        """The printer's own print job for these films (``FilmSheet.index``) ended: ``status``
+        DONE or FAILURE (with the printer's ``info``), or UNKNOWN when it could not be followed
+        to its end (``info`` says why)."""
+
     def film_accepted(self, index: int, output: str | None) -> None:
         """Film ``index`` (FilmSheet.index) was accepted by the printer and must never be printed
         again. A driver with work left after that point (DICOM: the film box N-DELETE) says so at
@@ -131,6 +136,11 @@ class Driver(ABC):
     def echo(self) -> dict:
         """Check the printer answers (C-ECHO for DICOM); returns details to show."""
         return {"ok": True}
+
+    def configuration(self) -> list[dict] | None:
+        """What the printer said of its configuration, when it can be asked (DICOM: Printer
+        Configuration Retrieval), as plain values; None if not known."""
+        return None
 
     def association_state(self) -> str | None:
         """"open" or "closed" for drivers that hold a connection to the printer, else None."""

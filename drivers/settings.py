@@ -78,7 +78,8 @@ class PrinterConfig:
     annotation_box: bool = False              # propose Basic Annotation Box SOP class
     annotation_text_length: int = 64
     annotation_display_format_id: str = "ANNOTATION"   # vendor-specific; sent when a film has annotation boxes
-    print_job: bool = False                   # propose Print Job SOP class
+    print_job: bool = False                   # propose Print Job SOP class, follow each print job to its end
+    print_job_timeout_s: float = 120.0        # how long the print jobs of a job's films are followed
     print_action: str = "film-box"            # one of PRINT_ACTIONS
     session_films: int = 0                    # film-session printing: films per N-ACTION (0: all the job's)
     meta_sop_only: bool = True

@@ -210,6 +210,7 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "annotation_text_length": (int, "a number of characters"),
     "annotation_display_format_id": (str, "the printer's Annotation Display Format ID"),
     "print_job": (bool, "true or false"),
+    "print_job_timeout_s": ((int, float), "seconds"),
     "session_films": (int, "a number of films (0: all the job's films)"),
     "meta_sop_only": (bool, "true or false"),
     "configuration_information": (str, "a string"),

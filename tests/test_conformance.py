@@ -37,6 +37,7 @@ SENT = [
     ("film-box", "N-CREATE"), ("film-box", "N-ACTION"), ("film-box", "N-DELETE"),
     ("grayscale-image-box", "N-SET"), ("color-image-box", "N-SET"),
     ("presentation-lut", "N-CREATE"), ("presentation-lut", "N-DELETE"),
+    ("print-job", "N-GET"), ("printer-configuration", "N-GET"),
 ]
 
 # What each action reads like in a status table's Behavior column.
@@ -165,6 +166,20 @@ def test_every_code_of_the_policy_table_is_in_its_operation_table(defaults, sop,
                                   f"Status codes for {op} of the {sp.SOP_CLASS_NAMES[sop]}")
              if row[1] == "Other Status Codes"]
     assert {row[0] for row in other} >= {"Warning", "Failure"}
+
+
+# Every status code a PS3.2 Annex N SCU table (N.7-52 to N.7-69) lists, but success: 36 codes.
+ANNEX_N_CODES = (
+    "0105 0106 0107 0110 0111 0112 0113 0114 0115 0116 0117 0118 0119 0120 0121 0123 0124 0210 0211 0212 "
+    "0213 B600 B601 B602 B603 B604 B605 B609 B60A C600 C601 C602 C603 C605 C613 C616").split()
+
+
+def test_every_annex_n_code_is_in_the_statement(defaults):
+    assert len(ANNEX_N_CODES) == 36
+    text = conformance.generate(defaults)
+    rows = [line.split("|") for line in text.split("\n") if line.startswith("| ")]
+    codes = {cells[3].strip() for cells in rows if len(cells) > 4}
+    assert {f"0x{code}" for code in ANNEX_N_CODES} <= codes
 
 
 def test_hand_checked_rows(defaults):
@@ -351,7 +366,7 @@ def test_every_attribute_the_driver_sends_is_described(monkeypatch, settings):
             f"the driver sends {request.operation} {sop}, which this test does not know"
         title = sp.SOP_CLASS_NAMES[sop]
         if request.operation == "N-GET":
-            described = _described(text, "Printer SOP Class N-GET attributes requested")
+            described = _described(text, f"{title} N-GET attributes requested")
             assert {(0, int(t)) for t in request.extra} <= described
         elif request.dataset is not None:
             caption = f"Attributes sent in {request.operation} of the {title}"
@@ -376,7 +391,7 @@ def test_attribute_tables_are_the_driver_specs(defaults):
     text = conformance.generate(defaults)
     for spec in datasets.SPECS:
         title = sp.SOP_CLASS_NAMES[spec.sop_class]
-        caption = ("Printer SOP Class N-GET attributes requested" if spec.operation == "N-GET"
+        caption = (f"{title} N-GET attributes requested" if spec.operation == "N-GET"
                    else f"Attributes sent in {spec.operation} of the {title}")
         shown = [row[0] for row in table(text, caption)]
 

@@ -55,11 +55,11 @@ VERIFICATION = "1.2.840.10008.1.1"
 GRAYSCALE_META = "1.2.840.10008.5.1.1.9"
 COLOR_META = "1.2.840.10008.5.1.1.18"
 PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
+PRINTER_CONFIGURATION_INSTANCE = "1.2.840.10008.5.1.1.17.376"
 
 #: short name (as used by the status policy) -> SOP Class UID
 # The SOP classes we use, by the status table's short names (one list of UIDs in the project).
-SOP_CLASSES: dict[str, str] = {name: uid for name, uid in SOP_CLASS_UIDS.items()
-                               if name != "printer-configuration"}
+SOP_CLASSES: dict[str, str] = dict(SOP_CLASS_UIDS)
 SOP_NAMES: dict[str, str] = {uid: name for name, uid in SOP_CLASSES.items()}
 
 UID_TITLES: dict[str, str] = {
@@ -74,6 +74,7 @@ UID_TITLES: dict[str, str] = {
     SOP_CLASSES["print-job"]: "Print Job",
     SOP_CLASSES["printer"]: "Printer",
     SOP_CLASSES["presentation-lut"]: "Presentation LUT",
+    SOP_CLASSES["printer-configuration"]: "Printer Configuration Retrieval",
 }
 
 # Classes that travel under a Meta SOP Class context.
@@ -118,6 +119,8 @@ def requested_contexts(printer: PrinterConfig) -> list[str]:
         syntaxes.append(SOP_CLASSES["annotation-box"])
     if printer.print_job:
         syntaxes.append(SOP_CLASSES["print-job"])
+    # Asked once, for hcq printers and hcq echo; a printer without it rejects just this context.
+    syntaxes.append(SOP_CLASSES["printer-configuration"])
     return syntaxes
 
 

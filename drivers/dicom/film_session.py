@@ -46,6 +46,7 @@ from hcserver.drivers.dicom.datasets import (
     SessionInputs,
     build,
 )
+from hcserver.drivers.dicom.print_jobs import PrintJobs
 from hcserver.drivers.dicom.status_policy import category_of
 from hcserver.drivers.settings import PrinterConfig
 from hcserver.formatter.film import FilmSheet, ImageBox
@@ -96,6 +97,7 @@ class DicomFilmSession:
         self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
         self._held: list[tuple[int, str]] = []      # (film, film box UID) in the film session, not printed yet
         self._kept: list[str] = []                  # what the printer did not delete (see finish)
+        self.print_jobs = PrintJobs(self)           # the printer's print jobs for the films, followed
 
     # -- plumbing ---------------------------------------------------------------
     def _x(self, operation: str, sop: str, call: Callable[[Any, str | None, int], Any]) -> Any:
@@ -112,6 +114,10 @@ class DicomFilmSession:
     @property
     def printer(self) -> PrinterConfig:
         return self.driver.printer
+
+    def take_events(self) -> None:
+        """Hand the N-EVENT-REPORTs received meanwhile to the job (a printer FAILURE raises)."""
+        self.driver._drain(self.association, self.observer, in_job=True)
 
     # -- session ----------------------------------------------------------------
     def open(self) -> None:
@@ -151,8 +157,10 @@ class DicomFilmSession:
         it did not delete, and one that keeps one film session per association would refuse the
         next job's: the association is then released, and the next job starts on a new one.
         Films still held in the film session (printing stopped before their N-ACTION) were not
-        printed: the printer drops them with it."""
+        printed: the printer drops them with it. The printer's print jobs for the films are
+        followed to their end first (print_jobs)."""
         self._raise_deferred()
+        self.print_jobs.follow()
         self._delete_film_session()
         if self.plut_uid:
             uid = self.plut_uid
@@ -197,10 +205,11 @@ class DicomFilmSession:
 
     def _print_film_box(self, index: int, film_box_uid: str) -> None:
         """N-ACTION print on the film box, then its N-DELETE."""
+        reply = None
         try:
-            self._x("N-ACTION", "film-box",
-                    lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
-                                                    film_box_uid, msg_id=i, meta_uid=m))
+            _, reply = self._x("N-ACTION", "film-box",
+                               lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
+                                                               film_box_uid, msg_id=i, meta_uid=m))
         except PrintFailure as failure:
             if isinstance(failure, ConnectionLost) and failure.sent:
                 # The request went out and no answer came: the printer may have printed the film.
@@ -215,6 +224,7 @@ class DicomFilmSession:
             # the caller think this film was not printed (it would be printed again).
             self._deferred = failure
         self.observer.film_accepted(index, film_box_uid)   # recorded while we clean up
+        self.print_jobs.add((index,), reply)
         try:
             self._x("N-DELETE", "film-box",
                     lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, msg_id=i,
@@ -228,10 +238,11 @@ class DicomFilmSession:
         printed again by the next N-ACTION) and the next film creates a new one."""
         held, self._held = self._held, []
         uid = self.film_session_uid
+        reply = None
         try:
-            self._x("N-ACTION", "film-session",
-                    lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-session"], uid,
-                                                    msg_id=i, meta_uid=m))
+            _, reply = self._x("N-ACTION", "film-session",
+                               lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-session"],
+                                                               uid, msg_id=i, meta_uid=m))
         except PrintFailure as failure:
             if isinstance(failure, ConnectionLost) and failure.sent:
                 # No answer: the printer may have printed any or all of them.
@@ -241,6 +252,7 @@ class DicomFilmSession:
             self._deferred = failure    # as for a film box's (see _print_film_box)
         for index, film_box_uid in held:
             self.observer.film_accepted(index, film_box_uid)
+        self.print_jobs.add(tuple(index for index, _ in held), reply)
         if not last:
             try:
                 self._delete_film_session()

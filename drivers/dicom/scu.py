@@ -60,6 +60,7 @@ from hcserver.drivers.base import Action, Driver, FilmSession, JobObserver, JobT
 from hcserver.drivers.dicom.association import (
     COLOR_META,
     GRAYSCALE_META,
+    PRINTER_CONFIGURATION_INSTANCE,
     PRINTER_INSTANCE,
     SOP_CLASSES,
     UID_TITLES,
@@ -70,6 +71,7 @@ from hcserver.drivers.dicom.association import echo as c_echo
 from hcserver.drivers.dicom.datasets import PRINTER_STATUS
 from hcserver.drivers.dicom.event_reports import PrinterEvent
 from hcserver.drivers.dicom.film_session import DicomFilmSession, text_of
+from hcserver.drivers.dicom.printer_configuration import items as configuration_items
 from hcserver.drivers.dicom.status_policy import decide, printer_status_action
 from hcserver.drivers.settings import PrinterConfig, Station
 
@@ -92,6 +94,9 @@ class _NullObserver:
         pass
 
     def film_accepted(self, index: int, output: str | None) -> None:
+        pass
+
+    def print_job(self, films: tuple[int, ...], status: str, info: str) -> None:
         pass
 
 
@@ -128,6 +133,9 @@ class DicomDriver(Driver):
         self._busy = 0                # session/status calls on the network right now
         self.last_status: PrinterStatus | None = None
         self.associations_opened = 0  # print associations opened so far (not echo's)
+        self._film_session: DicomFilmSession | None = None   # the job's, while its block runs
+        self._configuration: list[dict] | None = None        # Printer Configuration Retrieval's answer
+        self._configuration_asked = False                     # at the first job (hcq echo asks again)
 
     # ------------------------------------------------------------------ public
     @contextmanager
@@ -147,12 +155,20 @@ class DicomDriver(Driver):
                 self._forget(film_session.association, abort=True)
                 raise
         finally:
+            self._film_session = None
             with self._lock:
                 self._in_session = False
                 self._busy -= 1
 
     def status(self) -> PrinterStatus:
         """N-GET Printer on the held association, or on a new one released afterwards."""
+        return self._status(configuration=False)
+
+    def configuration(self) -> list[dict] | None:
+        return self._configuration
+
+    def _status(self, *, configuration: bool) -> PrinterStatus:
+        """:meth:`status`; with ``configuration``, Printer Configuration Retrieval after it."""
         observer = _NullObserver()
         with self._lock:
             self._busy += 1
@@ -161,6 +177,9 @@ class DicomDriver(Driver):
             try:
                 status = self._printer_status_with_reconnect(link, reused, observer)
                 current = self._current()
+                if configuration and current is not None:
+                    self._ask_configuration(current, observer, in_job=False)
+                    current = self._current()
                 self._drain(current, observer, in_job=False)
             except BaseException:
                 self._forget(self._current(), abort=True)
@@ -190,12 +209,13 @@ class DicomDriver(Driver):
             result["error"] = echoed.error
         if echoed.answered:         # no second wait for a printer that is not there, or silent
             try:
-                status = self.status()
+                status = self._status(configuration=True)
             except PrintFailure as exc:
                 result.setdefault("error", exc.reason)
             else:
                 result["printer_status"] = status.status
                 result["printer_status_info"] = status.info
+                result["printer_configuration"] = self._configuration
         result["seconds"] = round(time.monotonic() - start, 4)
         result["ok"] = echoed.status == 0x0000 and result["printer_status"] is not None
         return result
@@ -317,6 +337,9 @@ class DicomDriver(Driver):
                              f"0x{ev.answered:04X}")
             return None
         if ev.sop_class == "print-job":
+            session = self._film_session
+            if session is not None and session.print_jobs.event(ev):
+                return None     # the job's own print job: followed there
             if ev.status == "FAILURE":
                 observer.warning("N-EVENT-REPORT", None, "print job FAILURE"
                                  + (f": {ev.info}" if ev.info else ""))
@@ -341,6 +364,28 @@ class DicomDriver(Driver):
         self.last_status = status
         observer.printer_status(status)
         return status
+
+    def _ask_configuration(self, link: PrintAssociation, observer: JobObserver, *, in_job: bool) -> None:
+        """N-GET Printer Configuration Retrieval, if the printer accepted it; kept for
+        :meth:`configuration`. Information only: outside a job a failure is only logged."""
+        self._configuration_asked = True
+        if not link.accepts(SOP_CLASSES["printer-configuration"]):
+            return
+        try:
+            status, attrs = self._exchange(
+                link, observer, "N-GET", "printer-configuration", None,
+                # No Attribute Identifier List: all attributes, which for this class is the one sequence
+                # (and pynetdicom 3.0 cannot log a list of one tag).
+                lambda a, m, i: a.send_n_get([], SOP_CLASSES["printer-configuration"],
+                                             PRINTER_CONFIGURATION_INSTANCE, msg_id=i),
+                in_job=in_job)
+        except PrintFailure as exc:
+            if in_job:
+                raise
+            log.info("printer %s: no printer configuration: %s", self.printer.name, exc.reason)
+            return
+        if int(status.Status) in (0x0000, 0x0107):
+            self._configuration = configuration_items(attrs)
 
     def _printer_status_with_reconnect(self, link: PrintAssociation, reused: bool,
                                        observer: JobObserver, meta: str | None = None,
@@ -368,7 +413,10 @@ class DicomDriver(Driver):
                 # No film session yet: release politely, the printer is not at fault for talking.
                 self._forget(link, abort=False)
                 raise failure
+            if not self._configuration_asked:
+                self._ask_configuration(link, observer, in_job=True)
             session = DicomFilmSession(self, link, observer, ticket, meta, color)
+            self._film_session = session
             session.open()
             return session
         except BaseException:

@@ -26,8 +26,7 @@ def print_activity(doc: Doc, ctx: Ctx, n: str) -> None:
         sections.append(_color_image_box)
     if ctx.used("presentation_lut"):
         sections.append(_presentation_lut)
-    if ctx.used("annotation_box") or ctx.used("print_job"):
-        sections.append(_other_sop_classes)
+    sections.append(_other_sop_classes)
     for number, section in enumerate(sections, start=4):
         section(doc, ctx, f"{n}.{number}")
 
@@ -124,7 +123,7 @@ def _printer_status(ctx: Ctx, value: str) -> str:
 def _printer(doc: Doc, ctx: Ctx, n: str) -> None:
     _heading(doc, n, "printer")
     doc.para(words("printer.n-get", printer_instance=code(assoc.PRINTER_INSTANCE)))
-    attribute_table(doc, ctx, datasets.PRINTER_STATUS, "Printer SOP Class N-GET attributes requested")
+    attribute_table(doc, ctx, datasets.PRINTER_STATUS, f"{sp.SOP_CLASS_NAMES['printer']} N-GET attributes requested")
     rows = [[shown, _printer_status(ctx, value)]
             for value, shown in (("NORMAL", "`NORMAL`"), ("WARNING", "`WARNING`"), ("FAILURE", "`FAILURE`"),
                                  ("", "empty or missing"), ("OTHER", "any other value"))]
@@ -189,11 +188,17 @@ def _presentation_lut(doc: Doc, ctx: Ctx, n: str) -> None:
 
 def _other_sop_classes(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.heading(n, "Other Optional SOP Classes")
-    for name, setting in (("annotation-box", "annotation_box"), ("print-job", "print_job")):
+    for name, setting in (("annotation-box", "annotation_box"), ("print-job", "print_job"),
+                          ("printer-configuration", None)):
         if not ctx.used(setting):
             continue
         doc.para(words("other sop class", name=sp.SOP_CLASS_NAMES[name], uid=code(assoc.SOP_CLASSES[name]),
-                       use=ae_specification.words(f"use.{name}")))
+                       use=ae_specification.words(f"use.{name}",
+                                                  instance=code(assoc.PRINTER_CONFIGURATION_INSTANCE))))
         if name == "annotation-box":
             attribute_table(doc, ctx, datasets.ANNOTATION_BOX)
             status_table(doc, ctx, "annotation-box", "N-SET")
+        else:
+            spec = datasets.PRINT_JOB_STATUS if name == "print-job" else datasets.PRINTER_CONFIGURATION
+            attribute_table(doc, ctx, spec, f"{sp.SOP_CLASS_NAMES[name]} N-GET attributes requested")
+            status_table(doc, ctx, name, "N-GET")

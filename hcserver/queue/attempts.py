@@ -270,6 +270,13 @@ class Attempts:
             change = JobChange(job_id, job.printer, EventKind.FILM_PRINTED, job.state)
         self.store.notify(change)
 
+    def note(self, job_id: int, kind: EventKind, reason: str, data: dict | None = None) -> None:
+        """Record an event of a printing job that leaves its state as it is (e.g. the outcome of
+        the printer's print job for its films)."""
+        with self.store.writing() as session:
+            change = Store.note(session, self.store.locked_job(session, job_id), kind, reason, data)
+        self.store.notify(change)
+
     def add_warning(self, job_id: int, operation: str, status: int | None, meaning: str) -> None:
         with self.store.writing() as session:
             change = _warning(session, self.store.locked_job(session, job_id), operation, status, meaning)

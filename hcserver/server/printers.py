@@ -26,6 +26,8 @@ def views(ops: Operations, call: Call) -> dict:
         view["configured"] = printer is not None
         worker = ops.dispatcher.workers.get(view["name"])
         view["association"] = worker.driver.association_state() if worker else None
+        # what the printer said of its configuration, when asked (its first job, hcq echo)
+        view["configuration"] = worker.driver.configuration() if worker else None
         if printer:
             view["driver"] = printer.driver
             if printer.driver == "dicom":

@@ -335,6 +335,7 @@ class PrinterSimulator:
 
     # ------------------------------------------------------------------ association events
     def _on_conn_open(self, event: Any) -> None:
+        connection.quiet_n_get_logging(event.assoc)
         try:
             event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except Exception:  # pragma: no cover - e.g. TLS wrapped
