@@ -19,7 +19,7 @@ from typing import Any
 
 from hcserver import __version__, profiles
 from hcserver.drivers.dicom.status_policy import parse_override
-from hcserver.drivers.settings import REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
+from hcserver.drivers.settings import PRINT_ACTIONS, REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
 from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS
 from hcserver.printer_drivers import DRIVERS
 from hcserver.states import PRIORITIES
@@ -218,6 +218,8 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "annotation_text_length": (int, "a number of characters"),
     "annotation_display_format_id": (str, "the printer's Annotation Display Format ID"),
     "print_job": (bool, "true or false"),
+    "print_job_timeout_s": ((int, float), "seconds"),
+    "session_films": (int, "a number of films (0: all the job's films)"),
     "meta_sop_only": (bool, "true or false"),
     "configuration_information": (str, "a string"),
     "memory_allocation": (int, "kilobytes"),
@@ -275,6 +277,8 @@ def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, A
         kwargs[key] = _check(file, full, value, kind, what)
     elif key == "reprint_in_doubt":
         kwargs[key] = _choice(file, full, value, REPRINT_IN_DOUBT)
+    elif key == "print_action":
+        kwargs[key] = _choice(file, full, value, PRINT_ACTIONS)
     elif key == "film_sizes":
         kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES))
     elif key == "magnification_types":
@@ -313,6 +317,8 @@ def _printer_checks(file: str, base: str, kwargs: dict[str, Any]) -> PrinterConf
         raise ConfigError(file, f"{base}.port", "must be 1-65535")
     if kwargs.get("dpi", 320) <= 0:
         raise ConfigError(file, f"{base}.dpi", "must be positive")
+    if kwargs.get("session_films", 0) < 0:
+        raise ConfigError(file, f"{base}.session_films", "must be 0 (all the job's films) or more")
     _check_tls(file, base, kwargs)
     config = PrinterConfig(**kwargs)
     for key, value, allowed in (("film_size", config.defaults.film_size, config.film_sizes),

@@ -300,6 +300,19 @@ def printers(client, as_json):
         emit_json(data)
         return
     console().print(_printers_table(data))
+    for p in data:
+        for item in p.get("configuration") or []:
+            click.echo(f"{p['name']}: printer configuration: {_configuration_text(item)}")
+
+
+def _configuration_text(item: dict) -> str:
+    """One item of a printer's configuration (Printer Configuration Retrieval), on one line."""
+    def text(value) -> str:
+        if isinstance(value, list):
+            return "\\".join(text(v) for v in value) if not any(isinstance(v, dict) for v in value) else \
+                "[" + "; ".join(_configuration_text(v) for v in value) + "]"
+        return str(value)
+    return ", ".join(f"{key} {text(value)}" for key, value in item.items())
 
 
 def _printers_table(data: list[dict]) -> rich.table.Table:
@@ -407,7 +420,10 @@ def echo(client, printer):
     """Check PRINTER answers: C-ECHO and its status (N-GET Printer)."""
     result = client.echo(printer)
     for key, value in result.items():
-        if key != "ok":
+        if key == "printer_configuration":
+            for item in value or []:
+                click.echo(f"{'printer configuration':20} {_configuration_text(item)}")
+        elif key != "ok":
             click.echo(f"{key:20} {value}")
     if not result.get("ok"):
         fail(f"printer {printer} did not answer properly")

@@ -4,6 +4,7 @@ handlers (hcserver.server.operations' table)."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from hcserver.config import ConfigError
@@ -32,6 +33,8 @@ def views(ops: Operations, call: Call) -> dict:
         view["configured"] = printer is not None
         worker = ops.dispatcher.workers.get(view["name"])
         view["association"] = worker.driver.association_state() if worker else None
+        # what the printer said of its configuration, when asked (its first job, hcq echo)
+        view["configuration"] = worker.driver.configuration() if worker else None
         if printer:
             view["driver"] = printer.driver
             if printer.driver == "dicom":
@@ -75,10 +78,12 @@ def reload(ops: Operations, call: Call) -> dict:
 
 def echo(ops: Operations, call: Call) -> dict:
     """C-ECHO + printer status. Run by the printer's worker between jobs (so a printer that
-    serves one association at a time is not kept waiting by ours); if the worker is busy
-    printing, on a separate association."""
+    serves one association at a time is not kept waiting by ours); if the worker does not start
+    it within ECHO_WAIT_S (it is printing), on a separate association. One echo at a time either
+    way; ``seconds`` is the time the answer took, waiting for the worker included."""
     name = call.args["printer"]
     worker = ops.dispatcher.workers.get(name)
+    start = time.monotonic()
     try:
         try:
             if worker is None:
@@ -92,6 +97,7 @@ def echo(ops: Operations, call: Call) -> dict:
                 driver.close()
     except PrintFailure as exc:
         result = {"ok": False, "error": exc.reason}
+    result["seconds"] = round(time.monotonic() - start, 4)
     return {"printer": name, "echo": result}
 
 
