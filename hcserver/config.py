@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hcserver import __version__
+from hcserver import __version__, profiles
 from hcserver.configerrors import Collector as _Collector
 from hcserver.configerrors import ConfigError, ConfigErrors
 from hcserver.configerrors import check as _check
@@ -30,7 +30,7 @@ from hcserver.configerrors import choice as _choice
 from hcserver.configerrors import ranges as _ranges
 from hcserver.configerrors import str_list as _str_list
 from hcserver.drivers.dicom.status_policy import parse_override
-from hcserver.drivers.settings import REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
+from hcserver.drivers.settings import PRINT_ACTIONS, REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
 from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, MAX_DPI, ORIENTATIONS, film_size_id
 from hcserver.printer_drivers import DRIVERS
 from hcserver.states import PRIORITIES
@@ -111,6 +111,14 @@ class ServerConfig:
     retry_limit: int = 10
     max_message_bytes: int = 1 << 20
     max_attachment_bytes: int = 512 << 20
+    # the sockets (hcserver.server.transport): connections and what they may hold
+    max_connections: int = 512              # open at once, all clients together
+    max_connections_per_user: int = 32      # per Unix user or token; administrators are not counted
+    reserved_admin_connections: int = 16    # of max_connections, kept for administrators
+    idle_timeout_s: float = 300.0           # a connection that sends nothing for this long is closed
+    stall_timeout_s: float = 30.0           # a message that stops arriving for this long is dropped
+    max_pending_upload_bytes: int = 1 << 30     # attachments being received, all connections together
+    max_failed_auth_per_minute: int = 5     # failed token attempts per remote address
     # Our implementation identity in every association (a UUID-derived UID, PS3.5 B.2)
     implementation_class_uid: str | None = "2.25.319311386931146108354010361616260577806"
     implementation_version_name: str | None = f"HCSERVER_{__version__}"[:16]
@@ -165,6 +173,8 @@ _PRINTER_RANGES: dict[str, tuple[float, float, str]] = {
     "retry_interval_s": (0, 86400, "0 to 86400 seconds"),
     "retry_limit": (1, 1000, "1 to 1000 attempts"),
     "status_poll_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "print_job_timeout_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "session_films": (0, 10000, "0 (all the job's films) to 10000 films"),
 }
 #: The PDU sizes a printer may be offered: 0 means no limit; below DCMTK's minimum nothing fits
 MIN_PDU, MAX_PDU = 4096, (1 << 32) - 1
@@ -176,6 +186,13 @@ _SERVER_RANGES: dict[str, tuple[float, float, str]] = {
     "retry_limit": (1, 1000, "1 to 1000 attempts"),
     "max_message_bytes": (4096, 1 << 30, "4096 bytes to 1 GiB"),
     "max_attachment_bytes": (1, math.inf, "at least 1 byte"),
+    "max_connections": (1, 1 << 20, "1 to 1048576 connections"),
+    "max_connections_per_user": (1, 1 << 20, "1 to 1048576 connections"),
+    "reserved_admin_connections": (0, 1 << 20, "0 to 1048576 connections (and less than max_connections)"),
+    "idle_timeout_s": (1, 7 * 86400, "1 second to 7 days"),
+    "stall_timeout_s": (1, 86400, "1 to 86400 seconds"),
+    "max_pending_upload_bytes": (1, math.inf, "at least 1 byte (and at least max_attachment_bytes)"),
+    "max_failed_auth_per_minute": (1, 10000, "1 to 10000 attempts"),
     "max_jobs_per_owner": (1, math.inf, "at least 1 job"),
     "max_films_per_job": (1, 10000, "1 to 10000 films"),
     "max_image_pixels": (1, math.inf, "at least 1 pixel"),
@@ -215,6 +232,8 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "annotation_text_length": (int, "a number of characters"),
     "annotation_display_format_id": (str, "the printer's Annotation Display Format ID"),
     "print_job": (bool, "true or false"),
+    "print_job_timeout_s": ((int, float), "seconds"),
+    "session_films": (int, "a number of films (0: all the job's films)"),
     "meta_sop_only": (bool, "true or false"),
     "configuration_information": (str, "a string"),
     "memory_allocation": (int, "kilobytes"),
@@ -231,6 +250,9 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     _check(file, base, raw, dict, "a table")
     kwargs: dict[str, Any] = {"name": name}
     found = _Collector()
+    if "profile" in raw:
+        with found.each():
+            raw = _profile_keys(file, base, raw, kwargs)
     for key, value in raw.items():
         with found.each():
             _printer_key(file, base, key, value, kwargs)
@@ -241,15 +263,42 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     return config
 
 
+def _profile_keys(file: str, base: str, raw: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A printer that names a profile (hcserver.profiles): the profile's keys, checked as the
+    printer's own are, into ``kwargs``; returns the printer's own keys, which are read after them
+    and so win (its ``defaults`` merged over the profile's, key by key)."""
+    name = _check(file, f"{base}.profile", raw["profile"], str, "the name of a printer profile")
+    if name.lower() in profiles.names():   # a name in any case, as the other enumerations
+        name = name.lower()
+    try:
+        profile = profiles.load(name)
+    except profiles.ProfileError as exc:
+        raise ConfigError(file, f"{base}.profile", str(exc)) from None
+    where = f"{base} (profile {name})"
+    found = _Collector()
+    for key, value in profile.printer.items():
+        with found.each():
+            _printer_key(file, where, key, value, kwargs)
+    found.raise_any()
+    own = {key: value for key, value in raw.items() if key != "profile"}
+    if isinstance(own.get("defaults"), dict) and isinstance(profile.printer.get("defaults"), dict):
+        own["defaults"] = {**profile.printer["defaults"], **own["defaults"]}
+    return own
+
+
 def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, Any]) -> None:
     full = f"{base}.{key}"
     if key == "driver":
         kwargs[key] = _choice(file, full, value, DRIVERS, str.lower)
+    elif key == "profile":
+        return   # read before the other keys (_profile_keys)
     elif key in _PRINTER_FIELDS:
         kind, what = _PRINTER_FIELDS[key]
         kwargs[key] = _check(file, full, value, kind, what)
     elif key == "reprint_in_doubt":
         kwargs[key] = _choice(file, full, value, REPRINT_IN_DOUBT, str.lower)
+    elif key == "print_action":
+        kwargs[key] = _choice(file, full, value, PRINT_ACTIONS, str.lower)
     elif key == "film_sizes":
         kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES), film_size_id)
     elif key == "magnification_types":
@@ -366,6 +415,13 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "retry_limit": (int, "a number of attempts"),
     "max_message_bytes": (int, "bytes"),
     "max_attachment_bytes": (int, "bytes"),
+    "max_connections": (int, "a number of connections"),
+    "max_connections_per_user": (int, "a number of connections"),
+    "reserved_admin_connections": (int, "a number of connections"),
+    "idle_timeout_s": ((int, float), "seconds"),
+    "stall_timeout_s": ((int, float), "seconds"),
+    "max_pending_upload_bytes": (int, "bytes"),
+    "max_failed_auth_per_minute": (int, "a number of attempts"),
     "implementation_class_uid": (str, "a UID"),
     "implementation_version_name": (str, "up to 16 characters"),
     "admin_group": (str, "a group name"),
@@ -417,6 +473,29 @@ def _tcp(file: str, raw: Any) -> TcpListener:
         clients.append(RemoteClient(name, token, admin))
     return TcpListener(host.strip("[]"), int(port), Path(raw["cert_file"]), Path(raw["key_file"]),
                        tuple(clients))
+
+
+def _connection_checks(source: str, values: dict[str, Any], found: _Collector) -> None:
+    """The socket limits against each other (hcserver.server.transport), once each is in its
+    range (_SERVER_RANGES): an error already reported for a key is not reported twice."""
+    defaults = ServerConfig(source)
+    wrong = {error.key for error in found.errors}
+
+    def get(key: str):
+        return values.get(key, getattr(defaults, key))
+
+    def checked(*keys: str) -> bool:
+        return not any(f"server.{key}" in wrong for key in keys)
+
+    if checked("reserved_admin_connections", "max_connections") and \
+            not get("reserved_admin_connections") < get("max_connections"):
+        found.errors.append(ConfigError(source, "server.reserved_admin_connections",
+                                        f"must be less than max_connections ({get('max_connections')})"))
+    if checked("max_pending_upload_bytes", "max_attachment_bytes") and \
+            get("max_pending_upload_bytes") < get("max_attachment_bytes"):
+        found.errors.append(ConfigError(source, "server.max_pending_upload_bytes",
+                                        f"must be at least max_attachment_bytes ({get('max_attachment_bytes')}): "
+                                        f"the largest upload allowed must fit"))
 
 
 def _listen(file: str, key: str, value: str) -> tuple[str, int]:
@@ -505,6 +584,7 @@ def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
     node_name = values.get("node_name")
     if node_name is not None and (not 1 <= len(node_name) <= 40 or "#" in node_name):
         found.errors.append(ConfigError(source, "server.node_name", "1 to 40 characters, without '#'"))
+    _connection_checks(source, values, found)
     if "socket_group" in values:
         try:
             grp.getgrnam(values["socket_group"])

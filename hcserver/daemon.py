@@ -19,6 +19,7 @@ from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
+from hcserver.server.transport import Admission, UploadBudget, connection_capacity
 from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state
 from hcserver.uploads import OrphanCollector, UploadQuota
@@ -105,13 +106,17 @@ class Daemon:
             self.web = WebServer(config.web, self.operations, self.bus, self.spool, self.metrics, logins)
             self.web.start()
             self.operations.web_base = self.web.base_url
-        self.server = SocketServer(config.socket, config, self.operations)
-        self.server.serve_in_thread()
+        # Both listeners count their connections and pending uploads together.
+        admission = Admission(config, connection_capacity(config))
+        budget = UploadBudget(config.max_pending_upload_bytes)
+        # The remote listener first: once the local socket answers, both take connections.
         self.remote: TlsServer | None = None
         if config.tcp:
-            self.remote = TlsServer(config, self.operations, self.operations.audit)
+            self.remote = TlsServer(config, self.operations, self.operations.audit, admission, budget)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
+        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
+        self.server.serve_in_thread()
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
                  ", ".join(config.printers), self.queue.owner,
                  self.engine.url.render_as_string(hide_password=True))

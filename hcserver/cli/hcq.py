@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from hcserver.cli import tables
-from hcserver.client import Client, ClientError, default_socket
+from hcserver.client import Client, ClientError, default_socket, open_regular, read_spec_file
 from hcserver.formatter.geometry import ORIENTATIONS
 from hcserver.states import PRIORITIES, JobState
 
@@ -67,11 +67,32 @@ def with_client(func):
         except ValueError as exc:   # a ConfigError reading the socket path
             fail(str(exc))
         try:
-            with Client(path, token=ctx.obj["token"], ca_file=ctx.obj["ca_file"]) as client:
+            token = read_token(ctx.obj["token_file"]) if ctx.obj["token_file"] else None
+            with Client(path, token=token, ca_file=ctx.obj["ca_file"]) as client:
                 return ctx.invoke(func, client, *args, **kwargs)
         except ClientError as exc:
             fail(unreachable(path, origin, exc) if exc.code == "unreachable" and "://" not in path else str(exc))
     return wrapper
+
+
+def read_token(path: str) -> str:
+    """The token in ``path`` (``-``: standard input), without the line's end."""
+    try:
+        if path == "-":
+            raw = sys.stdin.buffer.read(4097)
+        else:
+            file, _ = open_regular(path, 4096, "a token")
+            with file:
+                raw = file.read(4097)
+        token = raw.decode().strip()
+    except OSError as exc:
+        raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ClientError("file", f"{path}: the token is not UTF-8 text") from None
+    if not token or len(raw) > 4096:
+        raise ClientError("file", f"{path}: expected a token on one line, found "
+                                  f"{'nothing' if not token else 'more than 4096 bytes'}")
+    return token
 
 
 def emit_json(data) -> None:
@@ -92,10 +113,12 @@ def show_table(table, wide: bool) -> None:
               "else the configuration's).")
 @click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from "
               "(default: /etc/hcserver/hcserver.toml if it exists, else the embedded defaults).")
-@click.option("--token", envvar="HCSERVER_TOKEN", help="Token for a remote server (-s tls://HOST:PORT).")
+@click.option("--token-file", envvar="HCSERVER_TOKEN_FILE", help="File holding the token for a remote server "
+              "(-s tls://HOST:PORT); - reads it from standard input. Default: $HCSERVER_TOKEN.")
+@click.option("--token", hidden=True, help="Refused: a token on the command line is seen by every user (ps).")
 @click.option("--ca-file", envvar="HCSERVER_CA_FILE", help="CA certificates to verify a remote server.")
 @click.pass_context
-def cli(ctx, socket, config, token, ca_file):
+def cli(ctx, socket, config, token_file, token, ca_file):
     """Queue DICOM print jobs on hcserver and manage its queues.
 
     \b
@@ -104,9 +127,12 @@ def cli(ctx, socket, config, token, ca_file):
       hcq submit --spec job.json
       hcq list --all
       hcq show 12
-      hcq -s tls://printserver:8443 --token "$TOKEN" list   # a remote server
+      hcq -s tls://printserver:8443 --token-file ~/.hcq-token list   # a remote server
     """
-    ctx.obj = {"socket": socket, "config": config, "token": token, "ca_file": ca_file}
+    if token is not None:
+        fail("--token would show the token to every user of this machine (ps): use --token-file FILE "
+             "or $HCSERVER_TOKEN")
+    ctx.obj = {"socket": socket, "config": config, "token_file": token_file, "ca_file": ca_file}
 
 
 @cli.command()
@@ -347,6 +373,19 @@ def printers(client, as_json, wide):
         emit_json(data)
         return
     show_table(tables.printers_table(data, width(wide)), wide)
+    for p in data:
+        for item in p.get("configuration") or []:
+            click.echo(f"{p['name']}: printer configuration: {_configuration_text(item)}")
+
+
+def _configuration_text(item: dict) -> str:
+    """One item of a printer's configuration (Printer Configuration Retrieval), on one line."""
+    def text(value) -> str:
+        if isinstance(value, list):
+            return "\\".join(text(v) for v in value) if not any(isinstance(v, dict) for v in value) else \
+                "[" + "; ".join(_configuration_text(v) for v in value) + "]"
+        return str(value)
+    return ", ".join(f"{key} {text(value)}" for key, value in item.items())
 
 
 def _watch_view(client: Client, wide: bool):
@@ -456,11 +495,48 @@ def echo_lines(result: dict) -> list[str]:
                                             "success (0x0000)" if code == 0 else f"status 0x{code:04X}"))
     status = " ".join(x for x in (result.get("printer_status"), result.get("printer_status_info")) if x)
     lines.append(f"printer status:  {status or 'not read'}")
+    for item in result.get("printer_configuration") or []:   # Printer Configuration Retrieval
+        lines.append(f"printer configuration: {_configuration_text(item)}")
     if result.get("seconds") is not None:
         lines.append(f"took:            {result['seconds'] * 1000:.0f} ms")
     if result.get("error"):
         lines.append(f"error:           {result['error']}")
     return lines
+
+
+@cli.command()
+@click.argument("printer")
+@click.option("--json", "as_json", is_flag=True, help="Everything tried, with the printer's answers, as JSON.")
+@click.option("--toml", "as_toml", is_flag=True, help="The printer's [printers.NAME] block of the configuration.")
+@with_client
+def probe(client, printer, as_json, as_toml):
+    """Find out what PRINTER accepts, without printing anything (administrators).
+
+    N-GET Printer (and Printer Configuration Retrieval), then N-CREATE and N-DELETE of film
+    sessions and film boxes with each common medium type, destination, film size, layout,
+    magnification and bit depth, and a Presentation LUT; never an N-ACTION. Runs between jobs
+    (refused while the printer prints one); exits 1 if the probe stopped early.
+
+    \b
+    Examples:
+      hcq probe dryview
+      hcq probe dryview --toml >> /etc/hcserver/hcserver.toml   # then edit: one [printers.dryview] only
+    """
+    from hcserver.cli import probe_view
+
+    if as_json and as_toml:
+        fail("give --json or --toml, not both")
+    result = client.probe(printer)
+    if as_json:
+        emit_json(result)
+    elif as_toml:
+        click.echo(probe_view.toml_block(result))
+    else:
+        tables.console().print(probe_view.table(result))
+        for line in probe_view.meanings(result) + result["notes"]:
+            click.echo(f"  {line}")
+    if result["stopped"]:
+        fail(f"the probe of {printer} stopped early: {result['stopped']}")
 
 
 @cli.command()
@@ -484,11 +560,7 @@ def preview(client, files, spec, printer, layout, film_size, orientation, output
     if bool(files) == bool(spec):
         fail("give either image FILES or --spec JOB.json")
     if spec:
-        try:
-            job = json.loads(Path(spec).read_text())
-        except (OSError, ValueError) as exc:
-            fail(f"{spec}: {exc}")
-        films = client.preview(job, base=Path(spec).parent)
+        films = client.preview(read_spec_file(spec), base=Path(spec).parent)
     else:
         fields = {"printer": printer, "layout": layout, "film_size": film_size, "orientation": orientation}
         films = client.preview({"images": list(files), **{k: v for k, v in fields.items() if v}})

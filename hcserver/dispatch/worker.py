@@ -26,7 +26,7 @@ from hcserver.dispatch import outcomes
 from hcserver.dispatch.outcomes import RetryPolicy
 from hcserver.dispatch.recorder import JobObserver, recorder_thread
 from hcserver.dispatch.timers import PrinterTimers
-from hcserver.drivers.base import Driver, JobTicket, PrintFailure
+from hcserver.drivers.base import Driver, Held, JobTicket, PrintFailure
 from hcserver.events import PrintingObserver
 from hcserver.formatting import FormatPool
 from hcserver.printer_drivers import build_driver
@@ -117,16 +117,29 @@ class PrinterWorker:
             # Here, not in stop(): a worker that stop() gave up waiting for still records its last film.
             self._recorder.shutdown(wait=False)
 
-    def call(self, function, timeout: float):
-        """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if busy too long."""
+    def call(self, function, timeout: float, start_timeout: float | None = None):
+        """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if it has not
+        started within ``start_timeout`` (a job is printing), or else within ``timeout``. Once
+        started it is waited for to the end: it is bounded by the printer's own timeouts, and
+        another run of it beside this one would only double the wait on a printer that does not
+        answer."""
         future: Future = Future()
-        self._calls.put((function, future))
+        started = threading.Event()
+
+        def run(driver):
+            started.set()
+            return function(driver)
+
+        self._calls.put((run, future))
         self.wake()
+        if start_timeout is not None and not started.wait(start_timeout) and future.cancel():
+            raise TimeoutError   # it never will run
         try:
             return future.result(timeout)
         except TimeoutError:
-            future.cancel()  # not started yet: it never will be
-            raise
+            if future.cancel():  # not started yet: it never will be
+                raise
+        return future.result()
 
     def _run_calls(self) -> None:
         while not self._calls.empty():
@@ -290,6 +303,7 @@ class PrinterWorker:
         films = self.queue.attempts.film_specs(job.id, job.films_printed)
         upcoming = self._format(job, films, job.films_printed)
         check = None
+        held: list[int] = []   # films the printer holds, printed with a later one (drivers.base.HELD)
         with self.driver.session(ticket, observer) as session:
             for index in range(job.films_printed, job.films_total):
                 interruption = self._interruption(job, index, check)
@@ -301,10 +315,16 @@ class PrinterWorker:
                 for note in sheet.notes:
                     observer.warning("format", None, note)
                 output = session.print_film(sheet)
-                check = observer.recorded(index, output)
-                twice = outcomes.reprinted(job, index)
-                if twice:
-                    observer.warning("print", None, twice)
+                if isinstance(output, Held):
+                    held.append(index)
+                    check = None      # read before the next film: no record was written
+                    continue
+                check = observer.recorded(index, output)   # the held films were announced before it
+                for printed in [*held, index]:
+                    twice = outcomes.reprinted(job, printed)
+                    if twice:
+                        observer.warning("print", None, twice)
+                held = []
         return outcomes.completed(job)
 
     def _job_overtime(self, job_id: int) -> None:

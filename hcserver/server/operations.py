@@ -199,4 +199,5 @@ TABLE: dict[str, Operation] = {
     "accept": Operation(printers.accept, (PRINTER,), Access.ADMIN, "accept printer {printer}", audited=True),
     "reject": Operation(printers.reject, (PRINTER,), Access.ADMIN, "reject printer {printer}", audited=True),
     "reload": Operation(printers.reload, (), Access.ADMIN, "reload the configuration", audited=True),
+    "probe": Operation(printers.probe, (PRINTER,), Access.ADMIN, "probe printer {printer}", audited=True),
 }
