@@ -1,4 +1,5 @@
-"""SQLAlchemy models of the queue: jobs, films, frames, events, printers.
+"""SQLAlchemy models of the queue: jobs, films, frames, events, printers; the database spool
+and what the nodes share.
 
 The schema itself is owned by Alembic (``migrations/``); these classes map it.
 """
@@ -6,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -124,3 +125,51 @@ class Printer(Base):
     # The server process that drives this printer (one association per printer) and until when.
     driver_owner: Mapped[str | None] = mapped_column(String(160))
     driver_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class SpoolImage(Base):
+    """An image of the database spool (``spool = "database"``), by its digest; its bytes are
+    its chunks, in order."""
+    __tablename__ = "spool_images"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    chunks: Mapped[int] = mapped_column(Integer)
+    stored_at: Mapped[datetime] = mapped_column(DateTime)    # uploaded, or uploaded again (fresh)
+
+
+class SpoolChunk(Base):
+    __tablename__ = "spool_chunks"
+
+    digest: Mapped[str] = mapped_column(ForeignKey("spool_images.digest", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FilmOutput(Base):
+    """A film a preview printer wrote, kept in the database with the database spool."""
+    __tablename__ = "film_outputs"
+
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class SharedSetting(Base):
+    """What every node must have alike (the spool), as the node that recorded it has it."""
+    __tablename__ = "shared_settings"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    node: Mapped[str] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
+
+
+class NodePrinters(Base):
+    """A node's printer configuration, as one fingerprint per printer (hcserver.sharing)."""
+    __tablename__ = "node_printers"
+
+    node: Mapped[str] = mapped_column(String(40), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(160))          # "node#incarnation" that recorded it
+    printers: Mapped[dict] = mapped_column(JSON)              # printer name: fingerprint
+    updated_at: Mapped[datetime] = mapped_column(DateTime)
