@@ -104,7 +104,8 @@ class ServerConfig:
     state_dir: Path = Path("var")
     socket: Path = Path("var/run/hcserver.sock")
     database: str = "sqlite:///var/queue.db"
-    spool: Path = Path("var/spool")
+    spool: Path = Path("var/spool")     # spool = "database": the node's cache of the database's images
+    spool_in_database: bool = False     # images in the queue's database (PostgreSQL), not in files
     idle_release_s: float = 30.0
     retry_interval_s: float = 30.0
     retry_max_interval_s: float = 600.0
@@ -408,7 +409,7 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "state_dir": (str, "a directory path"),
     "socket": (str, "a socket path"),
     "database": (str, "an SQLAlchemy URL"),
-    "spool": (str, "a directory path"),
+    "spool": (str, "a directory path, or \"database\""),
     "idle_release_s": ((int, float), "seconds"),
     "retry_interval_s": ((int, float), "seconds"),
     "retry_max_interval_s": ((int, float), "seconds"),
@@ -593,9 +594,14 @@ def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
                                             f"no group {values['socket_group']!r} on this system"))
     state_dir = _under(base, Path(values.pop("state_dir", "var")))
     socket = Path(values.pop("socket", "run/hcserver.sock"))
-    spool = Path(values.pop("spool", "spool"))
+    spool_value = values.pop("spool", "spool")
+    values["spool_in_database"] = spool_value == "database"
+    spool = Path("spool-cache" if values["spool_in_database"] else spool_value)
     audit_log = Path(values.pop("audit_log", "audit.log"))
     database = _database_under(base, values.pop("database", f"sqlite:///{state_dir / 'queue.db'}"))
+    if values["spool_in_database"] and not database.startswith("postgresql"):
+        found.errors.append(ConfigError(source, "server.spool", 'spool = "database" needs the queue in PostgreSQL '
+                                        '(several nodes); with SQLite (one node) images stay in the file spool'))
     printers_raw = _check(source, "printers", raw.get("printers", {}), dict, "a table of printers")
     if not printers_raw:
         found.errors.append(ConfigError(source, "printers", "at least one printer must be configured"))

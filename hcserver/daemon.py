@@ -14,6 +14,7 @@ from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
 from hcserver.db import make_engine, upgrade
+from hcserver.dbspool import DatabaseSpool
 from hcserver.dispatch import Dispatcher
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
@@ -80,7 +81,7 @@ class Daemon:
                                      f"this database: give each node its own node_name")
             self.channel.start()
         self.queue = JobQueue(self.engine, notify=self._notify, owner=owner, lease_s=config.lease_s)
-        self.spool = Spool(config.spool)
+        self.spool = DatabaseSpool(config.spool, self.engine) if config.spool_in_database else Spool(config.spool)
         self.quota = UploadQuota()
         self.orphans = OrphanCollector(self.spool, self.engine, self.quota, config.upload_grace_s)
         self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node

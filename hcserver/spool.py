@@ -110,6 +110,11 @@ class Spool:
                     continue   # removed meanwhile
                 yield SpoolEntry(Path(entry.path), None if is_temporary else entry.name, st.st_mtime, st.st_size)
 
+    def tidy_cache(self, min_age_s: float) -> int:
+        """Nothing: a file spool is the images themselves (the database spool keeps a cache of
+        copies, hcserver.dbspool)."""
+        return 0
+
     def free_bytes(self) -> int:
         return shutil.disk_usage(self.directory).free
 

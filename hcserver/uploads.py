@@ -176,6 +176,7 @@ class OrphanCollector:
                     freed += old[digest]
             # What was uploaded a grace period before this pass is gone now, or used by a job.
             self.quota.expire(started - self.grace_s)
+            self.spool.tidy_cache(self.grace_s)
         if images or temporary:
             log.info("spool: removed %d image(s) no job uses, uploaded over %g s ago, and %d temporary "
                      "file(s) of interrupted uploads (%s)", images, self.grace_s, temporary, size_text(freed))
