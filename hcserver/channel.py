@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "hcserver_jobs"
 RECONNECT_S = 1.0
+_LISTENER = "hcserver listen "
+
+
+def listed_as(owner: str) -> str:
+    """How a node process (its lease owner, "node#incarnation") appears among the connected
+    listeners: PostgreSQL cuts application names at 63 characters."""
+    return f"{_LISTENER}{owner}"[:63].removeprefix(_LISTENER)
 
 
 class NodeChannel:
@@ -66,6 +73,13 @@ class NodeChannel:
                 return bool(found)
             time.sleep(0.2)
 
+    def connected_owners(self) -> set[str]:
+        """The node processes listening now (this one too), as :func:`listed_as` gives them."""
+        with self.engine.connect() as connection:
+            names = connection.execute(text("SELECT application_name FROM pg_stat_activity WHERE application_name "
+                                            "LIKE :pattern"), {"pattern": _LISTENER + "%"}).scalars().all()
+        return {name.removeprefix(_LISTENER) for name in names}
+
     # ---- receiving ---------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> None:
@@ -88,7 +102,7 @@ class NodeChannel:
             try:
                 # Named, so that pg_stat_activity shows which node listens on which connection.
                 with psycopg.connect(self._conninfo(), autocommit=True,
-                                     application_name=f"hcserver listen {self.node}"[:63]) as connection:
+                                     application_name=_LISTENER + listed_as(self.node)) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
                     self._connected.set()
                     if not first:   # what was announced while we were away: look again

@@ -21,6 +21,7 @@ from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
 from hcserver.server.transport import Admission, UploadBudget, connection_capacity
+from hcserver.sharing import NotShared, Sharing
 from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state
 from hcserver.uploads import OrphanCollector, UploadQuota
@@ -73,6 +74,7 @@ class Daemon:
         # This process's name in leases: the node, and this start of it.
         owner = f"{config.node_name}#{secrets.token_hex(4)}"
         self.channel = None
+        self.sharing: Sharing | None = None
         if self.engine.dialect.name == "postgresql":   # other nodes may share the queue
             self.channel = NodeChannel(self.engine, owner, deliver=self.bus.publish,
                                        printers=lambda: list(self.config.printers))
@@ -80,6 +82,12 @@ class Daemon:
                 raise AlreadyRunning(f"another hcserver node named {config.node_name!r} is connected to "
                                      f"this database: give each node its own node_name")
             self.channel.start()
+            self.sharing = Sharing(self.engine, owner, self.channel.connected_owners)
+            try:
+                self.sharing.check_at_start(config)   # the spool and the printers the other nodes have
+            except NotShared:
+                self.channel.stop()
+                raise
         self.queue = JobQueue(self.engine, notify=self._notify, owner=owner, lease_s=config.lease_s)
         self.spool = DatabaseSpool(config.spool, self.engine) if config.spool_in_database else Spool(config.spool)
         self.quota = UploadQuota()
@@ -144,6 +152,10 @@ class Daemon:
             summary = self.dispatcher.reload(new)
             self.operations.use_config(new)
             self.config = new
+            if self.sharing:   # applied all the same: the other nodes may be reloaded next
+                for node, differ in self.sharing.record_printers(new.printers).items():
+                    log.warning("printers differing from node %s's: %s", node, ", ".join(differ))
+                    summary[f"differ from node {node}"] = differ
         log.info("configuration reloaded: %s", reload_summary(summary))
         return summary
 

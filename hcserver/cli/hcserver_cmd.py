@@ -84,11 +84,12 @@ def serve(config, verbose, log_format):
       hcserver serve -v --log-format json      # every DIMSE exchange, as JSON lines
     """
     from hcserver.daemon import AlreadyRunning, Daemon
+    from hcserver.sharing import NotShared
 
     configure_logging(verbose, log_format)
     try:
         Daemon(_config(config)).run_forever()
-    except AlreadyRunning as exc:
+    except (AlreadyRunning, NotShared) as exc:
         click.echo(f"hcserver: {exc}", err=True)
         sys.exit(1)
 
