@@ -15,16 +15,12 @@ import pytest
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import node_config
 from tests.support.daemon import DaemonProcess, start_nodes, wait_for
-from tests.support.jobs import FILMS_PER_JOB, submit_batch
+from tests.support.jobs import FILMS_PER_JOB
+from tests.support.nodes import driver_of, kill_driver_mid_job, submit_jobs
 
 # Real time, not a fake clock: each node is a process of its own, and its leases run out on its own
 # clock (tests/test_queue.py moves a fake one for the same rules inside one process).
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
-
-
-def driver_of(node: DaemonProcess, printer: str) -> str | None:
-    with node.client() as hc:
-        return next(p["node"] for p in hc.printers() if p["name"] == printer)
 
 
 def test_a_job_submitted_on_any_node_is_printed_at_once_by_the_node_driving_its_printer(postgres_url, tmp_path,
@@ -76,27 +72,6 @@ def test_a_node_that_stops_cleanly_hands_its_printer_and_queued_jobs_over_at_onc
     arrived = Counter(film["image_boxes"][0]["md5"] for film in films)
     assert len(arrived) == 2 * FILMS_PER_JOB and sum(arrived.values()) == 2 * FILMS_PER_JOB, \
         "a clean stop prints no film twice"
-
-
-def submit_jobs(node: DaemonProcess, tmp_path, printer: str, first_number: int, jobs: int) -> list[int]:
-    with node.client() as hc:
-        return submit_batch(hc, tmp_path, first_number, jobs, printer)
-
-
-def kill_driver_mid_job(nodes: dict[str, DaemonProcess], printer: str) -> str:
-    """SIGKILL the node driving ``printer`` while it is printing a job part way."""
-    alive = next(node for node in nodes.values() if node.alive())
-
-    def printing_part_way():
-        driver = driver_of(alive, printer)
-        with alive.client() as hc:
-            busy = [j for j in hc.list() if j["printer"] == printer and j["state"] == "processing"
-                    and j["node"] == driver and 1 <= j["films_printed"] < FILMS_PER_JOB - 1]
-        return driver if busy and driver in nodes and nodes[driver].alive() else None
-
-    driver = wait_for(printing_part_way, 60, f"a job part way through on {printer}")
-    nodes[driver].kill()
-    return driver
 
 
 @pytest.mark.dicom
