@@ -1,9 +1,11 @@
 """The preview driver: writes each film as a PNG file in a directory (the daemon's is
-``<state_dir>/preview/``), private to the daemon's user (the films show patient names)."""
+``<state_dir>/preview/``), private to the daemon's user (the films show patient names), or
+hands it to a store (with the database spool: the database, so any node can read it)."""
 from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -48,25 +50,35 @@ def _fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
+#: Stores a film's PNG (name, bytes) once and for all; returns the film's output as recorded.
+FilmStore = Callable[[str, bytes], str]
+
+
 class PreviewFilms:
-    def __init__(self, directory: Path, ticket: JobTicket, observer: JobObserver):
-        self.directory, self.ticket, self.observer = directory, ticket, observer
+    def __init__(self, directory: Path, ticket: JobTicket, observer: JobObserver, store: FilmStore | None = None):
+        self.directory, self.ticket, self.observer, self.store = directory, ticket, observer, store
 
     def print_film(self, sheet: FilmSheet) -> str:
-        path = self.directory / f"job-{self.ticket.job_id:06d}-film-{sheet.index + 1:03d}.png"
+        name = f"job-{self.ticket.job_id:06d}-film-{sheet.index + 1:03d}.png"
+        if self.store is not None:
+            return self.store(name, formatter.film_png(sheet))
+        path = self.directory / name
         write_atomically(formatter.film_png(sheet), path)
         return str(path)
 
 
 class PreviewDriver(Driver):
-    def __init__(self, directory: Path):
-        self.directory = directory
+    def __init__(self, directory: Path, store: FilmStore | None = None):
+        self.directory, self.store = directory, store
 
     @contextmanager
     def session(self, ticket: JobTicket, observer: JobObserver):
-        _private_directory(self.directory)
-        yield PreviewFilms(self.directory, ticket, observer)
+        if self.store is None:
+            _private_directory(self.directory)
+        yield PreviewFilms(self.directory, ticket, observer, self.store)
 
     def echo(self) -> dict:
+        if self.store is not None:
+            return {"ok": True, "printer_status": "NORMAL", "printer_status_info": "writes PNG films to the database"}
         return {"ok": self.directory.parent.is_dir(), "printer_status": "NORMAL",
                 "printer_status_info": f"writes PNG files to {self.directory}"}

@@ -336,6 +336,10 @@ class Client:
     def show(self, job: int, *, log: bool = False) -> dict:
         return self.request("show", job=job, log=log)["job"]
 
+    def film(self, job: int, number: int) -> bytes:
+        """The PNG a preview printer made of film ``number`` (from 1) of ``job``."""
+        return self.request("film", job=job, film=number).get("_attachment", b"")
+
     def reprint(self, job: int) -> int:
         """Queue a copy of a (finished) job; returns the new job's id."""
         return self.request("reprint", job=job)["job"]
@@ -392,9 +396,10 @@ class Client:
         return self.request(op, printer=printer)
 
     def reload(self) -> dict:
-        """Re-read the server's configuration: {"added": [...], "removed": [...], "changed": [...]}."""
+        """Re-read the server's configuration: {"added": [...], "removed": [...], "changed": [...]},
+        and "differing" (printers that differ from other nodes', by node) when there are some."""
         answer = self.request("reload")
-        return {key: answer[key] for key in ("added", "removed", "changed")}
+        return {key: answer[key] for key in ("added", "removed", "changed", "differing") if key in answer}
 
     def echo(self, printer: str) -> dict:
         """C-ECHO and printer status: {"ok", "echo_status", "printer_status", "printer_status_info", …}."""

@@ -30,10 +30,11 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 
-from hcserver.models import SpoolChunk, SpoolImage
+from hcserver.models import FilmOutput, SpoolChunk, SpoolImage
 from hcserver.spool import _PREFIX, TEMP_PREFIX, Spool, SpoolEntry, SpoolError
 
 CHUNK_BYTES = 1 << 20
+FILM_PREFIX = "database:"   # a film output (a preview printer's PNG) kept in the database
 
 
 def _now() -> datetime:
@@ -154,6 +155,27 @@ class DatabaseSpool(Spool):
                 except FileNotFoundError:
                     pass
         return dropped
+
+    # ---- preview films ---------------------------------------------------------------
+
+    def put_film(self, name: str, png: bytes) -> str:
+        """Keep a preview printer's film (committed when this returns); its output."""
+        values = {"data": png, "created_at": _now()}
+        with self.engine.begin() as connection:   # a film printed again (a reprint) replaces its PNG
+            connection.execute(insert(FilmOutput).values(name=name, **values)
+                               .on_conflict_do_update(index_elements=["name"], set_=values))
+        return FILM_PREFIX + name
+
+    def film(self, output: str) -> bytes | None:
+        """The PNG of a film output kept by :meth:`put_film`, if it is still there."""
+        with self.engine.connect() as connection:
+            return connection.scalar(select(FilmOutput.data).where(FilmOutput.name == output.removeprefix(FILM_PREFIX)))
+
+    def remove_films(self, outputs) -> None:
+        names = [output.removeprefix(FILM_PREFIX) for output in outputs if output.startswith(FILM_PREFIX)]
+        if names:
+            with self.engine.begin() as connection:
+                connection.execute(delete(FilmOutput).where(FilmOutput.name.in_(names)))
 
     # ---- the cache -----------------------------------------------------------------------
 

@@ -455,7 +455,9 @@ _printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print
 def reload(client):
     """Re-read the server's configuration and apply printer changes (like SIGHUP).
 
-    Queued jobs are kept; a removed printer's jobs are held (move them to print them).
+    Queued jobs are kept; a removed printer's jobs are held (move them to print them). On
+    several nodes, the printers that now differ from another node's are named ("differing"):
+    reload that node too.
 
     \b
     Example:
@@ -570,6 +572,24 @@ def preview(client, files, spec, printer, layout, film_size, orientation, output
     for path, png in zip(paths, films):
         path.write_bytes(png)
         click.echo(path)
+
+
+@cli.command()
+@click.argument("job", type=int)
+@click.argument("film", type=int)
+@click.option("-o", "--output", required=True, type=click.Path(), help="PNG to write.")
+@with_client
+def film(client, job, film, output):
+    """Write the PNG a preview printer made of FILM (from 1) of JOB (its owner or an administrator).
+
+    With spool = "database" the films are in the database: any node gives them.
+
+    \b
+    Example:
+      hcq film 42 1 -o film.png
+    """
+    Path(output).write_bytes(client.film(job, film))
+    click.echo(output)
 
 
 @cli.command("web-login")

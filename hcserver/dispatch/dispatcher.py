@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.dbspool import FILM_PREFIX, DatabaseSpool
 from hcserver.dispatch.timers import keep_house, new_scheduler
 from hcserver.dispatch.worker import PrinterWorker
 from hcserver.events import PrintingObserver
@@ -61,8 +62,12 @@ class Dispatcher:
             cutoff = utcnow() - timedelta(days=self.server.history_days)
             count, images, outputs = self.queue.history.purge(cutoff, self.server.history_max_jobs)
             removed = sum(self.spool.remove(digest) for digest in images)
+            if isinstance(self.spool, DatabaseSpool):
+                self.spool.remove_films(outputs)
             previews = self.server.preview_dir.resolve()
             for output in outputs:
+                if output.startswith(FILM_PREFIX):
+                    continue
                 path = Path(output).resolve()
                 if path.parent == previews and path.is_file():
                     path.unlink()

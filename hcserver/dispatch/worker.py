@@ -22,6 +22,7 @@ from queue import SimpleQueue
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.dbspool import DatabaseSpool
 from hcserver.dispatch import outcomes
 from hcserver.dispatch.outcomes import RetryPolicy
 from hcserver.dispatch.recorder import JobObserver, recorder_thread
@@ -58,7 +59,8 @@ class PrinterWorker:
         self.printer, self.server, self.queue, self.spool = printer, server, queue, spool
         self.observer = observer or PrintingObserver()
         self.formatting = formatting
-        self.driver = driver or build_driver(printer, server)
+        films = spool.put_film if isinstance(spool, DatabaseSpool) else None   # previews readable on any node
+        self.driver = driver or build_driver(printer, server, films)
         self.name = printer.name
         self._wake = threading.Event()
         self._stopping = False

@@ -8,11 +8,13 @@ jobs emptied (hcserver.queue.privacy): every answer that carries a job or its ev
 through ``job_as_seen_by`` or ``events_as_seen_by`` here."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pydicom
 
 from hcserver.access import viewer
+from hcserver.dbspool import FILM_PREFIX, DatabaseSpool
 from hcserver.errors import ErrorCode
 from hcserver.jobspec import SpecError
 from hcserver.queue.privacy import events_as_seen_by, job_as_seen_by
@@ -64,6 +66,29 @@ def list_jobs(ops: Operations, call: Call) -> dict:
 def show(ops: Operations, call: Call) -> dict:
     view = ops.queue.views.show(call.args["job"], log=call.args["log"])
     return {"job": job_as_seen_by(view, viewer(call.peer))}
+
+
+def film(ops: Operations, call: Call) -> dict:
+    """The PNG a preview printer made of film ``film`` (from 1) of a job: from the database with
+    the database spool (on any node), else from this node's preview directory."""
+    job_id, number = call.args["job"], call.args["film"]
+    films = ops.queue.views.show(job_id)["films"]
+    if not 1 <= number <= len(films):
+        raise RequestError(ErrorCode.BAD_REQUEST, f"job {job_id} has films 1 to {len(films)}")
+    output, png = films[number - 1]["output"], None
+    if not output:
+        raise RequestError(ErrorCode.INVALID_STATE, f"film {number} of job {job_id} has no PNG (not printed yet, "
+                                                    f"or not by a preview printer)")
+    if output.startswith(FILM_PREFIX) and isinstance(ops.spool, DatabaseSpool):
+        png = ops.spool.film(output)
+    elif not output.startswith(FILM_PREFIX):
+        path = Path(output)
+        if path.parent.resolve() == ops.config.preview_dir.resolve() and path.is_file():
+            png = path.read_bytes()
+    if png is None:
+        raise RequestError(ErrorCode.INVALID_STATE, f"film {number} of job {job_id} is not readable on this node "
+                                                    f"({output}: the node that printed it keeps it, or it was purged)")
+    return {"film": number, "_attachment": png}
 
 
 def events(ops: Operations, call: Call) -> dict:

@@ -181,6 +181,7 @@ TABLE: dict[str, Operation] = {
     "list": Operation(jobs.list_jobs, (_flag("all"), Arg("printer", str), _flag("raw"))),
     "show": Operation(jobs.show, (_flag("log"), JOB)),
     "wait": Operation(jobs.wait, (JOB, TIMEOUT)),
+    "film": Operation(jobs.film, (JOB, Arg("film", int, required=True)), Access.OWNER, "read the films of"),
     "events": Operation(jobs.events, (Arg("since", int), Arg("job", int), Arg("seq", int), TIMEOUT)),
     # jobs: their owner's, or an administrator's
     "reprint": Operation(jobs.reprint, (JOB,), Access.OWNER, "reprint", audited=True),
