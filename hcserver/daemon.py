@@ -155,7 +155,7 @@ class Daemon:
             if self.sharing:   # applied all the same: the other nodes may be reloaded next
                 for node, differ in self.sharing.record_printers(new.printers).items():
                     log.warning("printers differing from node %s's: %s", node, ", ".join(differ))
-                    summary[f"differ from node {node}"] = differ
+                    summary.setdefault("differing", []).append(f"from node {node}: {', '.join(differ)}")
         log.info("configuration reloaded: %s", reload_summary(summary))
         return summary
 

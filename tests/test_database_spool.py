@@ -12,10 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
+from hcserver.client import ClientError
 from hcserver.config import ConfigError, parse
 from hcserver.db import make_engine, upgrade
 from hcserver.dbspool import CHUNK_BYTES, DatabaseSpool
-from hcserver.models import SpoolChunk, SpoolImage
+from hcserver.models import FilmOutput, SpoolChunk, SpoolImage
 from hcserver.simulator import Fault, PrinterSimulator
 from hcserver.uploads import OrphanCollector, UploadQuota
 from tests.support.configs import node_config
@@ -152,3 +153,41 @@ def test_a_node_killed_mid_job_leaves_its_jobs_to_a_node_that_shares_no_director
     assert len(arrived) == len(jobs) * FILMS_PER_JOB, "every film arrived"
     assert sum(arrived.values()) - len(arrived) <= 1, "at most the film in flight was printed twice"
     assert file_spools == [], "no node kept images in a file spool"
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_preview_film_printed_on_one_node_is_read_on_the_other_and_purged_with_its_job(postgres_url, images):
+    """Preview printers keep their films in the database with the database spool: hcq film on
+    either node gives the PNG, whichever node printed it; the history purge deletes the films
+    and the job's images (aged past the grace period here, as an old job's are)."""
+    alpha, beta = nodes = start_nodes([node_config(postgres_url, "database", name, 300) for name in ("alpha", "beta")])
+    engine = make_engine(postgres_url)
+    try:
+        with alpha.client() as hc:
+            job = hc.submit({"printer": "film", "films": [
+                {"layout": "STANDARD\\1,1", "film_size": "8INX10IN", "frames": [images[name]]}
+                for name in ("CT_small.dcm", "MR_small.dcm")]})
+            assert hc.wait(job, timeout=30)["state"] == "completed"
+            outputs = [film["output"] for film in hc.show(job)["films"]]
+        assert outputs == ["database:job-000001-film-001.png", "database:job-000001-film-002.png"]
+        for node in nodes:
+            with node.client() as hc:
+                pngs = [hc.film(job, 1), hc.film(job, 2)]
+            assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in pngs) and pngs[0] != pngs[1]
+        assert not any((node.dir / "var" / "preview").exists() for node in nodes), "no film on a node's disk"
+        with engine.begin() as connection:
+            connection.execute(update(SpoolImage).values(stored_at=SpoolImage.stored_at - timedelta(hours=2)))
+        beta.config.write_text(beta.config.read_text().replace("[server]", "[server]\nhistory_max_jobs = 0", 1))
+        beta.stop()
+        beta.start()   # purges the history at start
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.count()).select_from(FilmOutput)) == 0
+            assert connection.scalar(select(func.count()).select_from(SpoolImage)) == 0
+            assert connection.scalar(select(func.count()).select_from(SpoolChunk)) == 0
+        with alpha.client() as hc, pytest.raises(ClientError, match=f"no job {job}"):
+            hc.film(job, 1)
+    finally:
+        engine.dispose()
+        for node in nodes:
+            node.cleanup()

@@ -81,3 +81,21 @@ def test_a_restarted_node_is_not_compared_with_its_own_earlier_run(postgres_url,
     (beta,) = start_nodes([node_config(postgres_url, "database", "beta", 300).replace("dpi = 20", "dpi = 30")])
     beta.cleanup()
     alpha.cleanup()
+
+
+def test_a_reload_is_applied_and_names_the_printers_that_now_differ_from_other_nodes(postgres_url):
+    """The reload story: a rolling change reloads the nodes one after the other, so a reload is
+    not refused; its answer names the printers differing from connected nodes until they match."""
+    alpha, beta = nodes = start_nodes([node_config(postgres_url, "database", name, 300) for name in ("alpha", "beta")])
+    try:
+        for node in nodes:
+            node.config.write_text(node.config.read_text().replace("dpi = 20", "dpi = 30"))
+        with beta.client() as hc:
+            assert hc.reload() == {"added": [], "removed": [], "changed": ["film"],
+                                   "differing": ["from node alpha: film (configured differently)"]}
+        assert "printers differing from node alpha's: film (configured differently)" in beta.log.read_text()
+        with alpha.client() as hc:
+            assert hc.reload() == {"added": [], "removed": [], "changed": ["film"]}, "alike again"
+    finally:
+        for node in nodes:
+            node.cleanup()
