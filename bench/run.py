@@ -15,6 +15,8 @@ Sections:
   d  latency: submit -> first film session N-CREATE at the SCP, idle printer, warm association
   e  queue scale: 1,000 and 10,000 held jobs; hcq list --json wall time; submissions/s
   f  32 simulated printers at once: aggregate films/min, daemon peak RSS at 1, 8, 32 printers
+  g  spools: submit rate and release -> first film, file spool vs spool = "database" (PostgreSQL),
+     1 MB and 50 MB images (needs PostgreSQL and root, as the PostgreSQL tests)
 
 Results go to bench/results/latest.json (a --quick run: bench/results/quick.json).
 Speed is never asserted: this reports; targets are compared, nothing fails on a miss.
@@ -36,7 +38,8 @@ sys.path.insert(0, str(BENCH))
 from hcbench.common import REPO, machine, make_images, spread, workdir  # noqa: E402
 
 SECTION_NAMES = {"a": "end to end", "b": "transfer floor", "c": "formatter", "d": "latency",
-                 "e": "queue scale", "f": "many printers"}
+                 "e": "queue scale", "f": "many printers",
+                 "g": "spools"}
 TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.5, "formatter_ms": 150.0, "latency_ms": 100.0,
            "list_10k_ms": 100.0}
 
@@ -156,6 +159,19 @@ def build_table(results: dict) -> list[dict]:
                          "hcserver": round(a / 1024, 1), "reference": round(b / 1024, 1),
                          "reference_name": f"{lo} printer", "ratio": a / b, "target": "(info)",
                          "met": None, "unit": "MiB"})
+    sp = s.get("g")
+    if sp and sp.get("runs"):
+        runs = sp["runs"]
+        for size in sp["sizes_mb"]:
+            db, fs = runs[f"database_{size}mb"], runs[f"file_{size}mb"]
+            rows.append({"metric": f"g. submit rate, {size} MB images, database spool (MB/s)",
+                         "hcserver": db["mb_per_s"], "reference": fs["mb_per_s"], "reference_name": "file spool",
+                         "ratio": db["mb_per_s"] / fs["mb_per_s"], "target": "(info)", "met": None, "unit": "MB/s"})
+            a, b = db["first_film_s"]["median"], fs["first_film_s"]["median"]
+            rows.append({"metric": f"g. release -> first film, {size} MB image, database spool (ms)",
+                         "hcserver": round(a * 1e3, 1), "reference": round(b * 1e3, 1),
+                         "reference_name": "file spool", "ratio": a / b, "target": "(info)", "met": None,
+                         "unit": "ms"})
     for row in rows:
         if row.get("ratio") is not None:
             row["ratio"] = round(row["ratio"], 3)
@@ -192,7 +208,7 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a short smoke run (1 repetition, small sizes)")
-    ap.add_argument("--sections", default="abcdef", help="letters of the sections to run, e.g. 'a,b' (default all)")
+    ap.add_argument("--sections", default="abcdefg", help="letters of the sections to run, e.g. 'a,b' (default all)")
     ap.add_argument("--reps", type=int, help="end-to-end repetitions (default 5; --quick 1)")
     ap.add_argument("--films", type=int, default=20, help="films per end-to-end run (default 20)")
     ap.add_argument("--latency-runs", type=int, help="timed submits for latency (default 15; --quick 3)")
@@ -284,6 +300,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log(f"\n== f. printers at once: {', '.join(map(str, counts))} printers, {printer_films} film(s) each")
             results["sections"]["f"] = many_printers.run(work, images, counts, printer_films, log=log)
+        if "g" in sections:
+            from hcbench import spools
+
+            log("\n== g. spools: file vs database (PostgreSQL), 1 MB and 50 MB images")
+            results["sections"]["g"] = spools.run(work, quick, log=log)
         if args.profile:
             from hcbench import profiling
 
