@@ -20,7 +20,7 @@ from typing import Any
 from hcserver import __version__
 from hcserver.drivers.dicom.status_policy import parse_override
 from hcserver.drivers.settings import REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
-from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS
+from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS, validate_layout
 from hcserver.printer_drivers import DRIVERS
 from hcserver.states import PRIORITIES
 
@@ -104,6 +104,40 @@ class TcpListener:
     clients: tuple[RemoteClient, ...]
 
 
+SERVICES = ("print", "store")
+
+
+@dataclass(frozen=True)
+class DicomRoute:
+    """One called AE title of the DICOM listener: what it takes and where its films go."""
+
+    ae_title: str
+    service: str                        # "print": a Print SCP; "store": a Storage SCP
+    printer: str
+    layout: str | None = None           # store: the display format (else automatic)
+    film_size: str | None = None        # store: else the printer's default
+    orientation: str | None = None      # store: else the printer's default
+    windows: dict[str, dict[str, float]] = field(default_factory=dict)   # store: preset per Modality
+    copies: int | None = None           # store: else the printer's default
+    priority: str | None = None         # store: else the printer's default; print: the session's
+    quiet_s: float | None = None        # store: a job after this many seconds without images (else at release)
+
+
+@dataclass(frozen=True)
+class DicomListener:
+    """The optional DICOM front door ([dicom_in]): a Print SCP and a Storage SCP by called AE title."""
+
+    host: str
+    port: int
+    routes: dict[str, DicomRoute]
+    allowed_calling_aes: tuple[str, ...] | None = None   # None: any
+    max_associations: int = 16
+    max_pdu: int = 131072
+    max_association_bytes: int = 1 << 30   # image bytes one association may hold before its job
+    duplicate_window_s: float = 600.0      # a film identical to one this recent is a modality's retry
+    network_timeout_s: float = 60.0
+
+
 def _hostname() -> str:
     return socket.gethostname()[:40].replace("#", "-") or "node"
 
@@ -149,6 +183,7 @@ class ServerConfig:
     log_patient_data: bool = False      # never put patient names or IDs in logs and events unless true
     audit_log: Path = Path("var/audit.log")
     tcp: TcpListener | None = None      # off unless [server.tcp] is configured
+    dicom_in: DicomListener | None = None   # off unless [dicom_in] is configured
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
 
     @property
@@ -396,14 +431,117 @@ def _tcp(file: str, raw: Any) -> TcpListener:
                        tuple(clients))
 
 
+_DICOM_IN_FIELDS: dict[str, tuple[type | tuple, str]] = {
+    "host": (str, "an address to listen on"),
+    "port": (int, "a TCP port number"),
+    "max_associations": (int, "a number of associations"),
+    "max_pdu": (int, "a PDU size in bytes"),
+    "max_association_bytes": (int, "bytes"),
+    "duplicate_window_s": ((int, float), "seconds"),
+    "network_timeout_s": ((int, float), "seconds"),
+}
+_ROUTE_KEYS = ("service", "printer", "layout", "film_size", "orientation", "windows", "copies", "priority",
+               "quiet_s")
+
+
+def _ae_title(file: str, key: str, value: Any) -> str:
+    _check(file, key, value, str, "an AE title")
+    if not 1 <= len(value.strip()) <= 16 or "\\" in value or not value.isascii():
+        raise ConfigError(file, key, "an AE title has 1 to 16 ASCII characters, without a backslash")
+    return value.strip()
+
+
+def _dicom_in(file: str, raw: Any, printers: dict[str, PrinterConfig]) -> DicomListener:
+    _check(file, "dicom_in", raw, dict, "a table")
+    values: dict[str, Any] = {}
+    routes: dict[str, DicomRoute] = {}
+    for key, value in raw.items():
+        full = f"dicom_in.{key}"
+        if key == "ae":
+            for title, entry in _check(file, full, value, dict, "a table of called AE titles").items():
+                title = _ae_title(file, f"{full}.{title}", title)
+                routes[title] = _route(file, f"{full}.{title}", title, entry, printers)
+        elif key == "allowed_calling_aes":
+            values[key] = tuple(_ae_title(file, f"{full}[{i}]", v) for i, v in enumerate(_str_list(file, full, value)))
+        elif key in _DICOM_IN_FIELDS:
+            values[key] = _check(file, full, value, *_DICOM_IN_FIELDS[key])
+        else:
+            raise ConfigError(file, full, f"unknown key (allowed: ae, allowed_calling_aes, "
+                                          f"{', '.join(_DICOM_IN_FIELDS)})")
+    missing = [key for key in ("host", "port") if key not in values]
+    if missing:
+        raise ConfigError(file, f"dicom_in.{missing[0]}", "required")
+    if not 0 <= values["port"] < 65536:
+        raise ConfigError(file, "dicom_in.port", "must be 0-65535 (0: any free port)")
+    if not routes:
+        raise ConfigError(file, "dicom_in.ae", "at least one called AE title ([dicom_in.ae.NAME]) is needed")
+    if not 1 <= values.get("max_associations", 16) <= 1000:
+        raise ConfigError(file, "dicom_in.max_associations", "must be 1-1000")
+    if not 4096 <= values.get("max_pdu", 131072) <= (1 << 24):
+        raise ConfigError(file, "dicom_in.max_pdu", "must be 4096-16777216")
+    for key in ("max_association_bytes", "duplicate_window_s", "network_timeout_s"):
+        if key in values and not values[key] > 0:
+            raise ConfigError(file, f"dicom_in.{key}", "must be positive")
+    return DicomListener(routes=routes, **values)
+
+
+def _route(file: str, base: str, title: str, raw: Any, printers: dict[str, PrinterConfig]) -> DicomRoute:
+    _check(file, base, raw, dict, "a table (service, printer, ...)")
+    for key in raw:
+        if key not in _ROUTE_KEYS:
+            raise ConfigError(file, f"{base}.{key}", f"unknown key (allowed: {', '.join(_ROUTE_KEYS)})")
+    for key in ("service", "printer"):
+        if key not in raw:
+            raise ConfigError(file, f"{base}.{key}", "required")
+    service = _choice(file, f"{base}.service", raw["service"], SERVICES)
+    printer = _check(file, f"{base}.printer", raw["printer"], str, "a printer name")
+    if printer not in printers:
+        raise ConfigError(file, f"{base}.printer", f"no printer {printer!r} (configured: {', '.join(printers)})")
+    kwargs: dict[str, Any] = {}
+    if service == "print" and set(raw) - {"service", "printer", "priority"}:
+        extra = sorted(set(raw) - {"service", "printer", "priority"})[0]
+        raise ConfigError(file, f"{base}.{extra}", "a print route prints what the modality sends: only "
+                                                   "service, printer and priority apply")
+    for key, allowed in (("layout", None), ("film_size", tuple(FILM_SIZES)), ("orientation", ORIENTATIONS)):
+        if key in raw:
+            kwargs[key] = _check(file, f"{base}.{key}", raw[key], str, "a string")
+            if allowed:
+                _choice(file, f"{base}.{key}", raw[key], allowed)
+    if "layout" in kwargs:
+        try:
+            validate_layout(kwargs["layout"], kwargs.get("orientation", "PORTRAIT"),
+                            kwargs.get("film_size", "14INX17IN"))
+        except ValueError as exc:
+            raise ConfigError(file, f"{base}.layout", str(exc)) from None
+    if "priority" in raw:
+        kwargs["priority"] = _choice(file, f"{base}.priority", raw["priority"], PRIORITIES)
+    if "copies" in raw and not 1 <= _check(file, f"{base}.copies", raw["copies"], int, "a whole number") <= 99:
+        raise ConfigError(file, f"{base}.copies", "must be 1-99")
+    if "quiet_s" in raw and not _check(file, f"{base}.quiet_s", raw["quiet_s"], (int, float), "seconds") > 0:
+        raise ConfigError(file, f"{base}.quiet_s", "must be positive")
+    kwargs.update({k: raw[k] for k in ("copies", "quiet_s") if k in raw})
+    windows = _check(file, f"{base}.windows", raw.get("windows", {}), dict,
+                     "a table of Modality = { center = C, width = W }")
+    for modality, window in windows.items():
+        where = f"{base}.windows.{modality}"
+        _check(file, where, window, dict, "{ center = C, width = W }")
+        if set(window) != {"center", "width"} or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in window.values()) \
+                or not window["width"] > 0:
+            raise ConfigError(file, where, "expected { center = C, width = W } with W > 0")
+    kwargs["windows"] = {m.upper(): {"center": float(w["center"]), "width": float(w["width"])}
+                         for m, w in windows.items()}
+    return DicomRoute(title, service, printer, **kwargs)
+
+
 def parse(text: str, source: str) -> ServerConfig:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     for key in raw:
-        if key not in ("server", "printers"):
-            raise ConfigError(source, key, "unknown section (allowed: server, printers)")
+        if key not in ("server", "printers", "dicom_in"):
+            raise ConfigError(source, key, "unknown section (allowed: server, printers, dicom_in)")
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
     found = _Collector()
@@ -449,6 +587,9 @@ def parse(text: str, source: str) -> ServerConfig:
     for name, value in printers_raw.items():
         with found.each():
             printers[name] = _printer(source, name, value)
+    if "dicom_in" in raw and not found.errors:
+        with found.each():
+            values["dicom_in"] = _dicom_in(source, raw["dicom_in"], printers)
     found.raise_any()
     return ServerConfig(
         source=source,

@@ -41,6 +41,9 @@ class Job(Base):
     # unless that process renews the lease (see hcserver.queue.leases).
     lease_owner: Mapped[str | None] = mapped_column(String(160))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # A front door's name for what it queued (a digest of a film's content and origin), so a
+    # modality's retry finds the job instead of printing it again (hcserver.queue.jobs: submit)
+    origin_key: Mapped[str | None] = mapped_column(String(64))
 
     films: Mapped[list[Film]] = relationship(back_populates="job", order_by="Film.index",
                                              cascade="all, delete-orphan")
@@ -51,6 +54,7 @@ class Job(Base):
         Index("ix_jobs_dispatch", "printer", "state", "priority_rank", "id"),
         Index("ix_jobs_state", "state"),
         Index("ix_jobs_owner_state", "owner", "state"),
+        Index("ix_jobs_origin_key", "origin_key", "created_at"),
     )
 
 

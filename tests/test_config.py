@@ -102,3 +102,55 @@ def test_check_config_prints_every_error(tmp_path):
     good = subprocess.run([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "check-config", "-c",
                            str(REPO / "etc" / "hcserver.toml")], capture_output=True, text=True)
     assert good.returncode == 0 and "printer simulator: dicom HCSIM@127.0.0.1:11112" in good.stdout
+
+
+DICOM_IN = """
+[printers.dryview]
+driver = "preview"
+[dicom_in]
+host = "127.0.0.1"
+port = 11113
+"""
+
+
+def test_dicom_in_routes_parse_with_the_documented_keys():
+    config = parse(DICOM_IN + """allowed_calling_aes = ["CT1", "MR2"]
+max_associations = 4
+[dicom_in.ae.FILMSPOOL]
+service = "print"
+printer = "dryview"
+[dicom_in.ae.AUTOFILM]
+service = "store"
+printer = "dryview"
+layout = "STANDARD\\\\2,2"
+quiet_s = 5
+windows.CT = { center = 40, width = 400 }
+""", "t")
+    listener = config.dicom_in
+    assert (listener.host, listener.port, listener.allowed_calling_aes, listener.max_associations) == (
+        "127.0.0.1", 11113, ("CT1", "MR2"), 4)
+    assert listener.routes["FILMSPOOL"].service == "print"
+    store = listener.routes["AUTOFILM"]
+    assert (store.service, store.printer, store.layout, store.quiet_s) == ("store", "dryview", "STANDARD\\2,2", 5)
+    assert store.windows == {"CT": {"center": 40.0, "width": 400.0}}
+    assert parse(DICOM_IN.split("[dicom_in]")[0], "t").dicom_in is None   # off unless configured
+
+
+@pytest.mark.parametrize("extra, key, words", [
+    ("", "dicom_in.ae", "at least one called AE title"),
+    ("[dicom_in.ae.X]\nservice = 'fax'\nprinter = 'dryview'", "dicom_in.ae.X.service", "not one of: print, store"),
+    ("[dicom_in.ae.X]\nservice = 'print'\nprinter = 'nope'", "dicom_in.ae.X.printer", "no printer 'nope'"),
+    ("[dicom_in.ae.X]\nservice = 'print'\nprinter = 'dryview'\nlayout = 'STANDARD\\\\2,2'",
+     "dicom_in.ae.X.layout", "only service, printer and priority apply"),
+    ("[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'\nlayout = 'STANDARD\\\\0,2'",
+     "dicom_in.ae.X.layout", ""),
+    ("[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'\nwindows.CT = { center = 1 }",
+     "dicom_in.ae.X.windows.CT", "center = C, width = W"),
+    ("[dicom_in.ae.TOO_LONG_AE_TITLE_X]\nservice = 'store'\nprinter = 'dryview'",
+     "dicom_in.ae.TOO_LONG_AE_TITLE_X", "1 to 16"),
+    ("max_pdu = 10\n[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'", "dicom_in.max_pdu", "4096"),
+])
+def test_dicom_in_errors_name_the_key(extra, key, words):
+    with pytest.raises(ConfigError) as caught:
+        parse(DICOM_IN + extra, "t")
+    assert caught.value.key == key and words in caught.value.message
