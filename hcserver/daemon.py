@@ -12,6 +12,7 @@ from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
 from hcserver.db import make_engine, upgrade
+from hcserver.dicom_in import FrontDoor, Intake
 from hcserver.dispatch import Dispatcher
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
@@ -71,6 +72,12 @@ class Daemon:
         self.spool = Spool(config.spool)
         self.quota = UploadQuota()
         self.orphans = OrphanCollector(self.spool, self.engine, self.quota, config.upload_grace_s)
+        self.front_door: FrontDoor | None = None
+        if config.dicom_in:
+            self.queue.printers.sync(list(config.printers))   # the routes' printers are in the queue before a job
+            self.front_door = FrontDoor(config.dicom_in, Intake(config, self.queue, self.spool),
+                                        config.state_dir, config.ae_title)
+            self.front_door.recover()   # images a modality was told are stored, before orphans are collected
         self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node
         recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
@@ -85,6 +92,9 @@ class Daemon:
         self.formatting.wait_ready()
         self.server = SocketServer(config.socket, config, self.operations)
         self.server.serve_in_thread()
+        if self.front_door is not None:
+            self.bus.subscribe(self.front_door.progress.changed)
+            self.front_door.start()
         self.remote: TlsServer | None = None
         if config.tcp:
             self.remote = TlsServer(config, self.operations, self.operations.audit)
@@ -113,12 +123,17 @@ class Daemon:
                 raise
             summary = self.dispatcher.reload(new)
             self.operations.use_config(new)
+            if self.front_door is not None and new.dicom_in is not None:
+                self.front_door.intake.use_config(new)
+                self.front_door.use_settings(new.dicom_in)
             self.config = new
         log.info("configuration reloaded: %s", summary)
         return summary
 
     def stop(self) -> None:
         log.info("hcserver stopping")
+        if self.front_door is not None:   # first: its last store batches are queued while the queue is up
+            self.front_door.stop()
         for server in (self.server, self.remote):
             if server:
                 server.shutdown()

@@ -1,0 +1,191 @@
+"""A modality printing to hcserver's print route: a pynetdicom Print SCU that sends what the
+test says, including what real modalities get wrong (no instance UIDs, N-ACTION on the film
+session, the retired Print Queue Management class), and returns every status as it came."""
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+from pynetdicom import AE, build_role, evt
+from pynetdicom import sop_class as sc
+
+PRINT_QUEUE_MANAGEMENT = "1.2.840.10008.5.1.1.26"   # retired; Agfa NX still proposes it
+PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
+
+
+@dataclass
+class Created:
+    status: int
+    uid: str | None
+    attributes: Dataset | None
+    comment: str | None = None
+
+    @property
+    def image_boxes(self) -> list[str]:
+        seq = self.attributes.get("ReferencedImageBoxSequence", []) if self.attributes else []
+        return [str(item.ReferencedSOPInstanceUID) for item in seq]
+
+    @property
+    def annotation_boxes(self) -> list[str]:
+        seq = self.attributes.get("ReferencedBasicAnnotationBoxSequence", []) if self.attributes else []
+        return [str(item.ReferencedSOPInstanceUID) for item in seq]
+
+
+@dataclass
+class Modality:
+    port: int
+    called: str = "FILMSPOOL"
+    calling: str = "CT1"
+    color: bool = False
+    print_job: bool = False          # propose the Print Job SOP class (and take its N-EVENT-REPORTs)
+    queue_management: bool = False   # propose the retired Print Queue Management class too
+    events: list[tuple[int, str]] = field(default_factory=list)   # (Event Type ID, Execution Status Info)
+    assoc: Any = None
+    _rsp: Any = None
+
+    @property
+    def meta(self) -> str:
+        return str(sc.BasicColorPrintManagementMeta if self.color else sc.BasicGrayscalePrintManagementMeta)
+
+    def __enter__(self) -> Modality:
+        ae = AE(ae_title=self.calling)
+        ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+        ae.add_requested_context(self.meta)
+        ae.add_requested_context(sc.PresentationLUT)
+        roles = []
+        if self.print_job:
+            ae.add_requested_context(sc.PrintJob)
+            roles.append(build_role(sc.PrintJob, scu_role=True, scp_role=False))
+        if self.queue_management:
+            ae.add_requested_context(PRINT_QUEUE_MANAGEMENT)
+        handlers = [(evt.EVT_DIMSE_RECV, self._on_recv), (evt.EVT_N_EVENT_REPORT, self._on_event)]
+        self.assoc = ae.associate("127.0.0.1", self.port, ae_title=self.called, ext_neg=roles, evt_handlers=handlers)
+        if self.assoc.is_established:
+            self.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.assoc is not None and self.assoc.is_established:
+            self.assoc.release()
+
+    def _on_recv(self, event: Any) -> None:
+        self._rsp = event.message
+
+    def _on_event(self, event: Any) -> int:
+        info = event.event_information
+        self.events.append((int(event.event_type), str(info.get("ExecutionStatusInfo", "")) if info else ""))
+        return 0x0000
+
+    # ---- requests ----------------------------------------------------------------------
+    def _created(self, status: Dataset, attrs: Dataset | None) -> Created:
+        uid = None
+        if self._rsp is not None:
+            uid = self._rsp.command_set.get("AffectedSOPInstanceUID")
+        return Created(int(status.Status) if "Status" in status else -1, str(uid) if uid else None, attrs,
+                       str(status.get("ErrorComment", "")) or None)
+
+    def create_session(self, uid: str | None = None, **attrs: Any) -> Created:
+        ds = Dataset()
+        ds.NumberOfCopies = 1
+        for key, value in attrs.items():
+            setattr(ds, key, value)
+        status, rsp = self.assoc.send_n_create(ds, sc.BasicFilmSession, uid, meta_uid=self.meta)
+        return self._created(status, rsp)
+
+    def create_film_box(self, session: str | None, display_format: str | None = "STANDARD\\2,2",
+                        uid: str | None = None, **attrs: Any) -> Created:
+        ds = Dataset()
+        if display_format is not None:
+            ds.ImageDisplayFormat = display_format
+        ds.FilmOrientation = attrs.pop("FilmOrientation", "PORTRAIT")
+        ds.FilmSizeID = attrs.pop("FilmSizeID", "14INX17IN")
+        if session is not None:
+            ref = Dataset()
+            ref.ReferencedSOPClassUID = sc.BasicFilmSession
+            ref.ReferencedSOPInstanceUID = session
+            ds.ReferencedFilmSessionSequence = Sequence([ref])
+        for key, value in attrs.items():
+            setattr(ds, key, value)
+        status, rsp = self.assoc.send_n_create(ds, sc.BasicFilmBox, uid, meta_uid=self.meta)
+        return self._created(status, rsp)
+
+    def set_image_box(self, uid: str, pixels: np.ndarray, position: int | None = None, bits: int | None = None,
+                      **attrs: Any) -> tuple[int, str | None]:
+        item = Dataset()
+        item.Rows, item.Columns = pixels.shape[:2]
+        if pixels.ndim == 3:
+            item.SamplesPerPixel, item.PhotometricInterpretation, item.PlanarConfiguration = 3, "RGB", 0
+            item.BitsAllocated = item.BitsStored = 8
+        else:
+            item.SamplesPerPixel = 1
+            item.PhotometricInterpretation = attrs.pop("PhotometricInterpretation", "MONOCHROME2")
+            item.BitsAllocated = 8 if pixels.dtype == np.uint8 else 16
+            item.BitsStored = bits or item.BitsAllocated
+        item.HighBit, item.PixelRepresentation = item.BitsStored - 1, 0
+        item.PixelData = pixels.tobytes()
+        ds = Dataset()
+        if position is not None:
+            ds.ImageBoxPosition = position
+        keyword = "BasicColorImageSequence" if self.color else "BasicGrayscaleImageSequence"
+        setattr(ds, keyword, Sequence([item]))
+        for key, value in attrs.items():
+            setattr(ds, key, value)
+        box = sc.BasicColorImageBox if self.color else sc.BasicGrayscaleImageBox
+        status, _ = self.assoc.send_n_set(ds, box, uid, meta_uid=self.meta)
+        return int(status.Status), str(status.get("ErrorComment", "")) or None
+
+    def set(self, sop_class: str, uid: str, **attrs: Any) -> tuple[int, str | None]:
+        ds = Dataset()
+        for key, value in attrs.items():
+            setattr(ds, key, value)
+        meta = None if sop_class in (sc.PresentationLUT, sc.PrintJob) else self.meta
+        status, _ = self.assoc.send_n_set(ds, sop_class, uid, meta_uid=meta)
+        return int(status.Status), str(status.get("ErrorComment", "")) or None
+
+    def action(self, sop_class: str, uid: str | None) -> tuple[int, Dataset | None, str | None]:
+        status, reply = self.assoc.send_n_action(None, 1, sop_class, uid, meta_uid=self.meta)
+        return int(status.Status), reply, str(status.get("ErrorComment", "")) or None
+
+    def delete(self, sop_class: str, uid: str | None) -> int:
+        meta = None if sop_class == sc.PresentationLUT else self.meta
+        status = self.assoc.send_n_delete(sop_class, uid, meta_uid=meta)
+        return int(status.Status)
+
+    def get_printer(self, *tags: int) -> tuple[int, Dataset | None]:
+        status, ds = self.assoc.send_n_get(list(tags), sc.Printer, PRINTER_INSTANCE, meta_uid=self.meta)
+        return int(status.Status), ds
+
+    def get_print_job(self, uid: str) -> tuple[int, Dataset | None]:
+        status, ds = self.assoc.send_n_get([], sc.PrintJob, uid)
+        return int(status.Status), ds
+
+    def create_plut(self, shape: str) -> Created:
+        ds = Dataset()
+        ds.PresentationLUTShape = shape
+        status, rsp = self.assoc.send_n_create(ds, sc.PresentationLUT, None)
+        return self._created(status, rsp)
+
+    def print_film(self, images: list[np.ndarray], display_format: str = "STANDARD\\2,2",
+                   on: str = "film box", **film_box: Any) -> tuple[int, Dataset | None, str | None]:
+        """One film session with one film box: N-CREATE both, N-SET the images, N-ACTION ``on``
+        the film box or the film session; the N-ACTION's (status, reply, comment)."""
+        session = self.create_session()
+        assert session.status == 0, session
+        box = self.create_film_box(session.uid, display_format, **film_box)
+        assert box.status == 0, box
+        for uid, pixels in zip(box.image_boxes, images):
+            status, comment = self.set_image_box(uid, pixels)
+            assert status == 0, (status, comment)
+        if on == "film box":
+            return self.action(sc.BasicFilmBox, box.uid)
+        return self.action(sc.BasicFilmSession, session.uid)
+
+
+def pattern(rows: int, cols: int, seed: int, top: int = 255) -> np.ndarray:
+    """Pixels that tell images apart: a seeded random pattern from 0 to ``top``."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, top + 1, (rows, cols)).astype(np.uint8 if top <= 255 else np.uint16)
