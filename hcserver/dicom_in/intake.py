@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filewriter import dcmwrite
+from pydicom.uid import UID
 
 from hcserver import formatter
 from hcserver.config import ServerConfig
@@ -54,14 +55,14 @@ def owner(calling_ae: str, called_ae: str) -> str:
     return f"dicom:{calling_ae or '?'}@{called_ae}"
 
 
-def file_bytes(ds: Dataset, transfer_syntax: str, implementation_class_uid: str | None) -> bytes:
+def file_bytes(ds: Dataset, transfer_syntax: UID, implementation_class_uid: str | None) -> bytes:
     """``ds`` as a DICOM file (PS3.10): preamble, File Meta Information, the data set."""
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = ds.SOPClassUID
     meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     meta.TransferSyntaxUID = transfer_syntax
     if implementation_class_uid:
-        meta.ImplementationClassUID = implementation_class_uid
+        meta.ImplementationClassUID = UID(implementation_class_uid)
     ds.file_meta = meta
     out = io.BytesIO()
     dcmwrite(out, ds, enforce_file_format=True)

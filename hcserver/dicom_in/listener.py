@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +100,7 @@ class FrontDoor:
             ae.add_supported_context(uid, PRINT_TRANSFER_SYNTAXES)
         for uid in STORE_CLASSES:
             ae.add_supported_context(uid, STORE_TRANSFER_SYNTAXES)
-        handlers = [
+        handlers: list = [
             (evt.EVT_CONN_OPEN, self._on_open), (evt.EVT_REQUESTED, self._on_requested),
             (evt.EVT_RELEASED, self._on_end), (evt.EVT_ABORTED, self._on_end), (evt.EVT_CONN_CLOSE, self._on_end),
             (evt.EVT_C_ECHO, lambda event: 0x0000), (evt.EVT_C_STORE, self._on_c_store),
@@ -250,7 +251,7 @@ def _meta(event: Any) -> str:
     return COLOR_META if COLOR_IMAGE_BOX in accepted and GRAYSCALE_IMAGE_BOX not in accepted else GRAYSCALE_META
 
 
-def _timer(seconds: float, action) -> threading.Timer:
+def _timer(seconds: float, action: Callable[[], object]) -> threading.Timer:
     timer = threading.Timer(seconds, action)
     timer.daemon = True
     timer.start()

@@ -149,8 +149,8 @@ class PrintAssociation:
     def n_delete(self, sop_class: str, uid: str | None) -> Answer:
         if sop_class == FILM_SESSION:
             session = self._session(uid)
-            for box in list(session.film_boxes):
-                self._drop_film_box(box)
+            for box_uid in list(session.film_boxes):
+                self._drop_film_box(box_uid)
             self.session = None
             return Answer(SUCCESS, instance=session.uid)
         if sop_class == FILM_BOX:

@@ -3,8 +3,13 @@ listener negotiates with them, the routes answer with them and the conformance s
 them."""
 from __future__ import annotations
 
+from typing import Any
+
 from pydicom import uid as uids
-from pynetdicom import sop_class as sc
+from pynetdicom import sop_class
+
+# pynetdicom makes the SOP class names when it is imported: type checkers cannot see them.
+sc: Any = sop_class
 
 VERIFICATION = str(sc.Verification)
 GRAYSCALE_META = str(sc.BasicGrayscalePrintManagementMeta)

@@ -117,7 +117,7 @@ class StoreAssociation:
     """One association of the store route: its batch, and the C-STOREs that fill it."""
 
     def __init__(self, intake: Intake, route: DicomRoute, calling_ae: str, journal_dir: Path, max_bytes: int,
-                 schedule: Callable[[float, Callable[[], None]], threading.Timer] | None = None):
+                 schedule: Callable[[float, Callable[[], object]], threading.Timer] | None = None):
         self.intake, self.route, self.journal_dir = intake, route, journal_dir
         self.owner = owner(calling_ae, route.ae_title)
         self.max_bytes = max_bytes
