@@ -75,6 +75,7 @@ class Intake:
     def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool):
         self.queue, self.spool = queue, spool
         self._infos: OrderedDict[str, formatter.ImageInfo] = OrderedDict()
+        self._held: dict[str, int] = {}     # images open film sessions spooled: how many hold each
         self._lock = threading.Lock()
         self.use_config(config)
 
@@ -110,10 +111,15 @@ class Intake:
         if free < self.config.min_free_spool_bytes:
             raise Refused(status, "spool is full")
 
-    def put(self, data: bytes, status: int) -> str:
+    def put(self, data: bytes, status: int, hold: bool = False) -> str:
         """Store a DICOM file in the spool, durably; its digest. Its header facts are read now,
         so the print action does not read the file again; a file the formatter cannot print is
-        refused with ``status``."""
+        refused with ``status``. ``hold``: the caller may give the image up (``give_up``) if no
+        job comes to use it."""
+        if hold:
+            with self._lock:
+                digest = hashlib.sha256(data).hexdigest()
+                self._held[digest] = self._held.get(digest, 0) + 1
         try:
             digest = self.spool.put(data)
         except SpoolError as exc:
@@ -124,6 +130,23 @@ class Intake:
         except formatter.UnprintableImage as exc:
             raise Refused(status, f"unprintable image: {exc.reason}") from None
         return digest
+
+    def give_up(self, digests: list[str]) -> int:
+        """Remove held images that no job uses and no other association holds (a film session
+        that ended without printing leaves nothing in the spool); how many were removed. Under
+        the lock, so an association that holds the same image meanwhile keeps it (it holds it
+        before writing it)."""
+        removed = 0
+        with self._lock:
+            for digest in digests:
+                count = self._held.get(digest, 0) - 1
+                if count > 0:
+                    self._held[digest] = count
+                    continue
+                self._held.pop(digest, None)
+                if not self.queue.views.image_in_use(digest) and self.spool.remove(digest, min_age_s=0):
+                    removed += 1
+        return removed
 
     # ---- jobs ------------------------------------------------------------------------
     def submit(self, owner: str, spec: dict, *, status: int, queue_full: int, details: dict) -> Queued:

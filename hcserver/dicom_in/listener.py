@@ -168,6 +168,8 @@ class FrontDoor:
         self.progress.forget(event.assoc)
         if isinstance(handler, StoreAssociation):
             handler.flush()    # images the modality was told are stored are printed, whatever ended it
+        elif handler is not None:
+            handler.end()      # a film session that was not printed leaves nothing behind
 
     def _handler(self, event: Any) -> PrintAssociation | StoreAssociation | None:
         with self._lock:
@@ -200,7 +202,7 @@ class FrontDoor:
         status = Dataset()
         status.Status = answer.status
         if answer.comment and answer.status not in (0x0000,):
-            status.ErrorComment = answer.comment[:64]
+            status.ErrorComment = answer.comment.replace("\\", "/")[:64]   # a backslash would split the value
         if answer.instance and operation == "N-CREATE" and answer.status < 0xA000 and answer.status not in (
                 0x0105, 0x0106, 0x0110, 0x0111, 0x0118, 0x0120, 0x0121, 0x0213):
             if request.AffectedSOPInstanceUID:
@@ -234,7 +236,14 @@ class FrontDoor:
 
     def _on_n_get(self, event: Any):
         return self._print(event, "N-GET", lambda h, r: h.n_get(
-            str(r.RequestedSOPClassUID or ""), _uid(r.RequestedSOPInstanceUID), list(r.AttributeIdentifierList or [])))
+            str(r.RequestedSOPClassUID or ""), _uid(r.RequestedSOPInstanceUID), _tags(r.AttributeIdentifierList)))
+
+
+def _tags(value) -> list[int]:
+    """An N-GET's Attribute Identifier List: one tag arrives as a tag, several as a list."""
+    if value is None:
+        return []
+    return [int(value)] if isinstance(value, int) else [int(tag) for tag in value]
 
 
 def _uid(value) -> str | None:

@@ -111,10 +111,17 @@ class PrintAssociation:
         self.pluts: dict[str, str] = {}              # Presentation LUT UID: its shape
         self.spooled = 0                             # image bytes this association put in the spool
         self.jobs: list[tuple[str, int]] = []        # (Print Job UID, job) its print actions queued
+        self.held: list[str] = []                    # images it spooled: given up at its end unless printed
 
     @property
     def printer(self) -> PrinterConfig:
         return self.intake.config.printers[self.route.printer]
+
+    def end(self) -> None:
+        """The association ended (released or aborted): what no job prints leaves the spool."""
+        held, self.held = self.held, []
+        if held:
+            self.intake.give_up(held)
 
     # ---- dispatch --------------------------------------------------------------------
     def n_create(self, sop_class: str, uid: str | None, attrs: Dataset, meta: str) -> Answer:
@@ -310,7 +317,8 @@ class PrintAssociation:
             data = F.image_file(image, self.intake.config.implementation_class_uid)
             if self.spooled + len(data) > self.max_bytes:
                 return Answer(RESOURCE_LIMITATION, comment="too many image bytes on one association")
-            ib.digest = self.intake.put(data, INVALID_ATTRIBUTE_VALUE)
+            ib.digest = self.intake.put(data, INVALID_ATTRIBUTE_VALUE, hold=True)
+            self.held.append(ib.digest)
             ib.bits = bits
             self.spooled += len(data)
         ib.polarity, ib.requested_size_mm = polarity, size
