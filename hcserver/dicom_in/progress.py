@@ -4,18 +4,27 @@ PRINTING, DONE, FAILURE), for SCUs that proposed the Print Job SOP Class.
 
 The queue's changes are announced in the thread that committed them; they are only noted
 there, and one thread of this listener reads the job's state and sends the report, so a slow
-modality never holds up the queue. A report is sent from outside the association's own thread:
-pynetdicom pauses the association's reactor for it and reads the answer (see the notes in
-hcserver.simulator.events), and a lock per association keeps two reports apart.
+modality never holds up the queue.
+
+Notes on pynetdicom (3.0): ``send_n_event_report()`` from outside the association's thread
+waits for the next message and takes it for the answer, which may be the modality's next
+request instead. So a report is queued with the association's DIMSE provider without waiting
+(its answer reaches pynetdicom's reactor, which logs and drops it as a stray response), and
+every outgoing message of the association is queued whole under one lock (``prepare``), so a
+report never splits a response's P-DATA-TF PDUs.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import threading
+from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from pydicom.dataset import Dataset
+from pynetdicom.dimse_primitives import N_EVENT_REPORT
+from pynetdicom.dsutils import encode
 
 from hcserver.dicom_in.sop import EVENT_TYPE, EXECUTION_STATUS, PRINT_JOB
 from hcserver.events import JobChange
@@ -47,7 +56,9 @@ class Progress:
             self._thread = None
 
     def watch(self, assoc: Any, handler: Any) -> None:
+        """Before the association is negotiated: report to it if its SCU proposed Print Job."""
         if getattr(handler, "print_job_context", False):
+            prepare(assoc)
             with self._lock:
                 self._watched[assoc] = handler
 
@@ -85,12 +96,43 @@ class Progress:
                 if self._sent.get((assoc, uid), "PENDING") == status:
                     continue
                 self._sent[(assoc, uid)] = status
-            if not assoc.is_established:
-                continue
             ds = Dataset()
             ds.ExecutionStatusInfo = "NORMAL" if status != "FAILURE" else "UNKNOWN"
             ds.PrinterName = printer[:64]
             try:
-                assoc.send_n_event_report(ds, EVENT_TYPE[status], PRINT_JOB, uid)
+                send_event(assoc, uid, EVENT_TYPE[status], ds)
             except Exception as exc:   # noqa: BLE001 - the modality went away meanwhile
                 log.info("front door: Print Job report to %s not sent: %s", assoc, exc)
+
+
+_MESSAGE_IDS = itertools.count(1)
+
+
+def prepare(assoc: Any) -> None:
+    """Queue each outgoing message of ``assoc`` whole, under one lock (see the module docstring)."""
+    dimse = assoc.dimse
+    send, lock = dimse.send_msg, threading.Lock()
+
+    def send_whole(primitive: Any, context_id: int) -> None:
+        with lock:
+            send(primitive, context_id)
+
+    dimse.send_msg = send_whole
+
+
+def send_event(assoc: Any, uid: str, event_type: int, ds: Dataset) -> bool:
+    """Queue a Print Job N-EVENT-REPORT on ``assoc`` without waiting for its answer."""
+    if not assoc.is_established or assoc.dul.state_machine.current_state != "Sta6":
+        return False      # not (or no longer) in data transfer
+    context = assoc._get_valid_context(PRINT_JOB, "", None)
+    ts = context.transfer_syntax[0]
+    req = N_EVENT_REPORT()
+    req.MessageID = next(_MESSAGE_IDS) % 65536
+    req.AffectedSOPClassUID = PRINT_JOB
+    req.AffectedSOPInstanceUID = uid
+    req.EventTypeID = event_type
+    encoded = encode(ds, ts.is_implicit_VR, ts.is_little_endian, ts.is_deflated)
+    if encoded is not None:
+        req.EventInformation = BytesIO(encoded)
+    assoc.dimse.send_msg(req, int(context.context_id))
+    return True

@@ -75,10 +75,10 @@ class Modality:
     def _on_recv(self, event: Any) -> None:
         self._rsp = event.message
 
-    def _on_event(self, event: Any) -> int:
+    def _on_event(self, event: Any) -> tuple[int, None]:
         info = event.event_information
         self.events.append((int(event.event_type), str(info.get("ExecutionStatusInfo", "")) if info else ""))
-        return 0x0000
+        return 0x0000, None
 
     # ---- requests ----------------------------------------------------------------------
     def _created(self, status: Dataset, attrs: Dataset | None) -> Created:
