@@ -39,6 +39,7 @@ from hcserver.dicom_in.sop import (
     COLOR_META,
     GRAYSCALE_IMAGE_BOX,
     GRAYSCALE_META,
+    NO_SUCH_CLASS,
     PRINT_CLASSES,
     PRINT_JOB,
     PRINT_TRANSFER_SYNTAXES,
@@ -47,8 +48,11 @@ from hcserver.dicom_in.sop import (
     REJECT_CALLING_AE,
     STORE_CANNOT_UNDERSTAND,
     STORE_CLASSES,
+    STORE_NOT_SUPPORTED,
     STORE_TRANSFER_SYNTAXES,
+    SUCCESS,
     VERIFICATION,
+    is_failure,
 )
 from hcserver.dicom_in.store_route import StoreAssociation, recover
 
@@ -179,7 +183,7 @@ class FrontDoor:
     def _on_c_store(self, event: Any) -> int:
         handler = self._handler(event)
         if not isinstance(handler, StoreAssociation):
-            return 0x0122 if handler is not None else STORE_CANNOT_UNDERSTAND   # SOP class not supported
+            return STORE_NOT_SUPPORTED if handler is not None else STORE_CANNOT_UNDERSTAND
         try:
             return handler.c_store(event.encoded_dataset(include_meta=True))
         except Exception:   # noqa: BLE001 - answered, never raised into pynetdicom
@@ -192,7 +196,7 @@ class FrontDoor:
         request = event.request
         try:
             if not isinstance(handler, PrintAssociation):
-                raise Refused(0x0118, "no print route on this association")
+                raise Refused(NO_SUCH_CLASS, "no print route on this association")
             answer = call(handler, request)
         except Refused as exc:
             answer = Answer(exc.status, comment=exc.comment)
@@ -201,18 +205,17 @@ class FrontDoor:
             answer = Answer(PROCESSING_FAILURE, comment=f"{operation} failed: see the server log")
         status = Dataset()
         status.Status = answer.status
-        if answer.comment and answer.status not in (0x0000,):
+        if answer.comment and answer.status != SUCCESS:
             status.ErrorComment = answer.comment.replace("\\", "/")[:64]   # a backslash would split the value
-        if answer.instance and operation == "N-CREATE" and answer.status < 0xA000 and answer.status not in (
-                0x0105, 0x0106, 0x0110, 0x0111, 0x0118, 0x0120, 0x0121, 0x0213):
+        failed = is_failure(answer.status)
+        if answer.instance and operation == "N-CREATE" and not failed:
             if request.AffectedSOPInstanceUID:
                 status.AffectedSOPInstanceUID = answer.instance
             else:   # pynetdicom takes an assigned UID from the attribute list (PS3.7 10.1.5.1.4)
                 ds = answer.ds if answer.ds is not None else Dataset()
                 ds.AffectedSOPInstanceUID = answer.instance
                 return status, ds
-        if answer.status >= 0xA000 or answer.status in (0x0105, 0x0106, 0x0110, 0x0111, 0x0112, 0x0118, 0x0119,
-                                                        0x0120, 0x0121, 0x0123, 0x0213):
+        if failed:
             log.info("print route: %s answered 0x%04X (%s)", operation, answer.status, answer.comment)
         return status, answer.ds
 

@@ -31,6 +31,7 @@ from hcserver.dicom_in import films as F
 from hcserver.dicom_in.intake import Intake, Refused, owner
 from hcserver.dicom_in.sop import (
     ANNOTATION_BOX,
+    CLASS_INSTANCE_CONFLICT,
     COLOR_IMAGE_BOX,
     COLOR_META,
     DUPLICATE_INSTANCE,
@@ -47,6 +48,7 @@ from hcserver.dicom_in.sop import (
     NO_FILM_BOX,
     NO_SUCH_ACTION,
     NO_SUCH_ATTRIBUTE,
+    NO_SUCH_CLASS,
     NO_SUCH_INSTANCE,
     PRESENTATION_LUT,
     PRINT_JOB,
@@ -131,7 +133,8 @@ class PrintAssociation:
             return self._create_film_box(uid, attrs, meta)
         if sop_class == PRESENTATION_LUT:
             return self._create_plut(uid, attrs)
-        return Answer(0x0118 if sop_class else MISSING_ATTRIBUTE, comment="N-CREATE of this SOP class not supported")
+        return Answer(NO_SUCH_CLASS if sop_class else MISSING_ATTRIBUTE,
+                      comment="N-CREATE of this SOP class not supported")
 
     def n_set(self, sop_class: str, uid: str | None, mods: Dataset) -> Answer:
         if sop_class in (GRAYSCALE_IMAGE_BOX, COLOR_IMAGE_BOX):
@@ -142,7 +145,7 @@ class PrintAssociation:
             return self._set_film_box(uid, mods)
         if sop_class == ANNOTATION_BOX:
             return self._set_annotation(uid, mods)
-        return Answer(0x0118, comment="N-SET of this SOP class not supported")
+        return Answer(NO_SUCH_CLASS, comment="N-SET of this SOP class not supported")
 
     def n_action(self, sop_class: str, uid: str | None, action: int) -> Answer:
         if action != 1:
@@ -151,7 +154,7 @@ class PrintAssociation:
             return self._print_session(uid)
         if sop_class == FILM_BOX:
             return self._print_film_box(uid)
-        return Answer(0x0118, comment="N-ACTION of this SOP class not supported")
+        return Answer(NO_SUCH_CLASS, comment="N-ACTION of this SOP class not supported")
 
     def n_delete(self, sop_class: str, uid: str | None) -> Answer:
         if sop_class == FILM_SESSION:
@@ -168,7 +171,7 @@ class PrintAssociation:
             if self.pluts.pop(uid or "", None) is None:
                 return Answer(NO_SUCH_INSTANCE, comment="no such Presentation LUT")
             return Answer(SUCCESS, instance=uid)
-        return Answer(0x0118, comment="N-DELETE of this SOP class not supported")
+        return Answer(NO_SUCH_CLASS, comment="N-DELETE of this SOP class not supported")
 
     def n_get(self, sop_class: str, uid: str | None, wanted: list[Any]) -> Answer:
         if sop_class == PRINTER:
@@ -183,7 +186,7 @@ class PrintAssociation:
             return Answer(SUCCESS, _only(ds, wanted), PRINTER_INSTANCE)
         if sop_class == PRINT_JOB:
             return self._get_print_job(uid or "", wanted)
-        return Answer(0x0118, comment="N-GET of this SOP class not supported")
+        return Answer(NO_SUCH_CLASS, comment="N-GET of this SOP class not supported")
 
     # ---- film session ----------------------------------------------------------------
     def _create_session(self, uid: str | None, attrs: Dataset) -> Answer:
@@ -296,7 +299,7 @@ class PrintAssociation:
         if ib is None:
             return Answer(NO_SUCH_INSTANCE, comment="no such image box")
         if ib.sop_class != sop_class:
-            return Answer(0x0119, comment="the image box is of the other SOP class")
+            return Answer(CLASS_INSTANCE_CONFLICT, comment="the image box is of the other SOP class")
         _known(mods, F.IMAGE_BOX_ATTRIBUTES)
         position = mods.get("ImageBoxPosition")
         if position not in (None, "") and int(position) != ib.position:
