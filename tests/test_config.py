@@ -26,6 +26,10 @@ def test_commented_dicom_printer_in_example_is_valid():
     assert (dryview.ae_title, dryview.port, dryview.max_pdu, dryview.dpi) == ("DRYVIEW", 10400, 16384, 320)
     assert dryview.defaults.medium_type == "BLUE FILM"
     assert dryview.status_policy == {"N-ACTION 0xC602": "retry"}
+    routes = config.dicom_in.routes
+    assert {(r.ae_title, r.service, r.printer) for r in routes.values()} == {
+        ("FILMSPOOL", "print", "dryview"), ("AUTOFILM", "store", "dryview")}
+    assert routes["AUTOFILM"].layout == "STANDARD\\2,2"
 
 
 @pytest.mark.parametrize("text, key, words", [
