@@ -86,6 +86,20 @@ def test_instance_uids_are_assigned_when_missing_and_kept_when_the_scu_gives_the
     assert len(door.jobs()) == 1
 
 
+def test_n_action_without_a_requested_instance_prints_the_last_film_box_or_the_session(front_door):
+    door = front_door()
+    with Modality(door.port) as modality:
+        session = modality.create_session()
+        box = modality.create_film_box(session.uid, "STANDARD\\1,1")
+        modality.set_image_box(box.image_boxes[0], pattern(12, 12, 9))
+        assert modality.action_without_instance(BOX) == (0, box.uid)
+        second = modality.create_film_box(session.uid, "STANDARD\\1,1")
+        modality.set_image_box(second.image_boxes[0], pattern(12, 12, 10))
+        assert modality.action_without_instance(SESSION) == (0, session.uid)
+        assert modality.assoc.is_established
+    assert [job["films_total"] for job in door.jobs()] == [1, 2]
+
+
 def test_the_retired_print_queue_management_context_is_rejected_and_the_rest_accepted(front_door):
     door = front_door()
     with Modality(door.port, queue_management=True) as modality:

@@ -17,6 +17,12 @@ Notes on pynetdicom (3.0):
   the acceptor supports for this association before pynetdicom negotiates them.
 * pynetdicom never sets TCP_NODELAY; without it every response spanning more than one PDU
   waits for the peer's delayed ACK (some 40 ms): an ``EVT_CONN_OPEN`` handler sets it.
+* pynetdicom drops, unanswered, an N-ACTION, N-SET, N-GET or N-DELETE request without a
+  Requested SOP Instance UID (some modalities send N-ACTION so): an ``EVT_DIMSE_RECV`` handler
+  gives such a request the placeholder ``MISSING_UID`` before pynetdicom checks it, and the
+  route takes the placeholder for "none" (the association's film session, or its last film box).
+  It must run before pynetdicom's own logging handler, which raises on such a request and so
+  would stop the handlers after it: it is put first in the association's list.
 """
 from __future__ import annotations
 
@@ -59,6 +65,8 @@ from hcserver.dicom_in.store_route import StoreAssociation, recover
 log = logging.getLogger(__name__)
 
 JOURNALS = "dicom-in"      # the store route's journals, in the state directory
+MISSING_UID = "0.0"        # stands for a Requested SOP Instance UID the SCU did not send
+_NEEDS_INSTANCE = {0x0110, 0x0120, 0x0130, 0x0150}   # N-GET, N-SET, N-ACTION, N-DELETE requests
 
 
 def _contexts(service: str) -> list:
@@ -132,6 +140,8 @@ class FrontDoor:
 
     # ---- associations ----------------------------------------------------------------
     def _on_open(self, event: Any) -> None:
+        handlers = event.assoc._handlers.setdefault(evt.EVT_DIMSE_RECV, [])
+        handlers.insert(0, (_fill_instance, None))
         try:
             event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except (AttributeError, OSError):
@@ -215,6 +225,8 @@ class FrontDoor:
                 ds = answer.ds if answer.ds is not None else Dataset()
                 ds.AffectedSOPInstanceUID = answer.instance
                 return status, ds
+        elif answer.instance and str(getattr(request, "RequestedSOPInstanceUID", "")) == MISSING_UID:
+            status.AffectedSOPInstanceUID = answer.instance   # the instance it acted on, not the placeholder
         if failed:
             log.info("print route: %s answered 0x%04X (%s)", operation, answer.status, answer.comment)
         return status, answer.ds
@@ -242,6 +254,13 @@ class FrontDoor:
             str(r.RequestedSOPClassUID or ""), _uid(r.RequestedSOPInstanceUID), _tags(r.AttributeIdentifierList)))
 
 
+def _fill_instance(event: Any) -> None:
+    """Give a request that lacks its Requested SOP Instance UID the placeholder (see the notes)."""
+    command = event.message.command_set
+    if command.get("CommandField") in _NEEDS_INSTANCE and not command.get("RequestedSOPInstanceUID"):
+        command.RequestedSOPInstanceUID = MISSING_UID
+
+
 def _tags(value) -> list[int]:
     """An N-GET's Attribute Identifier List: one tag arrives as a tag, several as a list."""
     if value is None:
@@ -250,7 +269,8 @@ def _tags(value) -> list[int]:
 
 
 def _uid(value) -> str | None:
-    return str(value).strip() or None if value else None
+    text = str(value).strip() if value else ""
+    return None if not text or text == MISSING_UID else text
 
 
 def _meta(event: Any) -> str:

@@ -4,6 +4,7 @@ session, the retired Print Queue Management class), and returns every status as 
 from __future__ import annotations
 
 import socket
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sc
+from pynetdicom.dimse_primitives import N_ACTION
 
 PRINT_QUEUE_MANAGEMENT = "1.2.840.10008.5.1.1.26"   # retired; Agfa NX still proposes it
 PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
@@ -149,6 +151,27 @@ class Modality:
     def action(self, sop_class: str, uid: str | None) -> tuple[int, Dataset | None, str | None]:
         status, reply = self.assoc.send_n_action(None, 1, sop_class, uid, meta_uid=self.meta)
         return int(status.Status), reply, str(status.get("ErrorComment", "")) or None
+
+    def action_without_instance(self, sop_class: str) -> tuple[int, str | None]:
+        """An N-ACTION (print) without a Requested SOP Instance UID, as some modalities send it
+        (pynetdicom's send_n_action refuses to): the request is put together and sent here, with
+        the association's reactor paused as pynetdicom's own senders pause it, so that the answer
+        comes back to this call; (status, the Affected SOP Instance UID answered)."""
+        request = N_ACTION()
+        request.MessageID = 0xFFF0
+        request.RequestedSOPClassUID = sop_class
+        request.ActionTypeID = 1
+        context = self.assoc._get_valid_context(self.meta, "", "scu")
+        self.assoc._reactor_checkpoint.clear()
+        try:
+            while not self.assoc._is_paused:
+                time.sleep(0.0001)
+            self.assoc.dimse.send_msg(request, context.context_id)
+            _context_id, response = self.assoc.dimse.get_msg(block=True)
+        finally:
+            self.assoc._reactor_checkpoint.set()
+        uid = response.AffectedSOPInstanceUID if response is not None else None
+        return (int(response.Status) if response is not None else -1), (str(uid) if uid else None)
 
     def delete(self, sop_class: str, uid: str | None) -> int:
         meta = None if sop_class == sc.PresentationLUT else self.meta
