@@ -89,13 +89,13 @@ class Intake:
             raise SpecError(field, f"image {reference!r} is not in the spool")
         return reference
 
-    def image_info(self, digest: str) -> formatter.ImageInfo:
+    def image_info(self, digest: str, decode: bool = True) -> formatter.ImageInfo:
         with self._lock:
             info = self._infos.get(digest)
             if info is not None:
                 self._infos.move_to_end(digest)
                 return info
-        info = formatter.inspect_image(self.spool.path(digest), self.config.max_image_pixels)
+        info = formatter.inspect_image(self.spool.path(digest), self.config.max_image_pixels, decode=decode)
         with self._lock:
             self._infos[digest] = info
             while len(self._infos) > IMAGE_INFO_CACHE:
@@ -111,11 +111,12 @@ class Intake:
         if free < self.config.min_free_spool_bytes:
             raise Refused(status, "spool is full")
 
-    def put(self, data: bytes, status: int, hold: bool = False) -> str:
+    def put(self, data: bytes, status: int, hold: bool = False, decode: bool = True) -> str:
         """Store a DICOM file in the spool, durably; its digest. Its header facts are read now,
         so the print action does not read the file again; a file the formatter cannot print is
-        refused with ``status``. ``hold``: the caller may give the image up (``give_up``) if no
-        job comes to use it."""
+        refused with ``status`` (``decode=False``: an uncompressed image of the declared length
+        is not decoded to find out). ``hold``: the caller may give the image up (``give_up``) if
+        no job comes to use it."""
         if hold:
             with self._lock:
                 digest = hashlib.sha256(data).hexdigest()
@@ -126,7 +127,7 @@ class Intake:
             log.error("front door: %s", exc)
             raise Refused(0x0213 if status < 0xA000 else 0xA700, "cannot write to the spool") from None
         try:
-            self.image_info(digest)
+            self.image_info(digest, decode)
         except formatter.UnprintableImage as exc:
             raise Refused(status, f"unprintable image: {exc.reason}") from None
         return digest

@@ -143,7 +143,7 @@ class StoreAssociation:
             return STORE_NOT_AN_IMAGE
         try:
             self.intake.room(STORE_OUT_OF_RESOURCES)
-            digest = self.intake.put(data, STORE_CANNOT_UNDERSTAND)
+            digest = self.intake.put(data, STORE_CANNOT_UNDERSTAND, decode=False)
             info = self.intake.image_info(digest)
         except Refused as exc:
             log.warning("store route %s: image refused: %s", self.route.ae_title, exc.comment)

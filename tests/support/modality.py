@@ -70,6 +70,13 @@ class Modality:
             self.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return self
 
+    def established(self) -> Modality:
+        """Entered, and the association established (else AssertionError saying how it ended)."""
+        self.__enter__()
+        assert self.assoc.is_established, (f"association to {self.called} not established: rejected "
+                                           f"{self.assoc.is_rejected}, aborted {self.assoc.is_aborted}")
+        return self
+
     def __exit__(self, *exc: Any) -> None:
         if self.assoc is not None and self.assoc.is_established:
             self.assoc.release()
