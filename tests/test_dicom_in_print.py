@@ -133,7 +133,7 @@ def test_a_modality_that_aborts_mid_session_leaves_nothing_spooled(front_door):
         assert modality.set_image_box(uid, pattern(50, 50, seed))[0] == 0
     assert len(list(door.spool.scan())) == 2       # the images went to the spool as they came
     modality.assoc.abort()
-    wait_for(lambda: not list(door.spool.scan()), 10, "the aborted session's images to leave the spool")
+    wait_for(lambda: not list(door.spool.scan()), 30, "the aborted session's images to leave the spool")
     assert door.jobs() == []
 
 

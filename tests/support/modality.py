@@ -68,6 +68,7 @@ class Modality:
         self.assoc = ae.associate("127.0.0.1", self.port, ae_title=self.called, ext_neg=roles, evt_handlers=handlers)
         if self.assoc.is_established:
             self.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _responses_to_senders_only(self.assoc.dimse)
         return self
 
     def established(self) -> Modality:
@@ -213,6 +214,24 @@ class Modality:
         if on == "film box":
             return self.action(sc.BasicFilmBox, box.uid)
         return self.action(sc.BasicFilmSession, session.uid)
+
+
+def _responses_to_senders_only(dimse: Any) -> None:
+    """Leave responses to the send_* call waiting for them. pynetdicom's requestor reactor also
+    takes messages off the queue, and on a loaded machine it can slip past the pause a sender
+    asks of it and take the response for a stray one (logged "Received unexpected N-CREATE
+    service message"): the sender then waits until its DIMSE timeout. Its non-blocking reads
+    (the reactor's) get requests only, such as the printer's N-EVENT-REPORTs."""
+    get = dimse.get_msg
+
+    def get_msg(block: bool = False) -> Any:
+        if not block:
+            _context, message = dimse.peek_msg()
+            if message is not None and getattr(message, "MessageIDBeingRespondedTo", None) is not None:
+                return None, None
+        return get(block)
+
+    dimse.get_msg = get_msg
 
 
 def pattern(rows: int, cols: int, seed: int, top: int = 255) -> np.ndarray:
