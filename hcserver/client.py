@@ -9,18 +9,27 @@ from __future__ import annotations
 
 import builtins
 import copy
+import errno
+import io
 import itertools
 import json
 import os
+import random
+import select
 import socket
+import stat
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hcserver.protocol import ProtocolError, encode, read_message
+from hcserver.protocol import PREFIX, ProtocolError, encode, read_message
 
 RESPONSE_LIMIT = 1 << 30
+MAX_ATTACHMENT = (1 << 32) - 1      # what a frame can carry
+MAX_SPEC_BYTES = 16 << 20           # a job spec file; the server takes far less (max_message_bytes)
+_CHUNK = 1 << 20
 
 
 class ClientError(Exception):
@@ -31,6 +40,46 @@ class ClientError(Exception):
         self.code = code
 
 
+@dataclass
+class FileAttachment:
+    """An open regular file sent as a request's attachment, read piece by piece as it is sent."""
+
+    file: io.BufferedReader
+    size: int
+    name: str
+
+
+def _kind(mode: int) -> str:
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "a special file"
+
+
+def open_regular(path: str | os.PathLike, limit: int, what: str = "file") -> tuple[io.BufferedReader, int]:
+    """``path`` opened for reading, and its size, if it is a regular file of at most ``limit``
+    bytes; else ClientError naming the problem. A FIFO or a device is never read (it may never
+    end, or never begin): it is opened without waiting for a writer, then refused."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ClientError("file", f"{path} is {_kind(info.st_mode)}, not a regular file: only a regular file "
+                                      f"can be sent as {what}")
+        if info.st_size > limit:
+            raise ClientError("too-large", f"{path}: {info.st_size} bytes, more than the {limit} bytes that can be "
+                                           f"sent as {what}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb"), info.st_size
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def default_socket(config_path: str | None = None) -> str:
     """``$HCSERVER_SOCKET``, else the socket of the configuration (or the embedded defaults)."""
     if os.environ.get("HCSERVER_SOCKET"):
@@ -38,6 +87,21 @@ def default_socket(config_path: str | None = None) -> str:
     from hcserver.config import load  # only when the socket is not given: it costs start-up time
 
     return str(load(config_path).socket)
+
+
+def read_spec_file(path: str | os.PathLike) -> dict:
+    """A JSON job spec from a file: a regular file, of a sane size, holding a JSON object."""
+    file, _ = open_regular(path, MAX_SPEC_BYTES, "a job spec")
+    try:
+        with file:
+            spec = json.loads(file.read(MAX_SPEC_BYTES + 1))
+    except OSError as exc:
+        raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
+    except ValueError as exc:   # JSONDecodeError and UnicodeDecodeError
+        raise ClientError("file", f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(spec, dict):
+        raise ClientError("file", f"{path}: a job spec is a JSON object, not {type(spec).__name__}")
+    return spec
 
 
 class Client:
@@ -71,22 +135,33 @@ class Client:
         return self._sock
 
     def _connect_local(self) -> socket.socket:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(self.timeout)
-        try:
-            sock.connect(self.path)
-        except OSError as exc:
-            sock.close()
-            raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: "
-                                             f"{exc.strerror or exc}") from None
-        return sock
+        # A Unix socket whose backlog is full refuses at once (EAGAIN) rather than queueing the
+        # client: a busy server is waited for, with growing pauses, within the timeout.
+        deadline = time.monotonic() + (self.timeout if self.timeout is not None else 60.0)
+        pause = 0.005
+        while True:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.timeout)
+            try:
+                sock.connect(self.path)
+                return sock
+            except OSError as exc:
+                sock.close()
+                if exc.errno == errno.EAGAIN and time.monotonic() + pause < deadline:
+                    time.sleep(pause * random.uniform(0.5, 1.5))
+                    pause = min(pause * 2, 0.5)
+                    continue
+                busy = " (the server is busy: its connection queue stayed full)" if exc.errno == errno.EAGAIN else ""
+                raise ClientError("unreachable", f"cannot reach hcserver at {self.path}: "
+                                                 f"{exc.strerror or exc}{busy}") from None
 
     def _connect_remote(self) -> socket.socket:
         host, _, port = self.path.removeprefix("tls://").rpartition(":")
         if not host or not port.isdigit():
             raise ClientError("unreachable", f"expected tls://HOST:PORT, got {self.path}")
         if not self.token:
-            raise ClientError("unauthenticated", "a remote hcserver needs a token (--token or $HCSERVER_TOKEN)")
+            raise ClientError("unauthenticated", "a remote hcserver needs a token (hcq --token-file FILE, or "
+                                                 "$HCSERVER_TOKEN)")
         import ssl  # remote servers only
 
         context = ssl.create_default_context(cafile=self.ca_file)
@@ -107,14 +182,34 @@ class Client:
             raise ClientError("unauthenticated", (reply.get("error") or {}).get("message", "refused"))
         return sock
 
-    def request(self, op: str, attachment: bytes = b"", *, io_timeout: float | None = None, **args) -> dict:
+    def _closed_by_server(self) -> bool:
+        """Whether the server has closed the connection since the last answer (after
+        ``idle_timeout_s``, say): between requests it sends nothing, so anything to read is that."""
+        if self._sock is None:
+            return False
+        try:
+            readable, _, _ = select.select([self._sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def request(self, op: str, attachment: bytes | FileAttachment = b"", *, io_timeout: float | None = None,
+                **args) -> dict:
         """Send one request; return the response, or raise ClientError with the server's message."""
         request_id = next(self._ids)
+        if self._closed_by_server():
+            self.close()
         sock = self._connect()
         sock.settimeout(io_timeout if io_timeout is not None else self.timeout)
         try:
-            sock.sendall(encode({"id": request_id, "op": op, **args}, attachment))
-            message = read_message(sock, RESPONSE_LIMIT, RESPONSE_LIMIT)
+            try:
+                self._send(sock, {"id": request_id, "op": op, **args}, attachment)
+            except OSError as exc:
+                # The server may have refused the message before reading all of it (too large, too
+                # many connections) and closed: its answer says why better than the broken pipe.
+                message = self._answer_after(sock, exc)
+            else:
+                message = read_message(sock, RESPONSE_LIMIT, RESPONSE_LIMIT)
         except (OSError, EOFError, ProtocolError) as exc:
             self.close()
             raise ClientError("connection", f"connection to hcserver lost: {exc}") from None
@@ -129,15 +224,55 @@ class Client:
             response["_attachment"] = message.attachment
         return response
 
+    @staticmethod
+    def _send(sock: socket.socket, header: dict, attachment: bytes | FileAttachment) -> None:
+        if isinstance(attachment, bytes | bytearray):
+            sock.sendall(encode(header, attachment))
+            return
+        body = json.dumps(header, separators=(",", ":"), default=str).encode()
+        sock.sendall(PREFIX.pack(b"HCS1", len(body), attachment.size) + body)
+        buffer = bytearray(min(_CHUNK, max(attachment.size, 1)))
+        view = memoryview(buffer)
+        left = attachment.size
+        while left:
+            try:
+                n = attachment.file.readinto(view[:min(left, len(buffer))])
+            except OSError as exc:
+                raise ClientError("file", f"{attachment.name}: {exc.strerror or exc}") from None
+            if not n:   # the frame promised more: the stream cannot be resynchronised
+                raise ClientError("file", f"{attachment.name}: the file shrank while it was sent "
+                                          f"({attachment.size - left} of {attachment.size} bytes)")
+            sock.sendall(view[:n])
+            left -= n
+
+    @staticmethod
+    def _answer_after(sock: socket.socket, failure: OSError):
+        """The server's answer to a message it stopped reading, if it sent one; else ``failure``."""
+        try:
+            sock.settimeout(5)
+            message = read_message(sock, RESPONSE_LIMIT, RESPONSE_LIMIT)
+        except (OSError, EOFError, ProtocolError):
+            raise failure from None
+        if message.header.get("ok"):   # an answer to a message it had not finished reading: none is
+            raise failure
+        return message
+
     # ---- images and jobs ------------------------------------------------------------
 
     def upload(self, path: str | os.PathLike) -> str:
-        """Upload one image file; returns its reference ("sha256:…") for a job spec."""
-        try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
-        return self.request("upload", data, name=str(path))["image"]
+        """Upload one image file; returns its reference ("sha256:…") for a job spec. The file is
+        sent as it is read, never held whole in memory."""
+        file, size = open_regular(path, MAX_ATTACHMENT, "an image")
+        with file:
+            attachment = FileAttachment(file, size, str(path))
+            try:
+                return self.request("upload", attachment, name=str(path))["image"]
+            except ClientError as exc:
+                if exc.code == "file":   # half a frame went out: the connection is out of step
+                    self.close()
+                if exc.code in ("too-large", "busy", "stalled"):   # refused by its size, before its name was read
+                    raise ClientError(exc.code, f"{path}: {exc}") from None
+                raise
 
     def _with_uploads(self, spec: dict, base: Path) -> dict:
         """Copy of ``spec`` with every image path replaced by its uploaded reference."""
@@ -178,13 +313,7 @@ class Client:
         return self.submit(spec, hold=hold)
 
     def submit_spec_file(self, path: str | os.PathLike, *, hold: bool = False) -> int:
-        try:
-            spec = json.loads(Path(path).read_text())
-        except OSError as exc:
-            raise ClientError("file", f"{path}: {exc.strerror or exc}") from None
-        except json.JSONDecodeError as exc:
-            raise ClientError("file", f"{path}: not valid JSON: {exc}") from None
-        return self.submit(spec, hold=hold, base=Path(path).parent)
+        return self.submit(read_spec_file(path), hold=hold, base=Path(path).parent)
 
     def preview(self, spec: dict, *, base: str | os.PathLike = ".") -> list[bytes]:
         """PNG bytes of each film of ``spec``, formatted exactly as for printing."""
@@ -270,3 +399,9 @@ class Client:
     def echo(self, printer: str) -> dict:
         """C-ECHO and printer status: {"ok", "echo_status", "printer_status", "printer_status_info", …}."""
         return self.request("echo", printer=printer, io_timeout=120)["echo"]
+
+    def probe(self, printer: str) -> dict:
+        """What the printer accepts, found without printing (an administrator's request): the values
+        tried, accepted or refused, and ``settings``, the printer configuration keys they amount to."""
+        # a probe runs for minutes at most (the server bounds it: hcserver.server.printers.probe)
+        return self.request("probe", printer=printer, io_timeout=900)["probe"]

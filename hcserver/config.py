@@ -1,30 +1,46 @@
 """Configuration: ``etc/hcserver.toml`` (or the embedded defaults) → typed settings.
 
-Every error names the file, the key and what is allowed. Path rules:
-``state_dir`` is relative to the current directory; ``socket``,
-``spool`` and ``audit_log`` are relative to ``state_dir``; a relative SQLite path in
-``database`` is relative to the current directory, as in SQLAlchemy.
-When ``database`` is not given it is ``sqlite:///<state_dir>/queue.db``.
+Every error names the file, the key and what is allowed, and a file's every error is reported
+at once. Path rules: ``state_dir`` and a relative SQLite path in ``database`` are relative to
+the directory of the configuration file (so the server and ``hcq`` find the same files from any
+working directory; with the embedded defaults, to the current directory); ``socket``, ``spool``
+and ``audit_log`` are relative to ``state_dir``. When ``database`` is not given it is
+``sqlite:///<state_dir>/queue.db``.
+
+Without ``-c`` or ``$HCSERVER_CONFIG`` the server and ``hcq`` read :data:`SYSTEM_CONFIG` when it
+exists (an installed service), else the embedded defaults.
 """
 from __future__ import annotations
 
 import grp
+import ipaddress
+import math
 import os
 import socket
 import tomllib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hcserver import __version__
+from hcserver import __version__, profiles
+from hcserver.config_dicom_in import DicomListener, parse_dicom_in
+from hcserver.configerrors import Collector as _Collector
+from hcserver.configerrors import ConfigError, ConfigErrors
+from hcserver.configerrors import check as _check
+from hcserver.configerrors import choice as _choice
+from hcserver.configerrors import ranges as _ranges
+from hcserver.configerrors import str_list as _str_list
 from hcserver.drivers.dicom.status_policy import parse_override
-from hcserver.drivers.settings import REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
-from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS, validate_layout
+from hcserver.drivers.settings import PRINT_ACTIONS, REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
+from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, MAX_DPI, ORIENTATIONS, film_size_id
 from hcserver.printer_drivers import DRIVERS
 from hcserver.states import PRIORITIES
 
+__all__ = ["ConfigError", "ConfigErrors", "ServerConfig", "PrinterConfig", "load", "parse"]
+
 EMBEDDED_SOURCE = "<embedded defaults>"   # ServerConfig.source when no file was given
+#: The installed service's configuration (etc/hcserver.service): read when no file is named
+SYSTEM_CONFIG = Path("/etc/hcserver/hcserver.toml")
 
 # What `hcserver serve` runs with when no config file is given: a preview
 # printer, and a DICOM printer pointing at the bundled simulator's default port.
@@ -45,47 +61,6 @@ port = 11112
 """
 
 
-class ConfigError(ValueError):
-    """A configuration problem, naming the file and the key."""
-
-    def __init__(self, file: str, key: str, message: str):
-        super().__init__(f"{file}: {key}: {message}")
-        self.file, self.key, self.message = file, key, message
-
-
-class ConfigErrors(ConfigError):
-    """Every problem found in one file (the first one gives file, key and message)."""
-
-    def __init__(self, errors: list[ConfigError]):
-        first = errors[0]
-        super().__init__(first.file, first.key, first.message)
-        self.errors = errors
-        self.args = ("\n".join(str(error) for error in errors),)
-
-    def __str__(self) -> str:
-        return self.args[0]
-
-
-class _Collector:
-    """Gathers errors so that one pass over a file reports all of them."""
-
-    def __init__(self) -> None:
-        self.errors: list[ConfigError] = []
-
-    @contextmanager
-    def each(self):
-        try:
-            yield
-        except ConfigErrors as exc:
-            self.errors.extend(exc.errors)
-        except ConfigError as exc:
-            self.errors.append(exc)
-
-    def raise_any(self) -> None:
-        if self.errors:
-            raise ConfigErrors(self.errors)
-
-
 @dataclass(frozen=True)
 class RemoteClient:
     name: str          # the owner of the jobs this client submits
@@ -104,38 +79,19 @@ class TcpListener:
     clients: tuple[RemoteClient, ...]
 
 
-SERVICES = ("print", "store")
-
-
 @dataclass(frozen=True)
-class DicomRoute:
-    """One called AE title of the DICOM listener: what it takes and where its films go."""
-
-    ae_title: str
-    service: str                        # "print": a Print SCP; "store": a Storage SCP
-    printer: str
-    layout: str | None = None           # store: the display format (else automatic)
-    film_size: str | None = None        # store: else the printer's default
-    orientation: str | None = None      # store: else the printer's default
-    windows: dict[str, dict[str, float]] = field(default_factory=dict)   # store: preset per Modality
-    copies: int | None = None           # store: else the printer's default
-    priority: str | None = None         # store: else the printer's default; print: the session's
-    quiet_s: float | None = None        # store: a job after this many seconds without images (else at release)
-
-
-@dataclass(frozen=True)
-class DicomListener:
-    """The optional DICOM front door ([dicom_in]): a Print SCP and a Storage SCP by called AE title."""
+class WebListener:
+    """The optional status page and metrics (hcserver.web): loopback unless TLS is configured."""
 
     host: str
     port: int
-    routes: dict[str, DicomRoute]
-    allowed_calling_aes: tuple[str, ...] | None = None   # None: any
-    max_associations: int = 16
-    max_pdu: int = 131072
-    max_association_bytes: int = 1 << 30   # image bytes one association may hold before its job
-    duplicate_window_s: float = 600.0      # a film identical to one this recent is a modality's retry
-    network_timeout_s: float = 60.0
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    max_streams: int = 8       # live pages (server-sent events) open at once
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.cert_file else "http"
 
 
 def _hostname() -> str:
@@ -156,6 +112,14 @@ class ServerConfig:
     retry_limit: int = 10
     max_message_bytes: int = 1 << 20
     max_attachment_bytes: int = 512 << 20
+    # the sockets (hcserver.server.transport): connections and what they may hold
+    max_connections: int = 512              # open at once, all clients together
+    max_connections_per_user: int = 32      # per Unix user or token; administrators are not counted
+    reserved_admin_connections: int = 16    # of max_connections, kept for administrators
+    idle_timeout_s: float = 300.0           # a connection that sends nothing for this long is closed
+    stall_timeout_s: float = 30.0           # a message that stops arriving for this long is dropped
+    max_pending_upload_bytes: int = 1 << 30     # attachments being received, all connections together
+    max_failed_auth_per_minute: int = 5     # failed token attempts per remote address
     # Our implementation identity in every association (a UUID-derived UID, PS3.5 B.2)
     implementation_class_uid: str | None = "2.25.319311386931146108354010361616260577806"
     implementation_version_name: str | None = f"HCSERVER_{__version__}"[:16]
@@ -183,7 +147,8 @@ class ServerConfig:
     log_patient_data: bool = False      # never put patient names or IDs in logs and events unless true
     audit_log: Path = Path("var/audit.log")
     tcp: TcpListener | None = None      # off unless [server.tcp] is configured
-    dicom_in: DicomListener | None = None   # off unless [dicom_in] is configured
+    web: WebListener | None = None      # off unless [web] is configured
+    dicom_in: DicomListener | None = None   # off unless [dicom_in] is configured (hcserver.config_dicom_in)
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
 
     @property
@@ -197,27 +162,51 @@ class ServerConfig:
         return self.state_dir / "preview"
 
 
-def _check(file: str, key: str, value: Any, kind: type | tuple, what: str) -> Any:
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise ConfigError(file, key, f"expected {what}, got {value!r}")
-    if not isinstance(value, kind):
-        raise ConfigError(file, key, f"expected {what}, got {value!r}")
-    return value
+#: Bounds of numbers, by key: (lowest, highest, what the error says)
+_PRINTER_RANGES: dict[str, tuple[float, float, str]] = {
+    "port": (1, 65535, "a TCP port is 1-65535"),
+    "connect_timeout_s": (0.1, 3600, "0.1 to 3600 seconds"),
+    "acse_timeout_s": (0.1, 3600, "0.1 to 3600 seconds"),
+    "dimse_timeout_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "network_timeout_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "dpi": (1, MAX_DPI, f"1 to {MAX_DPI} printer pixels per inch"),
+    "annotation_text_length": (1, 1024, "1 to 1024 characters"),
+    "memory_allocation": (0, math.inf, "0 or more kilobytes"),
+    "retry_interval_s": (0, 86400, "0 to 86400 seconds"),
+    "retry_limit": (1, 1000, "1 to 1000 attempts"),
+    "status_poll_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "print_job_timeout_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "session_films": (0, 10000, "0 (all the job's films) to 10000 films"),
+}
+#: The PDU sizes a printer may be offered: 0 means no limit; below DCMTK's minimum nothing fits
+MIN_PDU, MAX_PDU = 4096, (1 << 32) - 1
 
-
-def _choice(file: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(file, key, f"{value!r} is not one of: {', '.join(allowed)}")
-    return value
-
-
-def _str_list(file: str, key: str, value: Any, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    _check(file, key, value, list, "a list of strings")
-    for i, item in enumerate(value):
-        _check(file, f"{key}[{i}]", item, str, "a string")
-        if allowed is not None:
-            _choice(file, f"{key}[{i}]", item, allowed)
-    return tuple(value)
+_SERVER_RANGES: dict[str, tuple[float, float, str]] = {
+    "idle_release_s": (0, 86400, "0 to 86400 seconds"),
+    "retry_interval_s": (0, 86400, "0 to 86400 seconds"),
+    "retry_max_interval_s": (0, 7 * 86400, "0 to 604800 seconds"),
+    "retry_limit": (1, 1000, "1 to 1000 attempts"),
+    "max_message_bytes": (4096, 1 << 30, "4096 bytes to 1 GiB"),
+    "max_attachment_bytes": (1, math.inf, "at least 1 byte"),
+    "max_connections": (1, 1 << 20, "1 to 1048576 connections"),
+    "max_connections_per_user": (1, 1 << 20, "1 to 1048576 connections"),
+    "reserved_admin_connections": (0, 1 << 20, "0 to 1048576 connections (and less than max_connections)"),
+    "idle_timeout_s": (1, 7 * 86400, "1 second to 7 days"),
+    "stall_timeout_s": (1, 86400, "1 to 86400 seconds"),
+    "max_pending_upload_bytes": (1, math.inf, "at least 1 byte (and at least max_attachment_bytes)"),
+    "max_failed_auth_per_minute": (1, 10000, "1 to 10000 attempts"),
+    "max_jobs_per_owner": (1, math.inf, "at least 1 job"),
+    "max_films_per_job": (1, 10000, "1 to 10000 films"),
+    "max_image_pixels": (1, math.inf, "at least 1 pixel"),
+    "min_free_spool_bytes": (0, math.inf, "0 or more bytes"),
+    "max_upload_bytes_per_owner": (1, math.inf, "positive"),
+    "upload_grace_s": (1, 365 * 86400, "at least 1 second (the time between upload and submit)"),
+    "max_job_time_s": (1, 7 * 86400, "1 second to 7 days"),
+    "format_processes": (0, 256, "0 (one per CPU, at most 4) to 256"),
+    "lease_s": (1, 3600, "at least 1 second (and at most an hour)"),
+    "history_days": (0, 36500, "0 or more days"),
+    "history_max_jobs": (0, math.inf, "0 or more jobs"),
+}
 
 
 _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
@@ -245,6 +234,8 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "annotation_text_length": (int, "a number of characters"),
     "annotation_display_format_id": (str, "the printer's Annotation Display Format ID"),
     "print_job": (bool, "true or false"),
+    "print_job_timeout_s": ((int, float), "seconds"),
+    "session_films": (int, "a number of films (0: all the job's films)"),
     "meta_sop_only": (bool, "true or false"),
     "configuration_information": (str, "a string"),
     "memory_allocation": (int, "kilobytes"),
@@ -256,28 +247,62 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
 
 
 def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
+    """One printer's table; every error in it is reported (ConfigErrors), not only the first."""
     base = f"printers.{name}"
     _check(file, base, raw, dict, "a table")
     kwargs: dict[str, Any] = {"name": name}
     found = _Collector()
+    if "profile" in raw:
+        with found.each():
+            raw = _profile_keys(file, base, raw, kwargs)
     for key, value in raw.items():
         with found.each():
             _printer_key(file, base, key, value, kwargs)
+    _ranges(file, base, kwargs, _PRINTER_RANGES, found)
+    config = _printer_checks(file, base, kwargs, found)
     found.raise_any()
-    return _printer_checks(file, base, kwargs)
+    assert config is not None
+    return config
+
+
+def _profile_keys(file: str, base: str, raw: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A printer that names a profile (hcserver.profiles): the profile's keys, checked as the
+    printer's own are, into ``kwargs``; returns the printer's own keys, which are read after them
+    and so win (its ``defaults`` merged over the profile's, key by key)."""
+    name = _check(file, f"{base}.profile", raw["profile"], str, "the name of a printer profile")
+    if name.lower() in profiles.names():   # a name in any case, as the other enumerations
+        name = name.lower()
+    try:
+        profile = profiles.load(name)
+    except profiles.ProfileError as exc:
+        raise ConfigError(file, f"{base}.profile", str(exc)) from None
+    where = f"{base} (profile {name})"
+    found = _Collector()
+    for key, value in profile.printer.items():
+        with found.each():
+            _printer_key(file, where, key, value, kwargs)
+    found.raise_any()
+    own = {key: value for key, value in raw.items() if key != "profile"}
+    if isinstance(own.get("defaults"), dict) and isinstance(profile.printer.get("defaults"), dict):
+        own["defaults"] = {**profile.printer["defaults"], **own["defaults"]}
+    return own
 
 
 def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, Any]) -> None:
     full = f"{base}.{key}"
     if key == "driver":
-        kwargs[key] = _choice(file, full, value, DRIVERS)
+        kwargs[key] = _choice(file, full, value, DRIVERS, str.lower)
+    elif key == "profile":
+        return   # read before the other keys (_profile_keys)
     elif key in _PRINTER_FIELDS:
         kind, what = _PRINTER_FIELDS[key]
         kwargs[key] = _check(file, full, value, kind, what)
     elif key == "reprint_in_doubt":
-        kwargs[key] = _choice(file, full, value, REPRINT_IN_DOUBT)
+        kwargs[key] = _choice(file, full, value, REPRINT_IN_DOUBT, str.lower)
+    elif key == "print_action":
+        kwargs[key] = _choice(file, full, value, PRINT_ACTIONS, str.lower)
     elif key == "film_sizes":
-        kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES))
+        kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES), film_size_id)
     elif key == "magnification_types":
         kwargs[key] = _str_list(file, full, value, MAGNIFICATIONS)
     elif key in ("display_formats", "medium_types", "film_destinations"):
@@ -303,27 +328,33 @@ def _status_policy(file: str, base: str, raw: dict[str, Any]) -> dict[str, str]:
     return policy
 
 
-def _printer_checks(file: str, base: str, kwargs: dict[str, Any]) -> PrinterConfig:
-    """Checks between keys, once each key is valid on its own."""
+def _printer_checks(file: str, base: str, kwargs: dict[str, Any], found: _Collector) -> PrinterConfig | None:
+    """Checks between keys, once each key is valid on its own; each error goes to ``found``."""
+    def error(key: str, message: str) -> None:
+        found.errors.append(ConfigError(file, f"{base}.{key}", message))
+
     if kwargs.get("bit_depth", 8) not in (8, 12):
-        raise ConfigError(file, f"{base}.bit_depth", "must be 8 or 12")
+        error("bit_depth", "must be 8 or 12")
     for key in ("ae_title", "calling_ae_title"):
         if key in kwargs and not 1 <= len(kwargs[key].strip()) <= 16:
-            raise ConfigError(file, f"{base}.{key}", "an AE title has 1 to 16 characters")
-    if not 0 < kwargs.get("port", 104) < 65536:
-        raise ConfigError(file, f"{base}.port", "must be 1-65535")
-    if kwargs.get("dpi", 320) <= 0:
-        raise ConfigError(file, f"{base}.dpi", "must be positive")
-    _check_tls(file, base, kwargs)
-    config = PrinterConfig(**kwargs)
+            error(key, "an AE title has 1 to 16 characters")
+    pdu = kwargs.get("max_pdu", 0)
+    if pdu != 0 and not MIN_PDU <= pdu <= MAX_PDU:
+        error("max_pdu", f"{pdu!r} is out of range: must be 0 (no limit) or {MIN_PDU} to {MAX_PDU} bytes")
+    with found.each():
+        _check_tls(file, base, kwargs)
+    try:
+        config = PrinterConfig(**kwargs)
+    except (TypeError, ValueError) as exc:
+        error("(table)", str(exc))
+        return None
     for key, value, allowed in (("film_size", config.defaults.film_size, config.film_sizes),
                                 ("magnification", config.defaults.magnification, config.magnification_types),
                                 ("layout", config.defaults.layout, config.display_formats),
                                 ("medium_type", config.defaults.medium_type, config.medium_types),
                                 ("film_destination", config.defaults.film_destination, config.film_destinations)):
         if allowed and value is not None and value not in allowed:
-            raise ConfigError(file, f"{base}.defaults.{key}", f"{value!r} is not one this printer accepts "
-                                                              f"({', '.join(allowed)})")
+            error(f"defaults.{key}", f"{value!r} is not one this printer accepts ({', '.join(allowed)})")
     return config
 
 
@@ -346,24 +377,32 @@ def _check_tls(file: str, base: str, kwargs: dict[str, Any]) -> None:
 def _defaults(file: str, base: str, raw: Any) -> PrinterDefaults:
     _check(file, base, raw, dict, "a table")
     kwargs: dict[str, Any] = {}
+    found = _Collector()
     for key, value in raw.items():
-        full = f"{base}.{key}"
-        if key == "film_size":
-            kwargs[key] = _choice(file, full, value, tuple(FILM_SIZES))
-        elif key == "orientation":
-            kwargs[key] = _choice(file, full, value, ORIENTATIONS)
-        elif key == "magnification":
-            kwargs[key] = _choice(file, full, value, MAGNIFICATIONS)
-        elif key == "priority":
-            kwargs[key] = _choice(file, full, value, PRIORITIES)
-        elif key == "copies":
-            kwargs[key] = _check(file, full, value, int, "a whole number")
-        elif key in ("layout", "medium_type", "film_destination"):
-            kwargs[key] = _check(file, full, value, str, "a string")
-        else:
-            raise ConfigError(file, full, "unknown key (allowed: film_size, orientation, layout, "
-                                          "medium_type, film_destination, magnification, priority, copies)")
+        with found.each():
+            kwargs[key] = _default(file, f"{base}.{key}", key, value)
+    if "copies" in kwargs and not 1 <= kwargs["copies"] <= 99:
+        found.errors.append(ConfigError(file, f"{base}.copies",
+                                        f"{kwargs['copies']!r} is out of range: must be 1 to 99"))
+    found.raise_any()
     return PrinterDefaults(**kwargs)
+
+
+def _default(file: str, full: str, key: str, value: Any) -> Any:
+    if key == "film_size":
+        return _choice(file, full, value, tuple(FILM_SIZES), film_size_id)
+    if key == "orientation":
+        return _choice(file, full, value, ORIENTATIONS)
+    if key == "magnification":
+        return _choice(file, full, value, MAGNIFICATIONS)
+    if key == "priority":
+        return _choice(file, full, value, PRIORITIES, str.lower)
+    if key == "copies":
+        return _check(file, full, value, int, "a whole number")
+    if key in ("layout", "medium_type", "film_destination"):
+        return _check(file, full, value, str, "a string")
+    raise ConfigError(file, full, "unknown key (allowed: film_size, orientation, layout, "
+                                  "medium_type, film_destination, magnification, priority, copies)")
 
 
 _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
@@ -378,6 +417,13 @@ _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "retry_limit": (int, "a number of attempts"),
     "max_message_bytes": (int, "bytes"),
     "max_attachment_bytes": (int, "bytes"),
+    "max_connections": (int, "a number of connections"),
+    "max_connections_per_user": (int, "a number of connections"),
+    "reserved_admin_connections": (int, "a number of connections"),
+    "idle_timeout_s": ((int, float), "seconds"),
+    "stall_timeout_s": ((int, float), "seconds"),
+    "max_pending_upload_bytes": (int, "bytes"),
+    "max_failed_auth_per_minute": (int, "a number of attempts"),
     "implementation_class_uid": (str, "a UID"),
     "implementation_version_name": (str, "up to 16 characters"),
     "admin_group": (str, "a group name"),
@@ -431,117 +477,91 @@ def _tcp(file: str, raw: Any) -> TcpListener:
                        tuple(clients))
 
 
-_DICOM_IN_FIELDS: dict[str, tuple[type | tuple, str]] = {
-    "host": (str, "an address to listen on"),
-    "port": (int, "a TCP port number"),
-    "max_associations": (int, "a number of associations"),
-    "max_pdu": (int, "a PDU size in bytes"),
-    "max_association_bytes": (int, "bytes"),
-    "duplicate_window_s": ((int, float), "seconds"),
-    "network_timeout_s": ((int, float), "seconds"),
-}
-_ROUTE_KEYS = ("service", "printer", "layout", "film_size", "orientation", "windows", "copies", "priority",
-               "quiet_s")
+def _connection_checks(source: str, values: dict[str, Any], found: _Collector) -> None:
+    """The socket limits against each other (hcserver.server.transport), once each is in its
+    range (_SERVER_RANGES): an error already reported for a key is not reported twice."""
+    defaults = ServerConfig(source)
+    wrong = {error.key for error in found.errors}
+
+    def get(key: str):
+        return values.get(key, getattr(defaults, key))
+
+    def checked(*keys: str) -> bool:
+        return not any(f"server.{key}" in wrong for key in keys)
+
+    if checked("reserved_admin_connections", "max_connections") and \
+            not get("reserved_admin_connections") < get("max_connections"):
+        found.errors.append(ConfigError(source, "server.reserved_admin_connections",
+                                        f"must be less than max_connections ({get('max_connections')})"))
+    if checked("max_pending_upload_bytes", "max_attachment_bytes") and \
+            get("max_pending_upload_bytes") < get("max_attachment_bytes"):
+        found.errors.append(ConfigError(source, "server.max_pending_upload_bytes",
+                                        f"must be at least max_attachment_bytes ({get('max_attachment_bytes')}): "
+                                        f"the largest upload allowed must fit"))
 
 
-def _ae_title(file: str, key: str, value: Any) -> str:
-    _check(file, key, value, str, "an AE title")
-    if not 1 <= len(value.strip()) <= 16 or "\\" in value or not value.isascii():
-        raise ConfigError(file, key, "an AE title has 1 to 16 ASCII characters, without a backslash")
-    return value.strip()
+def _listen(file: str, key: str, value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(file, key, f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
 
 
-def _dicom_in(file: str, raw: Any, printers: dict[str, PrinterConfig]) -> DicomListener:
-    _check(file, "dicom_in", raw, dict, "a table")
-    values: dict[str, Any] = {}
-    routes: dict[str, DicomRoute] = {}
-    for key, value in raw.items():
-        full = f"dicom_in.{key}"
-        if key == "ae":
-            for title, entry in _check(file, full, value, dict, "a table of called AE titles").items():
-                title = _ae_title(file, f"{full}.{title}", title)
-                routes[title] = _route(file, f"{full}.{title}", title, entry, printers)
-        elif key == "allowed_calling_aes":
-            values[key] = tuple(_ae_title(file, f"{full}[{i}]", v) for i, v in enumerate(_str_list(file, full, value)))
-        elif key in _DICOM_IN_FIELDS:
-            values[key] = _check(file, full, value, *_DICOM_IN_FIELDS[key])
-        else:
-            raise ConfigError(file, full, f"unknown key (allowed: ae, allowed_calling_aes, "
-                                          f"{', '.join(_DICOM_IN_FIELDS)})")
-    missing = [key for key in ("host", "port") if key not in values]
-    if missing:
-        raise ConfigError(file, f"dicom_in.{missing[0]}", "required")
-    if not 0 <= values["port"] < 65536:
-        raise ConfigError(file, "dicom_in.port", "must be 0-65535 (0: any free port)")
-    if not routes:
-        raise ConfigError(file, "dicom_in.ae", "at least one called AE title ([dicom_in.ae.NAME]) is needed")
-    if not 1 <= values.get("max_associations", 16) <= 1000:
-        raise ConfigError(file, "dicom_in.max_associations", "must be 1-1000")
-    if not 4096 <= values.get("max_pdu", 131072) <= (1 << 24):
-        raise ConfigError(file, "dicom_in.max_pdu", "must be 4096-16777216")
-    for key in ("max_association_bytes", "duplicate_window_s", "network_timeout_s"):
-        if key in values and not values[key] > 0:
-            raise ConfigError(file, f"dicom_in.{key}", "must be positive")
-    return DicomListener(routes=routes, **values)
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:   # a host name: it may resolve to anything
+        return False
 
 
-def _route(file: str, base: str, title: str, raw: Any, printers: dict[str, PrinterConfig]) -> DicomRoute:
-    _check(file, base, raw, dict, "a table (service, printer, ...)")
+def _web(file: str, raw: Any) -> WebListener:
+    """[web]: the status page and /metrics. Loopback only, unless it has TLS (as [server.tcp])."""
+    _check(file, "web", raw, dict, "a table")
+    allowed = ("listen", "cert_file", "key_file", "max_streams")
     for key in raw:
-        if key not in _ROUTE_KEYS:
-            raise ConfigError(file, f"{base}.{key}", f"unknown key (allowed: {', '.join(_ROUTE_KEYS)})")
-    for key in ("service", "printer"):
-        if key not in raw:
-            raise ConfigError(file, f"{base}.{key}", "required")
-    service = _choice(file, f"{base}.service", raw["service"], SERVICES)
-    printer = _check(file, f"{base}.printer", raw["printer"], str, "a printer name")
-    if printer not in printers:
-        raise ConfigError(file, f"{base}.printer", f"no printer {printer!r} (configured: {', '.join(printers)})")
-    kwargs: dict[str, Any] = {}
-    if service == "print" and set(raw) - {"service", "printer", "priority"}:
-        extra = sorted(set(raw) - {"service", "printer", "priority"})[0]
-        raise ConfigError(file, f"{base}.{extra}", "a print route prints what the modality sends: only "
-                                                   "service, printer and priority apply")
-    for key, allowed in (("layout", None), ("film_size", tuple(FILM_SIZES)), ("orientation", ORIENTATIONS)):
-        if key in raw:
-            kwargs[key] = _check(file, f"{base}.{key}", raw[key], str, "a string")
-            if allowed:
-                _choice(file, f"{base}.{key}", raw[key], allowed)
-    if "layout" in kwargs:
-        try:
-            validate_layout(kwargs["layout"], kwargs.get("orientation", "PORTRAIT"),
-                            kwargs.get("film_size", "14INX17IN"))
-        except ValueError as exc:
-            raise ConfigError(file, f"{base}.layout", str(exc)) from None
-    if "priority" in raw:
-        kwargs["priority"] = _choice(file, f"{base}.priority", raw["priority"], PRIORITIES)
-    if "copies" in raw and not 1 <= _check(file, f"{base}.copies", raw["copies"], int, "a whole number") <= 99:
-        raise ConfigError(file, f"{base}.copies", "must be 1-99")
-    if "quiet_s" in raw and not _check(file, f"{base}.quiet_s", raw["quiet_s"], (int, float), "seconds") > 0:
-        raise ConfigError(file, f"{base}.quiet_s", "must be positive")
-    kwargs.update({k: raw[k] for k in ("copies", "quiet_s") if k in raw})
-    windows = _check(file, f"{base}.windows", raw.get("windows", {}), dict,
-                     "a table of Modality = { center = C, width = W }")
-    for modality, window in windows.items():
-        where = f"{base}.windows.{modality}"
-        _check(file, where, window, dict, "{ center = C, width = W }")
-        if set(window) != {"center", "width"} or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in window.values()) \
-                or not window["width"] > 0:
-            raise ConfigError(file, where, "expected { center = C, width = W } with W > 0")
-    kwargs["windows"] = {m.upper(): {"center": float(w["center"]), "width": float(w["width"])}
-                         for m, w in windows.items()}
-    return DicomRoute(title, service, printer, **kwargs)
+        if key not in allowed:
+            raise ConfigError(file, f"web.{key}", f"unknown key (allowed: {', '.join(allowed)})")
+    listen = _check(file, "web.listen", raw.get("listen"), str, "HOST:PORT, e.g. \"127.0.0.1:8631\"")
+    host, port = _listen(file, "web.listen", listen)
+    files = {key: Path(_check(file, f"web.{key}", raw[key], str, "a file path")) for key in ("cert_file", "key_file")
+             if key in raw}
+    if len(files) == 1:
+        raise ConfigError(file, "web.cert_file" if "key_file" in files else "web.key_file",
+                          "cert_file and key_file go together (TLS)")
+    if not files and not _loopback(host):
+        raise ConfigError(file, "web.listen", f"{host} is not a loopback address: remote access needs TLS "
+                                              f"(cert_file and key_file)")
+    streams = _check(file, "web.max_streams", raw.get("max_streams", 8), int, "a number of pages")
+    if not 1 <= streams <= 256:
+        raise ConfigError(file, "web.max_streams", f"{streams!r} is out of range: must be 1 to 256")
+    return WebListener(host, port, files.get("cert_file"), files.get("key_file"), streams)
 
 
-def parse(text: str, source: str) -> ServerConfig:
+def _under(base: Path | None, path: Path) -> Path:
+    return path if base is None or path.is_absolute() else base / path
+
+
+def _database_under(base: Path | None, url: str) -> str:
+    """A relative SQLite path made relative to ``base`` (the configuration file's directory)."""
+    prefix = "sqlite:///"
+    rest = url[len(prefix):]
+    if base is None or not url.startswith(prefix) or rest.startswith("/") or rest in ("", ":memory:"):
+        return url
+    return prefix + str(base / rest)
+
+
+def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
+    """``text`` from ``source``; ``base``: the directory relative paths are relative to (the
+    file's), else the current directory."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     for key in raw:
-        if key not in ("server", "printers", "dicom_in"):
-            raise ConfigError(source, key, "unknown section (allowed: server, printers, dicom_in)")
+        if key not in ("server", "printers", "web", "dicom_in"):
+            raise ConfigError(source, key, "unknown section (allowed: server, printers, web, dicom_in)")
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
     found = _Collector()
@@ -554,32 +574,30 @@ def parse(text: str, source: str) -> ServerConfig:
                 raise ConfigError(source, f"server.{key}", f"unknown key (allowed: {', '.join(_SERVER_FIELDS)})")
             kind, what = _SERVER_FIELDS[key]
             values[key] = _check(source, f"server.{key}", value, kind, what)
+    if "web" in raw:
+        with found.each():
+            values["web"] = _web(source, raw["web"])
+    _ranges(source, "server", values, _SERVER_RANGES, found)
+    if values.get("retry_max_interval_s", math.inf) < values.get("retry_interval_s", 30.0):
+        found.errors.append(ConfigError(source, "server.retry_max_interval_s",
+                                        "must be at least retry_interval_s (the first back-off)"))
     if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
         found.errors.append(ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters"))
     node_name = values.get("node_name")
     if node_name is not None and (not 1 <= len(node_name) <= 40 or "#" in node_name):
         found.errors.append(ConfigError(source, "server.node_name", "1 to 40 characters, without '#'"))
-    if values.get("lease_s", 30.0) < 1:
-        found.errors.append(ConfigError(source, "server.lease_s", "must be at least 1 second"))
-    if values.get("max_upload_bytes_per_owner", 1) <= 0:
-        found.errors.append(ConfigError(source, "server.max_upload_bytes_per_owner", "must be positive"))
-    if not values.get("upload_grace_s", 3600) >= 1:   # also refuses nan
-        found.errors.append(ConfigError(source, "server.upload_grace_s",
-                                        "must be at least 1 second (the time between upload and submit)"))
-    if values.get("format_processes", 0) < 0:
-        found.errors.append(ConfigError(source, "server.format_processes",
-                                        "must be 0 (one per CPU, at most 4) or more"))
+    _connection_checks(source, values, found)
     if "socket_group" in values:
         try:
             grp.getgrnam(values["socket_group"])
         except KeyError:
             found.errors.append(ConfigError(source, "server.socket_group",
                                             f"no group {values['socket_group']!r} on this system"))
-    state_dir = Path(values.pop("state_dir", "var"))
+    state_dir = _under(base, Path(values.pop("state_dir", "var")))
     socket = Path(values.pop("socket", "run/hcserver.sock"))
     spool = Path(values.pop("spool", "spool"))
     audit_log = Path(values.pop("audit_log", "audit.log"))
-    database = values.pop("database", f"sqlite:///{state_dir / 'queue.db'}")
+    database = _database_under(base, values.pop("database", f"sqlite:///{state_dir / 'queue.db'}"))
     printers_raw = _check(source, "printers", raw.get("printers", {}), dict, "a table of printers")
     if not printers_raw:
         found.errors.append(ConfigError(source, "printers", "at least one printer must be configured"))
@@ -587,29 +605,39 @@ def parse(text: str, source: str) -> ServerConfig:
     for name, value in printers_raw.items():
         with found.each():
             printers[name] = _printer(source, name, value)
-    if "dicom_in" in raw and not found.errors:
+    if "dicom_in" in raw:   # its routes name printers: those of the file, even one with an error
         with found.each():
-            values["dicom_in"] = _dicom_in(source, raw["dicom_in"], printers)
+            values["dicom_in"] = parse_dicom_in(source, raw["dicom_in"], list(printers_raw))
     found.raise_any()
     return ServerConfig(
         source=source,
         state_dir=state_dir,
-        socket=socket if socket.is_absolute() else state_dir / socket,
-        spool=spool if spool.is_absolute() else state_dir / spool,
-        audit_log=audit_log if audit_log.is_absolute() else state_dir / audit_log,
+        socket=_under(state_dir, socket),
+        spool=_under(state_dir, spool),
+        audit_log=_under(state_dir, audit_log),
         database=database,
         printers=printers,
         **values,
     )
 
 
-def load(path: str | os.PathLike | None = None) -> ServerConfig:
-    """Load ``path``, else ``$HCSERVER_CONFIG``, else the embedded defaults."""
+def config_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The file :func:`load` reads: ``path``, else ``$HCSERVER_CONFIG``, else :data:`SYSTEM_CONFIG`
+    if it exists; None: the embedded defaults."""
     path = path or os.environ.get("HCSERVER_CONFIG")
-    if not path:
+    if path:
+        return Path(path)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+def load(path: str | os.PathLike | None = None) -> ServerConfig:
+    """Load ``path``, else ``$HCSERVER_CONFIG``, else :data:`SYSTEM_CONFIG` if it exists, else the
+    embedded defaults. Relative paths in a file are relative to the file's directory."""
+    found = config_path(path)
+    if found is None:
         return parse(EMBEDDED_DEFAULTS, EMBEDDED_SOURCE)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = found.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(path), "(file)", exc.strerror or str(exc)) from None
-    return parse(text, str(path))
+        raise ConfigError(str(found), "(file)", exc.strerror or str(exc)) from None
+    return parse(text, str(found), found.parent.absolute())

@@ -7,7 +7,9 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hcserver.access import LoginLinks
 from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
@@ -18,13 +20,21 @@ from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
+from hcserver.server.transport import Admission, UploadBudget, connection_capacity
 from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state
 from hcserver.uploads import OrphanCollector, UploadQuota
 
+if TYPE_CHECKING:
+    from hcserver.web import Metrics, WebServer
+
 log = logging.getLogger(__name__)
 
 
+def reload_summary(summary: dict[str, list[str]]) -> str:
+    """A reload's printer changes in words: "printers added: a; changed: b" or "no printer changed"."""
+    said = [f"{what}: {', '.join(names)}" for what, names in summary.items() if names]
+    return "printers " + "; ".join(said) if said else "no printer changed"
 
 
 class AlreadyRunning(RuntimeError):
@@ -47,6 +57,8 @@ class Daemon:
         self.config = config
         self._stopped = threading.Event()
         self._reload_lock = threading.Lock()
+        self.metrics: Metrics | None = None   # with [web]: counts what this node does (hcserver.web.metrics)
+        self.web: WebServer | None = None     # with [web]: the status page and /metrics
 
     def start(self) -> None:
         config = self.config
@@ -82,30 +94,47 @@ class Daemon:
         recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
-        self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
+        if config.web:
+            from hcserver.web import Metrics  # Flask, cheroot and prometheus_client: only for [web]
+
+            self.metrics = Metrics(self.queue, self.spool, lambda: set(self.config.printers))
+        self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting, observer=self.metrics)
         self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
         self.dispatcher.start()
         self.orphans.schedule(self.dispatcher.scheduler)
+        logins = LoginLinks() if config.web else None
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
                                      AuditLog(config.audit_log), self.formatting, reload=self.reload,
-                                     quota=self.quota)
+                                     quota=self.quota, logins=logins)
         self.formatting.wait_ready()
-        self.server = SocketServer(config.socket, config, self.operations)
+        if config.web and self.metrics and logins:   # before the socket: a client that reaches it finds the page
+            from hcserver.web import WebServer
+
+            self.web = WebServer(config.web, self.operations, self.bus, self.spool, self.metrics, logins)
+            self.web.start()
+            self.operations.web_base = self.web.base_url
+        # Both listeners count their connections and pending uploads together.
+        admission = Admission(config, connection_capacity(config))
+        budget = UploadBudget(config.max_pending_upload_bytes)
+        # The remote listener first: once the local socket answers, both take connections.
+        self.remote: TlsServer | None = None
+        if config.tcp:
+            self.remote = TlsServer(config, self.operations, self.operations.audit, admission, budget)
+            self.remote.serve_in_thread()
+            log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
+        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
         self.server.serve_in_thread()
         if self.front_door is not None:
             self.bus.subscribe(self.front_door.progress.changed)
             self.front_door.start()
-        self.remote: TlsServer | None = None
-        if config.tcp:
-            self.remote = TlsServer(config, self.operations, self.operations.audit)
-            self.remote.serve_in_thread()
-            log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
                  ", ".join(config.printers), self.queue.owner,
                  self.engine.url.render_as_string(hide_password=True))
 
     def _notify(self, change) -> None:
         """A committed job change: wake this node's workers and waiting clients, then the other nodes."""
+        if self.metrics:
+            self.metrics.change(change)
         self.bus.publish(change)
         if self.channel:
             self.channel.announce(change)
@@ -127,13 +156,15 @@ class Daemon:
                 self.front_door.intake.use_config(new)
                 self.front_door.use_settings(new.dicom_in)
             self.config = new
-        log.info("configuration reloaded: %s", summary)
+        log.info("configuration reloaded: %s", reload_summary(summary))
         return summary
 
     def stop(self) -> None:
         log.info("hcserver stopping")
         if self.front_door is not None:   # first: its last store batches are queued while the queue is up
             self.front_door.stop()
+        if self.web:
+            self.web.stop()
         for server in (self.server, self.remote):
             if server:
                 server.shutdown()
@@ -142,6 +173,8 @@ class Daemon:
         if self.channel:
             self.channel.stop()
         self.formatting.shutdown()
+        if self.metrics:
+            self.metrics.stop()
         self.config.socket.unlink(missing_ok=True)
         self.engine.dispose()
         self._stopped.set()

@@ -14,7 +14,11 @@ class ErrorCode(str, enum.Enum):
     TOO_LARGE = "too-large"                 # a header or attachment over its limit
     TRUNCATED = "truncated"                 # the connection closed in the middle of a message
     BAD_JSON = "bad-json"                   # the header is not a JSON object
+    STALLED = "stalled"                     # no data for stall_timeout_s in the middle of a message
+    BUSY = "busy"                           # max_pending_upload_bytes are being received: try again
+    TOO_MANY_CONNECTIONS = "too-many-connections"   # max_connections(_per_user) reached: refused at connect
     UNAUTHENTICATED = "unauthenticated"     # a remote client without a valid token
+    THROTTLED = "throttled"                 # too many failed token attempts from the client's address
     UNKNOWN_OP = "unknown-op"
     BAD_REQUEST = "bad-request"             # a missing or ill-typed argument
     FORBIDDEN = "forbidden"                 # not the job's owner, or not an administrator
@@ -36,3 +40,6 @@ class ErrorCode(str, enum.Enum):
     UPLOAD_QUOTA = "upload-quota"           # the owner's uploads not yet submitted are at their limit
     UNPRINTABLE = "unprintable"             # a preview could not be formatted
     BAD_CONFIG = "bad-config"               # a reload found the configuration file wrong
+    # probing a printer
+    PRINTER_BUSY = "printer-busy"           # it is printing a job (or another node drives it)
+    NOT_DICOM = "not-dicom"                 # only a DICOM printer can be probed

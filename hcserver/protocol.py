@@ -2,7 +2,8 @@
 
 A frame is ``b"HCS1"``, the JSON header length and the attachment length
 (both unsigned 32-bit big-endian), the UTF-8 JSON header (an object), then
-the attachment bytes (e.g. an uploaded image, or rendered PNGs).
+the attachment bytes (e.g. an uploaded image, or rendered PNGs). Its strings must be
+Unicode text (no lone surrogates).
 
 Requests: ``{"id": <any>, "op": "<operation>", ...arguments}``.
 Responses: ``{"id": <same>, "ok": true, ...}`` or
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import socket
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hcserver.errors import ErrorCode
@@ -40,19 +42,34 @@ def encode(header: dict, attachment: bytes = b"") -> bytes:
     return PREFIX.pack(MAGIC, len(body), len(attachment)) + body + attachment
 
 
-def _read_exact(sock: socket.socket, count: int, what: str, started: bool) -> bytes | bytearray:
-    """``count`` bytes, received straight into one buffer (a list of several MB is not copied)."""
-    buffer = bytearray(count)
-    view = memoryview(buffer)
-    got = 0
-    while got < count:
-        n = sock.recv_into(view[got:], min(count - got, 1 << 20))
+_CHUNK = 1 << 20
+
+
+def _read_exact(sock: socket.socket, count: int, what: str, started: bool,
+                stall_timeout: float | None) -> bytearray:
+    """``count`` bytes. The buffer grows with the bytes received, never from the length a
+    frame declares: a client that announces 512 MiB and sends nothing costs nothing. Once the
+    message has begun, ``stall_timeout`` bounds the wait for each next piece of it."""
+    buffer = bytearray()
+    scratch = bytearray(min(count, _CHUNK))
+    view = memoryview(scratch)
+    while len(buffer) < count:
+        try:
+            n = sock.recv_into(view, min(count - len(buffer), len(scratch)))
+        except TimeoutError:
+            if not started and not buffer:
+                raise   # idle between messages: the caller's to decide
+            raise ProtocolError(ErrorCode.STALLED, f"no data for {sock.gettimeout():g} s in the middle of the {what} "
+                                                   f"({len(buffer)} of {count} bytes received)") from None
         if not n:
-            if not got and not started:
+            if not buffer and not started:
                 raise EOFError
             raise ProtocolError(ErrorCode.TRUNCATED, f"connection closed in the middle of the {what} "
-                                                     f"({got} of {count} bytes)")
-        got += n
+                                                     f"({len(buffer)} of {count} bytes)")
+        buffer += view[:n]
+        if not started and stall_timeout is not None:
+            sock.settimeout(stall_timeout)
+        started = True
     return buffer
 
 
@@ -60,9 +77,37 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def read_message(sock: socket.socket, max_header: int, max_attachment: int) -> Message:
-    """Read one frame. Raises EOFError on a clean end of stream, ProtocolError otherwise."""
-    prefix = _read_exact(sock, PREFIX.size, "message prefix", started=False)
+def _lone_surrogate(value) -> str | None:
+    """A string in ``value`` that is not Unicode text: JSON's ``\\ud800`` escapes that do not
+    pair up decode to lone surrogates, which nothing downstream (database, DICOM, logs) can
+    encode. None if there is none."""
+    todo = [value]
+    while todo:
+        item = todo.pop()
+        if isinstance(item, dict):
+            todo.extend(item.keys())
+            todo.extend(item.values())
+        elif isinstance(item, list):
+            todo.extend(item)
+        elif isinstance(item, str) and not item.isascii():
+            try:
+                item.encode()
+            except UnicodeEncodeError:
+                return item
+    return None
+
+
+def read_message(sock: socket.socket, max_header: int, max_attachment: int, *,
+                 stall_timeout: float | None = None,
+                 reserve: Callable[[int], None] | None = None) -> Message:
+    """Read one frame. Raises EOFError on a clean end of stream, ProtocolError otherwise, and
+    TimeoutError if the socket's timeout passes before the frame begins.
+
+    Once the frame has begun, the socket's timeout becomes ``stall_timeout`` (when given).
+    ``reserve(n)`` is called with the attachment's length once it is known to be within the
+    limit, before any of it is read: it may refuse with a ProtocolError (too many bytes being
+    received at once)."""
+    prefix = _read_exact(sock, PREFIX.size, "message prefix", False, stall_timeout)
     magic, header_len, attachment_len = PREFIX.unpack(prefix)
     if magic != MAGIC:
         raise ProtocolError(ErrorCode.BAD_FRAME, "not an hcserver message (bad magic bytes)")
@@ -72,14 +117,23 @@ def read_message(sock: socket.socket, max_header: int, max_attachment: int) -> M
     if attachment_len > max_attachment:
         raise ProtocolError(ErrorCode.TOO_LARGE, f"attachment of {attachment_len} bytes exceeds the limit of "
                                                  f"{max_attachment} bytes")
-    body = _read_exact(sock, header_len, "message header", started=True)
-    attachment = _read_exact(sock, attachment_len, "attachment", started=True) if attachment_len else b""
+    body = _read_exact(sock, header_len, "message header", True, stall_timeout)
+    attachment: bytes | bytearray = b""
+    if attachment_len:
+        if reserve is not None:
+            reserve(attachment_len)
+        attachment = _read_exact(sock, attachment_len, "attachment", True, stall_timeout)
     try:
         header = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:  # UnicodeDecodeError and JSONDecodeError included
         raise ProtocolError(ErrorCode.BAD_JSON, f"message header is not valid JSON: {exc}", fatal=False) from None
     if not isinstance(header, dict):
         raise ProtocolError(ErrorCode.BAD_JSON, "message header must be a JSON object", fatal=False)
+    bad = _lone_surrogate(header)
+    if bad is not None:
+        raise ProtocolError(ErrorCode.BAD_JSON, f"message header is not valid text: the string {bad!r} has a lone "
+                                                f"surrogate (\\u escapes for D800-DFFF must come in pairs)",
+                            fatal=False)
     return Message(header, attachment)
 
 

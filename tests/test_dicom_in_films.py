@@ -13,7 +13,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from hcserver import formatter
-from hcserver.config import DicomRoute, PrinterConfig
+from hcserver.config import PrinterConfig
+from hcserver.config_dicom_in import DicomRoute
 from hcserver.dicom_in import films as F
 from hcserver.dicom_in.intake import Refused
 from hcserver.dicom_in.sop import COLOR_IMAGE_BOX, GRAYSCALE_IMAGE_BOX

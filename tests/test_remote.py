@@ -44,10 +44,10 @@ admin = true
 def test_remote_client_with_token_submits_uploaded_images(remote, images):
     process, port, certs = remote
     with Client(f"tls://127.0.0.1:{port}", token=RIS_TOKEN, ca_file=str(certs.ca)) as ris:
-        assert ris.request("ping")["user"] == "ris"
+        assert ris.request("ping")["user"] == "tls:ris"
         job = ris.submit_files([images["CT_small.dcm"]], printer="film")
         result = ris.wait(job, timeout=30)
-    assert result["state"] == "completed" and result["owner"] == "ris"
+    assert result["state"] == "completed" and result["owner"] == "tls:ris"
     with pytest.raises(ClientError, match="for administrators"):
         with Client(f"tls://127.0.0.1:{port}", token=RIS_TOKEN, ca_file=str(certs.ca)) as ris:
             ris.printer_admin("disable", "film")

@@ -109,3 +109,23 @@ def test_films_are_recorded_in_order_and_the_job_completes(parts):
     assert driver.films == [0, 1, 2]
     assert [e["data"]["film"] for e in shown["events"] if e["kind"] == "film-printed"] == [0, 1, 2]
     assert [f["output"] for f in shown["films"]] == ["film-0", "film-1", "film-2"]
+
+
+def test_a_call_that_a_printing_job_keeps_from_starting_gives_up_and_never_runs(parts):
+    # what hcq probe relies on: refused while a job prints, never run in the middle of one
+    config, queue, spool, scheduler, formatting, image = parts
+    driver = GatedPrinter(announce=True)
+    worker = PrinterWorker(config.printers["gated"], config, queue, spool, scheduler, formatting, driver)
+    job = submit(queue, image, 1)
+    worker.start()
+    ran = []
+    try:
+        assert driver.printing.wait(30), "the film reached the printer"
+        with pytest.raises(TimeoutError):
+            worker.call(lambda d: ran.append("late"), timeout=60, start_timeout=0.2)
+        driver.go.set()
+        wait_for(lambda: queue.views.show(job)["state"] == "completed", what="the job to complete")
+        assert worker.call(lambda d: ran.append("between jobs") or d is driver, timeout=30, start_timeout=10)
+    finally:
+        worker.stop()
+    assert ran == ["between jobs"]

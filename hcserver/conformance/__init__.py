@@ -54,6 +54,7 @@ def generate(config: ServerConfig, printer: str | None = None) -> str:
     doc.heading("3.2.1.3", "Association Initiation Policy")
     print_activity(doc, ctx, "3.2.1.3.1")
     ae_specification.other_activities(doc, ctx, "3.2.1.3.2", "3.2.1.3.3")
+    ae_specification.probe_activity(doc, "3.2.1.3.4")
     ae_specification.acceptance(doc, ctx, "3.2.1.4")
     if printer is None:   # a printer's statement is about printing to it
         front_door.front_door(doc, ctx, "3.2.2")

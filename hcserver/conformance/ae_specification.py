@@ -9,7 +9,7 @@ from hcserver.conformance.markdown import Doc, Prose, code, hexcode
 from hcserver.conformance.status import behaviour
 from hcserver.drivers.base import Action
 from hcserver.drivers.dicom import association as assoc
-from hcserver.drivers.dicom import event_reports
+from hcserver.drivers.dicom import event_reports, probe
 from hcserver.drivers.dicom import status_policy as sp
 
 words = Prose("ae_specification")
@@ -32,13 +32,14 @@ def sop_classes(doc: Doc, ctx: Ctx, n: str) -> None:
               rows)
     rows = []
     for name in ("film-session", "film-box", "grayscale-image-box", "color-image-box", "printer",
-                 "presentation-lut", "annotation-box", "print-job"):
+                 "presentation-lut", "annotation-box", "print-job", "printer-configuration"):
         uid = assoc.SOP_CLASSES[name]
         if ctx.printer is not None and name == "color-image-box" and not ctx.printer.color:
             continue
-        if name in ("presentation-lut", "annotation-box", "print-job") and uid not in when:
+        if name in ("presentation-lut", "annotation-box", "print-job", "printer-configuration") and uid not in when:
             continue
-        rows.append([sp.SOP_CLASS_NAMES[name], uid, "Yes", "No", words(f"use.{name}")])
+        rows.append([sp.SOP_CLASS_NAMES[name], uid, "Yes", "No",
+                     words(f"use.{name}", instance=code(assoc.PRINTER_CONFIGURATION_INSTANCE))])
     rows.append(["Verification SOP Class", assoc.VERIFICATION, "Yes", "No", words("use.verification")])
     doc.table("SOP Classes of the Print SCU AE", ["SOP Class Name", "SOP Class UID", "SCU", "SCP", "Use"], rows)
     doc.para(words("meta sop classes", printer_instance=code(assoc.PRINTER_INSTANCE)))
@@ -96,6 +97,15 @@ def other_activities(doc: Doc, ctx: Ctx, poll: str, verify: str) -> None:
                "Role", "Extended Negotiation"],
               [[uid_name(assoc.VERIFICATION), assoc.VERIFICATION, *transfer_syntax_cells(), "SCU", "None"]])
     doc.table_text("C-ECHO response status handling", words("echo statuses"))
+
+
+def probe_activity(doc: Doc, n: str) -> None:
+    doc.heading(n, "Activity – Probe a Printer")
+    doc.para(words("probe", max_requests=str(probe.MAX_REQUESTS), time_limit=f"{probe.TIME_LIMIT_S:g} s"))
+    doc.table("Proposed presentation contexts for the activity Probe a Printer",
+              ["Abstract Syntax Name", "Abstract Syntax UID", "Transfer Syntax Names", "Transfer Syntax UIDs",
+               "Role", "Extended Negotiation"],
+              [[uid_name(uid), uid, *transfer_syntax_cells(), "SCU", "None"] for uid in probe.PROPOSED])
 
 
 def _event_behaviour(ctx: Ctx, status: str) -> str:

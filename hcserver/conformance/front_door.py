@@ -2,7 +2,7 @@
 own tables (hcserver.dicom_in.sop, hcserver.dicom_in.films) and the configuration."""
 from __future__ import annotations
 
-from hcserver.config import DicomListener
+from hcserver.config_dicom_in import DicomListener
 from hcserver.conformance.context import Ctx, field_default, uid_name
 from hcserver.conformance.markdown import Doc, Prose, code, hexcode, num
 from hcserver.dicom_in import films, sop

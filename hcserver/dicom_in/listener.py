@@ -36,7 +36,7 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, evt
 
-from hcserver.config import DicomListener
+from hcserver.config_dicom_in import DicomListener
 from hcserver.dicom_in.intake import Intake, Refused
 from hcserver.dicom_in.print_route import Answer, PrintAssociation, PrintJobs
 from hcserver.dicom_in.progress import Progress

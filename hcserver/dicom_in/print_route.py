@@ -26,7 +26,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pydicom.uid import generate_uid
 
-from hcserver.config import DicomRoute, PrinterConfig
+from hcserver.config import PrinterConfig
+from hcserver.config_dicom_in import DicomRoute
 from hcserver.dicom_in import films as F
 from hcserver.dicom_in.intake import Intake, Refused, owner
 from hcserver.dicom_in.sop import (

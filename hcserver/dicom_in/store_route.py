@@ -27,7 +27,7 @@ from pathlib import Path
 import pydicom
 
 from hcserver import formatter
-from hcserver.config import DicomRoute
+from hcserver.config_dicom_in import DicomRoute
 from hcserver.dicom_in.intake import Intake, Refused, owner
 from hcserver.dicom_in.sop import (
     INVALID_ATTRIBUTE_VALUE,

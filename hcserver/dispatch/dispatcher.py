@@ -9,6 +9,7 @@ from pathlib import Path
 from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.dispatch.timers import keep_house, new_scheduler
 from hcserver.dispatch.worker import PrinterWorker
+from hcserver.events import PrintingObserver
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue, unwritable, utcnow
 from hcserver.spool import Spool
@@ -17,8 +18,10 @@ log = logging.getLogger(__name__)
 
 
 class Dispatcher:
-    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool):
+    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool,
+                 observer: PrintingObserver | None = None):
         self.server, self.queue, self.spool, self.formatting = server, queue, spool, formatting
+        self.observer = observer   # of every worker's DIMSE responses and failures (the metrics)
         self.scheduler = new_scheduler()
         self.workers: dict[str, PrinterWorker] = {}
 
@@ -71,7 +74,8 @@ class Dispatcher:
             return 0
 
     def _start_worker(self, printer: PrinterConfig) -> None:
-        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler, self.formatting)
+        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler, self.formatting,
+                               observer=self.observer)
         self.workers[printer.name] = worker
         worker.start()
 

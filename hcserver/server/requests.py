@@ -48,6 +48,9 @@ class Arg:
         # JSON true is no number here, though Python's bool is an int
         if not isinstance(value, self.kind) or (self.kind is int and isinstance(value, bool)):
             raise RequestError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} has the wrong type")
+        # JSON integers have no bound, the database's do: none larger than a signed 64-bit one
+        if isinstance(value, int) and not -(1 << 63) <= value < 1 << 63:
+            raise RequestError(ErrorCode.BAD_REQUEST, f"argument {self.name!r} is out of range ({value})")
         return self.check(value, config) if self.check else value
 
 

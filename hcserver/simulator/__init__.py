@@ -12,10 +12,19 @@ Verification, Basic Grayscale Print Management Meta (and, unless
 ``color=False``, Basic Color Print Management Meta), the individual classes
 of both (Film Session, Film Box, Grayscale/Color Image Box, Printer), plus
 Presentation LUT, Basic Annotation Box, Print Job and Printer Configuration
-Retrieval; Implicit and Explicit VR Little Endian.
+Retrieval; Implicit and Explicit VR Little Endian. It lays out any film size and display format it
+knows. With a printer profile (``profile=NAME``, ``--profile NAME``: the data of
+:mod:`hcserver.profiles`) it accepts only what that printer does: the film sizes, display formats,
+media, destinations and magnification types the profile lists, 12-bit images only if it takes
+them, a Presentation LUT only if it has one and only at its level (film session or film box),
+Implicit VR only if so; anything else is refused as a printer refuses it (see ``capabilities``).
 
 Film sessions and everything under them live as long as the association
-(as in the standard). N-ACTION print on a film box, or on a film session (all
+(as in the standard); ``max_film_sessions`` limits how many one association
+holds at once, as printers that keep one film session per association do (one
+more N-CREATE is refused with 0x0213). With ``session_print_only`` it prints
+whole film sessions only, as some printers do: a film box's N-ACTION is
+answered 0xC616. N-ACTION print on a film box, or on a film session (all
 its film boxes), produces one *film record* per film box:
 
 * ``out_dir/film_NNNN.png``: the image boxes composed on a sheet, to eyeball;
@@ -39,6 +48,16 @@ To is not the request's, a response with attributes left out. Operation
 ``A-ASSOCIATE`` rules act on association requests (reject, accept with no
 presentation context, abort, close, stall). See :data:`FAULT_SYNTAX` for the
 command-line form.
+
+Print jobs
+----------
+Where the SCU negotiated Print Job, each print action creates a Print Job and
+names it in its reply (Referenced Print Job Sequence); N-GET Print Job reads
+its Execution Status. It is DONE at once, or with ``print_job_seconds``
+PENDING, then PRINTING, and DONE after that time; ``print_job_events``
+reports each change with a Print Job N-EVENT-REPORT on the association that
+printed it (not waiting for the answer). A ``print-job-failure`` fault ends
+it in FAILURE instead.
 
 Printer events
 --------------
@@ -66,11 +85,11 @@ each request through the fault rules to its operation; ``operations`` which
 handler serves which operation and SOP class, with the handlers in
 ``printer`` (Printer, Printer Configuration Retrieval, Print Job), ``film``
 (Film Session, Film Box, Presentation LUT, Annotation Box) and ``image_box``;
-``state`` what an association created; ``records`` and ``render`` the log,
-the film records and their pictures; ``events`` the N-EVENT-REPORTs;
-``faults`` the fault language and ``connection`` what faults do to a
-connection; ``layout`` display formats and film sizes; ``sop`` the SOP class
-names; ``tls``; ``cli`` the command line.
+``capabilities`` what the printer accepts (a profile); ``state`` what an
+association created; ``records`` and ``render`` the log, the film records and
+their pictures; ``events`` the N-EVENT-REPORTs; ``faults`` the fault language
+and ``connection`` what faults do to a connection; ``layout`` display formats
+and film sizes; ``sop`` the SOP class names; ``tls``; ``cli`` the command line.
 """
 from hcserver.simulator.cli import main
 from hcserver.simulator.faults import FAULT_SYNTAX, GARBAGE, Fault, parse_fault

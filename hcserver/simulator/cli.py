@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from hcserver import profiles
 from hcserver.simulator.faults import FAULT_SYNTAX, parse_fault, parse_printer_status
 from hcserver.simulator.scp import PrinterSimulator
 
@@ -31,6 +32,9 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--bind", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--ae-title", default="HCSIM", help="the printer's AE title (default HCSIM)")
     p.add_argument("--out", metavar="DIR", type=Path, help="directory for the printed films")
+    p.add_argument("--profile", choices=profiles.names(), metavar="NAME",
+                   help="emulate a printer profile: accept only the film sizes, layouts, media, magnifications, "
+                        "bit depth and Presentation LUT level it lists (one of: " + ", ".join(profiles.names()) + ")")
     p.add_argument("--grayscale-only", action="store_true", help="refuse the colour print classes")
     p.add_argument("--no-12bit", action="store_true", help="accept 8-bit images only")
     p.add_argument("--printer-status", default="NORMAL", metavar="STATUS[:INFO]",
@@ -49,6 +53,16 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="accept associations but no presentation context")
     p.add_argument("--check-called-ae", action="store_true",
                    help="reject associations whose called AE title is not --ae-title")
+    p.add_argument("--max-film-sessions", type=int, metavar="N",
+                   help="film sessions one association may hold at once; one more N-CREATE is refused "
+                        "with 0x0213 (default: no limit)")
+    p.add_argument("--session-print-only", action="store_true",
+                   help="print whole film sessions only: answer a film box's N-ACTION with 0xC616")
+    p.add_argument("--print-job-seconds", type=float, default=0.0, metavar="SECONDS",
+                   help="a print job is PENDING, then PRINTING, and DONE this long after its print action "
+                        "(default 0: DONE at once)")
+    p.add_argument("--print-job-events", action="store_true",
+                   help="report each change of a print job with an N-EVENT-REPORT (Print Job SOP class)")
     p.add_argument("--max-pdu", type=int, default=131072, help="maximum PDU size received (default 131072)")
     p.add_argument("--tls-cert", metavar="PEM", type=Path,
                    help="speak DICOM over TLS with this certificate (and its key, unless --tls-key)")
@@ -71,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         refuse = tuple(int(v, 0) for v in args.refuse.split(",")) if args.refuse else None
         if refuse is not None and len(refuse) != 3:
             raise ValueError("--refuse takes RESULT,SOURCE,REASON")
+        if args.print_job_seconds < 0:
+            raise ValueError("--print-job-seconds takes a time, not a negative number")
+        if args.max_film_sessions is not None and args.max_film_sessions < 1:
+            raise ValueError("--max-film-sessions is at least 1")
         if (args.tls_key or args.tls_ca) and not args.tls_cert:
             raise ValueError("--tls-key and --tls-ca need --tls-cert")
         for path in (args.tls_cert, args.tls_key, args.tls_ca):
@@ -94,7 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         refuse=refuse, accept_contexts=not args.no_contexts, supports_12bit=not args.no_12bit,
         check_called_ae=args.check_called_ae,
         tls_cert_file=args.tls_cert, tls_key_file=args.tls_key, tls_ca_file=args.tls_ca,
-        random_events=args.random_events, random_event=random_event, seed=args.seed,
+        random_events=args.random_events, random_event=random_event, seed=args.seed, profile=args.profile,
+        max_film_sessions=args.max_film_sessions, session_print_only=args.session_print_only,
+        print_job_seconds=args.print_job_seconds, print_job_events=args.print_job_events,
     )
     stop = threading.Event()
 
@@ -112,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cannot listen on {args.bind}:{args.port}: {exc}", file=sys.stderr)
             return 1
         print(f"printer simulator {args.ae_title} listening on {args.bind}:{sim.port}"
-              + (" (TLS)" if args.tls_cert else "")
+              + (" (TLS)" if args.tls_cert else "") + (f", emulating profile {args.profile}" if args.profile else "")
               + (f", films in {args.out}" if args.out else ""), file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass

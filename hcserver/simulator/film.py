@@ -39,9 +39,12 @@ def create_film_session(sim: PrinterSimulator, event: Any, st: AssocState, inst:
     prio = attrs.get("PrintPriority")
     if prio and str(prio).upper() not in ("HIGH", "MED", "LOW"):
         return Result(0x0106, comment="Print Priority must be HIGH, MED or LOW")
-    err = check_plut_ref(st, attrs)
+    err = sim.capabilities.check_film_session(attrs) or check_plut_ref(st, attrs)
     if err:
         return err
+    if sim.max_film_sessions is not None and len(st.sessions) >= sim.max_film_sessions:
+        # as printers that keep one film session per association: delete the last one first
+        return Result(0x0213, comment=f"at most {sim.max_film_sessions} film session(s) per association")
     uid, err = st.new_uid(inst)
     if err:
         return err
@@ -102,10 +105,10 @@ def create_film_box(sim: PrinterSimulator, event: Any, st: AssocState, inst: str
     orientation = str(attrs.get("FilmOrientation") or "PORTRAIT").upper()
     if orientation not in ("PORTRAIT", "LANDSCAPE"):
         return Result(0x0106, comment="Film Orientation must be PORTRAIT or LANDSCAPE")
-    size = str(attrs.get("FilmSizeID") or "8INX10IN").upper()
+    size = str(attrs.get("FilmSizeID") or sim.capabilities.default_film_size).upper()
     if film_size_mm(size) is None:
         return Result(0x0106, comment=f"unknown Film Size ID {size}"[:64])
-    err = check_plut_ref(st, attrs)
+    err = sim.capabilities.check_film_box(attrs) or check_plut_ref(st, attrs)
     if err:
         return err
     uid, err = st.new_uid(inst)
@@ -161,6 +164,8 @@ def action_film_box(sim: PrinterSimulator, event: Any, st: AssocState, inst: str
         return Result(0x0112, comment="no such film box")
     if event.action_type != 1:
         return Result(0x0123, comment="only action 1 (print)")
+    if sim.session_print_only:
+        return Result(0xC616, comment="this printer prints whole film sessions only")
     empty = not any(st.image_boxes[i].pixels for i in fb.image_boxes)
     natural = 0xB603 if empty else 0x0000
     status = natural if answer is None else answer

@@ -30,6 +30,9 @@ def set_image_box(sim: PrinterSimulator, event: Any, st: AssocState, inst: str |
         if other in mods:
             return Result(0x0106, comment=f"{other} sent to a {SOP_NAMES[ib.sop_class]}")
         return Result(0x0121, comment=f"{seq_kw} missing")
+    err = sim.capabilities.check_image_box(mods)
+    if err:
+        return err
     item = seq[0]
     for kw in ("Rows", "Columns", "PixelData"):
         if item.get(kw) in (None, b"", 0):

@@ -13,7 +13,7 @@ from hcserver.server import Operations
 from hcserver.spool import Spool
 
 # Operations that need running printer workers; the daemon tests cover them.
-NEEDS_WORKERS = {"printers", "enable", "disable", "accept", "reject", "echo", "reload"}
+NEEDS_WORKERS = {"printers", "enable", "disable", "accept", "reject", "echo", "reload", "probe"}
 
 
 def make_operations(base: Path) -> Operations:
