@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -275,3 +277,21 @@ driver = "fax"
                   "orientation = 'landscape'\npriority = 'HIGH'\n", "t").dicom_in.routes["X"]
     assert (store.service, store.film_size, store.orientation, store.priority) == (
         "store", "14INX17IN", "LANDSCAPE", "high")
+
+
+def test_the_front_doors_associations_count_against_the_open_file_limit():
+    # In a child: connection_capacity raises the soft limit to the hard one, which we lower there.
+    program = f"""
+import resource
+from hcserver.config import parse
+from hcserver.server.transport import FD_MARGIN, connection_capacity
+resource.setrlimit(resource.RLIMIT_NOFILE, (1000, 1000))
+base = {DICOM_IN.split('[dicom_in]')[0]!r} + '[server]\\nmax_connections = 900\\n'
+door = (base + '[dicom_in]' + {DICOM_IN.split('[dicom_in]')[1]!r} + 'max_associations = 100\\n'
+        + '[dicom_in.ae.FILMSPOOL]\\nservice = "print"\\nprinter = "dryview"\\n')
+print(connection_capacity(parse(base, "t")), connection_capacity(parse(door, "t")), FD_MARGIN)
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    without, with_door, margin = map(int, done.stdout.split())
+    assert without == 1000 - margin
+    assert with_door == 1000 - margin - 100
