@@ -28,6 +28,8 @@ class PrinterProfile:
     color: bool = False
     magnification: str = "CUBIC"  # REPLICATE, BILINEAR, CUBIC, NONE
     max_pixels: int = MAX_IMAGE_PIXELS     # the budget of each image (see MAX_IMAGE_PIXELS)
+    compose: bool = False       # compose every film into one STANDARD\1,1 box, as CUSTOM films are
+    notes: tuple[str, ...] = ()  # said of every film before the formatter's own notes (how it was fitted)
 
 
 @dataclass(frozen=True)

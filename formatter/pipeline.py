@@ -144,6 +144,19 @@ def _placement(ds: Dataset, info: ImageInfo, frame: dict, rect: BoxRect, magnifi
                               f"larger than its box ({rect.width * mm:.1f} x {rect.height * mm:.1f} mm)")
         method = magnification if magnification != "NONE" else "REPLICATE"
         return placement, method, round(columns * spacing[1], 3)
+    if frame["requested_image_size"]:
+        width = frame["requested_image_size"]
+        column_mm = width / columns
+        placement = place_true_size(rows, columns, (column_mm * pixel_aspect(ds, frame["frame"]), column_mm),
+                                    output.dpi)
+        if placement.columns > rect.width or placement.rows > rect.height:
+            mm = MM_PER_INCH / output.dpi
+            raise OptionError(f"{here}.requested_image_size",
+                              f"at {width:g} mm wide the image is {placement.columns * mm:.1f} x "
+                              f"{placement.rows * mm:.1f} mm, larger than its box ({rect.width * mm:.1f} x "
+                              f"{rect.height * mm:.1f} mm)")
+        method = magnification if magnification != "NONE" else "REPLICATE"
+        return placement, method, width
     if magnification == "NONE":
         return place_cropped(rows, columns, rect.width, rect.height), "NONE", None
     aspect = pixel_aspect(ds, frame["frame"])
@@ -248,13 +261,16 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
     free = iter(p for p in range(1, len(rects) + 1) if p not in {f["position"] for f in film["frames"]})
 
     sources = _Images(images, profile.max_pixels)
-    notes: list[str] = []
+    notes: list[str] = list(profile.notes)
     boxes: list[ImageBox] = []
-    canvas: np.ndarray | None = None      # with CUSTOM, the whole film: its frames are placed on it
-    if custom:
+    canvas: np.ndarray | None = None      # a composed film (CUSTOM, or as the profile says): its frames go on it
+    if custom or profile.compose:
         shape = (size[1], size[0], 3) if colour else (size[1], size[0])
         canvas = np.full(shape, _density_value(film["border_density"], film, output),
                          dtype=np.uint8 if output.out_max == 255 else np.uint16)
+        empty = _density_value(film["empty_image_density"], film, output)
+        for rect in rects:       # the image boxes of a composed layout, empty until a frame fills one
+            canvas[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width] = empty
     for j, frame in enumerate(film["frames"]):
         here = f"{where}.frames[{j}]"
         if custom:
@@ -265,8 +281,8 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
             rect = rects[position - 1]
         try:
             path, ds, info = sources.get(frame["image"], here)
-            rendered = render_frame(frame, ds, info, path, here, rect, magnification, output,
-                                    {"Film": str(index + 1), "Box": str(position)})
+            rendered = render_frame(frame, ds, info, path, here, rect, frame["magnification"] or magnification,
+                                    output, {"Film": str(index + 1), "Box": str(position)})
         except UnprintableImage as exc:
             raise UnprintableImage(exc.path, f"{exc.reason} ({here})") from None
         notes.extend(rendered.notes)
@@ -277,6 +293,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
             _place(canvas, rect, pixels)
         else:
             boxes.append(ImageBox(position=position, pixels=rendered.pixels, polarity=frame["polarity"],
+                                  magnification=frame["magnification"], smoothing=frame["smoothing"],
                                   requested_image_size_mm=rendered.requested_image_size_mm))
 
     if canvas is not None:

@@ -14,7 +14,8 @@ def test_frame_defaults_are_filled():
     assert F.check_frame_options({"image": "ct"}, WHERE) == {
         "image": "ct", "frame": 0, "position": None, "window": None, "voi_function": None,
         "polarity": "NORMAL", "contrast": 1.0, "brightness": 0.0, "true_size": False,
-        "annotations": [], "graphics": [], "overlays": True, "rect_mm": None}
+        "annotations": [], "graphics": [], "overlays": True, "rect_mm": None,
+        "magnification": None, "smoothing": None, "requested_image_size": None}
     assert set(F.check_frame_options("ct", WHERE)) == set(F.FRAME_OPTIONS)
 
 
