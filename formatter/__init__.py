@@ -54,6 +54,10 @@ Film options (a film of a job spec)
     here and sent as one ``STANDARD\\1,1`` box; at most 100 frames).
 ``magnification``
     ``REPLICATE``, ``BILINEAR``, ``CUBIC`` or ``NONE``; default: the printer's.
+``bit_depth``
+    8 or 12: the bits of the grey pixels asked for (default: the printer's). The formatter makes
+    what the profile says (``PrinterProfile.bit_depth``), which the server fits to the printer
+    (``hcserver.filmplan``).
 ``border_density``, ``empty_image_density``
     ``BLACK`` (default), ``WHITE`` or hundredths of optical density.
 ``min_density``, ``max_density``
@@ -117,6 +121,18 @@ Frame options
 ``rect_mm``
     ``[x, y, width, height]`` in mm from the film's top-left corner; CUSTOM
     layouts only, where it is required.
+``magnification``, ``smoothing``
+    the frame's image box's own (Magnification Type, Smoothing Type), else the
+    film's; the magnification is also how the frame is resampled.
+``requested_image_size``
+    the image's width on the film in mm (> 0, at most 1000): the frame is
+    formatted to that width, aspect ratio kept, and its box carries Requested
+    Image Size; refused if it does not fit its box, and together with
+    ``true_size``.
+
+A profile with ``compose`` makes any layout a composed film, as CUSTOM is: its
+frames are drawn into their boxes on one film-sized image (empty boxes in the
+Empty Image Density), sent as one ``STANDARD\\1,1`` box.
 
 Ink options of annotations and graphics: ``"grey": 0..1`` (1 = white) or
 ``"color": "#rrggbb"`` / ``[r, g, b]`` (luminance on a grey film); default

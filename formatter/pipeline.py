@@ -20,7 +20,9 @@ at the printer's dpi on a film-sized canvas filled with the Border Density
 (Polarity REVERSE is applied to the frame's pixels, since one box cannot carry
 several polarities), and the canvas is the film's single image box: the sheet
 says ``STANDARD\\1,1`` and its one rectangle is the whole film. Frames are
-drawn in order, so a later frame covers an earlier one where they overlap.
+drawn in order, so a later frame covers an earlier one where they overlap. A profile with
+``compose`` (a printer that lacks the film's layout) composes any layout so: its boxes are
+filled with the Empty Image Density and each frame is drawn into its own box.
 
 True size (``true_size``): resampled to the physical size at the printer's
 dpi (REPLICATE when the film's magnification is NONE, which cannot scale),

@@ -270,11 +270,13 @@ _SENT_WHEN_GIVEN = "Sent only when the job gives it."
 
 FILM_BOX = Spec("film-box", "N-CREATE", (
     Attribute("ImageDisplayFormat", lambda f: f.sheet.display_format, ALWAYS, USER, Varies(
-        "The film's layout: $layouts (default: defaults.layout, $default_layout). A `CUSTOM` layout is "
-        "composed by this server into one image and sent as `STANDARD\\1,1`.",
+        "The film's layout: $layouts (default: defaults.layout, $default_layout). A `CUSTOM` layout, and one "
+        "the printer's display_formats do not list where they list `STANDARD\\1,1` (with a warning on the job), "
+        "is composed by this server into one image and sent as `STANDARD\\1,1`.",
         (({}, "The film's layout: $layouts (default: defaults.layout, $default_layout); this printer accepts "
-              "$display_formats. A `CUSTOM` layout is composed by this server into one image and sent as "
-              "`STANDARD\\1,1`."),))),
+              "$display_formats. A `CUSTOM` layout, and one this printer does not list where it lists "
+              "`STANDARD\\1,1` (with a warning on the job), is composed by this server into one image and sent "
+              "as `STANDARD\\1,1`."),))),
     Attribute("AnnotationDisplayFormatID", lambda f: f.printer.annotation_display_format_id if f.annotated else None,
               ANAP, CONFIG, Varies(
                   "The printer's annotation_display_format_id. Sent only with annotation_box = true, when the film "
@@ -336,7 +338,8 @@ _GRAYSCALE_PIXELS = (
               by_bit_depth("`7`, or `11` with bit_depth = 12", "`7`", "`11`")),
     Attribute("PixelRepresentation", Fixed(0, "(unsigned)"), ALWAYS, AUTO),
     Attribute("PixelData", _pixel_bytes, ALWAYS, AUTO,
-              by_bit_depth("The pixels: OB with 8 bits, OW with 12 bits (bit_depth = 12).",
+              by_bit_depth("The pixels: OB with 8 bits, OW with 12 bits (bit_depth = 12; a film asking for 12 "
+                           "bits on a printer with bit_depth = 8 is formatted at 8, with a warning on the job).",
                            "8-bit pixels (bit_depth = 8).", "12-bit pixels (bit_depth = 12)."),
               vr=by_bit_depth("OB or OW", "OB", "OW"), wire_vr=lambda px: "OB" if px.bits == 8 else "OW"),
 )
@@ -366,14 +369,15 @@ def _image_box(sequence: str, pixels: tuple[Attribute, ...]) -> tuple[Attribute,
                   "`NORMAL` or `REVERSE`: the frame's polarity (default `NORMAL`). For a `CUSTOM` layout this "
                   "server inverts the pixels itself and sends `NORMAL`."),
         Attribute("MagnificationType", lambda b: b.box.magnification or None, ANAP, USER,
-                  "The image box's own magnification type, when it has one (the Film Box's applies otherwise)."),
+                  "The frame's own magnification, one of the printer's magnification_types, when it has one (the "
+                  "Film Box's applies otherwise)."),
         Attribute("SmoothingType", lambda b: b.box.smoothing or None, ANAP, USER,
-                  "The image box's own smoothing type, when it has one."),
+                  "The frame's own smoothing, when it has one (the Film Box's applies otherwise)."),
         Attribute("RequestedImageSize",
                   lambda b: _ds_number(float(b.box.requested_image_size_mm)) if b.box.requested_image_size_mm
                   else None, ANAP, USER,
-                  "Width in mm of the image, for a frame printed at true size (from its Pixel Spacing); not sent "
-                  "otherwise."),
+                  "Width in mm of the image: the frame's requested_image_size, or for a frame printed at true size "
+                  "its width from Pixel Spacing (the pixels are formatted to that width); not sent otherwise."),
         Attribute(sequence, lambda b: b.pixels, ALWAYS, AUTO, Varies(
             "One item: the image, formatted by this server to the box's size in printer pixels (the printer's dpi).",
             (({}, "One item: the image, formatted by this server to the box's size in printer pixels (the "
