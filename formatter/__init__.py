@@ -16,6 +16,7 @@ Modules, one concept each:
 * :mod:`hcserver.formatter.annotations` - text templates over DICOM attributes
 * :mod:`hcserver.formatter.graphics` - lines, polylines, rectangles, ellipses, scale bar
 * :mod:`hcserver.formatter.overlay_planes` - DICOM overlay planes (60xx) burnt in
+* :mod:`hcserver.formatter.plut` - a film's Presentation LUT: checked, made for a bit depth, burnt in
 * :mod:`hcserver.formatter.pipeline` - :func:`format_film`
 * :mod:`hcserver.formatter.composition` - the whole film as one image (preview)
 
@@ -58,6 +59,10 @@ Film options (a film of a job spec)
     8 or 12: the bits of the grey pixels asked for (default: the printer's). The formatter makes
     what the profile says (``PrinterProfile.bit_depth``), which the server fits to the printer
     (``hcserver.filmplan``).
+``presentation_lut``
+    ``IDENTITY``, ``LIN OD``, ``{"gamma": g}`` or ``{"descriptor": [256|4096, 0, 10..16], "data": [...]}``
+    (:mod:`hcserver.formatter.plut`). Sent with the film (``FilmSheet.presentation_lut``, as a table at
+    the film's bit depth), or burnt into its pixels when ``PrinterProfile.burn_presentation_lut``.
 ``border_density``, ``empty_image_density``
     ``BLACK`` (default), ``WHITE`` or hundredths of optical density.
 ``min_density``, ``max_density``

@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from hcserver.formatter import plut
 from hcserver.formatter.annotations import template_problem
 from hcserver.formatter.composition import density_level
 from hcserver.formatter.geometry import (
@@ -40,7 +41,7 @@ FRAME_OPTIONS = ("image", "frame", "position", "window", "voi_function", "polari
                  "magnification", "smoothing", "requested_image_size")
 FILM_OPTIONS = ("film_size", "orientation", "layout", "magnification", "smoothing", "border_density",
                 "empty_image_density", "trim", "min_density", "max_density", "configuration_information",
-                "annotation_boxes", "bit_depth", "frames")
+                "annotation_boxes", "bit_depth", "presentation_lut", "frames")
 BIT_DEPTHS = (8, 12)
 REQUESTED_IMAGE_SIZE_RANGE = (0.0, 1000.0)   # mm, exclusive .. inclusive
 MAX_ANNOTATION_BOXES = 16
@@ -378,6 +379,11 @@ def check_film_options(film, where: str, images: Mapping[str, ImageInfo] | None 
     if bit_depth is not None and (not _is_whole(bit_depth) or bit_depth not in BIT_DEPTHS):
         raise OptionError(f"{where}.bit_depth", f"expected 8 or 12, got {bit_depth!r}")
     out["bit_depth"] = bit_depth
+    lut = film.get("presentation_lut")
+    try:
+        out["presentation_lut"] = None if lut is None else plut.check(lut)
+    except plut.LutError as exc:
+        raise OptionError(f"{where}.presentation_lut" + (f".{exc.field}" if exc.field else ""), exc.problem) from None
     texts = film.get("annotation_boxes") or []
     if (not isinstance(texts, list) or len(texts) > MAX_ANNOTATION_BOXES
             or not all(isinstance(t, str) and t.isascii() and t.isprintable() for t in texts)):

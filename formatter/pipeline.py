@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +53,7 @@ from hcserver.formatter.imaging import adjust, grey_levels, luminance, quantise,
 from hcserver.formatter.options import MAGNIFICATIONS, POLARITIES, OptionError, check_film_options  # noqa: F401
 from hcserver.formatter.overlay_planes import burn_overlays
 from hcserver.formatter.paint import ink_from, paint_blocks
+from hcserver.formatter.plut import burn_in, can_burn_in, lut_for
 from hcserver.formatter.resample import resample
 from hcserver.formatter.sizing import (  # noqa: F401
     Placement,
@@ -303,6 +304,15 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
         rects = (BoxRect(0, 0, size[0], size[1]),)
         layout = "STANDARD\\1,1"
     boxes.sort(key=lambda box: box.position)
+    lut = None if film["presentation_lut"] is None else lut_for(film["presentation_lut"], output.bit_depth)
+    if lut is not None and profile.burn_presentation_lut:
+        if colour:
+            raise OptionError(f"{where}.presentation_lut", "a colour film has no Presentation LUT to burn in")
+        if not can_burn_in(film["presentation_lut"]):
+            raise OptionError(f"{where}.presentation_lut", f"{lut.shape} cannot be burnt into the pixels "
+                                                           "(it needs the printer's densities)")
+        boxes = [replace(box, pixels=burn_in(box.pixels, lut, box.polarity)) for box in boxes]
+        lut = None
     return FilmSheet(
         index=index,
         display_format=layout,
@@ -323,6 +333,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
         configuration_information=film["configuration_information"],
         notes=tuple(notes),
         annotation_boxes=tuple(film.get("annotation_boxes") or ()),
+        presentation_lut=lut,
     )
 
 

@@ -16,6 +16,13 @@ the job (a ``format`` warning of each film):
 * **Bit depth.** A film asking for 12 bits (``bit_depth``) on a printer that takes 8
   (``bit_depth = 8``) is formatted at 8 bits: the grey levels are computed for 8 bits, not cut
   down from 12.
+* **Presentation LUT.** A film asking for a Presentation LUT (``presentation_lut``) on a printer
+  without the Presentation LUT SOP class (``presentation_lut = false``) has the LUT burnt into
+  its pixels by the formatter (:mod:`hcserver.formatter.plut`), unless it is IDENTITY, which
+  changes nothing. ``LIN OD`` cannot be burnt in (it needs the printer's densities) and is
+  refused, as is any Presentation LUT on a colour printer (Basic Color Print has none). A printer
+  configured with it that does not accept the SOP class on the association is the driver's
+  to handle (:mod:`hcserver.drivers.dicom.film_session`), the same way.
 
 Nothing else is fitted: a film size, medium, destination or magnification type the printer does
 not list is the spec's error (:mod:`hcserver.jobspec`), because printing on another film or
@@ -28,6 +35,7 @@ from typing import Any
 
 from hcserver.drivers.settings import PrinterConfig
 from hcserver.formatter.geometry import is_custom
+from hcserver.formatter.plut import can_burn_in
 
 #: The display format a composed film is sent as: one image box, the whole film.
 ONE_BOX = "STANDARD\\1,1"
@@ -51,6 +59,7 @@ class FilmPlan:
 
     compose: bool = False          # composed by this server into one STANDARD\1,1 box
     bit_depth: int = 8             # the grey pixels' bits: 8 or 12
+    burn_presentation_lut: bool = False   # the film's Presentation LUT applied to its pixels, none sent
     warnings: tuple[str, ...] = ()
 
     @property
@@ -65,7 +74,8 @@ def _listed(printer: PrinterConfig, layout: str) -> bool:
 
 def plan_film(film: dict[str, Any], printer: PrinterConfig, where: str = "") -> FilmPlan:
     """The plan for one normalised ``film`` (its ``layout`` and ``bit_depth``) on ``printer``;
-    ``where`` prefixes field names (``films[0].``).
+    ``where`` prefixes the field names of a refusal (``films[0].``); a warning names the field alone,
+    so the films of a job fitted alike say the same (the worker records it once).
     Raises :class:`PlanError` when no fallback fits."""
     warnings: list[str] = []
     layout = film["layout"]
@@ -78,12 +88,31 @@ def plan_film(film: dict[str, Any], printer: PrinterConfig, where: str = "") -> 
                                               f"{', '.join(printer.display_formats)} ({what} {ONE_BOX}, "
                                               f"which it does not list either)")
         if not compose:
-            warnings.append(f"{where}layout: printer {printer.name!r} does not list {layout}: the film is "
+            warnings.append(f"layout: printer {printer.name!r} does not list {layout}: a film in it is "
                             f"composed by this server and sent as one {ONE_BOX} image")
             compose = True
     asked = film.get("bit_depth") or printer.bit_depth
     bit_depth = min(asked, printer.bit_depth)
     if bit_depth < asked:
-        warnings.append(f"{where}bit_depth: printer {printer.name!r} takes {printer.bit_depth}-bit images: "
+        warnings.append(f"bit_depth: printer {printer.name!r} takes {printer.bit_depth}-bit images: "
                         f"printed at {bit_depth} bits instead of {asked}")
-    return FilmPlan(compose=compose, bit_depth=bit_depth, warnings=tuple(warnings))
+    burn = _burn_presentation_lut(film.get("presentation_lut"), printer, where, warnings)
+    return FilmPlan(compose=compose, bit_depth=bit_depth, burn_presentation_lut=burn, warnings=tuple(warnings))
+
+
+def _burn_presentation_lut(lut: Any, printer: PrinterConfig, where: str, warnings: list[str]) -> bool:
+    """Whether the film's Presentation LUT (normalised) is burnt into its pixels."""
+    if lut is None:
+        return False
+    if printer.color:
+        raise PlanError(f"{where}presentation_lut", f"printer {printer.name!r} prints in colour (Basic Color Image "
+                                                    "Box), which takes no Presentation LUT")
+    if printer.presentation_lut or lut == "IDENTITY":
+        return False          # sent as asked; or, burnt in, IDENTITY would change nothing
+    if not can_burn_in(lut):
+        raise PlanError(f"{where}presentation_lut", f"printer {printer.name!r} has no Presentation LUT SOP class "
+                                                    f"(presentation_lut = false), and {lut} cannot be burnt into "
+                                                    "the pixels without the printer's densities")
+    warnings.append(f"presentation_lut: printer {printer.name!r} has no Presentation LUT SOP class "
+                    "(presentation_lut = false): the film's Presentation LUT is burnt into its pixels")
+    return True

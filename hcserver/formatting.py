@@ -98,7 +98,8 @@ def printer_profile(printer: PrinterConfig, film: dict, color: bool, index: int,
     plan = plan_film(film, printer, f"films[{index}].")
     return PrinterProfile(dpi=printer.dpi, bit_depth=plan.bit_depth, color=color,
                           magnification=film.get("magnification") or printer.defaults.magnification,
-                          max_pixels=max_pixels, compose=plan.compose, notes=plan.warnings)
+                          max_pixels=max_pixels, compose=plan.compose, notes=plan.warnings,
+                          burn_presentation_lut=plan.burn_presentation_lut)
 
 
 class FormatPool:

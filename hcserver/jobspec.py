@@ -135,6 +135,13 @@ class JobSpecValidator:
             raise SpecError("films", f"{len(films)} films exceed the limit of {self.config.max_films_per_job} "
                                      f"per job")
         job["films"] = [self._film(film, printer, f"films[{i}].") for i, film in enumerate(films)]
+        if printer.presentation_lut and printer.plut_in_film_session:
+            luts = [film.get("presentation_lut") for film in job["films"]]
+            other = next((i for i, lut in enumerate(luts) if lut != luts[0]), None)
+            if other is not None:
+                raise SpecError(f"films[{other}].presentation_lut",
+                                f"printer {name!r} takes the Presentation LUT on the film session "
+                                "(plut_in_film_session = true): every film of a job must have the same one")
         job["color"] = printer.color and any(
             self.image_info(frame["image"]).color for film in job["films"] for frame in film["frames"])
         return job

@@ -29,6 +29,7 @@ from hcserver.drivers.base import JobTicket
 from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
 from hcserver.drivers.settings import PrinterConfig
 from hcserver.formatter.film import FilmSheet, ImageBox
+from hcserver.formatter.plut import PresentationLUT
 
 # Presence of Value and Source, as PS3.2 attribute tables show them.
 ALWAYS, ANAP = "ALWAYS", "ANAP"
@@ -226,8 +227,24 @@ PRINT_JOB_STATUS = Spec("print-job", "N-GET", (
     Attribute("ExecutionStatusInfo", None, ANAP, PRINTER, "Provided by the printer, e.g. `FILM JAM`."),
 ))
 
+def _lut_data(lut: PresentationLUT) -> bytes:
+    return np.asarray(lut.data, dtype="<u2").tobytes()
+
+
+#: N-CREATE Presentation LUT; its inputs are the :class:`~hcserver.formatter.plut.PresentationLUT`.
 PRESENTATION_LUT = Spec("presentation-lut", "N-CREATE", (
-    Attribute("PresentationLUTShape", Fixed("IDENTITY"), ALWAYS, AUTO),
+    Attribute("PresentationLUTShape", lambda lut: lut.shape, ANAP, USER,
+              "The film's presentation_lut when it is a shape, `IDENTITY` or `LIN OD`; `IDENTITY` for a film that "
+              "gives none. Not sent with a Presentation LUT Sequence."),
+    Attribute("PresentationLUTSequence", lambda lut: lut if lut.shape is None else None, ANAP, USER,
+              "One item: the film's presentation_lut when it is a table (`{\"descriptor\", \"data\"}`, "
+              "sampled to one entry per input value of the image's bit depth) or a gamma (made into a table of "
+              "12-bit entries, one per input value).",
+              items=(Attribute("LUTDescriptor", lambda lut: list(lut.descriptor), ALWAYS, USER,
+                               "Entries (256 for 8-bit images, 4096 for 12-bit ones), 0, the bits of an entry "
+                               "(10 to 16).", vr="US"),
+                     Attribute("LUTData", _lut_data, ALWAYS, USER, "The P-values, one per input value.",
+                               vr="OW"))),
 ))
 
 
