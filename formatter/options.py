@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from hcserver.formatter import plut
 from hcserver.formatter.annotations import template_problem
 from hcserver.formatter.composition import density_level
 from hcserver.formatter.geometry import (
@@ -37,10 +38,12 @@ from hcserver.formatter.source import ImageInfo
 POLARITIES = ("NORMAL", "REVERSE")
 FRAME_OPTIONS = ("image", "frame", "position", "window", "voi_function", "polarity", "contrast",
                  "brightness", "true_size", "annotations", "graphics", "overlays", "rect_mm", "native_size",
-                 "requested_image_size_mm")
+                 "magnification", "smoothing", "requested_image_size")
 FILM_OPTIONS = ("film_size", "orientation", "layout", "magnification", "smoothing", "border_density",
                 "empty_image_density", "trim", "min_density", "max_density", "configuration_information",
-                "annotation_boxes", "frames")
+                "annotation_boxes", "bit_depth", "presentation_lut", "frames")
+BIT_DEPTHS = (8, 12)
+REQUESTED_IMAGE_SIZE_RANGE = (0.0, 1000.0)   # mm, exclusive .. inclusive
 MAX_ANNOTATION_BOXES = 16
 INK_OPTIONS = ("grey", "color", "outline")
 MAX_ANNOTATIONS = 32
@@ -49,7 +52,6 @@ MAX_POINTS = 10000
 CONTRAST_RANGE = (0.0, 10.0)      # exclusive .. inclusive
 BRIGHTNESS_RANGE = (-1.0, 1.0)
 SIZE_MM_RANGE = (0.5, 50.0)
-REQUESTED_SIZE_MM_RANGE = (0.0, 1000.0)   # an image box's Requested Image Size (its width, mm)
 WINDOW_LIMIT = 1e9                # larger centres or widths are mistakes, not windows
 WIDTH_MM_RANGE = (0.05, 10.0)
 _WINDOW_SHAPES = ('{"center": number, "width": number > 0}, {"index": whole number >= 0}, '
@@ -308,12 +310,6 @@ def check_frame_options(frame, where: str, image: ImageInfo | None = None) -> di
     if native and true_size:
         raise OptionError(f"{where}.native_size", "give native_size or true_size, not both")
     out["native_size"] = native
-    requested = frame.get("requested_image_size_mm")
-    if requested is not None:
-        requested = _number(requested, f"{where}.requested_image_size_mm", *REQUESTED_SIZE_MM_RANGE, low_open=True)
-        if true_size:
-            raise OptionError(f"{where}.requested_image_size_mm", "true_size decides the requested size itself")
-    out["requested_image_size_mm"] = requested
     annotations = _list(frame.get("annotations") or [], f"{where}.annotations", MAX_ANNOTATIONS)
     out["annotations"] = [_annotation(a, f"{where}.annotations[{i}]") for i, a in enumerate(annotations)]
     graphics = _list(frame.get("graphics") or [], f"{where}.graphics", MAX_GRAPHICS)
@@ -331,6 +327,17 @@ def check_frame_options(frame, where: str, image: ImageInfo | None = None) -> di
                                                   f"got {rect!r}")
         rect = [float(v) for v in rect]
     out["rect_mm"] = rect
+    magnification = frame.get("magnification")
+    out["magnification"] = None if magnification is None else _choice(magnification, MAGNIFICATIONS,
+                                                                       f"{where}.magnification")
+    out["smoothing"] = _text(frame, "smoothing", where)
+    size = frame.get("requested_image_size")
+    if size is not None:
+        size = _number(size, f"{where}.requested_image_size", *REQUESTED_IMAGE_SIZE_RANGE, low_open=True)
+        if true_size:
+            raise OptionError(f"{where}.requested_image_size", "give true_size or requested_image_size, not both "
+                                                               "(true size is the width from Pixel Spacing)")
+    out["requested_image_size"] = size
     return out
 
 
@@ -374,6 +381,15 @@ def check_film_options(film, where: str, images: Mapping[str, ImageInfo] | None 
                                                                        f"{where}.magnification")
     for key in ("smoothing", "trim", "configuration_information"):
         out[key] = _text(film, key, where)
+    bit_depth = film.get("bit_depth")
+    if bit_depth is not None and (not _is_whole(bit_depth) or bit_depth not in BIT_DEPTHS):
+        raise OptionError(f"{where}.bit_depth", f"expected 8 or 12, got {bit_depth!r}")
+    out["bit_depth"] = bit_depth
+    lut = film.get("presentation_lut")
+    try:
+        out["presentation_lut"] = None if lut is None else plut.check(lut)
+    except plut.LutError as exc:
+        raise OptionError(f"{where}.presentation_lut" + (f".{exc.field}" if exc.field else ""), exc.problem) from None
     texts = film.get("annotation_boxes") or []
     if (not isinstance(texts, list) or len(texts) > MAX_ANNOTATION_BOXES
             or not all(isinstance(t, str) and t.isascii() and t.isprintable() for t in texts)):

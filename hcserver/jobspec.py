@@ -21,6 +21,7 @@ from typing import Any
 
 from hcserver import formatter
 from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.filmplan import PlanError, plan_film
 from hcserver.formatter.geometry import MAGNIFICATIONS, ORIENTATIONS, film_size_id
 from hcserver.states import PRIORITIES
 
@@ -134,6 +135,13 @@ class JobSpecValidator:
             raise SpecError("films", f"{len(films)} films exceed the limit of {self.config.max_films_per_job} "
                                      f"per job")
         job["films"] = [self._film(film, printer, f"films[{i}].") for i, film in enumerate(films)]
+        if printer.presentation_lut and printer.plut_in_film_session:
+            luts = [film.get("presentation_lut") for film in job["films"]]
+            other = next((i for i, lut in enumerate(luts) if lut != luts[0]), None)
+            if other is not None:
+                raise SpecError(f"films[{other}].presentation_lut",
+                                f"printer {name!r} takes the Presentation LUT on the film session "
+                                "(plut_in_film_session = true): every film of a job must have the same one")
         job["color"] = printer.color and any(
             self.image_info(frame["image"]).color for film in job["films"] for frame in film["frames"])
         return job
@@ -174,12 +182,10 @@ class JobSpecValidator:
             raise SpecError(f"{where}frames", "expected a non-empty list of frames")
         layout = _str(film, "layout", where, d.layout) or formatter.auto_layout(
             len(frames), film_size, orientation, printer.display_formats)
-        if printer.display_formats and layout not in printer.display_formats and layout != "CUSTOM":
-            raise SpecError(f"{where}layout", f"printer {printer.name!r} accepts only: "
-                                              f"{', '.join(printer.display_formats)}")
+        magnifications = [m for m in MAGNIFICATIONS if m in printer.magnification_types]
         magnification = _choice(_upper(_str(film, "magnification", where, d.magnification)), f"{where}magnification",
-                                [m for m in MAGNIFICATIONS if m in printer.magnification_types])
-        resolved = [self._frame(frame, f"{where}frames[{i}].") for i, frame in enumerate(frames)]
+                                magnifications)
+        resolved = [self._frame(frame, f"{where}frames[{i}].", magnifications) for i, frame in enumerate(frames)]
         candidate = {**film, "film_size": film_size, "orientation": orientation, "layout": layout,
                      "magnification": magnification, "frames": resolved,
                      "configuration_information": _str(film, "configuration_information", where,
@@ -191,11 +197,13 @@ class JobSpecValidator:
                                                         f"annotation boxes (annotation_box = true)")
         infos = {frame["image"]: self.image_info(frame["image"]) for frame in resolved}
         try:
-            return formatter.check_film_options(candidate, where.rstrip("."), infos)
-        except formatter.OptionError as exc:
+            checked = formatter.check_film_options(candidate, where.rstrip("."), infos)
+            plan_film(checked, printer, where)     # refused here if no fallback fits the printer
+        except (formatter.OptionError, PlanError) as exc:
             raise SpecError(exc.field, exc.problem) from None
+        return checked
 
-    def _frame(self, frame: Any, where: str) -> dict:
+    def _frame(self, frame: Any, where: str, magnifications: list[str]) -> dict:
         """The frame with its image reference resolved to the spool digest (options: formatter)."""
         if isinstance(frame, str):
             frame = {"image": frame}
@@ -204,4 +212,6 @@ class JobSpecValidator:
         _unknown(frame, FRAME_KEYS, where)
         if "image" not in frame:
             raise SpecError(f"{where}image", "missing")
+        if frame.get("magnification") is not None:   # an image box's own, among the printer's like the film's
+            _choice(_upper(_str(frame, "magnification", where, None)), f"{where}magnification", magnifications)
         return {**frame, "image": self.resolve_image(frame["image"], f"{where}image")}

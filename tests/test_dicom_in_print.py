@@ -51,7 +51,7 @@ def test_a_film_box_print_is_a_job_of_one_film_with_what_the_modality_asked_for(
     frames = film["frames"]
     assert [f["position"] for f in frames] == [1, 2, 3]
     assert [f["polarity"] for f in frames] == ["NORMAL", "REVERSE", "NORMAL"]
-    assert [f["requested_image_size_mm"] for f in frames] == [None, None, 120.0]
+    assert [f["requested_image_size"] for f in frames] == [None, None, 120.0]
     assert all(f["native_size"] and f["window"] == {"center": 127.5, "width": 255.0} for f in frames)
     for frame, sent in zip(frames, images):
         assert np.array_equal(pixels_of(door, digest(frame)), sent)   # the pixels as the modality sent them

@@ -15,7 +15,7 @@ def test_frame_defaults_are_filled():
         "image": "ct", "frame": 0, "position": None, "window": None, "voi_function": None,
         "polarity": "NORMAL", "contrast": 1.0, "brightness": 0.0, "true_size": False,
         "annotations": [], "graphics": [], "overlays": True, "rect_mm": None, "native_size": False,
-        "requested_image_size_mm": None}
+        "magnification": None, "smoothing": None, "requested_image_size": None}
     assert set(F.check_frame_options("ct", WHERE)) == set(F.FRAME_OPTIONS)
 
 
@@ -186,7 +186,7 @@ def test_native_size_and_requested_size_are_checked():
         F.check_frame_options({"image": "ct", "native_size": True, "true_size": True}, WHERE)
     with pytest.raises(F.OptionError, match=r"native_size: expected true or false"):
         F.check_frame_options({"image": "ct", "native_size": "yes"}, WHERE)
-    with pytest.raises(F.OptionError, match=r"requested_image_size_mm: expected a number more than 0"):
-        F.check_frame_options({"image": "ct", "requested_image_size_mm": 0}, WHERE)
-    assert F.check_frame_options({"image": "ct", "requested_image_size_mm": 120}, WHERE)[
-        "requested_image_size_mm"] == 120.0
+    with pytest.raises(F.OptionError, match=r"requested_image_size: expected a number more than 0"):
+        F.check_frame_options({"image": "ct", "requested_image_size": 0}, WHERE)
+    assert F.check_frame_options({"image": "ct", "native_size": True, "requested_image_size": 120}, WHERE)[
+        "requested_image_size"] == 120.0

@@ -261,7 +261,7 @@ def film_of(box: FilmBox, images: dict[str, ImageBox], printer: PrinterConfig,
         if image.digest is None:
             continue
         frame: dict[str, Any] = {"image": image.digest, "position": image.position, "native_size": True,
-                                 "polarity": image.polarity, "requested_image_size_mm": image.requested_size_mm}
+                                 "polarity": image.polarity, "requested_image_size": image.requested_size_mm}
         if image.sop_class != COLOR_IMAGE_BOX:
             frame.update(window=identity_window(image.bits), voi_function="LINEAR_EXACT")
         frames.append(frame)
