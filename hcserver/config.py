@@ -86,6 +86,19 @@ class _Collector:
             raise ConfigErrors(self.errors)
 
 
+#: How a pool picks the member for its next job (README, "Printer pools").
+POOL_POLICIES = ("first-available", "round-robin")
+
+
+@dataclass(frozen=True)
+class PoolConfig:
+    """A pool (CUPS: a class): jobs sent to it print on one of its printers, tried in this order."""
+
+    name: str
+    printers: tuple[str, ...]
+    policy: str = "first-available"
+
+
 @dataclass(frozen=True)
 class RemoteClient:
     name: str          # the owner of the jobs this client submits
@@ -158,6 +171,16 @@ class ServerConfig:
     audit_log: Path = Path("var/audit.log")
     tcp: TcpListener | None = None      # off unless [server.tcp] is configured
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
+    pools: dict[str, PoolConfig] = field(default_factory=dict)
+
+    def members(self, name: str) -> tuple[str, ...]:
+        """The printers a job sent to ``name`` may print on: a pool's, or the printer itself."""
+        pool = self.pools.get(name)
+        return pool.printers if pool else (name,)
+
+    def pools_of(self, printer: str) -> tuple[PoolConfig, ...]:
+        """The pools ``printer`` belongs to."""
+        return tuple(pool for pool in self.pools.values() if printer in pool.printers)
 
     @property
     def station(self) -> Station:
@@ -460,14 +483,44 @@ def _connection_checks(source: str, values: dict[str, Any], found: _Collector) -
                                         f"the largest upload allowed must fit"))
 
 
+def _pools(file: str, raw: Any, printers: dict[str, Any]) -> dict[str, PoolConfig]:
+    """``[pools.NAME]``: printers (configured ones, in the order they are tried) and a policy.
+    Pools and printers share one namespace: a job names either."""
+    pools: dict[str, PoolConfig] = {}
+    found = _Collector()
+    for name, entry in _check(file, "pools", raw, dict, "a table of pools").items():
+        with found.each():
+            base = f"pools.{name}"
+            _check(file, base, entry, dict, "a table with printers = [...] and policy")
+            if name in printers:
+                raise ConfigError(file, base, f"a printer is named {name!r} too: a job names a printer or a pool, "
+                                              "so their names must differ")
+            extra = sorted(set(entry) - {"printers", "policy"})
+            if extra:
+                raise ConfigError(file, f"{base}.{extra[0]}", "unknown key (allowed: policy, printers)")
+            members = _str_list(file, f"{base}.printers", entry.get("printers", []))
+            if not members:
+                raise ConfigError(file, f"{base}.printers", "a pool needs at least one printer")
+            for i, member in enumerate(members):
+                if member not in printers:
+                    raise ConfigError(file, f"{base}.printers[{i}]", f"no printer {member!r} (configured: "
+                                                                     f"{', '.join(printers)})")
+                if member in members[:i]:
+                    raise ConfigError(file, f"{base}.printers[{i}]", f"{member!r} is listed twice")
+            policy = _choice(file, f"{base}.policy", entry.get("policy", POOL_POLICIES[0]), POOL_POLICIES)
+            pools[name] = PoolConfig(name, members, policy)
+    found.raise_any()
+    return pools
+
+
 def parse(text: str, source: str) -> ServerConfig:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     for key in raw:
-        if key not in ("server", "printers"):
-            raise ConfigError(source, key, "unknown section (allowed: server, printers)")
+        if key not in ("server", "printers", "pools"):
+            raise ConfigError(source, key, "unknown section (allowed: server, printers, pools)")
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
     found = _Collector()
@@ -514,6 +567,9 @@ def parse(text: str, source: str) -> ServerConfig:
     for name, value in printers_raw.items():
         with found.each():
             printers[name] = _printer(source, name, value)
+    pools: dict[str, PoolConfig] = {}
+    with found.each():
+        pools = _pools(source, raw.get("pools", {}), printers_raw)
     found.raise_any()
     return ServerConfig(
         source=source,
@@ -523,6 +579,7 @@ def parse(text: str, source: str) -> ServerConfig:
         audit_log=audit_log if audit_log.is_absolute() else state_dir / audit_log,
         database=database,
         printers=printers,
+        pools=pools,
         **values,
     )
 

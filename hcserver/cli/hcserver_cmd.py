@@ -69,12 +69,14 @@ def serve(config, verbose, log_format):
 @cli.command("check-config")
 @click.option("-c", "--config", envvar="HCSERVER_CONFIG")
 def check_config(config):
-    """Check a configuration file; print its printers or the error (file, key, what is allowed)."""
+    """Check a configuration file; print its printers and pools or the error (file, key, what is allowed)."""
     cfg = _config(config)
     click.echo(f"{cfg.source}: OK")
     for name, printer in cfg.printers.items():
         where = f" {printer.ae_title}@{printer.host}:{printer.port}" if printer.driver == "dicom" else ""
         click.echo(f"  printer {name}: {printer.driver}{where}")
+    for name, pool in cfg.pools.items():
+        click.echo(f"  pool {name}: {', '.join(pool.printers)} ({pool.policy})")
 
 
 @cli.command()
