@@ -6,14 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hcserver.errors import ErrorCode
 from hcserver.events import JobChange, Notice
 from hcserver.models import Job, Printer
-from hcserver.queue.store import QueueError, Store, iso, node_of, now_in
+from hcserver.queue.store import QueueError, Store, insert_missing, iso, node_of, now_in
 from hcserver.states import UNFINISHED, PrinterState, PrinterTransition, printer_changes
 
 #: SQL: the printer prints its jobs (PrinterState.IDLE).
@@ -60,14 +58,8 @@ class Printers:
     def sync(self, names: Iterable[str]) -> None:
         """Give every configured printer its row (several nodes may do this at the same time)."""
         now = self.store.clock()
-        rows = [{"name": name, "enabled": True, "accepting": True, "stopped": False, "updated_at": now}
-                for name in names]
-        if not rows:
-            return
-        dialect = self.store.engine.dialect.name
-        insert_rows = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Printer)
-        with self.store.writing() as session:
-            session.execute(insert_rows.on_conflict_do_nothing(index_elements=["name"]), rows)
+        insert_missing(self.store, Printer, [{"name": name, "enabled": True, "accepting": True, "stopped": False,
+                                              "updated_at": now} for name in names])
 
     def get(self, name: str) -> Printer:
         with self.store.reading() as session:

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,6 +72,17 @@ def unwritable(error: BaseException) -> str | None:
         return None
     detail = str(error.orig or error).strip().splitlines()[0]   # the driver's words, not the SQL
     return f"the queue database could not be written: {detail}"
+
+
+def insert_missing(store: Store, model: type, rows: list[dict]) -> None:
+    """Insert the rows (keyed by ``name``) that are not there yet; several nodes may do this at
+    the same time (configured printers and pools)."""
+    if not rows:
+        return
+    dialect = store.engine.dialect.name
+    insert_rows = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model)
+    with store.writing() as session:
+        session.execute(insert_rows.on_conflict_do_nothing(index_elements=["name"]), rows)
 
 
 def unknown_job(job_id: int) -> QueueError:

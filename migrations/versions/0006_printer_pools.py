@@ -1,0 +1,33 @@
+"""printer pools: the printer a job's latest attempt ran on, and each pool's turn
+
+A job sent to a pool keeps the pool as its printer; ``printed_on`` names the member that took
+it. A round-robin pool remembers the member that took its latest job.
+
+Revision ID: 0006
+Revises: 0005
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("jobs") as jobs:
+        jobs.add_column(sa.Column("printed_on", sa.String(64), nullable=True))
+    # Jobs printed before pools existed ran on their own printer.
+    op.execute("UPDATE jobs SET printed_on = printer WHERE attempts > 0")
+    op.create_table("pools",
+                    sa.Column("name", sa.String(64), nullable=False),
+                    sa.Column("last_member", sa.String(64), nullable=True),
+                    sa.Column("updated_at", sa.DateTime(), nullable=True),
+                    sa.PrimaryKeyConstraint("name"))
+
+
+def downgrade() -> None:
+    op.drop_table("pools")
+    with op.batch_alter_table("jobs") as jobs:
+        jobs.drop_column("printed_on")
