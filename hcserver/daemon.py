@@ -75,7 +75,7 @@ class Daemon:
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
-        self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
+        self.bus.subscribe(self.dispatcher.changed)
         self.dispatcher.start()
         self.orphans.schedule(self.dispatcher.scheduler)
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
@@ -104,7 +104,7 @@ class Daemon:
             self.channel.announce(change)
 
     def reload(self) -> dict:
-        """Re-read the configuration file and apply its printers (SIGHUP, hcq reload).
+        """Re-read the configuration file and apply its printers and pools (SIGHUP, hcq reload).
 
         Server settings (socket, database, listeners, limits) need a restart; a bad file changes
         nothing and its error is returned."""
@@ -114,9 +114,11 @@ class Daemon:
             except ConfigError as exc:
                 log.error("reload refused: %s", exc)
                 raise
-            summary = self.dispatcher.reload(new)
+            held = self.operations.recheck_pools(new)   # before the members take the pools' jobs
+            summary: dict = self.dispatcher.reload(new)
             self.operations.use_config(new)
             self.config = new
+        summary["held"] = held
         log.info("configuration reloaded: %s", summary)
         return summary
 

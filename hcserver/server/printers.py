@@ -26,17 +26,19 @@ PROBE_START_S = 10            # how long a probe waits for the printer's worker 
 
 
 def views(ops: Operations, call: Call) -> dict:
+    """The printers, and the pools (their printers, policy, jobs, and the member that takes the next job)."""
     found = ops.queue.printers.views()
     for view in found:
         printer = ops.config.printers.get(view["name"])
         view["configured"] = printer is not None
+        view["pools"] = [pool.name for pool in ops.config.pools_of(view["name"])]
         worker = ops.dispatcher.workers.get(view["name"])
         view["association"] = worker.driver.association_state() if worker else None
         if printer:
             view["driver"] = printer.driver
             if printer.driver == "dicom":
                 view["address"] = f"{printer.ae_title}@{printer.host}:{printer.port}"
-    return {"printers": found}
+    return {"printers": found, "pools": ops.queue.pools.views(ops.config.pools.values())}
 
 
 def _change(ops: Operations, call: Call, transition: PrinterTransition, reason: str | None = None) -> dict:
