@@ -103,7 +103,7 @@ def cli(ctx, socket, config, token_file, token, ca_file):
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path())
 @click.option("--spec", type=click.Path(), help="A JSON job spec (images in it are paths relative to it).")
-@click.option("-p", "--printer")
+@click.option("-p", "--printer", help="A printer or a pool (default: the first printer).")
 @click.option("--priority", type=click.Choice(PRIORITIES))
 @click.option("--copies", type=click.IntRange(1, 99))
 @click.option("--layout", help="Display format, e.g. 'STANDARD\\2,2'; images are spread over as many films as needed.")
@@ -152,15 +152,23 @@ def _jobs_table(jobs: list[dict]) -> rich.table.Table:
             note = f"{len(job['warnings'])} warning(s)"
         if not note and job.get("node"):
             note = f"printing on node {job['node']}"
-        table.add_row(str(job["id"]), job["state"], job["printer"], job["priority"],
+        table.add_row(str(job["id"]), job["state"], _printer_cell(job), job["priority"],
                       f"{job['films_printed']}/{job['films_total']}", str(job["attempts"]), job["owner"],
                       job["created_at"][:19].replace("T", " "), note)
     return table
 
 
+def _printer_cell(job: dict) -> str:
+    """Where a job was sent, and for a pool's job the member printing or that printed it."""
+    member = job.get("printed_on")
+    if member and member != job["printer"] and job["state"] not in ("pending", "held"):
+        return f"{job['printer']} ({member})"
+    return job["printer"]
+
+
 @cli.command("list")
 @click.option("--all", "all_", is_flag=True, help="Include completed, failed and canceled jobs.")
-@click.option("--printer")
+@click.option("--printer", help="A printer (its jobs, and the pool jobs it prints or printed) or a pool.")
 @click.option("--json", "as_json", is_flag=True)
 @with_client
 def list_(client, all_, printer, as_json):
@@ -194,8 +202,8 @@ def show(client, job, as_json, with_log):
     if as_json:
         emit_json(data)
         return
-    for key in ("id", "state", "printer", "priority", "owner", "copies", "medium_type", "film_destination",
-                "label", "attempts", "not_before", "error", "created_at", "updated_at"):
+    for key in ("id", "state", "printer", "printed_on", "priority", "owner", "copies", "medium_type",
+                "film_destination", "label", "attempts", "not_before", "error", "created_at", "updated_at"):
         if data.get(key) is not None:
             click.echo(f"{key:17} {data[key]}")
     if data.get("private"):
@@ -285,7 +293,7 @@ def priority(client, job, priority):
 @click.argument("printer")
 @with_client
 def move(client, job, printer):
-    """Move a job that is not printing yet to another printer."""
+    """Move a job that is not printing yet to another printer or pool (PRINTER names either)."""
     result = client.move(job, printer)
     click.echo(f"job {job}: moved to {result['printer']}")
 
@@ -294,12 +302,41 @@ def move(client, job, printer):
 @click.option("--json", "as_json", is_flag=True)
 @with_client
 def printers(client, as_json):
-    """Printers: the node driving each, enabled, accepting, DICOM status, queued jobs."""
-    data = client.printers()
+    """Printers: the node driving each, enabled, accepting, DICOM status, queued jobs; then the
+    pools (--json: the printers only; hcq pools --json has the pools)."""
+    data, pools_data = client.printers_and_pools()
     if as_json:
         emit_json(data)
         return
     console().print(_printers_table(data))
+    if pools_data:
+        console().print(_pools_table(pools_data))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@with_client
+def pools(client, as_json):
+    """Pools: their printers (in the order they are offered a job), policy, queued jobs, the
+    jobs their printers are printing, and the printer that takes the next job."""
+    _, data = client.printers_and_pools()
+    if as_json:
+        emit_json(data)
+    elif data:
+        console().print(_pools_table(data))
+    else:
+        click.echo("no pools")
+
+
+def _pools_table(data: list[dict]) -> rich.table.Table:
+    table = new_table(box=None, header_style="bold", title="pools", title_justify="left")
+    for column in ("POOL", "POLICY", "PRINTERS", "QUEUED", "PRINTING", "NEXT"):
+        table.add_column(column)
+    for pool in data:
+        printing = ", ".join(f"{p['job']} on {p['printer']}" for p in pool["printing"]) or "-"
+        table.add_row(pool["name"], pool["policy"], ", ".join(pool["printers"]), str(pool["queued"]), printing,
+                      pool["next"] or "none free")
+    return table
 
 
 def _printers_table(data: list[dict]) -> rich.table.Table:
@@ -390,12 +427,13 @@ _printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print
 def reload(client):
     """Re-read the server's configuration and apply printer changes (like SIGHUP).
 
-    Queued jobs are kept; a removed printer's jobs are held. Example: hcq reload
+    Queued jobs are kept; a removed printer's or pool's jobs are held, and so are a changed pool's
+    jobs it can no longer print. Example: hcq reload
     """
     summary = client.reload()
     for key, names in summary.items():
         if names:
-            click.echo(f"{key}: {', '.join(names)}")
+            click.echo(f"{key.replace('_', ' ')}: {', '.join(map(str, names))}")
     if not any(summary.values()):
         click.echo("no printer changed")
 
