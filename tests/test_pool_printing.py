@@ -140,7 +140,7 @@ def test_round_robin_alternates_and_hcq_knows_pools(started, tmp_path, images):
         assert hcq(process, "move", str(out_of), "b").stdout.strip() == f"job {out_of}: moved to b"
         refused = hcq(process, "move", str(into), "laser")
         assert refused.returncode != 0
-        assert refused.stderr.strip() == "hcq: no printer or pool 'laser' (printers: a, b; pools: film)"
+        assert refused.stderr.strip() == "hcq: no printer or pool 'laser' (configured: a, b; pools: film)"
         with process.client() as hc:
             hc.release(into)
             hc.release(out_of)

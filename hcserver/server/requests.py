@@ -69,10 +69,12 @@ def _configured_printer(name: str, config: ServerConfig) -> str:
 
 def _configured_destination(name: str, config: ServerConfig) -> str:
     """A printer or a pool: where a job may be sent."""
-    if name not in config.printers and name not in config.pools:
-        pools = f"; pools: {', '.join(config.pools)}" if config.pools else ""
-        raise RequestError(ErrorCode.UNKNOWN_PRINTER, f"no printer or pool {name!r} (printers: "
-                                                      f"{', '.join(config.printers)}{pools})")
+    if name not in config.pools:
+        if name not in config.printers and config.pools:
+            raise RequestError(ErrorCode.UNKNOWN_PRINTER, f"no printer or pool {name!r} (configured: "
+                                                          f"{', '.join(config.printers)}; pools: "
+                                                          f"{', '.join(config.pools)})")
+        return _configured_printer(name, config)
     return name
 
 
