@@ -127,6 +127,9 @@ class Printer(Base):
     # The server process that drives this printer (one association per printer) and until when.
     driver_owner: Mapped[str | None] = mapped_column(String(160))
     driver_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # When its latest attempt ended in a retry (e.g. it is switched off), until one completes on
+    # it: its pools offer it their jobs last (hcserver.queue.pools).
+    retried_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Pool(Base):

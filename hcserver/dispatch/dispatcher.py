@@ -20,7 +20,7 @@ from hcserver.states import Transition
 log = logging.getLogger(__name__)
 
 #: Changes after which a pool's job may go to another member than before (see Dispatcher.changed).
-_FREES_POOL_JOBS = frozenset({Transition.START, Notice.PRINTER, Notice.PRINTER_RELEASED})
+_FREES_POOL_JOBS = frozenset({Transition.START, Transition.RETRY, Notice.PRINTER, Notice.PRINTER_RELEASED})
 
 
 class Dispatcher:
@@ -122,9 +122,10 @@ class Dispatcher:
                 worker.wake()
 
     def changed(self, change: JobChange) -> None:
-        """Event bus listener: wake the workers ``change`` concerns. A printer that starts a job or
-        changes state (stopped, disabled, rejecting, let go by its node) may leave a pool's job to
-        the next member, so the other members of its pools look again."""
+        """Event bus listener: wake the workers ``change`` concerns. A printer that starts a job,
+        retries one (it goes after the other members) or changes state (stopped, disabled,
+        rejecting, let go by its node) may leave a pool's job to the next member, so the other
+        members of its pools look again."""
         self.wake(change.printer)
         if change.kind in _FREES_POOL_JOBS:
             for pool in self.server.pools_of(change.printer):

@@ -301,6 +301,7 @@ class Attempts:
             printer = job.printed_on or job.printer   # the member, for a job sent to a pool
             if end.stop_printer is not None:
                 printer_changed = printers.change(session, printer, PrinterTransition.STOP, end.stop_printer)
+            pools_rule.attempt_ended(session, printer, end.transition, now)
             change = _close(session, job, end)
         if exchanges:
             exchanges.clear()   # written: never again

@@ -5,17 +5,21 @@ claims it (hcserver.queue.attempts: ``Attempts.claim_next``), which records that
 ``Job.printed_on``. A member takes a pool's jobs only while no member before it in the pool's
 order is *free*: enabled, not stopped, accepting new jobs, driven by a node (its lease runs)
 and not printing. The order is the pool's list of printers (first-available), or that list
-turned to begin after the member that took the pool's latest job (round-robin). So a member that
-is busy, stopped (a jam, a FAILURE status, a permanent rejection), disabled or rejecting is
-passed over, and the pool's waiting jobs go to the next member: nothing was assigned to it, so
-nothing has to be handed over. A job sent to a member itself stays that member's.
+turned to begin after the member that took the pool's latest job (round-robin); either way a
+member whose latest attempt ended in a retry (``Printer.retried_at``: it is switched off, not
+answering, busy) comes after the others until an attempt completes on it. So a member that is
+busy, stopped (a jam, a FAILURE status, a permanent rejection), disabled or rejecting is passed
+over, and the pool's waiting jobs go to the next member: nothing was assigned to it, so nothing
+has to be handed over. A member that cannot be reached is not stopped (nothing says why it
+fails): the job it failed is retried, and offered to the other members first. A job sent to a
+member itself stays that member's.
 
 The rule reads only the database, so it holds across nodes: each member is driven by one node,
 and a node claims only for the members it drives.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -24,16 +28,32 @@ from sqlalchemy.orm import Session
 from hcserver.config import PoolConfig
 from hcserver.models import Job, Pool, Printer
 from hcserver.queue.store import Store, insert_missing
-from hcserver.states import UNFINISHED, JobState
+from hcserver.states import UNFINISHED, JobState, Transition
 
 
-def order(pool: PoolConfig, last_member: str | None) -> tuple[str, ...]:
-    """The members in the order they are offered the pool's next job."""
+def order(pool: PoolConfig, last_member: str | None, retried: Collection[str] = ()) -> tuple[str, ...]:
+    """The members in the order they are offered the pool's next job; those ``retried`` last."""
     members = pool.printers
     if pool.policy == "round-robin" and last_member in members:
         turn = members.index(last_member) + 1
-        return members[turn:] + members[:turn]
-    return members
+        members = members[turn:] + members[:turn]
+    return tuple(sorted(members, key=lambda member: member in retried))   # stable: keeps the order otherwise
+
+
+def _retried(session: Session, names: Iterable[str]) -> set[str]:
+    """The printers among ``names`` whose latest attempt ended in a retry."""
+    return set(session.scalars(select(Printer.name).where(Printer.name.in_(list(names)),
+                                                          Printer.retried_at.is_not(None))))
+
+
+def attempt_ended(session: Session, printer: str, transition: Transition, now: datetime) -> None:
+    """An attempt on ``printer`` ended: a retry puts it after the other members of its pools, a
+    completed job puts it back in its place."""
+    if transition is Transition.RETRY:
+        session.execute(update(Printer).where(Printer.name == printer).values(retried_at=now))
+    elif transition is Transition.COMPLETE:
+        session.execute(update(Printer).where(Printer.name == printer, Printer.retried_at.is_not(None))
+                        .values(retried_at=None))
 
 
 def free(session: Session, names: Iterable[str], now: datetime) -> set[str]:
@@ -55,7 +75,9 @@ def takes_from(session: Session, member: str, pools: Sequence[PoolConfig], now: 
     if not pools or not session.scalar(select(Printer.accepting).where(Printer.name == member)):
         return []
     last = _last_members(session, (pool.name for pool in pools))
-    before = {pool.name: (members := order(pool, last.get(pool.name)))[:members.index(member)] for pool in pools}
+    retried = _retried(session, {name for pool in pools for name in pool.printers})
+    before = {pool.name: (members := order(pool, last.get(pool.name), retried))[:members.index(member)]
+              for pool in pools}
     others = {name for earlier in before.values() for name in earlier}
     taken = free(session, others, now) if others else set()
     return [name for name, earlier in before.items() if not taken.intersection(earlier)]
@@ -93,10 +115,11 @@ class Pools:
                     .order_by(Job.id)):
                 printing.setdefault(name, []).append({"job": job_id, "printer": member})
             last = _last_members(session, names)
-            available = free(session, {member for pool in pools for member in pool.printers}, now)
+            everyone = {member for pool in pools for member in pool.printers}
+            available, retried = free(session, everyone, now), _retried(session, everyone)
         views = []
         for pool in pools:
-            turn = order(pool, last.get(pool.name))
+            turn = order(pool, last.get(pool.name), retried)
             views.append({"name": pool.name, "policy": pool.policy, "printers": list(pool.printers),
                           "queued": queued.get(pool.name, 0), "printing": printing.get(pool.name, []),
                           "last_member": last.get(pool.name),
