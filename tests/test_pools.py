@@ -8,10 +8,13 @@ not printing); round-robin turns the order to begin after the member that took t
 from __future__ import annotations
 
 import pytest
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
 
 from hcserver import formatter
 from hcserver.config import ConfigError, parse
-from hcserver.db import make_engine, upgrade
+from hcserver.db import alembic_config, make_engine, upgrade
 from hcserver.jobspec import JobSpecValidator, SpecError
 from hcserver.queue import AttemptEnd, JobQueue
 from hcserver.states import PrinterTransition, Transition
@@ -220,6 +223,70 @@ def test_a_member_that_stops_leaves_its_pool_job_to_another_and_keeps_its_own(da
     assert (shown["state"], shown["printer"], shown["printed_on"]) == ("pending", "film", "a")
     assert pool.who_claims("b") == {"b": job}
     assert pool.claim("b") is None and pool.queue.views.state_of(own) == "pending"   # a's own job waits for a
+
+
+def _retry(pool: Pool, job: int) -> None:
+    """The attempt fails as on a printer nothing answers: the job is retried (here: due at once)."""
+    pool.queue.attempts.end(job, AttemptEnd(Transition.RETRY, "connection refused; retry at once",
+                                            not_before=pool.clock(), failed_attempts=1))
+
+
+@pytest.mark.parametrize("policy", ["first-available", "round-robin"])
+def test_a_member_whose_attempt_was_retried_is_offered_the_pools_jobs_last(database, policy):
+    pool = Pool(database, members="['a', 'b', 'c']", policy=policy)
+    job = pool.submit()
+    assert pool.claim("a") == job
+    _retry(pool, job)                                 # a is switched off: nothing answers
+    assert pool.queue.views.show(job)["state"] == "pending"
+    # Without it a, free again, would take the job again and again, and b never
+    assert pool.who_claims("a", "c", "b") == {"b": job}
+    pool.complete(job)
+    later = pool.submit()
+    # first-available: b; round-robin: c, after b; a comes last either way
+    expected = "b" if policy == "first-available" else "c"
+    assert pool.who_claims("a", "c", "b") == {expected: later}
+    view = pool.queue.pools.views(pool.config.pools.values())[0]
+    assert view["next"] == ("c" if policy == "first-available" else "b")
+    assert pool.queue.printers.get("a").retried_at is not None
+
+
+def test_a_retried_member_still_prints_when_no_other_member_is_free_and_its_place_comes_back(database):
+    pool = Pool(database)
+    first = pool.submit()
+    assert pool.claim("a") == first
+    _retry(pool, first)
+    busy = pool.submit("b", "high")
+    assert pool.claim("b") == busy                    # b prints its own (urgent) job: not free
+    assert pool.who_claims("a") == {"a": first}       # so a, the only free member, takes it after all
+    pool.complete(first)                              # a printed it: it is offered the pool's jobs first again
+    assert pool.queue.printers.get("a").retried_at is None
+    pool.complete(busy)
+    again = pool.submit()
+    assert pool.who_claims("b", "a") == {"a": again}
+
+
+def test_the_pools_migration_downgrades_and_upgrades_again_keeping_the_jobs(database):
+    pool = Pool(database)
+    printed, waiting = pool.submit(), pool.submit()
+    assert pool.claim("a") == printed
+    _retry(pool, printed)
+    engine = pool.queue.store.engine
+    scripts = ScriptDirectory.from_config(alembic_config(database))
+    migration = next(s for s in scripts.walk_revisions() if s.path.endswith("_printer_pools.py"))
+    with engine.begin() as connection:
+        config = alembic_config(database)
+        config.attributes["connection"] = connection
+        command.downgrade(config, migration.down_revision)
+    schema = inspect(engine)
+    assert "pools" not in schema.get_table_names()
+    assert "printed_on" not in {c["name"] for c in schema.get_columns("jobs")}
+    assert "retried_at" not in {c["name"] for c in schema.get_columns("printers")}
+    engine.dispose()
+    upgrade(engine)
+    with engine.connect() as connection:
+        rows = dict(connection.execute(text("SELECT id, printed_on FROM jobs")).all())
+    assert rows == {printed: "film", waiting: None}   # attempted before pools: printed on its own printer
+    engine.dispose()
 
 
 def test_pool_claims_respect_the_printer_leases_of_other_nodes(database):
