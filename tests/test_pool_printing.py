@@ -18,6 +18,7 @@ from hcserver.client import ClientError
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow   # every test starts a daemon process
 
@@ -104,6 +105,34 @@ def test_a_pool_prints_on_its_first_member_and_a_stopped_member_hands_its_pool_j
             again = hc.wait(hc.submit(one_film(images, "film")), timeout=60)
             assert again["printed_on"] == "sim"
     assert len(simulator.films) == 3 and dcmprscp.film_count() == 2
+
+
+@pytest.mark.dicom
+def test_a_switched_off_member_retries_its_pool_job_then_leaves_the_pools_jobs_to_the_others(
+        started, tmp_path, dcmprscp, images):
+    off = free_port()   # nothing listens: the printer is switched off (not stopped: nothing says why)
+    process = started(dicom_config({"off": off, "dcmtk": dcmprscp.port}) + pool("film", ["off", "dcmtk"]))
+    with process.client() as hc:
+        first = hc.submit(one_film(images, "film"))
+        result = hc.wait(first, timeout=60)
+        assert (result["state"], result["printed_on"]) == ("completed", "dcmtk")
+        kinds = [(e["kind"], e["reason"].split(" (node")[0]) for e in hc.show(first)["events"]
+                 if e["kind"] in ("start", "retry", "complete")]
+        assert [kind for kind, _ in kinds] == ["start", "retry", "start", "complete"]
+        assert kinds[0][1] == "printing on off (pool film)" and kinds[2][1] == "printing on dcmtk (pool film)"
+        assert not printer(hc, "off")["stopped"]
+
+        later = hc.wait(hc.submit(one_film(images, "film")), timeout=60)   # dcmtk first now: no retry
+        assert later["printed_on"] == "dcmtk" and later["attempts"] == 1
+        assert hc.printers_and_pools()[1][0]["next"] == "dcmtk"
+
+        with PrinterSimulator(port=off, out_dir=tmp_path / "films") as simulator:   # switched on again
+            own = hc.wait(hc.submit(one_film(images, "off")), timeout=60)   # its own job completes on it ...
+            assert own["state"] == "completed"
+            again = hc.wait(hc.submit(one_film(images, "film")), timeout=60)
+            assert again["printed_on"] == "off"                               # ... so it is first again
+            assert len(simulator.films) == 2
+    assert dcmprscp.film_count() == 2
 
 
 @pytest.mark.dicom
