@@ -11,6 +11,12 @@ A worker (one per printer) drives a driver like this::
 Any problem is raised as :class:`PrintFailure` carrying the policy action the
 worker applies to the job (retry, fail or stop-printer). Warnings go to the
 observer and printing goes on.
+
+A printer may print several films at once (DICOM: N-ACTION on the film session): ``print_film``
+then returns :data:`HELD` for a film the printer holds but was not told to print yet; it is
+printed with a later film of the job, and once ``print_film`` returns anything else every film
+held before it was accepted too (each announced with ``observer.film_accepted``). Films still
+held when printing stops were not printed.
 """
 from __future__ import annotations
 
@@ -38,16 +44,31 @@ class PrintFailure(Exception):
 
     ``in_doubt``: the film (``FilmSheet.index``) whose print request reached the printer, or may
     have, without an answer (the connection ended or timed out while waiting for it): the printer
-    may have printed it. The worker records it and decides whether it is sent again."""
+    may have printed it. ``in_doubt_count`` films from it on are in doubt (one print request may
+    print several: see :data:`HELD`). The worker records them and decides whether they are sent
+    again."""
 
     def __init__(self, action: Action, reason: str, *, operation: str | None = None,
-                 status: int | None = None, in_doubt: int | None = None):
+                 status: int | None = None, in_doubt: int | None = None, in_doubt_count: int = 1):
         super().__init__(reason)
         self.action = Action(action)
         self.reason = reason
         self.operation = operation
         self.status = status
         self.in_doubt = in_doubt
+        self.in_doubt_count = in_doubt_count
+
+
+class Held:
+    """The type of :data:`HELD`."""
+
+    def __repr__(self) -> str:
+        return "HELD"
+
+
+#: What :meth:`FilmSession.print_film` returns for a film the printer holds, to be printed with a
+#: later film of the job (see the module docstring).
+HELD = Held()
 
 
 @dataclass(frozen=True)
@@ -82,6 +103,11 @@ class JobObserver(Protocol):
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str,
               seconds: float) -> None: ...
 
+    def print_job(self, films: tuple[int, ...], status: str, info: str) -> None:
+        """The printer's own print job for these films (``FilmSheet.index``) ended: ``status``
+        DONE or FAILURE (with the printer's ``info``), or UNKNOWN when it could not be followed
+        to its end (``info`` says why)."""
+
     def film_accepted(self, index: int, output: str | None) -> None:
         """Film ``index`` (FilmSheet.index) was accepted by the printer and must never be printed
         again. A driver with work left after that point (DICOM: the film box N-DELETE) says so at
@@ -90,8 +116,9 @@ class JobObserver(Protocol):
 
 
 class FilmSession(Protocol):
-    def print_film(self, sheet: FilmSheet) -> str | None:
-        """Print one film; return a reference to the output (e.g. a PNG path) or None."""
+    def print_film(self, sheet: FilmSheet) -> str | None | Held:
+        """Print one film; return a reference to the output (e.g. a PNG path) or None, or
+        :data:`HELD` if it is printed with a later film."""
 
 
 class Driver(ABC):
@@ -109,6 +136,11 @@ class Driver(ABC):
     def echo(self) -> dict:
         """Check the printer answers (C-ECHO for DICOM); returns details to show."""
         return {"ok": True}
+
+    def configuration(self) -> list[dict] | None:
+        """What the printer said of its configuration, when it can be asked (DICOM: Printer
+        Configuration Retrieval), as plain values; None if not known."""
+        return None
 
     def association_state(self) -> str | None:
         """"open" or "closed" for drivers that hold a connection to the printer, else None."""

@@ -33,6 +33,10 @@ class PrinterDefaults:
     copies: int = 1
 
 
+#: What the print action (N-ACTION) of a DICOM printer is sent to: each film box (the default), or
+#: the film session, printing all its film boxes at once (for printers that print only that way).
+PRINT_ACTIONS = ("film-box", "film-session")
+
 #: What becomes of a film in doubt (its print request went out, no answer came back): sent again
 #: once more at most (the default), never (counted as printed, with a warning), or every time
 #: the job is tried again.
@@ -74,7 +78,10 @@ class PrinterConfig:
     annotation_box: bool = False              # propose Basic Annotation Box SOP class
     annotation_text_length: int = 64
     annotation_display_format_id: str = "ANNOTATION"   # vendor-specific; sent when a film has annotation boxes
-    print_job: bool = False                   # propose Print Job SOP class
+    print_job: bool = False                   # propose Print Job SOP class, follow each print job to its end
+    print_job_timeout_s: float = 120.0        # how long the print jobs of a job's films are followed
+    print_action: str = "film-box"            # one of PRINT_ACTIONS
+    session_films: int = 0                    # film-session printing: films per N-ACTION (0: all the job's)
     meta_sop_only: bool = True
     configuration_information: str | None = None
     memory_allocation: int | None = None      # Memory Allocation (KB) sent in the film session

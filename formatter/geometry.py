@@ -40,6 +40,7 @@ Boxes are separated from each other and from the film edge by :data:`GAP_MM`
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from hcserver.formatter.film import BoxRect
@@ -64,6 +65,26 @@ FILM_SIZES: dict[str, tuple[float, float, str]] = {
     "A3": (297, 420, "mm"),
 }
 ORIENTATIONS = ("PORTRAIT", "LANDSCAPE")
+
+#: "14x17", "14INx17in", "24 x 30 cm": two sides and an optional unit on either (inches unless said)
+_SIZE_TEXT = re.compile(r"(\d+(?:[._]\d+)?)(IN|CM)?X(\d+(?:[._]\d+)?)(IN|CM)?")
+
+
+def film_size_id(text: str) -> str:
+    """The Film Size ID ``text`` means: case, spaces and a left-out unit are forgiven, so
+    ``14x17``, ``14inx17in`` and ``14INx17IN`` are all ``14INX17IN`` and ``a4`` is ``A4``. A text
+    that names no known size comes back upper-cased, for the caller to refuse with the list."""
+    upper = text.strip().upper().replace(" ", "")
+    if upper in FILM_SIZES:
+        return upper
+    found = _SIZE_TEXT.fullmatch(upper)
+    if found:
+        short, unit_a, long_, unit_b = found.groups()
+        unit = unit_a or unit_b or "IN"
+        candidate = f"{short}{unit_a or unit}X{long_}{unit_b or unit}".replace(".", "_")
+        if candidate in FILM_SIZES:
+            return candidate
+    return upper
 MAGNIFICATIONS = ("REPLICATE", "BILINEAR", "CUBIC", "NONE")   # Magnification Type: how a box is filled
 KINDS = ("STANDARD", "ROW", "COL", "SLIDE", "SUPERSLIDE")
 CUSTOM = "CUSTOM"

@@ -11,8 +11,12 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import secrets
 import socket
 import struct
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hcserver.errors import ErrorCode
@@ -63,6 +67,36 @@ def require_owner_or_admin(peer: Peer, owner: str, action: str, job_id: int) -> 
     if not peer.admin and peer.name != owner:
         raise Forbidden(f"{peer.name} may not {action} job {job_id} of {owner} "
                         f"(only its owner or an administrator may)")
+
+
+class LoginLinks:
+    """One-time links that sign a user in to the status page (``hcq web-login``). A link is
+    asked for over the socket, where the kernel (or the TLS token) says who asks, so the page
+    needs no passwords: whoever may use the socket may have a link, for themselves only. A link
+    works once, within :attr:`ttl_s`, and is kept in memory only."""
+
+    ttl_s = 120.0
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._links: dict[str, tuple[Peer, float]] = {}
+
+    def mint(self, peer: Peer) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self._clock()
+        with self._lock:
+            self._links = {key: (who, until) for key, (who, until) in self._links.items() if until > now}
+            self._links[token] = (peer, now + self.ttl_s)
+        return token
+
+    def redeem(self, token: str) -> Peer | None:
+        """Who the link was for, if it is one and still valid; it never works again."""
+        with self._lock:
+            found = self._links.pop(token, None)
+        if found is None or found[1] <= self._clock():
+            return None
+        return found[0]
 
 
 def require_admin(peer: Peer, action: str) -> None:

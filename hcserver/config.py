@@ -1,30 +1,46 @@
 """Configuration: ``etc/hcserver.toml`` (or the embedded defaults) → typed settings.
 
-Every error names the file, the key and what is allowed. Path rules:
-``state_dir`` is relative to the current directory; ``socket``,
-``spool`` and ``audit_log`` are relative to ``state_dir``; a relative SQLite path in
-``database`` is relative to the current directory, as in SQLAlchemy.
-When ``database`` is not given it is ``sqlite:///<state_dir>/queue.db``.
+Every error names the file, the key and what is allowed, and a file's every error is reported
+at once. Path rules: ``state_dir`` and a relative SQLite path in ``database`` are relative to
+the directory of the configuration file (so the server and ``hcq`` find the same files from any
+working directory; with the embedded defaults, to the current directory); ``socket``, ``spool``
+and ``audit_log`` are relative to ``state_dir``. When ``database`` is not given it is
+``sqlite:///<state_dir>/queue.db``.
+
+Without ``-c`` or ``$HCSERVER_CONFIG`` the server and ``hcq`` read :data:`SYSTEM_CONFIG` when it
+exists (an installed service), else the embedded defaults.
 """
 from __future__ import annotations
 
 import grp
+import ipaddress
+import math
 import os
 import socket
 import tomllib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hcserver import __version__, profiles
+from hcserver.configerrors import Collector as _Collector
+from hcserver.configerrors import ConfigError, ConfigErrors
+from hcserver.configerrors import check as _check
+from hcserver.configerrors import choice as _choice
+from hcserver.configerrors import ranges as _ranges
+from hcserver.configerrors import str_list as _str_list
+from hcserver.configpools import PoolConfig, parse_pools
 from hcserver.drivers.dicom.status_policy import parse_override
-from hcserver.drivers.settings import REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
-from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, ORIENTATIONS
+from hcserver.drivers.settings import PRINT_ACTIONS, REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
+from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, MAX_DPI, ORIENTATIONS, film_size_id
 from hcserver.printer_drivers import DRIVERS
 from hcserver.states import PRIORITIES
 
+__all__ = ["ConfigError", "ConfigErrors", "ServerConfig", "PrinterConfig", "load", "parse"]
+
 EMBEDDED_SOURCE = "<embedded defaults>"   # ServerConfig.source when no file was given
+#: The installed service's configuration (etc/hcserver.service): read when no file is named
+SYSTEM_CONFIG = Path("/etc/hcserver/hcserver.toml")
 
 # What `hcserver serve` runs with when no config file is given: a preview
 # printer, and a DICOM printer pointing at the bundled simulator's default port.
@@ -45,60 +61,6 @@ port = 11112
 """
 
 
-class ConfigError(ValueError):
-    """A configuration problem, naming the file and the key."""
-
-    def __init__(self, file: str, key: str, message: str):
-        super().__init__(f"{file}: {key}: {message}")
-        self.file, self.key, self.message = file, key, message
-
-
-class ConfigErrors(ConfigError):
-    """Every problem found in one file (the first one gives file, key and message)."""
-
-    def __init__(self, errors: list[ConfigError]):
-        first = errors[0]
-        super().__init__(first.file, first.key, first.message)
-        self.errors = errors
-        self.args = ("\n".join(str(error) for error in errors),)
-
-    def __str__(self) -> str:
-        return self.args[0]
-
-
-class _Collector:
-    """Gathers errors so that one pass over a file reports all of them."""
-
-    def __init__(self) -> None:
-        self.errors: list[ConfigError] = []
-
-    @contextmanager
-    def each(self):
-        try:
-            yield
-        except ConfigErrors as exc:
-            self.errors.extend(exc.errors)
-        except ConfigError as exc:
-            self.errors.append(exc)
-
-    def raise_any(self) -> None:
-        if self.errors:
-            raise ConfigErrors(self.errors)
-
-
-#: How a pool picks the member for its next job (README, "Printer pools").
-POOL_POLICIES = ("first-available", "round-robin")
-
-
-@dataclass(frozen=True)
-class PoolConfig:
-    """A pool (CUPS: a class): jobs sent to it print on one of its printers, tried in this order."""
-
-    name: str
-    printers: tuple[str, ...]
-    policy: str = "first-available"
-
-
 @dataclass(frozen=True)
 class RemoteClient:
     name: str          # the owner of the jobs this client submits
@@ -115,6 +77,21 @@ class TcpListener:
     cert_file: Path
     key_file: Path
     clients: tuple[RemoteClient, ...]
+
+
+@dataclass(frozen=True)
+class WebListener:
+    """The optional status page and metrics (hcserver.web): loopback unless TLS is configured."""
+
+    host: str
+    port: int
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    max_streams: int = 8       # live pages (server-sent events) open at once
+
+    @property
+    def scheme(self) -> str:
+        return "https" if self.cert_file else "http"
 
 
 def _hostname() -> str:
@@ -170,13 +147,13 @@ class ServerConfig:
     log_patient_data: bool = False      # never put patient names or IDs in logs and events unless true
     audit_log: Path = Path("var/audit.log")
     tcp: TcpListener | None = None      # off unless [server.tcp] is configured
+    web: WebListener | None = None      # off unless [web] is configured
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
     pools: dict[str, PoolConfig] = field(default_factory=dict)
 
     def members(self, name: str) -> tuple[str, ...]:
         """The printers a job sent to ``name`` may print on: a pool's, or the printer itself."""
-        pool = self.pools.get(name)
-        return pool.printers if pool else (name,)
+        return self.pools[name].printers if name in self.pools else (name,)
 
     def pools_of(self, printer: str) -> tuple[PoolConfig, ...]:
         """The pools ``printer`` belongs to."""
@@ -193,27 +170,51 @@ class ServerConfig:
         return self.state_dir / "preview"
 
 
-def _check(file: str, key: str, value: Any, kind: type | tuple, what: str) -> Any:
-    if isinstance(value, bool) and kind in (int, float, (int, float)):
-        raise ConfigError(file, key, f"expected {what}, got {value!r}")
-    if not isinstance(value, kind):
-        raise ConfigError(file, key, f"expected {what}, got {value!r}")
-    return value
+#: Bounds of numbers, by key: (lowest, highest, what the error says)
+_PRINTER_RANGES: dict[str, tuple[float, float, str]] = {
+    "port": (1, 65535, "a TCP port is 1-65535"),
+    "connect_timeout_s": (0.1, 3600, "0.1 to 3600 seconds"),
+    "acse_timeout_s": (0.1, 3600, "0.1 to 3600 seconds"),
+    "dimse_timeout_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "network_timeout_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "dpi": (1, MAX_DPI, f"1 to {MAX_DPI} printer pixels per inch"),
+    "annotation_text_length": (1, 1024, "1 to 1024 characters"),
+    "memory_allocation": (0, math.inf, "0 or more kilobytes"),
+    "retry_interval_s": (0, 86400, "0 to 86400 seconds"),
+    "retry_limit": (1, 1000, "1 to 1000 attempts"),
+    "status_poll_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "print_job_timeout_s": (0.1, 86400, "0.1 to 86400 seconds"),
+    "session_films": (0, 10000, "0 (all the job's films) to 10000 films"),
+}
+#: The PDU sizes a printer may be offered: 0 means no limit; below DCMTK's minimum nothing fits
+MIN_PDU, MAX_PDU = 4096, (1 << 32) - 1
 
-
-def _choice(file: str, key: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(file, key, f"{value!r} is not one of: {', '.join(allowed)}")
-    return value
-
-
-def _str_list(file: str, key: str, value: Any, allowed: tuple[str, ...] | None = None) -> tuple[str, ...]:
-    _check(file, key, value, list, "a list of strings")
-    for i, item in enumerate(value):
-        _check(file, f"{key}[{i}]", item, str, "a string")
-        if allowed is not None:
-            _choice(file, f"{key}[{i}]", item, allowed)
-    return tuple(value)
+_SERVER_RANGES: dict[str, tuple[float, float, str]] = {
+    "idle_release_s": (0, 86400, "0 to 86400 seconds"),
+    "retry_interval_s": (0, 86400, "0 to 86400 seconds"),
+    "retry_max_interval_s": (0, 7 * 86400, "0 to 604800 seconds"),
+    "retry_limit": (1, 1000, "1 to 1000 attempts"),
+    "max_message_bytes": (4096, 1 << 30, "4096 bytes to 1 GiB"),
+    "max_attachment_bytes": (1, math.inf, "at least 1 byte"),
+    "max_connections": (1, 1 << 20, "1 to 1048576 connections"),
+    "max_connections_per_user": (1, 1 << 20, "1 to 1048576 connections"),
+    "reserved_admin_connections": (0, 1 << 20, "0 to 1048576 connections (and less than max_connections)"),
+    "idle_timeout_s": (1, 7 * 86400, "1 second to 7 days"),
+    "stall_timeout_s": (1, 86400, "1 to 86400 seconds"),
+    "max_pending_upload_bytes": (1, math.inf, "at least 1 byte (and at least max_attachment_bytes)"),
+    "max_failed_auth_per_minute": (1, 10000, "1 to 10000 attempts"),
+    "max_jobs_per_owner": (1, math.inf, "at least 1 job"),
+    "max_films_per_job": (1, 10000, "1 to 10000 films"),
+    "max_image_pixels": (1, math.inf, "at least 1 pixel"),
+    "min_free_spool_bytes": (0, math.inf, "0 or more bytes"),
+    "max_upload_bytes_per_owner": (1, math.inf, "positive"),
+    "upload_grace_s": (1, 365 * 86400, "at least 1 second (the time between upload and submit)"),
+    "max_job_time_s": (1, 7 * 86400, "1 second to 7 days"),
+    "format_processes": (0, 256, "0 (one per CPU, at most 4) to 256"),
+    "lease_s": (1, 3600, "at least 1 second (and at most an hour)"),
+    "history_days": (0, 36500, "0 or more days"),
+    "history_max_jobs": (0, math.inf, "0 or more jobs"),
+}
 
 
 _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
@@ -241,6 +242,8 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
     "annotation_text_length": (int, "a number of characters"),
     "annotation_display_format_id": (str, "the printer's Annotation Display Format ID"),
     "print_job": (bool, "true or false"),
+    "print_job_timeout_s": ((int, float), "seconds"),
+    "session_films": (int, "a number of films (0: all the job's films)"),
     "meta_sop_only": (bool, "true or false"),
     "configuration_information": (str, "a string"),
     "memory_allocation": (int, "kilobytes"),
@@ -252,6 +255,7 @@ _PRINTER_FIELDS: dict[str, tuple[type | tuple, str]] = {
 
 
 def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
+    """One printer's table; every error in it is reported (ConfigErrors), not only the first."""
     base = f"printers.{name}"
     _check(file, base, raw, dict, "a table")
     kwargs: dict[str, Any] = {"name": name}
@@ -262,8 +266,11 @@ def _printer(file: str, name: str, raw: Any) -> PrinterConfig:
     for key, value in raw.items():
         with found.each():
             _printer_key(file, base, key, value, kwargs)
+    _ranges(file, base, kwargs, _PRINTER_RANGES, found)
+    config = _printer_checks(file, base, kwargs, found)
     found.raise_any()
-    return _printer_checks(file, base, kwargs)
+    assert config is not None
+    return config
 
 
 def _profile_keys(file: str, base: str, raw: dict[str, Any], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -271,6 +278,8 @@ def _profile_keys(file: str, base: str, raw: dict[str, Any], kwargs: dict[str, A
     printer's own are, into ``kwargs``; returns the printer's own keys, which are read after them
     and so win (its ``defaults`` merged over the profile's, key by key)."""
     name = _check(file, f"{base}.profile", raw["profile"], str, "the name of a printer profile")
+    if name.lower() in profiles.names():   # a name in any case, as the other enumerations
+        name = name.lower()
     try:
         profile = profiles.load(name)
     except profiles.ProfileError as exc:
@@ -290,16 +299,18 @@ def _profile_keys(file: str, base: str, raw: dict[str, Any], kwargs: dict[str, A
 def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, Any]) -> None:
     full = f"{base}.{key}"
     if key == "driver":
-        kwargs[key] = _choice(file, full, value, DRIVERS)
+        kwargs[key] = _choice(file, full, value, DRIVERS, str.lower)
     elif key == "profile":
         return   # read before the other keys (_profile_keys)
     elif key in _PRINTER_FIELDS:
         kind, what = _PRINTER_FIELDS[key]
         kwargs[key] = _check(file, full, value, kind, what)
     elif key == "reprint_in_doubt":
-        kwargs[key] = _choice(file, full, value, REPRINT_IN_DOUBT)
+        kwargs[key] = _choice(file, full, value, REPRINT_IN_DOUBT, str.lower)
+    elif key == "print_action":
+        kwargs[key] = _choice(file, full, value, PRINT_ACTIONS, str.lower)
     elif key == "film_sizes":
-        kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES))
+        kwargs[key] = _str_list(file, full, value, tuple(FILM_SIZES), film_size_id)
     elif key == "magnification_types":
         kwargs[key] = _str_list(file, full, value, MAGNIFICATIONS)
     elif key in ("display_formats", "medium_types", "film_destinations"):
@@ -325,27 +336,33 @@ def _status_policy(file: str, base: str, raw: dict[str, Any]) -> dict[str, str]:
     return policy
 
 
-def _printer_checks(file: str, base: str, kwargs: dict[str, Any]) -> PrinterConfig:
-    """Checks between keys, once each key is valid on its own."""
+def _printer_checks(file: str, base: str, kwargs: dict[str, Any], found: _Collector) -> PrinterConfig | None:
+    """Checks between keys, once each key is valid on its own; each error goes to ``found``."""
+    def error(key: str, message: str) -> None:
+        found.errors.append(ConfigError(file, f"{base}.{key}", message))
+
     if kwargs.get("bit_depth", 8) not in (8, 12):
-        raise ConfigError(file, f"{base}.bit_depth", "must be 8 or 12")
+        error("bit_depth", "must be 8 or 12")
     for key in ("ae_title", "calling_ae_title"):
         if key in kwargs and not 1 <= len(kwargs[key].strip()) <= 16:
-            raise ConfigError(file, f"{base}.{key}", "an AE title has 1 to 16 characters")
-    if not 0 < kwargs.get("port", 104) < 65536:
-        raise ConfigError(file, f"{base}.port", "must be 1-65535")
-    if kwargs.get("dpi", 320) <= 0:
-        raise ConfigError(file, f"{base}.dpi", "must be positive")
-    _check_tls(file, base, kwargs)
-    config = PrinterConfig(**kwargs)
+            error(key, "an AE title has 1 to 16 characters")
+    pdu = kwargs.get("max_pdu", 0)
+    if pdu != 0 and not MIN_PDU <= pdu <= MAX_PDU:
+        error("max_pdu", f"{pdu!r} is out of range: must be 0 (no limit) or {MIN_PDU} to {MAX_PDU} bytes")
+    with found.each():
+        _check_tls(file, base, kwargs)
+    try:
+        config = PrinterConfig(**kwargs)
+    except (TypeError, ValueError) as exc:
+        error("(table)", str(exc))
+        return None
     for key, value, allowed in (("film_size", config.defaults.film_size, config.film_sizes),
                                 ("magnification", config.defaults.magnification, config.magnification_types),
                                 ("layout", config.defaults.layout, config.display_formats),
                                 ("medium_type", config.defaults.medium_type, config.medium_types),
                                 ("film_destination", config.defaults.film_destination, config.film_destinations)):
         if allowed and value is not None and value not in allowed:
-            raise ConfigError(file, f"{base}.defaults.{key}", f"{value!r} is not one this printer accepts "
-                                                              f"({', '.join(allowed)})")
+            error(f"defaults.{key}", f"{value!r} is not one this printer accepts ({', '.join(allowed)})")
     return config
 
 
@@ -368,24 +385,32 @@ def _check_tls(file: str, base: str, kwargs: dict[str, Any]) -> None:
 def _defaults(file: str, base: str, raw: Any) -> PrinterDefaults:
     _check(file, base, raw, dict, "a table")
     kwargs: dict[str, Any] = {}
+    found = _Collector()
     for key, value in raw.items():
-        full = f"{base}.{key}"
-        if key == "film_size":
-            kwargs[key] = _choice(file, full, value, tuple(FILM_SIZES))
-        elif key == "orientation":
-            kwargs[key] = _choice(file, full, value, ORIENTATIONS)
-        elif key == "magnification":
-            kwargs[key] = _choice(file, full, value, MAGNIFICATIONS)
-        elif key == "priority":
-            kwargs[key] = _choice(file, full, value, PRIORITIES)
-        elif key == "copies":
-            kwargs[key] = _check(file, full, value, int, "a whole number")
-        elif key in ("layout", "medium_type", "film_destination"):
-            kwargs[key] = _check(file, full, value, str, "a string")
-        else:
-            raise ConfigError(file, full, "unknown key (allowed: film_size, orientation, layout, "
-                                          "medium_type, film_destination, magnification, priority, copies)")
+        with found.each():
+            kwargs[key] = _default(file, f"{base}.{key}", key, value)
+    if "copies" in kwargs and not 1 <= kwargs["copies"] <= 99:
+        found.errors.append(ConfigError(file, f"{base}.copies",
+                                        f"{kwargs['copies']!r} is out of range: must be 1 to 99"))
+    found.raise_any()
     return PrinterDefaults(**kwargs)
+
+
+def _default(file: str, full: str, key: str, value: Any) -> Any:
+    if key == "film_size":
+        return _choice(file, full, value, tuple(FILM_SIZES), film_size_id)
+    if key == "orientation":
+        return _choice(file, full, value, ORIENTATIONS)
+    if key == "magnification":
+        return _choice(file, full, value, MAGNIFICATIONS)
+    if key == "priority":
+        return _choice(file, full, value, PRIORITIES, str.lower)
+    if key == "copies":
+        return _check(file, full, value, int, "a whole number")
+    if key in ("layout", "medium_type", "film_destination"):
+        return _check(file, full, value, str, "a string")
+    raise ConfigError(file, full, "unknown key (allowed: film_size, orientation, layout, "
+                                  "medium_type, film_destination, magnification, priority, copies)")
 
 
 _SERVER_FIELDS: dict[str, tuple[type | tuple, str]] = {
@@ -461,66 +486,90 @@ def _tcp(file: str, raw: Any) -> TcpListener:
 
 
 def _connection_checks(source: str, values: dict[str, Any], found: _Collector) -> None:
-    """The socket limits, each against the others (hcserver.server.transport)."""
+    """The socket limits against each other (hcserver.server.transport), once each is in its
+    range (_SERVER_RANGES): an error already reported for a key is not reported twice."""
     defaults = ServerConfig(source)
+    wrong = {error.key for error in found.errors}
 
     def get(key: str):
         return values.get(key, getattr(defaults, key))
 
-    for key in ("max_connections", "max_connections_per_user", "max_pending_upload_bytes",
-                "max_failed_auth_per_minute"):
-        if get(key) < 1:
-            found.errors.append(ConfigError(source, f"server.{key}", "must be at least 1"))
-    for key in ("idle_timeout_s", "stall_timeout_s"):
-        if not get(key) >= 1:   # also refuses nan
-            found.errors.append(ConfigError(source, f"server.{key}", "must be at least 1 second"))
-    if not 0 <= get("reserved_admin_connections") < get("max_connections"):
+    def checked(*keys: str) -> bool:
+        return not any(f"server.{key}" in wrong for key in keys)
+
+    if checked("reserved_admin_connections", "max_connections") and \
+            not get("reserved_admin_connections") < get("max_connections"):
         found.errors.append(ConfigError(source, "server.reserved_admin_connections",
-                                        f"must be 0 or more and less than max_connections ({get('max_connections')})"))
-    if get("max_pending_upload_bytes") < get("max_attachment_bytes"):
+                                        f"must be less than max_connections ({get('max_connections')})"))
+    if checked("max_pending_upload_bytes", "max_attachment_bytes") and \
+            get("max_pending_upload_bytes") < get("max_attachment_bytes"):
         found.errors.append(ConfigError(source, "server.max_pending_upload_bytes",
                                         f"must be at least max_attachment_bytes ({get('max_attachment_bytes')}): "
                                         f"the largest upload allowed must fit"))
 
 
-def _pools(file: str, raw: Any, printers: dict[str, Any]) -> dict[str, PoolConfig]:
-    """``[pools.NAME]``: printers (configured ones, in the order they are tried) and a policy.
-    Pools and printers share one namespace: a job names either."""
-    pools: dict[str, PoolConfig] = {}
-    found = _Collector()
-    for name, entry in _check(file, "pools", raw, dict, "a table of pools").items():
-        with found.each():
-            base = f"pools.{name}"
-            _check(file, base, entry, dict, "a table with printers = [...] and policy")
-            if name in printers:
-                raise ConfigError(file, base, f"a printer is named {name!r} too: a job names a printer or a pool, "
-                                              "so their names must differ")
-            extra = sorted(set(entry) - {"printers", "policy"})
-            if extra:
-                raise ConfigError(file, f"{base}.{extra[0]}", "unknown key (allowed: policy, printers)")
-            members = _str_list(file, f"{base}.printers", entry.get("printers", []))
-            if not members:
-                raise ConfigError(file, f"{base}.printers", "a pool needs at least one printer")
-            for i, member in enumerate(members):
-                if member not in printers:
-                    raise ConfigError(file, f"{base}.printers[{i}]", f"no printer {member!r} (configured: "
-                                                                     f"{', '.join(printers)})")
-                if member in members[:i]:
-                    raise ConfigError(file, f"{base}.printers[{i}]", f"{member!r} is listed twice")
-            policy = _choice(file, f"{base}.policy", entry.get("policy", POOL_POLICIES[0]), POOL_POLICIES)
-            pools[name] = PoolConfig(name, members, policy)
-    found.raise_any()
-    return pools
+def _listen(file: str, key: str, value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(file, key, f"expected HOST:PORT, got {value!r}")
+    return host.strip("[]"), int(port)
 
 
-def parse(text: str, source: str) -> ServerConfig:
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:   # a host name: it may resolve to anything
+        return False
+
+
+def _web(file: str, raw: Any) -> WebListener:
+    """[web]: the status page and /metrics. Loopback only, unless it has TLS (as [server.tcp])."""
+    _check(file, "web", raw, dict, "a table")
+    allowed = ("listen", "cert_file", "key_file", "max_streams")
+    for key in raw:
+        if key not in allowed:
+            raise ConfigError(file, f"web.{key}", f"unknown key (allowed: {', '.join(allowed)})")
+    listen = _check(file, "web.listen", raw.get("listen"), str, "HOST:PORT, e.g. \"127.0.0.1:8631\"")
+    host, port = _listen(file, "web.listen", listen)
+    files = {key: Path(_check(file, f"web.{key}", raw[key], str, "a file path")) for key in ("cert_file", "key_file")
+             if key in raw}
+    if len(files) == 1:
+        raise ConfigError(file, "web.cert_file" if "key_file" in files else "web.key_file",
+                          "cert_file and key_file go together (TLS)")
+    if not files and not _loopback(host):
+        raise ConfigError(file, "web.listen", f"{host} is not a loopback address: remote access needs TLS "
+                                              f"(cert_file and key_file)")
+    streams = _check(file, "web.max_streams", raw.get("max_streams", 8), int, "a number of pages")
+    if not 1 <= streams <= 256:
+        raise ConfigError(file, "web.max_streams", f"{streams!r} is out of range: must be 1 to 256")
+    return WebListener(host, port, files.get("cert_file"), files.get("key_file"), streams)
+
+
+def _under(base: Path | None, path: Path) -> Path:
+    return path if base is None or path.is_absolute() else base / path
+
+
+def _database_under(base: Path | None, url: str) -> str:
+    """A relative SQLite path made relative to ``base`` (the configuration file's directory)."""
+    prefix = "sqlite:///"
+    rest = url[len(prefix):]
+    if base is None or not url.startswith(prefix) or rest.startswith("/") or rest in ("", ":memory:"):
+        return url
+    return prefix + str(base / rest)
+
+
+def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
+    """``text`` from ``source``; ``base``: the directory relative paths are relative to (the
+    file's), else the current directory."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     for key in raw:
-        if key not in ("server", "printers", "pools"):
-            raise ConfigError(source, key, "unknown section (allowed: server, printers, pools)")
+        if key not in ("server", "printers", "pools", "web"):
+            raise ConfigError(source, key, "unknown section (allowed: server, printers, pools, web)")
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
     found = _Collector()
@@ -533,33 +582,30 @@ def parse(text: str, source: str) -> ServerConfig:
                 raise ConfigError(source, f"server.{key}", f"unknown key (allowed: {', '.join(_SERVER_FIELDS)})")
             kind, what = _SERVER_FIELDS[key]
             values[key] = _check(source, f"server.{key}", value, kind, what)
+    if "web" in raw:
+        with found.each():
+            values["web"] = _web(source, raw["web"])
+    _ranges(source, "server", values, _SERVER_RANGES, found)
+    if values.get("retry_max_interval_s", math.inf) < values.get("retry_interval_s", 30.0):
+        found.errors.append(ConfigError(source, "server.retry_max_interval_s",
+                                        "must be at least retry_interval_s (the first back-off)"))
     if "ae_title" in values and not 1 <= len(values["ae_title"].strip()) <= 16:
         found.errors.append(ConfigError(source, "server.ae_title", "an AE title has 1 to 16 characters"))
     node_name = values.get("node_name")
     if node_name is not None and (not 1 <= len(node_name) <= 40 or "#" in node_name):
         found.errors.append(ConfigError(source, "server.node_name", "1 to 40 characters, without '#'"))
-    if values.get("lease_s", 30.0) < 1:
-        found.errors.append(ConfigError(source, "server.lease_s", "must be at least 1 second"))
-    if values.get("max_upload_bytes_per_owner", 1) <= 0:
-        found.errors.append(ConfigError(source, "server.max_upload_bytes_per_owner", "must be positive"))
-    if not values.get("upload_grace_s", 3600) >= 1:   # also refuses nan
-        found.errors.append(ConfigError(source, "server.upload_grace_s",
-                                        "must be at least 1 second (the time between upload and submit)"))
     _connection_checks(source, values, found)
-    if values.get("format_processes", 0) < 0:
-        found.errors.append(ConfigError(source, "server.format_processes",
-                                        "must be 0 (one per CPU, at most 4) or more"))
     if "socket_group" in values:
         try:
             grp.getgrnam(values["socket_group"])
         except KeyError:
             found.errors.append(ConfigError(source, "server.socket_group",
                                             f"no group {values['socket_group']!r} on this system"))
-    state_dir = Path(values.pop("state_dir", "var"))
+    state_dir = _under(base, Path(values.pop("state_dir", "var")))
     socket = Path(values.pop("socket", "run/hcserver.sock"))
     spool = Path(values.pop("spool", "spool"))
     audit_log = Path(values.pop("audit_log", "audit.log"))
-    database = values.pop("database", f"sqlite:///{state_dir / 'queue.db'}")
+    database = _database_under(base, values.pop("database", f"sqlite:///{state_dir / 'queue.db'}"))
     printers_raw = _check(source, "printers", raw.get("printers", {}), dict, "a table of printers")
     if not printers_raw:
         found.errors.append(ConfigError(source, "printers", "at least one printer must be configured"))
@@ -567,30 +613,38 @@ def parse(text: str, source: str) -> ServerConfig:
     for name, value in printers_raw.items():
         with found.each():
             printers[name] = _printer(source, name, value)
-    pools: dict[str, PoolConfig] = {}
     with found.each():
-        pools = _pools(source, raw.get("pools", {}), printers_raw)
+        values["pools"] = parse_pools(source, raw.get("pools", {}), printers_raw)
     found.raise_any()
     return ServerConfig(
         source=source,
         state_dir=state_dir,
-        socket=socket if socket.is_absolute() else state_dir / socket,
-        spool=spool if spool.is_absolute() else state_dir / spool,
-        audit_log=audit_log if audit_log.is_absolute() else state_dir / audit_log,
+        socket=_under(state_dir, socket),
+        spool=_under(state_dir, spool),
+        audit_log=_under(state_dir, audit_log),
         database=database,
         printers=printers,
-        pools=pools,
         **values,
     )
 
 
-def load(path: str | os.PathLike | None = None) -> ServerConfig:
-    """Load ``path``, else ``$HCSERVER_CONFIG``, else the embedded defaults."""
+def config_path(path: str | os.PathLike | None = None) -> Path | None:
+    """The file :func:`load` reads: ``path``, else ``$HCSERVER_CONFIG``, else :data:`SYSTEM_CONFIG`
+    if it exists; None: the embedded defaults."""
     path = path or os.environ.get("HCSERVER_CONFIG")
-    if not path:
+    if path:
+        return Path(path)
+    return SYSTEM_CONFIG if SYSTEM_CONFIG.is_file() else None
+
+
+def load(path: str | os.PathLike | None = None) -> ServerConfig:
+    """Load ``path``, else ``$HCSERVER_CONFIG``, else :data:`SYSTEM_CONFIG` if it exists, else the
+    embedded defaults. Relative paths in a file are relative to the file's directory."""
+    found = config_path(path)
+    if found is None:
         return parse(EMBEDDED_DEFAULTS, EMBEDDED_SOURCE)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = found.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(path), "(file)", exc.strerror or str(exc)) from None
-    return parse(text, str(path))
+        raise ConfigError(str(found), "(file)", exc.strerror or str(exc)) from None
+    return parse(text, str(found), found.parent.absolute())

@@ -7,7 +7,9 @@ import signal
 import socket
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from hcserver.access import LoginLinks
 from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
@@ -22,7 +24,23 @@ from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state
 from hcserver.uploads import OrphanCollector, UploadQuota
 
+if TYPE_CHECKING:
+    from hcserver.web import Metrics, WebServer
+
 log = logging.getLogger(__name__)
+
+
+def reload_summary(summary: dict[str, list]) -> str:
+    """A reload's changes in words: "printers added: a; changed: b; pools changed: film; held:
+    12" or "no printer changed" (the keys of Dispatcher.reload, and "held": jobs of changed pools)."""
+    said = []
+    for prefix, keys in (("printers ", ("added", "removed", "changed")),
+                         ("pools ", ("pools_added", "pools_removed", "pools_changed")), ("", ("held",))):
+        words = [f"{key.removeprefix('pools_')}: {', '.join(map(str, summary[key]))}" for key in keys
+                 if summary.get(key)]
+        if words:
+            said.append(prefix + "; ".join(words))
+    return "; ".join(said) if said else "no printer changed"
 
 
 class AlreadyRunning(RuntimeError):
@@ -45,6 +63,8 @@ class Daemon:
         self.config = config
         self._stopped = threading.Event()
         self._reload_lock = threading.Lock()
+        self.metrics: Metrics | None = None   # with [web]: counts what this node does (hcserver.web.metrics)
+        self.web: WebServer | None = None     # with [web]: the status page and /metrics
 
     def start(self) -> None:
         config = self.config
@@ -74,14 +94,25 @@ class Daemon:
         recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
             log.info("requeued %d job(s) interrupted by the last stop: %s", len(recovered), recovered)
-        self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting)
+        if config.web:
+            from hcserver.web import Metrics  # Flask, cheroot and prometheus_client: only for [web]
+
+            self.metrics = Metrics(self.queue, self.spool, lambda: set(self.config.printers))
+        self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting, observer=self.metrics)
         self.bus.subscribe(self.dispatcher.changed)
         self.dispatcher.start()
         self.orphans.schedule(self.dispatcher.scheduler)
+        logins = LoginLinks() if config.web else None
         self.operations = Operations(config, self.queue, self.spool, self.bus, self.dispatcher,
                                      AuditLog(config.audit_log), self.formatting, reload=self.reload,
-                                     quota=self.quota)
+                                     quota=self.quota, logins=logins)
         self.formatting.wait_ready()
+        if config.web and self.metrics and logins:   # before the socket: a client that reaches it finds the page
+            from hcserver.web import WebServer
+
+            self.web = WebServer(config.web, self.operations, self.bus, self.spool, self.metrics, logins)
+            self.web.start()
+            self.operations.web_base = self.web.base_url
         # Both listeners count their connections and pending uploads together.
         admission = Admission(config, connection_capacity(config))
         budget = UploadBudget(config.max_pending_upload_bytes)
@@ -99,6 +130,8 @@ class Daemon:
 
     def _notify(self, change) -> None:
         """A committed job change: wake this node's workers and waiting clients, then the other nodes."""
+        if self.metrics:
+            self.metrics.change(change)
         self.bus.publish(change)
         if self.channel:
             self.channel.announce(change)
@@ -119,11 +152,13 @@ class Daemon:
             self.operations.use_config(new)
             self.config = new
         summary["held"] = held
-        log.info("configuration reloaded: %s", summary)
+        log.info("configuration reloaded: %s", reload_summary(summary))
         return summary
 
     def stop(self) -> None:
         log.info("hcserver stopping")
+        if self.web:
+            self.web.stop()
         for server in (self.server, self.remote):
             if server:
                 server.shutdown()
@@ -132,6 +167,8 @@ class Daemon:
         if self.channel:
             self.channel.stop()
         self.formatting.shutdown()
+        if self.metrics:
+            self.metrics.stop()
         self.config.socket.unlink(missing_ok=True)
         self.engine.dispose()
         self._stopped.set()

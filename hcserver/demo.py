@@ -71,6 +71,14 @@ def _config_for(port: int) -> str:
     return text
 
 
+def _why(printer: str, meaning: str) -> str:
+    """What a warning the demo's job gets means here (its colour image, on a grayscale printer)."""
+    if "colour image" in meaning and "grey" in meaning:
+        return (f"\n    (the {printer!r} printer of the embedded defaults is grayscale; a printer with "
+                f"color = true gets the colour image as RGB)")
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hcserver.demo", description=__doc__.splitlines()[0])
     parser.add_argument("--simulator-port", type=int, default=SIM_PORT, metavar="PORT",
@@ -149,6 +157,8 @@ def _demo(sim_port: int) -> int:
                   f"{result['films_printed']} of {result['films_total']} films"
                   + (f" — {result['error']}" if result["error"] else ""))
             ok &= result["state"] == "completed"
+            for warning in result["warnings"]:
+                print(f"  warning: {warning['meaning']}{_why(printer, warning['meaning'])}")
         print(f"\npreview films (PNG):        {run / 'var' / 'preview'}")
         print(f"films the printer received: {films_dir} (PNG + JSON per film)")
         return 0 if ok else 1

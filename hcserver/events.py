@@ -28,20 +28,40 @@ class JobChange:
     state: str
 
 
+class PrintingObserver:
+    """What a printer's worker tells besides the queue's changes: each DIMSE response and each
+    failed attempt (the metrics count them, hcserver.web.metrics). This one ignores them."""
+
+    def dimse(self, printer: str, operation: str, status: str | None) -> None:
+        """A DIMSE exchange ended: ``status`` as "0x0000", None when no response came."""
+
+    def failure(self, printer: str, operation: str | None, reason: str) -> None:
+        """An attempt failed (``operation`` "A-ASSOCIATE": the association could not be set up)."""
+
+
 class EventBus:
     def __init__(self) -> None:
         self._cond = threading.Condition()
         self._seq = 0
         self._listeners: list[Callable[[JobChange], None]] = []
 
-    def subscribe(self, listener: Callable[[JobChange], None]) -> None:
-        self._listeners.append(listener)
+    def subscribe(self, listener: Callable[[JobChange], None]) -> Callable[[], None]:
+        """Call ``listener`` with every change (in the publisher's thread: it must not block);
+        returns what ends the subscription."""
+        with self._cond:
+            self._listeners = [*self._listeners, listener]
+
+        def unsubscribe() -> None:
+            with self._cond:
+                self._listeners = [known for known in self._listeners if known is not listener]
+        return unsubscribe
 
     def publish(self, change: JobChange) -> None:
         with self._cond:
             self._seq += 1
             self._cond.notify_all()
-        for listener in self._listeners:
+            listeners = self._listeners   # replaced, never changed in place: safe to walk outside the lock
+        for listener in listeners:
             listener(change)
 
     def _changed_since(self, seen: int) -> Callable[[], bool]:

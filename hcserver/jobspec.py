@@ -13,6 +13,9 @@ queue stores is exactly what will be printed. Rules where the design is silent:
   ``orientation``, …): the images are laid out in order over as many films as
   the layout needs.
 * Unknown keys are refused, so a typo never silently prints the wrong thing.
+* Enumerations are case-insensitive (``"high"``, ``"portrait"``, ``"cubic"``), and a film size
+  may leave out its unit (``14x17`` is ``14INX17IN``): a person typing them should not have to
+  know DICOM's spelling. What is stored is DICOM's.
 """
 from __future__ import annotations
 
@@ -20,8 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from hcserver import formatter
-from hcserver.config import PoolConfig, PrinterConfig, ServerConfig
-from hcserver.formatter.geometry import MAGNIFICATIONS, ORIENTATIONS
+from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.configpools import PoolConfig
+from hcserver.formatter.geometry import MAGNIFICATIONS, ORIENTATIONS, film_size_id
 from hcserver.states import PRIORITIES
 
 MAX_COPIES = 99
@@ -83,6 +87,21 @@ def _difference(a: Any, b: Any, where: str = "") -> tuple[str, Any, Any] | None:
         return next((found for i, (x, y) in enumerate(zip(a, b)) if (found := _difference(x, y, f"{where}[{i}]"))),
                     None)
     return None if a == b else (where, a, b)
+
+
+def _upper(value: str | None) -> str | None:
+    return None if value is None else value.upper()
+
+
+def _film_size(film: dict, where: str, printer: PrinterConfig) -> str:
+    """The film's size as DICOM names it (see :func:`film_size_id`), one the printer takes."""
+    given = _str(film, "film_size", where, printer.defaults.film_size) or printer.defaults.film_size
+    return _choice(film_size_id(given), f"{where}film_size", printer.film_sizes)
+
+
+def _orientation(film: dict, where: str, printer: PrinterConfig) -> str:
+    given = _str(film, "orientation", where, printer.defaults.orientation) or printer.defaults.orientation
+    return _choice(given.upper(), f"{where}orientation", ORIENTATIONS)
 
 
 def _unknown(spec: dict, allowed: set[str], where: str) -> None:
@@ -174,9 +193,13 @@ class JobSpecValidator:
         film = {key: spec[key] for key in FILM_KEYS if key in spec}
         layout = _get(film, "layout", printer.defaults.layout)
         if layout is None:
-            layout = formatter.auto_layout(len(images), _get(film, "film_size", printer.defaults.film_size),
-                                           _get(film, "orientation", printer.defaults.orientation),
-                                           printer.display_formats)
+            # checked before the layout is chosen for them: a size or orientation the printer
+            # cannot take is the spec's error, named, not the layout chooser's
+            film_size, orientation = _film_size(film, "", printer), _orientation(film, "", printer)
+            try:
+                layout = formatter.auto_layout(len(images), film_size, orientation, printer.display_formats)
+            except ValueError as exc:
+                raise SpecError("layout", f"no layout given, and none chosen: {exc}") from None
             film["layout"] = layout
         try:
             per_film = formatter.film_box_count(layout)
@@ -191,8 +214,7 @@ class JobSpecValidator:
             raise SpecError(where.rstrip("."), "expected an object")
         _unknown(film, FILM_KEYS | {"frames"}, where)
         d = printer.defaults
-        film_size = _choice(_str(film, "film_size", where, d.film_size), f"{where}film_size", printer.film_sizes)
-        orientation = _choice(_str(film, "orientation", where, d.orientation), f"{where}orientation", ORIENTATIONS)
+        film_size, orientation = _film_size(film, where, printer), _orientation(film, where, printer)
         frames = film.get("frames")
         if not isinstance(frames, list) or not frames:
             raise SpecError(f"{where}frames", "expected a non-empty list of frames")
@@ -201,7 +223,7 @@ class JobSpecValidator:
         if printer.display_formats and layout not in printer.display_formats and layout != "CUSTOM":
             raise SpecError(f"{where}layout", f"printer {printer.name!r} accepts only: "
                                               f"{', '.join(printer.display_formats)}")
-        magnification = _choice(_str(film, "magnification", where, d.magnification), f"{where}magnification",
+        magnification = _choice(_upper(_str(film, "magnification", where, d.magnification)), f"{where}magnification",
                                 [m for m in MAGNIFICATIONS if m in printer.magnification_types])
         resolved = [self._frame(frame, f"{where}frames[{i}].") for i, frame in enumerate(frames)]
         candidate = {**film, "film_size": film_size, "orientation": orientation, "layout": layout,

@@ -55,6 +55,7 @@ class EventKind(str, enum.Enum):
     PRINTER = "printer"                     # a waiting job moved to another printer
     FILM_PRINTED = "film-printed"
     FILM_IN_DOUBT = "film-in-doubt"         # a film's print request got no answer: it may be printed
+    PRINT_JOB = "print-job"                 # how the printer's own print job for films ended (DICOM Print Job)
     WARNING = "warning"                     # what a printer or the formatter warned of; printing goes on
     DIMSE = "dimse"                         # one DIMSE exchange of an attempt (hcq show --log only)
 

@@ -33,10 +33,11 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "CONFORMANCE.md"
 # The operations the Print SCU sends (written out here, not taken from the module under test).
 SENT = [
     ("printer", "N-GET"),
-    ("film-session", "N-CREATE"), ("film-session", "N-DELETE"),
+    ("film-session", "N-CREATE"), ("film-session", "N-ACTION"), ("film-session", "N-DELETE"),
     ("film-box", "N-CREATE"), ("film-box", "N-ACTION"), ("film-box", "N-DELETE"),
     ("grayscale-image-box", "N-SET"), ("color-image-box", "N-SET"),
     ("presentation-lut", "N-CREATE"), ("presentation-lut", "N-DELETE"),
+    ("print-job", "N-GET"), ("printer-configuration", "N-GET"),
 ]
 
 # What each action reads like in a status table's Behavior column.
@@ -167,6 +168,20 @@ def test_every_code_of_the_policy_table_is_in_its_operation_table(defaults, sop,
     assert {row[0] for row in other} >= {"Warning", "Failure"}
 
 
+# Every status code a PS3.2 Annex N SCU table (N.7-52 to N.7-69) lists, but success: 36 codes.
+ANNEX_N_CODES = (
+    "0105 0106 0107 0110 0111 0112 0113 0114 0115 0116 0117 0118 0119 0120 0121 0123 0124 0210 0211 0212 "
+    "0213 B600 B601 B602 B603 B604 B605 B609 B60A C600 C601 C602 C603 C605 C613 C616").split()
+
+
+def test_every_annex_n_code_is_in_the_statement(defaults):
+    assert len(ANNEX_N_CODES) == 36
+    text = conformance.generate(defaults)
+    rows = [line.split("|") for line in text.split("\n") if line.startswith("| ")]
+    codes = {cells[3].strip() for cells in rows if len(cells) > 4}
+    assert {f"0x{code}" for code in ANNEX_N_CODES} <= codes
+
+
 def test_hand_checked_rows(defaults):
     text = conformance.generate(defaults)
     action = status_rows(text, "film-box", "N-ACTION")
@@ -194,6 +209,21 @@ def test_hand_checked_rows(defaults):
 
     events = table(text, "N-EVENT-REPORT response status reasons")
     assert {row[2] for row in events} >= {"0x0000", "0x0113"}
+
+
+def test_other_codes_rows_follow_the_operation(defaults):
+    text = conformance.generate(defaults)
+
+    def other(sop, op, status):
+        rows = table(text, f"Status codes for {op} of the {sp.SOP_CLASS_NAMES[sop]}")
+        (row,) = [r for r in rows if r[1] == "Other Status Codes" and r[0] == status]
+        return row[3]
+
+    assert PHRASES[Action.WARN] in other("film-box", "N-DELETE", "Failure")
+    assert PHRASES[Action.WARN] in other("film-session", "N-DELETE", "Failure")
+    assert PHRASES[Action.STOP_PRINTER] in other("printer", "N-GET", "Failure")
+    assert PHRASES[Action.FAIL] in other("film-box", "N-ACTION", "Failure")
+    assert PHRASES[Action.FAIL] in other("film-box", "N-DELETE", "Pending")
 
 
 # --------------------------------------------------------------------------- (3) per-printer overrides
@@ -244,6 +274,19 @@ def test_printer_statement_follows_its_settings():
 
 @pytest.mark.skipif(not any(f.name == "tls" for f in dataclasses.fields(PrinterConfig)),
                     reason="no TLS settings in this version")
+def test_a_printer_printing_film_sessions_has_the_film_session_n_action_and_no_film_box_one():
+    text = OVERRIDE_CONFIG.replace('port = 10400', 'port = 10400\nprint_action = "film-session"\nsession_films = 4')
+    statement = conformance.generate(parse(text, "<test>"), printer="x")
+    rows = status_rows(statement, "film-session", "N-ACTION")
+    assert {"0xB601", "0xB602", "0xC600"} <= set(rows)
+    assert "every 4 films (`session_films`)" in statement
+    assert "Status codes for N-ACTION of the Basic Film Box" not in statement
+    assert "Status codes for N-DELETE of the Basic Film Box" not in statement
+    plain = conformance.generate(parse(OVERRIDE_CONFIG, "<test>"), printer="x")
+    assert "Status codes for N-ACTION of the Basic Film Session" not in plain
+    assert "Status codes for N-ACTION of the Basic Film Box" in plain
+
+
 def test_tls_is_described_for_a_tls_printer():
     text = OVERRIDE_CONFIG.replace('port = 10400', 'port = 2762\ntls = true\ntls_verify = false')
     rows = table(conformance.generate(parse(text, "<test>"), printer="x"), "Transport security per printer")
@@ -323,7 +366,7 @@ def test_every_attribute_the_driver_sends_is_described(monkeypatch, settings):
             f"the driver sends {request.operation} {sop}, which this test does not know"
         title = sp.SOP_CLASS_NAMES[sop]
         if request.operation == "N-GET":
-            described = _described(text, "Printer SOP Class N-GET attributes requested")
+            described = _described(text, f"{title} N-GET attributes requested")
             assert {(0, int(t)) for t in request.extra} <= described
         elif request.dataset is not None:
             caption = f"Attributes sent in {request.operation} of the {title}"
@@ -348,7 +391,7 @@ def test_attribute_tables_are_the_driver_specs(defaults):
     text = conformance.generate(defaults)
     for spec in datasets.SPECS:
         title = sp.SOP_CLASS_NAMES[spec.sop_class]
-        caption = ("Printer SOP Class N-GET attributes requested" if spec.operation == "N-GET"
+        caption = (f"{title} N-GET attributes requested" if spec.operation == "N-GET"
                    else f"Attributes sent in {spec.operation} of the {title}")
         shown = [row[0] for row in table(text, caption)]
 

@@ -19,6 +19,9 @@ def test_demo_prints_to_preview_and_over_dicom(tmp_path):
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "on preview: completed, 2 of 2 films" in demo.stdout
     assert "on simulator: completed, 2 of 2 films" in demo.stdout
+    # the colour image prints grey on the grayscale printers, and the demo says why
+    assert demo.stdout.count("colour image (RGB) printed as grey on a grayscale film") == 2
+    assert "printer of the embedded defaults is grayscale; a printer with color = true" in demo.stdout
     run = tmp_path / "demo-run"
     previews = sorted((run / "var" / "preview").glob("*.png"))
     received = sorted((run / "simulator-films").glob("film_*.json"))

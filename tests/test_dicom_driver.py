@@ -101,6 +101,23 @@ def test_echo_and_status_against_dcmprscp(dcmprscp, drivers):
     assert driver.status() == PrinterStatus("NORMAL", "NORMAL")
 
 
+def test_echo_of_an_unresponsive_printer_waits_for_it_once(dcmprscp, drivers):
+    # A stopped dcmprscp takes the connection (the kernel queues it) and never answers the
+    # association request: the echo waits the ACSE timeout once, and asks no N-GET after it.
+    driver = drivers(printer(dcmprscp.port, "PRINTSCP", acse_timeout_s=2.0))
+    dcmprscp.pause()
+    try:
+        start = time.monotonic()
+        result = driver.echo()
+        elapsed = time.monotonic() - start
+    finally:
+        dcmprscp.resume()
+    assert result["ok"] is False and result["echo_status"] is None and result["printer_status"] is None
+    assert "did not answer the association request within 2 s (ACSE timeout)" in result["error"]
+    assert 2.0 * 0.9 <= elapsed < 2 * 2.0
+    assert abs(result["seconds"] - elapsed) < 0.5
+
+
 @pytest.mark.parametrize("in_session", [False, True])
 def test_presentation_lut_with_dcmprscp(dcmprscp_factory, drivers, in_session):
     scp = dcmprscp_factory(plut_in_session=in_session)
@@ -207,6 +224,48 @@ def test_status_policy_override(sim, drivers):
     tolerant = drivers(printer(sim.port, status_policy={"N-ACTION 0xC602": "retry"}))
     failure = expect_failure(tolerant, [sheet(0)], Action.RETRY)
     assert "0xC602" in failure.reason
+
+
+@pytest.mark.parametrize("code", [0x0112, 0xC7FF])   # neither is listed for N-DELETE (PS3.2 N.7-58)
+def test_unlisted_failure_of_film_box_n_delete_only_warns(sim, drivers, code):
+    # N-DELETE is clean-up after the film was accepted: an unlisted failure warns as the listed
+    # 0x0110 does, and the job goes on (it used to fail mid-way, by the per-category rule).
+    sim.add_fault(Fault("N-DELETE", "film-box", status=code, perform=True))
+    driver = drivers(printer(sim.port))
+    observer = run_job(driver, [sheet(0), sheet(1)])
+    assert len(sim.films) == 2
+    assert [(op, status) for op, status, _ in observer.warnings] == [("N-DELETE", code)]
+
+
+def test_association_is_released_after_a_failed_film_session_n_delete(drivers):
+    # The printer kept the film session it did not delete; one that holds one film session per
+    # association refuses the next job's N-CREATE. The failure warns, and the association is
+    # released so that the next job starts on a new one.
+    with PrinterSimulator(port=0, max_film_sessions=1) as sim:
+        sim.add_fault(Fault("N-DELETE", "film-session", status=0x0110))
+        driver = drivers(printer(sim.port))
+        first = run_job(driver, [sheet(0)])
+        assert [(op, code) for op, code, _ in first.warnings] == [("N-DELETE", 0x0110)]
+        second = run_job(driver, [sheet(1)])     # refused with 0x0213 on the same association
+        assert second.warnings == [] and len(sim.films) == 2
+        assert driver.associations_opened == 2 and sim.releases == 1
+
+
+def test_unlisted_failure_of_n_get_printer_stops_the_printer(sim, drivers):
+    # 0x0105 is not listed for N-GET Printer (N.7-63); like the listed 0x0118 the printer cannot
+    # say how it is: the printer stops, the job is kept (it used to fail).
+    sim.add_fault(Fault("N-GET", "printer", status=0x0105))
+    driver = drivers(printer(sim.port))
+    failure = expect_failure(driver, [sheet(0)], Action.STOP_PRINTER)
+    assert "0x0105" in failure.reason and "No such Attribute" in failure.reason
+    assert "a failure status not listed for this operation" in failure.reason
+    assert sim.received_count("N-CREATE") == 0
+    sim.add_fault(Fault("N-GET", "printer", status=0x0105))
+    with pytest.raises(PrintFailure) as polled:
+        driver.status()
+    assert polled.value.action is Action.STOP_PRINTER
+    still = run_job(driver, [sheet(0)])
+    assert len(sim.films) == 1 and still.warnings == []
 
 
 # --------------------------------------------------------------------------- simulator: printer status

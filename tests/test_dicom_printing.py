@@ -310,6 +310,27 @@ def test_echo_of_a_printer_that_is_not_there(images):
     assert result.returncode != 0 and "did not answer" in result.stderr
 
 
+def test_echo_of_an_unresponsive_printer_is_one_echo_bounded_by_its_timeouts():
+    # The printer takes the connection and never answers the association request. The echo runs
+    # once, on the idle worker, and the answer waits for it (it used to start a second echo on
+    # another association after 5 s, both asking an N-GET after their C-ECHO: 4 associations,
+    # 5 s + 2 x 2 x acse_timeout_s). The seconds reported are the ones the client waited.
+    stall = Fault("A-ASSOCIATE", behaviour="stall", times=None)
+    with PrinterSimulator(port=0, faults=[stall]) as sim:
+        process = DaemonProcess(dicom_config({"sim": sim.port}, acse_timeout_s=6)).start()
+        try:
+            with process.client() as hc:
+                start = time.monotonic()
+                answer = hc.echo("sim")
+                elapsed = time.monotonic() - start
+        finally:
+            process.cleanup()
+    assert answer["ok"] is False and "within 6 s (ACSE timeout)" in answer["error"]
+    assert sim.associations == 1
+    assert 6 * 0.9 <= elapsed < 6 + 5
+    assert abs(answer["seconds"] - elapsed) < 1
+
+
 def test_job_printing_longer_than_max_job_time_is_aborted_and_retried(simulator, images):
     simulator.add_fault(Fault(operation="N-ACTION", behaviour="stall", stall_s=4))  # the first print only
     config = dicom_config({"sim": simulator.port}).replace("[server]", "[server]\nmax_job_time_s = 1", 1)

@@ -176,13 +176,14 @@ def test_garbage_in_answer_to_a_request(sim, drivers, payload, words):
 
 
 def test_response_to_another_message_id(sim, drivers):
-    # Message IDs count up per association: N-GET 1, N-CREATE film session 2, film box 3.
+    # Message IDs count up per association: N-GET Printer 1, N-GET Printer Configuration Retrieval 2
+    # (the driver's first job asks it), N-CREATE film session 3, film box 4.
     sim.add_fault(Fault("N-CREATE", "film-box", behaviour="wrong-message-id"))
     driver = drivers(printer(sim.port))
     observer = RecordingObserver()
     failure = expect_failure(driver, [sheet(0)], Action.RETRY, observer)
-    assert failure.reason == ("N-CREATE film-box: the printer's response answers Message ID 4, not the "
-                              "request's 3 (Message ID Being Responded To), a DICOM protocol error; "
+    assert failure.reason == ("N-CREATE film-box: the printer's response answers Message ID 5, not the "
+                              "request's 4 (Message ID Being Responded To), a DICOM protocol error; "
                               f"association aborted ({peer(sim)})")
     assert sim.received_count("N-SET") == 0
     assert observer.operations()[-1] == ("N-CREATE", "film-box")

@@ -74,7 +74,9 @@ def test_show_log_lists_each_dimse_exchange_and_reprint_copies_a_job(tmp_path, i
         finally:
             process.cleanup()
     operations = [(x["operation"], x["sop_class"], x["status"]) for x in log]
-    assert operations == [("N-GET", "printer", "0x0000"), ("N-CREATE", "film-session", "0x0000")] + [
+    # the printer's first job also asks its configuration (Printer Configuration Retrieval)
+    assert operations == [("N-GET", "printer", "0x0000"), ("N-GET", "printer-configuration", "0x0000"),
+                          ("N-CREATE", "film-session", "0x0000")] + [
         ("N-CREATE", "film-box", "0x0000"), ("N-SET", "grayscale-image-box", "0x0000"),
         ("N-SET", "grayscale-image-box", "0x0000"), ("N-ACTION", "film-box", "0x0000"),
         ("N-DELETE", "film-box", "0x0000")] * 2 + [("N-DELETE", "film-session", "0x0000")]

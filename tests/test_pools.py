@@ -48,7 +48,7 @@ def test_a_pool_names_its_printers_in_order_and_a_policy():
      "unknown key (allowed: policy, printers)"),
     ("[pools.a]\nprinters = ['b']", "pools.a", "a printer is named 'a' too"),
     ("[pools.film]\nprinters = 'a'", "pools.film.printers", "expected a list of strings"),
-    ("[pool.film]\nprinters = ['a']", "pool", "unknown section (allowed: server, printers, pools)"),
+    ("[pool.film]\nprinters = ['a']", "pool", "unknown section (allowed: server, printers, pools, web)"),
 ])
 def test_pool_errors_name_the_key(pools, key, words):
     with pytest.raises(ConfigError) as error:
@@ -61,6 +61,18 @@ def test_pool_errors_are_reported_with_the_printers_errors():
     with pytest.raises(ConfigError) as error:
         parse(PRINTERS + "[printers.d]\nport = 'x'\n[pools.film]\nprinters = ['zz']\n", "site.toml")
     assert [e.key for e in error.value.errors] == ["printers.d.port", "pools.film.printers[0]"]
+
+
+def test_every_error_of_a_pool_is_reported_at_once():
+    with pytest.raises(ConfigError) as error:
+        parse(PRINTERS + "[pools.a]\nprinters = ['b', 'zz', 'b']\npolicy = 'random'\nmembers = 1\n", "site.toml")
+    assert [e.key for e in error.value.errors] == ["pools.a", "pools.a.members", "pools.a.printers[1]",
+                                                   "pools.a.printers[2]", "pools.a.policy"]
+
+
+def test_a_policy_may_be_written_in_any_case():
+    assert parse(PRINTERS + "[pools.film]\nprinters = ['a']\npolicy = 'Round-Robin'\n",
+                 "site.toml").pools["film"].policy == "round-robin"
 
 
 # ---- a pool job's spec -------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.jobs import copies, numbered_films
 
 pytestmark = [pytest.mark.slow, pytest.mark.dicom]   # daemons printing to the simulator
 
@@ -104,16 +105,7 @@ def test_a_transient_rejection_is_still_retried(daemon_for, simulator, images):
 # ---- 12: a printer that prints, then aborts before answering the N-ACTION ------------------
 
 def two_films(images) -> dict:
-    """Films told apart at the printer by their layout."""
-    return {"printer": "sim", "films": [
-        {"layout": "STANDARD\\1,1", "frames": [images["CT_small.dcm"]]},
-        {"layout": "STANDARD\\1,2", "frames": [images["CT_small.dcm"], images["MR_small.dcm"]]}]}
-
-
-def copies(simulator) -> list[str]:
-    """What came out of the printer, as film numbers in the order printed."""
-    return [{"STANDARD\\1,1": "1", "STANDARD\\1,2": "2"}[f["film_box"]["image_display_format"]]
-            for f in simulator.films]
+    return numbered_films(images, 2)
 
 
 def hcq(process: DaemonProcess, *args: str) -> str:

@@ -102,6 +102,13 @@ def _scenarios() -> dict[str, tuple[PrinterConfig, JobTicket, list[FilmSheet], d
                           annotation_display_format_id="LABELS"),
             FULL_TICKET, [_sheet(0, "u8", annotation_boxes=("PATIENT A", "A much longer text", "third")),
                           _sheet(1, "u8")], dict(annotation_boxes=2)),
+        "film-session-printing": (
+            PrinterConfig(**p, print_action="film-session"),
+            JobTicket(job_id=6, films_total=2), [_sheet(0, "u8"), _sheet(1, "u8")], {}),
+        "film-session-printing-two-at-a-time": (
+            PrinterConfig(**p, print_action="film-session", session_films=2, presentation_lut=True,
+                          plut_in_film_session=True),
+            JobTicket(job_id=7, films_total=3), [_sheet(0, "u8"), _sheet(1, "u8"), _sheet(2, "u8")], {}),
         "annotations-not-accepted": (
             PrinterConfig(**p, annotation_box=True),
             FULL_TICKET, [_sheet(0, "u8", annotation_boxes=("A",))],

@@ -198,6 +198,80 @@ def test_grayscale_film_is_printed_and_recorded(sim):
     assert sim.received_count("N-CREATE", "film-box") == 1
 
 
+def print_one_film(assoc):
+    """A film box with one image, printed; the Print Job UID of the N-ACTION's reply."""
+    session = create_session(assoc)
+    box, _, rsp = create_film_box(assoc, session)
+    assert set_image(assoc, rsp.ReferencedImageBoxSequence[0], image_item(ramp(16, 16))[0]) == 0
+    status, reply = assoc.send_n_action(None, 1, BasicFilmBox, box, meta_uid=GRAY)
+    assert status.Status == 0x0000
+    return reply.ReferencedPrintJobSequence[0].ReferencedSOPInstanceUID
+
+
+def execution_status(assoc, job_uid):
+    status, job = assoc.send_n_get([0x21000020, 0x21000030], PrintJob, job_uid)
+    assert status.Status == 0x0000
+    return job.ExecutionStatus, job.ExecutionStatusInfo
+
+
+def test_print_jobs_progress_and_are_reported(tmp_path):
+    reports = []
+
+    def on_event(event):
+        reports.append((event.event_type, str(event.request.AffectedSOPInstanceUID),
+                        event.event_information.get("ExecutionStatusInfo")))
+        return 0x0000, None
+
+    with PrinterSimulator(port=0, print_job_seconds=0.6, print_job_events=True) as sim:
+        assoc = connect(sim, contexts=(GRAY, PrintJob), handlers=[(evt.EVT_N_EVENT_REPORT, on_event)])
+        try:
+            job = print_one_film(assoc)
+            assert execution_status(assoc, job) == ("PENDING", "QUEUED")
+            assert wait_until(lambda: len(reports) == 2)
+            assert reports == [(2, job, "NORMAL"), (3, job, "NORMAL")]      # PRINTING, DONE
+            assert execution_status(assoc, job) == ("DONE", "NORMAL")
+        finally:
+            assoc.release()
+        sent = [e for e in sim.log if e["operation"] == "N-EVENT-REPORT"]
+        assert [(e["sop_class"], e["event"][0], e["status"]) for e in sent] == [
+            ("print-job", "PRINTING", 0), ("print-job", "DONE", 0)]
+
+
+def test_print_job_failure_fault(sim):
+    sim.add_fault("N-ACTION:print-job-failure:comment=SUPPLY EMPTY")
+    assoc = connect(sim, contexts=(GRAY, PrintJob))
+    try:
+        failed, done = print_one_film(assoc), print_one_film(assoc)
+        assert execution_status(assoc, failed) == ("FAILURE", "SUPPLY EMPTY")
+        assert execution_status(assoc, done) == ("DONE", "NORMAL")
+    finally:
+        assoc.release()
+    assert len(sim.films) == 2     # the print action itself succeeded
+    with pytest.raises(ValueError, match="goes with N-ACTION"):
+        parse_fault("N-SET:print-job-failure")
+
+
+def test_a_printer_of_whole_film_sessions_with_one_at_a_time():
+    with PrinterSimulator(port=0, session_print_only=True, max_film_sessions=1) as sim:
+        assoc = connect(sim)
+        try:
+            session = create_session(assoc)
+            second = Dataset()
+            second.NumberOfCopies = 1
+            status, _ = assoc.send_n_create(second, BasicFilmSession, generate_uid(), meta_uid=GRAY)
+            assert status.Status == 0x0213          # one film session at a time
+            box, _, rsp = create_film_box(assoc, session)
+            assert set_image(assoc, rsp.ReferencedImageBoxSequence[0], image_item(ramp(16, 16))[0]) == 0
+            status, _ = assoc.send_n_action(None, 1, BasicFilmBox, box, meta_uid=GRAY)
+            assert status.Status == 0xC616 and sim.films == []
+            status, _ = assoc.send_n_action(None, 1, BasicFilmSession, session, meta_uid=GRAY)
+            assert status.Status == 0x0000 and len(sim.films) == 1
+            assert assoc.send_n_delete(BasicFilmSession, session, meta_uid=GRAY).Status == 0x0000
+            create_session(assoc)                   # the next one, now the first is gone
+        finally:
+            assoc.release()
+
+
 def test_color_film_and_film_session_print(sim):
     assoc = connect(sim, contexts=(COLOR,))
     try:

@@ -41,6 +41,7 @@ CASES = [
     # failures of requests the films do not depend on: recorded, the job completes
     (DELETE_BOX, 0x0110, WARN), (DELETE_BOX, 0x0117, WARN), (DELETE_SESSION, 0x0118, WARN),
     (DELETE_SESSION, 0x0211, WARN),
+    (DELETE_BOX, 0x0112, WARN), (DELETE_BOX, 0xC7FF, WARN),   # not listed for N-DELETE: warn all the same
     # transient failures: retried
     (SESSION, 0x0110, RETRY), (SESSION, 0x0210, RETRY), (SESSION, 0x0213, RETRY),
     (BOX, 0x0110, RETRY), (BOX, 0x0210, RETRY), (BOX, 0x0213, RETRY), (BOX, 0xC616, RETRY),
@@ -62,6 +63,7 @@ CASES = [
     # the printer cannot say how it is: stopped until it answers
     (PRINTER, 0x0112, STOP), (PRINTER, 0x0117, STOP), (PRINTER, 0x0118, STOP), (PRINTER, 0x0119, STOP),
     (PRINTER, 0x0124, STOP), (PRINTER, 0x0211, STOP), (PRINTER, 0x0212, STOP),
+    (PRINTER, 0x0105, STOP),   # not listed for N-GET Printer: stops the printer all the same
 ]
 
 

@@ -258,7 +258,6 @@ def test_reference_scu_choices_are_explained():
     ("film-box", "N-ACTION", 0xA700, "failure", Action.FAIL),
     ("film-box", "N-ACTION", 0xC6FF, "failure", Action.FAIL),
     ("film-box", "N-ACTION", 0x0105, "failure", Action.FAIL),
-    ("printer", "N-GET", 0x0122, "failure", Action.FAIL),
     ("film-session", "N-CREATE", 0x0300, "failure", Action.FAIL),
     ("film-session", "N-CREATE", 0xD000, "failure", Action.FAIL),
     ("film-session", "N-ACTION", 0xC602, "failure", Action.FAIL),       # N.7-59 only
@@ -272,6 +271,28 @@ def test_unlisted_codes_follow_the_category_rule(sop_class, operation, code, cat
     assert decision.category == category
     assert decision.action is action
     assert decision.meaning
+
+
+@pytest.mark.parametrize("sop_class,operation,code,action", [
+    # N-DELETE is clean-up: every failure warns, as the listed ones do
+    ("film-box", "N-DELETE", 0x0112, Action.WARN),
+    ("film-box", "N-DELETE", 0xC7FF, Action.WARN),
+    ("film-session", "N-DELETE", 0x0105, Action.WARN),
+    ("presentation-lut", "N-DELETE", 0xA700, Action.WARN),
+    # N-GET Printer: the printer cannot report its status, as for the listed 0x0118
+    ("printer", "N-GET", 0x0105, Action.STOP_PRINTER),
+    ("printer", "N-GET", 0x0122, Action.STOP_PRINTER),
+    ("printer", "N-GET", 0xC000, Action.STOP_PRINTER),
+    # information only
+    ("print-job", "N-GET", 0x0105, Action.WARN),
+    ("printer-configuration", "N-GET", 0xC000, Action.WARN),
+    # the operation's choice is for failures: a pending answer still fails the job
+    ("film-box", "N-DELETE", 0xFF00, Action.FAIL),
+])
+def test_unlisted_codes_take_the_operations_choice_for_their_category(sop_class, operation, code, action):
+    decision = decide(sop_class, operation, code)
+    assert decision.listed is False
+    assert decision.action is action
 
 
 def test_unlisted_meanings():
@@ -485,5 +506,5 @@ def test_code_listed_for_the_same_operation_on_another_film_class_takes_that_act
     assert "queue is full" in queue_full.meaning
     assert decide("film-box", "N-ACTION", 0xB602).action is Action.WARN
     assert decide("film-box", "N-ACTION", 0xC600).action is Action.FAIL
-    # the printer's own N-GET is not a film class: the category rule decides
-    assert decide("printer", "N-GET", 0xC601).action is Action.FAIL
+    # the printer's own N-GET is not a film class: its own choice for failures decides
+    assert decide("printer", "N-GET", 0xC601).action is Action.STOP_PRINTER

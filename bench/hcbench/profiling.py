@@ -27,7 +27,7 @@ BUCKETS = [
     ("DIMSE: per-request deadline timer thread start (_Wire.deadline)", "Wire.deadline"),
     ("DIMSE: waiting for the printer's responses", "DIMSEServiceProvider.get_msg"),
     ("DIMSE: encoding and sending requests (pynetdicom/pydicom)", "Association.send_n_"),
-    ("DIMSE: other driver work (scu.py)", "_DicomFilmSession.print_film"),
+    ("DIMSE: other driver work (film_session.py)", "DicomFilmSession.print_film"),
     ("format: reading the film specs from the database", "Attempts.film_specs"),
     ("format: handing the next film to a formatting process", "PrinterWorker._format"),
     ("format: waiting for a formatting process's film", "Future.result"),

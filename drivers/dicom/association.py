@@ -9,7 +9,8 @@ way of *not* getting there into a :class:`~hcserver.drivers.base.PrintFailure` w
 releases and aborts. A request that gets no usable response (DIMSE timeout, peer abort,
 connection closed, association already gone, bytes that are no valid PDU, a
 response to another message) raises :class:`ConnectionLost`; statuses are
-judged by the caller. :func:`echo` is C-ECHO on an association of its own.
+judged by the caller. :func:`echo` is C-ECHO on an association of its own; it says whether
+the printer answered at all (:class:`EchoResult`), so that nothing more waits for one that does not.
 
 Around the lifecycle, each in its module:
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
@@ -53,10 +55,10 @@ VERIFICATION = "1.2.840.10008.1.1"
 GRAYSCALE_META = "1.2.840.10008.5.1.1.9"
 COLOR_META = "1.2.840.10008.5.1.1.18"
 PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
+PRINTER_CONFIGURATION_INSTANCE = "1.2.840.10008.5.1.1.17.376"
 
 #: short name (as used by the status policy) -> SOP Class UID
-# The SOP classes we use, by the status table's short names (one list of UIDs in the project);
-# Printer Configuration Retrieval is asked by the capability probe (probe.py).
+# The SOP classes we use, by the status table's short names (one list of UIDs in the project).
 SOP_CLASSES: dict[str, str] = dict(SOP_CLASS_UIDS)
 SOP_NAMES: dict[str, str] = {uid: name for name, uid in SOP_CLASSES.items()}
 
@@ -117,6 +119,8 @@ def requested_contexts(printer: PrinterConfig) -> list[str]:
         syntaxes.append(SOP_CLASSES["annotation-box"])
     if printer.print_job:
         syntaxes.append(SOP_CLASSES["print-job"])
+    # Asked once, for hcq printers and hcq echo; a printer without it rejects just this context.
+    syntaxes.append(SOP_CLASSES["printer-configuration"])
     return syntaxes
 
 
@@ -425,22 +429,35 @@ class PrintAssociation:
         return self._reports.take()
 
 
-def echo(printer: PrinterConfig, station: Station) -> tuple[int | None, str, float, bool]:
-    """C-ECHO on a short Verification-only association.
+@dataclass(frozen=True)
+class EchoResult:
+    """What :func:`echo` found."""
 
-    Returns (status or None, error text, seconds, whether a connection was made).
-    """
+    status: int | None     # the C-ECHO response's status; None without one
+    error: str             # what went wrong, in words ("" when the echo was answered)
+    seconds: float
+    answered: bool         # the printer took part: not refused, unreachable or silent past a timeout
+
+
+def echo(printer: PrinterConfig, station: Station) -> EchoResult:
+    """C-ECHO on a short Verification-only association."""
     start = time.monotonic()
+
+    def result(status: int | None, error: str, answered: bool) -> EchoResult:
+        return EchoResult(status, error, time.monotonic() - start, answered)
+
     try:
         ae = _make_ae(printer, station, [VERIFICATION])
         assoc, wire, elapsed = _associate(ae, printer, [])
     except PrintFailure as exc:
-        return None, exc.reason, time.monotonic() - start, False
+        return result(None, exc.reason, False)
     except Exception as exc:
-        return None, f"cannot associate with printer {peer_of(printer)}: {exc}", time.monotonic() - start, False
+        return result(None, f"cannot associate with printer {peer_of(printer)}: {exc}", False)
     if not assoc.is_established:
         reason = PrintAssociation._why_not(assoc, printer, wire, elapsed, ae.ae_title)
-        return None, reason, time.monotonic() - start, wire.connected
+        # Silent until the ACSE timeout (or not there at all): no point in asking it anything else.
+        silent = not wire.connected or (not assoc.is_rejected and elapsed >= printer.acse_timeout_s * 0.9)
+        return result(None, reason, not silent)
     leave_responses_to_the_request(assoc)
     try:
         with wire.deadline(printer.dimse_timeout_s + ABORT_GRACE_S):
@@ -448,17 +465,17 @@ def echo(printer: PrinterConfig, station: Station) -> tuple[int | None, str, flo
     except RuntimeError as exc:
         with wire.deadline(ABORT_GRACE_S):
             assoc.abort()
-        return None, f"C-ECHO: association lost: {exc}", time.monotonic() - start, True
-    seconds = time.monotonic() - start
+        return result(None, f"C-ECHO: association lost: {exc}", True)
     if "Status" not in status:
+        silent = time.monotonic() - start - elapsed >= printer.dimse_timeout_s * 0.95
         with wire.deadline(ABORT_GRACE_S):
             assoc.abort()
         what = wire.describe() or "no response (DIMSE timeout or association aborted)"
-        return None, f"C-ECHO: {what}", seconds, True
+        return result(None, f"C-ECHO: {what}", not silent)
     try:
         with wire.deadline(printer.acse_timeout_s + ABORT_GRACE_S):
             assoc.release()
     except RuntimeError:     # the printer ended it first (see reactor.ReactorPause): the echo stands
         with wire.deadline(ABORT_GRACE_S):
             assoc.abort()
-    return int(status.Status), "", seconds, True
+    return result(int(status.Status), "", True)

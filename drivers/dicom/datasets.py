@@ -198,7 +198,7 @@ _PLUT_REFERENCE = _reference(SOP_CLASS_UIDS["presentation-lut"], "The Presentati
 # ---------------------------------------------------------------------------
 # The requests.
 
-#: N-ACTION on the Film Box: its Action Type ID, print (no Action Information is sent).
+#: N-ACTION on the Film Box or Film Session: its Action Type ID, print (no Action Information is sent).
 PRINT_ACTION = 1
 
 #: N-GET Printer: the Attribute Identifier List (requested, not sent).
@@ -207,6 +207,23 @@ PRINTER_STATUS = Spec("printer", "N-GET", (
               "Provided by the printer: `NORMAL`, `WARNING` or `FAILURE`."),
     Attribute("PrinterStatusInfo", None, ANAP, PRINTER,
               "Provided by the printer, e.g. `FILM JAM`, `SUPPLY LOW`."),
+))
+
+#: N-GET Printer Configuration Retrieval: what comes back. It is asked with no Attribute Identifier
+#: List (all attributes), which for this SOP class is this one sequence.
+PRINTER_CONFIGURATION = Spec("printer-configuration", "N-GET", (
+    Attribute("PrinterConfigurationSequence", None, ALWAYS, PRINTER,
+              "Provided by the printer (asked with no Attribute Identifier List, that is all attributes): per "
+              "item, e.g. the SOP classes it supports, its memory and printing bit depths, the media installed, "
+              "minimum and maximum density. Shown by `hcq echo` and `hcq printers`, never used to decide "
+              "anything."),
+))
+
+#: N-GET Print Job: what is asked of each print job being followed (requested, not sent).
+PRINT_JOB_STATUS = Spec("print-job", "N-GET", (
+    Attribute("ExecutionStatus", None, ALWAYS, PRINTER, "Provided by the printer: `PENDING`, `PRINTING`, `DONE` "
+              "or `FAILURE`."),
+    Attribute("ExecutionStatusInfo", None, ANAP, PRINTER, "Provided by the printer, e.g. `FILM JAM`."),
 ))
 
 PRESENTATION_LUT = Spec("presentation-lut", "N-CREATE", (
@@ -379,5 +396,5 @@ ANNOTATION_BOX = Spec("annotation-box", "N-SET", (
 ))
 
 #: Every request with attributes, in the order of a job.
-SPECS = (PRINTER_STATUS, PRESENTATION_LUT, FILM_SESSION, FILM_BOX, GRAYSCALE_IMAGE_BOX, COLOR_IMAGE_BOX,
-         ANNOTATION_BOX)
+SPECS = (PRINTER_STATUS, PRINTER_CONFIGURATION, PRESENTATION_LUT, FILM_SESSION, FILM_BOX, GRAYSCALE_IMAGE_BOX,
+         COLOR_IMAGE_BOX, ANNOTATION_BOX, PRINT_JOB_STATUS)

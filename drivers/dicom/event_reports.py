@@ -57,6 +57,7 @@ class PrinterEvent:
     info: str               # Printer Status Info / Execution Status Info
     answered: int           # the status we answered with
     meaning: str
+    instance_uid: str = ""  # the Affected SOP Instance UID: which print job, for a print job's
 
 
 def answer_status(sop_class: str, event_type: int) -> int:
@@ -108,21 +109,22 @@ class EventReports:
 def _decode(event: evt.Event) -> PrinterEvent:
     cs = event.message.command_set
     class_uid = str(cs.get("AffectedSOPClassUID", "") or "")
+    instance_uid = str(cs.get("AffectedSOPInstanceUID", "") or "").strip()
     event_type = int(cs.get("EventTypeID", 0) or 0)
     sop = _SOP_NAMES.get(class_uid, class_uid)
     answered = answer_status(sop, event_type)
     if answered == _NO_SUCH_SOP_CLASS:
-        return PrinterEvent(sop, event_type, "", "", answered, _MEANINGS[answered])
+        return PrinterEvent(sop, event_type, "", "", answered, _MEANINGS[answered], instance_uid)
     info = _event_information(event) or Dataset()
     text = str(info.get(_INFO_KEYWORDS[sop], "") or "")
     if answered != SUCCESS:
-        return PrinterEvent(sop, event_type, "", text, answered, _MEANINGS[answered])
+        return PrinterEvent(sop, event_type, "", text, answered, _MEANINGS[answered], instance_uid)
     if sop == "print-job":
         status = PRINT_JOB_EVENTS[event_type]
-        return PrinterEvent(sop, event_type, status, text, answered, f"print job {status}")
+        return PrinterEvent(sop, event_type, status, text, answered, f"print job {status}", instance_uid)
     # Printer Status in the Event Information wins over the event type's
     status = str(info.PrinterStatus) if info.get("PrinterStatus") else PRINTER_EVENTS[event_type]
-    return PrinterEvent(sop, event_type, status, text, answered, f"printer status {status}")
+    return PrinterEvent(sop, event_type, status, text, answered, f"printer status {status}", instance_uid)
 
 
 def _event_information(event: evt.Event) -> Dataset | None:

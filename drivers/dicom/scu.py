@@ -20,6 +20,10 @@ A job is (the attributes of each request are the specs of
     N-DELETE Basic Film Session   (when the job's block ends normally)
    [N-DELETE Presentation LUT]
 
+or, with ``print_action = "film-session"``, one N-ACTION print on the film session for the job's
+films (or every ``session_films`` of them, each group in a film session of its own): see
+:mod:`hcserver.drivers.dicom.film_session`.
+
 Every response status is judged by :func:`hcserver.drivers.dicom.status_policy.decide`
 with the printer's overrides: ok and warn go on (a warning is reported to
 the observer), anything else raises :class:`~hcserver.drivers.base.PrintFailure` with
@@ -49,44 +53,27 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataset import Dataset
-from pydicom.multival import MultiValue
-from pydicom.uid import generate_uid
 
 from hcserver.drivers.base import Action, Driver, FilmSession, JobObserver, JobTicket, PrinterStatus, PrintFailure
 from hcserver.drivers.dicom.association import (
     COLOR_META,
     GRAYSCALE_META,
+    PRINTER_CONFIGURATION_INSTANCE,
     PRINTER_INSTANCE,
     SOP_CLASSES,
-    SOP_NAMES,
     UID_TITLES,
     ConnectionLost,
     PrintAssociation,
 )
 from hcserver.drivers.dicom.association import echo as c_echo
-from hcserver.drivers.dicom.datasets import (
-    ANNOTATION_BOX,
-    COLOR_IMAGE_BOX,
-    FILM_BOX,
-    FILM_SESSION,
-    GRAYSCALE_IMAGE_BOX,
-    PRESENTATION_LUT,
-    PRINT_ACTION,
-    PRINTER_STATUS,
-    AnnotationInputs,
-    FilmBoxInputs,
-    ImageBoxInputs,
-    Pixels,
-    SessionInputs,
-    build,
-)
+from hcserver.drivers.dicom.datasets import PRINTER_STATUS
 from hcserver.drivers.dicom.event_reports import PrinterEvent
+from hcserver.drivers.dicom.film_session import DicomFilmSession, text_of
+from hcserver.drivers.dicom.printer_configuration import items as configuration_items
 from hcserver.drivers.dicom.status_policy import decide, printer_status_action
 from hcserver.drivers.settings import PrinterConfig, Station
-from hcserver.formatter.film import FilmSheet, ImageBox
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +96,8 @@ class _NullObserver:
     def film_accepted(self, index: int, output: str | None) -> None:
         pass
 
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (list, tuple, MultiValue)):
-        return "\\".join(str(v) for v in value)
-    return str(value)
+    def print_job(self, films: tuple[int, ...], status: str, info: str) -> None:
+        pass
 
 
 def _printer_status_failure(status: PrinterStatus, observer: JobObserver,
@@ -138,12 +120,6 @@ def _printer_status_failure(status: PrinterStatus, observer: JobObserver,
     return PrintFailure(action, text, operation=operation)
 
 
-def _n_set(ds: Dataset, class_uid: str, instance_uid: str, *,
-           in_meta: bool = True) -> Callable[[Any, str | None, int], Any]:
-    """The N-SET of one object, as the call :meth:`_DicomFilmSession._x` makes."""
-    return lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i, meta_uid=m if in_meta else None)
-
-
 class DicomDriver(Driver):
     """Print SCU for one DICOM printer (see the module docstring)."""
 
@@ -157,6 +133,9 @@ class DicomDriver(Driver):
         self._busy = 0                # session/status calls on the network right now
         self.last_status: PrinterStatus | None = None
         self.associations_opened = 0  # print associations opened so far (not echo's)
+        self._film_session: DicomFilmSession | None = None   # the job's, while its block runs
+        self._configuration: list[dict] | None = None        # Printer Configuration Retrieval's answer
+        self._configuration_asked = False                     # at the first job (hcq echo asks again)
 
     # ------------------------------------------------------------------ public
     @contextmanager
@@ -176,12 +155,20 @@ class DicomDriver(Driver):
                 self._forget(film_session.association, abort=True)
                 raise
         finally:
+            self._film_session = None
             with self._lock:
                 self._in_session = False
                 self._busy -= 1
 
     def status(self) -> PrinterStatus:
         """N-GET Printer on the held association, or on a new one released afterwards."""
+        return self._status(configuration=False)
+
+    def configuration(self) -> list[dict] | None:
+        return self._configuration
+
+    def _status(self, *, configuration: bool) -> PrinterStatus:
+        """:meth:`status`; with ``configuration``, Printer Configuration Retrieval after it."""
         observer = _NullObserver()
         with self._lock:
             self._busy += 1
@@ -190,6 +177,9 @@ class DicomDriver(Driver):
             try:
                 status = self._printer_status_with_reconnect(link, reused, observer)
                 current = self._current()
+                if configuration and current is not None:
+                    self._ask_configuration(current, observer, in_job=False)
+                    current = self._current()
                 self._drain(current, observer, in_job=False)
             except BaseException:
                 self._forget(self._current(), abort=True)
@@ -213,20 +203,21 @@ class DicomDriver(Driver):
         if held is not None:
             held.release()
         start = time.monotonic()
-        code, error, _, connected = c_echo(self.printer, self.station)
-        result["echo_status"] = code
-        if error:
-            result["error"] = error
-        if connected:               # no second wait for a printer that is not there
+        echoed = c_echo(self.printer, self.station)
+        result["echo_status"] = echoed.status
+        if echoed.error:
+            result["error"] = echoed.error
+        if echoed.answered:         # no second wait for a printer that is not there, or silent
             try:
-                status = self.status()
+                status = self._status(configuration=True)
             except PrintFailure as exc:
                 result.setdefault("error", exc.reason)
             else:
                 result["printer_status"] = status.status
                 result["printer_status_info"] = status.info
+                result["printer_configuration"] = self._configuration
         result["seconds"] = round(time.monotonic() - start, 4)
-        result["ok"] = code == 0x0000 and result["printer_status"] is not None
+        result["ok"] = echoed.status == 0x0000 and result["printer_status"] is not None
         return result
 
     def association_state(self) -> str:
@@ -309,7 +300,7 @@ class DicomDriver(Driver):
         code = int(status.Status)
         decision = decide(sop, operation, code, self.printer.status_policy)
         action = Action(decision.action)
-        comment = _text(status.get("ErrorComment", "")).strip()
+        comment = text_of(status.get("ErrorComment", "")).strip()
         observer.dimse(operation, sop, code, decision.meaning, seconds)
         if action is Action.WARN:
             observer.warning(operation, code, f"{decision.meaning} ({comment})" if comment
@@ -346,6 +337,9 @@ class DicomDriver(Driver):
                              f"0x{ev.answered:04X}")
             return None
         if ev.sop_class == "print-job":
+            session = self._film_session
+            if session is not None and session.print_jobs.event(ev):
+                return None     # the job's own print job: followed there
             if ev.status == "FAILURE":
                 observer.warning("N-EVENT-REPORT", None, "print job FAILURE"
                                  + (f": {ev.info}" if ev.info else ""))
@@ -365,11 +359,33 @@ class DicomDriver(Driver):
                                          msg_id=i, meta_uid=m),
             in_job=in_job)
         attrs = attrs if attrs is not None else Dataset()
-        status = PrinterStatus(_text(attrs.get("PrinterStatus", "")).strip(),
-                               _text(attrs.get("PrinterStatusInfo", "")).strip())
+        status = PrinterStatus(text_of(attrs.get("PrinterStatus", "")).strip(),
+                               text_of(attrs.get("PrinterStatusInfo", "")).strip())
         self.last_status = status
         observer.printer_status(status)
         return status
+
+    def _ask_configuration(self, link: PrintAssociation, observer: JobObserver, *, in_job: bool) -> None:
+        """N-GET Printer Configuration Retrieval, if the printer accepted it; kept for
+        :meth:`configuration`. Information only: outside a job a failure is only logged."""
+        self._configuration_asked = True
+        if not link.accepts(SOP_CLASSES["printer-configuration"]):
+            return
+        try:
+            status, attrs = self._exchange(
+                link, observer, "N-GET", "printer-configuration", None,
+                # No Attribute Identifier List: all attributes, which for this class is the one sequence
+                # (and pynetdicom 3.0 cannot log a list of one tag).
+                lambda a, m, i: a.send_n_get([], SOP_CLASSES["printer-configuration"],
+                                             PRINTER_CONFIGURATION_INSTANCE, msg_id=i),
+                in_job=in_job)
+        except PrintFailure as exc:
+            if in_job:
+                raise
+            log.info("printer %s: no printer configuration: %s", self.printer.name, exc.reason)
+            return
+        if int(status.Status) in (0x0000, 0x0107):
+            self._configuration = configuration_items(attrs)
 
     def _printer_status_with_reconnect(self, link: PrintAssociation, reused: bool,
                                        observer: JobObserver, meta: str | None = None,
@@ -384,7 +400,7 @@ class DicomDriver(Driver):
             fresh, _ = self._acquire()
             return self._get_printer_status(fresh, observer, meta, in_job=in_job)
 
-    def _start(self, ticket: JobTicket, observer: JobObserver) -> _DicomFilmSession:
+    def _start(self, ticket: JobTicket, observer: JobObserver) -> DicomFilmSession:
         link, reused = self._acquire()
         if reused:
             link.take_events()    # stale events from between jobs: N-GET below is authoritative
@@ -397,7 +413,10 @@ class DicomDriver(Driver):
                 # No film session yet: release politely, the printer is not at fault for talking.
                 self._forget(link, abort=False)
                 raise failure
-            session = _DicomFilmSession(self, link, observer, ticket, meta, color)
+            if not self._configuration_asked:
+                self._ask_configuration(link, observer, in_job=True)
+            session = DicomFilmSession(self, link, observer, ticket, meta, color)
+            self._film_session = session
             session.open()
             return session
         except BaseException:
@@ -417,202 +436,3 @@ class DicomDriver(Driver):
         self._forget(link, abort=True)
         raise PrintFailure(Action.RETRY, f"printer {self.printer.ae_title}@{self.printer.host}:"
                            f"{self.printer.port} did not accept {wanted}", operation="A-ASSOCIATE")
-
-
-class _DicomFilmSession:
-    """One film session on the printer; :meth:`print_film` prints one film."""
-
-    def __init__(self, driver: DicomDriver, link: PrintAssociation, observer: JobObserver,
-                 ticket: JobTicket, meta: str | None, color: bool):
-        self.driver = driver
-        self.association = link
-        self.observer = observer
-        self.ticket = ticket
-        self.meta = meta
-        self.color = color
-        self.film_session_uid: str | None = None
-        self.plut_uid: str | None = None
-        self._broken = False
-        self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
-
-    # -- plumbing ---------------------------------------------------------------
-    def _x(self, operation: str, sop: str, call: Callable[[Any, str | None, int], Any]) -> Any:
-        if self._broken:
-            raise PrintFailure(Action.RETRY, f"{operation} {sop}: the film session was already "
-                               "abandoned after an earlier failure", operation=operation)
-        try:
-            return self.driver._exchange(self.association, self.observer, operation, sop, self.meta,
-                                         call)
-        except BaseException:
-            self._broken = True
-            raise
-
-    @property
-    def printer(self) -> PrinterConfig:
-        return self.driver.printer
-
-    # -- session ----------------------------------------------------------------
-    def open(self) -> None:
-        p = self.printer
-        if p.presentation_lut:
-            if self.association.accepts(SOP_CLASSES["presentation-lut"]):
-                plut = build(PRESENTATION_LUT, None, p)
-                uid = generate_uid()
-                self._x("N-CREATE", "presentation-lut",
-                        lambda a, m, i: a.send_n_create(plut, SOP_CLASSES["presentation-lut"], uid,
-                                                        msg_id=i))
-                self.plut_uid = self.association.last_created_uid or uid
-            else:
-                self.observer.warning("N-CREATE", None, "the printer did not accept the Presentation "
-                                      "LUT SOP class; printing without a Presentation LUT")
-        fs = build(FILM_SESSION, SessionInputs(p, self.ticket, self.plut_uid), p)
-        uid = generate_uid()
-        self._x("N-CREATE", "film-session",
-                lambda a, m, i: a.send_n_create(fs, SOP_CLASSES["film-session"], uid, msg_id=i,
-                                                meta_uid=m))
-        self.film_session_uid = self.association.last_created_uid or uid
-
-    def finish(self) -> None:
-        """The job's block ended normally: N-DELETE the film session (and the PLUT)."""
-        self._raise_deferred()
-        if self.film_session_uid:
-            uid = self.film_session_uid
-            self._x("N-DELETE", "film-session",
-                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-session"], uid, msg_id=i,
-                                                    meta_uid=m))
-            self.film_session_uid = None
-        if self.plut_uid:
-            uid = self.plut_uid
-            self._x("N-DELETE", "presentation-lut",
-                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid, msg_id=i))
-            self.plut_uid = None
-        self.association.jobs += 1
-
-    # -- films ------------------------------------------------------------------
-    def _raise_deferred(self) -> None:
-        if self._deferred is not None:
-            failure, self._deferred = self._deferred, None
-            raise failure
-
-    def print_film(self, sheet: FilmSheet) -> str | None:
-        """Film box N-CREATE, image box N-SETs, N-ACTION print, N-DELETE; returns the film box UID.
-
-        Once the N-ACTION has succeeded the film counts as printed: a failure after it (a
-        printer FAILURE report, a lost N-DELETE) is raised by the next call instead. An N-ACTION
-        sent without an answer coming back raises with ``in_doubt`` set to the film's index.
-        """
-        self._raise_deferred()
-        assert self.film_session_uid is not None, "open() creates the film session first"
-        annotate = self._annotation_texts(sheet)
-        fb = build(FILM_BOX, FilmBoxInputs(self.printer, sheet, self.film_session_uid, self.plut_uid,
-                                                      bool(annotate)), self.printer)
-        uid = generate_uid()
-        _, attrs = self._x("N-CREATE", "film-box",
-                           lambda a, m, i: a.send_n_create(fb, SOP_CLASSES["film-box"], uid, msg_id=i,
-                                                           meta_uid=m))
-        film_box_uid = self.association.last_created_uid or uid
-        refs = attrs.get("ReferencedImageBoxSequence") if attrs is not None else None
-        if not refs:
-            self._broken = True
-            what = "holds no Referenced Image Box Sequence" if refs is None else \
-                "holds an empty Referenced Image Box Sequence (no image boxes)"
-            raise PrintFailure(Action.FAIL, f"N-CREATE film-box: the printer's response for "
-                               f"{sheet.display_format} {what}", operation="N-CREATE")
-        for box in sheet.boxes:
-            if box.pixels is None or box.pixels.size == 0:
-                continue
-            if not 1 <= box.position <= len(refs):
-                self._broken = True
-                raise PrintFailure(Action.FAIL, f"N-SET: image box position {box.position} is outside "
-                                   f"the {len(refs)} boxes the printer created for "
-                                   f"{sheet.display_format}", operation="N-SET")
-            item = refs[box.position - 1]
-            class_uid = _text(item.get("ReferencedSOPClassUID")).strip()
-            instance_uid = _text(item.get("ReferencedSOPInstanceUID")).strip()
-            if not instance_uid:
-                self._broken = True
-                raise PrintFailure(Action.FAIL, f"N-CREATE film-box: item {box.position} of the "
-                                   f"Referenced Image Box Sequence in the printer's response for "
-                                   f"{sheet.display_format} has no Referenced SOP Instance UID",
-                                   operation="N-CREATE")
-            sop = SOP_NAMES.get(class_uid, "color-image-box" if self.color else "grayscale-image-box")
-            class_uid = class_uid or SOP_CLASSES[sop]
-            color = sop == "color-image-box"
-            # No local name keeps the box's pixels alive after its N-SET.
-            self._x("N-SET", sop, _n_set(build(COLOR_IMAGE_BOX if color else GRAYSCALE_IMAGE_BOX,
-                                               ImageBoxInputs(box, self._pixels(box, color, sheet)), self.printer),
-                                         class_uid, instance_uid))
-        if annotate:
-            self._set_annotations(annotate, attrs)
-        try:
-            self._x("N-ACTION", "film-box",
-                    lambda a, m, i: a.send_n_action(None, PRINT_ACTION, SOP_CLASSES["film-box"],
-                                                    film_box_uid, msg_id=i, meta_uid=m))
-        except PrintFailure as failure:
-            if isinstance(failure, ConnectionLost) and failure.sent:
-                # The request went out and no answer came: the printer may have printed the film.
-                failure.in_doubt = sheet.index
-            if failure.operation != "N-EVENT-REPORT":
-                raise
-            # The print action succeeded; a printer report that came with it must not make
-            # the caller think this film was not printed (it would be printed again).
-            self._deferred = failure
-        self.observer.film_accepted(sheet.index, film_box_uid)   # recorded while we clean up
-        try:
-            self._x("N-DELETE", "film-box",
-                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["film-box"], film_box_uid, msg_id=i,
-                                                    meta_uid=m))
-        except PrintFailure as failure:
-            self._deferred = self._deferred or failure  # the film is printed all the same
-        return film_box_uid
-
-    def _annotation_texts(self, sheet: FilmSheet) -> tuple[str, ...]:
-        """The film's annotation box texts, if this printer and association can take them."""
-        if not sheet.annotation_boxes:
-            return ()
-        if not (self.printer.annotation_box and self.association.accepts(SOP_CLASSES["annotation-box"])):
-            self.observer.warning("N-SET", None, "the printer did not accept Basic Annotation Box: the "
-                                                 "film's annotation texts are not printed")
-            return ()
-        return sheet.annotation_boxes
-
-    def _set_annotations(self, texts: tuple[str, ...], attrs: Dataset) -> None:
-        """N-SET the annotation boxes the printer created, in position order."""
-        refs = attrs.get("ReferencedBasicAnnotationBoxSequence") or []
-        if len(refs) < len(texts):
-            self.observer.warning("N-CREATE", None, f"the printer created {len(refs)} annotation boxes for "
-                                                    f"{len(texts)} texts: the rest are not printed")
-        for position, (text, item) in enumerate(zip(texts, refs), start=1):
-            ds = build(ANNOTATION_BOX, AnnotationInputs(self.printer, position, text), self.printer)
-            class_uid = _text(item.get("ReferencedSOPClassUID")).strip() or SOP_CLASSES["annotation-box"]
-            instance_uid = _text(item.get("ReferencedSOPInstanceUID")).strip()
-            self._x("N-SET", "annotation-box", _n_set(ds, class_uid, instance_uid, in_meta=False))
-
-    def _pixels(self, box: ImageBox, color: bool, sheet: FilmSheet) -> Pixels:
-        """The box's pixels as the image box takes them; what cannot be sent fails the job."""
-        px = box.pixels
-        where = f"film {sheet.index + 1} box {box.position}"
-        if color:
-            if px.ndim == 2:        # a grey film on a colour-only printer: R = G = B
-                grey = px if px.dtype == np.uint8 else (px >> 4).astype(np.uint8)
-                px = np.repeat(grey[:, :, None], 3, axis=2)
-            if px.ndim != 3 or px.shape[2] != 3 or px.dtype != np.uint8:
-                self._broken = True
-                raise PrintFailure(Action.FAIL, f"N-SET: {where}: colour pixels must be (rows, cols, 3) "
-                                   f"uint8, got {px.shape} {px.dtype}", operation="N-SET")
-            return Pixels(px, 8)
-        if px.ndim != 2:
-            self._broken = True
-            raise PrintFailure(Action.FAIL, f"N-SET: {where}: RGB pixels on a grayscale film "
-                               "session (the printer is not set up for colour)", operation="N-SET")
-        if px.dtype == np.uint16 and self.printer.bit_depth < 12:
-            px = (px >> 4).astype(np.uint8)
-            self.observer.warning("N-SET", None, f"{where}: 12-bit pixels sent as 8-bit "
-                                  "(the printer's bit_depth is 8)")
-        if px.dtype == np.uint8:
-            return Pixels(px, 8)
-        if px.dtype == np.uint16:
-            return Pixels(px, 12)
-        self._broken = True
-        raise PrintFailure(Action.FAIL, f"N-SET: {where}: unsupported pixel type {px.dtype}",
-                           operation="N-SET")

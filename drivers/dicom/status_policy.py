@@ -36,10 +36,14 @@ box N-ACTION is handled as it is for the film session's N-ACTION. Any other
 code is classified by :func:`category_of` (PS3.7 Annex C):
 0x0000 success; 0xFF00/0xFF01 pending; 0xFE00 cancel; 0x0001, 0x0107,
 0x0116 and 0xBxxx warning; everything else - 0x01xx/0x02xx, 0xAxxx, 0xCxxx
-and codes no part of the standard assigns - failure. :data:`OTHER_CODES`
-gives the action per category: success → ok, warning → warn, and failure,
-pending and cancel → fail (none of the N-operations we use answers pending
-or cancel, so such an answer is not something we can go on from).
+and codes no part of the standard assigns - failure - and takes the action
+the choices below give that whole category for its SOP class and operation
+(:data:`OTHER_RULES`, one row per Annex N table and category): N-DELETE
+failures warn, N-GET Printer failures stop the printer, and so on, listed
+or not. Where no choice covers a category, :data:`OTHER_CODES` gives the
+default: success → ok, warning → warn, and failure, pending and cancel →
+fail (none of the N-operations we use answers pending or cancel, so such an
+answer is not something we can go on from).
 
 Per-printer overrides
 ---------------------
@@ -126,10 +130,10 @@ from hcserver.drivers.dicom.annex_n import (
 # The standard's names, used with this module's by the driver and the conformance statement.
 __all__ = [
     "ACTIONS", "ANNEX_N", "ANNEX_N_TABLES", "CATEGORIES", "MEANINGS", "OPERATIONS", "OPERATIONS_BY_SOP_CLASS",
-    "OTHER_CODES", "OVERRIDE_OPERATIONS", "SOP_CLASS_NAMES", "SOP_CLASS_UIDS", "SOP_CLASSES", "TABLE",
-    "Decision", "StatusRule", "category_of", "decide", "default_rule_text", "meaning_of", "parse_override",
+    "OTHER_CODES", "OTHER_RULES", "OVERRIDE_OPERATIONS", "SOP_CLASS_NAMES", "SOP_CLASS_UIDS", "SOP_CLASSES", "TABLE",
+    "Decision", "OtherRule", "StatusRule", "category_of", "decide", "default_rule_text", "meaning_of", "parse_override",
     "REJECTED_PERMANENT", "REJECTED_TRANSIENT", "parse_overrides", "policy_key", "printer_status_action",
-    "rejection_action", "rules_for",
+    "other_rule", "rejection_action", "rules_for",
 ]
 
 _UID_TO_NAME = {uid: name for name, uid in SOP_CLASS_UIDS.items()}
@@ -151,10 +155,12 @@ class _Choice:
     operations: tuple[str, ...] | None = None
     codes: tuple[int, ...] | str | None = None     # codes, or a category name
 
+    def in_scope(self, sop_class: str, operation: str) -> bool:
+        return ((self.sop_classes is None or sop_class in self.sop_classes)
+                and (self.operations is None or operation in self.operations))
+
     def matches(self, sop_class: str, operation: str, code: int) -> bool:
-        if self.sop_classes is not None and sop_class not in self.sop_classes:
-            return False
-        if self.operations is not None and operation not in self.operations:
+        if not self.in_scope(sop_class, operation):
             return False
         if isinstance(self.codes, str):
             return category_of(code) == self.codes
@@ -283,11 +289,15 @@ class StatusRule:
         return policy_key(self.operation, self.code)
 
 
+def _choice(sop_class: str, operation: str, code: int) -> _Choice:
+    return next(c for c in _CHOICES if c.matches(sop_class, operation, code))
+
+
 def _build() -> tuple[StatusRule, ...]:
     rules = []
     for table in ANNEX_N:
         for code in table.codes:
-            choice = next(c for c in _CHOICES if c.matches(table.sop_class, table.operation, code))
+            choice = _choice(table.sop_class, table.operation, code)
             meaning = TABLE_MEANINGS.get((table.sop_class, table.operation, code), MEANINGS[code])
             rules.append(StatusRule(table.sop_class, table.operation, code, category_of(code),
                                     meaning, choice.action, choice.why))
@@ -315,6 +325,48 @@ OTHER_CODES: Mapping[str, tuple[Action, str]] = MappingProxyType({
     "cancel": (Action.FAIL, "A cancel status (0xFE00) is not a valid answer to the N-operations "
                             "we use: the job fails with the code."),
 })
+
+
+@dataclass(frozen=True)
+class OtherRule:
+    """What an unlisted code of one category gets for one SOP class and operation."""
+
+    sop_class: str
+    operation: str
+    category: str
+    action: Action
+    why: str
+
+
+def _category_choice(sop_class: str, operation: str, category: str) -> _Choice | None:
+    """The first choice that decides a whole category (not named codes) for this operation."""
+    return next((c for c in _CHOICES if c.codes in (category, None) and c.in_scope(sop_class, operation)),
+                None)
+
+
+def _build_other() -> Mapping[tuple[str, str, str], OtherRule]:
+    rules = {}
+    for table in ANNEX_N:
+        for category in CATEGORIES:
+            choice = _category_choice(table.sop_class, table.operation, category)
+            action, why = (choice.action, choice.why) if choice else OTHER_CODES[category]
+            rules[(table.sop_class, table.operation, category)] = OtherRule(
+                table.sop_class, table.operation, category, action, why)
+    return MappingProxyType(rules)
+
+
+#: One row per Annex N table and category: the action of any code the table does not list.
+OTHER_RULES: Mapping[tuple[str, str, str], OtherRule] = _build_other()
+
+
+def other_rule(sop_class: str, operation: str, category: str) -> OtherRule:
+    """What a code of ``category`` that ``sop_class``'s ``operation`` table does not list gets."""
+    sop, op = _resolve(sop_class, operation)
+    try:
+        return OTHER_RULES[(sop, op, category)]
+    except KeyError:
+        raise ValueError(f"unknown status category {category!r}; "
+                         f"expected one of: {', '.join(CATEGORIES)}") from None
 
 
 def default_rule_text(category: str) -> str:
@@ -417,7 +469,7 @@ def decide(sop_class: str, operation: str, code: int,
     elif sibling is not None:
         decision = Decision(sibling.action, sibling.meaning, category, listed=False)
     else:
-        decision = Decision(OTHER_CODES[category][0], meaning_of(code), category, listed=False)
+        decision = Decision(OTHER_RULES[(sop, op, category)].action, meaning_of(code), category, listed=False)
     if overrides:
         override = parse_overrides(overrides).get(policy_key(op, code))
         if override is not None:

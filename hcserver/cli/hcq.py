@@ -3,31 +3,23 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from hcserver.cli import tables
 from hcserver.client import Client, ClientError, default_socket, open_regular, read_spec_file
 from hcserver.formatter.geometry import ORIENTATIONS
-from hcserver.states import PRIORITIES, JobState, PrinterState
+from hcserver.states import PRIORITIES, JobState
 
-if TYPE_CHECKING:
-    import rich.table
-
-
-def console():
-    """The rich console, imported only by commands that draw tables (hcq starts faster)."""
-    from rich.console import Console
-
-    return Console()
-
-
-def new_table(**options):
-    from rich.table import Table
-
-    return Table(**options)
+#: Options several commands share, with one help text each.
+JSON = click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON (for scripts).")
+WIDE = click.option("--wide", is_flag=True, help="Do not fit the table to the terminal: no column left out or "
+                                                 "wrapped (for logs and wide screens).")
+PRINTER_OPTION = click.option("-p", "--printer", help="The printer or pool (default: the first printer "
+                                                        "configured).")
 
 
 def fail(message: str, code: int = 1):
@@ -35,18 +27,52 @@ def fail(message: str, code: int = 1):
     sys.exit(code)
 
 
+def server_socket(ctx: click.Context) -> tuple[str, str]:
+    """The socket hcq uses, and where it took it from (said when it cannot connect)."""
+    given = ctx.obj["socket"]
+    if given:
+        source = ctx.find_root().get_parameter_source("socket")
+        return given, ("$HCSERVER_SOCKET" if source is click.core.ParameterSource.ENVIRONMENT else "-s/--socket")
+    from hcserver.config import SYSTEM_CONFIG, config_path  # only when the socket is not given: start-up time
+
+    path = config_path(ctx.obj["config"])
+    if path is None:
+        return default_socket(None), (f"the embedded defaults, relative to the current directory {Path.cwd()} "
+                                      f"({SYSTEM_CONFIG} does not exist)")
+    return default_socket(str(path)), f"server.socket of {path.absolute()}"
+
+
+def unreachable(path: str, origin: str, exc: ClientError) -> str:
+    """Why the local socket at ``path`` could not be used, where it came from, and what to try."""
+    import os
+
+    socket_path = Path(path)
+    if not socket_path.exists():
+        hint = ("no socket there: is hcserver running (systemctl status hcserver)? Another socket: -s PATH, "
+                "$HCSERVER_SOCKET or -c CONFIG")
+    elif not os.access(socket_path, os.R_OK | os.W_OK):
+        hint = "you may not use it: ask to be made a member of its group (socket_group in the configuration)"
+    else:
+        hint = "nothing answers on it: hcserver is not running (the socket is left from an earlier run)"
+    return f"{exc}\n  the socket is from {origin}\n  {hint}"
+
+
 def with_client(func):
-    """Give the command a connected Client; turn every error into one line on stderr."""
+    """Give the command a connected Client; turn every error into one line on stderr (a socket
+    that cannot be reached: where it was looked for, and why it failed)."""
     @click.pass_context
     @functools.wraps(func)
     def wrapper(ctx, *args, **kwargs):
         try:
-            path = ctx.obj["socket"] or default_socket(ctx.obj["config"])
+            path, origin = server_socket(ctx)
+        except ValueError as exc:   # a ConfigError reading the socket path
+            fail(str(exc))
+        try:
             token = read_token(ctx.obj["token_file"]) if ctx.obj["token_file"] else None
             with Client(path, token=token, ca_file=ctx.obj["ca_file"]) as client:
                 return ctx.invoke(func, client, *args, **kwargs)
-        except (ClientError, ValueError) as exc:   # ValueError: a ConfigError reading the socket path
-            fail(str(exc))
+        except ClientError as exc:
+            fail(unreachable(path, origin, exc) if exc.code == "unreachable" and "://" not in path else str(exc))
     return wrapper
 
 
@@ -74,10 +100,20 @@ def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
+def width(wide: bool) -> int | None:
+    """The terminal's columns (``$COLUMNS`` if set, 80 when not a terminal); None with ``--wide``."""
+    return None if wide else shutil.get_terminal_size((80, 24)).columns
+
+
+def show_table(table, wide: bool) -> None:
+    tables.console(wide).print(table)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-s", "--socket", envvar="HCSERVER_SOCKET", help="Server socket (default: $HCSERVER_SOCKET, "
               "else the configuration's).")
-@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from.")
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file to read the socket from "
+              "(default: /etc/hcserver/hcserver.toml if it exists, else the embedded defaults).")
 @click.option("--token-file", envvar="HCSERVER_TOKEN_FILE", help="File holding the token for a remote server "
               "(-s tls://HOST:PORT); - reads it from standard input. Default: $HCSERVER_TOKEN.")
 @click.option("--token", hidden=True, help="Refused: a token on the command line is seen by every user (ps).")
@@ -103,17 +139,26 @@ def cli(ctx, socket, config, token_file, token, ca_file):
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path())
 @click.option("--spec", type=click.Path(), help="A JSON job spec (images in it are paths relative to it).")
-@click.option("-p", "--printer", help="A printer or a pool (default: the first printer).")
-@click.option("--priority", type=click.Choice(PRIORITIES))
-@click.option("--copies", type=click.IntRange(1, 99))
-@click.option("--layout", help="Display format, e.g. 'STANDARD\\2,2'; images are spread over as many films as needed.")
-@click.option("--film-size", help="Film Size ID, e.g. 14INX17IN.")
-@click.option("--orientation", type=click.Choice(ORIENTATIONS))
+@PRINTER_OPTION
+@click.option("--priority", type=click.Choice(PRIORITIES, case_sensitive=False), help="Print priority "
+              "(default: the printer's).")
+@click.option("--copies", type=click.IntRange(1, 99), help="Copies of each film (default: the printer's).")
+@click.option("--layout", help="Display format, e.g. 'STANDARD\\2,2'; images are spread over as many films as "
+              "needed (default: the layout that fits them best).")
+@click.option("--film-size", help="Film Size ID, e.g. 14INX17IN (or 14x17), A4.")
+@click.option("--orientation", type=click.Choice(ORIENTATIONS, case_sensitive=False), help="Film orientation.")
 @click.option("--hold", is_flag=True, help="Queue the job held.")
 @click.option("--wait", is_flag=True, help="Return when the job ends; exit 0 only if it completed.")
 @with_client
 def submit(client, files, spec, printer, priority, copies, layout, film_size, orientation, hold, wait):
-    """Queue a job of FILES (DICOM images) or of a --spec file; prints the job id."""
+    """Queue a job of FILES (DICOM images) or of a --spec file; prints the job id.
+
+    \b
+    Examples:
+      hcq submit -p dryview ct*.dcm                    # laid out over as many films as needed
+      hcq submit -p dryview --layout 'STANDARD\\2,2' --film-size 14x17 --wait ct*.dcm
+      hcq submit --spec job.json --hold
+    """
     if bool(files) == bool(spec):
         fail("give either image FILES or --spec JOB.json")
     if spec:
@@ -122,10 +167,22 @@ def submit(client, files, spec, printer, priority, copies, layout, film_size, or
         job = client.submit_files(files, printer=printer, priority=priority, copies=copies, layout=layout,
                                   film_size=film_size, orientation=orientation, hold=hold)
     click.echo(job)
+    warn_if_waiting(client, job)
     if wait:
         result = follow_to_end(client, job)
         if result["state"] != "completed":
             fail(f"job {job} {result['state']}" + (f": {result['error']}" if result.get("error") else ""))
+
+
+def warn_if_waiting(client: Client, job: int) -> None:
+    """Say so on stderr when the job's printer will not print it now (stopped, disabled)."""
+    name = client.show(job)["printer"]
+    printer = next((p for p in client.printers() if p["name"] == name), None)
+    state = tables.printer_state(printer) if printer else None
+    if state in ("stopped", "disabled"):
+        why = f" ({printer['reason']})" if printer and printer.get("reason") else ""
+        click.echo(f"hcq: warning: printer {name} is {state}{why}: job {job} waits until it is enabled "
+                   f"(hcq enable {name})", err=True)
 
 
 def follow_to_end(client: Client, job: int) -> dict:
@@ -140,39 +197,22 @@ def follow_to_end(client: Client, job: int) -> dict:
     return client.show(job)
 
 
-def _jobs_table(jobs: list[dict]) -> rich.table.Table:
-    table = new_table(box=None, header_style="bold")
-    for column in ("ID", "STATE", "PRINTER", "PRI", "FILMS", "TRIES", "OWNER", "SUBMITTED", "NOTE"):
-        table.add_column(column)
-    for job in jobs:
-        note = job.get("error") or ("cancel requested" if job.get("cancel_requested") else "")
-        if not note and job.get("not_before"):
-            note = f"retry after {job['not_before']}"
-        if not note and job["warnings"]:
-            note = f"{len(job['warnings'])} warning(s)"
-        if not note and job.get("node"):
-            note = f"printing on node {job['node']}"
-        table.add_row(str(job["id"]), job["state"], _printer_cell(job), job["priority"],
-                      f"{job['films_printed']}/{job['films_total']}", str(job["attempts"]), job["owner"],
-                      job["created_at"][:19].replace("T", " "), note)
-    return table
-
-
-def _printer_cell(job: dict) -> str:
-    """Where a job was sent, and for a pool's job the member printing or that printed it."""
-    member = job.get("printed_on")
-    if member and member != job["printer"] and job["state"] not in ("pending", "held"):
-        return f"{job['printer']} ({member})"
-    return job["printer"]
-
-
 @cli.command("list")
 @click.option("--all", "all_", is_flag=True, help="Include completed, failed and canceled jobs.")
-@click.option("--printer", help="A printer (its jobs, and the pool jobs it prints or printed) or a pool.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("-p", "--printer", help="Only this printer's jobs (and the pool jobs it prints or printed), or "
+              "a pool's.")
+@JSON
+@WIDE
 @with_client
-def list_(client, all_, printer, as_json):
-    """List queued and printing jobs (with --all, history too)."""
+def list_(client, all_, printer, as_json, wide):
+    """List queued and printing jobs in print order (with --all, history too).
+
+    \b
+    Examples:
+      hcq list
+      hcq list --all -p dryview --wide
+      hcq list --json | jq '.[] | select(.state == "failed") | .id'
+    """
     if as_json:   # the server's JSON as it is: fast with thousands of jobs
         out = sys.stdout.buffer
         out.write(client.list_json(all=all_, printer=printer))
@@ -180,14 +220,14 @@ def list_(client, all_, printer, as_json):
         return
     jobs = client.list(all=all_, printer=printer)
     if jobs:
-        console().print(_jobs_table(jobs))
+        show_table(tables.jobs_table(jobs, client.printers(), width(wide)), wide)
     else:
         click.echo("no jobs")
 
 
 @cli.command()
 @click.argument("job", type=int)
-@click.option("--json", "as_json", is_flag=True)
+@JSON
 @click.option("--log", "with_log", is_flag=True, help="Also list every DIMSE exchange of each attempt.")
 @with_client
 def show(client, job, as_json, with_log):
@@ -197,6 +237,7 @@ def show(client, job, as_json, with_log):
     Examples:
       hcq show 12
       hcq show 12 --log        # operation, SOP class, status, meaning and time of each exchange
+      hcq show 12 --json
     """
     data = client.show(job, log=with_log)
     if as_json:
@@ -249,7 +290,12 @@ def _film_state(film: dict, films_printed: int) -> str:
 @click.argument("job", type=int)
 @with_client
 def reprint(client, job):
-    """Queue a copy of a job, e.g. a completed one (CUPS: lp -i JOB -H restart); prints the new id."""
+    """Queue a copy of a job, e.g. a completed one (CUPS: lp -i JOB -H restart); prints the new id.
+
+    \b
+    Example:
+      hcq reprint 12
+    """
     click.echo(client.reprint(job))
 
 
@@ -273,18 +319,26 @@ def _job_command(name: str, method: str, help_text: str):
     return command
 
 
-_job_command("cancel", "cancel", "Cancel jobs; a printing job stops after its current film.")
-_job_command("hold", "hold", "Hold pending jobs (they stay queued but do not print).")
-_job_command("release", "release", "Release held jobs.")
+_job_command("cancel", "cancel", "Cancel JOBS; a printing job stops after its current film.\n\n"
+             "\b\nExamples:\n  hcq cancel 12\n  hcq cancel 12 13 14")
+_job_command("hold", "hold", "Hold pending JOBS (they stay queued but do not print).\n\n"
+             "\b\nExample:\n  hcq hold 12 13")
+_job_command("release", "release", "Release held JOBS: they are due at once.\n\n"
+             "\b\nExample:\n  hcq release 12")
 
 
 @cli.command()
 @click.argument("job", type=int)
-@click.argument("priority", type=click.Choice(PRIORITIES))
+@click.argument("priority", type=click.Choice(PRIORITIES, case_sensitive=False))
 @with_client
 def priority(client, job, priority):
-    """Change the priority of a job that is not printing yet."""
-    result = client.set_priority(job, priority)
+    """Change the priority of a job that is not printing yet.
+
+    \b
+    Example:
+      hcq priority 12 high
+    """
+    result = client.set_priority(job, priority.lower())
     click.echo(f"job {job}: priority {result['priority']}")
 
 
@@ -293,90 +347,89 @@ def priority(client, job, priority):
 @click.argument("printer")
 @with_client
 def move(client, job, printer):
-    """Move a job that is not printing yet to another printer or pool (PRINTER names either)."""
+    """Move a job that is not printing yet to another PRINTER or pool (checked against it).
+
+    \b
+    Examples:
+      hcq move 12 laser2
+      hcq move 12 film
+    """
     result = client.move(job, printer)
     click.echo(f"job {job}: moved to {result['printer']}")
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@JSON
+@WIDE
 @with_client
-def printers(client, as_json):
-    """Printers: the node driving each, enabled, accepting, DICOM status, queued jobs; then the
-    pools (--json: the printers only; hcq pools --json has the pools)."""
+def printers(client, as_json, wide):
+    """Printers: what each does (idle, printing, retrying, stopped, disabled), the node driving
+    it, whether it accepts jobs, its DICOM status, its association, queued jobs and why; then
+    the pools (--json: the printers, each with its pools; hcq pools --json has the pools).
+
+    \b
+    Examples:
+      hcq printers
+      hcq printers --json
+    """
     data, pools_data = client.printers_and_pools()
     if as_json:
         emit_json(data)
         return
-    console().print(_printers_table(data))
+    show_table(tables.printers_table(data, width(wide)), wide)
+    for p in data:
+        for item in p.get("configuration") or []:
+            click.echo(f"{p['name']}: printer configuration: {_configuration_text(item)}")
     if pools_data:
-        console().print(_pools_table(pools_data))
+        show_table(tables.pools_table(pools_data, width(wide)), wide)
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True)
+@JSON
+@WIDE
 @with_client
-def pools(client, as_json):
+def pools(client, as_json, wide):
     """Pools: their printers (in the order they are offered a job), policy, queued jobs, the
-    jobs their printers are printing, and the printer that takes the next job."""
-    _, data = client.printers_and_pools()
+    jobs their printers print, and the printer that takes the next job.
+
+    \b
+    Examples:
+      hcq pools
+      hcq pools --json
+    """
+    data = client.printers_and_pools()[1]
     if as_json:
         emit_json(data)
     elif data:
-        console().print(_pools_table(data))
+        show_table(tables.pools_table(data, width(wide)), wide)
     else:
         click.echo("no pools")
 
 
-def _pools_table(data: list[dict]) -> rich.table.Table:
-    table = new_table(box=None, header_style="bold", title="pools", title_justify="left")
-    for column in ("POOL", "POLICY", "PRINTERS", "QUEUED", "PRINTING", "NEXT"):
-        table.add_column(column)
-    for pool in data:
-        printing = ", ".join(f"{p['job']} on {p['printer']}" for p in pool["printing"]) or "-"
-        table.add_row(pool["name"], pool["policy"], ", ".join(pool["printers"]), str(pool["queued"]), printing,
-                      pool["next"] or "none free")
-    return table
+def _configuration_text(item: dict) -> str:
+    """One item of a printer's configuration (Printer Configuration Retrieval), on one line."""
+    def text(value) -> str:
+        if isinstance(value, list):
+            return "\\".join(text(v) for v in value) if not any(isinstance(v, dict) for v in value) else \
+                "[" + "; ".join(_configuration_text(v) for v in value) + "]"
+        return str(value)
+    return ", ".join(f"{key} {text(value)}" for key, value in item.items())
 
 
-def _printers_table(data: list[dict]) -> rich.table.Table:
-    table = new_table(box=None, header_style="bold", title="printers", title_justify="left")
-    for column in ("PRINTER", "DRIVER", "NODE", "ENABLED", "ACCEPTING", "STATE", "DICOM STATUS", "ASSOCIATION",
-                   "QUEUED", "REASON"):
-        table.add_column(column)
-    for p in data:
-        state = PrinterState.of(p["enabled"], p["stopped"]).value
-        status = " ".join(x for x in (p["dicom_status"], p["dicom_status_info"]) if x) or "-"
-        table.add_row(p["name"], p.get("driver", "?"), p.get("node") or "-", "yes" if p["enabled"] else "no",
-                      "yes" if p["accepting"] else "no", state, status, p.get("association") or "-",
-                      str(p["queued"]), p["reason"] or "")
-    return table
-
-
-def _progress(done: int, total: int, width: int = 12) -> str:
-    filled = round(width * done / total) if total else 0
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
-
-
-def _watch_view(client: Client):
+def _watch_view(client: Client, wide: bool):
     from rich.console import Group
 
-    jobs = client.list()
-    table = new_table(box=None, header_style="bold", title="jobs", title_justify="left")
-    for column in ("ID", "STATE", "PRINTER", "PRI", "FILMS", "WARNINGS", "NOTE"):
-        table.add_column(column)
-    for job in jobs:
-        note = job.get("error") or (f"retry after {job['not_before'][11:19]}" if job.get("not_before") else "")
-        table.add_row(str(job["id"]), job["state"], job["printer"], job["priority"],
-                      _progress(job["films_printed"], job["films_total"]), str(len(job["warnings"])), note)
-    return Group(_printers_table(client.printers()), table)
+    printers = client.printers()
+    return Group(tables.printers_table(printers, width(wide)),
+                 tables.watch_jobs_table(client.list(), printers, width(wide)))
 
 
 @cli.command()
 @click.option("--plain", is_flag=True, help="Print a snapshot at each change instead of a live screen.")
 @click.option("--updates", type=int, default=0, help="Stop after this many updates (0: run until Ctrl-C).")
+@WIDE
 @with_client
-def watch(client, plain, updates):
+def watch(client, plain, updates, wide):
     """Live view of printers and jobs, updated by the server's events as they happen.
 
     \b
@@ -392,15 +445,15 @@ def watch(client, plain, updates):
     try:
         if plain:
             while True:
-                console().print(_watch_view(client))
+                tables.console(wide).print(_watch_view(client, wide))
                 seen += 1
                 if updates and seen >= updates:
                     return
                 next(stream)
-        with Live(_watch_view(client), console=console(), auto_refresh=False) as live:
+        with Live(_watch_view(client, wide), console=tables.console(wide), auto_refresh=False) as live:
             while not updates or seen < updates:
                 next(stream)
-                live.update(_watch_view(client), refresh=True)
+                live.update(_watch_view(client, wide), refresh=True)
                 seen += 1
     except KeyboardInterrupt:
         pass
@@ -416,10 +469,13 @@ def _printer_command(op: str, help_text: str):
     return command
 
 
-_printer_command("enable", "Start printing on PRINTER (also restarts a printer stopped by its status).")
-_printer_command("disable", "Stop printing on PRINTER; its jobs stay queued.")
-_printer_command("accept", "Accept new jobs for PRINTER.")
-_printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print.")
+_printer_command("enable", "Start printing on PRINTER (also restarts a printer stopped by its status).\n\n"
+                 "\b\nExample:\n  hcq enable dryview")
+_printer_command("disable", "Stop printing on PRINTER (after the current film); its jobs stay queued.\n\n"
+                 "\b\nExample:\n  hcq disable dryview")
+_printer_command("accept", "Accept new jobs for PRINTER.\n\n\b\nExample:\n  hcq accept dryview")
+_printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print.\n\n"
+                 "\b\nExample:\n  hcq reject dryview")
 
 
 @cli.command()
@@ -427,8 +483,12 @@ _printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print
 def reload(client):
     """Re-read the server's configuration and apply printer changes (like SIGHUP).
 
-    Queued jobs are kept; a removed printer's or pool's jobs are held, and so are a changed pool's
-    jobs it can no longer print. Example: hcq reload
+    Queued jobs are kept; a removed printer's or pool's jobs are held (move them to print them),
+    and so are a changed pool's jobs it can no longer print.
+
+    \b
+    Example:
+      hcq reload
     """
     summary = client.reload()
     for key, names in summary.items():
@@ -442,13 +502,35 @@ def reload(client):
 @click.argument("printer")
 @with_client
 def echo(client, printer):
-    """Check PRINTER answers: C-ECHO and its status (N-GET Printer)."""
+    """Check PRINTER answers: C-ECHO and its status (N-GET Printer).
+
+    \b
+    Example:
+      hcq echo dryview
+    """
     result = client.echo(printer)
-    for key, value in result.items():
-        if key != "ok":
-            click.echo(f"{key:20} {value}")
+    for line in echo_lines(result):
+        click.echo(line)
     if not result.get("ok"):
         fail(f"printer {printer} did not answer properly")
+
+
+def echo_lines(result: dict) -> list[str]:
+    """What an echo found, in words (a preview printer has no C-ECHO)."""
+    lines = []
+    if "echo_status" in result:
+        code = result["echo_status"]
+        lines.append("C-ECHO:          " + ("no answer" if code is None else
+                                            "success (0x0000)" if code == 0 else f"status 0x{code:04X}"))
+    status = " ".join(x for x in (result.get("printer_status"), result.get("printer_status_info")) if x)
+    lines.append(f"printer status:  {status or 'not read'}")
+    for item in result.get("printer_configuration") or []:   # Printer Configuration Retrieval
+        lines.append(f"printer configuration: {_configuration_text(item)}")
+    if result.get("seconds") is not None:
+        lines.append(f"took:            {result['seconds'] * 1000:.0f} ms")
+    if result.get("error"):
+        lines.append(f"error:           {result['error']}")
+    return lines
 
 
 @cli.command()
@@ -479,7 +561,7 @@ def probe(client, printer, as_json, as_toml):
     elif as_toml:
         click.echo(probe_view.toml_block(result))
     else:
-        console().print(probe_view.table(result))
+        tables.console().print(probe_view.table(result))
         for line in probe_view.meanings(result) + result["notes"]:
             click.echo(f"  {line}")
     if result["stopped"]:
@@ -488,16 +570,22 @@ def probe(client, printer, as_json, as_toml):
 
 @cli.command()
 @click.argument("files", nargs=-1, type=click.Path())
-@click.option("--spec", type=click.Path())
-@click.option("-p", "--printer")
-@click.option("--layout")
-@click.option("--film-size")
-@click.option("--orientation", type=click.Choice(ORIENTATIONS))
+@click.option("--spec", type=click.Path(), help="A JSON job spec, as for submit (images relative to it).")
+@PRINTER_OPTION
+@click.option("--layout", help="Display format, e.g. 'STANDARD\\2,2' (default: the one that fits best).")
+@click.option("--film-size", help="Film Size ID, e.g. 14INX17IN (or 14x17), A4.")
+@click.option("--orientation", type=click.Choice(ORIENTATIONS, case_sensitive=False), help="Film orientation.")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="PNG to write; with several films, OUT-1.png, OUT-2.png, …")
 @with_client
 def preview(client, files, spec, printer, layout, film_size, orientation, output):
-    """Render the exact film(s) of a job without printing."""
+    """Render the exact film(s) of a job without printing.
+
+    \b
+    Examples:
+      hcq preview -p dryview -o film.png ct*.dcm
+      hcq preview --spec job.json -o film.png      # film-1.png, film-2.png, ... for several films
+    """
     if bool(files) == bool(spec):
         fail("give either image FILES or --spec JOB.json")
     if spec:
@@ -511,6 +599,20 @@ def preview(client, files, spec, printer, layout, film_size, orientation, output
     for path, png in zip(paths, films):
         path.write_bytes(png)
         click.echo(path)
+
+
+@cli.command("web-login")
+@with_client
+def web_login(client):
+    """Print a link that signs you in to the server's status page as the user running hcq
+    (it works once, within two minutes). The page is off unless the configuration has [web].
+
+    \b
+    Example:
+      hcq web-login
+    """
+    answer = client.request("web-login")
+    click.echo(answer["url"])
 
 
 def main() -> None:

@@ -20,6 +20,28 @@ def _config(path):
         sys.exit(2)
 
 
+#: pynetdicom's own ERROR lines for a printer that refuses the connection: the driver reports
+#: that failure itself, once, in words (the job's retry event, hcq printers), so without -v
+#: these two lines per attempt are noise.
+CONNECTION_NOISE = ("Association request failed: unable to connect to remote", "TCP Initialisation Error")
+
+
+class QuietRefusals(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(CONNECTION_NOISE)
+
+
+def configure_logging(verbose: bool, log_format: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonLines() if log_format == "json" else
+                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
+    if not verbose:
+        for noisy in ("pynetdicom", "apscheduler", "alembic"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger("pynetdicom.transport").addFilter(QuietRefusals())
+
+
 class JsonLines(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"at": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
@@ -27,6 +49,10 @@ class JsonLines(logging.Formatter):
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry)
+
+
+CONFIG = click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file (default: "
+                      "/etc/hcserver/hcserver.toml if it exists, else the embedded defaults).")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -43,22 +69,23 @@ def cli():
 
 
 @cli.command()
-@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file (default: embedded defaults).")
+@click.option("-c", "--config", envvar="HCSERVER_CONFIG", help="Configuration file (default: "
+              "/etc/hcserver/hcserver.toml if it exists, else the embedded defaults).")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug messages (every DIMSE exchange).")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="json: one JSON object per line (for log collectors).")
 def serve(config, verbose, log_format):
     """Run the server in the foreground; logs go to stderr. Stop with SIGTERM or Ctrl-C; SIGHUP
-    re-reads the printers."""
+    re-reads the printers.
+
+    \b
+    Examples:
+      hcserver serve -c /etc/hcserver/hcserver.toml
+      hcserver serve -v --log-format json      # every DIMSE exchange, as JSON lines
+    """
     from hcserver.daemon import AlreadyRunning, Daemon
 
-    handler = logging.StreamHandler()
-    handler.setFormatter(JsonLines() if log_format == "json" else
-                         logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler])
-    if not verbose:
-        for noisy in ("pynetdicom", "apscheduler", "alembic"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(verbose, log_format)
     try:
         Daemon(_config(config)).run_forever()
     except AlreadyRunning as exc:
@@ -67,9 +94,14 @@ def serve(config, verbose, log_format):
 
 
 @cli.command("check-config")
-@click.option("-c", "--config", envvar="HCSERVER_CONFIG")
+@CONFIG
 def check_config(config):
-    """Check a configuration file; print its printers and pools or the error (file, key, what is allowed)."""
+    """Check a configuration file; print its printers and pools, or every error (file, key, what is allowed).
+
+    \b
+    Example:
+      hcserver check-config -c /etc/hcserver/hcserver.toml
+    """
     cfg = _config(config)
     click.echo(f"{cfg.source}: OK")
     for name, printer in cfg.printers.items():
@@ -80,9 +112,14 @@ def check_config(config):
 
 
 @cli.command()
-@click.option("-c", "--config", envvar="HCSERVER_CONFIG")
+@CONFIG
 def migrate(config):
-    """Upgrade the queue database to the newest schema (the server also does this at start)."""
+    """Upgrade the queue database to the newest schema (the server also does this at start).
+
+    \b
+    Example:
+      hcserver migrate -c /etc/hcserver/hcserver.toml
+    """
     from hcserver.db import current_revision, make_engine, upgrade
 
     engine = make_engine(_config(config).database)
@@ -91,7 +128,7 @@ def migrate(config):
 
 
 @cli.command()
-@click.option("-c", "--config", envvar="HCSERVER_CONFIG")
+@CONFIG
 @click.option("--printer", help="The statement for one DICOM printer, its site overrides included.")
 def conformance(config, printer):
     """Print this product's DICOM Conformance Statement (Markdown), generated from the live
@@ -115,7 +152,12 @@ def conformance(config, printer):
                                                      "help_option_names": []})
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 def simulate_printer(args):
-    """Run the bundled DICOM printer simulator (a Print SCP). See --help of the command itself."""
+    """Run the bundled DICOM printer simulator (a Print SCP); its own options: simulate-printer --help.
+
+    \b
+    Example:
+      hcserver simulate-printer --port 11112 --out /tmp/films --fault "N-ACTION:0xC602"
+    """
     from hcserver.simulator import main as simulator_main
 
     sys.exit(simulator_main(list(args)))

@@ -32,13 +32,14 @@ def sop_classes(doc: Doc, ctx: Ctx, n: str) -> None:
               rows)
     rows = []
     for name in ("film-session", "film-box", "grayscale-image-box", "color-image-box", "printer",
-                 "presentation-lut", "annotation-box", "print-job"):
+                 "presentation-lut", "annotation-box", "print-job", "printer-configuration"):
         uid = assoc.SOP_CLASSES[name]
         if ctx.printer is not None and name == "color-image-box" and not ctx.printer.color:
             continue
-        if name in ("presentation-lut", "annotation-box", "print-job") and uid not in when:
+        if name in ("presentation-lut", "annotation-box", "print-job", "printer-configuration") and uid not in when:
             continue
-        rows.append([sp.SOP_CLASS_NAMES[name], uid, "Yes", "No", words(f"use.{name}")])
+        rows.append([sp.SOP_CLASS_NAMES[name], uid, "Yes", "No",
+                     words(f"use.{name}", instance=code(assoc.PRINTER_CONFIGURATION_INSTANCE))])
     rows.append(["Verification SOP Class", assoc.VERIFICATION, "Yes", "No", words("use.verification")])
     doc.table("SOP Classes of the Print SCU AE", ["SOP Class Name", "SOP Class UID", "SCU", "SCP", "Use"], rows)
     doc.para(words("meta sop classes", printer_instance=code(assoc.PRINTER_INSTANCE)))

@@ -26,8 +26,7 @@ def print_activity(doc: Doc, ctx: Ctx, n: str) -> None:
         sections.append(_color_image_box)
     if ctx.used("presentation_lut"):
         sections.append(_presentation_lut)
-    if ctx.used("annotation_box") or ctx.used("print_job"):
-        sections.append(_other_sop_classes)
+    sections.append(_other_sop_classes)
     for number, section in enumerate(sections, start=4):
         section(doc, ctx, f"{n}.{number}")
 
@@ -39,14 +38,32 @@ def _description(doc: Doc, ctx: Ctx, n: str, contexts_section: str) -> None:
     steps = [words("step.associate", contexts_section=contexts_section), words("step.printer status")]
     if plut:
         steps.append(words("step.create plut.general" if ctx.printer is None else "step.create plut.printer"))
-    steps += [words("step.film session"), words("step.films", print_action=datasets.PRINT_ACTION),
-              words("step.delete film session")]
+    steps += [words("step.film session"), _films_step(ctx), words("step.delete film session")]
     if plut:
         steps.append(words("step.delete plut"))
     steps.append(words("step.release", idle_release_s=num(ctx.server.idle_release_s)))
     doc.items(steps, numbered=True)
     doc.para(words("events"))
     doc.para(words("diagram.with plut" if plut else "diagram"))
+
+
+def _session_printing(ctx: Ctx) -> bool:
+    """Whether printing with N-ACTION on the film session is described."""
+    return ctx.printer is None or ctx.printer.print_action == "film-session"
+
+
+def _box_printing(ctx: Ctx) -> bool:
+    return ctx.printer is None or ctx.printer.print_action == "film-box"
+
+
+def _films_step(ctx: Ctx) -> str:
+    if ctx.printer is None:
+        return words("step.films.general", print_action=datasets.PRINT_ACTION)
+    if not _session_printing(ctx):
+        return words("step.films", print_action=datasets.PRINT_ACTION)
+    n = ctx.printer.session_films
+    return words("step.films.film session", print_action=datasets.PRINT_ACTION,
+                 session_films="all the job's films" if n == 0 else f"every {n} films (`session_films`)")
 
 
 def _contexts(doc: Doc, ctx: Ctx, n: str) -> None:
@@ -106,7 +123,7 @@ def _printer_status(ctx: Ctx, value: str) -> str:
 def _printer(doc: Doc, ctx: Ctx, n: str) -> None:
     _heading(doc, n, "printer")
     doc.para(words("printer.n-get", printer_instance=code(assoc.PRINTER_INSTANCE)))
-    attribute_table(doc, ctx, datasets.PRINTER_STATUS, "Printer SOP Class N-GET attributes requested")
+    attribute_table(doc, ctx, datasets.PRINTER_STATUS, f"{sp.SOP_CLASS_NAMES['printer']} N-GET attributes requested")
     rows = [[shown, _printer_status(ctx, value)]
             for value, shown in (("NORMAL", "`NORMAL`"), ("WARNING", "`WARNING`"), ("FAILURE", "`FAILURE`"),
                                  ("", "empty or missing"), ("OTHER", "any other value"))]
@@ -120,6 +137,11 @@ def _film_session(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.para(words("film session.n-create"))
     attribute_table(doc, ctx, datasets.FILM_SESSION)
     status_table(doc, ctx, "film-session", "N-CREATE")
+    if _session_printing(ctx):
+        doc.para(words("film session.n-action", print_action=datasets.PRINT_ACTION,
+                       when="with `print_action = \"film-session\"`" if ctx.printer is None else
+                       "when the job's films (or `session_films` of them) are in it"))
+        status_table(doc, ctx, "film-session", "N-ACTION")
     doc.para(words("film session.n-delete"))
     status_table(doc, ctx, "film-session", "N-DELETE")
 
@@ -129,7 +151,10 @@ def _film_box(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.para(words("film box.n-create"))
     attribute_table(doc, ctx, datasets.FILM_BOX)
     status_table(doc, ctx, "film-box", "N-CREATE")
-    doc.para(words("film box.n-action", print_action=datasets.PRINT_ACTION))
+    if not _box_printing(ctx):
+        return     # its films are printed, and deleted, with the film session
+    doc.para(words("film box.n-action", print_action=datasets.PRINT_ACTION,
+                   when=" (with `print_action = \"film-box\"`, the default)" if ctx.printer is None else ""))
     status_table(doc, ctx, "film-box", "N-ACTION")
     doc.para(words("film box.n-delete"))
     status_table(doc, ctx, "film-box", "N-DELETE")
@@ -163,11 +188,17 @@ def _presentation_lut(doc: Doc, ctx: Ctx, n: str) -> None:
 
 def _other_sop_classes(doc: Doc, ctx: Ctx, n: str) -> None:
     doc.heading(n, "Other Optional SOP Classes")
-    for name, setting in (("annotation-box", "annotation_box"), ("print-job", "print_job")):
+    for name, setting in (("annotation-box", "annotation_box"), ("print-job", "print_job"),
+                          ("printer-configuration", None)):
         if not ctx.used(setting):
             continue
         doc.para(words("other sop class", name=sp.SOP_CLASS_NAMES[name], uid=code(assoc.SOP_CLASSES[name]),
-                       use=ae_specification.words(f"use.{name}")))
+                       use=ae_specification.words(f"use.{name}",
+                                                  instance=code(assoc.PRINTER_CONFIGURATION_INSTANCE))))
         if name == "annotation-box":
             attribute_table(doc, ctx, datasets.ANNOTATION_BOX)
             status_table(doc, ctx, "annotation-box", "N-SET")
+        else:
+            spec = datasets.PRINT_JOB_STATUS if name == "print-job" else datasets.PRINTER_CONFIGURATION
+            attribute_table(doc, ctx, spec, f"{sp.SOP_CLASS_NAMES[name]} N-GET attributes requested")
+            status_table(doc, ctx, name, "N-GET")

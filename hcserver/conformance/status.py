@@ -92,7 +92,7 @@ def status_table_rows(ctx: Ctx, sop: str, op: str) -> list[list[str]]:
                 names.append(sp.SOP_CLASS_NAMES[rule.sop_class])
     for number in sorted(elsewhere):
         decision = sp.decide(sop, op, number)
-        if Action(decision.action) is sp.OTHER_CODES[decision.category][0]:
+        if Action(decision.action) is sp.other_rule(sop, op, decision.category).action:
             continue
         note = words("listed elsewhere", operation=op, sop_classes=" and ".join(elsewhere[number]))
         rows.append((order.index(decision.category), 1, number,
@@ -104,7 +104,7 @@ def status_table_rows(ctx: Ctx, sop: str, op: str) -> list[list[str]]:
     rows.sort(key=lambda r: r[:3])
     out = [r[3] for r in rows]
     for category in ("warning", "failure", "pending", "cancel"):
-        action = sp.OTHER_CODES[category][0]
+        action = sp.other_rule(sop, op, category).action
         out.append([SERVICE_STATUS[category], "Other Status Codes", words(f"other codes.{category}"),
                     behaviour(ctx, action, sop, op)])
     return out

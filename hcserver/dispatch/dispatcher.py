@@ -11,7 +11,7 @@ from pathlib import Path
 from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.dispatch.timers import keep_house, new_scheduler
 from hcserver.dispatch.worker import PrinterWorker
-from hcserver.events import JobChange, Notice
+from hcserver.events import JobChange, Notice, PrintingObserver
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue, unwritable, utcnow
 from hcserver.spool import Spool
@@ -24,8 +24,10 @@ _FREES_POOL_JOBS = frozenset({Transition.START, Transition.RETRY, Notice.PRINTER
 
 
 class Dispatcher:
-    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool):
+    def __init__(self, server: ServerConfig, queue: JobQueue, spool: Spool, formatting: FormatPool,
+                 observer: PrintingObserver | None = None):
         self.server, self.queue, self.spool, self.formatting = server, queue, spool, formatting
+        self.observer = observer   # of every worker's DIMSE responses and failures (the metrics)
         self.scheduler = new_scheduler()
         self.workers: dict[str, PrinterWorker] = {}
 
@@ -79,7 +81,8 @@ class Dispatcher:
             return 0
 
     def _start_worker(self, printer: PrinterConfig) -> None:
-        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler, self.formatting)
+        worker = PrinterWorker(printer, self.server, self.queue, self.spool, self.scheduler, self.formatting,
+                               observer=self.observer)
         self.workers[printer.name] = worker
         worker.start()
 

@@ -101,29 +101,35 @@ def may_send_again(times_in_doubt: int, reprint_in_doubt: str) -> bool:
 
 
 def _in_doubt(job: ClaimedJob, failure: PrintFailure, printer: str, reprint_in_doubt: str) -> FilmInDoubt:
-    index = failure.in_doubt
+    index, count = failure.in_doubt, max(1, failure.in_doubt_count)
     assert index is not None
-    # Only the job's first unprinted film can have been in doubt before (it resumes there).
+    # Only the films from the job's first unprinted one can have been in doubt before (it resumes
+    # there): one print request prints one film, or (a film session's) several from there.
     times = (job.in_doubt if index == job.films_printed else 0) + 1
-    film = f"film {index + 1} of {job.films_total}"
-    what = f"{film} is in doubt: its print request got no answer ({failure.reason}), so the printer may have printed it"
+    if count == 1:
+        film, its, it = f"film {index + 1} of {job.films_total}", "its print request", "it"
+    else:
+        film, its, it = (f"films {index + 1} to {index + count} of {job.films_total}",
+                         "their print request (one for all of them)", "them")
+    verb = "is" if count == 1 else "are"
+    what = f"{film} {verb} in doubt: {its} got no answer ({failure.reason}), so the printer may have printed {it}"
     if may_send_again(times, reprint_in_doubt):
         limit = "once more at most" if reprint_in_doubt == "once" else "whenever the job is retried"
-        reason = f"{what}; it is sent again, {limit} (reprint_in_doubt = {reprint_in_doubt})"
-        return FilmInDoubt(index, times, reason)
+        reason = f"{what}; {it} {verb} sent again, {limit} (reprint_in_doubt = {reprint_in_doubt})"
+        return FilmInDoubt(index, times, reason, count=count)
     reason = f"{what}; counted as printed and not sent again (reprint_in_doubt = {reprint_in_doubt})"
     copies = "once" if times == 1 else f"up to {times} times"
-    warning = (f"{film} is in doubt: sent {times} time(s) without an answer, it may have printed {copies} or not at "
-               f"all; counted as printed, not sent again (reprint_in_doubt = {reprint_in_doubt}): check the "
-               f"printer's output")
+    warning = (f"{film} {verb} in doubt: sent {times} time(s) without an answer, {'it' if count == 1 else 'each'} "
+               f"may have printed {copies} or not at all; counted as printed, not sent again (reprint_in_doubt = "
+               f"{reprint_in_doubt}): check the printer's output")
     log.warning("printer %s: job %s: %s", printer, job.id, reason)
-    return FilmInDoubt(index, times, reason, counted=True, warning=("print", None, warning))
+    return FilmInDoubt(index, times, reason, counted=True, warning=("print", None, warning), count=count)
 
 
 def reprinted(job: ClaimedJob, index: int) -> str | None:
     """The warning for film ``index``, printed now, if it was in doubt before (so it may be on
     film twice)."""
-    if index != job.films_printed or not job.in_doubt:
+    if not job.in_doubt or not job.films_printed <= index < job.films_printed + max(1, job.in_doubt_films):
         return None
     return (f"film {index + 1} of {job.films_total} was in doubt and has been printed again: the printer may have "
             f"printed it twice")
@@ -139,10 +145,11 @@ def after_error(error: Exception, job: ClaimedJob, *, printer: str, films_printe
         failure = error
         if overtime_s is not None:
             failure = PrintFailure(Action.RETRY, f"printing took longer than max_job_time_s ({overtime_s:g} s) "
-                                                 f"and was aborted ({failure.reason})", in_doubt=failure.in_doubt)
+                                                 f"and was aborted ({failure.reason})", in_doubt=failure.in_doubt,
+                                   in_doubt_count=failure.in_doubt_count)
         doubt = None if failure.in_doubt is None else _in_doubt(job, failure, printer, reprint_in_doubt)
         if doubt is not None and doubt.counted:
-            films_printed = max(films_printed, doubt.index + 1)
+            films_printed = max(films_printed, doubt.index + doubt.count)
         # The printer failed: it stops until its status is no longer FAILURE, whatever the job does.
         stop_printer = failure.reason if failure.action is Action.STOP_PRINTER else None
         if films_printed >= job.films_total:

@@ -6,7 +6,9 @@ import logging
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from hcserver.drivers.base import PrinterStatus
+from hcserver.events import PrintingObserver
 from hcserver.queue import ClaimedJob, FilmCheck, JobQueue, unwritable, utcnow
+from hcserver.states import EventKind
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +36,10 @@ class JobObserver:
     announcement.
     """
 
-    def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor):
+    def __init__(self, queue: JobQueue, printer: str, job: ClaimedJob, recorder: ThreadPoolExecutor,
+                 observer: PrintingObserver | None = None):
         self.queue, self.printer, self.job_id, self.attempt = queue, printer, job.id, job.attempts
+        self.observer = observer or PrintingObserver()
         self.films_total, self.priority_rank = job.films_total, job.priority_rank
         self.exchanges: list[dict] = []   # written with the next film or the end of the attempt
         self._recorder = recorder
@@ -68,10 +72,25 @@ class JobObserver:
                 raise
             log.warning("printer %s: status %s not recorded: %s", self.printer, status.status, why)
 
+    def print_job(self, films: tuple[int, ...], status: str, info: str) -> None:
+        """An event on the job: how the printer's print job for these films ended. Not written when
+        the database refuses it (logged): a FAILURE comes with a warning, which is kept."""
+        numbers = ", ".join(str(index + 1) for index in films)
+        reason = f"film{'s' if len(films) > 1 else ''} {numbers}: print job {status}" + (f" ({info})" if info else "")
+        try:
+            self.queue.attempts.note(self.job_id, EventKind.PRINT_JOB, reason,
+                                     {"films": list(films), "status": status, "info": info})
+        except Exception as exc:
+            why = unwritable(exc)
+            if not why:
+                raise
+            log.warning("job %s on %s: %s not recorded: %s", self.job_id, self.printer, reason, why)
+
     def dimse(self, operation: str, sop_class: str, status: int | None, meaning: str, seconds: float) -> None:
         code = None if status is None else f"0x{status:04X}"
         log.debug("job %s on %s: %s %s -> %s (%.1f ms)", self.job_id, self.printer, operation, sop_class,
                   code, seconds * 1000)
+        self.observer.dimse(self.printer, operation, code)
         self.exchanges.append({"at": utcnow(), "attempt": self.attempt, "operation": operation,
                                "sop_class": sop_class, "status": code, "meaning": meaning,
                                "ms": round(seconds * 1000, 2)})

@@ -27,7 +27,8 @@ from hcserver.dispatch import outcomes
 from hcserver.dispatch.outcomes import RetryPolicy
 from hcserver.dispatch.recorder import JobObserver, recorder_thread
 from hcserver.dispatch.timers import PrinterTimers
-from hcserver.drivers.base import Driver, JobTicket, PrintFailure
+from hcserver.drivers.base import Driver, Held, JobTicket, PrintFailure
+from hcserver.events import PrintingObserver
 from hcserver.formatting import FormatPool
 from hcserver.printer_drivers import build_driver
 from hcserver.queue import AttemptEnd, ClaimedJob, FilmCheck, JobQueue, LeaseLost, unwritable
@@ -53,8 +54,10 @@ class _Ending:
 
 class PrinterWorker:
     def __init__(self, printer: PrinterConfig, server: ServerConfig, queue: JobQueue, spool: Spool,
-                 scheduler: BackgroundScheduler, formatting: FormatPool, driver: Driver | None = None):
+                 scheduler: BackgroundScheduler, formatting: FormatPool, driver: Driver | None = None,
+                 observer: PrintingObserver | None = None):
         self.printer, self.server, self.queue, self.spool = printer, server, queue, spool
+        self.observer = observer or PrintingObserver()
         self.formatting = formatting
         self.driver = driver or build_driver(printer, server)
         self.name = printer.name
@@ -117,7 +120,10 @@ class PrinterWorker:
 
     def call(self, function, timeout: float, start_timeout: float | None = None):
         """Run ``function(driver)`` on the worker thread between jobs; TimeoutError if it has not
-        started within ``start_timeout`` (a job is printing) or not ended within ``timeout``."""
+        started within ``start_timeout`` (a job is printing), or else within ``timeout``. Once
+        started it is waited for to the end: it is bounded by the printer's own timeouts, and
+        another run of it beside this one would only double the wait on a printer that does not
+        answer."""
         future: Future = Future()
         started = threading.Event()
 
@@ -132,8 +138,9 @@ class PrinterWorker:
         try:
             return future.result(timeout)
         except TimeoutError:
-            future.cancel()  # not started yet: it never will be
-            raise
+            if future.cancel():  # not started yet: it never will be
+                raise
+        return future.result()
 
     def _run_calls(self) -> None:
         while not self._calls.empty():
@@ -273,7 +280,7 @@ class PrinterWorker:
         if job.films_printed >= job.films_total:  # e.g. stopped after its last film was recorded
             self._end(job.id, outcomes.completed(job))
             return
-        observer = self._observer = JobObserver(self.queue, self.name, job, self._recorder)
+        observer = self._observer = JobObserver(self.queue, self.name, job, self._recorder, self.observer)
         ticket = JobTicket(job_id=job.id, copies=job.copies, priority=job.priority.upper(),
                            medium_type=job.medium_type, film_destination=job.film_destination,
                            label=job.label, color=job.color, films_total=job.films_total)
@@ -285,6 +292,8 @@ class PrinterWorker:
             log.warning("printer %s: %s; stopping it here", self.name, exc)
             return
         except Exception as error:
+            if isinstance(error, PrintFailure):
+                self.observer.failure(self.name, error.operation, error.reason)
             observer.settle()   # a film the printer accepted before the failure counts as printed
             end = outcomes.after_error(error, job, printer=self.name, films_printed=observer.films_accepted,
                                        retry=RetryPolicy.of(self.printer, self.server),
@@ -298,6 +307,7 @@ class PrinterWorker:
         films = self.queue.attempts.film_specs(job.id, job.films_printed)
         upcoming = self._format(job, films, job.films_printed)
         check = None
+        held: list[int] = []   # films the printer holds, printed with a later one (drivers.base.HELD)
         with self.driver.session(ticket, observer) as session:
             for index in range(job.films_printed, job.films_total):
                 interruption = self._interruption(job, index, check)
@@ -309,10 +319,16 @@ class PrinterWorker:
                 for note in sheet.notes:
                     observer.warning("format", None, note)
                 output = session.print_film(sheet)
-                check = observer.recorded(index, output)
-                twice = outcomes.reprinted(job, index)
-                if twice:
-                    observer.warning("print", None, twice)
+                if isinstance(output, Held):
+                    held.append(index)
+                    check = None      # read before the next film: no record was written
+                    continue
+                check = observer.recorded(index, output)   # the held films were announced before it
+                for printed in [*held, index]:
+                    twice = outcomes.reprinted(job, printed)
+                    if twice:
+                        observer.warning("print", None, twice)
+                held = []
         return outcomes.completed(job)
 
     def _job_overtime(self, job_id: int) -> None:

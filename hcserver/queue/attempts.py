@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from hcserver.config import PoolConfig
+from hcserver.configpools import PoolConfig
 from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job, Printer
 from hcserver.queue import pools as pools_rule
@@ -57,6 +57,7 @@ class ClaimedJob:
     attempts: int
     failed_attempts: int
     in_doubt: int = 0     # times the print request of film ``films_printed`` (where it resumes) got no answer
+    in_doubt_films: int = 0   # films from ``films_printed`` on that are in doubt (one request may print several)
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,7 @@ class FilmInDoubt:
     reason: str              # the film-in-doubt event's text
     counted: bool = False    # counted as printed: never sent again (and the job goes on after it)
     warning: tuple[str, int | None, str] | None = None   # recorded on the job when counted
+    count: int = 1           # films from ``index`` on in doubt with it (a film session's print request)
 
 
 @dataclass(frozen=True)
@@ -135,14 +137,18 @@ def _close(session: Session, job: Job, end: AttemptEnd) -> JobChange:
 
 
 def _film_in_doubt(session: Session, job: Job, doubt: FilmInDoubt) -> JobChange:
-    """Record a film in doubt; one counted as printed moves the job past it."""
+    """Record a film in doubt (or several, from ``doubt.index`` on); counted as printed, they move
+    the job past them."""
     now = now_in(session)
-    session.execute(update(Film).where(Film.job_id == job.id, Film.index == doubt.index)
+    last = doubt.index + doubt.count - 1
+    session.execute(update(Film).where(Film.job_id == job.id, Film.index >= doubt.index, Film.index <= last)
                     .values(in_doubt=Film.in_doubt + 1, in_doubt_at=now))
     if doubt.counted:
-        job.films_printed = max(job.films_printed, doubt.index + 1)
-    change = Store.note(session, job, EventKind.FILM_IN_DOUBT, doubt.reason,
-                        {"film": doubt.index, "times": doubt.times, "counted": doubt.counted}, at=now)
+        job.films_printed = max(job.films_printed, last + 1)
+    data = {"film": doubt.index, "times": doubt.times, "counted": doubt.counted}
+    if doubt.count > 1:
+        data["films"] = doubt.count
+    change = Store.note(session, job, EventKind.FILM_IN_DOUBT, doubt.reason, data, at=now)
     if doubt.warning:
         _warning(session, job, *doubt.warning)
     return change
@@ -216,9 +222,13 @@ class Attempts:
                 pools_rule.took(session, job.printer, printer, now)
             in_doubt = session.scalar(select(Film.in_doubt).where(Film.job_id == job.id,
                                                                   Film.index == job.films_printed)) or 0
+            # Films in doubt from there on: one print request printed them all (see FilmInDoubt.count).
+            in_doubt_films = session.scalar(select(func.count()).select_from(Film).where(
+                Film.job_id == job.id, Film.index >= job.films_printed, Film.in_doubt > 0)) if in_doubt else 0
             claimed = ClaimedJob(job.id, job.printer, job.priority, job.priority_rank, job.copies,
                                  job.medium_type, job.film_destination, job.label, job.color,
-                                 job.films_total, job.films_printed, job.attempts, job.failed_attempts, in_doubt)
+                                 job.films_total, job.films_printed, job.attempts, job.failed_attempts, in_doubt,
+                                 in_doubt_films or 0)
         self.store.notify(change)
         return claimed
 
@@ -269,6 +279,13 @@ class Attempts:
             session.execute(_FILMS_PRINTED, {"job": job_id, "printed": index + 1, "now": now})
             # Names the printer printing it, the only one it concerns (not the pool's other members).
             change = JobChange(job_id, job.printed_on, EventKind.FILM_PRINTED, job.state)
+        self.store.notify(change)
+
+    def note(self, job_id: int, kind: EventKind, reason: str, data: dict | None = None) -> None:
+        """Record an event of a printing job that leaves its state as it is (e.g. the outcome of
+        the printer's print job for its films)."""
+        with self.store.writing() as session:
+            change = Store.note(session, self.store.locked_job(session, job_id), kind, reason, data)
         self.store.notify(change)
 
     def add_warning(self, job_id: int, operation: str, status: int | None, meaning: str) -> None:

@@ -44,17 +44,19 @@ class Jobs:
                 {"film_id": film_id, "index": i, "image": frame["image"], "frame": frame["frame"],
                  "options": {k: v for k, v in frame.items() if k not in ("image", "frame")}}
                 for film_id, film in zip(film_ids, films) for i, frame in enumerate(film["frames"])])
+            copy_of = (details or {}).get("reprint_of")
+            reason = f"submitted by {owner}" + (f" as a reprint of job {copy_of}" if copy_of else "")
             session.execute(insert(Event), [dict(
                 job_id=job_id, at=now, kind=Transition.SUBMIT.value, from_state=None, to_state=state.value,
-                reason=f"submitted by {owner}", data={"films": len(films), **(details or {})})])
+                reason=reason, data={"films": len(films), **(details or {})})])
             change = JobChange(job_id, job["printer"], Transition.SUBMIT, state.value)
         self.store.notify(change)
         return change.job_id
 
-    def _command(self, job_id: int, name: Transition, reason: str) -> dict:
+    def _command(self, job_id: int, name: Transition, reason: str, **changes) -> dict:
         with self.store.writing() as session:
             job = self.store.locked_job(session, job_id)
-            change = self.store.move(session, job, name, reason)
+            change = self.store.move(session, job, name, reason, **changes)
             view = job_view(job, [])
         self.store.notify(change)
         return view
@@ -63,7 +65,8 @@ class Jobs:
         return self._command(job_id, Transition.HOLD, f"held by {by}")
 
     def release(self, job_id: int, by: str) -> dict:
-        return self._command(job_id, Transition.RELEASE, f"released by {by}")
+        # Released by a person: due now, not at the back-off of the attempt before it was held.
+        return self._command(job_id, Transition.RELEASE, f"released by {by}", not_before=None)
 
     def cancel(self, job_id: int, by: str) -> dict:
         """Cancel a queued job now; a printing job stops after its current film."""
@@ -77,7 +80,8 @@ class Jobs:
         self.store.notify(change)
         return view
 
-    def _change_waiting_job(self, job_id: int, what: EventKind, by: str, **changes) -> dict:
+    def _change_waiting_job(self, job_id: int, what: EventKind, reason, by: str, **changes) -> dict:
+        """``reason(before, by)``: the event's words, given the job's values before the change."""
         with self.store.writing() as session:
             job = self.store.locked_job(session, job_id)
             if JobState(job.state) not in WAITING:
@@ -87,9 +91,10 @@ class Jobs:
             before = {key: getattr(job, key) for key in changes}
             for key, value in changes.items():
                 setattr(job, key, value)
+            if "printer" in changes:   # the back-off was the old printer's: due at once on the new one
+                job.not_before = None
             job.updated_at = now
-            change = self.store.note(session, job, what, f"{what.value} changed by {by}",
-                                     {"from": before, "to": changes}, at=now)
+            change = self.store.note(session, job, what, reason(before, by), {"from": before, "to": changes}, at=now)
             view = job_view(job, [])
         self.store.notify(change)
         if "printer" in changes:  # wake the old printer's worker too
@@ -99,12 +104,17 @@ class Jobs:
     def set_priority(self, job_id: int, priority: str, by: str) -> dict:
         if priority not in PRIORITY_RANK:
             raise QueueError(ErrorCode.BAD_REQUEST, f"priority must be one of: {', '.join(PRIORITY_RANK)}")
-        return self._change_waiting_job(job_id, EventKind.PRIORITY, by, priority=priority,
-                                        priority_rank=PRIORITY_RANK[priority])
+        return self._change_waiting_job(job_id, EventKind.PRIORITY,
+                                        lambda before, by: f"priority changed from {before['priority']} to "
+                                                           f"{priority} by {by}",
+                                        by, priority=priority, priority_rank=PRIORITY_RANK[priority])
 
     def move(self, job_id: int, printer: str, by: str, color: bool) -> dict:
         """Move to ``printer`` (the caller has checked the job against it)."""
-        return self._change_waiting_job(job_id, EventKind.PRINTER, by, printer=printer, color=color)
+        return self._change_waiting_job(job_id, EventKind.PRINTER,
+                                        lambda before, by: f"moved from printer {before['printer']} to {printer} "
+                                                           f"by {by}",
+                                        by, printer=printer, color=color)
 
     def hold_printer_jobs(self, printer: str, reason: str) -> list[int]:
         """Hold every pending job of ``printer`` or pool (e.g. it left the configuration)."""

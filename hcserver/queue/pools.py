@@ -25,7 +25,7 @@ from datetime import datetime
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from hcserver.config import PoolConfig
+from hcserver.configpools import PoolConfig
 from hcserver.models import Job, Pool, Printer
 from hcserver.queue.store import Store, insert_missing
 from hcserver.states import UNFINISHED, JobState, Transition

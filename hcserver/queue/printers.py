@@ -4,15 +4,16 @@ printer's state changes (:func:`change`; the transitions are hcserver.states').
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hcserver.errors import ErrorCode
 from hcserver.events import JobChange, Notice
-from hcserver.models import Job, Printer
+from hcserver.models import Event, Job, Printer
 from hcserver.queue.store import QueueError, Store, insert_missing, iso, node_of, now_in
-from hcserver.states import UNFINISHED, PrinterState, PrinterTransition, printer_changes
+from hcserver.states import UNFINISHED, JobState, PrinterState, PrinterTransition, Transition, printer_changes
 
 #: SQL: the printer prints its jobs (PrinterState.IDLE).
 PRINTABLE = (Printer.enabled, Printer.stopped.is_(False))
@@ -95,13 +96,40 @@ class Printers:
         self._report(name, reason=f"status poll: {reason}")
 
     def views(self) -> list[dict]:
+        """Every printer's row, with its queued jobs, the job it prints (``printing``, on any node)
+        and, when its next job waits for a back-off, that job, when it is due and why its last
+        attempt failed (``retry``): an idle printer that cannot be reached says so."""
         now = self.store.clock()
         with self.store.reading() as session:
             counts = dict(session.execute(
                 select(Job.printer, func.count()).where(Job.state.in_([s.value for s in UNFINISHED]))
                 .group_by(Job.printer)).all())
+            # ``printed_on``: the printer of a job's latest attempt (a pool's job: the member)
+            printing = dict(session.execute(
+                select(Job.printed_on, func.min(Job.id)).where(Job.state == JobState.PROCESSING.value)
+                .group_by(Job.printed_on)).all())
+            retries = _retries(session, now)
             return [{"name": p.name, "enabled": p.enabled, "accepting": p.accepting, "stopped": p.stopped,
                      "dicom_status": p.dicom_status, "dicom_status_info": p.dicom_status_info,
                      "reason": p.reason, "queued": counts.get(p.name, 0), "updated_at": iso(p.updated_at),
-                     "node": node_of(p.driver_owner) if p.driver_until and p.driver_until > now else None}
+                     "node": node_of(p.driver_owner) if p.driver_until and p.driver_until > now else None,
+                     "printing": printing.get(p.name), "retry": retries.get(p.name)}
                     for p in session.scalars(select(Printer).order_by(Printer.name))]
+
+
+def _retries(session: Session, now: datetime) -> dict[str, dict]:
+    """Per printer, its first job waiting for a back-off: id, when it is due, and its last
+    failure (the reason of its last retry event). A pool's job counts for the member it failed on."""
+    first: dict[str, tuple[int, datetime | None]] = {}
+    for printer, job_id, due in session.execute(
+            select(func.coalesce(Job.printed_on, Job.printer), Job.id, Job.not_before)
+            .where(Job.state == JobState.PENDING.value, Job.not_before > now).order_by(Job.not_before)):
+        first.setdefault(printer, (job_id, due))
+    found = {}
+    for printer, (job_id, due) in first.items():
+        reason = session.scalar(select(Event.reason).where(Event.job_id == job_id, Event.kind == Transition.RETRY.value)
+                                .order_by(Event.id.desc()).limit(1))
+        if reason:   # the failure, without the "; retry at ..." the event adds (``at`` says when)
+            reason = reason.rsplit("; retry at ", 1)[0]
+        found[printer] = {"job": job_id, "at": iso(due), "reason": reason}
+    return found

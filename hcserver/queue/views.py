@@ -162,11 +162,24 @@ class Views:
                     out[job_id] = owner
         return out
 
+    def counts(self) -> dict[tuple[str, str], int]:
+        """How many jobs each printer has in each state (its history included)."""
+        with self.store.reading() as session:
+            rows = session.execute(select(Job.printer, Job.state, func.count()).group_by(Job.printer, Job.state))
+            return {(printer, state): count for printer, state, count in rows}
+
     def queued_count(self, owner: str) -> int:
         """Jobs of ``owner`` that have not ended (indexed: owner, state)."""
         with self.store.reading() as session:
             return session.scalar(select(func.count()).select_from(Job).where(
                 Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED]))) or 0
+
+    def printer_of(self, job_id: int) -> str:
+        with self.store.reading() as session:
+            printer = session.scalar(select(Job.printer).where(Job.id == job_id))
+        if printer is None:
+            raise unknown_job(job_id)
+        return printer
 
     def state_of(self, job_id: int) -> str:
         with self.store.reading() as session:

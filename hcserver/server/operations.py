@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hcserver import formatter
-from hcserver.access import Forbidden, Peer, require_admin, require_owner_or_admin
+from hcserver.access import Forbidden, LoginLinks, Peer, require_admin, require_owner_or_admin
 from hcserver.audit import AuditLog
 from hcserver.config import ServerConfig
 from hcserver.dbfaults import database_fault
@@ -62,11 +62,13 @@ class Operations:
 
     def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool, bus: EventBus,
                  dispatcher: Dispatcher, audit: AuditLog, formatting: FormatPool, reload=None,
-                 quota: UploadQuota | None = None):
+                 quota: UploadQuota | None = None, logins: LoginLinks | None = None):
         self.queue, self.spool, self.bus, self.dispatcher = queue, spool, bus, dispatcher
         self.quota = quota if quota is not None else UploadQuota()   # shared with the daemon's orphan collection
         self.audit, self.formatting = audit, formatting
         self.reload = reload
+        self.logins = logins   # the status page's sign-in links (hcserver.web), when it is on
+        self.web_base: str | None = None   # the status page's address, once it listens
         self.job_list = JobListCache(queue.views, bus)
         self.use_config(config)
 
@@ -167,12 +169,22 @@ def ping(ops: Operations, call: Call) -> dict:
     return {"server": "hcserver", "user": call.peer.name, "admin": call.peer.admin}
 
 
+def web_login(ops: Operations, call: Call) -> dict:
+    """A one-time link that signs the caller in to the status page (hcserver.access.LoginLinks)."""
+    if ops.logins is None or ops.web_base is None:
+        raise RequestError(ErrorCode.BAD_REQUEST, "the status page is off: give the configuration a [web] table "
+                                                  "(listen = \"127.0.0.1:8631\") and restart hcserver")
+    token = ops.logins.mint(call.peer)
+    return {"url": f"{ops.web_base}/login?token={token}", "expires_s": ops.logins.ttl_s}
+
+
 def _flag(name: str) -> Arg:
     return Arg(name, bool, default=False)
 
 
 TABLE: dict[str, Operation] = {
     "ping": Operation(ping),
+    "web-login": Operation(web_login),
     # images and previews
     "upload": Operation(images.upload, (Arg("name", str, default="uploaded image"),)),
     "preview": Operation(images.preview, (SPEC,)),

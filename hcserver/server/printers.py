@@ -4,6 +4,7 @@ handlers (hcserver.server.operations' table)."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING
 
 from hcserver.config import ConfigError
@@ -14,7 +15,7 @@ from hcserver.drivers.dicom.watchdog import ABORT_GRACE_S
 from hcserver.errors import ErrorCode
 from hcserver.printer_drivers import build_driver
 from hcserver.server.requests import Call, RequestError
-from hcserver.states import PrinterTransition
+from hcserver.states import PrinterState, PrinterTransition
 
 if TYPE_CHECKING:
     from hcserver.server.operations import Operations
@@ -25,19 +26,44 @@ ECHO_WAIT_S = 5               # how long echo waits for a busy printer worker
 PROBE_START_S = 10            # how long a probe waits for the printer's worker to take it
 
 
+def state_of(view: dict) -> str:
+    """What a printer is doing, as ``hcq printers`` and the status page show it: removed (from
+    the configuration, with jobs left), stopped, disabled, printing, retrying (its next job waits
+    for a back-off after a failure: ``retry`` says why) or idle."""
+    if not view["configured"]:
+        return "removed"
+    state = PrinterState.of(view["enabled"], view["stopped"])
+    if state is not PrinterState.IDLE:
+        return state.value
+    if view.get("printing"):
+        return "printing"
+    return "retrying" if view.get("retry") else state.value
+
+
 def views(ops: Operations, call: Call) -> dict:
-    """The printers, and the pools (their printers, policy, jobs, and the member that takes the next job)."""
-    found = ops.queue.printers.views()
-    for view in found:
+    """The configured printers, and a removed one only while jobs are left on it (held at the
+    reload: they print once moved); and the pools (their printers, policy, jobs, and the member
+    that takes the next job)."""
+    found = []
+    for view in ops.queue.printers.views():
         printer = ops.config.printers.get(view["name"])
         view["configured"] = printer is not None
+        if printer is None and not view["queued"]:
+            continue
         view["pools"] = [pool.name for pool in ops.config.pools_of(view["name"])]
         worker = ops.dispatcher.workers.get(view["name"])
         view["association"] = worker.driver.association_state() if worker else None
+        # what the printer said of its configuration, when asked (its first job, hcq echo)
+        view["configuration"] = worker.driver.configuration() if worker else None
         if printer:
             view["driver"] = printer.driver
             if printer.driver == "dicom":
                 view["address"] = f"{printer.ae_title}@{printer.host}:{printer.port}"
+        else:
+            view["reason"] = (f"removed from the configuration; its {view['queued']} job(s) print once moved to a "
+                              f"configured printer (hcq move JOB PRINTER)")
+        view["state"] = state_of(view)
+        found.append(view)
     return {"printers": found, "pools": ops.queue.pools.views(ops.config.pools.values())}
 
 
@@ -77,10 +103,12 @@ def reload(ops: Operations, call: Call) -> dict:
 
 def echo(ops: Operations, call: Call) -> dict:
     """C-ECHO + printer status. Run by the printer's worker between jobs (so a printer that
-    serves one association at a time is not kept waiting by ours); if the worker is busy
-    printing, on a separate association."""
+    serves one association at a time is not kept waiting by ours); if the worker does not start
+    it within ECHO_WAIT_S (it is printing), on a separate association. One echo at a time either
+    way; ``seconds`` is the time the answer took, waiting for the worker included."""
     name = call.args["printer"]
     worker = ops.dispatcher.workers.get(name)
+    start = time.monotonic()
     try:
         try:
             if worker is None:
@@ -94,6 +122,7 @@ def echo(ops: Operations, call: Call) -> dict:
                 driver.close()
     except PrintFailure as exc:
         result = {"ok": False, "error": exc.reason}
+    result["seconds"] = round(time.monotonic() - start, 4)
     return {"printer": name, "echo": result}
 
 

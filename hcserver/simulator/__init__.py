@@ -20,7 +20,11 @@ them, a Presentation LUT only if it has one and only at its level (film session 
 Implicit VR only if so; anything else is refused as a printer refuses it (see ``capabilities``).
 
 Film sessions and everything under them live as long as the association
-(as in the standard). N-ACTION print on a film box, or on a film session (all
+(as in the standard); ``max_film_sessions`` limits how many one association
+holds at once, as printers that keep one film session per association do (one
+more N-CREATE is refused with 0x0213). With ``session_print_only`` it prints
+whole film sessions only, as some printers do: a film box's N-ACTION is
+answered 0xC616. N-ACTION print on a film box, or on a film session (all
 its film boxes), produces one *film record* per film box:
 
 * ``out_dir/film_NNNN.png``: the image boxes composed on a sheet, to eyeball;
@@ -44,6 +48,16 @@ To is not the request's, a response with attributes left out. Operation
 ``A-ASSOCIATE`` rules act on association requests (reject, accept with no
 presentation context, abort, close, stall). See :data:`FAULT_SYNTAX` for the
 command-line form.
+
+Print jobs
+----------
+Where the SCU negotiated Print Job, each print action creates a Print Job and
+names it in its reply (Referenced Print Job Sequence); N-GET Print Job reads
+its Execution Status. It is DONE at once, or with ``print_job_seconds``
+PENDING, then PRINTING, and DONE after that time; ``print_job_events``
+reports each change with a Print Job N-EVENT-REPORT on the association that
+printed it (not waiting for the answer). A ``print-job-failure`` fault ends
+it in FAILURE instead.
 
 Printer events
 --------------

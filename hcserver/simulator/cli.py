@@ -53,6 +53,16 @@ def _build_parser() -> argparse.ArgumentParser:
                    help="accept associations but no presentation context")
     p.add_argument("--check-called-ae", action="store_true",
                    help="reject associations whose called AE title is not --ae-title")
+    p.add_argument("--max-film-sessions", type=int, metavar="N",
+                   help="film sessions one association may hold at once; one more N-CREATE is refused "
+                        "with 0x0213 (default: no limit)")
+    p.add_argument("--session-print-only", action="store_true",
+                   help="print whole film sessions only: answer a film box's N-ACTION with 0xC616")
+    p.add_argument("--print-job-seconds", type=float, default=0.0, metavar="SECONDS",
+                   help="a print job is PENDING, then PRINTING, and DONE this long after its print action "
+                        "(default 0: DONE at once)")
+    p.add_argument("--print-job-events", action="store_true",
+                   help="report each change of a print job with an N-EVENT-REPORT (Print Job SOP class)")
     p.add_argument("--max-pdu", type=int, default=131072, help="maximum PDU size received (default 131072)")
     p.add_argument("--tls-cert", metavar="PEM", type=Path,
                    help="speak DICOM over TLS with this certificate (and its key, unless --tls-key)")
@@ -75,6 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         refuse = tuple(int(v, 0) for v in args.refuse.split(",")) if args.refuse else None
         if refuse is not None and len(refuse) != 3:
             raise ValueError("--refuse takes RESULT,SOURCE,REASON")
+        if args.print_job_seconds < 0:
+            raise ValueError("--print-job-seconds takes a time, not a negative number")
+        if args.max_film_sessions is not None and args.max_film_sessions < 1:
+            raise ValueError("--max-film-sessions is at least 1")
         if (args.tls_key or args.tls_ca) and not args.tls_cert:
             raise ValueError("--tls-key and --tls-ca need --tls-cert")
         for path in (args.tls_cert, args.tls_key, args.tls_ca):
@@ -99,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         check_called_ae=args.check_called_ae,
         tls_cert_file=args.tls_cert, tls_key_file=args.tls_key, tls_ca_file=args.tls_ca,
         random_events=args.random_events, random_event=random_event, seed=args.seed, profile=args.profile,
+        max_film_sessions=args.max_film_sessions, session_print_only=args.session_print_only,
+        print_job_seconds=args.print_job_seconds, print_job_events=args.print_job_events,
     )
     stop = threading.Event()
 

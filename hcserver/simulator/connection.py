@@ -9,10 +9,32 @@ import threading
 import time
 from typing import Any
 
+from pynetdicom import evt
+from pynetdicom._handlers import standard_dimse_recv_handler
+
 from hcserver.simulator.faults import GARBAGE, Fault, partial_pdata
 from hcserver.simulator.state import AssocState
 
 LOG = logging.getLogger(__name__)
+
+
+def log_received(event: Any) -> None:
+    """pynetdicom's own log of a received DIMSE message (its standard EVT_DIMSE_RECV handler), but
+    for an N-GET whose Attribute Identifier List holds one tag or none: pynetdicom 3.0 cannot count
+    those and logs a traceback instead (the request itself is served)."""
+    cs = event.message.command_set
+    if "AttributeIdentifierList" in cs and not isinstance(cs.AttributeIdentifierList, list):
+        return
+    standard_dimse_recv_handler(event)
+
+
+def quiet_n_get_logging(assoc: Any) -> None:
+    """Use :func:`log_received` for this association's received messages."""
+    try:
+        assoc.unbind(evt.EVT_DIMSE_RECV, standard_dimse_recv_handler)
+    except Exception:  # pragma: no cover - not bound (pynetdicom's log handler level is not "standard")
+        return
+    assoc.bind(evt.EVT_DIMSE_RECV, log_received)
 
 
 def assoc_gone(assoc: Any) -> bool:

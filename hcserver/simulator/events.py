@@ -1,5 +1,5 @@
 """The printer's N-EVENT-REPORTs (Printer SOP Class, printer status change), sent either waiting
-for the answer or not.
+for the answer or not, and those of its Print Jobs (their Execution Status), not waiting.
 
 Notes on pynetdicom (3.0):
 
@@ -34,10 +34,12 @@ from pynetdicom.dsutils import encode
 from hcserver.simulator.records import Records
 from hcserver.simulator.sop import (
     EVENT_TYPES,
+    PRINT_JOB_EVENT_TYPES,
     BasicColorPrintManagementMeta,
     BasicGrayscalePrintManagementMeta,
     Printer,
     PrinterInstance,
+    PrintJob,
 )
 from hcserver.simulator.state import Associations, AssocState
 
@@ -127,11 +129,15 @@ class PrinterEvents:
         if not ok or assoc.dul.state_machine.current_state != "Sta6":
             return False              # not (or no longer) in data transfer
         entry, ds = _event_entry(st, event)
-        context = assoc._get_valid_context(meta or Printer, "", None)
+        return self._queue(assoc, st, entry, ds, Printer, PrinterInstance, meta or Printer, send)
+
+    def _queue(self, assoc: Any, st: AssocState, entry: dict[str, Any], ds: Dataset | None, class_uid: str,
+               instance_uid: str, context_uid: str, send: Callable[[Any, int], None]) -> bool:
+        context = assoc._get_valid_context(context_uid, "", None)
         ts = context.transfer_syntax[0]
         req = N_EVENT_REPORT()
-        req.AffectedSOPClassUID = Printer
-        req.AffectedSOPInstanceUID = PrinterInstance
+        req.AffectedSOPClassUID = class_uid
+        req.AffectedSOPInstanceUID = instance_uid
         req.EventTypeID = entry["event_type"]
         if ds is not None:
             encoded = encode(ds, ts.is_implicit_VR, ts.is_little_endian, ts.is_deflated)
@@ -154,6 +160,24 @@ class PrinterEvents:
             return False
         return True
 
+    def queue_print_job(self, assoc: Any, st: AssocState, job_uid: str, job: Dataset) -> bool:
+        """Queue a Print Job N-EVENT-REPORT for ``job``'s Execution Status (its event type) without
+        waiting for its answer; True if it was queued (the association is still in data transfer
+        and accepted the Print Job context)."""
+        status = str(job.get("ExecutionStatus", ""))
+        accepted = {str(cx.abstract_syntax) for cx in assoc.accepted_contexts}
+        if (status not in PRINT_JOB_EVENT_TYPES or PrintJob not in accepted
+                or assoc.dul.state_machine.current_state != "Sta6"):
+            return False
+        info = Dataset()
+        for keyword in ("ExecutionStatusInfo", "PrinterName", "CreationDate", "CreationTime"):
+            if keyword in job:
+                info.add(job[keyword])
+        entry = {"direction": "out", "operation": "N-EVENT-REPORT", "calling_ae": st.calling_ae,
+                 "sop_class": "print-job", "sop_class_uid": PrintJob, "instance_uid": job_uid,
+                 "event_type": PRINT_JOB_EVENT_TYPES[status],
+                 "event": [status, str(job.get("ExecutionStatusInfo", ""))], "status": None}
+        return self._queue(assoc, st, entry, info, PrintJob, job_uid, PrintJob, assoc.dimse.send_msg)
 
 class _EventAnswers(queue.Queue):
     """An association's DIMSE message queue that keeps back the answers to events sent

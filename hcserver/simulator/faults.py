@@ -18,7 +18,7 @@ from hcserver.simulator.sop import EVENT_TYPES, SOP_ALIASES
 
 OPERATIONS = ("C-ECHO", "N-GET", "N-CREATE", "N-SET", "N-ACTION", "N-DELETE", "A-ASSOCIATE")
 DIMSE_BEHAVIOURS = ("status", "abort", "stall", "close", "event-report", "event-after",
-                    "garbage", "half-pdu", "wrong-message-id", "malformed")
+                    "garbage", "half-pdu", "wrong-message-id", "malformed", "print-job-failure")
 ASSOC_BEHAVIOURS = ("reject", "no-contexts", "abort", "stall", "close")
 
 #: What a ``garbage`` fault writes by default: a PDU of type 0xA5, which PS3.8 does not define.
@@ -75,6 +75,9 @@ class Fault:
         named in ``omit`` out of the response's dataset and sending those in
         ``empty`` with no value (a sequence with no items). A name
         ``SEQUENCE/KEYWORD`` removes KEYWORD from every item of SEQUENCE.
+        ``print-job-failure`` (N-ACTION only): print as usual, but the Print Job the
+        print action creates ends in FAILURE, with ``comment`` (default ``FILM JAM``)
+        as its Execution Status Info.
         For ``A-ASSOCIATE``: ``reject`` (A-ASSOCIATE-RJ with ``reject`` =
         (result, source, reason)), ``no-contexts`` (accept, but no
         presentation context), ``abort``, ``stall`` (delay the A-ASSOCIATE-AC)
@@ -149,6 +152,8 @@ class Fault:
             raise ValueError("omit= and empty= go with the 'malformed' behaviour")
         if self.payload is not None and self.behaviour != "garbage":
             raise ValueError("payload= goes with the 'garbage' behaviour")
+        if self.behaviour == "print-job-failure" and self.operation != "N-ACTION":
+            raise ValueError("print-job-failure goes with N-ACTION (the print action makes the print job)")
 
     def matches(self, operation: str, sop_class_uid: str | None) -> bool:
         if self.operation is None:
@@ -190,6 +195,8 @@ Fault syntax (--fault, repeatable):
              wrong-message-id  answer with Message ID Being Responded To + 1
              malformed     answer without the attributes in omit=KW,KW and
                            with those in empty=KW,KW empty (SEQ/KW: in items)
+             print-job-failure  (N-ACTION) print, but end the print job in
+                           FAILURE with comment=INFO (default FILM JAM)
              for A-ASSOCIATE: reject, no-contexts, abort, stall, close
   KEYS       nth=N         fire from the Nth matching request (default 1)
              times=N|forever   how many times it fires (default 1)
@@ -211,6 +218,7 @@ Fault syntax (--fault, repeatable):
              A-ASSOCIATE:reject:reject=2,3,1
              N-CREATE/film-box:malformed:omit=ReferencedImageBoxSequence
              N-SET:garbage:payload=ff00000000020000
+             N-ACTION:print-job-failure:comment=SUPPLY EMPTY
 """
 
 

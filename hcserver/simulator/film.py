@@ -42,6 +42,9 @@ def create_film_session(sim: PrinterSimulator, event: Any, st: AssocState, inst:
     err = sim.capabilities.check_film_session(attrs) or check_plut_ref(st, attrs)
     if err:
         return err
+    if sim.max_film_sessions is not None and len(st.sessions) >= sim.max_film_sessions:
+        # as printers that keep one film session per association: delete the last one first
+        return Result(0x0213, comment=f"at most {sim.max_film_sessions} film session(s) per association")
     uid, err = st.new_uid(inst)
     if err:
         return err
@@ -161,6 +164,8 @@ def action_film_box(sim: PrinterSimulator, event: Any, st: AssocState, inst: str
         return Result(0x0112, comment="no such film box")
     if event.action_type != 1:
         return Result(0x0123, comment="only action 1 (print)")
+    if sim.session_print_only:
+        return Result(0xC616, comment="this printer prints whole film sessions only")
     empty = not any(st.image_boxes[i].pixels for i in fb.image_boxes)
     natural = 0xB603 if empty else 0x0000
     status = natural if answer is None else answer

@@ -1,8 +1,10 @@
 """The printer's own SOP classes: Printer and Printer Configuration Retrieval (N-GET), and the
-Print Jobs the print actions create (N-GET Print Job)."""
+Print Jobs the print actions create (N-GET Print Job; their progress and, on request, their
+N-EVENT-REPORTs)."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,21 +28,60 @@ if TYPE_CHECKING:
 
 
 class PrintJobs:
-    """The Print Job instances the print actions created; they outlive the association."""
+    """The Print Job instances the print actions created; they outlive the association.
+
+    A print job is DONE at once, or with ``seconds`` > 0 PENDING, PRINTING from half that time
+    and DONE (or FAILURE, see :meth:`fail`) after it; each change is handed to ``on_change``
+    (uid, the job's dataset) from a timer thread, e.g. to send a Print Job N-EVENT-REPORT."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, Dataset] = {}
+        self._failing: dict[str, str] = {}      # uid -> Execution Status Info of its FAILURE
 
-    def add(self, job: Dataset) -> str:
+    def add(self, job: Dataset, seconds: float = 0.0,
+            on_change: Callable[[str, Dataset], None] | None = None) -> str:
         uid = str(generate_uid())
+        job.ExecutionStatus = "PENDING" if seconds > 0 else "DONE"
+        job.ExecutionStatusInfo = "QUEUED" if seconds > 0 else "NORMAL"
         with self._lock:
             self._jobs[uid] = job
+        if seconds > 0:
+            for delay, final in ((seconds / 2, False), (seconds, True)):
+                timer = threading.Timer(delay, self._advance, (uid, final, on_change))
+                timer.daemon = True
+                timer.start()
         return uid
+
+    def fail(self, uid: str, info: str) -> None:
+        """Make the print job end in FAILURE with this Execution Status Info (at once if it is
+        DONE already, the print action having just made it)."""
+        with self._lock:
+            job = self._jobs.get(uid)
+            if job is None:
+                return
+            if job.ExecutionStatus == "DONE":
+                job.ExecutionStatus, job.ExecutionStatusInfo = "FAILURE", info
+            else:
+                self._failing[uid] = info
+
+    def _advance(self, uid: str, final: bool, on_change: Callable[[str, Dataset], None] | None) -> None:
+        with self._lock:
+            job = self._jobs[uid]
+            if final and uid in self._failing:
+                job.ExecutionStatus, job.ExecutionStatusInfo = "FAILURE", self._failing.pop(uid)
+            elif final:
+                job.ExecutionStatus, job.ExecutionStatusInfo = "DONE", "NORMAL"
+            else:
+                job.ExecutionStatus, job.ExecutionStatusInfo = "PRINTING", "NORMAL"
+            snapshot = copy_ds(job)
+        if on_change is not None:
+            on_change(uid, snapshot)
 
     def get(self, uid: str) -> Dataset | None:
         with self._lock:
-            return self._jobs.get(uid)
+            job = self._jobs.get(uid)
+            return copy_ds(job) if job is not None else None
 
 
 def get_printer(sim: PrinterSimulator, event: Any, st: AssocState, inst: str | None, answer: int | None) -> Result:
@@ -94,14 +135,14 @@ def print_job_reference(sim: PrinterSimulator, event: Any, st: AssocState, sessi
         return None
     now = datetime.now()
     job = Dataset()
-    job.ExecutionStatus = "DONE"
-    job.ExecutionStatusInfo = "NORMAL"
     job.CreationDate = now.strftime("%Y%m%d")
     job.CreationTime = now.strftime("%H%M%S")
     job.PrintPriority = str(session.attrs.get("PrintPriority") or "MED")
     job.PrinterName = sim.ae_title
     job.Originator = st.calling_ae
-    uid = sim.print_jobs.add(job)
+    assoc = event.assoc
+    on_change = ((lambda uid, ds: sim.print_job_event(assoc, uid, ds)) if sim.print_job_events else None)
+    uid = sim.print_jobs.add(job, sim.print_job_seconds, on_change)
     item = Dataset()
     item.ReferencedSOPClassUID = PrintJob
     item.ReferencedSOPInstanceUID = uid

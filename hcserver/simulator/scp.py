@@ -88,6 +88,10 @@ class PrinterSimulator:
         random_event: tuple[str, str] | None = None,
         seed: int | None = None,
         profile: str | None = None,
+        max_film_sessions: int | None = None,
+        session_print_only: bool = False,
+        print_job_seconds: float = 0.0,
+        print_job_events: bool = False,
     ) -> None:
         # A printer profile (hcserver.profiles) restricts what it accepts to what the profile lists.
         self.capabilities = Capabilities.of_profile(profile) if profile else Capabilities()
@@ -114,6 +118,17 @@ class PrinterSimulator:
         # what they report (default: the current printer status)
         self.random_event = parse_printer_status(":".join(random_event)) if random_event else None
         self.seed = seed
+        if max_film_sessions is not None and max_film_sessions < 1:
+            raise ValueError("max_film_sessions is at least 1 (None: no limit)")
+        # film sessions one association may hold at once; one more is refused with 0x0213
+        self.max_film_sessions = max_film_sessions
+        # prints whole film sessions only: a film box's N-ACTION is answered 0xC616
+        self.session_print_only = session_print_only
+        if print_job_seconds < 0:
+            raise ValueError("print_job_seconds is a time, not negative")
+        # a print job is PENDING, then PRINTING, and DONE this long after its print action (0: at once)
+        self.print_job_seconds = float(print_job_seconds)
+        self.print_job_events = print_job_events   # report each change of a print job (N-EVENT-REPORT)
         self._random_thread: threading.Thread | None = None
 
         self.records = Records()           # what it received
@@ -275,6 +290,13 @@ class PrinterSimulator:
             dropped += 1
         return dropped
 
+    def print_job_event(self, assoc: Any, job_uid: str, job: Any) -> None:
+        """A print job changed (a timer thread of :class:`PrintJobs`): report it on the
+        association that made it, if that is still in use, not waiting for the answer."""
+        st = self._assocs.get(assoc)
+        if st is not None:
+            self._events.queue_print_job(assoc, st, job_uid, job)
+
     def _random_events_loop(self) -> None:
         """``random_events``: an N-EVENT-REPORT to one association in use, at random moments."""
         rng = random.Random(self.seed)
@@ -319,6 +341,7 @@ class PrinterSimulator:
 
     # ------------------------------------------------------------------ association events
     def _on_conn_open(self, event: Any) -> None:
+        connection.quiet_n_get_logging(event.assoc)
         try:
             event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except Exception:  # pragma: no cover - e.g. TLS wrapped
@@ -471,6 +494,12 @@ class PrinterSimulator:
                 connection.close_connection(assoc)
                 assoc.is_established = False     # keep pynetdicom from answering
             return None
+        if b == "print-job-failure":
+            res = perform(self, op, event, st, sop, inst, None)
+            refs = res.ds.get("ReferencedPrintJobSequence") if res.ds is not None else None
+            if refs:
+                self.print_jobs.fail(str(refs[0].ReferencedSOPInstanceUID), fault.comment or "FILM JAM")
+            return res
         if b == "stall":
             if not connection.wait(assoc, fault.stall_s, self._stopping):
                 assoc.is_established = False

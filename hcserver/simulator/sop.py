@@ -25,7 +25,7 @@ __all__ = [
     "BasicAnnotationBox", "BasicColorImageBox", "BasicColorPrintManagementMeta", "BasicFilmBox", "BasicFilmSession",
     "BasicGrayscaleImageBox", "BasicGrayscalePrintManagementMeta", "PresentationLUT", "Printer",
     "PrinterConfigurationRetrieval", "PrinterConfigurationRetrievalInstance", "PrinterInstance", "PrintJob",
-    "Verification", "SOP_NAMES", "SOP_ALIASES", "META_MEMBERS", "EVENT_TYPES",
+    "Verification", "SOP_NAMES", "SOP_ALIASES", "META_MEMBERS", "EVENT_TYPES", "PRINT_JOB_EVENT_TYPES",
 ]
 
 SOP_NAMES = {
@@ -54,3 +54,5 @@ META_MEMBERS = {
 
 # Printer N-EVENT-REPORT: the Event Type ID of each printer status.
 EVENT_TYPES = {"NORMAL": 1, "WARNING": 2, "FAILURE": 3}
+# Print Job N-EVENT-REPORT: the Event Type ID of each Execution Status.
+PRINT_JOB_EVENT_TYPES = {"PENDING": 1, "PRINTING": 2, "DONE": 3, "FAILURE": 4}

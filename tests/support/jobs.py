@@ -26,3 +26,22 @@ def submit_batch(hc, tmp_path, first_number: int, jobs: int, printer: str = "sim
         ids.append(hc.submit({"printer": printer, "label": f"crash {first_number + job}", "films": [
             {"layout": "STANDARD\\1,1", "film_size": "8INX10IN", "frames": [p]} for p in paths]}))
     return ids
+
+
+#: Film n of a job of :func:`numbered_films` has layout ``NUMBERED_LAYOUTS[n - 1]``: the printer's
+#: record of a film says which one it is.
+NUMBERED_LAYOUTS = ("STANDARD\\1,1", "STANDARD\\1,2", "STANDARD\\2,1", "STANDARD\\2,2", "STANDARD\\3,3")
+
+
+def numbered_films(images, count: int = 2, printer: str = "sim", **fields) -> dict:
+    """A job of ``count`` films told apart at the printer by their layout (see :func:`copies`)."""
+    frames = [images["CT_small.dcm"], images["MR_small.dcm"]]
+    return {"printer": printer, **fields, "films": [
+        {"layout": layout, "frames": frames[:min(number, 2)]}
+        for number, layout in enumerate(NUMBERED_LAYOUTS[:count], start=1)]}
+
+
+def copies(simulator) -> list[str]:
+    """What came out of the simulator, as the numbers of :func:`numbered_films`' films, in the order
+    printed."""
+    return [str(NUMBERED_LAYOUTS.index(f["film_box"]["image_display_format"]) + 1) for f in simulator.films]

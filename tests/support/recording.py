@@ -118,10 +118,10 @@ class RecordingLink:
 
 def record_driver(monkeypatch, printer: PrinterConfig, link: RecordingLink):
     """A DicomDriver for ``printer`` whose associations are ``link``, with UIDs numbered from 1."""
-    from hcserver.drivers.dicom import scu
+    from hcserver.drivers.dicom import film_session, scu
 
     counter = itertools.count(1)
-    monkeypatch.setattr(scu, "generate_uid", lambda *a, **k: f"1.2.826.0.1.3680043.9.7433.{next(counter)}")
+    monkeypatch.setattr(film_session, "generate_uid", lambda *a, **k: f"1.2.826.0.1.3680043.9.7433.{next(counter)}")
     monkeypatch.setattr(scu.PrintAssociation, "open", classmethod(lambda cls, p, s, syntaxes=None: link))
     return scu.DicomDriver(printer, Station("HCTEST"))
 

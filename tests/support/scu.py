@@ -21,6 +21,7 @@ class RecordingObserver:
         self.statuses: list[PrinterStatus] = []
         self.exchanges: list[tuple[str, str, int | None, str, float]] = []
         self.accepted: list[tuple[int, str | None, int]] = []   # (film, output, exchanges so far)
+        self.print_jobs: list[tuple[tuple[int, ...], str, str]] = []   # (films, status, info)
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
         self.warnings.append((operation, status, meaning))
@@ -34,6 +35,9 @@ class RecordingObserver:
 
     def film_accepted(self, index: int, output: str | None) -> None:
         self.accepted.append((index, output, len(self.exchanges)))
+
+    def print_job(self, films: tuple[int, ...], status: str, info: str) -> None:
+        self.print_jobs.append((films, status, info))
 
     def operations(self) -> list[tuple[str, str]]:
         return [(op, sop) for op, sop, *_ in self.exchanges]
