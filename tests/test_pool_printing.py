@@ -264,6 +264,9 @@ def test_reload_with_pools_changed(started, images):
         events = hc.show(small)["events"]
         assert hc.show(small)["state"] == "held"
         assert events[-1]["reason"] == "pool film was removed from the configuration"
+        with pytest.raises(ClientError) as refused:
+            hc.release(small)                          # it would wait for a pool no node knows
+        assert "removed from the configuration" in str(refused.value)
 
         process.config.write_text(PREVIEWS + pool("film", ["a", "dryview3"]))
         with pytest.raises(ClientError) as refused:

@@ -130,10 +130,10 @@ def hold(ops: Operations, call: Call) -> dict:
 
 
 def release(ops: Operations, call: Call) -> dict:
-    """Release a held job; one whose printer was removed from the configuration (its jobs were
-    held then) is refused: released, it would wait for a printer no node drives."""
+    """Release a held job; one whose printer or pool was removed from the configuration (its jobs
+    were held then) is refused: released, it would wait for a printer no node drives."""
     printer = ops.queue.views.printer_of(call.args["job"])
-    if printer not in ops.config.printers:
+    if printer not in ops.config.printers and printer not in ops.config.pools:
         raise RequestError(ErrorCode.INVALID_STATE, f"job {call.args['job']} is for printer {printer!r}, which was "
                                                     f"removed from the configuration: move it to a configured printer "
                                                     f"(hcq move {call.args['job']} PRINTER), which keeps it held")
