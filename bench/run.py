@@ -15,6 +15,8 @@ Sections:
   d  latency: submit -> first film session N-CREATE at the SCP, idle printer, warm association
   e  queue scale: 1,000 and 10,000 held jobs; hcq list --json wall time; submissions/s
   f  32 simulated printers at once: aggregate films/min, daemon peak RSS at 1, 8, 32 printers
+  g  front door: store route ingest (images/s, MB/s) vs DCMTK storescp on the same files; print
+     route latency from a modality's N-ACTION to its response, printer busy and jammed
 
 Results go to bench/results/latest.json (a --quick run: bench/results/quick.json).
 Speed is never asserted: this reports; targets are compared, nothing fails on a miss.
@@ -36,9 +38,9 @@ sys.path.insert(0, str(BENCH))
 from hcbench.common import REPO, machine, make_images, spread, workdir  # noqa: E402
 
 SECTION_NAMES = {"a": "end to end", "b": "transfer floor", "c": "formatter", "d": "latency",
-                 "e": "queue scale", "f": "many printers"}
+                 "e": "queue scale", "f": "many printers", "g": "front door"}
 TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.5, "formatter_ms": 150.0, "latency_ms": 100.0,
-           "list_10k_ms": 100.0}
+           "list_10k_ms": 100.0, "ingest_ratio": 0.8, "n_action_p95_ms": 50.0}
 
 
 def log(text: str = "") -> None:
@@ -156,6 +158,30 @@ def build_table(results: dict) -> list[dict]:
                          "hcserver": round(a / 1024, 1), "reference": round(b / 1024, 1),
                          "reference_name": f"{lo} printer", "ratio": a / b, "target": "(info)",
                          "met": None, "unit": "MiB"})
+    fd = s.get("g")
+    if fd and "ingest" in fd:
+        ing = fd["ingest"]
+        rows.append({"metric": f"g. store route ingest, {ing['images']} CT (images/s)",
+                     "hcserver": ing["hcserver"]["images_per_s"]["median"],
+                     "reference": ing["storescp"]["images_per_s"]["median"], "reference_name": "DCMTK storescp",
+                     "ratio": ing["ratio"], "target": "ratio >= 0.8", "met": ing["ratio"] >= TARGETS["ingest_ratio"],
+                     "unit": "1/s"})
+        if "pynetdicom" in ing:
+            bare = ing["pynetdicom"]["images_per_s"]["median"]
+            rows.append({"metric": "g'. bare pynetdicom SCP, same files (images/s)", "hcserver": bare,
+                         "reference": ing["storescp"]["images_per_s"]["median"],
+                         "reference_name": "DCMTK storescp", "ratio": bare / ing["storescp"]["images_per_s"]["median"],
+                         "target": "(info)", "met": None, "unit": "1/s"})
+        rows.append({"metric": "g. store route ingest (MB/s)", "hcserver": ing["hcserver"]["mb_per_s"]["median"],
+                     "reference": ing["storescp"]["mb_per_s"]["median"], "reference_name": "DCMTK storescp",
+                     "ratio": ing["ratio"], "target": "(info)", "met": None, "unit": "MB/s"})
+    if fd and "print_latency" in fd:
+        for case in ("printing", "jammed"):
+            v = fd["print_latency"][case]["p95"] * 1e3
+            rows.append({"metric": f"g. N-ACTION -> response p95, printer {case} (ms)", "hcserver": round(v, 1),
+                         "reference": TARGETS["n_action_p95_ms"], "reference_name": "target",
+                         "ratio": v / TARGETS["n_action_p95_ms"], "target": "<= 50 ms",
+                         "met": v <= TARGETS["n_action_p95_ms"], "unit": "ms"})
     for row in rows:
         if row.get("ratio") is not None:
             row["ratio"] = round(row["ratio"], 3)
@@ -192,7 +218,7 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a short smoke run (1 repetition, small sizes)")
-    ap.add_argument("--sections", default="abcdef", help="letters of the sections to run, e.g. 'a,b' (default all)")
+    ap.add_argument("--sections", default="abcdefg", help="letters of the sections to run, e.g. 'a,b' (default all)")
     ap.add_argument("--reps", type=int, help="end-to-end repetitions (default 5; --quick 1)")
     ap.add_argument("--films", type=int, default=20, help="films per end-to-end run (default 20)")
     ap.add_argument("--latency-runs", type=int, help="timed submits for latency (default 15; --quick 3)")
@@ -284,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
 
             log(f"\n== f. printers at once: {', '.join(map(str, counts))} printers, {printer_films} film(s) each")
             results["sections"]["f"] = many_printers.run(work, images, counts, printer_films, log=log)
+        if "g" in sections:
+            from hcbench import front_door
+
+            log("\n== g. front door: store route ingest and print route N-ACTION latency")
+            results["sections"]["g"] = front_door.run(work, images, quick, log=log)
         if args.profile:
             from hcbench import profiling
 

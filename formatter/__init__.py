@@ -92,6 +92,14 @@ Frame options
     true/false (default false): print at the physical size from Pixel
     Spacing (else Imager Pixel Spacing), within one printer pixel; refused if
     the image has no spacing or does not fit its box at that size.
+``native_size``
+    true/false (default false): the frame's pixels one for one, not resampled to its box,
+    when they fit in it at the printer's dpi (else fitted as usual); the printer's own
+    magnification then scales them. For images whose pixels are already what the printer
+    should get (an image box a Print SCU sent).
+``requested_image_size_mm``
+    the box's Requested Image Size (the printed width in mm, > 0, at most 1000); not with
+    ``true_size``, which sets it.
 ``annotations``
     up to 32 of ``{"text": template, "at": position, "size_mm": 3,
     "grey"|"color": …, "outline": true}``; ``at`` is one of ``top-left``,

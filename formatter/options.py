@@ -36,7 +36,8 @@ from hcserver.formatter.source import ImageInfo
 
 POLARITIES = ("NORMAL", "REVERSE")
 FRAME_OPTIONS = ("image", "frame", "position", "window", "voi_function", "polarity", "contrast",
-                 "brightness", "true_size", "annotations", "graphics", "overlays", "rect_mm")
+                 "brightness", "true_size", "annotations", "graphics", "overlays", "rect_mm", "native_size",
+                 "requested_image_size_mm")
 FILM_OPTIONS = ("film_size", "orientation", "layout", "magnification", "smoothing", "border_density",
                 "empty_image_density", "trim", "min_density", "max_density", "configuration_information",
                 "annotation_boxes", "frames")
@@ -48,6 +49,7 @@ MAX_POINTS = 10000
 CONTRAST_RANGE = (0.0, 10.0)      # exclusive .. inclusive
 BRIGHTNESS_RANGE = (-1.0, 1.0)
 SIZE_MM_RANGE = (0.5, 50.0)
+REQUESTED_SIZE_MM_RANGE = (0.0, 1000.0)   # an image box's Requested Image Size (its width, mm)
 WINDOW_LIMIT = 1e9                # larger centres or widths are mistakes, not windows
 WIDTH_MM_RANGE = (0.05, 10.0)
 _WINDOW_SHAPES = ('{"center": number, "width": number > 0}, {"index": whole number >= 0}, '
@@ -300,6 +302,18 @@ def check_frame_options(frame, where: str, image: ImageInfo | None = None) -> di
         raise OptionError(f"{where}.true_size", "the image has no Pixel Spacing or Imager Pixel Spacing, "
                                                 "so its true size is unknown")
     out["true_size"] = true_size
+    native = frame.get("native_size", False)
+    if not isinstance(native, bool):
+        raise OptionError(f"{where}.native_size", f"expected true or false, got {native!r}")
+    if native and true_size:
+        raise OptionError(f"{where}.native_size", "give native_size or true_size, not both")
+    out["native_size"] = native
+    requested = frame.get("requested_image_size_mm")
+    if requested is not None:
+        requested = _number(requested, f"{where}.requested_image_size_mm", *REQUESTED_SIZE_MM_RANGE, low_open=True)
+        if true_size:
+            raise OptionError(f"{where}.requested_image_size_mm", "true_size decides the requested size itself")
+    out["requested_image_size_mm"] = requested
     annotations = _list(frame.get("annotations") or [], f"{where}.annotations", MAX_ANNOTATIONS)
     out["annotations"] = [_annotation(a, f"{where}.annotations[{i}]") for i, a in enumerate(annotations)]
     graphics = _list(frame.get("graphics") or [], f"{where}.graphics", MAX_GRAPHICS)

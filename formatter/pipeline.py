@@ -144,10 +144,14 @@ def _placement(ds: Dataset, info: ImageInfo, frame: dict, rect: BoxRect, magnifi
                               f"larger than its box ({rect.width * mm:.1f} x {rect.height * mm:.1f} mm)")
         method = magnification if magnification != "NONE" else "REPLICATE"
         return placement, method, round(columns * spacing[1], 3)
+    requested = frame["requested_image_size_mm"]
     if magnification == "NONE":
-        return place_cropped(rows, columns, rect.width, rect.height), "NONE", None
+        return place_cropped(rows, columns, rect.width, rect.height), "NONE", requested
+    if frame["native_size"] and rows <= rect.height and columns <= rect.width:
+        # the pixels as they are, one for one: the printer's own magnification scales them
+        return Placement(rows, columns, 1.0, 1.0), "NONE", requested
     aspect = pixel_aspect(ds, frame["frame"])
-    return place_fitted(rows, columns, aspect, rect.width, rect.height), magnification, None
+    return place_fitted(rows, columns, aspect, rect.width, rect.height), magnification, requested
 
 
 def render_frame(frame: dict, ds: Dataset, info: ImageInfo, path: str, here: str, rect: BoxRect,

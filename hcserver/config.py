@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from hcserver import __version__, profiles
+from hcserver.config_dicom_in import DicomListener, parse_dicom_in
 from hcserver.configerrors import Collector as _Collector
 from hcserver.configerrors import ConfigError, ConfigErrors
 from hcserver.configerrors import check as _check
@@ -148,6 +149,7 @@ class ServerConfig:
     audit_log: Path = Path("var/audit.log")
     tcp: TcpListener | None = None      # off unless [server.tcp] is configured
     web: WebListener | None = None      # off unless [web] is configured
+    dicom_in: DicomListener | None = None   # off unless [dicom_in] is configured (hcserver.config_dicom_in)
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
     pools: dict[str, PoolConfig] = field(default_factory=dict)
 
@@ -560,6 +562,16 @@ def _database_under(base: Path | None, url: str) -> str:
     return prefix + str(base / rest)
 
 
+def _pool_members(raw: Any) -> dict[str, list[str]]:
+    """The pools of a ``[pools]`` table by name, each with the printers it lists (as far as the
+    table can be read: its errors are parse_pools's to report)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {name: [p for p in entry["printers"] if isinstance(p, str)]
+            if isinstance(entry, dict) and isinstance(entry.get("printers"), list) else []
+            for name, entry in raw.items()}
+
+
 def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
     """``text`` from ``source``; ``base``: the directory relative paths are relative to (the
     file's), else the current directory."""
@@ -568,8 +580,8 @@ def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     for key in raw:
-        if key not in ("server", "printers", "pools", "web"):
-            raise ConfigError(source, key, "unknown section (allowed: server, printers, pools, web)")
+        if key not in ("server", "printers", "pools", "web", "dicom_in"):
+            raise ConfigError(source, key, "unknown section (allowed: server, printers, pools, web, dicom_in)")
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
     found = _Collector()
@@ -615,6 +627,10 @@ def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
             printers[name] = _printer(source, name, value)
     with found.each():
         values["pools"] = parse_pools(source, raw.get("pools", {}), printers_raw)
+    if "dicom_in" in raw:   # its routes name printers: those of the file, even one with an error
+        with found.each():
+            values["dicom_in"] = parse_dicom_in(source, raw["dicom_in"], list(printers_raw),
+                                                _pool_members(raw.get("pools")))
     found.raise_any()
     return ServerConfig(
         source=source,

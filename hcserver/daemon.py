@@ -14,6 +14,7 @@ from hcserver.audit import AuditLog
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
 from hcserver.db import make_engine, upgrade
+from hcserver.dicom_in import FrontDoor, Intake
 from hcserver.dispatch import Dispatcher
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
@@ -90,6 +91,12 @@ class Daemon:
         self.spool = Spool(config.spool)
         self.quota = UploadQuota()
         self.orphans = OrphanCollector(self.spool, self.engine, self.quota, config.upload_grace_s)
+        self.front_door: FrontDoor | None = None
+        if config.dicom_in:
+            self.queue.printers.sync(list(config.printers))   # the routes' printers are in the queue before a job
+            self.front_door = FrontDoor(config.dicom_in, Intake(config, self.queue, self.spool),
+                                        config.state_dir, config.ae_title)
+            self.front_door.recover()   # images a modality was told are stored, before orphans are collected
         self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node
         recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
@@ -124,6 +131,9 @@ class Daemon:
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
         self.server = SocketServer(config.socket, config, self.operations, admission, budget)
         self.server.serve_in_thread()
+        if self.front_door is not None:
+            self.bus.subscribe(self.front_door.progress.changed)
+            self.front_door.start()
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
                  ", ".join(config.printers), self.queue.owner,
                  self.engine.url.render_as_string(hide_password=True))
@@ -150,6 +160,9 @@ class Daemon:
             held = self.operations.recheck_pools(new)   # before the members take the pools' jobs
             summary: dict = self.dispatcher.reload(new)
             self.operations.use_config(new)
+            if self.front_door is not None and new.dicom_in is not None:
+                self.front_door.intake.use_config(new)
+                self.front_door.use_settings(new.dicom_in)
             self.config = new
         summary["held"] = held
         log.info("configuration reloaded: %s", reload_summary(summary))
@@ -157,6 +170,8 @@ class Daemon:
 
     def stop(self) -> None:
         log.info("hcserver stopping")
+        if self.front_door is not None:   # first: its last store batches are queued while the queue is up
+            self.front_door.stop()
         if self.web:
             self.web.stop()
         for server in (self.server, self.remote):

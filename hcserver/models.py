@@ -44,6 +44,9 @@ class Job(Base):
     # The printer of its latest attempt: ``printer`` itself, or for a job sent to a pool the
     # member that took it (hcserver.queue.pools).
     printed_on: Mapped[str | None] = mapped_column(String(64))
+    # A front door's name for what it queued (a digest of a film's content and origin), so a
+    # modality's retry finds the job instead of printing it again (hcserver.queue.jobs: submit)
+    origin_key: Mapped[str | None] = mapped_column(String(64))
 
     films: Mapped[list[Film]] = relationship(back_populates="job", order_by="Film.index",
                                              cascade="all, delete-orphan")
@@ -54,6 +57,7 @@ class Job(Base):
         Index("ix_jobs_dispatch", "printer", "state", "priority_rank", "id"),
         Index("ix_jobs_state", "state"),
         Index("ix_jobs_owner_state", "owner", "state"),
+        Index("ix_jobs_origin_key", "origin_key", "created_at"),
     )
 
 

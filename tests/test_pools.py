@@ -48,7 +48,7 @@ def test_a_pool_names_its_printers_in_order_and_a_policy():
      "unknown key (allowed: policy, printers)"),
     ("[pools.a]\nprinters = ['b']", "pools.a", "a printer is named 'a' too"),
     ("[pools.film]\nprinters = 'a'", "pools.film.printers", "expected a list of strings"),
-    ("[pool.film]\nprinters = ['a']", "pool", "unknown section (allowed: server, printers, pools, web)"),
+    ("[pool.film]\nprinters = ['a']", "pool", "unknown section (allowed: server, printers, pools, web, dicom_in)"),
 ])
 def test_pool_errors_name_the_key(pools, key, words):
     with pytest.raises(ConfigError) as error:
@@ -285,6 +285,7 @@ def test_the_pools_migration_downgrades_and_upgrades_again_keeping_the_jobs(data
     engine = pool.queue.store.engine
     scripts = ScriptDirectory.from_config(alembic_config(database))
     migration = next(s for s in scripts.walk_revisions() if s.path.endswith("_printer_pools.py"))
+    assert (migration.revision, migration.down_revision) == ("0007", "0006")   # after the front door's origin key
     with engine.begin() as connection:
         config = alembic_config(database)
         config.attributes["connection"] = connection
@@ -293,6 +294,7 @@ def test_the_pools_migration_downgrades_and_upgrades_again_keeping_the_jobs(data
     assert "pools" not in schema.get_table_names()
     assert "printed_on" not in {c["name"] for c in schema.get_columns("jobs")}
     assert "retried_at" not in {c["name"] for c in schema.get_columns("printers")}
+    assert "origin_key" in {c["name"] for c in schema.get_columns("jobs")}   # 0006 stays
     engine.dispose()
     upgrade(engine)
     with engine.connect() as connection:

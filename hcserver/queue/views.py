@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from hcserver.models import Event, Film, Job
+from hcserver.models import Event, Film, Frame, Job
 from hcserver.queue.store import Store, iso, node_of, unknown_job
 from hcserver.states import TERMINAL, UNFINISHED, WAITING, EventKind, JobState
 
@@ -173,6 +173,11 @@ class Views:
         with self.store.reading() as session:
             return session.scalar(select(func.count()).select_from(Job).where(
                 Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED]))) or 0
+
+    def image_in_use(self, digest: str) -> bool:
+        """Whether a job (of any state) prints the spooled image ``digest``."""
+        with self.store.reading() as session:
+            return session.scalar(select(Frame.id).where(Frame.image == digest).limit(1)) is not None
 
     def printer_of(self, job_id: int) -> str:
         with self.store.reading() as session:

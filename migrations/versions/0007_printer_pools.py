@@ -4,14 +4,14 @@ A job sent to a pool keeps the pool as its printer; ``printed_on`` names the mem
 it. A round-robin pool remembers the member that took its latest job. A printer whose latest
 attempt was retried is offered its pools' jobs last.
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
