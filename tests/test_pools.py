@@ -338,3 +338,54 @@ def test_a_pool_jobs_film_wakes_only_the_member_printing_it(database, tmp_path):
     pool.queue.attempts.film_printed(job, 0, None)
     pool.complete(job)
     assert [(change.printer, change.kind) for change in told] == [("a", "film-printed"), ("film", "complete")]
+
+
+# ---- metrics ------------------------------------------------------------------------------------
+
+def test_metrics_count_a_pool_jobs_attempts_under_the_member_that_ran_them(database, tmp_path):
+    """Starts (the queue wait), films, retries and outcomes are counted under the member that
+    printed; a job no member took, and the queue gauge, under the pool (README, "Status page and metrics")."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hcserver.spool import Spool
+    from hcserver.web.metrics import Metrics
+
+    pool = Pool(database)
+    metrics = Metrics(pool.queue, Spool(tmp_path / "spool"), lambda: {"a", "b", "c"})
+    pool.queue.store.notify = metrics.change
+    try:
+        printed = pool.submit()
+        assert pool.claim("a") == printed
+        pool.queue.attempts.film_printed(printed, 0, None)
+        pool.complete(printed)
+        retried = pool.submit()
+        assert pool.claim("a") == retried
+        _retry(pool, retried)
+        assert pool.claim("b") == retried     # a was retried: b is offered the job first
+        pool.complete(retried)
+        canceled = pool.submit()
+        pool.queue.jobs.cancel(canceled, "alice")
+        pool.submit()                         # waits for a member
+        metrics.settle()
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for family in text_string_to_metric_families(metrics.exposition().decode())
+                   for s in family.samples}
+    finally:
+        metrics.stop()
+
+    def value(name: str, **labels: str) -> float | None:
+        return samples.get((name, tuple(sorted(labels.items()))))
+
+    assert value("hcserver_jobs_finished_total", printer="a", outcome="completed") == 1
+    assert value("hcserver_jobs_finished_total", printer="b", outcome="completed") == 1
+    assert value("hcserver_jobs_finished_total", printer="film", outcome="canceled") == 1   # no member took it
+    assert value("hcserver_jobs_finished_total", printer="film", outcome="completed") is None
+    assert value("hcserver_job_retries_total", printer="a") == 1
+    assert value("hcserver_job_retries_total", printer="film") is None
+    assert value("hcserver_films_printed_total", printer="a") == 1
+    assert value("hcserver_queue_wait_seconds_count", printer="a") == 2      # each job's first start
+    assert value("hcserver_queue_wait_seconds_count", printer="film") is None
+    assert value("hcserver_film_print_seconds_count", printer="a") == 1
+    # the queue gauge: where the jobs were sent (a waiting pool job has no member yet)
+    assert value("hcserver_jobs", printer="film", state="pending") == 1
+    assert value("hcserver_jobs", printer="film", state="completed") == 2

@@ -278,7 +278,7 @@ class Attempts:
             _film_rows(session, job_id, job.state, job.films_total, index, output, exchanges, now)
             session.execute(_FILMS_PRINTED, {"job": job_id, "printed": index + 1, "now": now})
             # Names the printer printing it, the only one it concerns (not the pool's other members).
-            change = JobChange(job_id, job.printed_on, EventKind.FILM_PRINTED, job.state)
+            change = JobChange(job_id, job.printed_on, EventKind.FILM_PRINTED, job.state, job.printed_on)
         self.store.notify(change)
 
     def note(self, job_id: int, kind: EventKind, reason: str, data: dict | None = None) -> None:

@@ -141,7 +141,7 @@ class Store:
         job.updated_at = now
         session.add(Event(job_id=job.id, at=now, kind=name.value, from_state=current.value,
                           to_state=target.value, reason=reason, data=data))
-        return JobChange(job.id, job.printer, name, target.value)
+        return JobChange(job.id, job.printer, name, target.value, job.printed_on)
 
     @staticmethod
     def note(session: Session, job: Job, kind: EventKind, reason: str, data: dict | None = None,
@@ -149,4 +149,4 @@ class Store:
         """Record an event that leaves the job's state as it is."""
         session.add(Event(job_id=job.id, at=at or now_in(session), kind=kind.value, from_state=job.state,
                           to_state=job.state, reason=reason, data=data))
-        return JobChange(job.id, job.printer, kind, job.state)
+        return JobChange(job.id, job.printer, kind, job.state, job.printed_on)
