@@ -249,6 +249,9 @@ def test_reload_with_pools_changed(started, images):
         hc.printer_admin("disable", "b")
         big = hc.submit(film_of(images, "film", "14INX17IN"))
         small = hc.submit(film_of(images, "film", "8INX10IN"))
+        listed = hcq(process, "list", "--wide").stdout   # neither member takes them: the note says why
+        assert listed.count("waits: no printer of pool film can take it: a is disabled: disabled by ") == 2
+        assert "; b is disabled: disabled by " in listed
         process.config.write_text(narrower)           # b takes 8INX10IN only now
         summary = hc.reload()
         assert (summary["changed"], summary["held"]) == (["b"], [big])

@@ -220,7 +220,8 @@ def list_(client, all_, printer, as_json, wide):
         return
     jobs = client.list(all=all_, printer=printer)
     if jobs:
-        show_table(tables.jobs_table(jobs, client.printers(), width(wide)), wide)
+        printers, pools = client.printers_and_pools()
+        show_table(tables.jobs_table(jobs, printers, width(wide), pools), wide)
     else:
         click.echo("no jobs")
 
@@ -419,9 +420,9 @@ def _configuration_text(item: dict) -> str:
 def _watch_view(client: Client, wide: bool):
     from rich.console import Group
 
-    printers = client.printers()
+    printers, pools = client.printers_and_pools()
     return Group(tables.printers_table(printers, width(wide)),
-                 tables.watch_jobs_table(client.list(), printers, width(wide)))
+                 tables.watch_jobs_table(client.list(), printers, width(wide), pools))
 
 
 @cli.command()

@@ -164,9 +164,11 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         number = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
         shown = found[(number - 1) * PER_PAGE:number * PER_PAGE]
         query = {key: value for key, value in (("state", state), ("printer", printer), ("owner", owner)) if value}
-        by_name = {view["name"]: view for view in ask("printers")["printers"]}
+        views = ask("printers")
+        by_name = {view["name"]: view for view in views["printers"]}
+        pools = {view["name"]: view for view in views.get("pools", [])}
         for item in shown:
-            item["note"] = job_note(item, by_name, _utc)
+            item["note"] = job_note(item, by_name, _utc, pools)
         return page("jobs.html", jobs=shown, total=len(found), page_number=number, pages=pages, query=query,
                     states=[s.value for s in JobState], printer_names=[*ops.config.printers, *ops.config.pools])
 
