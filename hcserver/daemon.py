@@ -129,11 +129,11 @@ class Daemon:
             self.remote = TlsServer(config, self.operations, self.operations.audit, admission, budget)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
-        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
-        self.server.serve_in_thread()
-        if self.front_door is not None:
+        if self.front_door is not None:   # listening too once the local socket answers (hcserver is up)
             self.bus.subscribe(self.front_door.progress.changed)
             self.front_door.start()
+        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
+        self.server.serve_in_thread()
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
                  ", ".join(config.printers), self.queue.owner,
                  self.engine.url.render_as_string(hide_password=True))
