@@ -5,7 +5,7 @@ of a section's errors are reported at once."""
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,9 +81,11 @@ def _ae_title(file: str, key: str, value: Any) -> str:
     return value.strip()
 
 
-def parse_dicom_in(file: str, raw: Any, printers: Collection[str]) -> DicomListener:
+def parse_dicom_in(file: str, raw: Any, printers: Collection[str],
+                   pools: Mapping[str, Sequence[str]] | None = None) -> DicomListener:
     """``[dicom_in]`` of ``file``; ``printers``: the names of the configured printers, which the
-    routes name. Raises ConfigErrors with every problem found."""
+    routes name; ``pools``: the configured pools and their printers, which a route may not name
+    (see :func:`_route`). Raises ConfigErrors with every problem found."""
     check(file, "dicom_in", raw, dict, "a table")
     values: dict[str, Any] = {}
     routes: dict[str, DicomRoute] = {}
@@ -95,7 +97,7 @@ def parse_dicom_in(file: str, raw: Any, printers: Collection[str]) -> DicomListe
                 for title, entry in check(file, full, value, dict, "a table of called AE titles").items():
                     with found.each():
                         title = _ae_title(file, f"{full}.{title}", title)
-                        routes[title] = _route(file, f"{full}.{title}", title, entry, printers)
+                        routes[title] = _route(file, f"{full}.{title}", title, entry, printers, pools or {})
             elif key == "allowed_calling_aes":
                 values[key] = tuple(_ae_title(file, f"{full}[{i}]", v)
                                     for i, v in enumerate(str_list(file, full, value)))
@@ -116,8 +118,11 @@ def parse_dicom_in(file: str, raw: Any, printers: Collection[str]) -> DicomListe
     return DicomListener(routes=routes, **values)
 
 
-def _route(file: str, base: str, title: str, raw: Any, printers: Collection[str]) -> DicomRoute:
-    """One ``[dicom_in.ae.TITLE]`` table; every error in it is reported."""
+def _route(file: str, base: str, title: str, raw: Any, printers: Collection[str],
+           pools: Mapping[str, Sequence[str]]) -> DicomRoute:
+    """One ``[dicom_in.ae.TITLE]`` table; every error in it is reported. Its printer is one
+    printer, not a pool: a print route answers a modality for that printer (its film sizes,
+    display formats, media, status) before any member of a pool would be chosen."""
     check(file, base, raw, dict, "a table (service, printer, ...)")
     found = Collector()
     for key in raw:
@@ -132,6 +137,12 @@ def _route(file: str, base: str, title: str, raw: Any, printers: Collection[str]
         kwargs["service"] = choice(file, f"{base}.service", raw["service"], SERVICES, str.lower)
     with found.each():
         kwargs["printer"] = check(file, f"{base}.printer", raw["printer"], str, "a printer name")
+        if kwargs["printer"] in pools:
+            members = ", ".join(pools[kwargs["printer"]]) or "none"
+            raise ConfigError(file, f"{base}.printer",
+                              f"{kwargs['printer']!r} is a pool: a route names one printer, whose film sizes, "
+                              f"formats and status the modality is answered with; name one of the pool's "
+                              f"printers ({members})")
         if kwargs["printer"] not in printers:
             raise ConfigError(file, f"{base}.printer",
                               f"no printer {kwargs['printer']!r} (configured: {', '.join(printers)})")

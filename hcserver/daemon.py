@@ -31,10 +31,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def reload_summary(summary: dict[str, list[str]]) -> str:
-    """A reload's printer changes in words: "printers added: a; changed: b" or "no printer changed"."""
-    said = [f"{what}: {', '.join(names)}" for what, names in summary.items() if names]
-    return "printers " + "; ".join(said) if said else "no printer changed"
+def reload_summary(summary: dict[str, list]) -> str:
+    """A reload's changes in words: "printers added: a; changed: b; pools changed: film; held:
+    12" or "no printer changed" (the keys of Dispatcher.reload, and "held": jobs of changed pools)."""
+    said = []
+    for prefix, keys in (("printers ", ("added", "removed", "changed")),
+                         ("pools ", ("pools_added", "pools_removed", "pools_changed")), ("", ("held",))):
+        words = [f"{key.removeprefix('pools_')}: {', '.join(map(str, summary[key]))}" for key in keys
+                 if summary.get(key)]
+        if words:
+            said.append(prefix + "; ".join(words))
+    return "; ".join(said) if said else "no printer changed"
 
 
 class AlreadyRunning(RuntimeError):
@@ -99,7 +106,7 @@ class Daemon:
 
             self.metrics = Metrics(self.queue, self.spool, lambda: set(self.config.printers))
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting, observer=self.metrics)
-        self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
+        self.bus.subscribe(self.dispatcher.changed)
         self.dispatcher.start()
         self.orphans.schedule(self.dispatcher.scheduler)
         logins = LoginLinks() if config.web else None
@@ -122,11 +129,11 @@ class Daemon:
             self.remote = TlsServer(config, self.operations, self.operations.audit, admission, budget)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
-        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
-        self.server.serve_in_thread()
-        if self.front_door is not None:
+        if self.front_door is not None:   # listening too once the local socket answers (hcserver is up)
             self.bus.subscribe(self.front_door.progress.changed)
             self.front_door.start()
+        self.server = SocketServer(config.socket, config, self.operations, admission, budget)
+        self.server.serve_in_thread()
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
                  ", ".join(config.printers), self.queue.owner,
                  self.engine.url.render_as_string(hide_password=True))
@@ -140,7 +147,7 @@ class Daemon:
             self.channel.announce(change)
 
     def reload(self) -> dict:
-        """Re-read the configuration file and apply its printers (SIGHUP, hcq reload).
+        """Re-read the configuration file and apply its printers and pools (SIGHUP, hcq reload).
 
         Server settings (socket, database, listeners, limits) need a restart; a bad file changes
         nothing and its error is returned."""
@@ -150,12 +157,14 @@ class Daemon:
             except ConfigError as exc:
                 log.error("reload refused: %s", exc)
                 raise
-            summary = self.dispatcher.reload(new)
+            held = self.operations.recheck_pools(new)   # before the members take the pools' jobs
+            summary: dict = self.dispatcher.reload(new)
             self.operations.use_config(new)
             if self.front_door is not None and new.dicom_in is not None:
                 self.front_door.intake.use_config(new)
                 self.front_door.use_settings(new.dicom_in)
             self.config = new
+        summary["held"] = held
         log.info("configuration reloaded: %s", reload_summary(summary))
         return summary
 

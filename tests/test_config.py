@@ -159,6 +159,10 @@ windows.CT = { center = 40, width = 400 }
     ("[dicom_in.ae.TOO_LONG_AE_TITLE_X]\nservice = 'store'\nprinter = 'dryview'",
      "dicom_in.ae.TOO_LONG_AE_TITLE_X", "1 to 16"),
     ("max_pdu = 10\n[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'", "dicom_in.max_pdu", "4096"),
+    ("[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'store'\nprinter = 'film'",
+     "dicom_in.ae.X.printer", "'film' is a pool: a route names one printer"),
+    ("[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'print'\nprinter = 'film'",
+     "dicom_in.ae.X.printer", "name one of the pool's printers (dryview)"),
 ])
 def test_dicom_in_errors_name_the_key(extra, key, words):
     with pytest.raises(ConfigError) as caught:

@@ -18,7 +18,7 @@ def test_migrations_create_the_same_schema_on_postgresql_and_sqlite(postgres_url
     for name, url in (("postgresql", postgres_url), ("sqlite", f"sqlite:///{tmp_path / 'q.db'}")):
         engine = make_engine(url)
         upgrade(engine)
-        assert current_revision(engine) == "0006"
+        assert current_revision(engine) == "0007"
         schema = inspect(engine)
         tables[name] = {table: sorted(c["name"] for c in schema.get_columns(table))
                         for table in schema.get_table_names()}

@@ -134,10 +134,17 @@ class Jobs:
                                         by, printer=printer, color=color)
 
     def hold_printer_jobs(self, printer: str, reason: str) -> list[int]:
-        """Hold every pending job of ``printer`` (e.g. it left the configuration)."""
+        """Hold every pending job of ``printer`` or pool (e.g. it left the configuration)."""
+        return self._hold(Job.printer == printer, reason)
+
+    def hold_jobs(self, job_ids: list[int], reason: str) -> list[int]:
+        """Hold those of ``job_ids`` that are still pending (e.g. their pool can no longer print them)."""
+        return self._hold(Job.id.in_(job_ids), reason) if job_ids else []
+
+    def _hold(self, where, reason: str) -> list[int]:
         with self.store.writing() as session:
             # Locked, so a job another node claims meanwhile is re-checked (and left alone).
-            jobs = session.scalars(select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value)
+            jobs = session.scalars(select(Job).where(where, Job.state == JobState.PENDING.value)
                                    .with_for_update()).all()
             changes = [self.store.move(session, job, Transition.HOLD, reason) for job in jobs]
         for change in changes:
