@@ -15,7 +15,9 @@ Sections:
   d  latency: submit -> first film session N-CREATE at the SCP, idle printer, warm association
   e  queue scale: 1,000 and 10,000 held jobs; hcq list --json wall time; submissions/s
   f  32 simulated printers at once: aggregate films/min, daemon peak RSS at 1, 8, 32 printers
-  g  spools: submit rate and release -> first film, file spool vs spool = "database" (PostgreSQL),
+  g  front door: store route ingest (images/s, MB/s) vs DCMTK storescp on the same files; print
+     route latency from a modality's N-ACTION to its response, printer busy and jammed
+  h  spools: submit rate and release -> first film, file spool vs spool = "database" (PostgreSQL),
      1 MB and 50 MB images (needs PostgreSQL and root, as the PostgreSQL tests)
 
 Results go to bench/results/latest.json (a --quick run: bench/results/quick.json).
@@ -38,10 +40,10 @@ sys.path.insert(0, str(BENCH))
 from hcbench.common import REPO, machine, make_images, spread, workdir  # noqa: E402
 
 SECTION_NAMES = {"a": "end to end", "b": "transfer floor", "c": "formatter", "d": "latency",
-                 "e": "queue scale", "f": "many printers",
-                 "g": "spools"}
+                 "e": "queue scale", "f": "many printers", "g": "front door",
+                 "h": "spools"}
 TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.5, "formatter_ms": 150.0, "latency_ms": 100.0,
-           "list_10k_ms": 100.0}
+           "list_10k_ms": 100.0, "ingest_ratio": 0.8, "n_action_p95_ms": 50.0}
 
 
 def log(text: str = "") -> None:
@@ -159,16 +161,40 @@ def build_table(results: dict) -> list[dict]:
                          "hcserver": round(a / 1024, 1), "reference": round(b / 1024, 1),
                          "reference_name": f"{lo} printer", "ratio": a / b, "target": "(info)",
                          "met": None, "unit": "MiB"})
-    sp = s.get("g")
+    fd = s.get("g")
+    if fd and "ingest" in fd:
+        ing = fd["ingest"]
+        rows.append({"metric": f"g. store route ingest, {ing['images']} CT (images/s)",
+                     "hcserver": ing["hcserver"]["images_per_s"]["median"],
+                     "reference": ing["storescp"]["images_per_s"]["median"], "reference_name": "DCMTK storescp",
+                     "ratio": ing["ratio"], "target": "ratio >= 0.8", "met": ing["ratio"] >= TARGETS["ingest_ratio"],
+                     "unit": "1/s"})
+        if "pynetdicom" in ing:
+            bare = ing["pynetdicom"]["images_per_s"]["median"]
+            rows.append({"metric": "g'. bare pynetdicom SCP, same files (images/s)", "hcserver": bare,
+                         "reference": ing["storescp"]["images_per_s"]["median"],
+                         "reference_name": "DCMTK storescp", "ratio": bare / ing["storescp"]["images_per_s"]["median"],
+                         "target": "(info)", "met": None, "unit": "1/s"})
+        rows.append({"metric": "g. store route ingest (MB/s)", "hcserver": ing["hcserver"]["mb_per_s"]["median"],
+                     "reference": ing["storescp"]["mb_per_s"]["median"], "reference_name": "DCMTK storescp",
+                     "ratio": ing["ratio"], "target": "(info)", "met": None, "unit": "MB/s"})
+    if fd and "print_latency" in fd:
+        for case in ("printing", "jammed"):
+            v = fd["print_latency"][case]["p95"] * 1e3
+            rows.append({"metric": f"g. N-ACTION -> response p95, printer {case} (ms)", "hcserver": round(v, 1),
+                         "reference": TARGETS["n_action_p95_ms"], "reference_name": "target",
+                         "ratio": v / TARGETS["n_action_p95_ms"], "target": "<= 50 ms",
+                         "met": v <= TARGETS["n_action_p95_ms"], "unit": "ms"})
+    sp = s.get("h")
     if sp and sp.get("runs"):
         runs = sp["runs"]
         for size in sp["sizes_mb"]:
             db, fs = runs[f"database_{size}mb"], runs[f"file_{size}mb"]
-            rows.append({"metric": f"g. submit rate, {size} MB images, database spool (MB/s)",
+            rows.append({"metric": f"h. submit rate, {size} MB images, database spool (MB/s)",
                          "hcserver": db["mb_per_s"], "reference": fs["mb_per_s"], "reference_name": "file spool",
                          "ratio": db["mb_per_s"] / fs["mb_per_s"], "target": "(info)", "met": None, "unit": "MB/s"})
             a, b = db["first_film_s"]["median"], fs["first_film_s"]["median"]
-            rows.append({"metric": f"g. release -> first film, {size} MB image, database spool (ms)",
+            rows.append({"metric": f"h. release -> first film, {size} MB image, database spool (ms)",
                          "hcserver": round(a * 1e3, 1), "reference": round(b * 1e3, 1),
                          "reference_name": "file spool", "ratio": a / b, "target": "(info)", "met": None,
                          "unit": "ms"})
@@ -208,7 +234,7 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a short smoke run (1 repetition, small sizes)")
-    ap.add_argument("--sections", default="abcdefg", help="letters of the sections to run, e.g. 'a,b' (default all)")
+    ap.add_argument("--sections", default="abcdefgh", help="letters of the sections to run, e.g. 'a,b' (default all)")
     ap.add_argument("--reps", type=int, help="end-to-end repetitions (default 5; --quick 1)")
     ap.add_argument("--films", type=int, default=20, help="films per end-to-end run (default 20)")
     ap.add_argument("--latency-runs", type=int, help="timed submits for latency (default 15; --quick 3)")
@@ -301,10 +327,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"\n== f. printers at once: {', '.join(map(str, counts))} printers, {printer_films} film(s) each")
             results["sections"]["f"] = many_printers.run(work, images, counts, printer_films, log=log)
         if "g" in sections:
+            from hcbench import front_door
+
+            log("\n== g. front door: store route ingest and print route N-ACTION latency")
+            results["sections"]["g"] = front_door.run(work, images, quick, log=log)
+        if "h" in sections:
             from hcbench import spools
 
-            log("\n== g. spools: file vs database (PostgreSQL), 1 MB and 50 MB images")
-            results["sections"]["g"] = spools.run(work, quick, log=log)
+            log("\n== h. spools: file vs database (PostgreSQL), 1 MB and 50 MB images")
+            results["sections"]["h"] = spools.run(work, quick, log=log)
         if args.profile:
             from hcbench import profiling
 

@@ -16,6 +16,7 @@ Modules, one concept each:
 * :mod:`hcserver.formatter.annotations` - text templates over DICOM attributes
 * :mod:`hcserver.formatter.graphics` - lines, polylines, rectangles, ellipses, scale bar
 * :mod:`hcserver.formatter.overlay_planes` - DICOM overlay planes (60xx) burnt in
+* :mod:`hcserver.formatter.plut` - a film's Presentation LUT: checked, made for a bit depth, burnt in
 * :mod:`hcserver.formatter.pipeline` - :func:`format_film`
 * :mod:`hcserver.formatter.composition` - the whole film as one image (preview)
 
@@ -54,6 +55,14 @@ Film options (a film of a job spec)
     here and sent as one ``STANDARD\\1,1`` box; at most 100 frames).
 ``magnification``
     ``REPLICATE``, ``BILINEAR``, ``CUBIC`` or ``NONE``; default: the printer's.
+``bit_depth``
+    8 or 12: the bits of the grey pixels asked for (default: the printer's). The formatter makes
+    what the profile says (``PrinterProfile.bit_depth``), which the server fits to the printer
+    (``hcserver.filmplan``).
+``presentation_lut``
+    ``IDENTITY``, ``LIN OD``, ``{"gamma": g}`` or ``{"descriptor": [256|4096, 0, 10..16], "data": [...]}``
+    (:mod:`hcserver.formatter.plut`). Sent with the film (``FilmSheet.presentation_lut``, as a table at
+    the film's bit depth), or burnt into its pixels when ``PrinterProfile.burn_presentation_lut``.
 ``border_density``, ``empty_image_density``
     ``BLACK`` (default), ``WHITE`` or hundredths of optical density.
 ``min_density``, ``max_density``
@@ -92,6 +101,11 @@ Frame options
     true/false (default false): print at the physical size from Pixel
     Spacing (else Imager Pixel Spacing), within one printer pixel; refused if
     the image has no spacing or does not fit its box at that size.
+``native_size``
+    true/false (default false): the frame's pixels one for one, not resampled to its box,
+    when they fit in it at the printer's dpi (else fitted as usual); the printer's own
+    magnification then scales them. For images whose pixels are already what the printer
+    should get (an image box a Print SCU sent).
 ``annotations``
     up to 32 of ``{"text": template, "at": position, "size_mm": 3,
     "grey"|"color": …, "outline": true}``; ``at`` is one of ``top-left``,
@@ -117,6 +131,19 @@ Frame options
 ``rect_mm``
     ``[x, y, width, height]`` in mm from the film's top-left corner; CUSTOM
     layouts only, where it is required.
+``magnification``, ``smoothing``
+    the frame's image box's own (Magnification Type, Smoothing Type), else the
+    film's; the magnification is also how the frame is resampled.
+``requested_image_size``
+    the image's width on the film in mm (> 0, at most 1000): the frame is
+    formatted to that width, aspect ratio kept, and its box carries Requested
+    Image Size; refused if it does not fit its box, and together with
+    ``true_size``. With ``native_size`` the pixels are left as they are and
+    the printer scales them to that width.
+
+A profile with ``compose`` makes any layout a composed film, as CUSTOM is: its
+frames are drawn into their boxes on one film-sized image (empty boxes in the
+Empty Image Density), sent as one ``STANDARD\\1,1`` box.
 
 Ink options of annotations and graphics: ``"grey": 0..1`` (1 = white) or
 ``"color": "#rrggbb"`` / ``[r, g, b]`` (luminance on a grey film); default

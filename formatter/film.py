@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:   # only an annotation here: the vocabulary modules stay free of numpy
     import numpy as np
 
+    from hcserver.formatter.plut import PresentationLUT
+
 
 #: The default budget of one image, in pixel samples: Rows x Columns x Number of Frames x Samples
 #: per Pixel (an RGB pixel counts three), checked from its header before anything is decoded.
@@ -28,6 +30,9 @@ class PrinterProfile:
     color: bool = False
     magnification: str = "CUBIC"  # REPLICATE, BILINEAR, CUBIC, NONE
     max_pixels: int = MAX_IMAGE_PIXELS     # the budget of each image (see MAX_IMAGE_PIXELS)
+    compose: bool = False       # compose every film into one STANDARD\1,1 box, as CUSTOM films are
+    notes: tuple[str, ...] = ()  # said of every film before the formatter's own notes (how it was fitted)
+    burn_presentation_lut: bool = False   # apply the film's Presentation LUT to the pixels (none is sent)
 
 
 @dataclass(frozen=True)
@@ -83,3 +88,4 @@ class FilmSheet:
     configuration_information: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)  # formatter warnings (e.g. colour→grey)
     annotation_boxes: tuple[str, ...] = ()  # texts for the printer's Basic Annotation Boxes, in position order
+    presentation_lut: PresentationLUT | None = None   # the film's own, to send (None: not asked, or burnt in)

@@ -16,6 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from hcserver.formatter import plut
 from hcserver.formatter.annotations import template_problem
 from hcserver.formatter.composition import density_level
 from hcserver.formatter.geometry import (
@@ -36,10 +37,13 @@ from hcserver.formatter.source import ImageInfo
 
 POLARITIES = ("NORMAL", "REVERSE")
 FRAME_OPTIONS = ("image", "frame", "position", "window", "voi_function", "polarity", "contrast",
-                 "brightness", "true_size", "annotations", "graphics", "overlays", "rect_mm")
+                 "brightness", "true_size", "annotations", "graphics", "overlays", "rect_mm", "native_size",
+                 "magnification", "smoothing", "requested_image_size")
 FILM_OPTIONS = ("film_size", "orientation", "layout", "magnification", "smoothing", "border_density",
                 "empty_image_density", "trim", "min_density", "max_density", "configuration_information",
-                "annotation_boxes", "frames")
+                "annotation_boxes", "bit_depth", "presentation_lut", "frames")
+BIT_DEPTHS = (8, 12)
+REQUESTED_IMAGE_SIZE_RANGE = (0.0, 1000.0)   # mm, exclusive .. inclusive
 MAX_ANNOTATION_BOXES = 16
 INK_OPTIONS = ("grey", "color", "outline")
 MAX_ANNOTATIONS = 32
@@ -300,6 +304,12 @@ def check_frame_options(frame, where: str, image: ImageInfo | None = None) -> di
         raise OptionError(f"{where}.true_size", "the image has no Pixel Spacing or Imager Pixel Spacing, "
                                                 "so its true size is unknown")
     out["true_size"] = true_size
+    native = frame.get("native_size", False)
+    if not isinstance(native, bool):
+        raise OptionError(f"{where}.native_size", f"expected true or false, got {native!r}")
+    if native and true_size:
+        raise OptionError(f"{where}.native_size", "give native_size or true_size, not both")
+    out["native_size"] = native
     annotations = _list(frame.get("annotations") or [], f"{where}.annotations", MAX_ANNOTATIONS)
     out["annotations"] = [_annotation(a, f"{where}.annotations[{i}]") for i, a in enumerate(annotations)]
     graphics = _list(frame.get("graphics") or [], f"{where}.graphics", MAX_GRAPHICS)
@@ -317,6 +327,17 @@ def check_frame_options(frame, where: str, image: ImageInfo | None = None) -> di
                                                   f"got {rect!r}")
         rect = [float(v) for v in rect]
     out["rect_mm"] = rect
+    magnification = frame.get("magnification")
+    out["magnification"] = None if magnification is None else _choice(magnification, MAGNIFICATIONS,
+                                                                       f"{where}.magnification")
+    out["smoothing"] = _text(frame, "smoothing", where)
+    size = frame.get("requested_image_size")
+    if size is not None:
+        size = _number(size, f"{where}.requested_image_size", *REQUESTED_IMAGE_SIZE_RANGE, low_open=True)
+        if true_size:
+            raise OptionError(f"{where}.requested_image_size", "give true_size or requested_image_size, not both "
+                                                               "(true size is the width from Pixel Spacing)")
+    out["requested_image_size"] = size
     return out
 
 
@@ -360,6 +381,15 @@ def check_film_options(film, where: str, images: Mapping[str, ImageInfo] | None 
                                                                        f"{where}.magnification")
     for key in ("smoothing", "trim", "configuration_information"):
         out[key] = _text(film, key, where)
+    bit_depth = film.get("bit_depth")
+    if bit_depth is not None and (not _is_whole(bit_depth) or bit_depth not in BIT_DEPTHS):
+        raise OptionError(f"{where}.bit_depth", f"expected 8 or 12, got {bit_depth!r}")
+    out["bit_depth"] = bit_depth
+    lut = film.get("presentation_lut")
+    try:
+        out["presentation_lut"] = None if lut is None else plut.check(lut)
+    except plut.LutError as exc:
+        raise OptionError(f"{where}.presentation_lut" + (f".{exc.field}" if exc.field else ""), exc.problem) from None
     texts = film.get("annotation_boxes") or []
     if (not isinstance(texts, list) or len(texts) > MAX_ANNOTATION_BOXES
             or not all(isinstance(t, str) and t.isascii() and t.isprintable() for t in texts)):

@@ -20,7 +20,9 @@ at the printer's dpi on a film-sized canvas filled with the Border Density
 (Polarity REVERSE is applied to the frame's pixels, since one box cannot carry
 several polarities), and the canvas is the film's single image box: the sheet
 says ``STANDARD\\1,1`` and its one rectangle is the whole film. Frames are
-drawn in order, so a later frame covers an earlier one where they overlap.
+drawn in order, so a later frame covers an earlier one where they overlap. A profile with
+``compose`` (a printer that lacks the film's layout) composes any layout so: its boxes are
+filled with the Empty Image Density and each frame is drawn into its own box.
 
 True size (``true_size``): resampled to the physical size at the printer's
 dpi (REPLICATE when the film's magnification is NONE, which cannot scale),
@@ -36,7 +38,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -51,6 +53,7 @@ from hcserver.formatter.imaging import adjust, grey_levels, luminance, quantise,
 from hcserver.formatter.options import MAGNIFICATIONS, POLARITIES, OptionError, check_film_options  # noqa: F401
 from hcserver.formatter.overlay_planes import burn_overlays
 from hcserver.formatter.paint import ink_from, paint_blocks
+from hcserver.formatter.plut import burn_in, can_burn_in, lut_for
 from hcserver.formatter.resample import resample
 from hcserver.formatter.sizing import (  # noqa: F401
     Placement,
@@ -144,10 +147,27 @@ def _placement(ds: Dataset, info: ImageInfo, frame: dict, rect: BoxRect, magnifi
                               f"larger than its box ({rect.width * mm:.1f} x {rect.height * mm:.1f} mm)")
         method = magnification if magnification != "NONE" else "REPLICATE"
         return placement, method, round(columns * spacing[1], 3)
+    requested = frame["requested_image_size"]
+    if requested and not frame["native_size"]:   # formatted to that width here (native: the printer scales)
+        width = requested
+        column_mm = width / columns
+        placement = place_true_size(rows, columns, (column_mm * pixel_aspect(ds, frame["frame"]), column_mm),
+                                    output.dpi)
+        if placement.columns > rect.width or placement.rows > rect.height:
+            mm = MM_PER_INCH / output.dpi
+            raise OptionError(f"{here}.requested_image_size",
+                              f"at {width:g} mm wide the image is {placement.columns * mm:.1f} x "
+                              f"{placement.rows * mm:.1f} mm, larger than its box ({rect.width * mm:.1f} x "
+                              f"{rect.height * mm:.1f} mm)")
+        method = magnification if magnification != "NONE" else "REPLICATE"
+        return placement, method, width
     if magnification == "NONE":
-        return place_cropped(rows, columns, rect.width, rect.height), "NONE", None
+        return place_cropped(rows, columns, rect.width, rect.height), "NONE", requested
+    if frame["native_size"] and rows <= rect.height and columns <= rect.width:
+        # the pixels as they are, one for one: the printer's own magnification scales them
+        return Placement(rows, columns, 1.0, 1.0), "NONE", requested
     aspect = pixel_aspect(ds, frame["frame"])
-    return place_fitted(rows, columns, aspect, rect.width, rect.height), magnification, None
+    return place_fitted(rows, columns, aspect, rect.width, rect.height), magnification, requested
 
 
 def render_frame(frame: dict, ds: Dataset, info: ImageInfo, path: str, here: str, rect: BoxRect,
@@ -248,13 +268,16 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
     free = iter(p for p in range(1, len(rects) + 1) if p not in {f["position"] for f in film["frames"]})
 
     sources = _Images(images, profile.max_pixels)
-    notes: list[str] = []
+    notes: list[str] = list(profile.notes)
     boxes: list[ImageBox] = []
-    canvas: np.ndarray | None = None      # with CUSTOM, the whole film: its frames are placed on it
-    if custom:
+    canvas: np.ndarray | None = None      # a composed film (CUSTOM, or as the profile says): its frames go on it
+    if custom or profile.compose:
         shape = (size[1], size[0], 3) if colour else (size[1], size[0])
         canvas = np.full(shape, _density_value(film["border_density"], film, output),
                          dtype=np.uint8 if output.out_max == 255 else np.uint16)
+        empty = _density_value(film["empty_image_density"], film, output)
+        for rect in rects:       # the image boxes of a composed layout, empty until a frame fills one
+            canvas[rect.y:rect.y + rect.height, rect.x:rect.x + rect.width] = empty
     for j, frame in enumerate(film["frames"]):
         here = f"{where}.frames[{j}]"
         if custom:
@@ -265,8 +288,8 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
             rect = rects[position - 1]
         try:
             path, ds, info = sources.get(frame["image"], here)
-            rendered = render_frame(frame, ds, info, path, here, rect, magnification, output,
-                                    {"Film": str(index + 1), "Box": str(position)})
+            rendered = render_frame(frame, ds, info, path, here, rect, frame["magnification"] or magnification,
+                                    output, {"Film": str(index + 1), "Box": str(position)})
         except UnprintableImage as exc:
             raise UnprintableImage(exc.path, f"{exc.reason} ({here})") from None
         notes.extend(rendered.notes)
@@ -277,6 +300,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
             _place(canvas, rect, pixels)
         else:
             boxes.append(ImageBox(position=position, pixels=rendered.pixels, polarity=frame["polarity"],
+                                  magnification=frame["magnification"], smoothing=frame["smoothing"],
                                   requested_image_size_mm=rendered.requested_image_size_mm))
 
     if canvas is not None:
@@ -284,6 +308,15 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
         rects = (BoxRect(0, 0, size[0], size[1]),)
         layout = "STANDARD\\1,1"
     boxes.sort(key=lambda box: box.position)
+    lut = None if film["presentation_lut"] is None else lut_for(film["presentation_lut"], output.bit_depth)
+    if lut is not None and profile.burn_presentation_lut:
+        if colour:
+            raise OptionError(f"{where}.presentation_lut", "a colour film has no Presentation LUT to burn in")
+        if not can_burn_in(film["presentation_lut"]):
+            raise OptionError(f"{where}.presentation_lut", f"{lut.shape} cannot be burnt into the pixels "
+                                                           "(it needs the printer's densities)")
+        boxes = [replace(box, pixels=burn_in(box.pixels, lut, box.polarity)) for box in boxes]
+        lut = None
     return FilmSheet(
         index=index,
         display_format=layout,
@@ -304,6 +337,7 @@ def format_film(film: dict, images: Mapping[str, str | Path], profile: PrinterPr
         configuration_information=film["configuration_information"],
         notes=tuple(notes),
         annotation_boxes=tuple(film.get("annotation_boxes") or ()),
+        presentation_lut=lut,
     )
 
 

@@ -572,9 +572,10 @@ def decode_frame(ds: Dataset, path: str, index: int) -> np.ndarray:
     return arr
 
 
-def inspect_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> ImageInfo:
+def inspect_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS, decode: bool = True) -> ImageInfo:
     """Submit-time check: a readable DICOM image, within ``max_pixels`` pixel samples (see
-    :data:`MAX_IMAGE_PIXELS`), whose first frame decodes.
+    :data:`MAX_IMAGE_PIXELS`), whose first frame decodes; ``decode=False`` skips decoding an
+    uncompressed image whose Pixel Data holds every byte its header declares (it cannot fail).
 
     Raises :class:`UnprintableImage` naming the reason otherwise (:class:`ImageTooLarge` for
     the size, found before anything is decoded).
@@ -582,6 +583,11 @@ def inspect_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image
     path = os.fspath(path)
     ds = read_dataset(path, max_pixels)
     info = check_image(ds, path)
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if not decode and syntax is not None and not UID(str(syntax)).is_compressed and int(ds.BitsAllocated) % 8 == 0:
+        if len(ds.get("PixelData") or b"") >= info.rows * info.columns * info.frames * (
+                3 if info.color else 1) * (int(ds.BitsAllocated) // 8):
+            return info
     arr = decode_frame(ds, path, 0)
     if arr.shape[:2] != (info.rows, info.columns):
         raise UnprintableImage(path, f"decoded frame is {arr.shape[1]} x {arr.shape[0]} pixels, "

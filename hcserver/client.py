@@ -383,6 +383,7 @@ class Client:
         return self.request("priority", job=job, priority=priority)["job"]
 
     def move(self, job: int, printer: str) -> dict:
+        """Move a waiting job to ``printer``, a printer or a pool."""
         return self.request("move", job=job, printer=printer)["job"]
 
     # ---- printers -------------------------------------------------------------------
@@ -390,16 +391,24 @@ class Client:
     def printers(self) -> builtins.list[dict]:      # builtins: ``list`` here is the method above
         return self.request("printers")["printers"]
 
+    def printers_and_pools(self) -> tuple[builtins.list[dict], builtins.list[dict]]:
+        """The printers, and the pools: each with its printers, policy, queued jobs, the jobs its
+        members are printing and the member that would take its next job now."""
+        answer = self.request("printers")
+        return answer["printers"], answer.get("pools", [])
+
     def printer_admin(self, op: str, printer: str) -> dict:
         if op not in ("enable", "disable", "accept", "reject"):
             raise ValueError(op)
         return self.request(op, printer=printer)
 
     def reload(self) -> dict:
-        """Re-read the server's configuration: {"added": [...], "removed": [...], "changed": [...]},
-        and "differing" (printers that differ from other nodes', by node) when there are some."""
+        """Re-read the server's configuration: {"added": [...], "removed": [...], "changed": [...]} printers,
+        the same of pools ("pools_added", ...), "held": jobs of changed pools they can no longer print, and
+        "differing" (printers that differ from other nodes', by node) when there are some."""
         answer = self.request("reload")
-        return {key: answer[key] for key in ("added", "removed", "changed", "differing") if key in answer}
+        return {key: answer[key] for key in ("added", "removed", "changed", "pools_added", "pools_removed",
+                                             "pools_changed", "held", "differing") if key in answer}
 
     def echo(self, printer: str) -> dict:
         """C-ECHO and printer status: {"ok", "echo_status", "printer_status", "printer_status_info", …}."""

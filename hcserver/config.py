@@ -23,12 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from hcserver import __version__, profiles
+from hcserver.config_dicom_in import DicomListener, parse_dicom_in
 from hcserver.configerrors import Collector as _Collector
 from hcserver.configerrors import ConfigError, ConfigErrors
 from hcserver.configerrors import check as _check
 from hcserver.configerrors import choice as _choice
 from hcserver.configerrors import ranges as _ranges
 from hcserver.configerrors import str_list as _str_list
+from hcserver.configpools import PoolConfig, parse_pools
+from hcserver.configspool import parse_spool
 from hcserver.drivers.dicom.status_policy import parse_override
 from hcserver.drivers.settings import PRINT_ACTIONS, REPRINT_IN_DOUBT, PrinterConfig, PrinterDefaults, Station
 from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS, MAX_DPI, ORIENTATIONS, film_size_id
@@ -148,7 +151,17 @@ class ServerConfig:
     audit_log: Path = Path("var/audit.log")
     tcp: TcpListener | None = None      # off unless [server.tcp] is configured
     web: WebListener | None = None      # off unless [web] is configured
+    dicom_in: DicomListener | None = None   # off unless [dicom_in] is configured (hcserver.config_dicom_in)
     printers: dict[str, PrinterConfig] = field(default_factory=dict)
+    pools: dict[str, PoolConfig] = field(default_factory=dict)
+
+    def members(self, name: str) -> tuple[str, ...]:
+        """The printers a job sent to ``name`` may print on: a pool's, or the printer itself."""
+        return self.pools[name].printers if name in self.pools else (name,)
+
+    def pools_of(self, printer: str) -> tuple[PoolConfig, ...]:
+        """The pools ``printer`` belongs to."""
+        return tuple(pool for pool in self.pools.values() if printer in pool.printers)
 
     @property
     def station(self) -> Station:
@@ -551,6 +564,16 @@ def _database_under(base: Path | None, url: str) -> str:
     return prefix + str(base / rest)
 
 
+def _pool_members(raw: Any) -> dict[str, list[str]]:
+    """The pools of a ``[pools]`` table by name, each with the printers it lists (as far as the
+    table can be read: its errors are parse_pools's to report)."""
+    if not isinstance(raw, dict):
+        return {}
+    return {name: [p for p in entry["printers"] if isinstance(p, str)]
+            if isinstance(entry, dict) and isinstance(entry.get("printers"), list) else []
+            for name, entry in raw.items()}
+
+
 def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
     """``text`` from ``source``; ``base``: the directory relative paths are relative to (the
     file's), else the current directory."""
@@ -559,8 +582,8 @@ def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(source, "(syntax)", str(exc)) from None
     for key in raw:
-        if key not in ("server", "printers", "web"):
-            raise ConfigError(source, key, "unknown section (allowed: server, printers, web)")
+        if key not in ("server", "printers", "pools", "web", "dicom_in"):
+            raise ConfigError(source, key, "unknown section (allowed: server, printers, pools, web, dicom_in)")
     server_raw = _check(source, "server", raw.get("server", {}), dict, "a table")
     values: dict[str, Any] = {}
     found = _Collector()
@@ -594,14 +617,9 @@ def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
                                             f"no group {values['socket_group']!r} on this system"))
     state_dir = _under(base, Path(values.pop("state_dir", "var")))
     socket = Path(values.pop("socket", "run/hcserver.sock"))
-    spool_value = values.pop("spool", "spool")
-    values["spool_in_database"] = spool_value == "database"
-    spool = Path("spool-cache" if values["spool_in_database"] else spool_value)
     audit_log = Path(values.pop("audit_log", "audit.log"))
     database = _database_under(base, values.pop("database", f"sqlite:///{state_dir / 'queue.db'}"))
-    if values["spool_in_database"] and not database.startswith("postgresql"):
-        found.errors.append(ConfigError(source, "server.spool", 'spool = "database" needs the queue in PostgreSQL '
-                                        '(several nodes); with SQLite (one node) images stay in the file spool'))
+    spool, values["spool_in_database"] = parse_spool(source, values.pop("spool", "spool"), database, found)
     printers_raw = _check(source, "printers", raw.get("printers", {}), dict, "a table of printers")
     if not printers_raw:
         found.errors.append(ConfigError(source, "printers", "at least one printer must be configured"))
@@ -609,6 +627,12 @@ def parse(text: str, source: str, base: Path | None = None) -> ServerConfig:
     for name, value in printers_raw.items():
         with found.each():
             printers[name] = _printer(source, name, value)
+    with found.each():
+        values["pools"] = parse_pools(source, raw.get("pools", {}), printers_raw)
+    if "dicom_in" in raw:   # its routes name printers: those of the file, even one with an error
+        with found.each():
+            values["dicom_in"] = parse_dicom_in(source, raw["dicom_in"], list(printers_raw),
+                                                _pool_members(raw.get("pools")))
     found.raise_any()
     return ServerConfig(
         source=source,

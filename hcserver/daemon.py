@@ -15,6 +15,7 @@ from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
 from hcserver.db import make_engine, upgrade
 from hcserver.dbspool import DatabaseSpool
+from hcserver.dicom_in import FrontDoor, Intake
 from hcserver.dispatch import Dispatcher
 from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
@@ -32,10 +33,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def reload_summary(summary: dict[str, list[str]]) -> str:
-    """A reload's printer changes in words: "printers added: a; changed: b" or "no printer changed"."""
-    said = [f"{what}: {', '.join(names)}" for what, names in summary.items() if names]
-    return "printers " + "; ".join(said) if said else "no printer changed"
+def reload_summary(summary: dict[str, list]) -> str:
+    """A reload's changes in words: "printers added: a; changed: b; pools changed: film; held:
+    12" or "no printer changed" (the keys of Dispatcher.reload, and "held": jobs of changed pools)."""
+    said = []
+    for prefix, keys in (("printers ", ("added", "removed", "changed")),
+                         ("pools ", ("pools_added", "pools_removed", "pools_changed")), ("", ("held",))):
+        words = [f"{key.removeprefix('pools_')}: {', '.join(map(str, summary[key]))}" for key in keys
+                 if summary.get(key)]
+        if words:
+            said.append(prefix + "; ".join(words))
+    return "; ".join(said) if said else "no printer changed"
 
 
 class AlreadyRunning(RuntimeError):
@@ -92,6 +100,12 @@ class Daemon:
         self.spool = DatabaseSpool(config.spool, self.engine) if config.spool_in_database else Spool(config.spool)
         self.quota = UploadQuota()
         self.orphans = OrphanCollector(self.spool, self.engine, self.quota, config.upload_grace_s)
+        self.front_door: FrontDoor | None = None
+        if config.dicom_in:
+            self.queue.printers.sync(list(config.printers))   # the routes' printers are in the queue before a job
+            self.front_door = FrontDoor(config.dicom_in, Intake(config, self.queue, self.spool),
+                                        config.state_dir, config.ae_title)
+            self.front_door.recover()   # images a modality was told are stored, before orphans are collected
         self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node
         recovered = self.queue.leases.recover_interrupted(only_this_node=self.channel is not None)
         if recovered:
@@ -101,7 +115,7 @@ class Daemon:
 
             self.metrics = Metrics(self.queue, self.spool, lambda: set(self.config.printers))
         self.dispatcher = Dispatcher(config, self.queue, self.spool, self.formatting, observer=self.metrics)
-        self.bus.subscribe(lambda change: self.dispatcher.wake(change.printer))
+        self.bus.subscribe(self.dispatcher.changed)
         self.dispatcher.start()
         self.orphans.schedule(self.dispatcher.scheduler)
         logins = LoginLinks() if config.web else None
@@ -124,6 +138,9 @@ class Daemon:
             self.remote = TlsServer(config, self.operations, self.operations.audit, admission, budget)
             self.remote.serve_in_thread()
             log.info("remote clients: TLS on %s:%d", config.tcp.host, self.remote.server_address[1])
+        if self.front_door is not None:   # listening too once the local socket answers (hcserver is up)
+            self.bus.subscribe(self.front_door.progress.changed)
+            self.front_door.start()
         self.server = SocketServer(config.socket, config, self.operations, admission, budget)
         self.server.serve_in_thread()
         log.info("hcserver listening on %s with printers: %s (node %s, database %s)", config.socket,
@@ -139,7 +156,7 @@ class Daemon:
             self.channel.announce(change)
 
     def reload(self) -> dict:
-        """Re-read the configuration file and apply its printers (SIGHUP, hcq reload).
+        """Re-read the configuration file and apply its printers and pools (SIGHUP, hcq reload).
 
         Server settings (socket, database, listeners, limits) need a restart; a bad file changes
         nothing and its error is returned."""
@@ -149,9 +166,14 @@ class Daemon:
             except ConfigError as exc:
                 log.error("reload refused: %s", exc)
                 raise
-            summary = self.dispatcher.reload(new)
+            held = self.operations.recheck_pools(new)   # before the members take the pools' jobs
+            summary: dict = self.dispatcher.reload(new)
             self.operations.use_config(new)
+            if self.front_door is not None and new.dicom_in is not None:
+                self.front_door.intake.use_config(new)
+                self.front_door.use_settings(new.dicom_in)
             self.config = new
+            summary["held"] = held
             if self.sharing:   # applied all the same: the other nodes may be reloaded next
                 for node, differ in self.sharing.record_printers(new.printers).items():
                     log.warning("printers differing from node %s's: %s", node, ", ".join(differ))
@@ -161,6 +183,8 @@ class Daemon:
 
     def stop(self) -> None:
         log.info("hcserver stopping")
+        if self.front_door is not None:   # first: its last store batches are queued while the queue is up
+            self.front_door.stop()
         if self.web:
             self.web.stop()
         for server in (self.server, self.remote):

@@ -8,7 +8,7 @@ import enum
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 class Notice(str, enum.Enum):
@@ -26,6 +26,10 @@ class JobChange:
     printer: str
     kind: str          # a Transition, an EventKind (hcserver.states) or a Notice
     state: str
+    # The printer of the job's latest attempt (a pool's job: the member; None before any), as the
+    # node that made the change knew it; ``printer`` stays where the job was sent, which is what
+    # wakes workers. Not announced to other nodes (this node's metrics count it).
+    printed_on: str | None = field(default=None, compare=False)
 
 
 class PrintingObserver:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from hcserver import formatter
 from hcserver.drivers.settings import PrinterConfig
+from hcserver.filmplan import PlanError, plan_film
 from hcserver.formatter.film import MAX_IMAGE_PIXELS, PrinterProfile
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,18 @@ def _ready() -> int:
     return os.getpid()
 
 
+def printer_profile(printer: PrinterConfig, film: dict, color: bool, index: int,
+                    max_pixels: int = MAX_IMAGE_PIXELS) -> PrinterProfile:
+    """What the formatter is told about ``printer`` for film ``index`` of a job (a normalised film
+    spec): the printer's settings and the plan that fits the film to it (:mod:`hcserver.filmplan`,
+    whose warnings become the film's first notes). Raises :class:`PlanError` if nothing fits."""
+    plan = plan_film(film, printer, f"films[{index}].")
+    return PrinterProfile(dpi=printer.dpi, bit_depth=plan.bit_depth, color=color,
+                          magnification=film.get("magnification") or printer.defaults.magnification,
+                          max_pixels=max_pixels, compose=plan.compose, notes=plan.warnings,
+                          burn_presentation_lut=plan.burn_presentation_lut)
+
+
 class FormatPool:
     """A pool of formatting processes shared by all printers (each printer waits for its own
     films, in order, so sharing costs no ordering)."""
@@ -134,12 +147,15 @@ class FormatPool:
     def format_job_film(self, printer: PrinterConfig, film: dict, color: bool, index: int,
                         image_path: Callable[[str], Path]) -> Future:
         """Format film ``index`` of a job (a normalised film spec) for ``printer``; its images are
-        spool digests, found with ``image_path``. The one place a printer's configuration becomes
-        the formatter's :class:`PrinterProfile`."""
+        spool digests, found with ``image_path``. A film the printer can no longer print (its
+        configuration changed) gives a future with the :class:`PlanError`."""
+        try:
+            profile = printer_profile(printer, film, color, index, self.max_image_pixels)
+        except PlanError as exc:     # the printer's configuration changed since the job was checked
+            failed: Future = Future()
+            failed.set_exception(exc)
+            return failed
         images = {frame["image"]: image_path(frame["image"]) for frame in film["frames"]}
-        profile = PrinterProfile(dpi=printer.dpi, bit_depth=printer.bit_depth, color=color,
-                                 magnification=film.get("magnification") or printer.defaults.magnification,
-                                 max_pixels=self.max_image_pixels)
         return self.format_film(film, images, profile, index)
 
     def warm(self) -> None:

@@ -5,6 +5,9 @@ queue stores is exactly what will be printed. Rules where the design is silent:
 
 * A field given as ``null`` is the same as a field left out: it takes the default.
 * ``printer`` left out: the first printer in the configuration.
+* ``printer`` may name a pool: the job is normalised for every member and must come out the
+  same on each (:meth:`JobSpecValidator._for_pool`), so whichever member takes it prints what
+  was checked. A job one member cannot print is refused, naming that member.
 * Instead of ``films`` a spec may give ``images`` (a list of image references or
   frame objects) with optional film-level fields (``layout``, ``film_size``,
   ``orientation``, …): the images are laid out in order over as many films as
@@ -21,6 +24,8 @@ from typing import Any
 
 from hcserver import formatter
 from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.configpools import PoolConfig
+from hcserver.filmplan import PlanError, plan_film
 from hcserver.formatter.geometry import MAGNIFICATIONS, ORIENTATIONS, film_size_id
 from hcserver.states import PRIORITIES
 
@@ -33,7 +38,7 @@ FRAME_KEYS = set(formatter.FRAME_OPTIONS)
 class SpecError(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
+        self.field, self.problem = field, message
 
 
 def _get(spec: dict, key: str, default):
@@ -71,6 +76,20 @@ def _choice(value: Any, field: str, allowed: tuple[str, ...] | list[str], empty_
     return value
 
 
+def _difference(a: Any, b: Any, where: str = "") -> tuple[str, Any, Any] | None:
+    """The first field (its path) where two normalised jobs differ, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            found = _difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return next((found for i, (x, y) in enumerate(zip(a, b)) if (found := _difference(x, y, f"{where}[{i}]"))),
+                    None)
+    return None if a == b else (where, a, b)
+
+
 def _upper(value: str | None) -> str | None:
     return None if value is None else value.upper()
 
@@ -106,9 +125,37 @@ class JobSpecValidator:
             raise SpecError("", "a job spec must be a JSON object")
         _unknown(spec, JOB_KEYS | (FILM_KEYS if "images" in spec else set()), "")
         name = _str(spec, "printer", "", next(iter(self.config.printers)))
+        if name in self.config.pools:
+            return self._for_pool(spec, self.config.pools[name])
         if name not in self.config.printers:
-            raise SpecError("printer", f"unknown printer {name!r} (configured: {', '.join(self.config.printers)})")
-        printer = self.config.printers[name]
+            pools = f"; pools: {', '.join(self.config.pools)}" if self.config.pools else ""
+            raise SpecError("printer", f"unknown printer {name!r} (configured: {', '.join(self.config.printers)}"
+                                       f"{pools})")
+        return self._for_printer(spec, self.config.printers[name])
+
+    def _for_pool(self, spec: dict, pool: PoolConfig) -> dict:
+        """A job for a pool: normalised for each member, which must each accept it and complete
+        it the same way (a default one member fills in differently, e.g. its film size, must be
+        given in the job). Its ``color`` says whether it has colour images."""
+        jobs = []
+        for member in pool.printers:
+            try:
+                jobs.append(self._for_printer(spec, self.config.printers[member]))
+            except SpecError as exc:
+                raise SpecError(exc.field, f"{exc.problem} (printer {member} of pool {pool.name})") from None
+        for member, job in zip(pool.printers[1:], jobs[1:]):
+            differs = _difference({**jobs[0], "printer": None, "color": None}, {**job, "printer": None, "color": None})
+            if differs:
+                field, first, other = differs
+                raise SpecError(field, f"printers {pool.printers[0]} and {member} of pool {pool.name} would print "
+                                       f"{first!r} and {other!r}: give it in the job, so that it prints the same "
+                                       "on either")
+        # Whether it has colour images: each member prints them in colour only if it is a colour printer.
+        color = any(self.image_info(frame["image"]).color for film in jobs[0]["films"] for frame in film["frames"])
+        return {**jobs[0], "printer": pool.name, "color": color}
+
+    def _for_printer(self, spec: dict, printer: PrinterConfig) -> dict:
+        name = printer.name
         defaults = printer.defaults
         priority = _get(spec, "priority", defaults.priority)
         if isinstance(priority, str):
@@ -134,6 +181,13 @@ class JobSpecValidator:
             raise SpecError("films", f"{len(films)} films exceed the limit of {self.config.max_films_per_job} "
                                      f"per job")
         job["films"] = [self._film(film, printer, f"films[{i}].") for i, film in enumerate(films)]
+        if printer.presentation_lut and printer.plut_in_film_session:
+            luts = [film.get("presentation_lut") for film in job["films"]]
+            other = next((i for i, lut in enumerate(luts) if lut != luts[0]), None)
+            if other is not None:
+                raise SpecError(f"films[{other}].presentation_lut",
+                                f"printer {name!r} takes the Presentation LUT on the film session "
+                                "(plut_in_film_session = true): every film of a job must have the same one")
         job["color"] = printer.color and any(
             self.image_info(frame["image"]).color for film in job["films"] for frame in film["frames"])
         return job
@@ -174,12 +228,10 @@ class JobSpecValidator:
             raise SpecError(f"{where}frames", "expected a non-empty list of frames")
         layout = _str(film, "layout", where, d.layout) or formatter.auto_layout(
             len(frames), film_size, orientation, printer.display_formats)
-        if printer.display_formats and layout not in printer.display_formats and layout != "CUSTOM":
-            raise SpecError(f"{where}layout", f"printer {printer.name!r} accepts only: "
-                                              f"{', '.join(printer.display_formats)}")
+        magnifications = [m for m in MAGNIFICATIONS if m in printer.magnification_types]
         magnification = _choice(_upper(_str(film, "magnification", where, d.magnification)), f"{where}magnification",
-                                [m for m in MAGNIFICATIONS if m in printer.magnification_types])
-        resolved = [self._frame(frame, f"{where}frames[{i}].") for i, frame in enumerate(frames)]
+                                magnifications)
+        resolved = [self._frame(frame, f"{where}frames[{i}].", magnifications) for i, frame in enumerate(frames)]
         candidate = {**film, "film_size": film_size, "orientation": orientation, "layout": layout,
                      "magnification": magnification, "frames": resolved,
                      "configuration_information": _str(film, "configuration_information", where,
@@ -191,11 +243,13 @@ class JobSpecValidator:
                                                         f"annotation boxes (annotation_box = true)")
         infos = {frame["image"]: self.image_info(frame["image"]) for frame in resolved}
         try:
-            return formatter.check_film_options(candidate, where.rstrip("."), infos)
-        except formatter.OptionError as exc:
+            checked = formatter.check_film_options(candidate, where.rstrip("."), infos)
+            plan_film(checked, printer, where)     # refused here if no fallback fits the printer
+        except (formatter.OptionError, PlanError) as exc:
             raise SpecError(exc.field, exc.problem) from None
+        return checked
 
-    def _frame(self, frame: Any, where: str) -> dict:
+    def _frame(self, frame: Any, where: str, magnifications: list[str]) -> dict:
         """The frame with its image reference resolved to the spool digest (options: formatter)."""
         if isinstance(frame, str):
             frame = {"image": frame}
@@ -204,4 +258,6 @@ class JobSpecValidator:
         _unknown(frame, FRAME_KEYS, where)
         if "image" not in frame:
             raise SpecError(f"{where}image", "missing")
+        if frame.get("magnification") is not None:   # an image box's own, among the printer's like the film's
+            _choice(_upper(_str(frame, "magnification", where, None)), f"{where}magnification", magnifications)
         return {**frame, "image": self.resolve_image(frame["image"], f"{where}image")}

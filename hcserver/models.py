@@ -42,6 +42,12 @@ class Job(Base):
     # unless that process renews the lease (see hcserver.queue.leases).
     lease_owner: Mapped[str | None] = mapped_column(String(160))
     lease_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # The printer of its latest attempt: ``printer`` itself, or for a job sent to a pool the
+    # member that took it (hcserver.queue.pools).
+    printed_on: Mapped[str | None] = mapped_column(String(64))
+    # A front door's name for what it queued (a digest of a film's content and origin), so a
+    # modality's retry finds the job instead of printing it again (hcserver.queue.jobs: submit)
+    origin_key: Mapped[str | None] = mapped_column(String(64))
 
     films: Mapped[list[Film]] = relationship(back_populates="job", order_by="Film.index",
                                              cascade="all, delete-orphan")
@@ -52,6 +58,7 @@ class Job(Base):
         Index("ix_jobs_dispatch", "printer", "state", "priority_rank", "id"),
         Index("ix_jobs_state", "state"),
         Index("ix_jobs_owner_state", "owner", "state"),
+        Index("ix_jobs_origin_key", "origin_key", "created_at"),
     )
 
 
@@ -125,6 +132,19 @@ class Printer(Base):
     # The server process that drives this printer (one association per printer) and until when.
     driver_owner: Mapped[str | None] = mapped_column(String(160))
     driver_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # When its latest attempt ended in a retry (e.g. it is switched off), until one completes on
+    # it: its pools offer it their jobs last (hcserver.queue.pools).
+    retried_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Pool(Base):
+    """A configured pool's row, shared by the nodes: whose turn it is (round robin)."""
+
+    __tablename__ = "pools"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_member: Mapped[str | None] = mapped_column(String(64))   # the member that took its latest job
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class SpoolImage(Base):

@@ -5,4 +5,5 @@ import pytest
 # Plain asserts in the helpers explain their failures as a test module's do.
 pytest.register_assert_rewrite("tests.support")
 
-pytest_plugins = ["tests.support.fixtures", "tests.support.dcmtk", "tests.support.postgres"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.dcmtk", "tests.support.postgres",
+                  "tests.support.front_door"]

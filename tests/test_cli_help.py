@@ -82,6 +82,24 @@ def test_a_note_says_why_a_job_waits():
     assert len(tables.job_note(later, {})) <= len("retry at 2026-12-05 21:04")
 
 
+def test_a_pool_job_waits_when_no_member_can_take_it_and_the_note_says_why():
+    job = {**JOBS[0], "error": None, "printer": "film"}
+    pools = {"film": {"name": "film", "printers": ["a", "b"]}}
+    stopped = {"name": "a", "state": "stopped", "accepting": True, "reason": "printer status FAILURE: FILM JAM"}
+    disabled = {"name": "b", "state": "disabled", "accepting": True, "reason": "disabled by root"}
+    idle = {"name": "b", "state": "idle", "accepting": True, "reason": None}
+    rejecting = {"name": "b", "state": "idle", "accepting": False, "reason": "rejected by root"}
+    assert tables.job_note(job, {"a": stopped, "b": disabled}, pools) == (
+        "waits: no printer of pool film can take it: a is stopped: printer status FAILURE: FILM JAM; "
+        "b is disabled: disabled by root")
+    assert tables.job_note(job, {"a": stopped, "b": rejecting}, pools) == (   # a rejecting member takes no pool job
+        "waits: no printer of pool film can take it: a is stopped: printer status FAILURE: FILM JAM; "
+        "b is not accepting jobs: rejected by root")
+    assert tables.job_note(job, {"a": stopped, "b": idle}, pools) == ""      # b takes it
+    assert tables.job_note({**job, "state": "held"}, {"a": stopped, "b": disabled}, pools).startswith("waits: ")
+    assert tables.job_note({**job, "state": "processing"}, {"a": stopped, "b": disabled}, pools) == ""
+
+
 def test_echo_answers_in_words():
     assert echo_lines({"ok": True, "echo_status": 0, "printer_status": "NORMAL", "printer_status_info": "",
                        "seconds": 0.0123}) == ["C-ECHO:          success (0x0000)", "printer status:  NORMAL",
@@ -97,6 +115,11 @@ def test_a_reload_is_logged_in_words():
     assert reload_summary({"added": ["a"], "removed": [], "changed": ["b", "c"]}) == \
         "printers added: a; changed: b, c"
     assert reload_summary({"added": [], "removed": [], "changed": []}) == "no printer changed"
+    assert reload_summary({"added": [], "removed": [], "changed": ["b"], "pools_added": [], "pools_removed": ["x"],
+                           "pools_changed": ["film"], "held": [12, 13]}) == \
+        "printers changed: b; pools removed: x; changed: film; held: 12, 13"
+    assert reload_summary({"added": [], "removed": [], "changed": [], "pools_added": [], "pools_removed": [],
+                           "pools_changed": [], "held": []}) == "no printer changed"
 
 
 @pytest.mark.dicom

@@ -1,9 +1,11 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from hcserver import config as config_module
-from hcserver.config import EMBEDDED_SOURCE, ConfigError, load, parse
+from hcserver.config import EMBEDDED_SOURCE, ConfigError, ConfigErrors, load, parse
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -29,6 +31,10 @@ def test_commented_dicom_printer_in_example_is_valid():
     assert (dryview.ae_title, dryview.port, dryview.max_pdu, dryview.dpi) == ("DRYVIEW", 10400, 16384, 320)
     assert dryview.defaults.medium_type == "BLUE FILM"
     assert dryview.status_policy == {"N-ACTION 0xC602": "retry"}
+    routes = config.dicom_in.routes
+    assert {(r.ae_title, r.service, r.printer) for r in routes.values()} == {
+        ("FILMSPOOL", "print", "dryview"), ("AUTOFILM", "store", "dryview")}
+    assert routes["AUTOFILM"].layout == "STANDARD\\2,2"
 
 
 @pytest.mark.parametrize("text, key, words", [
@@ -106,6 +112,62 @@ def test_check_config_prints_every_error(tmp_path):
     good = subprocess.run([sys.executable, "-m", "hcserver.cli.hcserver_cmd", "check-config", "-c",
                            str(REPO / "etc" / "hcserver.toml")], capture_output=True, text=True)
     assert good.returncode == 0 and "printer simulator: dicom HCSIM@127.0.0.1:11112" in good.stdout
+
+
+DICOM_IN = """
+[printers.dryview]
+driver = "preview"
+[dicom_in]
+host = "127.0.0.1"
+port = 11113
+"""
+
+
+def test_dicom_in_routes_parse_with_the_documented_keys():
+    config = parse(DICOM_IN + """allowed_calling_aes = ["CT1", "MR2"]
+max_associations = 4
+[dicom_in.ae.FILMSPOOL]
+service = "print"
+printer = "dryview"
+[dicom_in.ae.AUTOFILM]
+service = "store"
+printer = "dryview"
+layout = "STANDARD\\\\2,2"
+quiet_s = 5
+windows.CT = { center = 40, width = 400 }
+""", "t")
+    listener = config.dicom_in
+    assert (listener.host, listener.port, listener.allowed_calling_aes, listener.max_associations) == (
+        "127.0.0.1", 11113, ("CT1", "MR2"), 4)
+    assert listener.routes["FILMSPOOL"].service == "print"
+    store = listener.routes["AUTOFILM"]
+    assert (store.service, store.printer, store.layout, store.quiet_s) == ("store", "dryview", "STANDARD\\2,2", 5)
+    assert store.windows == {"CT": {"center": 40.0, "width": 400.0}}
+    assert parse(DICOM_IN.split("[dicom_in]")[0], "t").dicom_in is None   # off unless configured
+
+
+@pytest.mark.parametrize("extra, key, words", [
+    ("", "dicom_in.ae", "at least one called AE title"),
+    ("[dicom_in.ae.X]\nservice = 'fax'\nprinter = 'dryview'", "dicom_in.ae.X.service", "not one of: print, store"),
+    ("[dicom_in.ae.X]\nservice = 'print'\nprinter = 'nope'", "dicom_in.ae.X.printer", "no printer 'nope'"),
+    ("[dicom_in.ae.X]\nservice = 'print'\nprinter = 'dryview'\nlayout = 'STANDARD\\\\2,2'",
+     "dicom_in.ae.X.layout", "only service, printer and priority apply"),
+    ("[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'\nlayout = 'STANDARD\\\\0,2'",
+     "dicom_in.ae.X.layout", ""),
+    ("[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'\nwindows.CT = { center = 1 }",
+     "dicom_in.ae.X.windows.CT", "center = C, width = W"),
+    ("[dicom_in.ae.TOO_LONG_AE_TITLE_X]\nservice = 'store'\nprinter = 'dryview'",
+     "dicom_in.ae.TOO_LONG_AE_TITLE_X", "1 to 16"),
+    ("max_pdu = 10\n[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'", "dicom_in.max_pdu", "4096"),
+    ("[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'store'\nprinter = 'film'",
+     "dicom_in.ae.X.printer", "'film' is a pool: a route names one printer"),
+    ("[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'print'\nprinter = 'film'",
+     "dicom_in.ae.X.printer", "name one of the pool's printers (dryview)"),
+])
+def test_dicom_in_errors_name_the_key(extra, key, words):
+    with pytest.raises(ConfigError) as caught:
+        parse(DICOM_IN + extra, "t")
+    assert caught.value.key == key and words in caught.value.message
 
 
 def test_every_range_is_checked_and_every_error_of_a_printer_reported():
@@ -198,3 +260,42 @@ def test_web_listener_loopback_or_tls():
     assert parse("[web]\nlisten = '[::1]:8631'\n[printers.a]\n", "s").web.host == "::1"
     web = parse("[web]\nlisten = '0.0.0.0:8631'\ncert_file = 'c.pem'\nkey_file = 'k.pem'\n[printers.a]\n", "s").web
     assert (web.host, web.port, web.scheme) == ("0.0.0.0", 8631, "https")
+
+
+def test_dicom_in_reports_every_error_at_once_naming_each_key():
+    text = DICOM_IN.replace("port = 11113", "port = 70000") + """max_pdu = 10
+[dicom_in.ae.X]
+service = "STORE"
+printer = "nope"
+copies = 0
+[printers.bad]
+driver = "fax"
+"""
+    with pytest.raises(ConfigErrors) as caught:
+        parse(text, "t")
+    keys = {error.key: error.message for error in caught.value.errors}
+    assert set(keys) == {"printers.bad.driver", "dicom_in.ae.X.printer", "dicom_in.ae.X.copies", "dicom_in.port",
+                         "dicom_in.max_pdu"}
+    assert "out of range" in keys["dicom_in.port"] and "0: any free port" in keys["dicom_in.port"]
+    store = parse(DICOM_IN + "[dicom_in.ae.X]\nservice = 'Store'\nprinter = 'dryview'\nfilm_size = '14x17'\n"
+                  "orientation = 'landscape'\npriority = 'HIGH'\n", "t").dicom_in.routes["X"]
+    assert (store.service, store.film_size, store.orientation, store.priority) == (
+        "store", "14INX17IN", "LANDSCAPE", "high")
+
+
+def test_the_front_doors_associations_count_against_the_open_file_limit():
+    # In a child: connection_capacity raises the soft limit to the hard one, which we lower there.
+    program = f"""
+import resource
+from hcserver.config import parse
+from hcserver.server.transport import FD_MARGIN, connection_capacity
+resource.setrlimit(resource.RLIMIT_NOFILE, (1000, 1000))
+base = {DICOM_IN.split('[dicom_in]')[0]!r} + '[server]\\nmax_connections = 900\\n'
+door = (base + '[dicom_in]' + {DICOM_IN.split('[dicom_in]')[1]!r} + 'max_associations = 100\\n'
+        + '[dicom_in.ae.FILMSPOOL]\\nservice = "print"\\nprinter = "dryview"\\n')
+print(connection_capacity(parse(base, "t")), connection_capacity(parse(door, "t")), FD_MARGIN)
+"""
+    done = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    without, with_door, margin = map(int, done.stdout.split())
+    assert without == 1000 - margin
+    assert with_door == 1000 - margin - 100

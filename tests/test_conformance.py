@@ -422,3 +422,44 @@ def test_templates_are_unwrapped_and_filled():
     assert words("association", ending="aborted") == "The association is aborted;"
     with pytest.raises(KeyError, match="templates/behaviour.md has no fragment 'nope'"):
         words("nope")
+
+
+FRONT_DOOR = OVERRIDE_CONFIG.split("[printers.x.status_policy]")[0] + """
+[dicom_in]
+host = "127.0.0.1"
+port = 11113
+[dicom_in.ae.FILMSPOOL]
+service = "print"
+printer = "x"
+[dicom_in.ae.AUTOFILM]
+service = "store"
+printer = "x"
+"""
+
+
+def test_the_front_door_section_lists_its_routes_classes_and_the_statuses_its_tests_provoke():
+    statement = conformance.generate(parse(FRONT_DOOR, "<test>"))
+    assert table(statement, "Routes of the DICOM listener") == [["`FILMSPOOL`", "print", "`x`"],
+                                                                ["`AUTOFILM`", "store", "`x`"]]
+    classes = {row[1] for row in table(statement, "Print SOP Classes of the Front Door AE")}
+    assert {"1.2.840.10008.5.1.1.9", "1.2.840.10008.5.1.1.18", "1.2.840.10008.5.1.1.14"} <= classes
+    assert "1.2.840.10008.5.1.1.26" not in classes     # the retired Print Queue Management class
+    storage = {row[1] for row in table(statement, "Storage SOP Classes of the Front Door AE")}
+    assert {"1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4", "1.2.840.10008.5.1.4.1.1.7"} <= storage
+    returned = {(row[0], row[1], row[3]) for row in table(statement, "Status codes returned by the Front Door AE")}
+    # what tests/test_dicom_in_print.py and test_dicom_in_store.py provoke, written out by hand
+    for row in [("Basic Film Session", "N-CREATE", "0x0106"), ("Basic Film Session", "N-CREATE", "0x0105"),
+                ("Basic Film Session", "N-CREATE", "0x0111"), ("Basic Film Box", "N-CREATE", "0x0120"),
+                ("Basic Film Box", "N-CREATE", "0x0106"), ("Basic Film Box", "N-ACTION", "0xB603"),
+                ("Basic Film Box", "N-ACTION", "0x0112"), ("Basic Film Box", "N-ACTION", "0x0123"),
+                ("Basic Film Session", "N-ACTION", "0xC600"), ("Basic Film Session", "N-ACTION", "0xB602"),
+                ("Basic Grayscale Image Box, Basic Color Image Box", "N-SET", "0xC603"),
+                ("Basic Grayscale Image Box, Basic Color Image Box", "N-SET", "0x0112"),
+                ("Print Job", "N-GET", "0x0112"), ("Storage (image SOP classes)", "C-STORE", "0xA900")]:
+        assert row in returned, row
+
+
+def test_the_front_door_is_described_as_off_without_dicom_in(defaults):
+    statement = conformance.generate(defaults)
+    assert "has no `[dicom_in]` section: the listener is off" in statement
+    assert "Front Door AE" not in conformance.generate(parse(FRONT_DOOR, "<test>"), printer="x").split("3.2.2")[0]

@@ -127,7 +127,11 @@ def test_presentation_lut_with_dcmprscp(dcmprscp_factory, drivers, in_session):
     assert scp.film_count() == 2
     assert observer.warnings == []
     ops = observer.operations()
-    assert ops[1] == ("N-CREATE", "presentation-lut")
+    # created once, before the first film session (from which it is referenced) or film box that
+    # references it (a film's own Presentation LUT is known only with the film)
+    first = ("N-CREATE", "film-session") if in_session else ("N-CREATE", "film-box")
+    assert ops.index(("N-CREATE", "presentation-lut")) == ops.index(first) - 1
+    assert ops.count(("N-CREATE", "presentation-lut")) == 1
     assert ops[-1] == ("N-DELETE", "presentation-lut")
 
 

@@ -266,7 +266,6 @@ def test_capability_profile_refuses_what_the_printer_cannot_do_at_submit(simulat
         with process.client() as hc:
             refused = {
                 "films[0].film_size": {"film_size": "8INX10IN"},
-                "films[0].layout": {"layout": "STANDARD\\3,3"},
                 "films[0].magnification": {"magnification": "BILINEAR"},
             }
             for field, change in refused.items():
@@ -282,6 +281,11 @@ def test_capability_profile_refuses_what_the_printer_cannot_do_at_submit(simulat
             assert hc.list(all=True) == []
             result = hc.wait(hc.submit(job_of(images, medium_type="BLUE FILM")), timeout=60)
             assert result["state"] == "completed"
+            # a layout it lacks is composed into the STANDARD\1,1 it lists, with a warning
+            # (tests/test_film_fallbacks.py: refused where it lacks STANDARD\1,1 too)
+            result = hc.wait(hc.submit(job_of(images, layout="STANDARD\\3,3", per_film=9,
+                                              medium_type="BLUE FILM")), timeout=60)
+            assert result["state"] == "completed" and result["warnings"], result
     finally:
         process.cleanup()
     film = simulator.films[-1]

@@ -14,7 +14,8 @@ def test_frame_defaults_are_filled():
     assert F.check_frame_options({"image": "ct"}, WHERE) == {
         "image": "ct", "frame": 0, "position": None, "window": None, "voi_function": None,
         "polarity": "NORMAL", "contrast": 1.0, "brightness": 0.0, "true_size": False,
-        "annotations": [], "graphics": [], "overlays": True, "rect_mm": None}
+        "annotations": [], "graphics": [], "overlays": True, "rect_mm": None, "native_size": False,
+        "magnification": None, "smoothing": None, "requested_image_size": None}
     assert set(F.check_frame_options("ct", WHERE)) == set(F.FRAME_OPTIONS)
 
 
@@ -178,3 +179,14 @@ def test_format_film_applies_the_same_checks():
     spec = film(frames=[{"image": "mr", "annotations": [{"text": "x", "at": "middle"}]}])
     with pytest.raises(F.OptionError, match=r"^films\[4\]\.frames\[0\]\.annotations\[0\]\.at: 'middle'"):
         F.format_film(spec, {"mr": bundled("MR_small.dcm")}, F.PrinterProfile(dpi=30), index=4)
+
+
+def test_native_size_and_requested_size_are_checked():
+    with pytest.raises(F.OptionError, match=r"native_size: give native_size or true_size"):
+        F.check_frame_options({"image": "ct", "native_size": True, "true_size": True}, WHERE)
+    with pytest.raises(F.OptionError, match=r"native_size: expected true or false"):
+        F.check_frame_options({"image": "ct", "native_size": "yes"}, WHERE)
+    with pytest.raises(F.OptionError, match=r"requested_image_size: expected a number more than 0"):
+        F.check_frame_options({"image": "ct", "requested_image_size": 0}, WHERE)
+    assert F.check_frame_options({"image": "ct", "native_size": True, "requested_image_size": 120}, WHERE)[
+        "requested_image_size"] == 120.0

@@ -65,11 +65,13 @@ def test_probe_prints_what_the_printer_accepts_for_administrators_only(restricte
     assert run_as(NOBODY, daemon.socket, lambda client: client.probe("sim"))[:2] == ["error", "forbidden"]
     # the printer named by its profile prints, and refuses at submit what the profile lacks
     with daemon.client() as hc:
-        with pytest.raises(Exception, match=r"films\[0\]\.layout: printer 'sim' accepts only: STANDARD\\1,1"):
-            hc.submit(job_of(images))
         job = hc.submit(job_of(images, layout="STANDARD\\1,1", per_film=1))
         assert hc.wait(job, timeout=60)["state"] == "completed"
+        # a layout it lacks is composed into the STANDARD\1,1 it lists, with a warning
+        composed = hc.wait(hc.submit(job_of(images)), timeout=60)
+        assert composed["state"] == "completed" and "composed" in composed["warnings"][0]["meaning"], composed
     assert sim.films[-1]["film_session"]["medium_type"] == "STOREDPRINT"
+    assert sim.films[-1]["film_box"]["image_display_format"] == "STANDARD\\1,1"
     audit = [json.loads(line) for line in (daemon.dir / "var" / "audit.log").read_text().splitlines()]
     probes = [(e["who"], e.get("refused")) for e in audit if e["action"] == "probe"]
     assert probes == [("root", None)] * 3 + [("root", "not-dicom"), ("nobody", "forbidden")]

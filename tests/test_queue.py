@@ -355,3 +355,19 @@ def test_kept_texts_are_read_again_after_max_age(tmp_path, monkeypatch):
     now = time.monotonic()
     monkeypatch.setattr(joblist.time, "monotonic", lambda: now + joblist.MAX_AGE_S + 1)
     assert json.loads(cache.json())[0]["priority"] == "high"
+
+
+def test_a_job_submitted_once_by_its_origin_key_is_not_queued_again_within_the_window(database):
+    clock = FakeClock()
+    queue = node_queue(database, "n#1", clock=clock)
+    first, new = queue.jobs.submit_once("dicom:CT1@FILMSPOOL", JOB, origin_key="a" * 64, window_s=60)
+    assert new
+    clock.advance(59)
+    again, new = queue.jobs.submit_once("dicom:CT1@FILMSPOOL", JOB, origin_key="a" * 64, window_s=60)
+    assert (again, new) == (first, False)
+    other, new = queue.jobs.submit_once("dicom:CT1@FILMSPOOL", JOB, origin_key="b" * 64, window_s=60)
+    assert new and other != first
+    clock.advance(2)   # the window has passed: the same film printed again on purpose
+    later, new = queue.jobs.submit_once("dicom:CT1@FILMSPOOL", JOB, origin_key="a" * 64, window_s=60)
+    assert new and later not in (first, other)
+    assert [job["id"] for job in queue.views.list_jobs()] == [first, other, later]

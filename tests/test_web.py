@@ -267,3 +267,22 @@ def test_live_streams_are_bounded_and_end_their_subscription():
     assert second is not None
     streams.stop()
     assert list(second) == [b"retry: 2000\n\n"]
+
+
+@pytest.mark.slow
+def test_the_printers_page_shows_pools_and_a_pool_job_shows_its_member(images):
+    process = DaemonProcess(web_config() + '\n[pools.both]\nprinters = ["film", "other"]\n').start()
+    try:
+        with process.client() as hc:
+            job = hc.submit_files([images["CT_small.dcm"]], printer="both")
+            assert hc.wait(job, timeout=60)["state"] == "completed"
+        root = Browser.signed_in(link(process))
+        pools = root.get("/").body.split('id="pool-both"')[1].split("</tr>")[0]
+        assert "first-available" in pools and "film, other" in pools and "none free" not in pools
+        row = root.get("/jobs?state=all&printer=both").body.split(f'id="job-{job}"')[1].split("</tr>")[0]
+        assert "both (film)" in row
+        assert "printed on film" in root.get(f"/jobs/{job}").body
+        film = root.get(f"/jobs/{job}/films/0.png")
+        assert film.status == 200 and film.headers["Content-Type"] == "image/png"
+    finally:
+        process.cleanup()

@@ -1,4 +1,4 @@
-"""Section g: the file spool against the database spool (``spool = "database"``), on one
+"""Section h: the file spool against the database spool (``spool = "database"``), on one
 throw-away PostgreSQL cluster (with fsync, as the file spool fsyncs its images).
 
 For each spool and image size (1 MB and 50 MB, 16-bit noise, which compresses as little as

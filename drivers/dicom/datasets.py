@@ -29,6 +29,7 @@ from hcserver.drivers.base import JobTicket
 from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
 from hcserver.drivers.settings import PrinterConfig
 from hcserver.formatter.film import FilmSheet, ImageBox
+from hcserver.formatter.plut import PresentationLUT
 
 # Presence of Value and Source, as PS3.2 attribute tables show them.
 ALWAYS, ANAP = "ALWAYS", "ANAP"
@@ -226,8 +227,24 @@ PRINT_JOB_STATUS = Spec("print-job", "N-GET", (
     Attribute("ExecutionStatusInfo", None, ANAP, PRINTER, "Provided by the printer, e.g. `FILM JAM`."),
 ))
 
+def _lut_data(lut: PresentationLUT) -> bytes:
+    return np.asarray(lut.data, dtype="<u2").tobytes()
+
+
+#: N-CREATE Presentation LUT; its inputs are the :class:`~hcserver.formatter.plut.PresentationLUT`.
 PRESENTATION_LUT = Spec("presentation-lut", "N-CREATE", (
-    Attribute("PresentationLUTShape", Fixed("IDENTITY"), ALWAYS, AUTO),
+    Attribute("PresentationLUTShape", lambda lut: lut.shape, ANAP, USER,
+              "The film's presentation_lut when it is a shape, `IDENTITY` or `LIN OD`; `IDENTITY` for a film that "
+              "gives none. Not sent with a Presentation LUT Sequence."),
+    Attribute("PresentationLUTSequence", lambda lut: lut if lut.shape is None else None, ANAP, USER,
+              "One item: the film's presentation_lut when it is a table (`{\"descriptor\", \"data\"}`, "
+              "sampled to one entry per input value of the image's bit depth) or a gamma (made into a table of "
+              "12-bit entries, one per input value).",
+              items=(Attribute("LUTDescriptor", lambda lut: list(lut.descriptor), ALWAYS, USER,
+                               "Entries (256 for 8-bit images, 4096 for 12-bit ones), 0, the bits of an entry "
+                               "(10 to 16).", vr="US"),
+                     Attribute("LUTData", _lut_data, ALWAYS, USER, "The P-values, one per input value.",
+                               vr="OW"))),
 ))
 
 
@@ -270,11 +287,13 @@ _SENT_WHEN_GIVEN = "Sent only when the job gives it."
 
 FILM_BOX = Spec("film-box", "N-CREATE", (
     Attribute("ImageDisplayFormat", lambda f: f.sheet.display_format, ALWAYS, USER, Varies(
-        "The film's layout: $layouts (default: defaults.layout, $default_layout). A `CUSTOM` layout is "
-        "composed by this server into one image and sent as `STANDARD\\1,1`.",
+        "The film's layout: $layouts (default: defaults.layout, $default_layout). A `CUSTOM` layout, and one "
+        "the printer's display_formats do not list where they list `STANDARD\\1,1` (with a warning on the job), "
+        "is composed by this server into one image and sent as `STANDARD\\1,1`.",
         (({}, "The film's layout: $layouts (default: defaults.layout, $default_layout); this printer accepts "
-              "$display_formats. A `CUSTOM` layout is composed by this server into one image and sent as "
-              "`STANDARD\\1,1`."),))),
+              "$display_formats. A `CUSTOM` layout, and one this printer does not list where it lists "
+              "`STANDARD\\1,1` (with a warning on the job), is composed by this server into one image and sent "
+              "as `STANDARD\\1,1`."),))),
     Attribute("AnnotationDisplayFormatID", lambda f: f.printer.annotation_display_format_id if f.annotated else None,
               ANAP, CONFIG, Varies(
                   "The printer's annotation_display_format_id. Sent only with annotation_box = true, when the film "
@@ -336,7 +355,8 @@ _GRAYSCALE_PIXELS = (
               by_bit_depth("`7`, or `11` with bit_depth = 12", "`7`", "`11`")),
     Attribute("PixelRepresentation", Fixed(0, "(unsigned)"), ALWAYS, AUTO),
     Attribute("PixelData", _pixel_bytes, ALWAYS, AUTO,
-              by_bit_depth("The pixels: OB with 8 bits, OW with 12 bits (bit_depth = 12).",
+              by_bit_depth("The pixels: OB with 8 bits, OW with 12 bits (bit_depth = 12; a film asking for 12 "
+                           "bits on a printer with bit_depth = 8 is formatted at 8, with a warning on the job).",
                            "8-bit pixels (bit_depth = 8).", "12-bit pixels (bit_depth = 12)."),
               vr=by_bit_depth("OB or OW", "OB", "OW"), wire_vr=lambda px: "OB" if px.bits == 8 else "OW"),
 )
@@ -366,14 +386,15 @@ def _image_box(sequence: str, pixels: tuple[Attribute, ...]) -> tuple[Attribute,
                   "`NORMAL` or `REVERSE`: the frame's polarity (default `NORMAL`). For a `CUSTOM` layout this "
                   "server inverts the pixels itself and sends `NORMAL`."),
         Attribute("MagnificationType", lambda b: b.box.magnification or None, ANAP, USER,
-                  "The image box's own magnification type, when it has one (the Film Box's applies otherwise)."),
+                  "The frame's own magnification, one of the printer's magnification_types, when it has one (the "
+                  "Film Box's applies otherwise)."),
         Attribute("SmoothingType", lambda b: b.box.smoothing or None, ANAP, USER,
-                  "The image box's own smoothing type, when it has one."),
+                  "The frame's own smoothing, when it has one (the Film Box's applies otherwise)."),
         Attribute("RequestedImageSize",
                   lambda b: _ds_number(float(b.box.requested_image_size_mm)) if b.box.requested_image_size_mm
                   else None, ANAP, USER,
-                  "Width in mm of the image, for a frame printed at true size (from its Pixel Spacing); not sent "
-                  "otherwise."),
+                  "Width in mm of the image: the frame's requested_image_size, or for a frame printed at true size "
+                  "its width from Pixel Spacing (the pixels are formatted to that width); not sent otherwise."),
         Attribute(sequence, lambda b: b.pixels, ALWAYS, AUTO, Varies(
             "One item: the image, formatted by this server to the box's size in printer pixels (the printer's dpi).",
             (({}, "One item: the image, formatted by this server to the box's size in printer pixels (the "

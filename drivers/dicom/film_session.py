@@ -50,11 +50,15 @@ from hcserver.drivers.dicom.print_jobs import PrintJobs
 from hcserver.drivers.dicom.status_policy import category_of
 from hcserver.drivers.settings import PrinterConfig
 from hcserver.formatter.film import FilmSheet, ImageBox
+from hcserver.formatter.plut import PresentationLUT, burn_in
 
 if TYPE_CHECKING:
     from hcserver.drivers.dicom.scu import DicomDriver
 
 log = logging.getLogger(__name__)
+
+#: The Presentation LUT of a film that asks for none, on a printer configured with the SOP class.
+IDENTITY = PresentationLUT(shape="IDENTITY")
 
 #: "There is an existing Film Box that has not been printed and N-ACTION at the Film Session level
 #: is not supported": what a printer that prints only film sessions may answer a film box's N-ACTION.
@@ -80,6 +84,10 @@ def _n_set(ds: Dataset, class_uid: str, instance_uid: str, *,
     return lambda a, m, i: a.send_n_set(ds, class_uid, instance_uid, msg_id=i, meta_uid=m if in_meta else None)
 
 
+def _n_delete_plut(uid: str) -> Callable[[Any, str | None, int], Any]:
+    return lambda a, m, i: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid, msg_id=i)
+
+
 class DicomFilmSession:
     """One film session on the printer; :meth:`print_film` prints one film."""
 
@@ -92,7 +100,9 @@ class DicomFilmSession:
         self.meta = meta
         self.color = color
         self.film_session_uid: str | None = None
-        self.plut_uid: str | None = None
+        self._plut = False                           # the printer takes Presentation LUTs (see open)
+        self._pluts: dict[PresentationLUT, str] = {}  # those created, by content: their UIDs
+        self._session_plut: str | None = None        # the one the film session references
         self._broken = False
         self._deferred: PrintFailure | None = None   # raised by the next call (see print_film)
         self._held: list[tuple[int, str]] = []      # (film, film box UID) in the film session, not printed yet
@@ -122,26 +132,39 @@ class DicomFilmSession:
     # -- session ----------------------------------------------------------------
     def open(self) -> None:
         p = self.printer
-        if p.presentation_lut:
-            if self.association.accepts(SOP_CLASSES["presentation-lut"]):
-                plut = build(PRESENTATION_LUT, None, p)
-                uid = generate_uid()
-                self._x("N-CREATE", "presentation-lut",
-                        lambda a, m, i: a.send_n_create(plut, SOP_CLASSES["presentation-lut"], uid,
-                                                        msg_id=i))
-                self.plut_uid = self.association.last_created_uid or uid
-            else:
-                self.observer.warning("N-CREATE", None, "the printer did not accept the Presentation "
-                                      "LUT SOP class; printing without a Presentation LUT")
-        self._create_film_session()
+        self._plut = bool(p.presentation_lut and not self.color
+                          and self.association.accepts(SOP_CLASSES["presentation-lut"]))
+        if p.presentation_lut and not self.color and not self._plut:
+            self.observer.warning("N-CREATE", None, "the printer did not accept the Presentation "
+                                  "LUT SOP class; printing without a Presentation LUT")
+        if not (self._plut and p.plut_in_film_session):
+            self._create_film_session()    # one that references a Presentation LUT waits for its first film
 
-    def _create_film_session(self) -> None:
-        fs = build(FILM_SESSION, SessionInputs(self.printer, self.ticket, self.plut_uid), self.printer)
+    def _plut_uid(self, sheet: FilmSheet) -> str | None:
+        """The Presentation LUT the film references (N-CREATE the first time it is needed; IDENTITY
+        for a film that asks for none), when the printer takes one."""
+        if not self._plut:
+            return None
+        lut = sheet.presentation_lut or IDENTITY
+        uid = self._pluts.get(lut)
+        if uid is None:
+            plut = build(PRESENTATION_LUT, lut, self.printer)
+            uid = generate_uid()
+            self._x("N-CREATE", "presentation-lut",
+                    lambda a, m, i: a.send_n_create(plut, SOP_CLASSES["presentation-lut"], uid, msg_id=i))
+            uid = self._pluts[lut] = self.association.last_created_uid or uid
+        return uid
+
+    def _create_film_session(self, sheet: FilmSheet | None = None) -> None:
+        in_session = self._plut and self.printer.plut_in_film_session
+        plut_uid = self._plut_uid(sheet) if in_session and sheet is not None else None
+        fs = build(FILM_SESSION, SessionInputs(self.printer, self.ticket, plut_uid), self.printer)
         uid = generate_uid()
         self._x("N-CREATE", "film-session",
                 lambda a, m, i: a.send_n_create(fs, SOP_CLASSES["film-session"], uid, msg_id=i,
                                                 meta_uid=m))
         self.film_session_uid = self.association.last_created_uid or uid
+        self._session_plut = plut_uid
 
     def _delete_film_session(self) -> None:
         uid, self.film_session_uid = self.film_session_uid, None
@@ -162,13 +185,10 @@ class DicomFilmSession:
         self._raise_deferred()
         self.print_jobs.follow()
         self._delete_film_session()
-        if self.plut_uid:
-            uid = self.plut_uid
-            if not _deleted(self._x("N-DELETE", "presentation-lut",
-                                    lambda a, m, i: a.send_n_delete(SOP_CLASSES["presentation-lut"], uid,
-                                                                    msg_id=i))):
+        while self._pluts:
+            _, uid = self._pluts.popitem()
+            if not _deleted(self._x("N-DELETE", "presentation-lut", _n_delete_plut(uid))):
                 self._kept.append("Presentation LUT")
-            self.plut_uid = None
         self.association.jobs += 1
         if self._kept:
             log.info("printer %s kept the %s it did not delete: releasing the association",
@@ -190,8 +210,8 @@ class DicomFilmSession:
         sent without an answer coming back raises with ``in_doubt`` set to its (first) film.
         """
         self._raise_deferred()
-        if self.film_session_uid is None:      # the last one was printed and deleted
-            self._create_film_session()
+        if self.film_session_uid is None:      # the last one was printed and deleted, or waits for its LUT
+            self._create_film_session(sheet)
         film_box_uid = self._fill_film_box(sheet)
         if self.printer.print_action != "film-session":
             self._print_film_box(sheet.index, film_box_uid)
@@ -263,7 +283,17 @@ class DicomFilmSession:
         """N-CREATE the film's film box, N-SET its image (and annotation) boxes; its UID."""
         assert self.film_session_uid is not None
         annotate = self._annotation_texts(sheet)
-        fb = build(FILM_BOX, FilmBoxInputs(self.printer, sheet, self.film_session_uid, self.plut_uid,
+        burn = self._burnt_in_lut(sheet)
+        if self.printer.plut_in_film_session:
+            plut_uid = None
+            if self._plut and self._plut_uid(sheet) != self._session_plut:
+                self._broken = True
+                raise PrintFailure(Action.FAIL, f"film {sheet.index + 1}: its Presentation LUT is not the film "
+                                   "session's (the printer takes it on the film session: every film of a job must "
+                                   "have the same one)", operation="N-CREATE")
+        else:
+            plut_uid = self._plut_uid(sheet)
+        fb = build(FILM_BOX, FilmBoxInputs(self.printer, sheet, self.film_session_uid, plut_uid,
                                            bool(annotate)), self.printer)
         uid = generate_uid()
         _, attrs = self._x("N-CREATE", "film-box",
@@ -299,7 +329,8 @@ class DicomFilmSession:
             color = sop == "color-image-box"
             # No local name keeps the box's pixels alive after its N-SET.
             self._x("N-SET", sop, _n_set(build(COLOR_IMAGE_BOX if color else GRAYSCALE_IMAGE_BOX,
-                                               ImageBoxInputs(box, self._pixels(box, color, sheet)), self.printer),
+                                               ImageBoxInputs(box, self._pixels(box, color, sheet, burn)),
+                                               self.printer),
                                          class_uid, instance_uid))
         if annotate:
             self._set_annotations(annotate, attrs)
@@ -327,10 +358,28 @@ class DicomFilmSession:
             instance_uid = text_of(item.get("ReferencedSOPInstanceUID")).strip()
             self._x("N-SET", "annotation-box", _n_set(ds, class_uid, instance_uid, in_meta=False))
 
-    def _pixels(self, box: ImageBox, color: bool, sheet: FilmSheet) -> Pixels:
-        """The box's pixels as the image box takes them; what cannot be sent fails the job."""
+    def _burnt_in_lut(self, sheet: FilmSheet) -> PresentationLUT | None:
+        """The film's Presentation LUT when the printer was to take it and the association did not
+        accept the SOP class: burnt into the pixels (with a warning), or the job fails (LIN OD)."""
+        lut = sheet.presentation_lut
+        if lut is None or lut.identity or self._plut or not self.printer.presentation_lut or self.color:
+            return None
+        if lut.shape is not None:
+            self._broken = True
+            raise PrintFailure(Action.FAIL, f"film {sheet.index + 1}: the printer did not accept the Presentation "
+                               f"LUT SOP class, and {lut.shape} cannot be burnt into the pixels without the "
+                               "printer's densities", operation="N-CREATE")
+        self.observer.warning("N-SET", None, "the printer did not accept the Presentation LUT SOP class: the "
+                                             "film's Presentation LUT is burnt into its pixels")
+        return lut
+
+    def _pixels(self, box: ImageBox, color: bool, sheet: FilmSheet, burn: PresentationLUT | None = None) -> Pixels:
+        """The box's pixels as the image box takes them (``burn``: with that Presentation LUT
+        applied); what cannot be sent fails the job."""
         px = box.pixels
         where = f"film {sheet.index + 1} box {box.position}"
+        if burn is not None and px.ndim == 2:
+            px = burn_in(px, burn, box.polarity)
         if color:
             if px.ndim == 2:        # a grey film on a colour-only printer: R = G = B
                 grey = px if px.dtype == np.uint8 else (px >> 4).astype(np.uint8)

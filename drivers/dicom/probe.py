@@ -70,6 +70,7 @@ from hcserver.drivers.dicom.status_policy import meaning_of
 from hcserver.drivers.settings import PrinterConfig, Station
 from hcserver.formatter.film import ImageBox
 from hcserver.formatter.geometry import FILM_SIZES, MAGNIFICATIONS
+from hcserver.formatter.plut import PresentationLUT
 
 #: The well-known instance of Printer Configuration Retrieval (PS3.4 H.4.11).
 PRINTER_CONFIGURATION_INSTANCE = "1.2.840.10008.5.1.1.17.376"
@@ -469,7 +470,7 @@ class _Probe:
 
     # -- Presentation LUT ---------------------------------------------------------------
     def _create_plut(self, record: bool = True) -> str | None:
-        ds = build(PRESENTATION_LUT, None, self.printer)
+        ds = build(PRESENTATION_LUT, PresentationLUT(shape="IDENTITY"), self.printer)
         uid = generate_uid()
         code, status, _ = self.ask("N-CREATE", "presentation-lut", lambda a, m, i: a.send_n_create(
             ds, SOP_CLASSES["presentation-lut"], uid, msg_id=i))

@@ -18,7 +18,8 @@ from hcserver.states import PRIORITIES, JobState
 JSON = click.option("--json", "as_json", is_flag=True, help="Print the server's answer as JSON (for scripts).")
 WIDE = click.option("--wide", is_flag=True, help="Do not fit the table to the terminal: no column left out or "
                                                  "wrapped (for logs and wide screens).")
-PRINTER_OPTION = click.option("-p", "--printer", help="The printer (default: the first one configured).")
+PRINTER_OPTION = click.option("-p", "--printer", help="The printer or pool (default: the first printer "
+                                                        "configured).")
 
 
 def fail(message: str, code: int = 1):
@@ -198,7 +199,8 @@ def follow_to_end(client: Client, job: int) -> dict:
 
 @cli.command("list")
 @click.option("--all", "all_", is_flag=True, help="Include completed, failed and canceled jobs.")
-@click.option("-p", "--printer", help="Only this printer's jobs.")
+@click.option("-p", "--printer", help="Only this printer's jobs (and the pool jobs it prints or printed), or "
+              "a pool's.")
 @JSON
 @WIDE
 @with_client
@@ -218,7 +220,8 @@ def list_(client, all_, printer, as_json, wide):
         return
     jobs = client.list(all=all_, printer=printer)
     if jobs:
-        show_table(tables.jobs_table(jobs, client.printers(), width(wide)), wide)
+        printers, pools = client.printers_and_pools()
+        show_table(tables.jobs_table(jobs, printers, width(wide), pools), wide)
     else:
         click.echo("no jobs")
 
@@ -241,8 +244,8 @@ def show(client, job, as_json, with_log):
     if as_json:
         emit_json(data)
         return
-    for key in ("id", "state", "printer", "priority", "owner", "copies", "medium_type", "film_destination",
-                "label", "attempts", "not_before", "error", "created_at", "updated_at"):
+    for key in ("id", "state", "printer", "printed_on", "priority", "owner", "copies", "medium_type",
+                "film_destination", "label", "attempts", "not_before", "error", "created_at", "updated_at"):
         if data.get(key) is not None:
             click.echo(f"{key:17} {data[key]}")
     if data.get("private"):
@@ -345,11 +348,12 @@ def priority(client, job, priority):
 @click.argument("printer")
 @with_client
 def move(client, job, printer):
-    """Move a job that is not printing yet to another PRINTER (checked against it).
+    """Move a job that is not printing yet to another PRINTER or pool (checked against it).
 
     \b
-    Example:
+    Examples:
       hcq move 12 laser2
+      hcq move 12 film
     """
     result = client.move(job, printer)
     click.echo(f"job {job}: moved to {result['printer']}")
@@ -361,14 +365,15 @@ def move(client, job, printer):
 @with_client
 def printers(client, as_json, wide):
     """Printers: what each does (idle, printing, retrying, stopped, disabled), the node driving
-    it, whether it accepts jobs, its DICOM status, its association, queued jobs and why.
+    it, whether it accepts jobs, its DICOM status, its association, queued jobs and why; then
+    the pools (--json: the printers, each with its pools; hcq pools --json has the pools).
 
     \b
     Examples:
       hcq printers
       hcq printers --json
     """
-    data = client.printers()
+    data, pools_data = client.printers_and_pools()
     if as_json:
         emit_json(data)
         return
@@ -376,6 +381,30 @@ def printers(client, as_json, wide):
     for p in data:
         for item in p.get("configuration") or []:
             click.echo(f"{p['name']}: printer configuration: {_configuration_text(item)}")
+    if pools_data:
+        show_table(tables.pools_table(pools_data, width(wide)), wide)
+
+
+@cli.command()
+@JSON
+@WIDE
+@with_client
+def pools(client, as_json, wide):
+    """Pools: their printers (in the order they are offered a job), policy, queued jobs, the
+    jobs their printers print, and the printer that takes the next job.
+
+    \b
+    Examples:
+      hcq pools
+      hcq pools --json
+    """
+    data = client.printers_and_pools()[1]
+    if as_json:
+        emit_json(data)
+    elif data:
+        show_table(tables.pools_table(data, width(wide)), wide)
+    else:
+        click.echo("no pools")
 
 
 def _configuration_text(item: dict) -> str:
@@ -391,9 +420,9 @@ def _configuration_text(item: dict) -> str:
 def _watch_view(client: Client, wide: bool):
     from rich.console import Group
 
-    printers = client.printers()
+    printers, pools = client.printers_and_pools()
     return Group(tables.printers_table(printers, width(wide)),
-                 tables.watch_jobs_table(client.list(), printers, width(wide)))
+                 tables.watch_jobs_table(client.list(), printers, width(wide), pools))
 
 
 @cli.command()
@@ -455,9 +484,9 @@ _printer_command("reject", "Refuse new jobs for PRINTER; queued jobs still print
 def reload(client):
     """Re-read the server's configuration and apply printer changes (like SIGHUP).
 
-    Queued jobs are kept; a removed printer's jobs are held (move them to print them). On
-    several nodes, the printers that now differ from another node's are named ("differing"):
-    reload that node too.
+    Queued jobs are kept; a removed printer's or pool's jobs are held (move them to print them),
+    and so are a changed pool's jobs it can no longer print. On several nodes, the printers that
+    now differ from another node's are named ("differing"): reload that node too.
 
     \b
     Example:
@@ -466,7 +495,7 @@ def reload(client):
     summary = client.reload()
     for key, names in summary.items():
         if names:
-            click.echo(f"{key}: {', '.join(names)}")
+            click.echo(f"{key.replace('_', ' ')}: {', '.join(map(str, names))}")
     if not any(summary.values()):
         click.echo("no printer changed")
 

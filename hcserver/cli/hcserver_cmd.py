@@ -97,7 +97,7 @@ def serve(config, verbose, log_format):
 @cli.command("check-config")
 @CONFIG
 def check_config(config):
-    """Check a configuration file; print its printers, or every error (file, key, what is allowed).
+    """Check a configuration file; print its printers and pools, or every error (file, key, what is allowed).
 
     \b
     Example:
@@ -108,6 +108,8 @@ def check_config(config):
     for name, printer in cfg.printers.items():
         where = f" {printer.ae_title}@{printer.host}:{printer.port}" if printer.driver == "dicom" else ""
         click.echo(f"  printer {name}: {printer.driver}{where}")
+    for name, pool in cfg.pools.items():
+        click.echo(f"  pool {name}: {', '.join(pool.printers)} ({pool.policy})")
 
 
 @cli.command()

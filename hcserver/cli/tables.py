@@ -6,6 +6,7 @@ least are left out, in a fixed order. ``--wide`` leaves nothing out and wraps no
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -80,17 +81,27 @@ def when(iso: str | None, now: datetime | None = None) -> str:
     return moment.strftime("%H:%M:%S" if moment.date() == today else "%Y-%m-%d %H:%M")
 
 
-def job_note(job: dict, printers: dict[str, dict]) -> str:
-    """The job's note (hcserver.notes), its times in local time; its warnings: where to read them."""
-    note = notes.job_note(job, printers, when)
+def job_note(job: dict, printers: dict[str, dict], pools: dict[str, dict] | None = None) -> str:
+    """The job's note (hcserver.notes), its times in local time; its warnings: where to read them.
+    ``printers``, ``pools``: their views by name."""
+    note = notes.job_note(job, printers, when, pools)
     return f"{note}: hcq show {job['id']}" if note.endswith("warning(s)") else note
 
 
-def jobs_table(jobs: list[dict], printers: list[dict], width: int | None) -> rich.table.Table:
-    by_name = {p["name"]: p for p in printers}
-    rows = [[str(job["id"]), job["state"], job["printer"], job["priority"],
+def printer_cell(job: dict) -> str:
+    """Where a job was sent, and for a pool's job the member printing or that printed it."""
+    member = job.get("printed_on")
+    if member and member != job["printer"] and job["state"] not in ("pending", "held"):
+        return f"{job['printer']} ({member})"
+    return job["printer"]
+
+
+def jobs_table(jobs: list[dict], printers: list[dict], width: int | None,
+               pools: Sequence[dict] = ()) -> rich.table.Table:
+    by_name, pools_by_name = {p["name"]: p for p in printers}, {p["name"]: p for p in pools}
+    rows = [[str(job["id"]), job["state"], printer_cell(job), job["priority"],
              f"{job['films_printed']}/{job['films_total']}", str(job["attempts"]), job["owner"],
-             when(job["created_at"]), job_note(job, by_name)] for job in jobs]
+             when(job["created_at"]), job_note(job, by_name, pools_by_name)] for job in jobs]
     headers = ["ID", "STATE", "PRINTER", "PRI", "FILMS", "TRIES", "OWNER", "SUBMITTED", "NOTE"]
     return render(fit(headers, rows, width, "NOTE", optional=("SUBMITTED", "TRIES", "PRI", "OWNER")))
 
@@ -122,15 +133,26 @@ def printers_table(data: list[dict], width: int | None) -> rich.table.Table:
                   title="printers")
 
 
+def pools_table(data: list[dict], width: int | None) -> rich.table.Table:
+    """Each pool: its printers in order, policy, queued jobs, where its jobs print, and the
+    printer that would take its next job now."""
+    rows = [[pool["name"], pool["policy"], ", ".join(pool["printers"]), str(pool["queued"]),
+             pool["next"] or "none free", ", ".join(f"{p['job']} on {p['printer']}" for p in pool["printing"]) or "-"]
+            for pool in data]
+    headers = ["POOL", "POLICY", "PRINTERS", "QUEUED", "NEXT", "PRINTING"]
+    return render(fit(headers, rows, width, "PRINTING", optional=("POLICY",)), title="pools")
+
+
 def progress(done: int, total: int, width: int = 12) -> str:
     filled = round(width * done / total) if total else 0
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
 
 
-def watch_jobs_table(jobs: list[dict], printers: list[dict], width: int | None) -> rich.table.Table:
-    by_name = {p["name"]: p for p in printers}
-    rows = [[str(job["id"]), job["state"], job["printer"], job["priority"],
-             progress(job["films_printed"], job["films_total"]), str(len(job["warnings"])), job_note(job, by_name)]
-            for job in jobs]
+def watch_jobs_table(jobs: list[dict], printers: list[dict], width: int | None,
+                     pools: Sequence[dict] = ()) -> rich.table.Table:
+    by_name, pools_by_name = {p["name"]: p for p in printers}, {p["name"]: p for p in pools}
+    rows = [[str(job["id"]), job["state"], printer_cell(job), job["priority"],
+             progress(job["films_printed"], job["films_total"]), str(len(job["warnings"])),
+             job_note(job, by_name, pools_by_name)] for job in jobs]
     headers = ["ID", "STATE", "PRINTER", "PRI", "FILMS", "WARNINGS", "NOTE"]
     return render(fit(headers, rows, width, "NOTE", optional=("WARNINGS", "PRI")), title="jobs")

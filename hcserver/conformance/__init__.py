@@ -24,7 +24,7 @@ defaults) can be checked in and compared.
 from __future__ import annotations
 
 from hcserver.config import ServerConfig
-from hcserver.conformance import ae_specification, configuration, overview
+from hcserver.conformance import ae_specification, configuration, front_door, overview
 from hcserver.conformance.context import make_context
 from hcserver.conformance.markdown import Doc
 from hcserver.conformance.print_activity import print_activity
@@ -56,6 +56,8 @@ def generate(config: ServerConfig, printer: str | None = None) -> str:
     ae_specification.other_activities(doc, ctx, "3.2.1.3.2", "3.2.1.3.3")
     ae_specification.probe_activity(doc, "3.2.1.3.4")
     ae_specification.acceptance(doc, ctx, "3.2.1.4")
+    if printer is None:   # a printer's statement is about printing to it
+        front_door.front_door(doc, ctx, "3.2.2")
     configuration.network_interfaces(doc, ctx)
     configuration.configuration(doc, ctx)
     configuration.later_sections(doc)

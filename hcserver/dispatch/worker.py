@@ -1,9 +1,10 @@
 """A printer's worker: one thread per printer that claims its jobs, has their films formatted,
 prints them and ends each attempt (how: hcserver.dispatch.outcomes).
 
-It sleeps until something concerns its printer (a job submitted, released, moved,
-reprioritised; the printer enabled; a back-off expiring; the idle timer; a status poll). It
-never polls the database on a clock: timers (hcserver.dispatch.timers) wake it.
+It sleeps until something concerns its printer or one of its pools (a job submitted, released,
+moved, reprioritised; the printer enabled; another member of its pools busy or stopped; a
+back-off expiring; the idle timer; a status poll). It never polls the database on a clock:
+timers (hcserver.dispatch.timers) wake it.
 
 When the database refuses to write an attempt's end (a full disk, a read-only file), the worker
 keeps that end, with the films and warnings it could not record, and writes it as soon as the
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from queue import SimpleQueue
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -176,10 +177,13 @@ class PrinterWorker:
         if self.timers.poll_is_due():
             self._poll_status()
         printed = False
+        pools = self.server.pools_of(self.name)
         while not self._stopping and self.driving and self._printable():
-            job = self.queue.attempts.claim_next(self.name)
+            job = self.queue.attempts.claim_next(self.name, pools)
             if job is None:
                 break
+            # A pool's job says whether it has colour images; this printer decides if they print so.
+            job = replace(job, color=job.color and self.printer.color)
             printed = True
             self.printing = job.id
             try:
@@ -202,7 +206,7 @@ class PrinterWorker:
         elif self.timers.idle_is_due():
             self.driver.idle()
         # A disabled or stopped printer is woken by enable or by its status poll, not by due jobs.
-        due = self.queue.attempts.next_due(self.name) if self._printable() else None
+        due = self.queue.attempts.next_due(self.name, [pool.name for pool in pools]) if self._printable() else None
         if due is not None:
             self.timers.wake_when_due(due)
 

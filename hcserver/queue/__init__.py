@@ -6,6 +6,7 @@
 - :mod:`~hcserver.queue.attempts`: a worker's claim, its films and warnings, the end of an attempt;
 - :mod:`~hcserver.queue.leases`: which node prints a job and drives a printer, take-over, recovery;
 - :mod:`~hcserver.queue.printers`: printer rows;
+- :mod:`~hcserver.queue.pools`: which member of a pool takes the pool's next job;
 - :mod:`~hcserver.queue.views`: what clients read (list, show, events); ``joblist`` keeps the list as JSON;
 - :mod:`~hcserver.queue.history`: purging finished jobs.
 
@@ -23,6 +24,7 @@ from hcserver.queue.attempts import AttemptEnd, Attempts, ClaimedJob, FilmCheck,
 from hcserver.queue.history import History
 from hcserver.queue.jobs import Jobs
 from hcserver.queue.leases import Leases
+from hcserver.queue.pools import Pools
 from hcserver.queue.printers import Printers
 from hcserver.queue.store import Clock, LeaseLost, QueueError, Store, unwritable, utcnow
 from hcserver.queue.views import Views
@@ -41,6 +43,7 @@ class JobQueue:
         self.attempts = Attempts(self.store)
         self.leases = Leases(self.store)
         self.printers = Printers(self.store)
+        self.pools = Pools(self.store)
         self.views = Views(self.store)
         self.history = History(self.store)
 

@@ -18,8 +18,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from hcserver.configpools import PoolConfig
 from hcserver.events import JobChange
 from hcserver.models import Event, Film, Frame, Job, Printer
+from hcserver.queue import pools as pools_rule
 from hcserver.queue import printers
 from hcserver.queue.printers import PRINTABLE
 from hcserver.queue.store import LeaseLost, Store, node_of, now_in, unknown_job
@@ -42,7 +44,7 @@ class ClaimedJob:
     """What a worker needs to print a job it has just started."""
 
     id: int
-    printer: str
+    printer: str          # where it was sent: a printer, or a pool (then the claiming member prints it)
     priority: str
     priority_rank: int
     copies: int
@@ -102,7 +104,7 @@ _BETWEEN_FILMS = select(
     select(Printer.name).where(Printer.name == bindparam("printer"),
                                Printer.driver_owner == bindparam("owner")).exists(),
 ).where(Job.id == bindparam("job_id"))
-_PRINTING_JOB = select(Job.state, Job.printer, Job.films_total, Job.lease_owner).where(
+_PRINTING_JOB = select(Job.state, Job.printed_on, Job.films_total, Job.lease_owner).where(
     Job.id == bindparam("job_id")).with_for_update()
 _FILM_PRINTED = update(Film).where(Film.job_id == bindparam("job"), Film.index == bindparam("film")).values(
     printed_at=bindparam("now"), output=bindparam("film_output"))
@@ -195,21 +197,29 @@ class Attempts:
         return (select(Printer.name).where(Printer.name == printer,
                                            Printer.driver_owner == self.store.owner).exists())
 
-    def claim_next(self, printer: str) -> ClaimedJob | None:
-        """Start the first due pending job of ``printer``: priority, then submission order."""
+    def claim_next(self, printer: str, pools: Sequence[PoolConfig] = ()) -> ClaimedJob | None:
+        """Start the first due pending job of ``printer``, or of the ``pools`` it belongs to whose
+        jobs it may take now (hcserver.queue.pools): priority, then submission order."""
         now = self.store.clock()
         with self.store.writing() as session:
+            mine = Job.printer == printer
+            from_pools = pools_rule.takes_from(session, printer, pools, now)
+            if from_pools:
+                mine = mine | Job.printer.in_(from_pools)
             job = session.scalars(
-                select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value,
+                select(Job).where(mine, Job.state == JobState.PENDING.value,
                                   (Job.not_before.is_(None)) | (Job.not_before <= now), self._drives(printer))
                 .order_by(Job.priority_rank, Job.id).limit(1).with_for_update(skip_locked=True)).first()
             if job is None:
                 return None
             attempt = job.attempts + 1
+            where = printer if job.printer == printer else f"{printer} (pool {job.printer})"
             change = self.store.move(session, job, Transition.START,
-                                     f"printing on {printer} (node {node_of(self.store.owner)}), attempt {attempt}",
+                                     f"printing on {where} (node {node_of(self.store.owner)}), attempt {attempt}",
                                      attempts=attempt, not_before=None, lease_owner=self.store.owner,
-                                     lease_until=now + timedelta(seconds=self.store.lease_s))
+                                     lease_until=now + timedelta(seconds=self.store.lease_s), printed_on=printer)
+            if job.printer != printer:
+                pools_rule.took(session, job.printer, printer, now)
             in_doubt = session.scalar(select(Film.in_doubt).where(Film.job_id == job.id,
                                                                   Film.index == job.films_printed)) or 0
             # Films in doubt from there on: one print request printed them all (see FilmInDoubt.count).
@@ -222,11 +232,11 @@ class Attempts:
         self.store.notify(change)
         return claimed
 
-    def next_due(self, printer: str) -> datetime | None:
-        """When the earliest backed-off pending job of ``printer`` becomes due."""
+    def next_due(self, printer: str, pools: Sequence[str] = ()) -> datetime | None:
+        """When the earliest backed-off pending job of ``printer`` (or of its ``pools``) becomes due."""
         with self.store.reading() as session:
             return session.scalar(select(func.min(Job.not_before)).where(
-                Job.printer == printer, Job.state == JobState.PENDING.value, Job.not_before.is_not(None)))
+                Job.printer.in_([printer, *pools]), Job.state == JobState.PENDING.value, Job.not_before.is_not(None)))
 
     def film_specs(self, job_id: int, start: int = 0) -> list[dict]:
         """The normalised film dicts the formatter takes (images as spool digests), of films
@@ -267,7 +277,8 @@ class Attempts:
                 raise LeaseLost(job_id)
             _film_rows(session, job_id, job.state, job.films_total, index, output, exchanges, now)
             session.execute(_FILMS_PRINTED, {"job": job_id, "printed": index + 1, "now": now})
-            change = JobChange(job_id, job.printer, EventKind.FILM_PRINTED, job.state)
+            # Names the printer printing it, the only one it concerns (not the pool's other members).
+            change = JobChange(job_id, job.printed_on, EventKind.FILM_PRINTED, job.state, job.printed_on)
         self.store.notify(change)
 
     def note(self, job_id: int, kind: EventKind, reason: str, data: dict | None = None) -> None:
@@ -304,12 +315,14 @@ class Attempts:
             _add_exchanges(session, job.id, job.state, exchanges)
             if end.in_doubt is not None:
                 _film_in_doubt(session, job, end.in_doubt)
+            printer = job.printed_on or job.printer   # the member, for a job sent to a pool
             if end.stop_printer is not None:
-                printer_changed = printers.change(session, job.printer, PrinterTransition.STOP, end.stop_printer)
+                printer_changed = printers.change(session, printer, PrinterTransition.STOP, end.stop_printer)
+            pools_rule.attempt_ended(session, printer, end.transition, now)
             change = _close(session, job, end)
         if exchanges:
             exchanges.clear()   # written: never again
         if printer_changed:
-            printers.announce(self.store, change.printer)
+            printers.announce(self.store, printer)
         self.store.notify(change)
         return end.stop_printer is not None

@@ -4,6 +4,8 @@ What a printing job's cancel does is the attempt's business (hcserver.queue.atte
 """
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import insert, select
 
 from hcserver.errors import ErrorCode
@@ -20,7 +22,16 @@ class Jobs:
         self.store = store
 
     def submit(self, owner: str, job: dict, held: bool = False, details: dict | None = None) -> int:
-        """Queue a normalised job (see hcserver.jobspec); returns its id once committed.
+        """Queue a normalised job (see hcserver.jobspec); returns its id once committed."""
+        job_id, _new = self.submit_once(owner, job, held=held, details=details)
+        return job_id
+
+    def submit_once(self, owner: str, job: dict, *, held: bool = False, details: dict | None = None,
+                    origin_key: str | None = None, window_s: float = 0.0) -> tuple[int, bool]:
+        """Queue a normalised job unless one with ``origin_key`` was submitted in the last
+        ``window_s`` seconds: (its id, True) once committed, or (the earlier job's id, False).
+        The look and the insert are one write transaction, so two submits of one key at once
+        queue one job.
 
         Written with multi-row inserts, not ORM objects: a job may have hundreds of films and
         frames, and the ORM's bookkeeping was most of a submit's time."""
@@ -28,7 +39,13 @@ class Jobs:
         state = transition(None, Transition.SUBMIT, held=held)
         films = job["films"]
         with self.store.writing() as session:
-            job_id = session.scalars(insert(Job).returning(Job.id), [dict(
+            if origin_key is not None:
+                earlier = session.scalars(select(Job.id).where(
+                    Job.origin_key == origin_key, Job.created_at >= now - timedelta(seconds=window_s))
+                    .order_by(Job.id.desc()).limit(1)).first()
+                if earlier is not None:
+                    return earlier, False
+            job_id = session.scalars(insert(Job).returning(Job.id), [dict(origin_key=origin_key,
                 owner=owner, printer=job["printer"], state=state.value, priority=job["priority"],
                 priority_rank=PRIORITY_RANK[job["priority"]], copies=job["copies"],
                 medium_type=job["medium_type"], film_destination=job["film_destination"],
@@ -51,7 +68,7 @@ class Jobs:
                 reason=reason, data={"films": len(films), **(details or {})})])
             change = JobChange(job_id, job["printer"], Transition.SUBMIT, state.value)
         self.store.notify(change)
-        return change.job_id
+        return change.job_id, True
 
     def _command(self, job_id: int, name: Transition, reason: str, **changes) -> dict:
         with self.store.writing() as session:
@@ -117,10 +134,17 @@ class Jobs:
                                         by, printer=printer, color=color)
 
     def hold_printer_jobs(self, printer: str, reason: str) -> list[int]:
-        """Hold every pending job of ``printer`` (e.g. it left the configuration)."""
+        """Hold every pending job of ``printer`` or pool (e.g. it left the configuration)."""
+        return self._hold(Job.printer == printer, reason)
+
+    def hold_jobs(self, job_ids: list[int], reason: str) -> list[int]:
+        """Hold those of ``job_ids`` that are still pending (e.g. their pool can no longer print them)."""
+        return self._hold(Job.id.in_(job_ids), reason) if job_ids else []
+
+    def _hold(self, where, reason: str) -> list[int]:
         with self.store.writing() as session:
             # Locked, so a job another node claims meanwhile is re-checked (and left alone).
-            jobs = session.scalars(select(Job).where(Job.printer == printer, Job.state == JobState.PENDING.value)
+            jobs = session.scalars(select(Job).where(where, Job.state == JobState.PENDING.value)
                                    .with_for_update()).all()
             changes = [self.store.move(session, job, Transition.HOLD, reason) for job in jobs]
         for change in changes:

@@ -7,14 +7,12 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hcserver.errors import ErrorCode
 from hcserver.events import JobChange, Notice
 from hcserver.models import Event, Job, Printer
-from hcserver.queue.store import QueueError, Store, iso, node_of, now_in
+from hcserver.queue.store import QueueError, Store, insert_missing, iso, node_of, now_in
 from hcserver.states import UNFINISHED, JobState, PrinterState, PrinterTransition, Transition, printer_changes
 
 #: SQL: the printer prints its jobs (PrinterState.IDLE).
@@ -61,14 +59,8 @@ class Printers:
     def sync(self, names: Iterable[str]) -> None:
         """Give every configured printer its row (several nodes may do this at the same time)."""
         now = self.store.clock()
-        rows = [{"name": name, "enabled": True, "accepting": True, "stopped": False, "updated_at": now}
-                for name in names]
-        if not rows:
-            return
-        dialect = self.store.engine.dialect.name
-        insert_rows = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(Printer)
-        with self.store.writing() as session:
-            session.execute(insert_rows.on_conflict_do_nothing(index_elements=["name"]), rows)
+        insert_missing(self.store, Printer, [{"name": name, "enabled": True, "accepting": True, "stopped": False,
+                                              "updated_at": now} for name in names])
 
     def get(self, name: str) -> Printer:
         with self.store.reading() as session:
@@ -112,9 +104,10 @@ class Printers:
             counts = dict(session.execute(
                 select(Job.printer, func.count()).where(Job.state.in_([s.value for s in UNFINISHED]))
                 .group_by(Job.printer)).all())
+            # ``printed_on``: the printer of a job's latest attempt (a pool's job: the member)
             printing = dict(session.execute(
-                select(Job.printer, func.min(Job.id)).where(Job.state == JobState.PROCESSING.value)
-                .group_by(Job.printer)).all())
+                select(Job.printed_on, func.min(Job.id)).where(Job.state == JobState.PROCESSING.value)
+                .group_by(Job.printed_on)).all())
             retries = _retries(session, now)
             return [{"name": p.name, "enabled": p.enabled, "accepting": p.accepting, "stopped": p.stopped,
                      "dicom_status": p.dicom_status, "dicom_status_info": p.dicom_status_info,
@@ -126,10 +119,10 @@ class Printers:
 
 def _retries(session: Session, now: datetime) -> dict[str, dict]:
     """Per printer, its first job waiting for a back-off: id, when it is due, and its last
-    failure (the reason of its last retry event)."""
+    failure (the reason of its last retry event). A pool's job counts for the member it failed on."""
     first: dict[str, tuple[int, datetime | None]] = {}
     for printer, job_id, due in session.execute(
-            select(Job.printer, Job.id, Job.not_before)
+            select(func.coalesce(Job.printed_on, Job.printer), Job.id, Job.not_before)
             .where(Job.state == JobState.PENDING.value, Job.not_before > now).order_by(Job.not_before)):
         first.setdefault(printer, (job_id, due))
     found = {}

@@ -3,10 +3,11 @@ JobPrivateValues): the one place a job's views are redacted for everybody else.
 
 Anybody may see that a job is there and how it is doing: its id, state, printer, priority,
 owner, copies, medium and destination, how many films it has and has printed, its attempts,
-times and node. The rest may name or quote a patient and is for the owner and administrators
-only: the label (film session label), the error and the warnings (a printer's or the
-formatter's words may quote DICOM data), the films' output files, the events' reasons and data
-(with ``log_patient_data``, the submit event names the patients) and the DIMSE log.
+times, node and the printer it printed on (a pool's member). The rest may name or quote a
+patient and is for the owner and administrators only: the label (film session label), the
+error and the warnings (a printer's or the formatter's words may quote DICOM data), the films'
+output files, the events' reasons and data (with ``log_patient_data``, the submit event names
+the patients) and the DIMSE log.
 
 A field is private unless it is listed here as public: a field added to a job's view later is
 shown to others only once it is added to these lists.
@@ -16,7 +17,7 @@ from __future__ import annotations
 PUBLIC_JOB_FIELDS = frozenset({
     "id", "state", "printer", "priority", "owner", "copies", "medium_type", "film_destination",
     "films_total", "films_printed", "attempts", "failed_attempts", "not_before", "cancel_requested",
-    "created_at", "updated_at", "node",
+    "created_at", "updated_at", "node", "printed_on",
 })
 PUBLIC_FILM_FIELDS = frozenset({"index", "film_size", "orientation", "layout", "frames", "printed_at"})
 PUBLIC_EVENT_FIELDS = frozenset({"id", "job", "at", "kind", "from", "to"})

@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import InternalError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -72,6 +74,17 @@ def unwritable(error: BaseException) -> str | None:
     return f"the queue database could not be written: {detail}"
 
 
+def insert_missing(store: Store, model: type, rows: list[dict]) -> None:
+    """Insert the rows (keyed by ``name``) that are not there yet; several nodes may do this at
+    the same time (configured printers and pools)."""
+    if not rows:
+        return
+    dialect = store.engine.dialect.name
+    insert_rows = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(model)
+    with store.writing() as session:
+        session.execute(insert_rows.on_conflict_do_nothing(index_elements=["name"]), rows)
+
+
 def unknown_job(job_id: int) -> QueueError:
     return QueueError(ErrorCode.UNKNOWN_JOB, f"no job {job_id}")
 
@@ -128,7 +141,7 @@ class Store:
         job.updated_at = now
         session.add(Event(job_id=job.id, at=now, kind=name.value, from_state=current.value,
                           to_state=target.value, reason=reason, data=data))
-        return JobChange(job.id, job.printer, name, target.value)
+        return JobChange(job.id, job.printer, name, target.value, job.printed_on)
 
     @staticmethod
     def note(session: Session, job: Job, kind: EventKind, reason: str, data: dict | None = None,
@@ -136,4 +149,4 @@ class Store:
         """Record an event that leaves the job's state as it is."""
         session.add(Event(job_id=job.id, at=at or now_in(session), kind=kind.value, from_state=job.state,
                           to_state=job.state, reason=reason, data=data))
-        return JobChange(job.id, job.printer, kind, job.state)
+        return JobChange(job.id, job.printer, kind, job.state, job.printed_on)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from hcserver.models import Event, Film, Job
+from hcserver.models import Event, Film, Frame, Job
 from hcserver.queue.store import Store, iso, node_of, unknown_job
-from hcserver.states import TERMINAL, UNFINISHED, EventKind
+from hcserver.states import TERMINAL, UNFINISHED, WAITING, EventKind, JobState
 
 #: Ids per ``IN (...)`` list: well below the bound parameters any SQLite build allows.
 IN_LIST_CHUNK = 500
@@ -24,6 +24,7 @@ def job_view(job, warnings: list[dict]) -> dict:
         "not_before": iso(job.not_before), "cancel_requested": job.cancel_requested,
         "created_at": iso(job.created_at), "updated_at": iso(job.updated_at),
         "node": node_of(job.lease_owner),
+        "printed_on": job.printed_on,   # the printer of its latest attempt (for a pool's job, the member)
     }
 
 
@@ -47,8 +48,9 @@ def _listed(include_history: bool, printer: str | None) -> list:
     where: list = []
     if not include_history:
         where.append(Job.state.not_in([s.value for s in TERMINAL]))
-    if printer:
-        where.append(Job.printer == printer)
+    if printer:   # jobs sent to it, and the pool jobs it prints or printed
+        where.append((Job.printer == printer) |
+                     ((Job.printed_on == printer) & Job.state.not_in([s.value for s in WAITING])))
     return where
 
 
@@ -72,6 +74,13 @@ class Views:
         """The ids of :meth:`list_jobs`, in the same order."""
         with self.store.reading() as session:
             return list(session.scalars(select(Job.id).where(*_listed(include_history, printer))
+                                        .order_by(Job.priority_rank, Job.id)))
+
+    def pending_ids(self, printer: str) -> list[int]:
+        """The pending jobs sent to ``printer`` (or pool), in print order."""
+        with self.store.reading() as session:
+            return list(session.scalars(select(Job.id).where(Job.printer == printer,
+                                                             Job.state == JobState.PENDING.value)
                                         .order_by(Job.priority_rank, Job.id)))
 
     def list_entries(self, job_ids: list[int]) -> dict[int, dict]:
@@ -164,6 +173,11 @@ class Views:
         with self.store.reading() as session:
             return session.scalar(select(func.count()).select_from(Job).where(
                 Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED]))) or 0
+
+    def image_in_use(self, digest: str) -> bool:
+        """Whether a job (of any state) prints the spooled image ``digest``."""
+        with self.store.reading() as session:
+            return session.scalar(select(Frame.id).where(Frame.image == digest).limit(1)) is not None
 
     def printer_of(self, job_id: int) -> str:
         with self.store.reading() as session:

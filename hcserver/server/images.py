@@ -62,11 +62,12 @@ def _store_upload(ops: Operations, name: str, attachment: bytes | bytearray) -> 
 def preview(ops: Operations, call: Call) -> dict:
     """Render the films of a spec exactly as the printer would get them, as PNGs."""
     job = ops.normalise(call.args["spec"])
-    printer = ops.config.printers[job["printer"]]
+    printer = ops.config.printers[ops.config.members(job["printer"])[0]]   # a pool's: as its first printer prints it
     sizes, blob = [], io.BytesIO()
     for index, film in enumerate(job["films"]):
         try:
-            sheet = ops.formatting.format_job_film(printer, film, job["color"], index, ops.spool.path).result()
+            sheet = ops.formatting.format_job_film(printer, film, job["color"] and printer.color, index,
+                                                   ops.spool.path).result()
         except (formatter.UnprintableImage, ValueError) as exc:
             raise RequestError(ErrorCode.UNPRINTABLE, f"film {index + 1}: {exc}") from None
         except FormattingCrashed as exc:

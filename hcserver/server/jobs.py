@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 
 import pydicom
 
+from hcserver import formatter
 from hcserver.access import viewer
 from hcserver.dbspool import FILM_PREFIX, DatabaseSpool
 from hcserver.errors import ErrorCode
-from hcserver.jobspec import SpecError
+from hcserver.jobspec import JobSpecValidator, SpecError
 from hcserver.queue.privacy import events_as_seen_by, job_as_seen_by
 from hcserver.server.requests import Call, RequestError
 from hcserver.states import JobState
@@ -25,11 +26,21 @@ if TYPE_CHECKING:
     from hcserver.server.operations import Operations
 
 
+def _accepting(ops: Operations, name: str) -> None:
+    """Refuse a new job for printer ``name`` unless it accepts jobs; for a pool, unless one of its
+    printers does (only those take its jobs)."""
+    members = ops.config.members(name)
+    if not any(ops.queue.printers.get(member).accepting for member in members):
+        if name in ops.config.pools:
+            raise RequestError(ErrorCode.NOT_ACCEPTING, f"pool {name!r} is not accepting jobs: none of its printers "
+                                                        f"({', '.join(members)}) accepts new jobs")
+        raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {name!r} is not accepting jobs")
+
+
 def submit(ops: Operations, call: Call) -> dict:
     job = ops.normalise(call.args["spec"])
     owner, hold = call.peer.name, call.args["hold"]
-    if not ops.queue.printers.get(job["printer"]).accepting:
-        raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {job['printer']!r} is not accepting jobs")
+    _accepting(ops, job["printer"])
     queued = ops.queue.views.queued_count(owner)
     if queued >= ops.config.max_jobs_per_owner:
         raise RequestError(ErrorCode.QUEUE_LIMIT, f"{owner} already has {queued} jobs queued (the limit is "
@@ -144,10 +155,10 @@ def hold(ops: Operations, call: Call) -> dict:
 
 
 def release(ops: Operations, call: Call) -> dict:
-    """Release a held job; one whose printer was removed from the configuration (its jobs were
-    held then) is refused: released, it would wait for a printer no node drives."""
+    """Release a held job; one whose printer or pool was removed from the configuration (its jobs
+    were held then) is refused: released, it would wait for a printer no node drives."""
     printer = ops.queue.views.printer_of(call.args["job"])
-    if printer not in ops.config.printers:
+    if printer not in ops.config.printers and printer not in ops.config.pools:
         raise RequestError(ErrorCode.INVALID_STATE, f"job {call.args['job']} is for printer {printer!r}, which was "
                                                     f"removed from the configuration: move it to a configured printer "
                                                     f"(hcq move {call.args['job']} PRINTER), which keeps it held")
@@ -162,10 +173,9 @@ def set_priority(ops: Operations, call: Call) -> dict:
 
 
 def move(ops: Operations, call: Call) -> dict:
-    """Move a waiting job, after checking the target printer can print it as it stands."""
+    """Move a waiting job to a printer or a pool, after checking it can print it as it stands."""
     job_id, target = call.args["job"], call.args["printer"]
-    if not ops.queue.printers.get(target).accepting:
-        raise RequestError(ErrorCode.NOT_ACCEPTING, f"printer {target!r} is not accepting jobs")
+    _accepting(ops, target)
     spec = ops.queue.views.job_spec(job_id)
     spec["printer"] = target
     try:
@@ -175,3 +185,18 @@ def move(ops: Operations, call: Call) -> dict:
     result = ops.queue.jobs.move(job_id, target, call.peer.name, color=checked["color"])
     ops.audit.record(call.peer.name, "move", job=job_id, printer=target)
     return {"job": result}
+
+
+def recheck_pool_jobs(ops: Operations, validator: JobSpecValidator, pools: list[str]) -> list[int]:
+    """After a reload changed ``pools`` (their printers, or a member's configuration): hold each
+    of their pending jobs that the pool cannot print as it stands any more (``validator``: the new
+    configuration's), saying why. Returns the jobs held."""
+    held: list[int] = []
+    for pool in pools:
+        for job_id in ops.queue.views.pending_ids(pool):
+            try:
+                validator.normalise(ops.queue.views.job_spec(job_id))
+            except (SpecError, formatter.UnprintableImage) as exc:
+                held += ops.queue.jobs.hold_jobs([job_id], f"pool {pool} was reloaded and cannot print this job as "
+                                                           f"it stands: {exc}")
+    return held

@@ -34,7 +34,7 @@ from hcserver.protocol import error
 from hcserver.queue import JobQueue, QueueError
 from hcserver.queue.joblist import JobListCache
 from hcserver.server import images, jobs, printers
-from hcserver.server.requests import IMAGE_REF_PREFIX, JOB, PRINTER, SPEC, TIMEOUT, Arg, Call, RequestError
+from hcserver.server.requests import DESTINATION, IMAGE_REF_PREFIX, JOB, PRINTER, SPEC, TIMEOUT, Arg, Call, RequestError
 from hcserver.spool import Spool
 from hcserver.uploads import UploadQuota
 
@@ -74,7 +74,18 @@ class Operations:
 
     def use_config(self, config: ServerConfig) -> None:
         self.config = config
-        self.validator = JobSpecValidator(config, self._resolve_image, self.image_info)
+        self.validator = self.validator_for(config)
+
+    def validator_for(self, config: ServerConfig) -> JobSpecValidator:
+        return JobSpecValidator(config, self._resolve_image, self.image_info)
+
+    def recheck_pools(self, new: ServerConfig) -> list[int]:
+        """Before a reload applies ``new``: hold the pending jobs of its changed pools that they
+        can no longer print (hcserver.server.jobs: ``recheck_pool_jobs``)."""
+        old = self.config
+        changed = [name for name, pool in new.pools.items()
+                   if old.pools.get(name) != pool or any(old.printers.get(m) != new.printers[m] for m in pool.printers)]
+        return jobs.recheck_pool_jobs(self, self.validator_for(new), changed)
 
     # ---- what the spec validator asks of the spool ------------------------------------
 
@@ -133,7 +144,8 @@ class Operations:
         where = {"job": args["job"]} if "job" in args else {}
         spec = request.get("spec")
         printer = args.get("printer") or (spec.get("printer") if isinstance(spec, dict) else None)
-        if isinstance(printer, str) and printer in self.config.printers:   # not whatever a client wrote
+        if isinstance(printer, str) and (printer in self.config.printers or printer in self.config.pools):
+            # a configured name, not whatever a client wrote
             where["printer"] = printer
         try:
             self.audit.refused(peer.name, op, code, message, **where)
@@ -190,7 +202,7 @@ TABLE: dict[str, Operation] = {
     "release": Operation(jobs.release, (JOB,), Access.OWNER, "release", audited=True),
     "priority": Operation(jobs.set_priority, (JOB, Arg("priority", str, required=True)),
                           Access.OWNER, "reprioritise", audited=True),
-    "move": Operation(jobs.move, (JOB, PRINTER), Access.OWNER, "move", audited=True),
+    "move": Operation(jobs.move, (JOB, DESTINATION), Access.OWNER, "move", audited=True),
     # printers: anyone may look and check; administrators change them
     "printers": Operation(printers.views),
     "echo": Operation(printers.echo, (PRINTER,)),

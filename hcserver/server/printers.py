@@ -42,13 +42,15 @@ def state_of(view: dict) -> str:
 
 def views(ops: Operations, call: Call) -> dict:
     """The configured printers, and a removed one only while jobs are left on it (held at the
-    reload: they print once moved)."""
+    reload: they print once moved); and the pools (their printers, policy, jobs, and the member
+    that takes the next job)."""
     found = []
     for view in ops.queue.printers.views():
         printer = ops.config.printers.get(view["name"])
         view["configured"] = printer is not None
         if printer is None and not view["queued"]:
             continue
+        view["pools"] = [pool.name for pool in ops.config.pools_of(view["name"])]
         worker = ops.dispatcher.workers.get(view["name"])
         view["association"] = worker.driver.association_state() if worker else None
         # what the printer said of its configuration, when asked (its first job, hcq echo)
@@ -62,7 +64,7 @@ def views(ops: Operations, call: Call) -> dict:
                               f"configured printer (hcq move JOB PRINTER)")
         view["state"] = state_of(view)
         found.append(view)
-    return {"printers": found}
+    return {"printers": found, "pools": ops.queue.pools.views(ops.config.pools.values())}
 
 
 def _change(ops: Operations, call: Call, transition: PrinterTransition, reason: str | None = None) -> dict:

@@ -67,6 +67,17 @@ def _configured_printer(name: str, config: ServerConfig) -> str:
     return name
 
 
+def _configured_destination(name: str, config: ServerConfig) -> str:
+    """A printer or a pool: where a job may be sent."""
+    if name not in config.pools:
+        if name not in config.printers and config.pools:
+            raise RequestError(ErrorCode.UNKNOWN_PRINTER, f"no printer or pool {name!r} (configured: "
+                                                          f"{', '.join(config.printers)}; pools: "
+                                                          f"{', '.join(config.pools)})")
+        return _configured_printer(name, config)
+    return name
+
+
 def _wait_timeout(timeout: float, config: ServerConfig) -> float:
     if not 0 <= timeout <= MAX_WAIT_S:  # also refuses NaN
         raise RequestError(ErrorCode.BAD_REQUEST, f"timeout must be 0 to {MAX_WAIT_S} seconds")
@@ -75,6 +86,7 @@ def _wait_timeout(timeout: float, config: ServerConfig) -> float:
 
 JOB = Arg("job", int, required=True, check=_job_id)
 PRINTER = Arg("printer", str, required=True, check=_configured_printer)
+DESTINATION = Arg("printer", str, required=True, check=_configured_destination)
 TIMEOUT = Arg("timeout", (int, float), default=30, check=_wait_timeout)
 SPEC = Arg("spec", dict, required=True)
 

@@ -91,12 +91,14 @@ def connection_capacity(config: ServerConfig) -> int:
             soft = target
         except (ValueError, OSError) as exc:
             log.warning("cannot raise the open file limit from %d to %d: %s", soft, target, exc)
-    if soft == resource.RLIM_INFINITY or config.max_connections + FD_MARGIN <= soft:
+    # The DICOM front door's associations need descriptors of their own, beside the margin.
+    reserved = FD_MARGIN + (config.dicom_in.max_associations if config.dicom_in else 0)
+    if soft == resource.RLIM_INFINITY or config.max_connections + reserved <= soft:
         return config.max_connections
-    capacity = max(soft - FD_MARGIN, soft // 2, 1)
+    capacity = max(soft - reserved, soft // 2, 1)
     log.warning("max_connections = %d needs about %d open files, but this process may open %d "
                 "(RLIMIT_NOFILE; LimitNOFILE= in the unit file): serving at most %d connections",
-                config.max_connections, config.max_connections + FD_MARGIN, soft, capacity)
+                config.max_connections, config.max_connections + reserved, soft, capacity)
     return capacity
 
 

@@ -146,7 +146,8 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
     @app.get("/")
     @signed_in
     def printers():
-        return page("printers.html", printers=ask("printers")["printers"])
+        answer = ask("printers")
+        return page("printers.html", printers=answer["printers"], pools=answer.get("pools", []))
 
     @app.get("/jobs")
     @signed_in
@@ -163,17 +164,20 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         number = min(max(request.args.get("page", 1, type=int) or 1, 1), pages)
         shown = found[(number - 1) * PER_PAGE:number * PER_PAGE]
         query = {key: value for key, value in (("state", state), ("printer", printer), ("owner", owner)) if value}
-        by_name = {view["name"]: view for view in ask("printers")["printers"]}
+        views = ask("printers")
+        by_name = {view["name"]: view for view in views["printers"]}
+        pools = {view["name"]: view for view in views.get("pools", [])}
         for item in shown:
-            item["note"] = job_note(item, by_name, _utc)
+            item["note"] = job_note(item, by_name, _utc, pools)
         return page("jobs.html", jobs=shown, total=len(found), page_number=number, pages=pages, query=query,
-                    states=[s.value for s in JobState], printer_names=list(ops.config.printers))
+                    states=[s.value for s in JobState], printer_names=[*ops.config.printers, *ops.config.pools])
 
     @app.get("/jobs/<int:job_id>")
     @signed_in
     def job(job_id: int):
         view = ask("show", job=job_id, log=True)["job"]
-        return page("job.html", job=view, priorities=PRIORITIES, printer_names=list(ops.config.printers),
+        return page("job.html", job=view, priorities=PRIORITIES,
+                    printer_names=[*ops.config.printers, *ops.config.pools],
                     may_act=g.session.peer.admin or g.session.peer.name == view["owner"])
 
     @app.get("/jobs/<int:job_id>/films/<int:index>.png")
@@ -182,7 +186,10 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         view = ask("show", job=job_id)["job"]
         if view.get("private"):   # the films show the patient: for the owner and administrators only
             abort(403)
-        png = thumbnails.film(job_id, view["printer"], index)
+        printer = view["printer"]   # a pool's job: as the member that printed it prints it, else its first
+        if printer in ops.config.pools:
+            printer = view.get("printed_on") or ops.config.members(printer)[0]
+        png = thumbnails.film(job_id, printer, index)
         if png is None:
             abort(404)
         return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"})

@@ -7,7 +7,8 @@ patient's data never leaves the owner's and administrators' views):
   up, stopped, accepting and enabled, and the spool's bytes;
 - counted as things happen on this node: films printed, jobs finished by outcome, retries, the
   queue wait (submitted until first printing) and each film's print time (from the queue's
-  changes, which :meth:`Metrics.change` is handed by the daemon as it announces them); DIMSE
+  changes, which :meth:`Metrics.change` is handed by the daemon as it announces them), each under
+  the printer that printed (for a pool's job, the member that took it); DIMSE
   responses by operation and status, and failed associations by reason (from the printers'
   workers: :class:`Metrics` is their :class:`~hcserver.events.PrintingObserver`).
 
@@ -167,7 +168,10 @@ class Metrics(PrintingObserver):
                 log.exception("metrics: change %s not counted", change)
 
     def _count(self, at: float, change: JobChange) -> None:
-        kind, printer = str(getattr(change.kind, "value", change.kind)), change.printer
+        # Counted under the printer that printed: a pool's job under the member that ran it, or
+        # the pool while no member took it (a waiting job canceled). The queue gauge stays by
+        # where jobs were sent (README, "Status page and metrics").
+        kind, printer = str(getattr(change.kind, "value", change.kind)), change.printed_on or change.printer
         if kind == Transition.START.value:
             self._film_started[change.job_id] = at
             entry = self.queue.views.list_entries([change.job_id]).get(change.job_id)

@@ -7,13 +7,13 @@ refuses to start); ``node_printers`` each node's printer configuration, as finge
 ``film_outputs`` holds the films a preview printer wrote, with the database spool.
 
 Revision ID: 0008
-Revises: 0005
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0005"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
