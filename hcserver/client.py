@@ -405,7 +405,7 @@ class Client:
     def reload(self) -> dict:
         """Re-read the server's configuration: {"added": [...], "removed": [...], "changed": [...]} printers,
         the same of pools ("pools_added", ...), "held": jobs of changed pools they can no longer print, and
-        "differing" (printers that differ from other nodes', by node) when there are some."""
+        "differing" (printers and pools that differ from other nodes', by node) when there are some."""
         answer = self.request("reload")
         return {key: answer[key] for key in ("added", "removed", "changed", "pools_added", "pools_removed",
                                              "pools_changed", "held", "differing") if key in answer}

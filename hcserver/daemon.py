@@ -92,7 +92,7 @@ class Daemon:
             self.channel.start()
             self.sharing = Sharing(self.engine, owner, self.channel.connected_owners)
             try:
-                self.sharing.check_at_start(config)   # the spool and the printers the other nodes have
+                self.sharing.check_at_start(config)   # the spool, printers and pools the other nodes have
             except NotShared:
                 self.channel.stop()
                 raise
@@ -175,8 +175,8 @@ class Daemon:
             self.config = new
             summary["held"] = held
             if self.sharing:   # applied all the same: the other nodes may be reloaded next
-                for node, differ in self.sharing.record_printers(new.printers).items():
-                    log.warning("printers differing from node %s's: %s", node, ", ".join(differ))
+                for node, differ in self.sharing.record_printers(new).items():
+                    log.warning("printers and pools differing from node %s's: %s", node, ", ".join(differ))
                     summary.setdefault("differing", []).append(f"from node {node}: {', '.join(differ)}")
         log.info("configuration reloaded: %s", reload_summary(summary))
         return summary

@@ -7,12 +7,13 @@ the spool their jobs' images are in, and their printers.
   marker, another marker, the other kind) refuses to start and says why: it would fail every
   job it took over from the other nodes. The record is replaced only when nothing depends on
   it: no other node connected and no unfinished job. (Moving a spool directory moves its marker.)
-- **The printers.** Each node records a fingerprint of each printer's configuration
-  (``node_printers``). A node whose printers differ from those of a connected node refuses to
-  start, naming the printers. A reload is applied whatever the other nodes have (a rolling
-  change reloads the nodes one after the other) and records the node's new fingerprints; its
-  answer and the log name the printers that differ from connected nodes until they are
-  reloaded too.
+- **The printers and pools.** Each node records a fingerprint of each printer's configuration,
+  and of each pool's (``node_printers``; a pool as "pool NAME": a job sent to a pool may be
+  claimed by any node driving a member, so every node must offer its members alike). A node
+  whose printers or pools differ from those of a connected node refuses to start, naming them.
+  A reload is applied whatever the other nodes have (a rolling change reloads the nodes one
+  after the other) and records the node's new fingerprints; its answer and the log name the
+  printers and pools that differ from connected nodes until they are reloaded too.
 
 A node is connected while its listening connection is (hcserver.channel). SQLite has one node:
 nothing is checked there.
@@ -33,7 +34,7 @@ from sqlalchemy import Connection, Engine, Row, func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from hcserver.channel import listed_as
-from hcserver.config import PrinterConfig, ServerConfig
+from hcserver.config import ServerConfig
 from hcserver.models import Job, NodePrinters, SharedSetting
 from hcserver.statefiles import fsync_directory, open_private, private_directory
 from hcserver.states import UNFINISHED
@@ -53,16 +54,19 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def fingerprints(printers: dict[str, PrinterConfig]) -> dict[str, str]:
-    """Each printer's configuration as a short digest (equal configurations, equal digests)."""
-    def digest(printer: PrinterConfig) -> str:
-        text = json.dumps(dataclasses.asdict(printer), sort_keys=True, default=str)
+def fingerprints(config: ServerConfig) -> dict[str, str]:
+    """Each printer's configuration, and each pool's (as "pool NAME"), as a short digest (equal
+    configurations, equal digests)."""
+    def digest(settings) -> str:
+        text = json.dumps(dataclasses.asdict(settings), sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
-    return {name: digest(printer) for name, printer in printers.items()}
+    found = {name: digest(printer) for name, printer in config.printers.items()}
+    found.update({f"pool {name}": digest(pool) for name, pool in config.pools.items()})
+    return found
 
 
 def differences(mine: dict[str, str], theirs: dict[str, str], node: str) -> list[str]:
-    """The printers that differ, each with how."""
+    """The printers and pools that differ, each with how."""
     found = []
     for name in sorted(mine.keys() | theirs.keys()):
         if name not in theirs:
@@ -102,23 +106,23 @@ class Sharing:
         self.node = owner.rpartition("#")[0]
 
     def check_at_start(self, config: ServerConfig) -> None:
-        """Refuse (NotShared) a spool or printers unlike the other nodes'; else record this node's."""
+        """Refuse (NotShared) a spool, printers or pools unlike the other nodes'; else record this node's."""
         with self.engine.begin() as connection:
             connection.execute(select(func.pg_advisory_xact_lock(SHARING_LOCK)))
             others = self.connected() - {listed_as(self.owner)}
             self._check_spool(connection, config, others)
-            mine = fingerprints(config.printers)
+            mine = fingerprints(config)
             for node, theirs in self._connected_printers(connection, others).items():
                 differ = differences(mine, theirs, node)
                 if differ:
-                    raise NotShared(f"this node's printers are not those of node {node}: {', '.join(differ)}; "
-                                    f"give every node the same printers")
+                    raise NotShared(f"this node's printers and pools are not those of node {node}: "
+                                    f"{', '.join(differ)}; give every node the same printers and pools")
             self._record_printers(connection, mine)
 
-    def record_printers(self, printers: dict[str, PrinterConfig]) -> dict[str, list[str]]:
-        """After a reload: record this node's printers; the connected nodes whose printers differ,
-        with the printers that do."""
-        mine = fingerprints(printers)
+    def record_printers(self, config: ServerConfig) -> dict[str, list[str]]:
+        """After a reload: record this node's printers and pools; the connected nodes whose
+        printers or pools differ, with those that do."""
+        mine = fingerprints(config)
         with self.engine.begin() as connection:
             connection.execute(select(func.pg_advisory_xact_lock(SHARING_LOCK)))
             self._record_printers(connection, mine)

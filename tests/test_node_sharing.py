@@ -58,15 +58,17 @@ def test_a_node_with_a_file_spool_refuses_to_join_nodes_keeping_images_in_the_da
         alpha.cleanup()
 
 
-def test_a_node_whose_printers_differ_refuses_to_start_naming_them(postgres_url, tmp_path):
+def test_a_node_whose_printers_or_pools_differ_refuses_to_start_naming_them(postgres_url, tmp_path):
     config = node_config(postgres_url, "database", "alpha", 300)
     (alpha,) = start_nodes([config])
     try:
         beta = node_config(postgres_url, "database", "beta", 300)
         changed = beta.replace("dpi = 20", "dpi = 30") + '[printers.extra]\ndriver = "preview"\n'
         said = refused(changed)
-        assert "this node's printers are not those of node alpha: extra (only on this node), " \
-               "film (configured differently); give every node the same printers" in said
+        assert "this node's printers and pools are not those of node alpha: extra (only on this node), " \
+               "film (configured differently); give every node the same printers and pools" in said
+        said = refused(beta + '[pools.any]\nprinters = ["film"]\n')   # a pool is compared as a printer
+        assert "this node's printers and pools are not those of node alpha: pool any (only on this node); " in said
         (beta_node,) = start_nodes([beta])   # the same printers: welcome
         beta_node.cleanup()
     finally:
@@ -95,7 +97,7 @@ def test_a_reload_is_applied_and_names_the_printers_that_now_differ_from_other_n
         with beta.client() as hc:
             assert hc.reload() == {**unchanged, "changed": ["film"],
                                    "differing": ["from node alpha: film (configured differently)"]}
-        assert "printers differing from node alpha's: film (configured differently)" in beta.log.read_text()
+        assert "printers and pools differing from node alpha's: film (configured differently)" in beta.log.read_text()
         with alpha.client() as hc:
             assert hc.reload() == {**unchanged, "changed": ["film"]}, "alike again"
     finally:

@@ -57,6 +57,23 @@ def test_pool_errors_name_the_key(pools, key, words):
     assert words in str(error.value)
 
 
+def test_nodes_compare_their_pools_as_their_printers():
+    """On several nodes a pool's job goes to whichever node drives a free member: every node
+    records each pool's fingerprint beside its printers' (hcserver.sharing), so a pool with other
+    members, another order or another policy tells the nodes apart (tests/test_node_sharing.py)."""
+    from hcserver.sharing import differences, fingerprints
+
+    pooled = PRINTERS + "[pools.film]\nprinters = ['a', 'b']\n"
+    mine = fingerprints(parse(pooled, "site.toml"))
+    assert set(mine) == {"a", "b", "c", "pool film"}
+    assert fingerprints(parse(pooled, "elsewhere/site.toml")) == mine
+    for other in ("[pools.film]\nprinters = ['b', 'a']\n", "[pools.film]\nprinters = ['a']\n",
+                  "[pools.film]\nprinters = ['a', 'b']\npolicy = 'round-robin'\n"):
+        theirs = fingerprints(parse(PRINTERS + other, "site.toml"))
+        assert differences(mine, theirs, "beta") == ["pool film (configured differently)"]
+    assert differences(mine, fingerprints(parse(PRINTERS, "site.toml")), "beta") == ["pool film (only on this node)"]
+
+
 def test_pool_errors_are_reported_with_the_printers_errors():
     with pytest.raises(ConfigError) as error:
         parse(PRINTERS + "[printers.d]\nport = 'x'\n[pools.film]\nprinters = ['zz']\n", "site.toml")

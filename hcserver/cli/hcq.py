@@ -485,8 +485,8 @@ def reload(client):
     """Re-read the server's configuration and apply printer changes (like SIGHUP).
 
     Queued jobs are kept; a removed printer's or pool's jobs are held (move them to print them),
-    and so are a changed pool's jobs it can no longer print. On several nodes, the printers that
-    now differ from another node's are named ("differing"): reload that node too.
+    and so are a changed pool's jobs it can no longer print. On several nodes, the printers and
+    pools that now differ from another node's are named ("differing"): reload that node too.
 
     \b
     Example:
