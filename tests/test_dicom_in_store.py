@@ -126,3 +126,31 @@ def test_a_quiet_time_ends_a_batch_while_the_association_stays_open(front_door, 
     assert assoc.is_established
     assoc.release()
     assert len(door.jobs()) == 1
+
+
+@pytest.mark.postgres
+def test_a_store_route_on_a_node_with_the_database_spool_keeps_its_images_in_the_database(front_door, tmp_path,
+                                                                                         postgres_url):
+    """spool = "database": the route's images go into the database as an upload's do, so another
+    node (here: a fresh cache) reads them from there."""
+    from sqlalchemy import select
+
+    from hcserver.dbspool import DatabaseSpool
+    from hcserver.models import SpoolImage
+
+    door = front_door(server=f'database = "{postgres_url}"\nspool = "database"')
+    assert isinstance(door.spool, DatabaseSpool) and door.spool.directory.name == "spool-cache"
+    statuses, _ = send(door.port, numbered_images(tmp_path, 4))
+    assert statuses == [0] * 4
+    wait_for(door.jobs, 30, "the batch to be queued at release")
+    [job] = door.jobs()
+    digests = {frame["image"].removeprefix("sha256:") for film in door.spec(job["id"])["films"]
+               for frame in film["frames"]}
+    with door.queue.store.engine.connect() as connection:
+        stored = set(connection.scalars(select(SpoolImage.digest)))
+    assert len(digests) == 4 and digests <= stored
+    another_node = DatabaseSpool(tmp_path / "other-cache", door.queue.store.engine)
+    order = [(int(ds.SeriesNumber), int(ds.InstanceNumber)) for ds in
+             (pydicom.dcmread(another_node.path(frame["image"].removeprefix("sha256:")), stop_before_pixels=True)
+              for film in door.spec(job["id"])["films"] for frame in film["frames"])]
+    assert order == sorted(order) and len(order) == 4

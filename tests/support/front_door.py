@@ -1,5 +1,6 @@
 """hcserver's DICOM front door in the test process, without a daemon: a real listener on a free
-port over a real queue (SQLite) and spool, with no printer worker, so the jobs it queues stay
+port over a real queue (SQLite, or the PostgreSQL database given in ``server``) and spool (the
+database spool with ``spool = "database"``), with no printer worker, so the jobs it queues stay
 pending for the test to read. The ``front_door`` fixture (a plugin of tests/conftest.py) makes
 one from a configuration's text."""
 from __future__ import annotations
@@ -12,6 +13,7 @@ import pytest
 
 from hcserver.config import ServerConfig, parse
 from hcserver.db import make_engine, upgrade
+from hcserver.dbspool import DatabaseSpool
 from hcserver.dicom_in import FrontDoor, Intake
 from hcserver.queue import JobQueue
 from hcserver.spool import Spool
@@ -72,7 +74,7 @@ def start_front_door(state: Path, listener: str = "", store: str = "", text: str
     upgrade(engine)
     queue = JobQueue(engine)
     queue.printers.sync(list(config.printers))
-    spool = Spool(config.spool)
+    spool = DatabaseSpool(config.spool, engine) if config.spool_in_database else Spool(config.spool)   # as daemon.py
     assert config.dicom_in is not None
     door = FrontDoor(config.dicom_in, Intake(config, queue, spool), config.state_dir, config.ae_title)
     door.recover()
