@@ -10,11 +10,13 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy import func, inspect, select, update
 
 from hcserver.client import ClientError
 from hcserver.config import ConfigError, parse
-from hcserver.db import make_engine, upgrade
+from hcserver.db import alembic_config, current_revision, make_engine, upgrade
 from hcserver.dbspool import CHUNK_BYTES, DatabaseSpool
 from hcserver.models import FilmOutput, SpoolChunk, SpoolImage
 from hcserver.simulator import Fault, PrinterSimulator
@@ -116,6 +118,27 @@ def test_orphans_are_removed_from_the_database_after_the_grace_period(engine, tm
     assert not (tmp_path / "alpha" / old[:2] / old).exists(), "its cached copy went with it"
     with engine.connect() as connection:
         assert connection.scalar(select(func.count()).select_from(SpoolChunk)) == 1, "its chunks went with it"
+
+
+@pytest.mark.postgres
+def test_the_database_spool_migration_downgrades_to_the_pools_schema_and_upgrades_again(engine, tmp_path):
+    url = engine.url.render_as_string(hide_password=False)
+    migration = next(s for s in ScriptDirectory.from_config(alembic_config(url)).walk_revisions()
+                     if s.path.endswith("_database_spool.py"))
+    assert (migration.revision, migration.down_revision) == ("0008", "0007")   # after the printer pools
+    DatabaseSpool(tmp_path / "cache", engine).put(image_bytes(100))
+    with engine.begin() as connection:
+        config = alembic_config(url)
+        config.attributes["connection"] = connection
+        command.downgrade(config, migration.down_revision)
+    tables = set(inspect(engine).get_table_names())
+    assert not tables & {"spool_images", "spool_chunks", "film_outputs", "shared_settings", "node_printers"}
+    assert "pools" in tables and current_revision(engine) == "0007"   # 0007 stays
+    engine.dispose()
+    upgrade(engine)
+    assert current_revision(engine) == "0008"
+    with engine.connect() as connection:
+        assert connection.scalar(select(func.count()).select_from(SpoolImage)) == 0   # created empty again
 
 
 @pytest.mark.postgres
