@@ -15,6 +15,7 @@ Sections:
   d  latency: submit -> first film session N-CREATE at the SCP, idle printer, warm association
   e  queue scale: 1,000 and 10,000 held jobs; hcq list --json wall time; submissions/s
   f  32 simulated printers at once: aggregate films/min, daemon peak RSS at 1, 8, 32 printers
+  g  idle associations: the daemon's CPU while it holds 1, 8, 32 idle associations; latency then
 
 Results go to bench/results/latest.json (a --quick run: bench/results/quick.json).
 Speed is never asserted: this reports; targets are compared, nothing fails on a miss.
@@ -36,9 +37,9 @@ sys.path.insert(0, str(BENCH))
 from hcbench.common import REPO, machine, make_images, spread, workdir  # noqa: E402
 
 SECTION_NAMES = {"a": "end to end", "b": "transfer floor", "c": "formatter", "d": "latency",
-                 "e": "queue scale", "f": "many printers"}
+                 "e": "queue scale", "f": "many printers", "g": "idle associations"}
 TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.5, "formatter_ms": 150.0, "latency_ms": 100.0,
-           "list_10k_ms": 100.0}
+           "list_10k_ms": 100.0, "idle_cores_per_association": 0.005}
 
 
 def log(text: str = "") -> None:
@@ -156,6 +157,23 @@ def build_table(results: dict) -> list[dict]:
                          "hcserver": round(a / 1024, 1), "reference": round(b / 1024, 1),
                          "reference_name": f"{lo} printer", "ratio": a / b, "target": "(info)",
                          "met": None, "unit": "MiB"})
+    idle = s.get("g")
+    if idle and idle.get("runs"):
+        target = TARGETS["idle_cores_per_association"]
+        for r in idle["runs"]:
+            v = r["cores_per_association"]
+            rows.append({"metric": f"g. idle, {r['printers']} association(s) held (millicores per association)",
+                         "hcserver": round(v * 1e3, 2), "reference": target * 1e3, "reference_name": "target",
+                         "ratio": v / target, "target": f"<= {target * 1e3:g}", "met": v <= target,
+                         "unit": "millicores"})
+        last = idle["runs"][-1]
+        lat = last.get("submit_to_film_session_s")
+        if lat:
+            v = lat["median"] * 1e3
+            rows.append({"metric": f"g. submit -> film session N-CREATE, {last['printers']} idle held (ms)",
+                         "hcserver": round(v, 1), "reference": TARGETS["latency_ms"],
+                         "reference_name": "target", "ratio": v / TARGETS["latency_ms"],
+                         "target": "<= 100 ms", "met": v <= TARGETS["latency_ms"], "unit": "ms"})
     for row in rows:
         if row.get("ratio") is not None:
             row["ratio"] = round(row["ratio"], 3)
@@ -192,13 +210,16 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a short smoke run (1 repetition, small sizes)")
-    ap.add_argument("--sections", default="abcdef", help="letters of the sections to run, e.g. 'a,b' (default all)")
+    ap.add_argument("--sections", default="abcdefg", help="letters of the sections to run, e.g. 'a,b' (default all)")
     ap.add_argument("--reps", type=int, help="end-to-end repetitions (default 5; --quick 1)")
     ap.add_argument("--films", type=int, default=20, help="films per end-to-end run (default 20)")
     ap.add_argument("--latency-runs", type=int, help="timed submits for latency (default 15; --quick 3)")
     ap.add_argument("--queue-sizes", help="held-job counts, comma separated (default 1000,10000; --quick 100,500)")
     ap.add_argument("--printers", help="printer counts, comma separated (default 1,8,32; --quick 1,32)")
     ap.add_argument("--printer-films", type=int, help="films per printer in section f (default 10; --quick 1)")
+    ap.add_argument("--idle-printers", help="printer counts for section g (default 1,8,32; --quick 1,8)")
+    ap.add_argument("--idle-window", type=float, help="seconds of CPU time measured in section g "
+                    "(default 5; --quick 2)")
     ap.add_argument("--profile", action="store_true", help="also profile with py-spy: the printer worker "
                     "during an end-to-end job, and the daemon answering list at the largest queue size")
     ap.add_argument("--profile-films", type=int, default=60)
@@ -224,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = tuple(int(v) for v in (args.queue_sizes or ("100,500" if quick else "1000,10000")).split(","))
     counts = tuple(int(v) for v in (args.printers or ("1,32" if quick else "1,8,32")).split(","))
     printer_films = args.printer_films or (1 if quick else 10)
+    idle_counts = tuple(int(v) for v in (args.idle_printers or ("1,8" if quick else "1,8,32")).split(","))
+    idle_window = args.idle_window or (2.0 if quick else 5.0)
 
     info = machine()
     results: dict = {"generated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -284,6 +307,13 @@ def main(argv: list[str] | None = None) -> int:
 
             log(f"\n== f. printers at once: {', '.join(map(str, counts))} printers, {printer_films} film(s) each")
             results["sections"]["f"] = many_printers.run(work, images, counts, printer_films, log=log)
+        if "g" in sections:
+            from hcbench import idle_printers
+
+            log(f"\n== g. idle associations: {', '.join(map(str, idle_counts))} printers, "
+                f"{idle_window:g} s of daemon CPU time each")
+            results["sections"]["g"] = idle_printers.run(work, images, idle_counts, idle_window,
+                                                         3 if quick else 7, log=log)
         if args.profile:
             from hcbench import profiling
 
