@@ -16,6 +16,7 @@ Sections:
   e  queue scale: 1,000 and 10,000 held jobs; hcq list --json wall time; submissions/s
   f  32 simulated printers at once: aggregate films/min, daemon peak RSS at 1, 8, 32 printers
   g  idle associations: the daemon's CPU while it holds 1, 8, 32 idle associations; latency then
+  h  big films: 14INX17IN at 320 dpi, 12-bit, one image box (48.7 MB) vs a bare pynetdicom N-SET
 
 Results go to bench/results/latest.json (a --quick run: bench/results/quick.json).
 Speed is never asserted: this reports; targets are compared, nothing fails on a miss.
@@ -37,9 +38,10 @@ sys.path.insert(0, str(BENCH))
 from hcbench.common import REPO, machine, make_images, spread, workdir  # noqa: E402
 
 SECTION_NAMES = {"a": "end to end", "b": "transfer floor", "c": "formatter", "d": "latency",
-                 "e": "queue scale", "f": "many printers", "g": "idle associations"}
+                 "e": "queue scale", "f": "many printers", "g": "idle associations",
+                 "h": "big films"}
 TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.5, "formatter_ms": 150.0, "latency_ms": 100.0,
-           "list_10k_ms": 100.0, "idle_cores_per_association": 0.005}
+           "list_10k_ms": 100.0, "idle_cores_per_association": 0.005, "big_film_memory_films": 3.0}
 
 
 def log(text: str = "") -> None:
@@ -174,6 +176,18 @@ def build_table(results: dict) -> list[dict]:
                          "hcserver": round(v, 1), "reference": TARGETS["latency_ms"],
                          "reference_name": "target", "ratio": v / TARGETS["latency_ms"],
                          "target": "<= 100 ms", "met": v <= TARGETS["latency_ms"], "unit": "ms"})
+    big = s.get("h")
+    if big and big.get("runs"):
+        hc, fl = big["hcserver_per_film_s"]["median"] * 1e3, big["floor_per_film_s"]["median"] * 1e3
+        rows.append({"metric": f"h. big film 14x17 320 dpi 12-bit, {big['films']} films (ms/film)",
+                     "hcserver": round(hc, 1), "reference": round(fl, 1),
+                     "reference_name": "pynetdicom N-SET loop, 1 assoc", "ratio": big["ratio"]["median"],
+                     "target": "(info)", "met": None, "unit": "ms"})
+        v = big["daemon_peak_over_rest_films"]["median"]
+        rows.append({"metric": "h. daemon peak memory over rest, 1 printer (films' worth)",
+                     "hcserver": v, "reference": TARGETS["big_film_memory_films"], "reference_name": "aim",
+                     "ratio": v / TARGETS["big_film_memory_films"], "target": "<= 3 films",
+                     "met": v <= TARGETS["big_film_memory_films"], "unit": "films"})
     for row in rows:
         if row.get("ratio") is not None:
             row["ratio"] = round(row["ratio"], 3)
@@ -210,7 +224,7 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a short smoke run (1 repetition, small sizes)")
-    ap.add_argument("--sections", default="abcdefg", help="letters of the sections to run, e.g. 'a,b' (default all)")
+    ap.add_argument("--sections", default="abcdefgh", help="letters of the sections to run, e.g. 'a,b' (default all)")
     ap.add_argument("--reps", type=int, help="end-to-end repetitions (default 5; --quick 1)")
     ap.add_argument("--films", type=int, default=20, help="films per end-to-end run (default 20)")
     ap.add_argument("--latency-runs", type=int, help="timed submits for latency (default 15; --quick 3)")
@@ -220,6 +234,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--idle-printers", help="printer counts for section g (default 1,8,32; --quick 1,8)")
     ap.add_argument("--idle-window", type=float, help="seconds of CPU time measured in section g "
                     "(default 5; --quick 2)")
+    ap.add_argument("--big-films", type=int, help="films per job in section h (default 10; --quick 3)")
+    ap.add_argument("--big-reps", type=int, help="repetitions of section h (default 3; --quick 1)")
     ap.add_argument("--profile", action="store_true", help="also profile with py-spy: the printer worker "
                     "during an end-to-end job, and the daemon answering list at the largest queue size")
     ap.add_argument("--profile-films", type=int, default=60)
@@ -314,6 +330,14 @@ def main(argv: list[str] | None = None) -> int:
                 f"{idle_window:g} s of daemon CPU time each")
             results["sections"]["g"] = idle_printers.run(work, images, idle_counts, idle_window,
                                                          3 if quick else 7, log=log)
+        if "h" in sections:
+            from hcbench import bigfilm
+
+            big_films = args.big_films or (3 if quick else 10)
+            big_reps = args.big_reps or (1 if quick else 3)
+            log(f"\n== h. big films: {big_films} films of 14INX17IN at 320 dpi, 12-bit, one image box "
+                f"(48.7 MB), {big_reps} repetition(s), hcserver and the floor back to back")
+            results["sections"]["h"] = bigfilm.run(work, big_films, big_reps, log=log)
         if args.profile:
             from hcbench import profiling
 
