@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 
 import pytest
+from pydicom.dataset import Dataset
 
 from hcserver.drivers.dicom.association import (
     GRAYSCALE_META,
@@ -21,7 +22,7 @@ from hcserver.drivers.dicom.association import (
     SOP_CLASSES,
     PrintAssociation,
 )
-from hcserver.drivers.dicom.reactor import BACKSTOP_S, QuietDUL, ReactorPause
+from hcserver.drivers.dicom.reactor import BACKSTOP_S, SEND_AHEAD, QuietDUL, ReactorPause
 from tests.support.daemon import wait_for
 from tests.support.scu import SERVER, printer
 
@@ -40,7 +41,7 @@ def rounds(link: PrintAssociation) -> tuple[int, int]:
 def n_get_printer(link: PrintAssociation) -> str:
     (status, attrs), _ = link.send(
         "N-GET", "printer", GRAYSCALE_META,
-        lambda a, m, i: a.send_n_get([0x21100010], SOP_CLASSES["printer"], PRINTER_INSTANCE,
+        lambda a, m, i: a.send_n_get([0x21100010, 0x21100020], SOP_CLASSES["printer"], PRINTER_INSTANCE,
                                      msg_id=i, meta_uid=m))
     assert status.Status == 0x0000
     return str(attrs.PrinterStatus)
@@ -96,3 +97,30 @@ def test_ending_an_idle_association_ourselves_stops_both_threads(sim, end):
     wait_for(lambda: not assoc.is_alive() and not assoc.dul.is_alive(), 5, "both threads to end")
     assert assoc.dul.__dict__.get("_wake_pair") is None
     wait_for(lambda: sim.open_associations == 0, 5, "the printer to see it end")
+
+
+def test_a_big_request_is_queued_a_few_pdus_ahead_of_the_network_thread(sim):
+    """pynetdicom queues every P-DATA PDU of a message at once (a 48 MB image box: a second
+    copy of it in the queue); the sending thread is held a few PDUs ahead instead."""
+    link = PrintAssociation.open(printer(sim.port), SERVER)
+    queue = link._assoc.dul.to_provider_queue
+    put, queued = queue.put, []
+
+    def put_and_count(item, block=True, timeout=None):
+        put(item, block, timeout)
+        queued.append(len(queue.queue))
+
+    queue.put = put_and_count
+    ds = Dataset()
+    ds.add_new(0x21100030, "OB", bytes(8_000_000))      # 8 MB: 62 PDUs of the printer's 128 KiB
+    try:
+        (status, _), _ = link.send(
+            "N-SET", "printer", GRAYSCALE_META,
+            lambda a, m, i: a.send_n_set(ds, SOP_CLASSES["printer"], PRINTER_INSTANCE,
+                                         msg_id=i, meta_uid=m))
+        assert status is not None and "Status" in status     # answered (the printer refuses it)
+        assert n_get_printer(link) == "NORMAL"               # and the association goes on
+    finally:
+        link.release()
+    assert len(queued) > 3 * SEND_AHEAD
+    assert max(queued) <= SEND_AHEAD + 1

@@ -71,9 +71,13 @@ from typing import Any, cast
 from pynetdicom import evt
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
+from pynetdicom.pdu_primitives import P_DATA
 
 #: the longest either thread of an idle association sleeps without being woken
 BACKSTOP_S = 0.5
+#: P-DATA primitives a sending thread may queue ahead of the network thread (2 MiB at the
+#: default 128 KiB PDU)
+SEND_AHEAD = 16
 #: pynetdicom's own delay between the network thread's looks, kept where it does not block
 _POLL_S = 0.001
 
@@ -268,6 +272,30 @@ def _wake_after_put(q: queue.Queue[Any], wake: Callable[[], None]) -> None:
     q.put = put_and_wake  # type: ignore[method-assign]
 
 
+def _send_ahead_bounded(dul: QuietDUL) -> None:
+    """Wake the network thread for every primitive put on its send queue; and hold a thread
+    that puts P-DATA there while the queue holds more than :data:`SEND_AHEAD` of them.
+
+    pynetdicom encodes a whole DIMSE message into P-DATA primitives at once and queues them
+    all: a 48 MB image box N-SET was a second copy of its bytes, queued, while the network
+    thread sent it. Held back, the sending thread keeps a few PDUs ahead of the network
+    thread, which sends just as fast. It is let go when the network thread ends (its queue
+    is never read again), and looks again every :data:`BACKSTOP_S` whatever happens.
+    """
+    q = dul.to_provider_queue
+    put = q.put
+
+    def put_and_wake(item: Any, block: bool = True, timeout: float | None = None) -> None:
+        put(item, block, timeout)
+        dul.wake()
+        if isinstance(item, P_DATA) and threading.current_thread() is not dul:
+            with q.not_full:
+                while len(q.queue) > SEND_AHEAD and not dul._kill_thread and dul.is_alive():
+                    q.not_full.wait(BACKSTOP_S)
+
+    q.put = put_and_wake  # type: ignore[method-assign]
+
+
 class QuietDUL(DULServiceProvider):
     """pynetdicom 3.0's network thread, blocking in ``select()`` while there is nothing
     to do (module docstring, "Idle associations").
@@ -390,7 +418,7 @@ def use_reactor_pause(event: evt.Event) -> None:
         assoc.dul.__class__ = QuietDUL
         dul = cast(QuietDUL, assoc.dul)
         dul.setup_wake()
-        _wake_after_put(dul.to_provider_queue, dul.wake)
+        _send_ahead_bounded(dul)
         _wake_after_put(dul.event_queue, dul.wake)
         _wake_after_put(dul.to_user_queue, lambda: _wake_reactor(assoc))
     _wake_after_put(assoc.dimse.msg_queue, lambda: _wake_reactor(assoc))
