@@ -190,7 +190,7 @@ def _pixel_bytes(px: Pixels) -> memoryview:
     data = np.ascontiguousarray(px.array)
     if data.dtype.byteorder == ">":
         data = data.astype("<u2")
-    return memoryview(data).cast("B")
+    return data.data.cast("B")
 
 
 def _reference(class_uid: str, text: str) -> tuple[Attribute, ...]:
