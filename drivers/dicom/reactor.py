@@ -55,7 +55,10 @@ Both loops are made to wait for their work instead (:class:`QuietDUL` and
 
 Both also wake every :data:`BACKSTOP_S` whatever happens, so that nothing
 pynetdicom changes without telling (a flag set in a code path not covered
-here) can leave them asleep for longer than that.
+here) can leave them asleep for longer than that. A thread sending a big
+message is kept :data:`SEND_AHEAD` PDUs ahead of the network thread instead
+of queueing all of them at once. The issue text for pynetdicom:
+docs/upstream-pynetdicom-idle-polling.md.
 """
 from __future__ import annotations
 
