@@ -48,8 +48,9 @@ Both loops are made to wait for their work instead (:class:`QuietDUL` and
   closed) or the order to stop writes a byte to the pair. Once it has
   blocked, it goes round its loop without pynetdicom's 1 ms sleep;
 * the reactor waits on an event set whenever the network thread hands the
-  association something (a DIMSE message, an A-RELEASE or A-ABORT
-  primitive), when it is killed or its network thread stops, with the
+  association something for it (a DIMSE request, an A-RELEASE or A-ABORT
+  primitive; not a response, which the waiting request takes), when it is
+  killed or its network thread stops, with the
   network timeout (``network_timeout``) as its timeout. While it waits it
   touches no queue, so it counts as paused: a request finds it paused at once.
 
@@ -299,6 +300,23 @@ def _send_ahead_bounded(dul: QuietDUL) -> None:
     q.put = put_and_wake  # type: ignore[method-assign]
 
 
+def _wake_for_requests(assoc: Any) -> None:
+    """Wake the reactor for what it takes off the DIMSE message queue: a request from the
+    peer, or the ``(None, None)`` put there when the association ends. A response is taken
+    by the request waiting for it (:func:`leave_responses_to_the_request`), never by the
+    reactor: waking it for every response would cost a thread switch per exchange."""
+    q = assoc.dimse.msg_queue
+    put = q.put
+
+    def put_and_wake(item: Any, block: bool = True, timeout: float | None = None) -> None:
+        put(item, block, timeout)
+        msg = item[1] if isinstance(item, tuple) and len(item) == 2 else None
+        if getattr(msg, "MessageIDBeingRespondedTo", None) is None:
+            _wake_reactor(assoc)
+
+    q.put = put_and_wake  # type: ignore[method-assign]
+
+
 class QuietDUL(DULServiceProvider):
     """pynetdicom 3.0's network thread, blocking in ``select()`` while there is nothing
     to do (module docstring, "Idle associations").
@@ -424,4 +442,4 @@ def use_reactor_pause(event: evt.Event) -> None:
         _send_ahead_bounded(dul)
         _wake_after_put(dul.event_queue, dul.wake)
         _wake_after_put(dul.to_user_queue, lambda: _wake_reactor(assoc))
-    _wake_after_put(assoc.dimse.msg_queue, lambda: _wake_reactor(assoc))
+    _wake_for_requests(assoc)
