@@ -314,7 +314,7 @@ def _wake_for_requests(assoc: Any) -> None:
         if getattr(msg, "MessageIDBeingRespondedTo", None) is None:
             _wake_reactor(assoc)
 
-    q.put = put_and_wake  # type: ignore[method-assign]
+    q.put = put_and_wake
 
 
 class QuietDUL(DULServiceProvider):
