@@ -19,6 +19,8 @@ Sections:
      route latency from a modality's N-ACTION to its response, printer busy and jammed
   h  spools: submit rate and release -> first film, file spool vs spool = "database" (PostgreSQL),
      1 MB and 50 MB images (needs PostgreSQL and root, as the PostgreSQL tests)
+  i  idle associations: the daemon's CPU while it holds 1, 8, 32 idle associations; latency then
+  j  big films: 14INX17IN at 320 dpi, 12-bit, one image box (48.7 MB) vs a bare pynetdicom N-SET
 
 Results go to bench/results/latest.json (a --quick run: bench/results/quick.json).
 Speed is never asserted: this reports; targets are compared, nothing fails on a miss.
@@ -41,9 +43,10 @@ from hcbench.common import REPO, machine, make_images, spread, workdir  # noqa: 
 
 SECTION_NAMES = {"a": "end to end", "b": "transfer floor", "c": "formatter", "d": "latency",
                  "e": "queue scale", "f": "many printers", "g": "front door",
-                 "h": "spools"}
+                 "h": "spools", "i": "idle associations", "j": "big films"}
 TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.5, "formatter_ms": 150.0, "latency_ms": 100.0,
-           "list_10k_ms": 100.0, "ingest_ratio": 0.8, "n_action_p95_ms": 50.0}
+           "list_10k_ms": 100.0, "ingest_ratio": 0.8, "n_action_p95_ms": 50.0,
+           "idle_cores_per_association": 0.005, "big_film_memory_films": 3.0}
 
 
 def log(text: str = "") -> None:
@@ -198,6 +201,35 @@ def build_table(results: dict) -> list[dict]:
                          "hcserver": round(a * 1e3, 1), "reference": round(b * 1e3, 1),
                          "reference_name": "file spool", "ratio": a / b, "target": "(info)", "met": None,
                          "unit": "ms"})
+    idle = s.get("i")
+    if idle and idle.get("runs"):
+        target = TARGETS["idle_cores_per_association"]
+        for r in idle["runs"]:
+            v = r["cores_per_association"]
+            rows.append({"metric": f"i. idle, {r['printers']} association(s) held (millicores per association)",
+                         "hcserver": round(v * 1e3, 2), "reference": target * 1e3, "reference_name": "target",
+                         "ratio": v / target, "target": f"<= {target * 1e3:g}", "met": v <= target,
+                         "unit": "millicores"})
+        last = idle["runs"][-1]
+        lat = last.get("submit_to_film_session_s")
+        if lat:
+            v = lat["median"] * 1e3
+            rows.append({"metric": f"i. submit -> film session N-CREATE, {last['printers']} idle held (ms)",
+                         "hcserver": round(v, 1), "reference": TARGETS["latency_ms"],
+                         "reference_name": "target", "ratio": v / TARGETS["latency_ms"],
+                         "target": "<= 100 ms", "met": v <= TARGETS["latency_ms"], "unit": "ms"})
+    big = s.get("j")
+    if big and big.get("runs"):
+        hc, fl = big["hcserver_per_film_s"]["median"] * 1e3, big["floor_per_film_s"]["median"] * 1e3
+        rows.append({"metric": f"j. big film 14x17 320 dpi 12-bit, {big['films']} films (ms/film)",
+                     "hcserver": round(hc, 1), "reference": round(fl, 1),
+                     "reference_name": "pynetdicom N-SET loop, 1 assoc", "ratio": big["ratio"]["median"],
+                     "target": "(info)", "met": None, "unit": "ms"})
+        v = big["daemon_peak_over_rest_films"]["median"]
+        rows.append({"metric": "j. daemon peak memory over rest, 1 printer (films' worth)",
+                     "hcserver": v, "reference": TARGETS["big_film_memory_films"], "reference_name": "aim",
+                     "ratio": v / TARGETS["big_film_memory_films"], "target": "<= 3 films",
+                     "met": v <= TARGETS["big_film_memory_films"], "unit": "films"})
     for row in rows:
         if row.get("ratio") is not None:
             row["ratio"] = round(row["ratio"], 3)
@@ -234,13 +266,18 @@ def format_table(rows: list[dict], markdown: bool = False) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a short smoke run (1 repetition, small sizes)")
-    ap.add_argument("--sections", default="abcdefgh", help="letters of the sections to run, e.g. 'a,b' (default all)")
+    ap.add_argument("--sections", default="abcdefghij", help="letters of the sections to run, e.g. 'a,b' (default all)")
     ap.add_argument("--reps", type=int, help="end-to-end repetitions (default 5; --quick 1)")
     ap.add_argument("--films", type=int, default=20, help="films per end-to-end run (default 20)")
     ap.add_argument("--latency-runs", type=int, help="timed submits for latency (default 15; --quick 3)")
     ap.add_argument("--queue-sizes", help="held-job counts, comma separated (default 1000,10000; --quick 100,500)")
     ap.add_argument("--printers", help="printer counts, comma separated (default 1,8,32; --quick 1,32)")
     ap.add_argument("--printer-films", type=int, help="films per printer in section f (default 10; --quick 1)")
+    ap.add_argument("--idle-printers", help="printer counts for section g (default 1,8,32; --quick 1,8)")
+    ap.add_argument("--idle-window", type=float, help="seconds of CPU time measured in section g "
+                    "(default 5; --quick 2)")
+    ap.add_argument("--big-films", type=int, help="films per job in section h (default 10; --quick 3)")
+    ap.add_argument("--big-reps", type=int, help="repetitions of section h (default 3; --quick 1)")
     ap.add_argument("--profile", action="store_true", help="also profile with py-spy: the printer worker "
                     "during an end-to-end job, and the daemon answering list at the largest queue size")
     ap.add_argument("--profile-films", type=int, default=60)
@@ -266,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = tuple(int(v) for v in (args.queue_sizes or ("100,500" if quick else "1000,10000")).split(","))
     counts = tuple(int(v) for v in (args.printers or ("1,32" if quick else "1,8,32")).split(","))
     printer_films = args.printer_films or (1 if quick else 10)
+    idle_counts = tuple(int(v) for v in (args.idle_printers or ("1,8" if quick else "1,8,32")).split(","))
+    idle_window = args.idle_window or (2.0 if quick else 5.0)
 
     info = machine()
     results: dict = {"generated": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -336,6 +375,20 @@ def main(argv: list[str] | None = None) -> int:
 
             log("\n== h. spools: file vs database (PostgreSQL), 1 MB and 50 MB images")
             results["sections"]["h"] = spools.run(work, quick, log=log)
+            from hcbench import idle_printers
+
+            log(f"\n== i. idle associations: {', '.join(map(str, idle_counts))} printers, "
+                f"{idle_window:g} s of daemon CPU time each")
+            results["sections"]["i"] = idle_printers.run(work, images, idle_counts, idle_window,
+                                                         3 if quick else 7, log=log)
+        if "j" in sections:
+            from hcbench import bigfilm
+
+            big_films = args.big_films or (3 if quick else 10)
+            big_reps = args.big_reps or (1 if quick else 3)
+            log(f"\n== j. big films: {big_films} films of 14INX17IN at 320 dpi, 12-bit, one image box "
+                f"(48.7 MB), {big_reps} repetition(s), hcserver and the floor back to back")
+            results["sections"]["j"] = bigfilm.run(work, big_films, big_reps, log=log)
         if args.profile:
             from hcbench import profiling
 

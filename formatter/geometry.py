@@ -64,7 +64,7 @@ FILM_SIZES: dict[str, tuple[float, float, str]] = {
     "A4": (210, 297, "mm"),
     "A3": (297, 420, "mm"),
 }
-ORIENTATIONS = ("PORTRAIT", "LANDSCAPE")
+from hcserver.formatter.orientation import ORIENTATIONS  # noqa: E402 - re-exported here
 
 #: "14x17", "14INx17in", "24 x 30 cm": two sides and an optional unit on either (inches unless said)
 _SIZE_TEXT = re.compile(r"(\d+(?:[._]\d+)?)(IN|CM)?X(\d+(?:[._]\d+)?)(IN|CM)?")

@@ -8,13 +8,11 @@
 from __future__ import annotations
 
 import builtins
-import copy
 import errno
 import io
 import itertools
 import json
 import os
-import random
 import select
 import socket
 import stat
@@ -148,6 +146,8 @@ class Client:
             except OSError as exc:
                 sock.close()
                 if exc.errno == errno.EAGAIN and time.monotonic() + pause < deadline:
+                    import random  # here: a client that connects at once never needs it
+
                     time.sleep(pause * random.uniform(0.5, 1.5))
                     pause = min(pause * 2, 0.5)
                     continue
@@ -276,6 +276,8 @@ class Client:
 
     def _with_uploads(self, spec: dict, base: Path) -> dict:
         """Copy of ``spec`` with every image path replaced by its uploaded reference."""
+        import copy
+
         spec = copy.deepcopy(spec)
         uploaded: dict[str, str] = {}
 

@@ -33,16 +33,17 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --------------------------------------------------------------------------- images
-def make_ct_image(path: Path, seed: int, size: int = 512) -> Path:
-    """A synthetic 12-bit CT slice (size x size, HU via Rescale, window 40/400).
+def make_ct_image(path: Path, seed: int, size: int = 512, rows: int | None = None) -> Path:
+    """A synthetic 12-bit CT slice (size x size, or rows x size; HU via Rescale, window 40/400).
 
     A body ellipse with organs, bones and noise: a realistic amount of work for a
     window/level, and deterministic (``seed``).
     """
     rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
-    cx, cy = size / 2, size / 2
-    hu = np.full((size, size), -1000.0, dtype=np.float32)
+    height = rows or size
+    y, x = np.mgrid[0:height, 0:size].astype(np.float32)
+    cx, cy = size / 2, height / 2
+    hu = np.full((height, size), -1000.0, dtype=np.float32)
     body = ((x - cx) / (0.42 * size)) ** 2 + ((y - cy) / (0.32 * size)) ** 2 <= 1
     hu[body] = 40.0
     for _ in range(6):
@@ -63,7 +64,7 @@ def make_ct_image(path: Path, seed: int, size: int = 512) -> Path:
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
     ds.SeriesNumber, ds.InstanceNumber = 1, seed + 1
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-    ds.Rows = ds.Columns = size
+    ds.Rows, ds.Columns = height, size
     ds.PixelSpacing = [0.7, 0.7]
     ds.SliceThickness = 2.5
     ds.ImagePositionPatient = [0, 0, float(seed)]

@@ -24,7 +24,8 @@ thread). As a separate process hosting many::
 
 prints ``{"ports": [...], "pid": N}`` and then answers one JSON line per
 command read from stdin: ``stats`` (films and first/last N-ACTION time per
-port, the process's CPU seconds) or ``quit``.
+port, the last film session N-CREATE's time, the associations ended, the N-SET
+bytes received, the process's CPU seconds) or ``quit``.
 """
 from __future__ import annotations
 
@@ -345,7 +346,9 @@ class MinimalPrintSCP:
             return {"port": self.port, "films": len(self.actions), "sets": self.sets,
                     "first_action": self.actions[0] if self.actions else None,
                     "last_action": self.actions[-1] if self.actions else None,
-                    "sessions": len(self.session_creates), "associations": self.associations}
+                    "sessions": len(self.session_creates), "associations": self.associations,
+                    "last_session": self.session_creates[-1] if self.session_creates else None,
+                    "pixel_bytes": self.pixel_bytes}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,15 +3,13 @@ from __future__ import annotations
 
 import functools
 import json
-import shutil
 import sys
 from pathlib import Path
 
 import click
 
-from hcserver.cli import tables
 from hcserver.client import Client, ClientError, default_socket, open_regular, read_spec_file
-from hcserver.formatter.geometry import ORIENTATIONS
+from hcserver.formatter.orientation import ORIENTATIONS
 from hcserver.states import PRIORITIES, JobState
 
 #: Options several commands share, with one help text each.
@@ -96,17 +94,27 @@ def read_token(path: str) -> str:
     return token
 
 
+def _tables():
+    """:mod:`hcserver.cli.tables`, imported when a table is shown: ``hcq list --json`` and the
+    other commands that print no table start without it."""
+    from hcserver.cli import tables
+
+    return tables
+
+
 def emit_json(data) -> None:
     click.echo(json.dumps(data, indent=2))
 
 
 def width(wide: bool) -> int | None:
     """The terminal's columns (``$COLUMNS`` if set, 80 when not a terminal); None with ``--wide``."""
+    import shutil
+
     return None if wide else shutil.get_terminal_size((80, 24)).columns
 
 
 def show_table(table, wide: bool) -> None:
-    tables.console(wide).print(table)
+    _tables().console(wide).print(table)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -178,7 +186,7 @@ def warn_if_waiting(client: Client, job: int) -> None:
     """Say so on stderr when the job's printer will not print it now (stopped, disabled)."""
     name = client.show(job)["printer"]
     printer = next((p for p in client.printers() if p["name"] == name), None)
-    state = tables.printer_state(printer) if printer else None
+    state = _tables().printer_state(printer) if printer else None
     if state in ("stopped", "disabled"):
         why = f" ({printer['reason']})" if printer and printer.get("reason") else ""
         click.echo(f"hcq: warning: printer {name} is {state}{why}: job {job} waits until it is enabled "
@@ -221,7 +229,7 @@ def list_(client, all_, printer, as_json, wide):
     jobs = client.list(all=all_, printer=printer)
     if jobs:
         printers, pools = client.printers_and_pools()
-        show_table(tables.jobs_table(jobs, printers, width(wide), pools), wide)
+        show_table(_tables().jobs_table(jobs, printers, width(wide), pools), wide)
     else:
         click.echo("no jobs")
 
@@ -377,12 +385,12 @@ def printers(client, as_json, wide):
     if as_json:
         emit_json(data)
         return
-    show_table(tables.printers_table(data, width(wide)), wide)
+    show_table(_tables().printers_table(data, width(wide)), wide)
     for p in data:
         for item in p.get("configuration") or []:
             click.echo(f"{p['name']}: printer configuration: {_configuration_text(item)}")
     if pools_data:
-        show_table(tables.pools_table(pools_data, width(wide)), wide)
+        show_table(_tables().pools_table(pools_data, width(wide)), wide)
 
 
 @cli.command()
@@ -402,7 +410,7 @@ def pools(client, as_json, wide):
     if as_json:
         emit_json(data)
     elif data:
-        show_table(tables.pools_table(data, width(wide)), wide)
+        show_table(_tables().pools_table(data, width(wide)), wide)
     else:
         click.echo("no pools")
 
@@ -421,8 +429,8 @@ def _watch_view(client: Client, wide: bool):
     from rich.console import Group
 
     printers, pools = client.printers_and_pools()
-    return Group(tables.printers_table(printers, width(wide)),
-                 tables.watch_jobs_table(client.list(), printers, width(wide), pools))
+    return Group(_tables().printers_table(printers, width(wide)),
+                 _tables().watch_jobs_table(client.list(), printers, width(wide), pools))
 
 
 @cli.command()
@@ -446,12 +454,12 @@ def watch(client, plain, updates, wide):
     try:
         if plain:
             while True:
-                tables.console(wide).print(_watch_view(client, wide))
+                _tables().console(wide).print(_watch_view(client, wide))
                 seen += 1
                 if updates and seen >= updates:
                     return
                 next(stream)
-        with Live(_watch_view(client, wide), console=tables.console(wide), auto_refresh=False) as live:
+        with Live(_watch_view(client, wide), console=_tables().console(wide), auto_refresh=False) as live:
             while not updates or seen < updates:
                 next(stream)
                 live.update(_watch_view(client, wide), refresh=True)
@@ -563,7 +571,7 @@ def probe(client, printer, as_json, as_toml):
     elif as_toml:
         click.echo(probe_view.toml_block(result))
     else:
-        tables.console().print(probe_view.table(result))
+        _tables().console().print(probe_view.table(result))
         for line in probe_view.meanings(result) + result["notes"]:
             click.echo(f"  {line}")
     if result["stopped"]:

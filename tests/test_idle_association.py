@@ -1,0 +1,126 @@
+"""An association held open between jobs waits for its work instead of polling
+(drivers/dicom/reactor.py, "Idle associations").
+
+pynetdicom's two threads per association (the network thread and the association's
+reactor) look for work every millisecond: a thousand wake-ups a second each, for every
+printer whose association is held open. These tests count the rounds the two loops go
+(a behavioural figure, not a speed: an idle association wakes a few times a second, for
+its backstop, whatever the machine), and check that what the loops used to catch by
+polling still ends an idle association: the network timeout, an A-ABORT or a closed
+connection from the printer, and a release or abort of ours.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydicom.dataset import Dataset
+
+from hcserver.drivers.dicom.association import (
+    GRAYSCALE_META,
+    PRINTER_INSTANCE,
+    SOP_CLASSES,
+    PrintAssociation,
+)
+from hcserver.drivers.dicom.reactor import BACKSTOP_S, SEND_AHEAD, QuietDUL, ReactorPause
+from tests.support.daemon import wait_for
+from tests.support.scu import SERVER, printer
+
+pytestmark = pytest.mark.dicom
+
+WINDOW_S = 1.0
+#: rounds allowed in WINDOW_S: the backstop's and a margin; polling would be about 1000
+MAX_ROUNDS = 50
+
+
+def rounds(link: PrintAssociation) -> tuple[int, int]:
+    assoc = link._assoc
+    return assoc.wakeups, assoc.dul.wakeups
+
+
+def n_get_printer(link: PrintAssociation) -> str:
+    (status, attrs), _ = link.send(
+        "N-GET", "printer", GRAYSCALE_META,
+        lambda a, m, i: a.send_n_get([0x21100010, 0x21100020], SOP_CLASSES["printer"], PRINTER_INSTANCE,
+                                     msg_id=i, meta_uid=m))
+    assert status.Status == 0x0000
+    return str(attrs.PrinterStatus)
+
+
+def test_an_idle_association_wakes_a_few_times_a_second_and_answers_at_once(sim):
+    link = PrintAssociation.open(printer(sim.port), SERVER)
+    try:
+        assert type(link._assoc) is ReactorPause and type(link._assoc.dul) is QuietDUL
+        assert n_get_printer(link) == "NORMAL"
+        before = rounds(link)
+        time.sleep(WINDOW_S)         # the window in which the loops are counted
+        reactor, network = (after - first for after, first in zip(rounds(link), before))
+        assert reactor < MAX_ROUNDS and network < MAX_ROUNDS, (reactor, network)
+        assert reactor >= 1 and network >= 1      # they do go round, for the backstop
+        # Work after the idle window is served as before: the request finds the reactor paused.
+        assert [n_get_printer(link) for _ in range(3)] == ["NORMAL"] * 3
+    finally:
+        link.release()
+    assert wait_for(lambda: sim.open_associations == 0, 5, "the release")
+
+
+def test_the_network_timeout_ends_an_idle_association(sim):
+    # pynetdicom's reactor checks the idle timer as it polls; ours wakes for it.
+    link = PrintAssociation.open(printer(sim.port, network_timeout_s=0.5), SERVER)
+    assoc = link._assoc
+    wait_for(lambda: not assoc.is_established, 0.5 + BACKSTOP_S + 3, "the network timeout")
+    assert assoc.is_released          # network_timeout_response is A-RELEASE
+    wait_for(lambda: not assoc.is_alive() and not assoc.dul.is_alive(), 5, "both threads to end")
+    assert assoc.dul.__dict__.get("_wake_pair") is None      # its wake-up sockets are closed
+
+
+@pytest.mark.parametrize("close", [False, True], ids=["A-ABORT", "closed"])
+def test_the_printer_ending_an_idle_association_is_seen_at_once(sim, close):
+    link = PrintAssociation.open(printer(sim.port), SERVER)
+    assoc = link._assoc
+    time.sleep(0.2)                  # both loops asleep
+    assert sim.drop_associations(close=close) == 1
+    # Well before the backstop would have woken the reactor twice.
+    wait_for(lambda: not assoc.is_established and not assoc.is_alive(), 2 * BACKSTOP_S,
+             "the association to end")
+    assert assoc.is_aborted
+    wait_for(lambda: not assoc.dul.is_alive(), 5, "the network thread to end")
+    link.abort()                     # as the driver does with a dead association: nothing to send
+
+
+@pytest.mark.parametrize("end", ["release", "abort"])
+def test_ending_an_idle_association_ourselves_stops_both_threads(sim, end):
+    link = PrintAssociation.open(printer(sim.port), SERVER)
+    assoc = link._assoc
+    time.sleep(0.2)
+    getattr(link, end)()
+    wait_for(lambda: not assoc.is_alive() and not assoc.dul.is_alive(), 5, "both threads to end")
+    assert assoc.dul.__dict__.get("_wake_pair") is None
+    wait_for(lambda: sim.open_associations == 0, 5, "the printer to see it end")
+
+
+def test_a_big_request_is_queued_a_few_pdus_ahead_of_the_network_thread(sim):
+    """pynetdicom queues every P-DATA PDU of a message at once (a 48 MB image box: a second
+    copy of it in the queue); the sending thread is held a few PDUs ahead instead."""
+    link = PrintAssociation.open(printer(sim.port), SERVER)
+    queue = link._assoc.dul.to_provider_queue
+    put, queued = queue.put, []
+
+    def put_and_count(item, block=True, timeout=None):
+        put(item, block, timeout)
+        queued.append(len(queue.queue))
+
+    queue.put = put_and_count
+    ds = Dataset()
+    ds.add_new(0x21100030, "OB", bytes(8_000_000))      # 8 MB: 62 PDUs of the printer's 128 KiB
+    try:
+        (status, _), _ = link.send(
+            "N-SET", "printer", GRAYSCALE_META,
+            lambda a, m, i: a.send_n_set(ds, SOP_CLASSES["printer"], PRINTER_INSTANCE,
+                                         msg_id=i, meta_uid=m))
+        assert status is not None and "Status" in status     # answered (the printer refuses it)
+        assert n_get_printer(link) == "NORMAL"               # and the association goes on
+    finally:
+        link.release()
+    assert len(queued) > 3 * SEND_AHEAD
+    assert max(queued) <= SEND_AHEAD + 1
