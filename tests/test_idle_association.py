@@ -7,14 +7,18 @@ printer whose association is held open. These tests count the rounds the two loo
 (a behavioural figure, not a speed: an idle association wakes a few times a second, for
 its backstop, whatever the machine), and check that what the loops used to catch by
 polling still ends an idle association: the network timeout, an A-ABORT or a closed
-connection from the printer, and a release or abort of ours.
+connection from the printer, and a release or abort of ours. The associations the DICOM
+front door accepts wait for their work the same way.
 """
 from __future__ import annotations
 
 import time
 
+import numpy as np
+import pydicom
 import pytest
 from pydicom.dataset import Dataset
+from pynetdicom import AE
 
 from hcserver.drivers.dicom.association import (
     GRAYSCALE_META,
@@ -24,6 +28,7 @@ from hcserver.drivers.dicom.association import (
 )
 from hcserver.drivers.dicom.reactor import BACKSTOP_S, SEND_AHEAD, QuietDUL, ReactorPause
 from tests.support.daemon import wait_for
+from tests.support.images import write_image
 from tests.support.scu import SERVER, printer
 
 pytestmark = pytest.mark.dicom
@@ -124,3 +129,29 @@ def test_a_big_request_is_queued_a_few_pdus_ahead_of_the_network_thread(sim):
         link.release()
     assert len(queued) > 3 * SEND_AHEAD
     assert max(queued) <= SEND_AHEAD + 1
+
+
+def test_an_association_the_front_door_accepts_waits_for_its_work_too(front_door, tmp_path):
+    """A modality's association held open to the front door, between its images."""
+    door = front_door()
+    images = [pydicom.dcmread(write_image(tmp_path / f"img{n}.dcm", np.full((16, 16), n, np.uint8),
+                                          StudyInstanceUID="1.2.3.9", InstanceNumber=n + 1))
+              for n in range(2)]
+    ae = AE(ae_title="MODALITY")
+    ae.add_requested_context(images[0].SOPClassUID, images[0].file_meta.TransferSyntaxUID)
+    modality = ae.associate("127.0.0.1", door.port, ae_title="AUTOFILM")
+    assert modality.is_established
+    try:
+        assert int(modality.send_c_store(images[0]).Status) == 0x0000
+        (accepted,) = list(door.door._associations)
+        assert type(accepted) is ReactorPause and type(accepted.dul) is QuietDUL
+        before = accepted.wakeups, accepted.dul.wakeups
+        time.sleep(WINDOW_S)         # the window in which the loops are counted
+        reactor, network = (after - first for after, first in zip((accepted.wakeups, accepted.dul.wakeups), before))
+        assert reactor < MAX_ROUNDS and network < MAX_ROUNDS, (reactor, network)
+        # The next image after the idle window is served as before.
+        assert int(modality.send_c_store(images[1]).Status) == 0x0000
+    finally:
+        modality.release()
+    wait_for(lambda: not accepted.is_alive() and not accepted.dul.is_alive(), 5, "both threads to end")
+    assert wait_for(door.jobs, 10, "the batch to be queued")

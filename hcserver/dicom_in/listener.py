@@ -23,6 +23,10 @@ Notes on pynetdicom (3.0):
   route takes the placeholder for "none" (the association's film session, or its last film box).
   It must run before pynetdicom's own logging handler, which raises on such a request and so
   would stop the handlers after it: it is put first in the association's list.
+* pynetdicom's two threads per association poll every millisecond, which costs an idle
+  association CPU and every image (or request) a few milliseconds of waits: the
+  ``EVT_CONN_OPEN`` handler makes each accepted association wait for its work instead, as the
+  associations the Print SCU requests do (hcserver.drivers.dicom.reactor).
 """
 from __future__ import annotations
 
@@ -61,6 +65,7 @@ from hcserver.dicom_in.sop import (
     is_failure,
 )
 from hcserver.dicom_in.store_route import StoreAssociation, recover
+from hcserver.drivers.dicom.reactor import use_reactor_pause
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +145,7 @@ class FrontDoor:
 
     # ---- associations ----------------------------------------------------------------
     def _on_open(self, event: Any) -> None:
+        use_reactor_pause(event)
         handlers = event.assoc._handlers.setdefault(evt.EVT_DIMSE_RECV, [])
         handlers.insert(0, (_fill_instance, None))
         try:
