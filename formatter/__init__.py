@@ -26,10 +26,12 @@ Public API
     format one film; ``images`` maps frame ``image`` keys to files.
 ``compose(sheet) -> ndarray``
     the film as one image, from the very box pixels (preview).
-``inspect_image(path, max_pixels=MAX_IMAGE_PIXELS) -> ImageInfo``
-    submit-time check that a file is a printable image (else UnprintableImage; ImageTooLarge
-    when its declared rows x columns x frames x samples per pixel exceed ``max_pixels``,
-    found before anything is decoded).
+``inspect_image(path, max_pixels=MAX_IMAGE_PIXELS, decode=True, data=None) -> ImageInfo``
+    submit-time check that a file (or its bytes, ``data``) is a printable image (else
+    UnprintableImage; ImageTooLarge when its declared rows x columns x frames x samples per
+    pixel exceed ``max_pixels``, found before anything is decoded).
+``read_dataset(path, max_pixels, data=None) -> Dataset`` and ``inspect_dataset(ds, path, decode)``
+    the two halves of ``inspect_image``, for a caller that also reads the data set's attributes.
 ``screen(data, name)``
     cheap checks of an upload's bytes before they are stored: UnprintableImage if they are not
     DICOM (no 'DICM' prefix and no data set at their start, or no sequence of data elements).
@@ -173,7 +175,7 @@ _EXPORTS = {
     "check_film_options": "options", "check_frame_options": "options",
     "format_film": "pipeline",
     "ImageInfo": "source", "ImageTooLarge": "source", "MAX_IMAGE_PIXELS": "film", "UnprintableImage": "source",
-    "inspect_image": "source", "screen": "source",
+    "inspect_dataset": "source", "inspect_image": "source", "read_dataset": "source", "screen": "source",
 }
 if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr__)
     from hcserver.formatter.autolayout import auto_layout
@@ -201,7 +203,9 @@ if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr_
         ImageInfo,
         ImageTooLarge,
         UnprintableImage,
+        inspect_dataset,
         inspect_image,
+        read_dataset,
         screen,
     )
 

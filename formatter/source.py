@@ -425,15 +425,32 @@ def _read(file, path: str, max_pixels: int) -> Dataset:
     return pydicom.dcmread(path) if layout.part10 else _without_meta(path)
 
 
-def read_dataset(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS) -> Dataset:
+def _read_bytes(data: bytes, path: str, max_pixels: int) -> Dataset:
+    """:func:`_read` of a file's bytes held in memory (``path`` only names it)."""
+    if len(data) < 8:
+        raise UnprintableImage(path, _NOT_DICOM)
+    layout = _layout(data, path)
+    if layout.deflated:
+        return _read_deflated(data, layout, path, max_pixels)
+    _Walk(_Bytes(data), layout.little, path).dataset(layout.start, None, implicit=True)
+    if not layout.part10:
+        raise UnprintableImage(path, _NOT_DICOM)
+    return pydicom.dcmread(io.BytesIO(data))
+
+
+def read_dataset(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, data: bytes | None = None) -> Dataset:
     """Read a DICOM image dataset, or raise UnprintableImage saying why it is not one.
 
     Nothing is decoded; an image whose declared size exceeds ``max_pixels`` pixel samples
-    (see :data:`MAX_IMAGE_PIXELS`) raises :class:`ImageTooLarge`."""
+    (see :data:`MAX_IMAGE_PIXELS`) raises :class:`ImageTooLarge`. ``data``: the file's bytes,
+    read instead of the file (a DICOM file with its File Meta Information; ``path`` names it)."""
     path = os.fspath(path)
     try:
-        with open(path, "rb") as file:
-            ds = _read(file, path, max_pixels)
+        if data is not None:
+            ds = _read_bytes(data, path, max_pixels)
+        else:
+            with open(path, "rb") as file:
+                ds = _read(file, path, max_pixels)
     except FileNotFoundError:
         raise UnprintableImage(path, "file not found") from None
     except IsADirectoryError:
@@ -572,16 +589,21 @@ def decode_frame(ds: Dataset, path: str, index: int) -> np.ndarray:
     return arr
 
 
-def inspect_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS, decode: bool = True) -> ImageInfo:
+def inspect_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS, decode: bool = True,
+                  data: bytes | None = None) -> ImageInfo:
     """Submit-time check: a readable DICOM image, within ``max_pixels`` pixel samples (see
     :data:`MAX_IMAGE_PIXELS`), whose first frame decodes; ``decode=False`` skips decoding an
     uncompressed image whose Pixel Data holds every byte its header declares (it cannot fail).
+    ``data``: the file's bytes, checked instead of the file (see :func:`read_dataset`).
 
     Raises :class:`UnprintableImage` naming the reason otherwise (:class:`ImageTooLarge` for
     the size, found before anything is decoded).
     """
-    path = os.fspath(path)
-    ds = read_dataset(path, max_pixels)
+    return inspect_dataset(read_dataset(path, max_pixels, data), os.fspath(path), decode)
+
+
+def inspect_dataset(ds: Dataset, path: str, decode: bool = True) -> ImageInfo:
+    """:func:`inspect_image` of a data set :func:`read_dataset` returned."""
     info = check_image(ds, path)
     syntax = ds.file_meta.get("TransferSyntaxUID")
     if not decode and syntax is not None and not UID(str(syntax)).is_compressed and int(ds.BitsAllocated) % 8 == 0:

@@ -11,6 +11,7 @@ import pytest
 from pynetdicom import AE
 from pynetdicom import sop_class as sc
 
+from hcserver.dicom_in.store_route import Journal, read_journal
 from tests.support.daemon import wait_for
 from tests.support.images import bundled, write_image
 
@@ -154,3 +155,20 @@ def test_a_store_route_on_a_node_with_the_database_spool_keeps_its_images_in_the
              (pydicom.dcmread(another_node.path(frame["image"].removeprefix("sha256:")), stop_before_pixels=True)
               for film in door.spec(job["id"])["films"] for frame in film["frames"])]
     assert order == sorted(order) and len(order) == 4
+
+
+def test_a_journal_cut_short_by_a_crash_gives_back_every_whole_image_before_the_cut(tmp_path):
+    """What a crash can leave: the last record half written (it was never acknowledged)."""
+    journal = Journal(tmp_path / "journals", {"owner": "dicom:CT1@AUTOFILM", "route": "AUTOFILM"})
+    images = [bytes([n]) * (1000 + n) for n in range(3)]
+    offsets = [journal.add({"study": "1.2", "series": 1, "instance": n}, data) for n, data in enumerate(images)]
+    assert [journal.read(offset, len(data)) for offset, data in zip(offsets, images)] == images
+    journal.close(remove=False)
+    origin, entries = read_journal(journal.path)
+    assert origin == {"owner": "dicom:CT1@AUTOFILM", "route": "AUTOFILM"}
+    assert entries == [({"study": "1.2", "series": 1, "instance": n}, images[n]) for n in range(3)]
+    whole = journal.path.read_bytes()
+    for cut in (1, 2, 500, 1002 + 1 + 20):     # the newline, bytes of the image, its facts line
+        journal.path.write_bytes(whole[:-cut])
+        _origin, entries = read_journal(journal.path)
+        assert [data for _facts, data in entries] == images[:2], cut

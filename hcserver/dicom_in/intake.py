@@ -1,8 +1,9 @@
 """What the front door's routes share: images into the spool, films into jobs, and what the
 queue knows of printers and jobs.
 
-Durability: an image is written to the spool and fsynced (``Spool.put``) before the request
-that brought it is answered, and a job is committed (``JobQueue.jobs.submit_once``) before the
+Durability: an image is written to the spool and fsynced (``Spool.put``), or, by the store
+route, to its association's journal and fdatasynced (hcserver.dicom_in.store_route), before
+the request that brought it is answered, and a job is committed (``JobQueue.jobs.submit_once``) before the
 print action or the last image is answered; the route answers success only after these return.
 
 A job from a front door belongs to its origin, ``dicom:CALLING@CALLED`` (``owner``): no Unix
@@ -101,6 +102,28 @@ class Intake:
             while len(self._infos) > IMAGE_INFO_CACHE:
                 self._infos.popitem(last=False)
         return info
+
+    def check(self, data: bytes, name: str) -> tuple[Dataset, formatter.ImageInfo]:
+        """A DICOM file's bytes (File Meta Information included) checked as ``put`` checks a
+        file (``decode=False``), without writing them anywhere: its data set (Pixel Data read,
+        nothing decoded) and its header facts; UnprintableImage naming the reason otherwise."""
+        ds = formatter.read_dataset(name, self.config.max_image_pixels, data)
+        return ds, formatter.inspect_dataset(ds, name, decode=False)
+
+    def file(self, data: bytes, info: formatter.ImageInfo) -> str:
+        """Store the bytes of an image :meth:`check` found printable (its ``info``), durably,
+        as ``put`` does; its digest."""
+        try:
+            digest = self.spool.put(data)
+        except SpoolError as exc:
+            log.error("front door: %s", exc)
+            raise Refused(0xA700, "cannot write to the spool") from None
+        with self._lock:
+            self._infos[digest] = info
+            self._infos.move_to_end(digest)
+            while len(self._infos) > IMAGE_INFO_CACHE:
+                self._infos.popitem(last=False)
+        return digest
 
     def room(self, status: int) -> None:
         """Refuse with ``status`` while the spool has less free space than new jobs need."""

@@ -1,10 +1,25 @@
 """The store route: a Storage SCP whose images are laid out and printed.
 
-Every image is written to the spool and fsynced, and named in the association's journal
-(fsynced too), before its C-STORE success goes back; so an image the modality was told is
-stored is never lost, even if the daemon stops before the job is queued: the journals left
-behind are queued at the next start (:func:`recover`), before anything collects images no job
-uses (hcserver.uploads).
+Durability: an image the modality was told is stored is never lost, even if the daemon stops
+(or the machine loses power) before its job is queued. Each C-STORE's data set, once checked
+(a printable image, see ``Intake.check``), is appended to its association's journal, a file in
+the state directory, with one ``fdatasync`` (the bytes and the file's new length), before its
+success goes back; the journal was created, and its directory fsynced, at the batch's first
+image. So every acknowledged image is on disk, whole, in a journal, and a crash can only cut a
+record that was never acknowledged (:func:`read_journal` stops there).
+
+A batch is filed (:meth:`StoreAssociation.flush`): each image from the journal into the spool
+(``Spool.put``: written, fsynced, renamed, its directory fsynced; or committed to the database
+spool), then its jobs committed, and only then the journal removed. A journal left by a stop
+is filed the same way at the next start (:func:`recover`), before anything collects images no
+job uses (hcserver.uploads); filing again what was filed already is harmless (the spool is
+content-addressed; a job queued again within the duplicate window is found, not queued twice).
+
+Why a journal of the bytes, not the spool at once: one ``fdatasync`` of an appended file per
+image, where writing each image to the spool as it arrives took three syncs (the file, its
+directory for the rename, the journal's line). The images are written twice (journal, spool),
+the second time after the association, off the modality's clock; the journal is bounded by
+``max_association_bytes``, and free spool space is checked before each image as before.
 
 When a batch becomes jobs: at the association's end (release or abort), or after the route's
 ``quiet_s`` without an image. A batch's images become one job per study, ordered by Series
@@ -21,7 +36,7 @@ import os
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import pydicom
@@ -40,8 +55,7 @@ from hcserver.statefiles import fsync_directory, private_directory
 
 log = logging.getLogger(__name__)
 
-_HEADER_TAGS = ["StudyInstanceUID", "SeriesNumber", "InstanceNumber", "Modality", "PixelData", "FloatPixelData",
-                "DoubleFloatPixelData"]
+_PIXEL_TAGS = ["PixelData", "FloatPixelData", "DoubleFloatPixelData"]
 
 
 @dataclass(frozen=True)
@@ -63,27 +77,101 @@ def _number(value) -> int:
 
 
 class Journal:
-    """One batch's images on disk (JSON lines, the first naming the batch's origin)."""
+    """One batch's images on disk: a JSON line naming the batch's origin, then per image a
+    JSON line of its facts (``bytes``: its length) followed by the image file's bytes and a
+    newline (see the module docstring)."""
 
     def __init__(self, directory: Path, origin: dict):
         private_directory(directory)
         self.path = directory / f"{uuid.uuid4().hex}.batch"
-        self._file = open(self.path, "x", encoding="utf-8")   # noqa: SIM115 - kept open for the batch
-        self._append(origin)
-        fsync_directory(directory)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._size = 0
+        try:
+            self._append([json.dumps(origin).encode() + b"\n"])
+            fsync_directory(directory)
+        except OSError:
+            self.close(remove=True)
+            raise
 
-    def _append(self, entry: dict) -> None:
-        self._file.write(json.dumps(entry) + "\n")
-        self._file.flush()
-        os.fdatasync(self._file.fileno())
+    def _append(self, chunks: list[bytes]) -> None:
+        """Write ``chunks`` at the end and fdatasync; a failed append is cut off again."""
+        try:
+            for chunk in chunks:
+                with memoryview(chunk) as view:
+                    done = 0
+                    while done < len(view):
+                        done += os.write(self._fd, view[done:])
+            os.fdatasync(self._fd)
+        except OSError:
+            try:
+                os.ftruncate(self._fd, self._size)
+                os.lseek(self._fd, self._size, os.SEEK_SET)
+            except OSError:
+                pass
+            raise
+        self._size += sum(len(chunk) for chunk in chunks)
 
-    def add(self, stored: Stored) -> None:
-        self._append(asdict(stored))
+    def add(self, facts: dict, data: bytes) -> int:
+        """Append an image; the offset of its bytes in the journal."""
+        line = json.dumps({**facts, "bytes": len(data)}).encode() + b"\n"
+        offset = self._size + len(line)
+        self._append([line, data, b"\n"])
+        return offset
+
+    def read(self, offset: int, length: int) -> bytes:
+        return os.pread(self._reader(), length, offset)
+
+    def _reader(self) -> int:
+        fd = self.__dict__.get("_rfd")
+        if fd is None:
+            fd = self._rfd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        return fd
 
     def close(self, remove: bool) -> None:
-        self._file.close()
+        for fd in (self._fd, self.__dict__.pop("_rfd", None)):
+            if fd is not None:
+                os.close(fd)
+        self._fd = -1
         if remove:
             self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Received:
+    """An image acknowledged and journalled, not yet filed into the spool."""
+    facts: dict                  # Stored's fields but the digest
+    offset: int                  # of its bytes in the journal
+    length: int
+    info: formatter.ImageInfo
+
+
+def read_journal(path: Path) -> tuple[dict | None, list[tuple[dict, bytes | None]]]:
+    """A journal's origin and its images: (facts, bytes), or (entry, None) for a line of the
+    journals before the bytes were kept in them (it names a digest in the spool). Reading stops
+    at the first record that is not whole: what a crash cuts short was never acknowledged."""
+    entries: list[tuple[dict, bytes | None]] = []
+    with open(path, "rb") as file:
+        try:
+            origin = json.loads(file.readline())
+        except ValueError:
+            return None, []
+        while True:
+            line = file.readline()
+            if not line.endswith(b"\n"):
+                break
+            try:
+                facts = json.loads(line)
+            except ValueError:
+                break
+            length = facts.pop("bytes", None)
+            if length is None:
+                entries.append((facts, None))
+                continue
+            data = file.read(int(length))
+            if len(data) != int(length) or file.read(1) != b"\n":
+                break
+            entries.append((facts, data))
+    return origin, entries
 
 
 def batch_specs(route: DicomRoute, images: list[Stored], max_films: int) -> list[dict]:
@@ -123,43 +211,41 @@ class StoreAssociation:
         self.max_bytes = max_bytes
         self._schedule = schedule
         self._lock = threading.Lock()
-        self._images: list[Stored] = []
+        self._images: list[Received] = []
         self._journal: Journal | None = None
         self._timer: threading.Timer | None = None
         self.received = 0          # bytes of this association's images
         self.jobs: list[int] = []
 
     def c_store(self, data: bytes) -> int:
-        """One C-STORE's data set as a DICOM file (File Meta Information included): spooled,
-        journalled, then answered."""
+        """One C-STORE's data set as a DICOM file (File Meta Information included): checked,
+        journalled, then answered (see the module docstring)."""
         if self.received + len(data) > self.max_bytes:
             return STORE_OUT_OF_RESOURCES
         try:
-            header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=False, specific_tags=_HEADER_TAGS,
-                                     defer_size=64)
-        except Exception:   # noqa: BLE001 - whatever pydicom makes of a bad stream, the answer is the same
-            return STORE_CANNOT_UNDERSTAND
-        if not any(k in header for k in ("PixelData", "FloatPixelData", "DoubleFloatPixelData")):
-            return STORE_NOT_AN_IMAGE
+            ds, info = self.intake.check(data, f"C-STORE from {self.owner}")
+        except formatter.UnprintableImage as exc:
+            status = STORE_CANNOT_UNDERSTAND if _has_pixels(data) else STORE_NOT_AN_IMAGE
+            log.info("store route %s: image refused (0x%04X): %s", self.route.ae_title, status, exc.reason)
+            return status
+        facts = {"study": str(ds.get("StudyInstanceUID", "")), "series": _number(ds.get("SeriesNumber")),
+                 "instance": _number(ds.get("InstanceNumber")), "modality": str(ds.get("Modality", "") or ""),
+                 "frames": info.frames, "own_window": bool(info.vois)}
+        del ds
         try:
             self.intake.room(STORE_OUT_OF_RESOURCES)
-            digest = self.intake.put(data, STORE_CANNOT_UNDERSTAND, decode=False)
-            info = self.intake.image_info(digest)
         except Refused as exc:
             log.warning("store route %s: image refused: %s", self.route.ae_title, exc.comment)
             return exc.status
-        stored = Stored(digest, str(header.get("StudyInstanceUID", "")), _number(header.get("SeriesNumber")),
-                        _number(header.get("InstanceNumber")), str(header.get("Modality", "") or ""),
-                        info.frames, bool(info.vois))
         with self._lock:
             try:
                 if self._journal is None:
                     self._journal = Journal(self.journal_dir, {"owner": self.owner, "route": self.route.ae_title})
-                self._journal.add(stored)
+                offset = self._journal.add(facts, data)
             except OSError as exc:
                 log.error("store route %s: cannot write its journal: %s", self.route.ae_title, exc)
                 return STORE_OUT_OF_RESOURCES
-            self._images.append(stored)
+            self._images.append(Received(facts, offset, len(data), info))
             self.received += len(data)
             self._restart_timer()
         return 0x0000
@@ -172,20 +258,39 @@ class StoreAssociation:
         self._timer = self._schedule(self.route.quiet_s, self.flush)
 
     def flush(self) -> list[int]:
-        """Queue the batch received so far; its journal goes once its jobs are committed (a batch
-        that cannot be queued now keeps its journal, and is queued at the next start)."""
+        """File the batch received so far into the spool and queue its jobs; its journal goes
+        once they are committed (a batch that cannot be filed or queued now keeps its journal,
+        and is filed at the next start)."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            images, journal = self._images, self._journal
+            received, journal = self._images, self._journal
             self._images, self._journal = [], None
         if journal is None:
             return []
-        jobs = queue_batch(self.intake, self.route, self.owner, images)
+        jobs = None
+        try:
+            images = [Stored(self.intake.file(journal.read(r.offset, r.length), r.info), **r.facts)
+                      for r in received]
+        except (Refused, OSError) as exc:
+            log.error("store route %s: the images of %s cannot be filed now (%s): kept in %s for the next start",
+                      self.route.ae_title, self.owner, getattr(exc, "comment", exc), journal.path.name)
+        else:
+            jobs = queue_batch(self.intake, self.route, self.owner, images)
         journal.close(remove=jobs is not None)
         self.jobs.extend(jobs or [])
         return jobs or []
+
+
+def _has_pixels(data: bytes) -> bool:
+    """Whether a data set that is not a printable image has pixel data at all (its answer:
+    cannot understand, else not an image); one that cannot be read counts as having them."""
+    try:
+        header = pydicom.dcmread(io.BytesIO(data), specific_tags=_PIXEL_TAGS, defer_size=64)
+    except Exception:   # noqa: BLE001 - whatever pydicom makes of a bad stream, the answer is the same
+        return True
+    return any(k in header for k in _PIXEL_TAGS)
 
 
 def queue_batch(intake: Intake, route: DicomRoute, origin: str, images: list[Stored]) -> list[int] | None:
@@ -206,31 +311,43 @@ def queue_batch(intake: Intake, route: DicomRoute, origin: str, images: list[Sto
 
 
 def recover(intake: Intake, routes: dict[str, DicomRoute], journal_dir: Path) -> list[int]:
-    """Queue the batches a stopped daemon left in ``journal_dir`` (see the module docstring)."""
+    """File and queue the batches a stopped daemon left in ``journal_dir`` (see the module
+    docstring)."""
     if not journal_dir.is_dir():
         return []
     jobs: list[int] = []
     for path in sorted(journal_dir.glob("*.batch")):
         try:
-            lines = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, ValueError):
-            lines = []   # a half-written last line is what a crash leaves: the whole lines before it count
-            for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                try:
-                    lines.append(json.loads(line))
-                except ValueError:
-                    break
-        if not lines:
+            origin, entries = read_journal(path)
+        except OSError as exc:
+            log.error("front door: batch %s cannot be read: %s", path.name, exc)
+            continue
+        if origin is None or not entries:
             path.unlink(missing_ok=True)
             continue
-        origin, entries = lines[0], lines[1:]
         route = routes.get(origin.get("route", ""))
-        images = [Stored(**entry) for entry in entries if intake.spool.exists(entry.get("digest", ""))]
-        if route is None or not images:
-            log.warning("front door: batch %s of %s left unqueued (route %s %s)", path.name, origin.get("owner"),
-                        origin.get("route"), "no longer configured" if route is None else "has no image")
-            if route is not None:
-                path.unlink(missing_ok=True)
+        if route is None:
+            log.warning("front door: batch %s of %s left unqueued (route %s no longer configured)", path.name,
+                        origin.get("owner"), origin.get("route"))
+            continue
+        images, unfiled = [], False
+        for facts, data in entries:
+            if data is None:      # a journal of the images in the spool
+                if intake.spool.exists(facts.get("digest", "")):
+                    images.append(Stored(**facts))
+                continue
+            try:
+                digest = intake.put(data, STORE_CANNOT_UNDERSTAND, decode=False)
+            except Refused as exc:
+                log.error("front door: an image of batch %s cannot be filed: %s", path.name, exc.comment)
+                unfiled = unfiled or exc.status == STORE_OUT_OF_RESOURCES
+                continue
+            images.append(Stored(digest, **facts))
+        if unfiled:
+            continue              # the spool cannot take them now: the journal keeps them
+        if not images:
+            log.warning("front door: batch %s of %s left unqueued (no image)", path.name, origin.get("owner"))
+            path.unlink(missing_ok=True)
             continue
         queued = queue_batch(intake, route, origin["owner"], images)
         if queued is not None:
