@@ -3,8 +3,10 @@
 g1. Store route ingest: DCMTK's ``storescu`` sends the same N distinct CT images (512x512, 16
     bits allocated) in one association, first to DCMTK's ``storescp`` (writing each to a
     directory, no fsync), then to a daemon's store route (each image written to the spool and
-    fsynced, decodability checked, journalled and fsynced before its C-STORE success), back to
-    back per repetition; images/s and MB/s from storescu's wall time. The images differ in
+    checked, appended to the association's journal and fdatasynced before its C-STORE success,
+    filed into the spool after the association), back to back per repetition; images/s and
+    MB/s from storescu's wall time, and for hcserver also until the batch's jobs are queued
+    (seen by polling the queue every 50 ms). The images differ in
     their UIDs, so the spool stores each (identical files would be stored once). For scale, the
     same against a bare pynetdicom Storage SCP in this process whose handler only takes the
     data set and answers success: what pynetdicom itself costs.
@@ -90,7 +92,7 @@ service = "store"
 printer = "film"
 layout = "STANDARD\\\\4,5"
 """
-    runs: dict[str, list[float]] = {"storescp": [], "hcserver": [], "pynetdicom": []}
+    runs: dict[str, list[float]] = {"storescp": [], "hcserver": [], "hcserver_queued": [], "pynetdicom": []}
     for rep in range(reps):
         received = work / f"storescp{rep}"
         received.mkdir()
@@ -108,19 +110,24 @@ layout = "STANDARD\\\\4,5"
         shutil.rmtree(received, ignore_errors=True)
         daemon = start_daemon(config, work / f"hcs-g{rep}")
         try:
+            started = time.perf_counter()
             runs["hcserver"].append(_storescu(port, "AUTOFILM", files))
             with daemon.client() as hc:   # the batch is queued after the release: until the count settles
-                deadline, films, settled = time.monotonic() + 60, -1, 0
+                deadline, films, settled, changed = time.monotonic() + 60, -1, 0, time.perf_counter()
                 while settled < 10 and time.monotonic() < deadline:
                     now = sum(job["films_total"] for job in hc.list(all=True))
                     settled = settled + 1 if now == films and now > 0 else 0
+                    if now != films:
+                        changed = time.perf_counter()
                     films = now
                     time.sleep(0.05)
+            runs["hcserver_queued"].append(changed - started)
         finally:
             daemon.cleanup()
         runs["pynetdicom"].append(_bare_pynetdicom(files))
         log(f"  rep {rep + 1}: storescp {count / runs['storescp'][-1]:.0f} images/s ({got} files); hcserver "
-            f"{count / runs['hcserver'][-1]:.0f} images/s ({films} films queued); bare pynetdicom "
+            f"{count / runs['hcserver'][-1]:.0f} images/s ({films} films queued; "
+            f"{count / runs['hcserver_queued'][-1]:.0f} images/s until queued); bare pynetdicom "
             f"{count / runs['pynetdicom'][-1]:.0f} images/s")
     out: dict = {"images": count, "bytes": size}
     for name, walls in runs.items():
