@@ -160,7 +160,7 @@ RETURNED: dict[tuple[str, str], tuple[tuple[int, str], ...]] = {
     ("any", "any"): ((PROCESSING_FAILURE, "an unforeseen error (logged); the association goes on"),
                      (NO_SUCH_CLASS, "an operation the SOP class does not have, or on the other route's class")),
     ("Storage (image SOP classes)", "C-STORE"): (
-        (SUCCESS, "the image is on disk and in the association's journal (both fsynced)"),
+        (SUCCESS, "the image is on disk, in the association's journal (fdatasynced)"),
         (STORE_OUT_OF_RESOURCES, "the spool is full, or the association holds max_association_bytes"),
         (STORE_NOT_AN_IMAGE, "the data set has no pixel data"),
         (STORE_CANNOT_UNDERSTAND, "the data set cannot be read, or its first frame cannot be decoded")),
