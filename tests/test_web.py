@@ -286,3 +286,41 @@ def test_the_printers_page_shows_pools_and_a_pool_job_shows_its_member(images):
         assert film.status == 200 and film.headers["Content-Type"] == "image/png"
     finally:
         process.cleanup()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+def test_the_configuration_page_is_for_administrators_only(web_daemon):
+    root, nobody = Browser.signed_in(link(web_daemon)), Browser.signed_in(link(web_daemon, NOBODY))
+    assert 'href="/config"' in root.get("/").body and root.get("/config").status == 200
+    refused = nobody.get("/config")
+    assert refused.status == 403 and "for administrators only" in refused.body
+    assert "retry_interval_s" not in refused.body and str(web_daemon.dir) not in refused.body
+    assert 'href="/config"' not in nobody.get("/").body and 'href="/config"' not in nobody.get("/jobs").body
+
+
+def test_the_configuration_page_shows_no_password_token_or_secret():
+    from hcserver.config import parse
+    from hcserver.web.app import config_view
+
+    server, printers = config_view(parse("""
+[server]
+state_dir = "/srv/hcs"
+database = "postgresql+psycopg://hcs:Sw0rdfish-42@db.example:5432/queue"
+spool = "database"
+[server.tcp]
+listen = "0.0.0.0:8443"
+cert_file = "/etc/hcserver/server.pem"
+key_file = "/etc/hcserver/server.key"
+[server.tcp.clients.ris]
+token = "ris-token-0123456789abcdef"
+[printers.film]
+driver = "preview"
+""", "hcserver.toml"))
+    shown = json.dumps([server, printers])
+    for secret in ("Sw0rdfish-42", "ris-token-0123456789abcdef"):
+        assert secret not in shown
+    assert server["database"] == "postgresql+psycopg://hcs:***@db.example:5432/queue"
+    assert server["tcp"]["clients"] == [{"name": "ris", "admin": False, "token": "(secret)"}]
+    assert server["tcp"]["key_file"] == "/etc/hcserver/server.key"   # where the key is, not the key
+    assert printers["film"]["driver"] == "preview"

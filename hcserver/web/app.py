@@ -38,8 +38,12 @@ PRINTER_ACTIONS = ("enable", "disable", "accept", "reject")
 #: What a refusal's code becomes as an HTTP status.
 STATUS = {"forbidden": 403, "unknown-job": 404, "unknown-printer": 404, "database-unavailable": 503,
           "internal": 500}
-#: Configuration keys whose values are secrets: never shown.
-SECRET_KEYS = {"token"}
+#: Words that make a configuration key's value a secret, never shown (``token``, ``db_password``,
+#: ``api_key``, ``client_secret``); a key naming where a secret is kept (``key_file``) is shown.
+SECRET_WORDS = {"token", "password", "passwd", "secret", "key", "credentials"}
+#: The last words of keys naming a place, not holding a secret.
+PLACE_WORDS = {"file", "path", "dir"}
+SECRET = "(secret)"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -225,11 +229,11 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
     @app.get("/config")
     @signed_in
     def configuration():
-        config = ops.config
-        server = {f.name: _shown(getattr(config, f.name)) for f in dataclasses.fields(config)
-                  if f.name != "printers"}
-        printers = {name: {f.name: _shown(getattr(p, f.name)) for f in dataclasses.fields(p)}
-                    for name, p in config.printers.items()}
+        # Paths, hosts, ports and the database's place are for administrators (as the file is).
+        if not g.session.peer.admin:
+            return render_template("error.html", fragment=False,
+                                   message="the configuration is for administrators only"), 403
+        server, printers = config_view(ops.config)
         return page("config.html", server=server, printers_config=printers)
 
     @app.get("/events")
@@ -254,15 +258,43 @@ def _utc(iso: str) -> str:
     return f"{iso[:19].replace('T', ' ')} UTC"
 
 
-def _shown(value: Any) -> Any:
-    """A configuration value as the page shows it: secrets replaced, structures as plain data."""
+def config_view(config: Any) -> tuple[dict, dict]:
+    """The configuration page's server keys and printers, secrets left out."""
+    server = {f.name: _shown(f.name, getattr(config, f.name)) for f in dataclasses.fields(config)
+              if f.name != "printers"}
+    printers = {name: {f.name: _shown(f.name, getattr(p, f.name)) for f in dataclasses.fields(p)}
+                for name, p in config.printers.items()}
+    return server, printers
+
+
+def is_secret(key: str) -> bool:
+    words = str(key).lower().replace("-", "_").split("_")
+    return bool(SECRET_WORDS.intersection(words)) and words[-1] not in PLACE_WORDS
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A configuration value as the page shows it: secrets replaced (a database URL without its
+    password), structures as plain data."""
+    if is_secret(key):
+        return SECRET if value not in (None, "") else value
+    if key == "database" and isinstance(value, str):
+        return _without_password(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: ("(secret)" if f.name in SECRET_KEYS else _shown(getattr(value, f.name)))
-                for f in dataclasses.fields(value)}
+        return {f.name: _shown(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
-        return [_shown(item) for item in value]
+        return [_shown(key, item) for item in value]
     if isinstance(value, dict):
-        return {key: _shown(item) for key, item in value.items()}
+        return {name: _shown(name, item) for name, item in value.items()}
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return SECRET   # not a URL SQLAlchemy reads: it may hold anything
