@@ -5,7 +5,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import urllib.parse
+from collections.abc import Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,6 +19,7 @@ from hcserver.web.metrics import association_failure_reason
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.ports import free_port
+from tests.support.proc import MB, peak_rss, reset_peak_rss
 from tests.support.users import NOBODY, run_as
 from tests.support.web import Browser, web_config
 
@@ -324,3 +327,50 @@ driver = "preview"
     assert server["tcp"]["clients"] == [{"name": "ris", "admin": False, "token": "(secret)"}]
     assert server["tcp"]["key_file"] == "/etc/hcserver/server.key"   # where the key is, not the key
     assert printers["film"]["driver"] == "preview"
+
+
+def flood(base: str, start: bytes, line: Callable[[int], bytes], total: int, end: bytes = b"") -> tuple[int, bytes]:
+    """Send ``start``, then ``line(0)``, ``line(1)``, ... up to ``total`` bytes, and ``end``, as
+    a hostile local client would, unless the server closes the connection first; the bytes of
+    the lines it took and its answer's status line (after it read what it took)."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        try:
+            sock.sendall(start)
+            while sent < total:
+                chunk = line(sent)
+                sock.sendall(chunk)
+                sent += len(chunk)
+            sock.sendall(end)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            answer = sock.makefile("rb").readline()
+        except ConnectionResetError:
+            answer = b""
+    return sent, answer
+
+
+@pytest.mark.slow
+def test_a_flood_of_headers_or_body_is_refused_without_the_daemon_growing(web_daemon):
+    base = link(web_daemon).split("/login")[0]
+    pid = web_daemon.proc.pid
+    Browser(base).get("/metrics")   # the server's threads and the page's code are warm
+    reset_peak_rss(pid)
+    before = peak_rss(pid)
+
+    def headers(n: int) -> bytes:   # each of a new name: none replaces another
+        return b"X-Pad-%010d: %s\r\n" % (n, b"a" * 1000)
+
+    took, answer = flood(base, b"GET /metrics HTTP/1.1\r\nHost: x\r\n", headers, 10 * MB, b"\r\n")
+    grown = peak_rss(pid) - before
+    assert grown < 3 * MB, f"the daemon kept the headers a client sent: {grown / MB:.1f} MB more"
+    assert took < 10 * MB and not answer.startswith(b"HTTP/1.1 200"), answer   # refused on the way
+    post = (b"POST /logout HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % (10 * MB))
+    took, answer = flood(base, post, lambda n: b"b" * 65536, 10 * MB)
+    grown = peak_rss(pid) - before
+    assert grown < 3 * MB, f"the daemon kept the body a client sent: {grown / MB:.1f} MB more"
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert web_daemon.alive() and Browser(base).get("/metrics").status == 200

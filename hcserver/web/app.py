@@ -62,9 +62,11 @@ class Refused(Exception):
 
 
 def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: Metrics, spool: Spool,
-               secure: bool) -> Flask:
-    """``secure``: served over TLS (the session cookie is then sent over TLS only)."""
+               secure: bool, max_body_bytes: int = 1024 * 1024) -> Flask:
+    """``secure``: served over TLS (the session cookie is then sent over TLS only);
+    ``max_body_bytes``: the most a request's form may be (more is refused, 413)."""
     app = Flask(__name__, static_folder=str(Path(__file__).parent / "static"))
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     sessions = Sessions()
     thumbnails = Thumbnails(ops, spool)
 
