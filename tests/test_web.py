@@ -14,14 +14,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from hcserver.access import LoginLinks, Peer
 from hcserver.simulator import PrinterSimulator
-from hcserver.web.auth import IDLE_S, Sessions
+from hcserver.web.auth import ADMIN_CHECK_S, IDLE_S, Sessions
 from hcserver.web.metrics import association_failure_reason
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.ports import free_port
 from tests.support.proc import MB, peak_rss, reset_peak_rss
-from tests.support.users import NOBODY, run_as
-from tests.support.web import Browser, web_config
+from tests.support.users import NOBODY, call_as, run_as
+from tests.support.web import Browser, get_with_cookie, web_config
 
 
 class Clock:
@@ -374,3 +374,57 @@ def test_a_flood_of_headers_or_body_is_refused_without_the_daemon_growing(web_da
     assert grown < 3 * MB, f"the daemon kept the body a client sent: {grown / MB:.1f} MB more"
     assert answer.startswith(b"HTTP/1.1 413"), answer
     assert web_daemon.alive() and Browser(base).get("/metrics").status == 200
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+def test_a_session_cookie_replayed_by_another_user_is_refused_and_ends_the_session(web_daemon):
+    root = Browser.signed_in(link(web_daemon))
+    assert root.get("/").status == 200
+    # a page another user serves on another port of 127.0.0.1 was sent root's cookie; they replay it
+    stolen = call_as(NOBODY, lambda: get_with_cookie(root.base, "/config", root.cookie()))
+    assert stolen[0] == 403 and f"came from a connection of user id {NOBODY}: it is signed out" in stolen[1]
+    assert "Configuration in effect" not in stolen[1]
+    assert root.get("/").status == 401   # the stolen session works for nobody any more
+    # a link is for the user who asked for it, too
+    url = link(web_daemon)
+    refused = call_as(NOBODY, lambda: get_with_cookie(root.base, url.split(root.base)[1], ""))
+    assert refused[0] == 403 and "ask hcq web-login as yourself" in refused[1]
+    # a user's own session, from a socket of their own, works
+    mine = link(web_daemon, NOBODY)
+    assert call_as(NOBODY, lambda: Browser.signed_in(mine).get("/").status) == 200
+
+
+def test_a_session_ends_twelve_hours_after_it_began_however_busy():
+    clock = Clock()
+    sessions = Sessions(clock)
+    key, session = sessions.begin(Peer("alice", admin=False))
+    for _ in range(12):
+        clock.now += 3600 - 1
+        assert sessions.get(key) is session
+    clock.now += 12
+    assert sessions.get(key) is None
+
+
+def test_an_administrators_session_loses_its_rights_when_the_user_leaves_the_admin_group():
+    clock, admins = Clock(), {1001}
+    sessions = Sessions(clock, still_admin=lambda peer: peer.uid in admins)
+    key, _ = sessions.begin(Peer("alice", admin=True, uid=1001))
+    clock.now += ADMIN_CHECK_S
+    assert sessions.get(key).peer.admin
+    admins.clear()   # alice is taken out of admin_group
+    clock.now += 1
+    assert sessions.get(key).peer.admin   # until the next check ...
+    clock.now += ADMIN_CHECK_S
+    assert sessions.get(key).peer == Peer("alice", admin=False, uid=1001)   # ... no longer an administrator
+    admins.add(1001)
+    clock.now += ADMIN_CHECK_S
+    assert not sessions.get(key).peer.admin   # rights come back with a new sign-in only
+
+
+def test_a_user_taken_out_of_the_admin_group_is_no_administrator_any_more():
+    from hcserver.access import still_admin
+
+    assert still_admin(Peer("root", admin=True, uid=0), "no-such-group")
+    assert not still_admin(Peer("nobody", admin=True, uid=NOBODY), "no-such-group")
+    assert still_admin(Peer("tls:ris", admin=True), "no-such-group")   # a token's rights are its configuration's

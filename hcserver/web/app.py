@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, redirect, render_template, request
+from flask import Flask, Response, abort, g, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response as Redirect
 
-from hcserver.access import LoginLinks
+from hcserver.access import LoginLinks, Peer, still_admin
 from hcserver.notes import job_note
 from hcserver.server import Operations
 from hcserver.spool import Spool
 from hcserver.states import PRIORITIES, TERMINAL, JobState
-from hcserver.web.auth import COOKIE, IDLE_S, Sessions
+from hcserver.web.auth import COOKIE, IDLE_S, Sessions, client_uid, is_loopback
 from hcserver.web.live import Streams
 from hcserver.web.metrics import Metrics
 from hcserver.web.thumbnails import Thumbnails
@@ -67,7 +67,7 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
     ``max_body_bytes``: the most a request's form may be (more is refused, 413)."""
     app = Flask(__name__, static_folder=str(Path(__file__).parent / "static"))
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    sessions = Sessions()
+    sessions = Sessions(still_admin=lambda peer: still_admin(peer, ops.config.admin_group))
     thumbnails = Thumbnails(ops, spool)
 
     def ask(op: str, **args: Any) -> dict:
@@ -78,12 +78,39 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
             raise Refused(error.get("code", "error"), error.get("message", "refused"))
         return response
 
+    def someone_else(peer: Peer) -> str | None:
+        """Who, if this connection may not act as ``peer``: a socket of this host held by another
+        Unix user (browsers send a host's cookies to every port of it, so a page another user
+        serves on this host may have been sent them). Root may: root can read any user's cookies."""
+        if peer.uid is None:
+            return None   # a token's session: no Unix user to compare
+        host = request.remote_addr or ""
+        uid = client_uid(host, int(request.environ.get("REMOTE_PORT") or 0),
+                         int(request.environ.get("SERVER_PORT") or 0))
+        if uid is None and not is_loopback(host):
+            return None   # from another machine
+        if uid in (0, peer.uid):
+            return None
+        who = "an unknown user" if uid is None else f"user id {uid}"
+        log.warning("status page: %s's session or link used by %s from %s", peer.name, who, host)
+        return who
+
     def signed_in(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            g.session = sessions.get(request.cookies.get(COOKIE))
+            key = request.cookies.get(COOKIE)
+            g.session = sessions.get(key)
             if g.session is None:
                 return render_template("login.html", fragment=False), 401
+            who = someone_else(g.session.peer)
+            if who is not None:   # a stolen cookie: it works for nobody any more
+                why = (f"this session is {g.session.peer.name}'s but came from a connection of {who}: it is "
+                       f"signed out. Sign in as yourself with hcq web-login.")
+                sessions.end(key)
+                g.session = None
+                response = make_response(render_template("error.html", fragment=False, message=why), 403)
+                response.delete_cookie(COOKIE)
+                return response
             return view(*args, **kwargs)
         return wrapper
 
@@ -135,6 +162,10 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         peer = logins.redeem(request.args.get("token", ""))
         if peer is None:
             return render_template("login.html", fragment=False, expired=True), 401
+        who = someone_else(peer)
+        if who is not None:
+            why = f"this link is {peer.name}'s but came from a connection of {who}: ask hcq web-login as yourself."
+            return render_template("error.html", fragment=False, message=why), 403
         key, _ = sessions.begin(peer)
         response = redirect("/", code=303)   # the link leaves the address bar and the history
         response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", secure=secure, max_age=int(IDLE_S))
