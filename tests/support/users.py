@@ -42,3 +42,19 @@ def run_as(uid: int, socket_path, action):
         except ClientError as exc:
             return ["error", exc.code, str(exc)]
     return call_as(uid, connected)
+
+
+
+def hcq_in_process(socket_path, *args: str) -> str:
+    """What ``hcq -s SOCKET ARGS`` prints (output and errors), run in this process."""
+    from click.testing import CliRunner
+
+    from hcserver.cli.hcq import cli
+
+    return CliRunner().invoke(cli, ["-s", str(socket_path), *args], env={"COLUMNS": "200"}).output
+
+
+def hcq_as(uid: int, socket_path, *args: str) -> str:
+    """:func:`hcq_in_process` as ``uid``, in a child. The interpreter may live where only root
+    may read: the child imports nothing new, so run the command in this process first."""
+    return call_as(uid, lambda: hcq_in_process(socket_path, *args))
