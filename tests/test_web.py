@@ -128,6 +128,7 @@ def test_actions_follow_the_sockets_rules_and_carry_a_csrf_token(web_daemon, ima
     assert "Secret^Patient chest" in page
     film = root.get(f"/jobs/{job}/films/0.png")
     assert film.status == 200 and film.headers["Content-Type"] == "image/png"
+    assert film.headers["Cache-Control"] == "no-store"   # it shows the patient: kept in no cache
     assert root.post(f"/jobs/{job}/cancel", {"next": "/jobs"}).status == 403
     assert root.post(f"/jobs/{job}/cancel", {"csrf": "forged", "next": "/jobs"}).status == 403
     assert root.post(f"/jobs/{job}/cancel", {"csrf": root.csrf()}, origin="http://evil.example").status == 403
@@ -428,3 +429,19 @@ def test_a_user_taken_out_of_the_admin_group_is_no_administrator_any_more():
     assert still_admin(Peer("root", admin=True, uid=0), "no-such-group")
     assert not still_admin(Peer("nobody", admin=True, uid=NOBODY), "no-such-group")
     assert still_admin(Peer("tls:ris", admin=True), "no-such-group")   # a token's rights are its configuration's
+
+
+@pytest.mark.slow
+def test_an_action_returns_only_to_a_page_of_this_site(web_daemon):
+    root = Browser.signed_in(link(web_daemon))
+    host, port = urllib.parse.urlsplit(root.base).netloc.split(":")
+    for target, expected in (("/jobs?state=held", "/jobs?state=held"), ("https://evil.example/", "/"),
+                             ("//evil.example/", "/"), ("/\\evil.example/", "/"), ("\\/evil.example/", "/"),
+                             ("/\tevil", "/"), ("jobs", "/")):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        body = urllib.parse.urlencode({"csrf": root.csrf(), "next": target})
+        connection.request("POST", "/printers/film/disable", body=body, headers={
+            "Cookie": root.cookie(), "Content-Type": "application/x-www-form-urlencoded"})
+        answer = connection.getresponse()
+        assert answer.status == 303 and answer.headers["Location"] in (expected, root.base + expected), target
+        connection.close()

@@ -128,7 +128,7 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         """After an action (POST): said once on the page it returns to (POST, redirect, GET)."""
         g.session.notice = message
         target = request.form.get("next", "/")
-        if not target.startswith("/") or target.startswith("//"):   # only pages of this site
+        if not local_page(target):
             target = "/"
         return redirect(target, code=303)
 
@@ -229,7 +229,7 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         png = thumbnails.film(job_id, printer, index)
         if png is None:
             abort(404)
-        return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"})
+        return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})   # it shows a patient
 
     @app.post("/jobs/<int:job_id>/<action>")
     @signed_in
@@ -285,6 +285,13 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         return Response(metrics.exposition(), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
     return app
+
+
+def local_page(target: str) -> bool:
+    """Whether ``target`` is a page of this site: a path beginning with one "/", no backslash (a
+    browser reads "/\\host" as "//host") and no control character."""
+    return (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not any(ord(c) < 0x20 or ord(c) == 0x7f for c in target))
 
 
 def _utc(iso: str) -> str:
