@@ -48,14 +48,30 @@ def in_group(uid: int, gid: int, group: str) -> bool:
     return gid == entry.gr_gid or _user_name(uid) in entry.gr_mem
 
 
+def is_admin(uid: int, gid: int, admin_group: str) -> bool:
+    """Root, the server's own user, and members of ``admin_group`` (``gid``: the user's group)."""
+    return uid in (0, os.getuid()) or in_group(uid, gid, admin_group)
+
+
+def still_admin(peer: Peer, admin_group: str) -> bool:
+    """Whether a local peer found an administrator earlier still is one, as the user and group
+    databases say now (a user taken out of ``admin_group`` is not)."""
+    if peer.uid is None:
+        return peer.admin   # a token's rights are the configuration's
+    try:
+        gid = pwd.getpwuid(peer.uid).pw_gid
+    except KeyError:
+        gid = -1
+    return is_admin(peer.uid, gid, admin_group)
+
+
 def unix_peer(sock: socket.socket, admin_group: str) -> Peer:
     try:
         creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
         _pid, uid, gid = struct.unpack("3i", creds)
     except OSError:
         return Peer("unknown", admin=False)
-    admin = uid in (0, os.getuid()) or in_group(uid, gid, admin_group)
-    return Peer(_user_name(uid), admin=admin, uid=uid)
+    return Peer(_user_name(uid), admin=is_admin(uid, gid, admin_group), uid=uid)
 
 
 def viewer(peer: Peer) -> str | None:

@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from hcserver.models import FilmOutput, SpoolChunk, SpoolImage
 from hcserver.spool import _PREFIX, TEMP_PREFIX, Spool, SpoolEntry, SpoolError
+from hcserver.statefiles import private_directory
 
 CHUNK_BYTES = 1 << 20
 FILM_PREFIX = "database:"   # a film output (a preview printer's PNG) kept in the database
@@ -197,7 +198,7 @@ class DatabaseSpool(Spool):
 
     def _write_cache(self, target: Path, parts) -> str:
         """Write ``parts`` to ``target`` (whole or not at all); their digest."""
-        target.parent.mkdir(mode=0o700, exist_ok=True)
+        private_directory(target.parent)   # 0700 and durable, as every directory of the state
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=TEMP_PREFIX)   # 0600 whatever the umask
         hashed = hashlib.sha256()
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from hcserver.client import Client, ClientError
 from hcserver.protocol import encode, read_message
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
+from tests.support.users import hcq_in_process
 
 pytestmark = pytest.mark.slow   # every test starts a daemon process
 
@@ -307,3 +309,26 @@ def test_hcq_cli(daemon, images, tmp_path):
     gone = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", "-s", str(tmp_path / "none.sock"), "list"],
                           capture_output=True, text=True)
     assert gone.returncode != 0 and "cannot reach hcserver" in gone.stderr
+
+
+def test_hcq_writes_films_0600_whatever_the_umask_and_never_through_a_symlink(daemon, images, tmp_path):
+    with daemon.client() as hc:
+        job = hc.submit_files([images["CT_small.dcm"]], printer="film")
+        assert hc.wait(job, timeout=60)["state"] == "completed"
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not a film")
+    old = os.umask(0)
+    try:
+        for command in (["film", str(job), "1"], ["preview", "-p", "film", images["CT_small.dcm"]]):
+            out = tmp_path / f"{command[0]}.png"
+            hcq_in_process(daemon.socket, *command, "-o", str(out))
+            assert out.read_bytes().startswith(b"\x89PNG") and stat.S_IMODE(out.stat().st_mode) == 0o600, command
+            out.chmod(0o644)   # a file there already, readable by all: made private as it is written over
+            hcq_in_process(daemon.socket, *command, "-o", str(out))
+            assert stat.S_IMODE(out.stat().st_mode) == 0o600, command
+            link = tmp_path / f"{command[0]}-link.png"
+            link.symlink_to(victim)
+            said = hcq_in_process(daemon.socket, *command, "-o", str(link))
+            assert "is a symbolic link: not written through it" in said and victim.read_text() == "not a film"
+    finally:
+        os.umask(old)

@@ -16,6 +16,8 @@ from tests.support.configs import PREVIEW_CONFIG, dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.ports import free_port
 from tests.support.queue import JOB, make_queue
+from tests.support.users import NOBODY, hcq_as, hcq_in_process, run_as
+from tests.support.web import Browser
 
 
 def hcq(daemon, *args) -> subprocess.CompletedProcess:
@@ -70,6 +72,41 @@ def test_a_printer_refusing_connections_says_so_and_why(images):
         daemon.stop()
         log = daemon.log.read_text()
         assert "pynetdicom" not in log and "connection refused" in log   # said once, by hcserver
+    finally:
+        daemon.cleanup()
+
+
+@pytest.mark.slow
+@pytest.mark.dicom
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+def test_why_a_printers_job_retries_is_said_only_to_its_owner_and_administrators(images):
+    closed = free_port()   # nothing listens there
+    config = dicom_config({"sim": closed}).replace(   # one attempt, then a long back-off
+        "retry_interval_s = 0.2\nretry_max_interval_s = 0.5", "retry_interval_s = 600\nretry_max_interval_s = 600")
+    config = config.replace("[server]\n", '[server]\nsocket_group = "nogroup"\n', 1)
+    config += f'\n[web]\nlisten = "127.0.0.1:{free_port()}"\n'
+    daemon = DaemonProcess(config)
+    os.chmod(daemon.dir, 0o755)   # as /var/lib: anyone may pass to the socket's directory
+    daemon.start()
+    try:
+        with daemon.client() as hc:
+            job = hc.submit_files([images["CT_small.dcm"]], printer="sim")
+            wait_for(lambda: hc.show(job)["not_before"], what="the first attempt to fail")
+            mine = next(p for p in hc.printers() if p["name"] == "sim")["retry"]
+            link = hc.request("web-login")["url"]
+        assert mine["job"] == job and "connection refused" in mine["reason"]   # root's own job
+        theirs = run_as(NOBODY, daemon.socket,
+                        lambda client: next(p for p in client.printers() if p["name"] == "sim")["retry"])
+        assert theirs["job"] == job and theirs["reason"] == "retrying (details for the job's owner)"
+        assert theirs["private"] is True
+        assert "connection refused" in hcq_in_process(daemon.socket, "printers")   # as root
+        shown = hcq_as(NOBODY, daemon.socket, "printers")
+        assert f"job {job} retries at " in shown and "connection refused" not in shown
+        nobody = Browser.signed_in(run_as(NOBODY, daemon.socket, lambda client: client.request("web-login")["url"]))
+        page = nobody.get("/").body
+        assert f"job {job}</a> retries at" in page and "connection refused" not in page
+        assert "details for the job&#39;s owner" in page
+        assert "connection refused" in Browser.signed_in(link).get("/").body
     finally:
         daemon.cleanup()
 

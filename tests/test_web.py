@@ -5,20 +5,23 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import socket
 import urllib.parse
+from collections.abc import Callable
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from hcserver.access import LoginLinks, Peer
 from hcserver.simulator import PrinterSimulator
-from hcserver.web.auth import IDLE_S, Sessions
+from hcserver.web.auth import ADMIN_CHECK_S, IDLE_S, Sessions
 from hcserver.web.metrics import association_failure_reason
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.ports import free_port
-from tests.support.users import NOBODY, run_as
-from tests.support.web import Browser, web_config
+from tests.support.proc import MB, peak_rss, reset_peak_rss
+from tests.support.users import NOBODY, call_as, run_as
+from tests.support.web import Browser, get_with_cookie, web_config
 
 
 class Clock:
@@ -125,6 +128,7 @@ def test_actions_follow_the_sockets_rules_and_carry_a_csrf_token(web_daemon, ima
     assert "Secret^Patient chest" in page
     film = root.get(f"/jobs/{job}/films/0.png")
     assert film.status == 200 and film.headers["Content-Type"] == "image/png"
+    assert film.headers["Cache-Control"] == "no-store"   # it shows the patient: kept in no cache
     assert root.post(f"/jobs/{job}/cancel", {"next": "/jobs"}).status == 403
     assert root.post(f"/jobs/{job}/cancel", {"csrf": "forged", "next": "/jobs"}).status == 403
     assert root.post(f"/jobs/{job}/cancel", {"csrf": root.csrf()}, origin="http://evil.example").status == 403
@@ -286,3 +290,158 @@ def test_the_printers_page_shows_pools_and_a_pool_job_shows_its_member(images):
         assert film.status == 200 and film.headers["Content-Type"] == "image/png"
     finally:
         process.cleanup()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+def test_the_configuration_page_is_for_administrators_only(web_daemon):
+    root, nobody = Browser.signed_in(link(web_daemon)), Browser.signed_in(link(web_daemon, NOBODY))
+    assert 'href="/config"' in root.get("/").body and root.get("/config").status == 200
+    refused = nobody.get("/config")
+    assert refused.status == 403 and "for administrators only" in refused.body
+    assert "retry_interval_s" not in refused.body and str(web_daemon.dir) not in refused.body
+    assert 'href="/config"' not in nobody.get("/").body and 'href="/config"' not in nobody.get("/jobs").body
+
+
+def test_the_configuration_page_shows_no_password_token_or_secret():
+    from hcserver.config import parse
+    from hcserver.web.app import config_view
+
+    server, printers = config_view(parse("""
+[server]
+state_dir = "/srv/hcs"
+database = "postgresql+psycopg://hcs:Sw0rdfish-42@db.example:5432/queue"
+spool = "database"
+[server.tcp]
+listen = "0.0.0.0:8443"
+cert_file = "/etc/hcserver/server.pem"
+key_file = "/etc/hcserver/server.key"
+[server.tcp.clients.ris]
+token = "ris-token-0123456789abcdef"
+[printers.film]
+driver = "preview"
+""", "hcserver.toml"))
+    shown = json.dumps([server, printers])
+    for secret in ("Sw0rdfish-42", "ris-token-0123456789abcdef"):
+        assert secret not in shown
+    assert server["database"] == "postgresql+psycopg://hcs:***@db.example:5432/queue"
+    assert server["tcp"]["clients"] == [{"name": "ris", "admin": False, "token": "(secret)"}]
+    assert server["tcp"]["key_file"] == "/etc/hcserver/server.key"   # where the key is, not the key
+    assert printers["film"]["driver"] == "preview"
+
+
+def flood(base: str, start: bytes, line: Callable[[int], bytes], total: int, end: bytes = b"") -> tuple[int, bytes]:
+    """Send ``start``, then ``line(0)``, ``line(1)``, ... up to ``total`` bytes, and ``end``, as
+    a hostile local client would, unless the server closes the connection first; the bytes of
+    the lines it took and its answer's status line (after it read what it took)."""
+    host, port = urllib.parse.urlsplit(base).netloc.split(":")
+    sent = 0
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        try:
+            sock.sendall(start)
+            while sent < total:
+                chunk = line(sent)
+                sock.sendall(chunk)
+                sent += len(chunk)
+            sock.sendall(end)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        try:
+            answer = sock.makefile("rb").readline()
+        except ConnectionResetError:
+            answer = b""
+    return sent, answer
+
+
+@pytest.mark.slow
+def test_a_flood_of_headers_or_body_is_refused_without_the_daemon_growing(web_daemon):
+    base = link(web_daemon).split("/login")[0]
+    pid = web_daemon.proc.pid
+    Browser(base).get("/metrics")   # the server's threads and the page's code are warm
+    reset_peak_rss(pid)
+    before = peak_rss(pid)
+
+    def headers(n: int) -> bytes:   # each of a new name: none replaces another
+        return b"X-Pad-%010d: %s\r\n" % (n, b"a" * 1000)
+
+    took, answer = flood(base, b"GET /metrics HTTP/1.1\r\nHost: x\r\n", headers, 10 * MB, b"\r\n")
+    grown = peak_rss(pid) - before
+    assert grown < 3 * MB, f"the daemon kept the headers a client sent: {grown / MB:.1f} MB more"
+    assert took < 10 * MB and not answer.startswith(b"HTTP/1.1 200"), answer   # refused on the way
+    post = (b"POST /logout HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+            b"Content-Length: %d\r\n\r\n" % (10 * MB))
+    took, answer = flood(base, post, lambda n: b"b" * 65536, 10 * MB)
+    grown = peak_rss(pid) - before
+    assert grown < 3 * MB, f"the daemon kept the body a client sent: {grown / MB:.1f} MB more"
+    assert answer.startswith(b"HTTP/1.1 413"), answer
+    assert web_daemon.alive() and Browser(base).get("/metrics").status == 200
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+def test_a_session_cookie_replayed_by_another_user_is_refused_and_ends_the_session(web_daemon):
+    root = Browser.signed_in(link(web_daemon))
+    assert root.get("/").status == 200
+    # a page another user serves on another port of 127.0.0.1 was sent root's cookie; they replay it
+    stolen = call_as(NOBODY, lambda: get_with_cookie(root.base, "/config", root.cookie()))
+    assert stolen[0] == 403 and f"came from a connection of user id {NOBODY}: it is signed out" in stolen[1]
+    assert "Configuration in effect" not in stolen[1]
+    assert root.get("/").status == 401   # the stolen session works for nobody any more
+    # a link is for the user who asked for it, too
+    url = link(web_daemon)
+    refused = call_as(NOBODY, lambda: get_with_cookie(root.base, url.split(root.base)[1], ""))
+    assert refused[0] == 403 and "ask hcq web-login as yourself" in refused[1]
+    # a user's own session, from a socket of their own, works
+    mine = link(web_daemon, NOBODY)
+    assert call_as(NOBODY, lambda: Browser.signed_in(mine).get("/").status) == 200
+
+
+def test_a_session_ends_twelve_hours_after_it_began_however_busy():
+    clock = Clock()
+    sessions = Sessions(clock)
+    key, session = sessions.begin(Peer("alice", admin=False))
+    for _ in range(12):
+        clock.now += 3600 - 1
+        assert sessions.get(key) is session
+    clock.now += 12
+    assert sessions.get(key) is None
+
+
+def test_an_administrators_session_loses_its_rights_when_the_user_leaves_the_admin_group():
+    clock, admins = Clock(), {1001}
+    sessions = Sessions(clock, still_admin=lambda peer: peer.uid in admins)
+    key, _ = sessions.begin(Peer("alice", admin=True, uid=1001))
+    clock.now += ADMIN_CHECK_S
+    assert sessions.get(key).peer.admin
+    admins.clear()   # alice is taken out of admin_group
+    clock.now += 1
+    assert sessions.get(key).peer.admin   # until the next check ...
+    clock.now += ADMIN_CHECK_S
+    assert sessions.get(key).peer == Peer("alice", admin=False, uid=1001)   # ... no longer an administrator
+    admins.add(1001)
+    clock.now += ADMIN_CHECK_S
+    assert not sessions.get(key).peer.admin   # rights come back with a new sign-in only
+
+
+def test_a_user_taken_out_of_the_admin_group_is_no_administrator_any_more():
+    from hcserver.access import still_admin
+
+    assert still_admin(Peer("root", admin=True, uid=0), "no-such-group")
+    assert not still_admin(Peer("nobody", admin=True, uid=NOBODY), "no-such-group")
+    assert still_admin(Peer("tls:ris", admin=True), "no-such-group")   # a token's rights are its configuration's
+
+
+@pytest.mark.slow
+def test_an_action_returns_only_to_a_page_of_this_site(web_daemon):
+    root = Browser.signed_in(link(web_daemon))
+    host, port = urllib.parse.urlsplit(root.base).netloc.split(":")
+    for target, expected in (("/jobs?state=held", "/jobs?state=held"), ("https://evil.example/", "/"),
+                             ("//evil.example/", "/"), ("/\\evil.example/", "/"), ("\\/evil.example/", "/"),
+                             ("/\tevil", "/"), ("jobs", "/")):
+        connection = http.client.HTTPConnection(host, int(port), timeout=30)
+        body = urllib.parse.urlencode({"csrf": root.csrf(), "next": target})
+        connection.request("POST", "/printers/film/disable", body=body, headers={
+            "Cookie": root.cookie(), "Content-Type": "application/x-www-form-urlencoded"})
+        answer = connection.getresponse()
+        assert answer.status == 303 and answer.headers["Location"] in (expected, root.base + expected), target
+        connection.close()

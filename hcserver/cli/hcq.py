@@ -1,8 +1,10 @@
 """hcq: the queue client (a thin shell over hcserver.client)."""
 from __future__ import annotations
 
+import errno
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -23,6 +25,25 @@ PRINTER_OPTION = click.option("-p", "--printer", help="The printer or pool (defa
 def fail(message: str, code: int = 1):
     click.echo(f"hcq: {message}", err=True)
     sys.exit(code)
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write a film (it shows a patient) to ``path``: 0600 whatever the umask, and never through
+    a symbolic link put there (by another user, in a shared directory)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            fail(f"{path} is a symbolic link: not written through it")
+        fail(f"cannot write {path}: {exc.strerror}")
+    try:
+        os.fchmod(fd, 0o600)   # an existing file keeps its mode through O_CREAT
+        with os.fdopen(fd, "wb", closefd=False) as out:
+            out.write(data)
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    finally:
+        os.close(fd)
 
 
 def server_socket(ctx: click.Context) -> tuple[str, str]:
@@ -607,7 +628,7 @@ def preview(client, files, spec, printer, layout, film_size, orientation, output
     paths = [out] if len(films) == 1 else [out.with_name(f"{out.stem}-{i + 1}{out.suffix}")
                                           for i in range(len(films))]
     for path, png in zip(paths, films):
-        path.write_bytes(png)
+        write_private(path, png)
         click.echo(path)
 
 
@@ -625,7 +646,7 @@ def film(client, job, film, output):
     Example:
       hcq film 42 1 -o film.png
     """
-    Path(output).write_bytes(client.film(job, film))
+    write_private(Path(output), client.film(job, film))
     click.echo(output)
 
 

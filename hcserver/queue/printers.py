@@ -119,17 +119,18 @@ class Printers:
 
 def _retries(session: Session, now: datetime) -> dict[str, dict]:
     """Per printer, its first job waiting for a back-off: id, when it is due, and its last
-    failure (the reason of its last retry event). A pool's job counts for the member it failed on."""
-    first: dict[str, tuple[int, datetime | None]] = {}
-    for printer, job_id, due in session.execute(
-            select(func.coalesce(Job.printed_on, Job.printer), Job.id, Job.not_before)
+    failure (the reason of its last retry event: private to the job's owner, see
+    hcserver.queue.privacy.retry_as_seen_by). A pool's job counts for the member it failed on."""
+    first: dict[str, tuple[int, datetime | None, str]] = {}
+    for printer, job_id, due, owner in session.execute(
+            select(func.coalesce(Job.printed_on, Job.printer), Job.id, Job.not_before, Job.owner)
             .where(Job.state == JobState.PENDING.value, Job.not_before > now).order_by(Job.not_before)):
-        first.setdefault(printer, (job_id, due))
+        first.setdefault(printer, (job_id, due, owner))
     found = {}
-    for printer, (job_id, due) in first.items():
+    for printer, (job_id, due, owner) in first.items():
         reason = session.scalar(select(Event.reason).where(Event.job_id == job_id, Event.kind == Transition.RETRY.value)
                                 .order_by(Event.id.desc()).limit(1))
         if reason:   # the failure, without the "; retry at ..." the event adds (``at`` says when)
             reason = reason.rsplit("; retry at ", 1)[0]
-        found[printer] = {"job": job_id, "at": iso(due), "reason": reason}
+        found[printer] = {"job": job_id, "owner": owner, "at": iso(due), "reason": reason}
     return found

@@ -25,6 +25,8 @@ PUBLIC_WARNING_FIELDS = frozenset({"at"})     # how many, and when; not what the
 
 #: Marks a redacted view or event, so a client can say why fields are empty.
 PRIVATE = "private"
+#: What others see of why a printer's waiting job failed (the reason of its retry event).
+PRIVATE_RETRY_REASON = "retrying (details for the job's owner)"
 
 
 def _public(item: dict, public: frozenset[str]) -> dict:
@@ -53,6 +55,14 @@ def redact_job(view: dict) -> dict:
 def job_as_seen_by(view: dict, viewer: str | None) -> dict:
     """``view`` as ``viewer`` sees it: whole for its owner, and for ``None`` (an administrator)."""
     return view if viewer is None or view["owner"] == viewer else redact_job(view)
+
+
+def retry_as_seen_by(retry: dict, viewer: str | None) -> dict:
+    """A printer's ``retry`` (the job waiting for a back-off, and its retry event's reason) as
+    ``viewer`` sees it: the reason is the event's, private to the job's owner and administrators."""
+    if viewer is None or retry["owner"] == viewer:
+        return retry
+    return {**retry, "reason": PRIVATE_RETRY_REASON, PRIVATE: True}
 
 
 def events_as_seen_by(events: list[dict], owners: dict[int, str], viewer: str | None) -> list[dict]:

@@ -7,6 +7,7 @@ import logging
 import time
 from typing import TYPE_CHECKING
 
+from hcserver.access import viewer
 from hcserver.config import ConfigError
 from hcserver.drivers.base import PrintFailure
 from hcserver.drivers.dicom.probe import TIME_LIMIT_S
@@ -14,6 +15,7 @@ from hcserver.drivers.dicom.probe import probe as probe_printer
 from hcserver.drivers.dicom.watchdog import ABORT_GRACE_S
 from hcserver.errors import ErrorCode
 from hcserver.printer_drivers import build_driver
+from hcserver.queue.privacy import retry_as_seen_by
 from hcserver.server.requests import Call, RequestError
 from hcserver.states import PrinterState, PrinterTransition
 
@@ -63,6 +65,8 @@ def views(ops: Operations, call: Call) -> dict:
             view["reason"] = (f"removed from the configuration; its {view['queued']} job(s) print once moved to a "
                               f"configured printer (hcq move JOB PRINTER)")
         view["state"] = state_of(view)
+        if view.get("retry"):
+            view["retry"] = retry_as_seen_by(view["retry"], viewer(call.peer))
         found.append(view)
     return {"printers": found, "pools": ops.queue.pools.views(ops.config.pools.values())}
 

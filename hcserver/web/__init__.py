@@ -29,6 +29,13 @@ log = logging.getLogger(__name__)
 
 #: Threads of the web server beyond the live pages' streams: for pages, actions and /metrics.
 SPARE_THREADS = 4
+#: What one request may send: its request line and headers, and its body (the page's forms are a
+#: few fields). Past either, cheroot answers 413 and closes the connection, so a client cannot
+#: make the daemon keep what it streams.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024
+#: A connection that sends nothing for this long is closed (a stream of events is written to, not read).
+SOCKET_TIMEOUT_S = 10
 
 
 class WebServer:
@@ -40,9 +47,12 @@ class WebServer:
 
         self.listener = listener
         self.streams = Streams(bus, listener.max_streams)
-        app = create_app(ops, logins, self.streams, metrics, spool, secure=listener.cert_file is not None)
+        app = create_app(ops, logins, self.streams, metrics, spool, secure=listener.cert_file is not None,
+                         max_body_bytes=MAX_BODY_BYTES)
         self.server = wsgi.Server((listener.host, listener.port), app, numthreads=listener.max_streams + SPARE_THREADS,
-                                  server_name="hcserver")
+                                  server_name="hcserver", timeout=SOCKET_TIMEOUT_S)
+        self.server.max_request_header_size = MAX_HEADER_BYTES
+        self.server.max_request_body_size = MAX_BODY_BYTES
         if listener.cert_file and listener.key_file:
             from cheroot.ssl.builtin import BuiltinSSLAdapter
 

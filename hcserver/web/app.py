@@ -17,15 +17,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, g, redirect, render_template, request
+from flask import Flask, Response, abort, g, make_response, redirect, render_template, request
 from werkzeug.wrappers import Response as Redirect
 
-from hcserver.access import LoginLinks
+from hcserver.access import LoginLinks, Peer, still_admin
 from hcserver.notes import job_note
 from hcserver.server import Operations
 from hcserver.spool import Spool
 from hcserver.states import PRIORITIES, TERMINAL, JobState
-from hcserver.web.auth import COOKIE, IDLE_S, Sessions
+from hcserver.web.auth import COOKIE, IDLE_S, Sessions, client_uid, is_loopback
 from hcserver.web.live import Streams
 from hcserver.web.metrics import Metrics
 from hcserver.web.thumbnails import Thumbnails
@@ -38,8 +38,12 @@ PRINTER_ACTIONS = ("enable", "disable", "accept", "reject")
 #: What a refusal's code becomes as an HTTP status.
 STATUS = {"forbidden": 403, "unknown-job": 404, "unknown-printer": 404, "database-unavailable": 503,
           "internal": 500}
-#: Configuration keys whose values are secrets: never shown.
-SECRET_KEYS = {"token"}
+#: Words that make a configuration key's value a secret, never shown (``token``, ``db_password``,
+#: ``api_key``, ``client_secret``); a key naming where a secret is kept (``key_file``) is shown.
+SECRET_WORDS = {"token", "password", "passwd", "secret", "key", "credentials"}
+#: The last words of keys naming a place, not holding a secret.
+PLACE_WORDS = {"file", "path", "dir"}
+SECRET = "(secret)"
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self'; style-src 'self'; script-src 'self'; "
                                "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
@@ -58,10 +62,12 @@ class Refused(Exception):
 
 
 def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: Metrics, spool: Spool,
-               secure: bool) -> Flask:
-    """``secure``: served over TLS (the session cookie is then sent over TLS only)."""
+               secure: bool, max_body_bytes: int = 1024 * 1024) -> Flask:
+    """``secure``: served over TLS (the session cookie is then sent over TLS only);
+    ``max_body_bytes``: the most a request's form may be (more is refused, 413)."""
     app = Flask(__name__, static_folder=str(Path(__file__).parent / "static"))
-    sessions = Sessions()
+    app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
+    sessions = Sessions(still_admin=lambda peer: still_admin(peer, ops.config.admin_group))
     thumbnails = Thumbnails(ops, spool)
 
     def ask(op: str, **args: Any) -> dict:
@@ -72,12 +78,39 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
             raise Refused(error.get("code", "error"), error.get("message", "refused"))
         return response
 
+    def someone_else(peer: Peer) -> str | None:
+        """Who, if this connection may not act as ``peer``: a socket of this host held by another
+        Unix user (browsers send a host's cookies to every port of it, so a page another user
+        serves on this host may have been sent them). Root may: root can read any user's cookies."""
+        if peer.uid is None:
+            return None   # a token's session: no Unix user to compare
+        host = request.remote_addr or ""
+        uid = client_uid(host, int(request.environ.get("REMOTE_PORT") or 0),
+                         int(request.environ.get("SERVER_PORT") or 0))
+        if uid is None and not is_loopback(host):
+            return None   # from another machine
+        if uid in (0, peer.uid):
+            return None
+        who = "an unknown user" if uid is None else f"user id {uid}"
+        log.warning("status page: %s's session or link used by %s from %s", peer.name, who, host)
+        return who
+
     def signed_in(view: Callable) -> Callable:
         @functools.wraps(view)
         def wrapper(*args, **kwargs):
-            g.session = sessions.get(request.cookies.get(COOKIE))
+            key = request.cookies.get(COOKIE)
+            g.session = sessions.get(key)
             if g.session is None:
                 return render_template("login.html", fragment=False), 401
+            who = someone_else(g.session.peer)
+            if who is not None:   # a stolen cookie: it works for nobody any more
+                why = (f"this session is {g.session.peer.name}'s but came from a connection of {who}: it is "
+                       f"signed out. Sign in as yourself with hcq web-login.")
+                sessions.end(key)
+                g.session = None
+                response = make_response(render_template("error.html", fragment=False, message=why), 403)
+                response.delete_cookie(COOKIE)
+                return response
             return view(*args, **kwargs)
         return wrapper
 
@@ -95,7 +128,7 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         """After an action (POST): said once on the page it returns to (POST, redirect, GET)."""
         g.session.notice = message
         target = request.form.get("next", "/")
-        if not target.startswith("/") or target.startswith("//"):   # only pages of this site
+        if not local_page(target):
             target = "/"
         return redirect(target, code=303)
 
@@ -129,6 +162,10 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         peer = logins.redeem(request.args.get("token", ""))
         if peer is None:
             return render_template("login.html", fragment=False, expired=True), 401
+        who = someone_else(peer)
+        if who is not None:
+            why = f"this link is {peer.name}'s but came from a connection of {who}: ask hcq web-login as yourself."
+            return render_template("error.html", fragment=False, message=why), 403
         key, _ = sessions.begin(peer)
         response = redirect("/", code=303)   # the link leaves the address bar and the history
         response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", secure=secure, max_age=int(IDLE_S))
@@ -192,7 +229,7 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
         png = thumbnails.film(job_id, printer, index)
         if png is None:
             abort(404)
-        return Response(png, mimetype="image/png", headers={"Cache-Control": "private, max-age=300"})
+        return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})   # it shows a patient
 
     @app.post("/jobs/<int:job_id>/<action>")
     @signed_in
@@ -225,11 +262,11 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
     @app.get("/config")
     @signed_in
     def configuration():
-        config = ops.config
-        server = {f.name: _shown(getattr(config, f.name)) for f in dataclasses.fields(config)
-                  if f.name != "printers"}
-        printers = {name: {f.name: _shown(getattr(p, f.name)) for f in dataclasses.fields(p)}
-                    for name, p in config.printers.items()}
+        # Paths, hosts, ports and the database's place are for administrators (as the file is).
+        if not g.session.peer.admin:
+            return render_template("error.html", fragment=False,
+                                   message="the configuration is for administrators only"), 403
+        server, printers = config_view(ops.config)
         return page("config.html", server=server, printers_config=printers)
 
     @app.get("/events")
@@ -250,19 +287,54 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
     return app
 
 
+def local_page(target: str) -> bool:
+    """Whether ``target`` is a page of this site: a path beginning with one "/", no backslash (a
+    browser reads "/\\host" as "//host") and no control character."""
+    return (target.startswith("/") and not target.startswith("//") and "\\" not in target
+            and not any(ord(c) < 0x20 or ord(c) == 0x7f for c in target))
+
+
 def _utc(iso: str) -> str:
     return f"{iso[:19].replace('T', ' ')} UTC"
 
 
-def _shown(value: Any) -> Any:
-    """A configuration value as the page shows it: secrets replaced, structures as plain data."""
+def config_view(config: Any) -> tuple[dict, dict]:
+    """The configuration page's server keys and printers, secrets left out."""
+    server = {f.name: _shown(f.name, getattr(config, f.name)) for f in dataclasses.fields(config)
+              if f.name != "printers"}
+    printers = {name: {f.name: _shown(f.name, getattr(p, f.name)) for f in dataclasses.fields(p)}
+                for name, p in config.printers.items()}
+    return server, printers
+
+
+def is_secret(key: str) -> bool:
+    words = str(key).lower().replace("-", "_").split("_")
+    return bool(SECRET_WORDS.intersection(words)) and words[-1] not in PLACE_WORDS
+
+
+def _shown(key: str, value: Any) -> Any:
+    """A configuration value as the page shows it: secrets replaced (a database URL without its
+    password), structures as plain data."""
+    if is_secret(key):
+        return SECRET if value not in (None, "") else value
+    if key == "database" and isinstance(value, str):
+        return _without_password(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: ("(secret)" if f.name in SECRET_KEYS else _shown(getattr(value, f.name)))
-                for f in dataclasses.fields(value)}
+        return {f.name: _shown(f.name, getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, (list, tuple)):
-        return [_shown(item) for item in value]
+        return [_shown(key, item) for item in value]
     if isinstance(value, dict):
-        return {key: _shown(item) for key, item in value.items()}
+        return {name: _shown(name, item) for name, item in value.items()}
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def _without_password(url: str) -> str:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return SECRET   # not a URL SQLAlchemy reads: it may hold anything

@@ -58,8 +58,22 @@ class Browser:
         data = urllib.parse.urlencode(fields).encode()
         return self._open(urllib.request.Request(self.base + path, data=data, headers=headers))
 
+    def cookie(self) -> str:
+        """The Cookie header this browser sends."""
+        return "; ".join(f"{c.name}={c.value}" for c in self.cookies)
+
     def csrf(self) -> str:
         """The CSRF token of this browser's session, as its forms carry it."""
         found = re.search(r'name="csrf" value="([^"]+)"', self.get("/").body)
         assert found, "no form with a CSRF token on the printers page"
         return found.group(1)
+
+
+def get_with_cookie(base: str, path: str, cookie: str) -> list:
+    """GET ``path`` with a Cookie header of another browser's (a stolen cookie): [status, body]."""
+    request = urllib.request.Request(base + path, headers={"Cookie": cookie})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return [response.status, response.read().decode(errors="replace")]
+    except urllib.error.HTTPError as exc:
+        return [exc.code, exc.read().decode(errors="replace")]
