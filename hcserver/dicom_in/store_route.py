@@ -216,6 +216,7 @@ class StoreAssociation:
         self._timer: threading.Timer | None = None
         self.received = 0          # bytes of this association's images
         self.jobs: list[int] = []
+        self._ended = False        # the association ended: a C-STORE still being served is refused
 
     def c_store(self, data: bytes) -> int:
         """One C-STORE's data set as a DICOM file (File Meta Information included): checked,
@@ -238,6 +239,8 @@ class StoreAssociation:
             log.warning("store route %s: image refused: %s", self.route.ae_title, exc.comment)
             return exc.status
         with self._lock:
+            if self._ended:
+                return STORE_OUT_OF_RESOURCES
             try:
                 if self._journal is None:
                     self._journal = Journal(self.journal_dir, {"owner": self.owner, "route": self.route.ae_title})
@@ -256,6 +259,14 @@ class StoreAssociation:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._schedule(self.route.quiet_s, self.flush)
+
+    def end(self) -> list[int]:
+        """The association ended (released, aborted, closed): file its batch (:meth:`flush`);
+        a C-STORE still being served (the end came from the network thread, e.g. an abort past a
+        limit) is refused rather than journalled into a batch nobody files."""
+        with self._lock:
+            self._ended = True
+        return self.flush()
 
     def flush(self) -> list[int]:
         """File the batch received so far into the spool and queue its jobs; its journal goes
