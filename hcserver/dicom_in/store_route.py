@@ -143,6 +143,7 @@ class Received:
     offset: int                  # of its bytes in the journal
     length: int
     info: formatter.ImageInfo
+    key: str                     # what it is charged under (hcserver.dicom_in.space)
 
 
 def read_journal(path: Path) -> tuple[dict | None, list[tuple[dict, bytes | None]]]:
@@ -233,22 +234,25 @@ class StoreAssociation:
                  "instance": _number(ds.get("InstanceNumber")), "modality": str(ds.get("Modality", "") or ""),
                  "frames": info.frames, "own_window": bool(info.vois)}
         del ds
+        key = f"dicom-in:{uuid.uuid4().hex}"
         try:
             self.intake.room(STORE_OUT_OF_RESOURCES)
+            self.intake.charge(self.owner, key, len(data), STORE_OUT_OF_RESOURCES)
         except Refused as exc:
             log.warning("store route %s: image refused: %s", self.route.ae_title, exc.comment)
             return exc.status
         with self._lock:
-            if self._ended:
-                return STORE_OUT_OF_RESOURCES
             try:
+                if self._ended:
+                    raise OSError("the association has ended")
                 if self._journal is None:
                     self._journal = Journal(self.journal_dir, {"owner": self.owner, "route": self.route.ae_title})
                 offset = self._journal.add(facts, data)
             except OSError as exc:
                 log.error("store route %s: cannot write its journal: %s", self.route.ae_title, exc)
+                self.intake.space.release([key])
                 return STORE_OUT_OF_RESOURCES
-            self._images.append(Received(facts, offset, len(data), info))
+            self._images.append(Received(facts, offset, len(data), info, key))
             self.received += len(data)
             self._restart_timer()
         return 0x0000
@@ -289,6 +293,8 @@ class StoreAssociation:
                       self.route.ae_title, self.owner, getattr(exc, "comment", exc), journal.path.name)
         else:
             jobs = queue_batch(self.intake, self.route, self.owner, images)
+        if jobs is not None:
+            self.intake.space.queued([r.key for r in received], jobs)
         journal.close(remove=jobs is not None)
         self.jobs.extend(jobs or [])
         return jobs or []
