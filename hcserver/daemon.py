@@ -103,7 +103,7 @@ class Daemon:
         self.front_door: FrontDoor | None = None
         if config.dicom_in:
             self.queue.printers.sync(list(config.printers))   # the routes' printers are in the queue before a job
-            self.front_door = FrontDoor(config.dicom_in, Intake(config, self.queue, self.spool),
+            self.front_door = FrontDoor(config.dicom_in, Intake(config, self.queue, self.spool, self.quota),
                                         config.state_dir, config.ae_title)
             self.front_door.recover()   # images a modality was told are stored, before orphans are collected
         self.orphans.collect(starting=True)   # before serving: no upload is in flight on this node

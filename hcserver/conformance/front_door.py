@@ -52,7 +52,7 @@ def front_door(doc: Doc, ctx: Ctx, n: str) -> None:
               + [["store", uid_name(t), t] for t in sop.STORE_TRANSFER_SYNTAXES])
     doc.heading(f"{n}.2", "Association Acceptance Policy")
     doc.para(words("acceptance", **{k: _setting(listener, k) for k in (
-        "max_associations", "max_pdu", "max_association_bytes")}))
+        "max_associations", "max_pdu", "max_association_bytes", "max_message_bytes", "max_spool_bytes")}))
     doc.heading(f"{n}.3", "Print Route")
     doc.para(words("print behaviour", duplicate_window_s=_setting(listener, "duplicate_window_s")))
     for title, attributes in (("Basic Film Session", films.SESSION_ATTRIBUTES),

@@ -26,10 +26,12 @@ from pydicom.uid import UID
 
 from hcserver import formatter
 from hcserver.config import ServerConfig
+from hcserver.dicom_in.space import DoorSpace, NoRoom
 from hcserver.jobspec import JobSpecValidator, SpecError
 from hcserver.queue import JobQueue, QueueError
 from hcserver.spool import Spool, SpoolError
 from hcserver.states import JobState
+from hcserver.uploads import UploadQuota
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,10 @@ def file_bytes(ds: Dataset, transfer_syntax: UID, implementation_class_uid: str 
 class Intake:
     """The spool, the queue and the spec checks, as the routes use them."""
 
-    def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool):
+    def __init__(self, config: ServerConfig, queue: JobQueue, spool: Spool, quota: UploadQuota | None = None):
         self.queue, self.spool = queue, spool
+        # the daemon's upload quota: the front door's images count there under their origin
+        self.space = DoorSpace(quota if quota is not None else UploadQuota(), queue.views.unfinished_among)
         self._infos: OrderedDict[str, formatter.ImageInfo] = OrderedDict()
         self._held: dict[str, int] = {}     # images open film sessions spooled: how many hold each
         self._lock = threading.Lock()
@@ -133,6 +137,27 @@ class Intake:
             return
         if free < self.config.min_free_spool_bytes:
             raise Refused(status, "spool is full")
+
+    def charge(self, owner: str, key: str, size: int, status: int) -> None:
+        """Charge an image of ``size`` bytes to ``owner``'s quota and the front door's total
+        (hcserver.dicom_in.space) before it is journalled or spooled; Refused with ``status``
+        when there is no room."""
+        door = self.config.dicom_in
+        try:
+            self.space.charge(owner, key, size, door.max_spool_bytes if door else 1 << 62,
+                              self.config.max_upload_bytes_per_owner)
+        except NoRoom as exc:
+            log.warning("front door: image of %s refused: %s", owner, exc)
+            raise Refused(status, str(exc)) from None
+
+    def door_room(self, status: int) -> None:
+        """Refuse with ``status`` while the front door's images fill ``max_spool_bytes``."""
+        door = self.config.dicom_in
+        if door is not None:
+            try:
+                self.space.check(door.max_spool_bytes)
+            except NoRoom as exc:
+                raise Refused(status, str(exc)) from None
 
     def put(self, data: bytes, status: int, hold: bool = False, decode: bool = True) -> str:
         """Store a DICOM file in the spool, durably; its digest. Its header facts are read now,

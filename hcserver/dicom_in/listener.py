@@ -23,6 +23,10 @@ Notes on pynetdicom (3.0):
   route takes the placeholder for "none" (the association's film session, or its last film box).
   It must run before pynetdicom's own logging handler, which raises on such a request and so
   would stop the handlers after it: it is put first in the association's list.
+* pynetdicom collects a whole DIMSE message in memory before any handler sees it: an
+  ``EVT_DATA_RECV`` handler counts what each accepted association receives as it arrives and
+  aborts it past ``max_association_bytes`` or ``max_message_bytes``
+  (hcserver.dicom_in.limits).
 * pynetdicom's two threads per association poll every millisecond, which costs an idle
   association CPU and every image (or request) a few milliseconds of waits: the
   ``EVT_CONN_OPEN`` handler makes each accepted association wait for its work instead, as the
@@ -42,6 +46,7 @@ from pynetdicom import AE, build_context, evt
 
 from hcserver.config_dicom_in import DicomListener
 from hcserver.dicom_in.intake import Intake, Refused
+from hcserver.dicom_in.limits import ByteLimits
 from hcserver.dicom_in.print_route import Answer, PrintAssociation, PrintJobs
 from hcserver.dicom_in.progress import Progress
 from hcserver.dicom_in.sop import (
@@ -172,6 +177,9 @@ class FrontDoor:
         assoc.acceptor.ae_title = called
         assoc.acceptor.supported_contexts = _contexts(route.service)
         max_bytes = self.settings.max_association_bytes
+        address = f"{assoc.requestor.address}:{assoc.requestor.port}"
+        limits = ByteLimits(max_bytes, self.settings.max_message_bytes, f"{calling} at {address} to {called}")
+        assoc.bind(evt.EVT_DATA_RECV, limits.on_data)
         handler: PrintAssociation | StoreAssociation
         if route.service == "print":
             proposed = {str(cx.abstract_syntax) for cx in primitive.presentation_context_definition_list}
@@ -186,10 +194,10 @@ class FrontDoor:
         with self._lock:
             handler = self._associations.pop(event.assoc, None)
         self.progress.forget(event.assoc)
-        if isinstance(handler, StoreAssociation):
-            handler.flush()    # images the modality was told are stored are printed, whatever ended it
-        elif handler is not None:
-            handler.end()      # a film session that was not printed leaves nothing behind
+        if handler is not None:
+            # store: the images the modality was told are stored are printed, whatever ended it;
+            # print: a film session that was not printed leaves nothing behind
+            handler.end()
 
     def _handler(self, event: Any) -> PrintAssociation | StoreAssociation | None:
         with self._lock:

@@ -115,6 +115,7 @@ class PrintAssociation:
         self.spooled = 0                             # image bytes this association put in the spool
         self.jobs: list[tuple[str, int]] = []        # (Print Job UID, job) its print actions queued
         self.held: list[str] = []                    # images it spooled: given up at its end unless printed
+        self.charges: dict[str, list[str]] = {}      # film box UID: its images' charges (space.py), till printed
 
     @property
     def printer(self) -> PrinterConfig:
@@ -125,6 +126,8 @@ class PrintAssociation:
         held, self.held = self.held, []
         if held:
             self.intake.give_up(held)
+        charges, self.charges = self.charges, {}
+        self.intake.space.release([key for keys in charges.values() for key in keys])
 
     # ---- dispatch --------------------------------------------------------------------
     def n_create(self, sop_class: str, uid: str | None, attrs: Dataset, meta: str) -> Answer:
@@ -193,6 +196,7 @@ class PrintAssociation:
     def _create_session(self, uid: str | None, attrs: Dataset) -> Answer:
         if self.session is not None:   # PS3.4 H.4.1.2.1: one film session per association
             return Answer(DUPLICATE_INSTANCE, comment="a film session exists on this association")
+        self.intake.door_room(RESOURCE_LIMITATION)
         _known(attrs, F.SESSION_ATTRIBUTES)
         job = F.session_job(attrs, self.printer, self.route.priority)
         job["plut"] = self._plut_reference(attrs)
@@ -218,7 +222,7 @@ class PrintAssociation:
         films = [f for f in (self._film(self.film_boxes[b]) for b in session.film_boxes) if f is not None]
         if not films:
             return Answer(EMPTY_SESSION, instance=session.uid)
-        return self._queue(films, session, SESSION_QUEUE_FULL, session.uid)
+        return self._queue(films, session, SESSION_QUEUE_FULL, session.uid, list(session.film_boxes))
 
     # ---- film box --------------------------------------------------------------------
     def _create_film_box(self, uid: str | None, attrs: Dataset, meta: str) -> Answer:
@@ -283,7 +287,7 @@ class PrintAssociation:
         if film is None:
             return Answer(EMPTY_FILM_BOX, instance=box.uid)
         assert self.session is not None
-        return self._queue([film], self.session, FILM_BOX_QUEUE_FULL, box.uid)
+        return self._queue([film], self.session, FILM_BOX_QUEUE_FULL, box.uid, [box.uid])
 
     def _drop_film_box(self, uid: str) -> None:
         box = self.film_boxes.pop(uid)
@@ -321,7 +325,14 @@ class PrintAssociation:
             data = F.image_file(image, self.intake.config.implementation_class_uid)
             if self.spooled + len(data) > self.max_bytes:
                 return Answer(RESOURCE_LIMITATION, comment="too many image bytes on one association")
-            ib.digest = self.intake.put(data, INVALID_ATTRIBUTE_VALUE, hold=True)
+            key = f"dicom-in:{ib.uid}:{self.spooled}"
+            self.intake.charge(self.owner, key, len(data), RESOURCE_LIMITATION)
+            try:
+                ib.digest = self.intake.put(data, INVALID_ATTRIBUTE_VALUE, hold=True)
+            except Refused:
+                self.intake.space.release([key])
+                raise
+            self.charges.setdefault(ib.film_box, []).append(key)
             self.held.append(ib.digest)
             ib.bits = bits
             self.spooled += len(data)
@@ -368,10 +379,13 @@ class PrintAssociation:
                 frame["polarity"] = "NORMAL" if frame["polarity"] == "REVERSE" else "REVERSE"
         return film
 
-    def _queue(self, films: list[dict], session: F.FilmSession, queue_full: int, instance: str) -> Answer:
+    def _queue(self, films: list[dict], session: F.FilmSession, queue_full: int, instance: str,
+               boxes: list[str]) -> Answer:
         spec = {**{k: v for k, v in session.job.items() if k != "plut"}, "films": films}
         queued = self.intake.submit(self.owner, spec, status=INVALID_ATTRIBUTE_VALUE, queue_full=queue_full,
                                     details={"origin": self.owner, "route": self.route.ae_title})
+        # the films' images are the job's now: charged to it until it ends
+        self.intake.space.queued([key for box in boxes for key in self.charges.pop(box, [])], [queued.job])
         uid = self.print_jobs.add(queued.job, self.route.printer, session.job.get("priority"))
         self.jobs.append((uid, queued.job))
         ds = None

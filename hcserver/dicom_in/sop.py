@@ -105,7 +105,8 @@ RETURNED: dict[tuple[str, str], tuple[tuple[int, str], ...]] = {
         (NO_SUCH_ATTRIBUTE, "an attribute outside the table below"),
         (INVALID_ATTRIBUTE_VALUE, "copies outside 1-99, a priority other than HIGH, MED, LOW, a medium or "
                                   "destination the printer does not list, an unknown Presentation LUT"),
-        (DUPLICATE_INSTANCE, "a second film session on the association, or a UID in use")),
+        (DUPLICATE_INSTANCE, "a second film session on the association, or a UID in use"),
+        (RESOURCE_LIMITATION, "the front door's images not yet printed fill max_spool_bytes")),
     ("Basic Film Session", "N-SET"): (
         (SUCCESS, "set"), (NO_SUCH_ATTRIBUTE, "as N-CREATE"), (INVALID_ATTRIBUTE_VALUE, "as N-CREATE"),
         (NO_SUCH_INSTANCE, "not this association's film session")),
@@ -146,7 +147,9 @@ RETURNED: dict[tuple[str, str], tuple[tuple[int, str], ...]] = {
         (MISSING_ATTRIBUTE, "no image sequence, Rows, Columns or Pixel Data"),
         (MISSING_ATTRIBUTE_VALUE, "one of those empty"),
         (IMAGE_TOO_LARGE, "more pixels than max_image_pixels"),
-        (RESOURCE_LIMITATION, "the spool is full, or the association holds max_association_bytes")),
+        (RESOURCE_LIMITATION, "the spool is full, the association holds max_association_bytes, the calling AE "
+                              "title's images not yet in a job max_upload_bytes_per_owner, or the front door's "
+                              "images not yet printed max_spool_bytes")),
     ("Basic Annotation Box", "N-SET"): ((SUCCESS, "its text is kept for the film"),
                                         (NO_SUCH_INSTANCE, "no such annotation box")),
     ("Presentation LUT", "N-CREATE"): (
@@ -161,7 +164,9 @@ RETURNED: dict[tuple[str, str], tuple[tuple[int, str], ...]] = {
                      (NO_SUCH_CLASS, "an operation the SOP class does not have, or on the other route's class")),
     ("Storage (image SOP classes)", "C-STORE"): (
         (SUCCESS, "the image is on disk, in the association's journal (fdatasynced)"),
-        (STORE_OUT_OF_RESOURCES, "the spool is full, or the association holds max_association_bytes"),
+        (STORE_OUT_OF_RESOURCES, "the spool is full, the association holds max_association_bytes, the calling "
+                                 "AE title's images not yet in a job max_upload_bytes_per_owner, or the front "
+                                 "door's images not yet printed max_spool_bytes"),
         (STORE_NOT_AN_IMAGE, "the data set has no pixel data"),
         (STORE_CANNOT_UNDERSTAND, "the data set cannot be read, or its first frame cannot be decoded")),
 }

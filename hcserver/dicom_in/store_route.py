@@ -143,6 +143,7 @@ class Received:
     offset: int                  # of its bytes in the journal
     length: int
     info: formatter.ImageInfo
+    key: str                     # what it is charged under (hcserver.dicom_in.space)
 
 
 def read_journal(path: Path) -> tuple[dict | None, list[tuple[dict, bytes | None]]]:
@@ -216,6 +217,7 @@ class StoreAssociation:
         self._timer: threading.Timer | None = None
         self.received = 0          # bytes of this association's images
         self.jobs: list[int] = []
+        self._ended = False        # the association ended: a C-STORE still being served is refused
 
     def c_store(self, data: bytes) -> int:
         """One C-STORE's data set as a DICOM file (File Meta Information included): checked,
@@ -232,20 +234,25 @@ class StoreAssociation:
                  "instance": _number(ds.get("InstanceNumber")), "modality": str(ds.get("Modality", "") or ""),
                  "frames": info.frames, "own_window": bool(info.vois)}
         del ds
+        key = f"dicom-in:{uuid.uuid4().hex}"
         try:
             self.intake.room(STORE_OUT_OF_RESOURCES)
+            self.intake.charge(self.owner, key, len(data), STORE_OUT_OF_RESOURCES)
         except Refused as exc:
             log.warning("store route %s: image refused: %s", self.route.ae_title, exc.comment)
             return exc.status
         with self._lock:
             try:
+                if self._ended:
+                    raise OSError("the association has ended")
                 if self._journal is None:
                     self._journal = Journal(self.journal_dir, {"owner": self.owner, "route": self.route.ae_title})
                 offset = self._journal.add(facts, data)
             except OSError as exc:
                 log.error("store route %s: cannot write its journal: %s", self.route.ae_title, exc)
+                self.intake.space.release([key])
                 return STORE_OUT_OF_RESOURCES
-            self._images.append(Received(facts, offset, len(data), info))
+            self._images.append(Received(facts, offset, len(data), info, key))
             self.received += len(data)
             self._restart_timer()
         return 0x0000
@@ -256,6 +263,14 @@ class StoreAssociation:
         if self._timer is not None:
             self._timer.cancel()
         self._timer = self._schedule(self.route.quiet_s, self.flush)
+
+    def end(self) -> list[int]:
+        """The association ended (released, aborted, closed): file its batch (:meth:`flush`);
+        a C-STORE still being served (the end came from the network thread, e.g. an abort past a
+        limit) is refused rather than journalled into a batch nobody files."""
+        with self._lock:
+            self._ended = True
+        return self.flush()
 
     def flush(self) -> list[int]:
         """File the batch received so far into the spool and queue its jobs; its journal goes
@@ -278,6 +293,8 @@ class StoreAssociation:
                       self.route.ae_title, self.owner, getattr(exc, "comment", exc), journal.path.name)
         else:
             jobs = queue_batch(self.intake, self.route, self.owner, images)
+        if jobs is not None:
+            self.intake.space.queued([r.key for r in received], jobs)
         journal.close(remove=jobs is not None)
         self.jobs.extend(jobs or [])
         return jobs or []

@@ -174,6 +174,15 @@ class Views:
             return session.scalar(select(func.count()).select_from(Job).where(
                 Job.owner == owner, Job.state.in_([s.value for s in UNFINISHED]))) or 0
 
+    def unfinished_among(self, job_ids) -> set[int]:
+        """Which of ``job_ids`` have not ended (gone ones have)."""
+        ids, found = list(job_ids), set[int]()
+        with self.store.reading() as session:
+            for i in range(0, len(ids), IN_LIST_CHUNK):
+                found.update(session.scalars(select(Job.id).where(
+                    Job.id.in_(ids[i:i + IN_LIST_CHUNK]), Job.state.in_([s.value for s in UNFINISHED]))))
+        return found
+
     def image_in_use(self, digest: str) -> bool:
         """Whether a job (of any state) prints the spooled image ``digest``."""
         with self.store.reading() as session:

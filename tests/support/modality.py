@@ -4,8 +4,10 @@ session, the retired Print Queue Management class), and returns every status as 
 from __future__ import annotations
 
 import socket
+import struct
 import time
 from dataclasses import dataclass, field
+from io import BytesIO
 from typing import Any
 
 import numpy as np
@@ -13,7 +15,8 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 from pynetdicom import AE, build_role, evt
 from pynetdicom import sop_class as sc
-from pynetdicom.dimse_primitives import N_ACTION
+from pynetdicom.dimse_messages import C_STORE_RQ, N_SET_RQ
+from pynetdicom.dimse_primitives import C_STORE, N_ACTION, N_SET
 
 PRINT_QUEUE_MANAGEMENT = "1.2.840.10008.5.1.1.26"   # retired; Agfa NX still proposes it
 PRINTER_INSTANCE = "1.2.840.10008.5.1.1.17"
@@ -238,3 +241,64 @@ def pattern(rows: int, cols: int, seed: int, top: int = 255) -> np.ndarray:
     """Pixels that tell images apart: a seeded random pattern from 0 to ``top``."""
     rng = np.random.default_rng(seed)
     return rng.integers(0, top + 1, (rows, cols)).astype(np.uint8 if top <= 255 else np.uint16)
+
+
+@dataclass
+class Flood:
+    """What :func:`flood` sent and how its association ended."""
+    sent: int            # data set bytes the peer took before the association ended (or all of them)
+    aborted: bool        # the association was aborted by hcserver
+
+
+def flood(port: int, called: str, total: int, calling: str = "HOSTILE", chunk: int = 64 << 10) -> Flood:
+    """A hostile modality: one C-STORE (to a store route) or image box N-SET (to a print route)
+    whose data set is ``total`` bytes of zeros, sent PDU after PDU as pynetdicom would (P-DATA-TF,
+    one fragment each, the last flagged last), never held whole in this process's memory; stops
+    when hcserver ends the association."""
+    ae = AE(ae_title=calling)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = 30
+    if called == "FILMSPOOL":
+        ae.add_requested_context(sc.BasicGrayscalePrintManagementMeta)
+        primitive: Any = N_SET()
+        primitive.RequestedSOPClassUID, primitive.RequestedSOPInstanceUID = sc.BasicGrayscaleImageBox, "1.2.3.4"
+        message: Any = N_SET_RQ()
+    else:
+        ae.add_requested_context(sc.SecondaryCaptureImageStorage)
+        primitive = C_STORE()
+        primitive.AffectedSOPClassUID, primitive.AffectedSOPInstanceUID = sc.SecondaryCaptureImageStorage, "1.2.3.4"
+        primitive.Priority = 2
+        message = C_STORE_RQ()
+    primitive.MessageID = 1
+    assoc = ae.associate("127.0.0.1", port, ae_title=called)
+    assert assoc.is_established, f"association to {called} not established"
+    context = assoc.accepted_contexts[0].context_id
+    primitive.DataSet = BytesIO(b"\0\0")
+    message.primitive_to_message(primitive)
+    command = [pdv for p in message.encode_msg(context, 1 << 20) for _cx, pdv in p.presentation_data_value_list
+               if pdv[0] & 1]
+
+    def pdu(value: bytes) -> bytes:
+        return struct.pack(">BBLLB", 4, 0, len(value) + 5, len(value) + 1, context) + value
+
+    raw = assoc.dul.socket.socket
+    zeros = bytes(chunk)
+    sent = 0
+    try:
+        for value in command:
+            raw.sendall(pdu(value))
+        body = pdu(b"\x00" + zeros)
+        while sent + chunk < total and assoc.is_established:
+            raw.sendall(body)
+            sent += chunk
+        if assoc.is_established:
+            raw.sendall(pdu(b"\x02" + bytes(total - sent)))
+            sent = total
+    except OSError:      # hcserver closed the connection
+        pass
+    deadline = time.monotonic() + 30
+    while assoc.is_established and time.monotonic() < deadline:
+        time.sleep(0.05)
+    aborted = bool(assoc.is_aborted)
+    if assoc.is_established:
+        assoc.abort()
+    return Flood(sent, aborted)

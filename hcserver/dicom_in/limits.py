@@ -1,0 +1,71 @@
+"""What a peer may send the front door, counted as it arrives.
+
+pynetdicom collects each DIMSE message in memory until its last fragment (a C-STORE's data set,
+an N-CREATE's or N-SET's attribute list) and only then hands it to a route, so the routes'
+own checks (``max_association_bytes`` of images, ``max_image_pixels``) come after the whole
+message is in the daemon's memory, and ``max_pdu`` bounds a PDU, not a message. Here every
+P-DATA-TF PDU an accepted association receives is counted by the network thread as it is read
+(pynetdicom's ``EVT_DATA_RECV``, before the PDU is decoded or handed on): an association whose
+P-DATA passes ``max_association_bytes``, or one message (its command set or data set, fragment
+after fragment) that passes ``max_message_bytes``, is aborted (A-ABORT) at that PDU. The part of
+the message received is dropped with the association and reaches no route; images acknowledged
+before are kept (the store route's durability), a film session that was not printed leaves
+nothing. So an association holds at most about ``max_message_bytes`` of a message in memory
+(pynetdicom's buffer of it), whatever the peer announces or sends.
+"""
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_P_DATA_TF = 0x04
+_PDV_HEADER = struct.Struct(">LBB")     # item length, presentation context ID, message control header
+_LAST_FRAGMENT = 0x02
+
+
+class ByteLimits:
+    """The bytes one association has sent, and the abort when they pass a limit."""
+
+    def __init__(self, max_association_bytes: int, max_message_bytes: int, who: str):
+        self.max_association_bytes, self.max_message_bytes = max_association_bytes, max_message_bytes
+        self.who = who                   # calling AE title and address, for the log
+        self.received = 0                # P-DATA value bytes of the association
+        self.message = 0                 # of the command set or data set being received
+        self.exceeded: str | None = None
+        self._lock = threading.Lock()
+
+    def count(self, pdu: bytes) -> str | None:
+        """Count one PDU as received; the reason to abort once a limit is passed (else None)."""
+        if not pdu or pdu[0] != _P_DATA_TF or self.exceeded is not None:
+            return None
+        offset, end = 6, len(pdu)
+        while offset + _PDV_HEADER.size <= end:
+            length, _context, control = _PDV_HEADER.unpack_from(pdu, offset)
+            value = max(length - 2, 0)
+            self.received += value
+            self.message += value
+            if self.message > self.max_message_bytes:
+                self.exceeded = (f"a message of more than {self.max_message_bytes} bytes "
+                                 f"(max_message_bytes)")
+                return self.exceeded
+            if control & _LAST_FRAGMENT:
+                self.message = 0
+            offset += 4 + length
+        if self.received > self.max_association_bytes:
+            self.exceeded = (f"more than {self.max_association_bytes} bytes on one association "
+                             f"(max_association_bytes)")
+            return self.exceeded
+        return None
+
+    def on_data(self, event: Any) -> None:
+        """EVT_DATA_RECV (in the association's network thread): abort past a limit."""
+        with self._lock:
+            reason = self.count(event.data)
+        if reason is None:
+            return
+        log.warning("front door: association from %s aborted: %s", self.who, reason)
+        event.assoc.abort(block=False)   # A-ABORT queued: the network thread sends it next
