@@ -106,6 +106,15 @@ class LoginLinks:
             self._links[token] = (peer, now + self.ttl_s)
         return token
 
+    def peek(self, token: str) -> Peer | None:
+        """Who the link is for, if it is one and still valid, without using it up (the page
+        that asks whether to sign in: only its form's POST redeems the link)."""
+        with self._lock:
+            found = self._links.get(token)
+        if found is None or found[1] <= self._clock():
+            return None
+        return found[0]
+
     def redeem(self, token: str) -> Peer | None:
         """Who the link was for, if it is one and still valid; it never works again."""
         with self._lock:

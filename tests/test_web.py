@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import urllib.parse
+import urllib.request
 from collections.abc import Callable
 
 import pytest
@@ -41,6 +42,18 @@ def test_a_sign_in_link_works_once_and_not_after_two_minutes():
     clock.now += links.ttl_s
     assert links.redeem(second) is None
     assert links.redeem("guessed") is None
+
+
+def test_looking_at_a_sign_in_link_does_not_use_it_up():
+    clock = Clock()
+    links = LoginLinks(clock)
+    token = links.mint(Peer("alice", admin=False))
+    assert links.peek(token) == Peer("alice", admin=False) and links.peek(token) == Peer("alice", admin=False)
+    assert links.redeem(token) == Peer("alice", admin=False)
+    assert links.peek(token) is None and links.peek("guessed") is None
+    late = links.mint(Peer("bob", admin=False))
+    clock.now += links.ttl_s
+    assert links.peek(late) is None
 
 
 def test_a_session_ends_after_being_idle():
@@ -106,6 +119,40 @@ def test_pages_need_a_sign_in_and_a_link_signs_in_once(web_daemon, images):
         job = hc.submit_files([images["CT_small.dcm"]], printer="other")
     row = root.get("/jobs").body.split(f'id="job-{job}"')[1].split("</tr>")[0]
     assert "waits: printer other is disabled: disabled by root" in row
+
+
+@pytest.mark.slow
+def test_opening_a_sign_in_link_only_asks_and_its_button_signs_in(web_daemon):
+    url = link(web_daemon)
+    parts = urllib.parse.urlsplit(url)
+    base, path = f"{parts.scheme}://{parts.netloc}", f"{parts.path}?{parts.query}"
+    token = urllib.parse.parse_qs(parts.query)["token"][0]
+    # another site made this browser open someone's link: nobody is signed in, the link is not used up
+    opened = Browser(base)
+    page = opened.get(path)
+    assert page.status == 200 and "Sign in as root</button>" in page.body
+    assert f'name="token" value="{token}"' in page.body and "Set-Cookie" not in page.headers
+    assert not list(opened.cookies) and opened.get("/").status == 401
+    assert Browser(base).get(path).status == 200   # still valid
+    # its button's POST, from another site's page: refused, and the link still works
+    for origin in ("http://evil.example", "null"):
+        forged = Browser(base)
+        assert forged.post("/login", {"token": token}, origin=origin).status == 403
+        assert not list(forged.cookies) and forged.get("/").status == 401
+    no_origin = Browser(base)   # neither Origin nor Referer: not taken for this site's page
+    assert no_origin.post("/login", {"token": token}).status == 403 and not list(no_origin.cookies)
+    # from this site's page: signed in, once
+    mine = Browser(base)
+    done = mine.post("/login", {"token": token}, origin=base)
+    assert done.status == 200 and "root (administrator)" in done.body and mine.get("/").status == 200
+    assert Browser(base).post("/login", {"token": token}, origin=base).status == 401
+    assert Browser(base).get(path).status == 401
+    # a browser that sends no Origin: its Referer, this site's sign-in page
+    referred, fresh = Browser(base), urllib.parse.urlsplit(link(web_daemon))
+    token = urllib.parse.parse_qs(fresh.query)["token"][0]
+    request = urllib.request.Request(base + "/login", data=urllib.parse.urlencode({"token": token}).encode(),
+                                     headers={"Referer": f"{base}/login?token={token}"})
+    assert referred._open(request).status == 200 and referred.get("/").status == 200
 
 
 @pytest.mark.slow
@@ -391,6 +438,10 @@ def test_a_session_cookie_replayed_by_another_user_is_refused_and_ends_the_sessi
     url = link(web_daemon)
     refused = call_as(NOBODY, lambda: get_with_cookie(root.base, url.split(root.base)[1], ""))
     assert refused[0] == 403 and "ask hcq web-login as yourself" in refused[1]
+    token = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["token"][0]
+    pressed = call_as(NOBODY, lambda: [(answer := Browser(root.base).post(
+        "/login", {"token": token}, origin=root.base)).status, answer.body])
+    assert pressed[0] == 403 and "ask hcq web-login as yourself" in pressed[1]
     # a user's own session, from a socket of their own, works
     mine = link(web_daemon, NOBODY)
     assert call_as(NOBODY, lambda: Browser.signed_in(mine).get("/").status) == 200

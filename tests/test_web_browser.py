@@ -1,5 +1,6 @@
 """The status page in a real browser (headless Chromium, driven with Selenium): a job submitted
-with hcq appears on the open page without a reload, and a cancel clicked on the page cancels it."""
+with hcq appears on the open page without a reload, and a cancel clicked on the page cancels it;
+signing in is a click on the sign-in link's button."""
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.support.browser import chromium, missing
+from tests.support.browser import chromium, missing, sign_in
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.web import web_config
 
@@ -37,7 +38,10 @@ def test_a_job_appears_without_a_reload_and_a_click_cancels_it(images, tmp_path)
         hcq(daemon, "disable", "film")   # the job waits on the page
         with chromium() as browser:
             wait = WebDriverWait(browser, 30)
-            browser.get(hcq(daemon, "web-login"))
+            link = hcq(daemon, "web-login")
+            browser.get(link)   # opening the link alone signs nobody in
+            assert "Sign in as root" in browser.page_source and not browser.get_cookies()
+            sign_in(browser, link)
             browser.get(browser.current_url.rstrip("/") + "/jobs")
             wait.until(shown.text_to_be_present_in_element((By.ID, "live"), "Live"))   # the event stream is open
             browser.execute_script("window.notReloaded = true")

@@ -653,8 +653,9 @@ def film(client, job, film, output):
 @cli.command("web-login")
 @with_client
 def web_login(client):
-    """Print a link that signs you in to the server's status page as the user running hcq
-    (it works once, within two minutes). The page is off unless the configuration has [web].
+    """Print a link to sign in to the server's status page as the user running hcq: open it
+    and press "Sign in as USER" (the link works once, within two minutes; opening it alone
+    signs nobody in). The page is off unless the configuration has [web].
 
     \b
     Example:

@@ -49,7 +49,7 @@ SECURITY_HEADERS = {
                                "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     # Never to other sites (with no-referrer a browser sends its forms with "Origin: null", which the
-    # origin check refuses); the sign-in link is only ever a redirect, never a page.
+    # origin check refuses). The sign-in page, whose address holds the link, has no link to another site.
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",          # pages may show patient data
 }
@@ -153,19 +153,49 @@ def create_app(ops: Operations, logins: LoginLinks, streams: Streams, metrics: M
             if origin and urlsplit(origin).netloc != request.host:
                 abort(403)
 
+    def from_this_site() -> bool:
+        """Whether a POST says it comes from a page of this site: its Origin, or (a browser that
+        sends none) its Referer, is this host. One that says neither is not taken for ours."""
+        origin = request.headers.get("Origin")
+        if origin:
+            return urlsplit(origin).netloc == request.host
+        referer = request.headers.get("Referer")
+        return bool(referer) and urlsplit(referer).netloc == request.host
+
     def csrf_checked() -> None:
         if not g.session.csrf_ok(request.form.get("csrf")):
             abort(403)
 
+    def link_refused(peer: Peer) -> tuple[str, int] | None:
+        """The page refusing a sign-in link used from a socket of another Unix user than its own."""
+        who = someone_else(peer)
+        if who is None:
+            return None
+        why = f"this link is {peer.name}'s but came from a connection of {who}: ask hcq web-login as yourself."
+        return render_template("error.html", fragment=False, message=why), 403
+
     @app.get("/login")
     def login():
-        peer = logins.redeem(request.args.get("token", ""))
+        """The link asks, it does not sign in: another site may make a browser open it (with a
+        link of its own, to sign the browser in as someone else), but not press the button."""
+        token = request.args.get("token", "")
+        peer = logins.peek(token)
         if peer is None:
             return render_template("login.html", fragment=False, expired=True), 401
-        who = someone_else(peer)
-        if who is not None:
-            why = f"this link is {peer.name}'s but came from a connection of {who}: ask hcq web-login as yourself."
-            return render_template("error.html", fragment=False, message=why), 403
+        return link_refused(peer) or render_template("login.html", fragment=False, token=token, link_for=peer)
+
+    @app.post("/login")
+    def login_confirmed():
+        """The sign-in page's button: the link is used up and the session begins. From this site's
+        own page only (its Origin, or without one its Referer); there is no session, so no CSRF token."""
+        if not from_this_site():
+            abort(403)
+        peer = logins.redeem(request.form.get("token", ""))
+        if peer is None:
+            return render_template("login.html", fragment=False, expired=True), 401
+        refusal = link_refused(peer)
+        if refusal is not None:
+            return refusal
         key, _ = sessions.begin(peer)
         response = redirect("/", code=303)   # the link leaves the address bar and the history
         response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", secure=secure, max_age=int(IDLE_S))

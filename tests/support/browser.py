@@ -44,3 +44,16 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def sign_in(driver, link: str, timeout_s: float = 30.0) -> None:
+    """Open a sign-in link from ``hcq web-login`` and click its "Sign in as" button, as a user
+    does; back when the browser is on the printers page, signed in."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as shown
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(link)
+    driver.find_element(By.XPATH, "//form[@action='/login']//button[starts-with(text(), 'Sign in as ')]").click()
+    signed_in = shown.presence_of_element_located((By.CSS_SELECTOR, "form[action='/logout']"))
+    WebDriverWait(driver, timeout_s).until(signed_in)

@@ -39,9 +39,19 @@ class Browser:
     def signed_in(cls, link: str) -> Browser:
         parts = urllib.parse.urlsplit(link)
         browser = cls(f"{parts.scheme}://{parts.netloc}")
-        answer = browser.get(f"{parts.path}?{parts.query}")
+        answer = browser.sign_in(f"{parts.path}?{parts.query}")
         assert answer.status == 200, answer
         return browser
+
+    def sign_in(self, path: str, origin: str | None = None) -> Answer:
+        """Open a sign-in link and press its button (the form posts the link's token back, from
+        ``origin``: this site's by default)."""
+        page = self.get(path)
+        found = re.search(r'<form method="post" action="/login">\s*<input type="hidden" name="token" value="([^"]+)"',
+                          page.body)
+        if not found:
+            return page
+        return self.post("/login", {"token": found.group(1)}, origin=origin or self.base)
 
     def _open(self, request: urllib.request.Request) -> Answer:
         try:
