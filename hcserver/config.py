@@ -110,7 +110,7 @@ class ServerConfig:
     retry_limit: int = 10
     max_message_bytes: int = 1 << 20
     max_attachment_bytes: int = 512 << 20
-    # the sockets (hcserver.server.transport): connections and what they may hold
+    # the sockets (hcserver.server.transport, .admission): connections and what they may hold
     max_connections: int = 512              # open at once, all clients together
     max_connections_per_user: int = 32      # per Unix user or token; administrators are not counted
     reserved_admin_connections: int = 16    # of max_connections, kept for administrators
@@ -271,7 +271,7 @@ def _tcp(file: str, raw: Any) -> TcpListener:
 
 
 def _connection_checks(source: str, values: dict[str, Any], found: _Collector) -> None:
-    """The socket limits against each other (hcserver.server.transport), once each is in its
+    """The socket limits against each other (hcserver.server.admission), once each is in its
     range (_SERVER_RANGES): an error already reported for a key is not reported twice."""
     defaults = ServerConfig(source)
     wrong = {error.key for error in found.errors}
