@@ -5,6 +5,8 @@ Pure functions (numpy); the only I/O is reading the source datasets.
 Modules, one concept each:
 
 * :mod:`hcserver.formatter.film` - the FilmSheet contract handed to drivers
+* :mod:`hcserver.formatter.unprintable` - UnprintableImage: why an image cannot be printed
+* :mod:`hcserver.formatter.screening` - a file's element headers walked before pydicom parses it
 * :mod:`hcserver.formatter.source` - reading and decoding DICOM files, submit-time checks
 * :mod:`hcserver.formatter.options` - the film and frame options: validation, normalisation
 * :mod:`hcserver.formatter.imaging` - modality LUT, VOI/window, MONOCHROME1, contrast, colour
@@ -174,8 +176,9 @@ _EXPORTS = {
     "FILM_OPTIONS": "options", "FRAME_OPTIONS": "options", "OptionError": "options",
     "check_film_options": "options", "check_frame_options": "options",
     "format_film": "pipeline",
-    "ImageInfo": "source", "ImageTooLarge": "source", "MAX_IMAGE_PIXELS": "film", "UnprintableImage": "source",
-    "inspect_dataset": "source", "inspect_image": "source", "read_dataset": "source", "screen": "source",
+    "ImageInfo": "source", "MAX_IMAGE_PIXELS": "film",
+    "ImageTooLarge": "unprintable", "UnprintableImage": "unprintable",
+    "inspect_dataset": "source", "inspect_image": "source", "read_dataset": "source", "screen": "screening",
 }
 if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr__)
     from hcserver.formatter.autolayout import auto_layout
@@ -199,15 +202,9 @@ if TYPE_CHECKING:   # what the lazy names are, for type checkers (see __getattr_
         check_frame_options,
     )
     from hcserver.formatter.pipeline import format_film
-    from hcserver.formatter.source import (
-        ImageInfo,
-        ImageTooLarge,
-        UnprintableImage,
-        inspect_dataset,
-        inspect_image,
-        read_dataset,
-        screen,
-    )
+    from hcserver.formatter.screening import screen
+    from hcserver.formatter.source import ImageInfo, inspect_dataset, inspect_image, read_dataset
+    from hcserver.formatter.unprintable import ImageTooLarge, UnprintableImage
 
 
 def __dir__() -> list[str]:

@@ -64,7 +64,8 @@ from hcserver.formatter.sizing import (  # noqa: F401
     place_fitted,
     place_true_size,
 )
-from hcserver.formatter.source import ImageInfo, UnprintableImage, check_image, decode_frame, read_dataset
+from hcserver.formatter.source import ImageInfo, check_image, decode_frame, read_dataset
+from hcserver.formatter.unprintable import UnprintableImage
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from hcserver.events import EventBus
 from hcserver.formatting import FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
-from hcserver.server.transport import Admission, UploadBudget, connection_capacity
+from hcserver.server.admission import Admission, UploadBudget, connection_capacity
 from hcserver.sharing import NotShared, Sharing
 from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state

@@ -10,7 +10,7 @@ import pytest
 
 from hcserver.cli import tables
 from hcserver.cli.hcq import cli as hcq_cli
-from hcserver.cli.hcq import echo_lines
+from hcserver.cli.hcq_printers import echo_lines
 from hcserver.cli.hcserver_cmd import cli as hcserver_cli
 from hcserver.cli.hcserver_cmd import configure_logging
 from hcserver.cli.manpage import pages

@@ -288,7 +288,7 @@ def test_the_front_doors_associations_count_against_the_open_file_limit():
     program = f"""
 import resource
 from hcserver.config import parse
-from hcserver.server.transport import FD_MARGIN, connection_capacity
+from hcserver.server.admission import FD_MARGIN, connection_capacity
 resource.setrlimit(resource.RLIMIT_NOFILE, (1000, 1000))
 base = {DICOM_IN.split('[dicom_in]')[0]!r} + '[server]\\nmax_connections = 900\\n'
 door = (base + '[dicom_in]' + {DICOM_IN.split('[dicom_in]')[1]!r} + 'max_associations = 100\\n'

@@ -6,11 +6,11 @@ from string import Template
 
 from pydicom.datadict import dictionary_description, dictionary_VR, tag_for_keyword
 
-from hcserver.config import PrinterDefaults
 from hcserver.conformance.context import Ctx
 from hcserver.conformance.markdown import Doc, choices, code, toml_value
 from hcserver.drivers.dicom import status_policy as sp
 from hcserver.drivers.dicom.datasets import Attribute, Fixed, Spec, Varies, has_settings
+from hcserver.drivers.settings import PrinterDefaults
 from hcserver.formatter.geometry import KINDS
 from hcserver.jobspec import MAX_COPIES
 

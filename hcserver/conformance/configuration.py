@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from hcserver.config import PrinterConfig, PrinterDefaults, ServerConfig
+from hcserver.config import PrinterConfig, ServerConfig
 from hcserver.conformance.context import Ctx, field_default
 from hcserver.conformance.markdown import Doc, Prose, code, fragments, toml_value
 from hcserver.drivers.dicom import status_policy as sp
+from hcserver.drivers.settings import PrinterDefaults
 
 words = Prose("configuration")
 

@@ -14,7 +14,7 @@ A profile is a TOML file in this package, ``NAME.toml``, named after the printer
     implicit_only = true
 
 A printer of the configuration names one (``profile = "ihe-restricted"``): the profile's keys
-fill its capabilities and its own keys win (``hcserver.config``). The printer simulator emulates
+fill its capabilities and its own keys win (``hcserver.config_printers``). The printer simulator emulates
 a profile (``hcserver.simulator``, ``--profile NAME``), and the tests start DCMTK's ``dcmprscp``
 configured to match each one. So that both sides may read them, this package imports nothing of
 hcserver's own; the values of the printer keys are checked where every printer key is checked,
@@ -88,7 +88,7 @@ def load(name: str) -> Profile:
 
 def parse(name: str, raw: Mapping[str, Any]) -> Profile:
     """A profile from its file's tables; the shape is checked here, the printer keys' values by
-    the configuration (hcserver.config), which checks every printer key."""
+    the configuration (hcserver.config_printers), which checks every printer key."""
     for key, value in raw.items():
         if key not in _TOP_KEYS:
             raise ProfileError(f"printer profile {name!r}: unknown key {key!r} (allowed: {', '.join(_TOP_KEYS)})")
