@@ -76,6 +76,10 @@ class DatabaseSpool(Spool):
         with self.engine.connect() as connection:
             return connection.scalar(select(SpoolImage.size).where(SpoolImage.digest == digest)) is not None
 
+    def size(self, digest: str) -> int | None:
+        with self.engine.connect() as connection:
+            return connection.scalar(select(SpoolImage.size).where(SpoolImage.digest == digest))
+
     def path(self, digest: str) -> Path:
         """The cached copy of the image (copied from the database if this node has none yet);
         a path that does not exist if the database has no such image."""

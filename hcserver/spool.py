@@ -68,6 +68,13 @@ class Spool:
         except ValueError:
             return False
 
+    def size(self, digest: str) -> int | None:
+        """The bytes of the image ``digest``; None when the spool has no such image."""
+        try:
+            return self.path(digest).stat().st_size
+        except (ValueError, OSError):
+            return None
+
     def remove(self, digest: str, min_age_s: float = 3600.0) -> bool:
         """Delete an image no job uses; a fresh one is kept (it may be an upload whose job is
         about to be submitted)."""

@@ -174,3 +174,33 @@ def test_one_origin_may_hold_its_upload_quota_of_images_not_yet_in_a_job(hcserve
         assert hc.wait(job["id"], timeout=60)["state"] == "completed"
         assert job["films_total"] == 1
     assert store_as(port, "CT1", images[3]) == 0
+
+
+def test_the_front_doors_unfinished_jobs_still_count_after_a_restart(hcserver, tmp_path):
+    config, port = door_config(f"max_spool_bytes = {DOOR_QUOTA}")
+    daemon = hcserver(config)
+    with daemon.client() as hc:
+        hc.printer_admin("disable", "film")            # the jobs wait: their images stay in the spool
+    statuses = []
+    for n in range(30):                                # until the front door's total is used up
+        path = write_image(tmp_path / f"img{n}.dcm", np.full((64, 64), n, np.uint8), Modality="CT",
+                           StudyInstanceUID=f"1.2.3.{n}")
+        statuses.append(store_as(port, f"FAKE{n}", path))
+        if statuses[-1]:
+            break
+    assert statuses[-1] == 0xA700 and 5 <= len(statuses) - 1 <= 10 and set(statuses[:-1]) == {0}, statuses
+    with daemon.client() as hc:
+        wait_for(lambda: len(hc.list(all=True)) == len(statuses) - 1, 30, "a job for every image stored")
+    daemon.stop()
+    daemon.start()
+    # the jobs still wait with their images: a new image has no more room than before the restart
+    late = write_image(tmp_path / "late.dcm", np.full((64, 64), 250, np.uint8), Modality="CT")
+    assert store_as(port, "NEW1", late) == 0xA700
+    with daemon.client() as hc:
+        stored = hc.list(all=True)
+        assert len(stored) == len(statuses) - 1 and {job["state"] for job in stored} == {"pending"}
+        hc.printer_admin("enable", "film")
+        for queued in stored:
+            assert hc.wait(queued["id"], timeout=60)["state"] == "completed"
+    # their jobs ended: the images charged at start no longer count
+    wait_for(lambda: store_as(port, "NEW1", late) == 0, 10, "room in the front door's quota")

@@ -53,9 +53,12 @@ class Queued:
     new: bool            # False: the same film from the same origin was queued recently (a retry)
 
 
+OWNER_PREFIX = "dicom:"          # of every front door job's owner
+
+
 def owner(calling_ae: str, called_ae: str) -> str:
     """The owner of a front door's jobs: its origin (see the module docstring)."""
-    return f"dicom:{calling_ae or '?'}@{called_ae}"
+    return f"{OWNER_PREFIX}{calling_ae or '?'}@{called_ae}"
 
 
 def file_bytes(ds: Dataset, transfer_syntax: UID, implementation_class_uid: str | None) -> bytes:
@@ -79,6 +82,9 @@ class Intake:
         self.queue, self.spool = queue, spool
         # the daemon's upload quota: the front door's images count there under their origin
         self.space = DoorSpace(quota if quota is not None else UploadQuota(), queue.views.unfinished_among)
+        seeded = self.space.seed(queue.views.images_of_unfinished(OWNER_PREFIX), spool.size)
+        if seeded:
+            log.info("front door: %d bytes of images of unfinished jobs count toward max_spool_bytes", seeded)
         self._infos: OrderedDict[str, formatter.ImageInfo] = OrderedDict()
         self._held: dict[str, int] = {}     # images open film sessions spooled: how many hold each
         self._lock = threading.Lock()

@@ -12,9 +12,9 @@ route accepts is charged before it is journalled or spooled:
   and not yet queued, and the images of their jobs until those jobs end.
 
 An image that would pass either is refused (the store route: 0xA700 out of resources; the print
-route: 0x0213 resource limitation, and a new film session too while the total is used up). Like
-the upload quota, the count is this daemon's, in memory: a restart forgets the front door's
-unfinished jobs (see README "Security model").
+route: 0x0213 resource limitation, and a new film session too while the total is used up). The
+count is kept in memory and seeded at start from the queue (:meth:`DoorSpace.seed`): the images
+of the front door's unfinished jobs (owners ``dicom:...``) still count after a restart.
 """
 from __future__ import annotations
 
@@ -70,6 +70,22 @@ class DoorSpace:
                 self._bytes -= sum(entry[1] for entry in self._jobs if id(entry) in ended)
                 self._jobs = kept
                 self._full = False
+
+    def seed(self, images: dict[str, set[int]], size: Callable[[str], int | None]) -> int:
+        """Charge the images of the front door's unfinished jobs, as the queue has them at start
+        (``images``: digest to the jobs printing it; ``size``: an image's bytes in the spool, None
+        if gone): each image once, to its jobs until they have all ended. The bytes charged."""
+        by_jobs: dict[frozenset[int], int] = {}
+        for digest, users in images.items():
+            found = size(digest)
+            if found:
+                key = frozenset(users)
+                by_jobs[key] = by_jobs.get(key, 0) + found
+        with self._lock:
+            for jobs, found in by_jobs.items():
+                self._jobs.append((jobs, found))
+                self._bytes += found
+        return sum(by_jobs.values())
 
     def check(self, limit: int) -> None:
         """NoRoom while the front door is full: it holds ``limit`` bytes or more, or an image was

@@ -183,6 +183,19 @@ class Views:
                     Job.id.in_(ids[i:i + IN_LIST_CHUNK]), Job.state.in_([s.value for s in UNFINISHED]))))
         return found
 
+    def images_of_unfinished(self, owner_prefix: str) -> dict[str, set[int]]:
+        """The spooled images of the unfinished jobs whose owner starts with ``owner_prefix``:
+        each image's digest and the jobs that print it."""
+        out: dict[str, set[int]] = {}
+        with self.store.reading() as session:
+            rows = session.execute(select(Frame.image, Job.id).join(Film, Frame.film_id == Film.id)
+                                   .join(Job, Film.job_id == Job.id)
+                                   .where(Job.owner.startswith(owner_prefix, autoescape=True),
+                                          Job.state.in_([s.value for s in UNFINISHED])).distinct())
+            for image, job_id in rows:
+                out.setdefault(image, set()).add(job_id)
+        return out
+
     def image_in_use(self, digest: str) -> bool:
         """Whether a job (of any state) prints the spooled image ``digest``."""
         with self.store.reading() as session:
