@@ -6,10 +6,11 @@ import pytest
 
 from hcserver.dispatch import outcomes
 from hcserver.dispatch.outcomes import RetryPolicy
+from hcserver.dispatch.recorder import JobObserver, recorder_thread
 from hcserver.drivers.base import Action, PrintFailure
 from hcserver.queue import ClaimedJob, FilmCheck, LeaseLost
 from hcserver.states import Transition
-from tests.support.queue import JOB, make_queue
+from tests.support.queue import JOB, FakeClock, make_queue, node_queue
 
 JOB_OF_3 = ClaimedJob(id=7, printer="p", priority="med", priority_rank=1, copies=1, medium_type=None,
                       film_destination=None, label=None, color=False, films_total=3, films_printed=1,
@@ -89,3 +90,32 @@ def test_an_attempt_whose_node_stopped_is_requeued_or_canceled(tmp_path):
     assert queue.views.show(requeued)["state"] == "pending"
     assert queue.views.show(canceled)["events"][-1]["reason"] == (
         "canceled: the server stopped while this job was printing with the cancel pending")
+
+
+def test_a_fallback_warning_is_recorded_once_per_job_not_again_by_a_retried_attempt(tmp_path):
+    clock = FakeClock()
+    queue = node_queue(f"sqlite:///{tmp_path / 'queue.db'}", "node#1", clock=clock)
+    assert queue.leases.acquire_printer("p")
+    job_id = queue.jobs.submit("alice", JOB)
+    fallback = ("N-CREATE", None, "STANDARD\\3,3 is not offered: composed into STANDARD\\1,1")
+    recorder = recorder_thread("p")
+    try:
+        for attempt in (1, 2):
+            job = queue.attempts.claim_next("p")
+            assert job is not None and (job.id, job.attempts) == (job_id, attempt)
+            observer = JobObserver(queue, "p", job, recorder)
+            observer.warning(*fallback)                  # said of every film of every attempt
+            observer.warning(*fallback)
+            if attempt == 2:
+                observer.warning("N-SET", 0xB609, "image box: a setting was ignored")   # a new one is recorded
+            observer.settle()
+            queue.attempts.end(job_id, outcomes.after_error(
+                PrintFailure(Action.RETRY, "busy"), job, printer="p", films_printed=0, retry=RETRY))
+            clock.advance(RETRY.max_interval_s)
+    finally:
+        recorder.shutdown()
+    shown = queue.views.show(job_id)
+    assert shown["attempts"] == 2
+    warnings = [e["reason"] for e in shown["events"] if e["kind"] == "warning"]
+    assert warnings == ["N-CREATE STANDARD\\3,3 is not offered: composed into STANDARD\\1,1",
+                        "N-SET 0xB609 image box: a setting was ignored"], warnings

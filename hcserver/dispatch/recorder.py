@@ -47,7 +47,8 @@ class JobObserver:
         self.films_printed = job.films_printed   # the job's count as last recorded (read it after settle())
         self.unrecorded: list[tuple[int, str | None, list[dict]]] = []   # (film, output, exchanges)
         self.unwritten_warnings: list[tuple[str, int | None, str]] = []
-        self._warned: set[tuple[str, int | None, str]] = set()   # said in this attempt
+        # said of this job already, in this attempt or an earlier one (one query, at the attempt's start)
+        self._warned: set[tuple[str, str | None, str]] = queue.views.warnings_of(job.id)
 
     @property
     def films_accepted(self) -> int:
@@ -55,11 +56,13 @@ class JobObserver:
         return max([self.films_printed] + [index + 1 for index, _, _ in self.unrecorded])
 
     def warning(self, operation: str, status: int | None, meaning: str) -> None:
-        """Record a warning on the job, once per attempt: the same words said of every film (a
-        fallback, a class the printer did not accept) are one warning."""
-        if (operation, status, meaning) in self._warned:
+        """Record a warning on the job, once per job: the same words said of every film (a
+        fallback, a class the printer did not accept), or again by a later attempt, are one
+        warning."""
+        said = (operation, None if status is None else f"0x{status:04X}", meaning)
+        if said in self._warned:
             return
-        self._warned.add((operation, status, meaning))
+        self._warned.add(said)
         log.warning("job %s on %s: %s %s %s", self.job_id, self.printer, operation,
                     "" if status is None else f"0x{status:04X}", meaning)
         try:

@@ -196,6 +196,14 @@ class Views:
                 out.setdefault(image, set()).add(job_id)
         return out
 
+    def warnings_of(self, job_id: int) -> set[tuple[str, str | None, str]]:
+        """The warnings recorded on a job: (operation, status as 0xNNNN or None, meaning) each."""
+        with self.store.reading() as session:
+            rows = session.scalars(select(Event.data).where(Event.job_id == job_id,
+                                                            Event.kind == EventKind.WARNING.value))
+            return {(data.get("operation", ""), data.get("status"), data.get("meaning", ""))
+                    for data in rows if data}
+
     def image_in_use(self, digest: str) -> bool:
         """Whether a job (of any state) prints the spooled image ``digest``."""
         with self.store.reading() as session:
