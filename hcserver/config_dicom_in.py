@@ -44,6 +44,7 @@ class DicomListener:
     max_pdu: int = 131072
     max_association_bytes: int = 1 << 30   # bytes one association may send (more: aborted)
     max_message_bytes: int = 512 << 20     # bytes one DIMSE message may have (more: the association is aborted)
+    max_bytes_in_flight: int = 1 << 30     # bytes of messages all associations are receiving (more: aborted)
     max_spool_bytes: int = 8 << 30         # the routes' images not yet printed, all origins together
     duplicate_window_s: float = 600.0      # a film identical to one this recent is a modality's retry
     network_timeout_s: float = 60.0
@@ -56,6 +57,7 @@ _FIELDS: dict[str, tuple[type | tuple, str]] = {
     "max_pdu": (int, "a PDU size in bytes"),
     "max_association_bytes": (int, "bytes"),
     "max_message_bytes": (int, "bytes"),
+    "max_bytes_in_flight": (int, "bytes"),
     "max_spool_bytes": (int, "bytes"),
     "duplicate_window_s": ((int, float), "seconds"),
     "network_timeout_s": ((int, float), "seconds"),
@@ -67,6 +69,7 @@ _RANGES: dict[str, tuple[float, float, str]] = {
     "max_pdu": (4096, 1 << 24, "4096 to 16777216 bytes"),
     "max_association_bytes": (1, math.inf, "at least 1 byte"),
     "max_message_bytes": (1, math.inf, "at least 1 byte"),
+    "max_bytes_in_flight": (1, math.inf, "at least 1 byte"),
     "max_spool_bytes": (1, math.inf, "at least 1 byte"),
 }
 _POSITIVE = ("duplicate_window_s", "network_timeout_s")

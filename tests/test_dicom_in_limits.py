@@ -4,6 +4,8 @@ as it arrives (pynetdicom would collect the whole message in memory first), and 
 go on storing and printing."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pydicom
 import pytest
@@ -204,3 +206,37 @@ def test_the_front_doors_unfinished_jobs_still_count_after_a_restart(hcserver, t
             assert hc.wait(queued["id"], timeout=60)["state"] == "completed"
     # their jobs ended: the images charged at start no longer count
     wait_for(lambda: store_as(port, "NEW1", late) == 0, 10, "room in the front door's quota")
+
+
+IN_FLIGHT = 48 * MB        # max_bytes_in_flight below: one peer's message fits, two do not
+
+
+def test_messages_of_all_associations_together_are_held_to_max_bytes_in_flight(hcserver):
+    config, port = door_config(f"max_bytes_in_flight = {IN_FLIGHT}")
+    daemon = hcserver(config)
+    reached, go_on = threading.Event(), threading.Event()
+    first: list = []
+
+    def hold() -> None:               # the first peer's message, all but its last fragment, is in flight
+        reached.set()
+        assert go_on.wait(60)
+
+    peer = threading.Thread(target=lambda: first.append(flood(port, "AUTOFILM", 32 * MB, calling="PEER1",
+                                                              before_last=hold)))
+    peer.start()
+    try:
+        assert reached.wait(60), "the first peer did not get its message out"
+        second = flood(port, "AUTOFILM", 32 * MB, calling="PEER2")   # 32 + 32 MiB would pass 48 MiB
+    finally:
+        go_on.set()
+        peer.join(60)
+    assert second.aborted and second.sent < 32 * MB - 8 * MB, second
+    log = daemon.log.read_text()
+    assert "association from PEER2 at 127.0.0.1:" in log and "(max_bytes_in_flight)" in log
+    assert "PEER1" not in log.split("(max_bytes_in_flight)")[0].splitlines()[-1]
+    [done] = first
+    assert not done.aborted and done.sent == 32 * MB      # the first peer's message was whole and answered
+    # its association has ended: its bytes no longer count, and a third peer's message fits
+    third = flood(port, "AUTOFILM", 32 * MB, calling="PEER3")
+    assert not third.aborted and third.sent == 32 * MB
+    assert daemon.alive()

@@ -12,6 +12,13 @@ the message received is dropped with the association and reaches no route; image
 before are kept (the store route's durability), a film session that was not printed leaves
 nothing. So an association holds at most about ``max_message_bytes`` of a message in memory
 (pynetdicom's buffer of it), whatever the peer announces or sends.
+
+All associations together are held to ``max_bytes_in_flight`` (:class:`InFlight`): a message's
+bytes count from its first fragment until it has been handled, that is until the association's
+next message begins (a peer sends it once the last was answered) or the association ends. An
+association whose message would pass it is aborted at that PDU as above, so the front door holds
+at most about ``max_bytes_in_flight`` of messages, not ``max_associations`` times
+``max_message_bytes``.
 """
 from __future__ import annotations
 
@@ -27,15 +34,42 @@ _PDV_HEADER = struct.Struct(">LBB")     # item length, presentation context ID, 
 _LAST_FRAGMENT = 0x02
 
 
+_COMMAND = 0x01
+
+
+class InFlight:
+    """The bytes of the messages all associations are receiving or have not yet had handled."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.total = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Count ``size`` more bytes; False (nothing counted) when they would pass the limit."""
+        with self._lock:
+            if self.total + size > self.limit:
+                return False
+            self.total += size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.total -= size
+
+
 class ByteLimits:
     """The bytes one association has sent, and the abort when they pass a limit."""
 
-    def __init__(self, max_association_bytes: int, max_message_bytes: int, who: str):
+    def __init__(self, max_association_bytes: int, max_message_bytes: int, who: str,
+                 in_flight: InFlight | None = None):
         self.max_association_bytes, self.max_message_bytes = max_association_bytes, max_message_bytes
         self.who = who                   # calling AE title and address, for the log
         self.received = 0                # P-DATA value bytes of the association
         self.message = 0                 # of the command set or data set being received
         self.exceeded: str | None = None
+        self.in_flight = in_flight
+        self.held = 0                    # bytes of its messages counted in in_flight
         self._lock = threading.Lock()
 
     def count(self, pdu: bytes) -> str | None:
@@ -46,6 +80,15 @@ class ByteLimits:
         while offset + _PDV_HEADER.size <= end:
             length, _context, control = _PDV_HEADER.unpack_from(pdu, offset)
             value = max(length - 2, 0)
+            if self.in_flight is not None:
+                if control & _COMMAND and self.held:   # a new message: the ones before were handled
+                    self.in_flight.give(self.held)
+                    self.held = 0
+                if not self.in_flight.take(value):
+                    self.exceeded = (f"the front door's messages in flight would pass "
+                                     f"{self.in_flight.limit} bytes (max_bytes_in_flight)")
+                    return self.exceeded
+                self.held += value
             self.received += value
             self.message += value
             if self.message > self.max_message_bytes:
@@ -60,6 +103,13 @@ class ByteLimits:
                              f"(max_association_bytes)")
             return self.exceeded
         return None
+
+    def close(self) -> None:
+        """The association ended: its messages no longer count in flight."""
+        with self._lock:
+            if self.in_flight is not None and self.held:
+                self.in_flight.give(self.held)
+            self.held = 0
 
     def on_data(self, event: Any) -> None:
         """EVT_DATA_RECV (in the association's network thread): abort past a limit."""

@@ -46,7 +46,7 @@ from pynetdicom import AE, build_context, evt
 
 from hcserver.config_dicom_in import DicomListener
 from hcserver.dicom_in.intake import Intake, Refused
-from hcserver.dicom_in.limits import ByteLimits
+from hcserver.dicom_in.limits import ByteLimits, InFlight
 from hcserver.dicom_in.print_route import Answer, PrintAssociation, PrintJobs
 from hcserver.dicom_in.progress import Progress
 from hcserver.dicom_in.sop import (
@@ -98,6 +98,8 @@ class FrontDoor:
         self.progress = Progress(intake, self.print_jobs)
         self._lock = threading.Lock()
         self._associations: dict[Any, PrintAssociation | StoreAssociation] = {}
+        self._limits: dict[Any, ByteLimits] = {}
+        self.in_flight = InFlight(settings.max_bytes_in_flight)   # all associations' messages
         self._ae: AE | None = None
         self._server: Any = None
         self.port = settings.port
@@ -147,6 +149,7 @@ class FrontDoor:
     def use_settings(self, settings: DicomListener) -> None:
         """A reload: new associations use the new routes (the address needs a restart)."""
         self.settings = settings
+        self.in_flight.limit = settings.max_bytes_in_flight
 
     # ---- associations ----------------------------------------------------------------
     def _on_open(self, event: Any) -> None:
@@ -178,7 +181,10 @@ class FrontDoor:
         assoc.acceptor.supported_contexts = _contexts(route.service)
         max_bytes = self.settings.max_association_bytes
         address = f"{assoc.requestor.address}:{assoc.requestor.port}"
-        limits = ByteLimits(max_bytes, self.settings.max_message_bytes, f"{calling} at {address} to {called}")
+        limits = ByteLimits(max_bytes, self.settings.max_message_bytes, f"{calling} at {address} to {called}",
+                            self.in_flight)
+        with self._lock:
+            self._limits[assoc] = limits
         assoc.bind(evt.EVT_DATA_RECV, limits.on_data)
         handler: PrintAssociation | StoreAssociation
         if route.service == "print":
@@ -193,6 +199,9 @@ class FrontDoor:
     def _on_end(self, event: Any) -> None:
         with self._lock:
             handler = self._associations.pop(event.assoc, None)
+            limits = self._limits.pop(event.assoc, None)
+        if limits is not None:
+            limits.close()
         self.progress.forget(event.assoc)
         if handler is not None:
             # store: the images the modality was told are stored are printed, whatever ended it;

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from io import BytesIO
 from typing import Any
@@ -250,7 +251,8 @@ class Flood:
     aborted: bool        # the association was aborted by hcserver
 
 
-def flood(port: int, called: str, total: int, calling: str = "HOSTILE", chunk: int = 64 << 10) -> Flood:
+def flood(port: int, called: str, total: int, calling: str = "HOSTILE", chunk: int = 64 << 10,
+          before_last: Callable[[], None] | None = None) -> Flood:
     """A hostile modality: one C-STORE (to a store route) or image box N-SET (to a print route)
     whose data set is ``total`` bytes of zeros, sent PDU after PDU as pynetdicom would (P-DATA-TF,
     one fragment each, the last flagged last), never held whole in this process's memory; stops
@@ -290,9 +292,13 @@ def flood(port: int, called: str, total: int, calling: str = "HOSTILE", chunk: i
         while sent + chunk < total and assoc.is_established:
             raw.sendall(body)
             sent += chunk
+        if before_last is not None:
+            before_last()    # the message so far is in flight: the test does what it needs meanwhile
         if assoc.is_established:
             raw.sendall(pdu(b"\x02" + bytes(total - sent)))
             sent = total
+            assoc.dimse.get_msg(True)    # the answer (whatever its status): the message was handled
+            assoc.release()
     except OSError:      # hcserver closed the connection
         pass
     deadline = time.monotonic() + 30
