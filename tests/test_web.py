@@ -215,6 +215,7 @@ def test_a_page_hears_every_change_as_it_happens(web_daemon, images):
     heard = []
     while not any(change.get("job") == job for change in heard):
         line = stream.readline()
+        assert line != b"", f"event stream closed before the job's change; heard {heard}"
         if line.startswith(b"data: "):
             heard.append(json.loads(line[6:]))
     assert {"job": job, "printer": "film", "kind": "submit", "state": "pending"} in heard
