@@ -54,17 +54,6 @@ def hcserver():
         daemon.cleanup()
 
 
-def store_one(port: int, path: str) -> int:
-    ds = pydicom.dcmread(path)
-    ae = AE(ae_title="CT1")
-    ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
-    assoc = ae.associate("127.0.0.1", port, ae_title="AUTOFILM")
-    assert assoc.is_established
-    status = int(assoc.send_c_store(ds).Status)
-    assoc.release()
-    return status
-
-
 @pytest.mark.parametrize("called, listener, reason", [
     # one C-STORE of a data set bigger than a message may be
     ("AUTOFILM", "max_message_bytes = 16777216", "max_message_bytes"),
@@ -92,7 +81,7 @@ def test_a_peer_streaming_a_huge_message_is_aborted_before_the_daemon_holds_it(h
         assert hc.list(all=True) == []                # nothing of the aborted association is queued
     # another modality stores and prints as ever
     image = write_image(tmp_path / "ct.dcm", np.full((32, 32), 100, np.uint8), Modality="CT")
-    assert store_one(port, image) == 0
+    assert store_as(port, "CT1", image) == 0
     with daemon.client() as hc:
         [job] = wait_for(lambda: hc.list(all=True), 30, "the stored image's job")
         assert job["owner"] == "dicom:CT1@AUTOFILM"
