@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import re
 from pathlib import Path
@@ -272,8 +271,6 @@ def test_printer_statement_follows_its_settings():
         ">Bits Stored"] == "`8`"
 
 
-@pytest.mark.skipif(not any(f.name == "tls" for f in dataclasses.fields(PrinterConfig)),
-                    reason="no TLS settings in this version")
 def test_a_printer_printing_film_sessions_has_the_film_session_n_action_and_no_film_box_one():
     text = OVERRIDE_CONFIG.replace('port = 10400', 'port = 10400\nprint_action = "film-session"\nsession_films = 4')
     statement = conformance.generate(parse(text, "<test>"), printer="x")

@@ -59,12 +59,11 @@ def test_users_holding_every_connection_they_may_leave_root_in_and_the_daemon_id
             refusals[:3]
         assert any("kept for administrators" in why for why in refusals)
         # root gets in, at once, by the reserve
-        started = time.monotonic()
         with Client(process.socket, timeout=5) as root:
             assert root.request("ping")["admin"]
-        done, took = hcq(process.socket, "list", timeout=30)
-        assert done.returncode == 0 and took < 5, (done.stderr, took)
-        assert time.monotonic() - started < 10
+        # the 30 s is a deadline that means a hang, not a speed goal (bench/ measures those)
+        done, _ = hcq(process.socket, "list", timeout=30)
+        assert done.returncode == 0, done.stderr
         # nothing spins while every slot is held and more are asked for
         assert cpu_use(process.proc.pid) < 0.2
     finally:
@@ -93,10 +92,19 @@ def test_a_connection_that_sends_nothing_is_closed_after_idle_timeout_s():
         # the client library notices the close and connects again for its next request
         with process.client() as client:
             client.request("ping")
-            time.sleep(1.5)
+            held = client._sock
+            wait_for(lambda: closed_by_peer(held), 30, "the daemon to close the idle connection")
             assert client.request("ping")["ok"]
     finally:
         process.cleanup()
+
+
+def closed_by_peer(sock: socket.socket) -> bool:
+    """The other end closed ``sock`` (it reads end of file), without waiting."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+    except BlockingIOError:
+        return False
 
 
 def test_out_of_file_descriptors_the_daemon_refuses_and_does_not_spin():
@@ -147,9 +155,12 @@ def test_a_crowd_connecting_at_once_waits_in_the_backlog():
     listen backlog (or retry, within their timeout) instead of failing with EAGAIN."""
     process = DaemonProcess(PREVIEW_CONFIG).start()
     outcomes: list[str] = []
+    connecting = [0]
     lock = threading.Lock()
 
     def one() -> None:
+        with lock:
+            connecting[0] += 1
         try:
             with Client(process.socket, timeout=30) as client:
                 client.request("ping")
@@ -164,7 +175,7 @@ def test_a_crowd_connecting_at_once_waits_in_the_backlog():
         threads = [threading.Thread(target=one) for _ in range(300)]
         for thread in threads:
             thread.start()
-        time.sleep(1.0)
+        wait_for(lambda: connecting[0] == 300, 30, "every client to be connecting to the stopped daemon")
         process.proc.send_signal(signal.SIGCONT)
         for thread in threads:
             thread.join(60)

@@ -80,6 +80,7 @@ def test_dcmtk_prints_through_hcserver_to_dcmprscp_with_the_pixels_it_sent(hcser
         for job in jobs:
             assert hc.wait(job["id"], timeout=120)["state"] == "completed"
     sent, printed = reference.films(), target.films()
+    assert [len(film.images) for film in sent] == [3, 2]
     assert [len(film.images) for film in printed] == [3, 2]
     for direct, through in zip(sent, printed):
         assert (through.display_format, through.film_size) == (direct.display_format, direct.film_size)

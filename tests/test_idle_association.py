@@ -43,6 +43,26 @@ def rounds(link: PrintAssociation) -> tuple[int, int]:
     return assoc.wakeups, assoc.dul.wakeups
 
 
+def wait_until_asleep(link: PrintAssociation) -> None:
+    """Until neither loop has gone round between two looks 50 ms apart: both wait in select()
+    (polling would have gone round some fifty times)."""
+    seen: list[tuple[int, int]] = []
+
+    def settled() -> bool:
+        seen.append(rounds(link))
+        return len(seen) > 1 and seen[-1] == seen[-2]
+
+    wait_for(settled, 5, "both loops to fall asleep")
+
+
+def wake_pair(assoc):
+    """The network thread's wake-up sockets; the association's DUL must be ours to have them."""
+    assert type(assoc.dul) is QuietDUL
+    pair = assoc.dul._wake_pair
+    assert pair is not None and all(sock.fileno() != -1 for sock in pair)
+    return pair
+
+
 def n_get_printer(link: PrintAssociation) -> str:
     (status, attrs), _ = link.send(
         "N-GET", "printer", GRAYSCALE_META,
@@ -73,17 +93,18 @@ def test_the_network_timeout_ends_an_idle_association(sim):
     # pynetdicom's reactor checks the idle timer as it polls; ours wakes for it.
     link = PrintAssociation.open(printer(sim.port, network_timeout_s=0.5), SERVER)
     assoc = link._assoc
+    pair = wake_pair(assoc)
     wait_for(lambda: not assoc.is_established, 0.5 + BACKSTOP_S + 3, "the network timeout")
     assert assoc.is_released          # network_timeout_response is A-RELEASE
     wait_for(lambda: not assoc.is_alive() and not assoc.dul.is_alive(), 5, "both threads to end")
-    assert assoc.dul.__dict__.get("_wake_pair") is None      # its wake-up sockets are closed
+    assert [sock.fileno() for sock in pair] == [-1, -1]      # its wake-up sockets are closed
 
 
 @pytest.mark.parametrize("close", [False, True], ids=["A-ABORT", "closed"])
 def test_the_printer_ending_an_idle_association_is_seen_at_once(sim, close):
     link = PrintAssociation.open(printer(sim.port), SERVER)
     assoc = link._assoc
-    time.sleep(0.2)                  # both loops asleep
+    wait_until_asleep(link)
     assert sim.drop_associations(close=close) == 1
     # Well before the backstop would have woken the reactor twice.
     wait_for(lambda: not assoc.is_established and not assoc.is_alive(), 2 * BACKSTOP_S,
@@ -97,10 +118,11 @@ def test_the_printer_ending_an_idle_association_is_seen_at_once(sim, close):
 def test_ending_an_idle_association_ourselves_stops_both_threads(sim, end):
     link = PrintAssociation.open(printer(sim.port), SERVER)
     assoc = link._assoc
-    time.sleep(0.2)
+    pair = wake_pair(assoc)
+    wait_until_asleep(link)
     getattr(link, end)()
     wait_for(lambda: not assoc.is_alive() and not assoc.dul.is_alive(), 5, "both threads to end")
-    assert assoc.dul.__dict__.get("_wake_pair") is None
+    assert [sock.fileno() for sock in pair] == [-1, -1]      # its wake-up sockets are closed
     wait_for(lambda: sim.open_associations == 0, 5, "the printer to see it end")
 
 

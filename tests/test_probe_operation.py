@@ -79,16 +79,18 @@ def test_probe_prints_what_the_printer_accepts_for_administrators_only(restricte
 
 def test_probe_is_refused_while_the_printer_prints_and_runs_between_jobs(tmp_path, images):
     with PrinterSimulator(port=0, ae_title="PRINTSCP", out_dir=tmp_path / "films") as sim:
-        # the first image box of the job takes 3 s: the job is printing meanwhile
-        sim.add_fault(Fault(operation="N-SET", behaviour="stall", stall_s=3, status=0x0000))
+        # every image box takes 3 s while the fault stands: the job of 20 films prints until it is cleared
+        stall = sim.add_fault(Fault(operation="N-SET", behaviour="stall", stall_s=3, status=0x0000, times=None))
         daemon = DaemonProcess(dicom_config({"sim": sim.port})).start()
         try:
             with daemon.client() as hc:
-                job = hc.submit(job_of(images, per_film=1, layout="STANDARD\\1,1"))
+                job = hc.submit(job_of(images, films=20, per_film=1, layout="STANDARD\\1,1"))
                 wait_for(lambda: hc.show(job)["state"] == "processing", what="the job printing")
                 busy = hcq(daemon, "probe", "sim")
                 assert busy.returncode == 1
                 assert f"hcq: printer 'sim' is printing job {job}: probe it between jobs" in busy.stderr
+                assert sim.faults == [stall]
+                sim.clear_faults()
                 assert hc.wait(job, timeout=60)["state"] == "completed"
                 done = hcq(daemon, "probe", "sim", "--json")
                 assert done.returncode == 0, done.stderr
@@ -97,4 +99,4 @@ def test_probe_is_refused_while_the_printer_prints_and_runs_between_jobs(tmp_pat
                                timeout=60)["state"] == "completed"
         finally:
             daemon.cleanup()
-        assert len(sim.films) == 2 and sim.received_count("N-ACTION") == 2
+        assert len(sim.films) == 21 and sim.received_count("N-ACTION") == 21

@@ -61,6 +61,11 @@ class RunningFrontDoor:
     def spec(self, job: int) -> dict:
         return self.queue.views.job_spec(job)
 
+    def open_associations(self) -> int:
+        """Associations the front door still runs: one that ended has run its end handlers (a store
+        batch is queued on EVT_RELEASED, in the association's thread)."""
+        return len(self.door._server.active_associations)
+
 
 def start_front_door(state: Path, listener: str = "", store: str = "", text: str | None = None,
                      server: str = "") -> RunningFrontDoor:
