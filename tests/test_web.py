@@ -21,6 +21,7 @@ from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.ports import free_port
 from tests.support.proc import MB, peak_rss, reset_peak_rss
+from tests.support.root import needs_root
 from tests.support.users import NOBODY, call_as, run_as
 from tests.support.web import Browser, get_with_cookie, web_config
 
@@ -162,7 +163,7 @@ def test_opening_a_sign_in_link_only_asks_and_its_button_signs_in(web_daemon):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+@needs_root("switching users")
 def test_actions_follow_the_sockets_rules_and_carry_a_csrf_token(web_daemon, images):
     with web_daemon.client() as hc:
         job = hc.submit({"printer": "film", "label": "Secret^Patient chest", "films": [
@@ -347,7 +348,7 @@ def test_the_printers_page_shows_pools_and_a_pool_job_shows_its_member(images):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+@needs_root("switching users")
 def test_the_configuration_page_is_for_administrators_only(web_daemon):
     root, nobody = Browser.signed_in(link(web_daemon)), Browser.signed_in(link(web_daemon, NOBODY))
     assert 'href="/config"' in root.get("/").body and root.get("/config").status == 200
@@ -432,7 +433,7 @@ def test_a_flood_of_headers_or_body_is_refused_without_the_daemon_growing(web_da
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+@needs_root("switching users")
 def test_a_session_cookie_replayed_by_another_user_is_refused_and_ends_the_session(web_daemon):
     root = Browser.signed_in(link(web_daemon))
     assert root.get("/").status == 200
