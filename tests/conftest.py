@@ -6,4 +6,4 @@ import pytest
 pytest.register_assert_rewrite("tests.support")
 
 pytest_plugins = ["tests.support.fixtures", "tests.support.dcmtk", "tests.support.postgres",
-                  "tests.support.front_door"]
+                  "tests.support.front_door", "tests.support.root"]

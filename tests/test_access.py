@@ -14,9 +14,10 @@ import pytest
 from hcserver.client import ClientError
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
+from tests.support.root import needs_root
 from tests.support.users import NOBODY, NOGROUP, OTHER, run_as
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)"),
+pytestmark = [needs_root("switching users"),
               pytest.mark.slow]   # every test starts a daemon process
 
 

@@ -17,9 +17,10 @@ from hcserver.client import Client, ClientError
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import REPO, DaemonProcess, wait_for
 from tests.support.hostile import Holder, ask, cpu_use, hcq, open_file_limit, raw_connection
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.slow,   # daemons under load
-              pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")]
+              needs_root("switching users")]
 
 USERS = range(50000, 50040)     # forty unprivileged users without passwd entries
 

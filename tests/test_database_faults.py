@@ -18,6 +18,7 @@ import pytest
 from hcserver.client import ClientError
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
+from tests.support.root import require_root
 
 pytestmark = pytest.mark.slow   # each test starts a daemon
 
@@ -35,8 +36,7 @@ def with_database(url: str) -> str:
 @pytest.fixture
 def small_disk(tmp_path):
     """A 4 MiB file system of its own."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a file system needs root (CI runs as root)")
+    require_root("mounting a file system")
     mount = tmp_path / "disk"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m,mode=0700", "tmpfs", str(mount)], check=True,

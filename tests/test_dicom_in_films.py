@@ -83,8 +83,12 @@ def test_colour_pixels_print_one_for_one(tmp_path):
 
 def test_an_image_larger_than_its_box_at_the_printers_dpi_is_fitted(tmp_path):
     big = np.zeros((1200, 900), np.uint8)           # a 2,2 box at 100 dpi is about 680 x 840 pixels
-    [box] = printed(tmp_path, big, 8).boxes
-    assert box.pixels.shape[0] < 1200 and box.pixels.shape[1] < 900
+    sheet = printed(tmp_path, big, 8)
+    [box] = sheet.boxes
+    rect = sheet.rects[box.position - 1]
+    rows, cols = box.pixels.shape
+    assert rows <= rect.height and cols <= rect.width                  # fits its box
+    assert abs(cols - rows * 900 / 1200) <= 1                          # keeps its 4:3, within a pixel
 
 
 def test_a_display_format_the_printer_lacks_is_composed_into_one_box_where_the_format_puts_it(tmp_path):

@@ -19,9 +19,10 @@ from tests.support.hostile import (
     open_file_limit,
     slow_clients,
 )
+from tests.support.root import needs_root
 
 pytestmark = [pytest.mark.slow,   # daemons under load
-              pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")]
+              needs_root("switching users")]
 
 CONFIG = """
 [server]

@@ -79,10 +79,12 @@ def test_a_restarted_node_is_not_compared_with_its_own_earlier_run(postgres_url,
     """Only connected nodes count: a node that stopped (its record stays) does not keep another
     from starting with new printers, nor does it keep itself from being reconfigured."""
     (alpha,) = start_nodes([node_config(postgres_url, "database", "alpha", 300)])
-    alpha.stop()
-    (beta,) = start_nodes([node_config(postgres_url, "database", "beta", 300).replace("dpi = 20", "dpi = 30")])
-    beta.cleanup()
-    alpha.cleanup()
+    try:
+        alpha.stop()
+        (beta,) = start_nodes([node_config(postgres_url, "database", "beta", 300).replace("dpi = 20", "dpi = 30")])
+        beta.cleanup()
+    finally:
+        alpha.cleanup()
 
 
 def test_a_reload_is_applied_and_names_the_printers_that_now_differ_from_other_nodes(postgres_url):

@@ -16,6 +16,7 @@ from tests.support.configs import PREVIEW_CONFIG, dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.ports import free_port
 from tests.support.queue import JOB, make_queue
+from tests.support.root import needs_root
 from tests.support.users import NOBODY, hcq_as, hcq_in_process, run_as
 from tests.support.web import Browser
 
@@ -78,7 +79,7 @@ def test_a_printer_refusing_connections_says_so_and_why(images):
 
 @pytest.mark.slow
 @pytest.mark.dicom
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+@needs_root("switching users")
 def test_why_a_printers_job_retries_is_said_only_to_its_owner_and_administrators(images):
     closed = free_port()   # nothing listens there
     config = dicom_config({"sim": closed}).replace(   # one attempt, then a long back-off

@@ -25,10 +25,11 @@ from hcserver.cli.hcq import cli as hcq_cli
 from hcserver.client import Client, ClientError
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.daemon import DaemonProcess
+from tests.support.root import needs_root
 from tests.support.tls import make_certificates
 
 pytestmark = [pytest.mark.slow,   # each test starts a daemon
-              pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)")]
+              needs_root("creating and switching users")]
 
 SECRET = "Secret^Patient"
 SECRET_ID = "SECRET-ID-123"

@@ -16,6 +16,7 @@ from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.jobs import job_of
+from tests.support.root import needs_root
 from tests.support.users import NOBODY, run_as
 
 pytestmark = [pytest.mark.dicom, pytest.mark.slow]   # every test starts a daemon process
@@ -42,7 +43,7 @@ def restricted(tmp_path):
         process.cleanup()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="the non-administrator runs as another user (needs root)")
+@needs_root("running the non-administrator as another user")
 def test_probe_prints_what_the_printer_accepts_for_administrators_only(restricted, images):
     sim, daemon = restricted
     table = hcq(daemon, "probe", "sim")

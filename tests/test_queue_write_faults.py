@@ -10,7 +10,6 @@ root).
 from __future__ import annotations
 
 import errno
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -23,20 +22,20 @@ from hcserver.db import make_engine, upgrade
 from hcserver.queue import unwritable
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.root import cannot, require_root
 
 pytestmark = [pytest.mark.slow, pytest.mark.dicom]   # a daemon printing to the simulator
 
 
 @pytest.fixture
 def small_disk(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small file system needs root (CI runs as root)")
+    require_root("mounting a small file system")
     mount = tmp_path / "disk"
     mount.mkdir()
     done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m,mode=0700", "tmpfs", str(mount)],
                           capture_output=True, text=True)
     if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+        cannot(f"cannot mount a tmpfs here: {done.stderr.strip()}")
     yield mount
     subprocess.run(["umount", "--lazy", str(mount)], check=False)
 

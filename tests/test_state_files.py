@@ -18,8 +18,9 @@ import pytest
 from hcserver.client import Client, ClientError
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
+from tests.support.root import needs_root
 
-pytestmark = [pytest.mark.skipif(os.geteuid() != 0, reason="creating and switching users needs root (CI runs as root)"),
+pytestmark = [needs_root("creating and switching users"),
               pytest.mark.slow]   # every test starts a daemon process
 
 

@@ -12,6 +12,7 @@ from hcserver.client import ClientError
 from tests.support.configs import PREVIEW_CONFIG, node_config
 from tests.support.daemon import DaemonProcess, start_nodes, wait_for
 from tests.support.images import unique_image
+from tests.support.root import needs_root
 from tests.support.users import NOBODY, run_as
 
 pytestmark = pytest.mark.slow   # every test starts a daemon process
@@ -131,7 +132,7 @@ def test_each_owner_has_an_upload_quota_until_they_submit(tmp_path):
         process.cleanup()
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="switching users needs root (CI runs as root)")
+@needs_root("switching users")
 def test_the_upload_quota_is_per_owner(tmp_path):
     first, second = made_images(tmp_path, 2)
     size = os.path.getsize(first)
