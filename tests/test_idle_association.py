@@ -19,6 +19,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 from pynetdicom import AE
+from pynetdicom.fsm import InvalidEventError, StateMachine
 
 from hcserver.drivers.dicom.association import (
     GRAYSCALE_META,
@@ -26,7 +27,13 @@ from hcserver.drivers.dicom.association import (
     SOP_CLASSES,
     PrintAssociation,
 )
-from hcserver.drivers.dicom.reactor import BACKSTOP_S, SEND_AHEAD, QuietDUL, ReactorPause
+from hcserver.drivers.dicom.reactor import (
+    BACKSTOP_S,
+    SEND_AHEAD,
+    QuietDUL,
+    ReactorPause,
+    ignore_requests_while_closing,
+)
 from tests.support.daemon import wait_for
 from tests.support.images import write_image
 from tests.support.scu import SERVER, printer
@@ -177,3 +184,19 @@ def test_an_association_the_front_door_accepts_waits_for_its_work_too(front_door
         modality.release()
     wait_for(lambda: not accepted.is_alive() and not accepted.dul.is_alive(), 5, "both threads to end")
     assert wait_for(door.jobs, 10, "the batch to be queued")
+
+
+def test_a_request_of_ours_after_the_connection_began_to_close_is_dropped_not_raised():
+    # Sta13: the peer's release reply or rejection has come and the connection is closing. An
+    # abort or P-DATA of ours put at that moment made pynetdicom raise in its network thread.
+    machine = StateMachine(dul=None)
+    machine.current_state = "Sta13"
+    with pytest.raises(InvalidEventError):
+        machine.do_action("Evt15")
+    ignore_requests_while_closing(machine)
+    for event in ("Evt15", "Evt9", "Evt11"):   # A-ABORT, P-DATA, A-RELEASE requests
+        machine.do_action(event)
+    assert machine.current_state == "Sta13"
+    machine.current_state = "Sta1"             # elsewhere pynetdicom's check stands
+    with pytest.raises(InvalidEventError):
+        machine.do_action("Evt9")
