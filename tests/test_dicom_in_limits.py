@@ -12,7 +12,7 @@ import pytest
 from pynetdicom import AE
 
 from tests.support.configs import PREVIEW_CONFIG
-from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.daemon import wait_for
 from tests.support.images import write_image
 from tests.support.modality import Modality, flood
 from tests.support.ports import free_port
@@ -40,20 +40,6 @@ printer = "film"
 service = "store"
 printer = "film"
 """, port
-
-
-@pytest.fixture
-def hcserver():
-    started: list[DaemonProcess] = []
-
-    def start(config: str) -> DaemonProcess:
-        daemon = DaemonProcess(config).start()
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.cleanup()
 
 
 @pytest.mark.parametrize("called, listener, reason", [

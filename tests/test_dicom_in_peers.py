@@ -16,7 +16,7 @@ from pynetdicom import AE
 from pynetdicom import sop_class as sc
 
 from tests.support.configs import dicom_config
-from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.daemon import wait_for
 from tests.support.dcmtk_scu import dcmtk_print, storescu
 from tests.support.images import bundled
 from tests.support.modality import Modality, pattern
@@ -45,20 +45,6 @@ def print_route(printer: str) -> str:
 
 def store_route(printer: str, extra: str = "") -> str:
     return f'[dicom_in.ae.AUTOFILM]\nservice = "store"\nprinter = "{printer}"\n{extra}\n'
-
-
-@pytest.fixture
-def hcserver():
-    started: list[DaemonProcess] = []
-
-    def start(config: str) -> DaemonProcess:
-        daemon = DaemonProcess(config).start()
-        started.append(daemon)
-        return daemon
-
-    yield start
-    for daemon in started:
-        daemon.cleanup()
 
 
 def hg_pixels(path) -> np.ndarray:

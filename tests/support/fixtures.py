@@ -21,7 +21,7 @@ from tests.support.scu import SERVER
 MARKED_FIXTURES = {
     "dicom": {"dcmprscp", "dcmprscp_factory", "dcmprscp_shim", "sim", "drivers"},
     "postgres": {"postgres_server", "postgres_url"},
-    "slow": {"daemon"},   # a daemon process takes a second or more to start
+    "slow": {"daemon", "hcserver"},   # a daemon process takes a second or more to start
 }
 
 
@@ -44,6 +44,21 @@ def daemon():
     process = DaemonProcess(PREVIEW_CONFIG).start()
     yield process
     process.cleanup()
+
+
+@pytest.fixture
+def hcserver():
+    """Starts daemons of the given configurations (each waited for), and cleans them up."""
+    started: list[DaemonProcess] = []
+
+    def start(config: str) -> DaemonProcess:
+        daemon = DaemonProcess(config).start()
+        started.append(daemon)
+        return daemon
+
+    yield start
+    for daemon in started:
+        daemon.cleanup()
 
 
 @pytest.fixture
