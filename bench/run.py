@@ -44,9 +44,10 @@ from hcbench.common import REPO, machine, make_images, spread, workdir  # noqa: 
 SECTION_NAMES = {"a": "end to end", "b": "transfer floor", "c": "formatter", "d": "latency",
                  "e": "queue scale", "f": "many printers", "g": "front door",
                  "h": "spools", "i": "idle associations", "j": "big films"}
-TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.5, "formatter_ms": 150.0, "latency_ms": 100.0,
+TARGETS = {"end_to_end": 1.0, "floor_ratio": 1.3, "formatter_ms": 150.0, "latency_ms": 100.0,
            "list_10k_ms": 100.0, "ingest_ratio": 0.8, "n_action_p95_ms": 50.0,
-           "idle_cores_per_association": 0.005, "big_film_memory_films": 3.0}
+           "idle_cores_per_association": 0.005, "big_film_memory_films": 3.0,
+           "big_film_ratio": 1.3}
 
 
 def log(text: str = "") -> None:
@@ -99,7 +100,7 @@ def build_table(results: dict) -> list[dict]:
         ratio = _median(_ratio_pairs(hc, ref))
         rows.append({"metric": "b. time per film vs bare pynetdicom (ms)",
                      "hcserver": round(_median(hc), 1), "reference": round(_median(ref), 1),
-                     "reference_name": "pynetdicom loop, 1 assoc", "ratio": ratio, "target": "ratio <= 1.5",
+                     "reference_name": "pynetdicom loop, 1 assoc", "ratio": ratio, "target": "ratio <= 1.3",
                      "met": ratio is not None and ratio <= TARGETS["floor_ratio"], "unit": "ms"})
         hs = e2e["hcserver"].get("steady_per_film_s")
         fs = fl["floor"].get("steady_per_film_s")
@@ -178,6 +179,12 @@ def build_table(results: dict) -> list[dict]:
                          "reference": ing["storescp"]["images_per_s"]["median"],
                          "reference_name": "DCMTK storescp", "ratio": bare / ing["storescp"]["images_per_s"]["median"],
                          "target": "(info)", "met": None, "unit": "1/s"})
+        if "durable_ceiling" in ing:
+            rows.append({"metric": "g, ceiling. storescp + one fdatasync per image (ms per sync; ratio)",
+                         "hcserver": round(ing["sync_per_image_s"]["median"] * 1e3, 2),
+                         "reference": ing["storescp"]["images_per_s"]["median"],
+                         "reference_name": "DCMTK storescp, images/s", "ratio": ing["durable_ceiling"],
+                         "target": "(info)", "met": None, "unit": "ms"})
         if "hcserver_queued" in ing:
             queued, scp = ing["hcserver_queued"]["images_per_s"]["median"], ing["storescp"]["images_per_s"]["median"]
             rows.append({"metric": "g''. store route, until the batch is queued (images/s)", "hcserver": queued,
@@ -229,7 +236,8 @@ def build_table(results: dict) -> list[dict]:
         rows.append({"metric": f"j. big film 14x17 320 dpi 12-bit, {big['films']} films (ms/film)",
                      "hcserver": round(hc, 1), "reference": round(fl, 1),
                      "reference_name": "pynetdicom N-SET loop, 1 assoc", "ratio": big["ratio"]["median"],
-                     "target": "(info)", "met": None, "unit": "ms"})
+                     "target": "ratio <= 1.3", "met": big["ratio"]["median"] <= TARGETS["big_film_ratio"],
+                     "unit": "ms"})
         v = big["daemon_peak_over_rest_films"]["median"]
         rows.append({"metric": "j. daemon peak memory over rest, 1 printer (films' worth)",
                      "hcserver": v, "reference": TARGETS["big_film_memory_films"], "reference_name": "aim",
