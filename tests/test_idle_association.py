@@ -21,6 +21,7 @@ from pydicom.dataset import Dataset
 from pynetdicom import AE
 from pynetdicom.fsm import InvalidEventError, StateMachine
 
+from hcserver.closing_guard import ignore_requests_while_closing
 from hcserver.drivers.dicom.association import (
     GRAYSCALE_META,
     PRINTER_INSTANCE,
@@ -32,7 +33,6 @@ from hcserver.drivers.dicom.reactor import (
     SEND_AHEAD,
     QuietDUL,
     ReactorPause,
-    ignore_requests_while_closing,
 )
 from tests.support.daemon import wait_for
 from tests.support.images import write_image

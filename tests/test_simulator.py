@@ -144,6 +144,24 @@ def ramp(rows, cols, maximum=255, dtype=np.uint8):
 
 
 # --------------------------------------------------------------------------- printing
+def test_a_report_sent_as_the_connection_closes_is_dropped_not_raised(sim):
+    # The simulator sends reports from its own threads; one put just as the SCU's release
+    # completes (Sta13) made pynetdicom raise InvalidEventError in the network thread.
+    assoc = connect(sim, contexts=(GRAY, Verification))
+    try:
+        accepted = next(a for a in sim._ae.active_associations if a.is_established)
+        machine = accepted.dul.state_machine
+        machine.current_state = "Sta13"
+        try:
+            machine.do_action("Evt9")      # a P-DATA request of the simulator's
+            assert machine.current_state == "Sta13"
+        finally:
+            machine.current_state = "Sta6"
+        assert assoc.send_c_echo().Status == 0x0000   # the association goes on
+    finally:
+        assoc.release()
+
+
 def test_grayscale_film_is_printed_and_recorded(sim):
     assoc = connect(sim, contexts=(GRAY, PrintJob))
     try:

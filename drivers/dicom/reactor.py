@@ -84,9 +84,10 @@ from typing import Any, cast
 from pynetdicom import evt
 from pynetdicom.association import Association
 from pynetdicom.dul import DULServiceProvider
-from pynetdicom.fsm import TRANSITION_TABLE
 from pynetdicom.pdu_primitives import P_DATA
 from pynetdicom.transport import AssociationSocket
+
+from hcserver.closing_guard import ignore_requests_while_closing
 
 #: the longest either thread of an idle association sleeps without being woken
 BACKSTOP_S = 0.5
@@ -421,23 +422,6 @@ class QuietDUL(DULServiceProvider):
                 pair[0].recv(4096)
             except OSError:
                 pass
-
-
-def ignore_requests_while_closing(machine: Any) -> None:
-    """Let ``machine`` (an association's pynetdicom state machine) drop a request of ours
-    that comes after the connection began to close (Sta13: a P-DATA, release or abort put
-    just as the peer's release reply or rejection arrived). PS3.8 defines no such event in
-    Sta13; pynetdicom raises ``InvalidEventError`` there, outside its own handler, and so
-    ends the network thread with a traceback, though there is nothing left to do."""
-    do_action = machine.do_action
-
-    def do_action_unless_closing(event: str) -> None:
-        if machine.current_state == "Sta13" and (event, "Sta13") not in TRANSITION_TABLE:
-            _LOG.debug("%s after the connection began to close: nothing to do", event)
-            return
-        do_action(event)
-
-    machine.do_action = do_action_unless_closing
 
 
 class WholeReads(AssociationSocket):

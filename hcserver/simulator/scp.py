@@ -28,6 +28,7 @@ from typing import Any
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian
 from pynetdicom import AE, evt
 
+from hcserver.closing_guard import ignore_requests_while_closing
 from hcserver.simulator import connection
 from hcserver.simulator.capabilities import Capabilities
 from hcserver.simulator.events import PrinterEvents
@@ -342,6 +343,8 @@ class PrinterSimulator:
     # ------------------------------------------------------------------ association events
     def _on_conn_open(self, event: Any) -> None:
         connection.quiet_n_get_logging(event.assoc)
+        # a report of ours sent as the SCU's release completes must not end the network thread
+        ignore_requests_while_closing(event.assoc.dul.state_machine)
         try:
             event.assoc.dul.socket.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except Exception:  # pragma: no cover - e.g. TLS wrapped
