@@ -18,7 +18,7 @@ from hcserver.dbspool import DatabaseSpool
 from hcserver.dicom_in import FrontDoor, Intake
 from hcserver.dispatch import Dispatcher
 from hcserver.events import EventBus
-from hcserver.formatting import FormatPool
+from hcserver.formatting import FORMATTED_DIR, FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
 from hcserver.server.admission import Admission, UploadBudget, connection_capacity
@@ -74,7 +74,8 @@ class Daemon:
         if config.socket.exists() and _socket_in_use(config.socket):
             raise AlreadyRunning(f"another hcserver is already serving {config.socket}")
         prepare_state(config)   # 0700/0600 whatever the umask: the state holds patient data
-        self.formatting = FormatPool(config.format_processes, config.max_image_pixels)
+        self.formatting = FormatPool(config.format_processes, config.max_image_pixels,
+                                     hand_over_dir=Path(config.state_dir) / FORMATTED_DIR)
         self.formatting.warm()   # imports the formatter in parallel with the rest of the start
         self.engine = make_engine(config.database)
         upgrade(self.engine)

@@ -18,25 +18,41 @@ formatted does not slow the film being sent.
 The formatter is pure functions of (film spec, image files, printer profile), which is what
 makes this safe: nothing but those arguments and the resulting :class:`FilmSheet` crosses the
 process boundary.
+
+A big box's pixels come back through a file, not the result pipe (:func:`_hand_over`): a 14x17
+in film at 320 dpi and 12 bits is 48.7 MB, which through the pipe was pickled, written and read
+in 1 MiB pieces and unpickled (three copies, some 100 ms of the daemon's CPU beside the
+printers' DICOM threads, and two films' worth of its memory at the peak). The process writes
+the pixels to a file of the daemon's private ``formatted/`` directory (0600 in 0700: they are
+patient data), the daemon maps the file read-only and removes it at once, so the pixels are in
+memory once, in pages the kernel can drop when the film is gone, and nothing is left on disk
+(what a crash leaves there is removed at the next start).
 """
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import logging
+import mmap
 import multiprocessing
 import os
 import select
+import shutil
 import signal
 import threading
+import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+import numpy as np
+
 from hcserver import formatter
 from hcserver.drivers.settings import PrinterConfig
 from hcserver.filmplan import PlanError, plan_film
-from hcserver.formatter.film import MAX_IMAGE_PIXELS, PrinterProfile
+from hcserver.formatter.film import MAX_IMAGE_PIXELS, FilmSheet, PrinterProfile
+from hcserver.statefiles import FILE_MODE, private_directory
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +66,15 @@ NICENESS = 10
 #: pipe): a film of a few megabytes then crosses in a few large reads, not hundreds of 64 KiB
 #: ones, each of which takes and gives back the interpreter lock the DICOM threads need.
 RESULT_PIPE_BYTES = 1 << 20
+
+#: The state directory's directory of pixels coming back from the formatting processes.
+FORMATTED_DIR = "formatted"
+
+#: A box's pixels of at least this many bytes come back through a file (module docstring).
+HAND_OVER_BYTES = 1 << 20
+
+#: A box whose pixels were handed over: (its index in the sheet's boxes, file, shape, dtype).
+HandedOver = tuple[int, str, tuple[int, ...], str]
 
 
 def default_processes() -> int:
@@ -90,6 +115,75 @@ def _ready() -> int:
     return os.getpid()
 
 
+def _format_and_hand_over(film: dict, images: dict, profile: PrinterProfile, index: int,
+                          directory: str | None) -> tuple[FilmSheet, list[HandedOver]]:
+    """In a formatting process: format the film, and write each big box's pixels to a file of
+    ``directory`` (the sheet then holds an empty array in its place)."""
+    sheet = formatter.format_film(film, images, profile, index)
+    if directory is None:
+        return sheet, []
+    handed: list[HandedOver] = []
+    boxes = list(sheet.boxes)
+    try:
+        for k, box in enumerate(boxes):
+            pixels = np.ascontiguousarray(box.pixels)
+            if pixels.nbytes < HAND_OVER_BYTES:
+                continue
+            path = os.path.join(directory, f"{uuid.uuid4().hex}.pixels")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, FILE_MODE)
+            handed.append((k, path, pixels.shape, pixels.dtype.str))
+            with os.fdopen(fd, "wb") as file:
+                file.write(pixels.data)
+            boxes[k] = dataclasses.replace(box, pixels=np.empty((0,), pixels.dtype))
+    except BaseException:
+        for _k, path, _shape, _dtype in handed:
+            _remove(path)
+        raise
+    return dataclasses.replace(sheet, boxes=tuple(boxes)), handed
+
+
+def _take_back(sheet: FilmSheet, handed: list[HandedOver]) -> FilmSheet:
+    """In the daemon: put each handed-over box's pixels back, mapped from its file (then removed)."""
+    boxes = list(sheet.boxes)
+    try:
+        for k, path, shape, dtype in handed:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+            try:
+                mapped = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
+            finally:
+                os.close(fd)
+            _remove(path)
+            boxes[k] = dataclasses.replace(boxes[k], pixels=np.frombuffer(mapped, np.dtype(dtype)).reshape(shape))
+    finally:
+        for _k, path, _shape, _dtype in handed:
+            _remove(path)
+    return dataclasses.replace(sheet, boxes=tuple(boxes))
+
+
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _handed_back(inner: Future) -> Future:
+    """A future of the sheet with its pixels taken back, once ``inner`` (the process's) is done."""
+    outer: Future = Future()
+
+    def done(inner: Future) -> None:
+        try:
+            sheet, handed = inner.result()
+            result = _take_back(sheet, handed)
+        except BaseException as exc:   # noqa: BLE001 - whatever it is, the film's waiter gets it
+            outer.set_exception(exc)
+        else:
+            outer.set_result(result)
+
+    inner.add_done_callback(done)
+    return outer
+
+
 def printer_profile(printer: PrinterConfig, film: dict, color: bool, index: int,
                     max_pixels: int = MAX_IMAGE_PIXELS) -> PrinterProfile:
     """What the formatter is told about ``printer`` for film ``index`` of a job (a normalised film
@@ -106,9 +200,15 @@ class FormatPool:
     """A pool of formatting processes shared by all printers (each printer waits for its own
     films, in order, so sharing costs no ordering)."""
 
-    def __init__(self, processes: int | None = None, max_image_pixels: int = MAX_IMAGE_PIXELS):
+    def __init__(self, processes: int | None = None, max_image_pixels: int = MAX_IMAGE_PIXELS,
+                 hand_over_dir: Path | None = None):
         self.processes = processes or default_processes()
         self.max_image_pixels = max_image_pixels    # each image's budget, checked again before decoding
+        # where big boxes' pixels come back (module docstring); None: through the result pipe
+        self.hand_over_dir = hand_over_dir
+        if hand_over_dir is not None:
+            shutil.rmtree(hand_over_dir, ignore_errors=True)   # what a stopped daemon left
+            private_directory(hand_over_dir)
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["hcserver.formatter", "hcserver.formatter.pipeline"])
         self._lock = threading.Lock()
@@ -138,11 +238,13 @@ class FormatPool:
         the formatter's own error (OptionError, UnprintableImage), or :data:`FormattingCrashed`
         if a process died while formatting it (the next call then starts new processes)."""
         executor = self._pool()
+        directory = None if self.hand_over_dir is None else str(self.hand_over_dir)
         try:
-            return executor.submit(formatter.format_film, film, images, profile, index)
+            inner = executor.submit(_format_and_hand_over, film, images, profile, index, directory)
         except BrokenProcessPool:   # an earlier film killed a worker: this one gets new ones
             self._replace(executor)
-            return self._pool().submit(formatter.format_film, film, images, profile, index)
+            inner = self._pool().submit(_format_and_hand_over, film, images, profile, index, directory)
+        return _handed_back(inner)
 
     def format_job_film(self, printer: PrinterConfig, film: dict, color: bool, index: int,
                         image_path: Callable[[str], Path]) -> Future:
@@ -180,3 +282,4 @@ class FormatPool:
             executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+        # a film still being formatted may yet write its file: the next start removes it

@@ -9,10 +9,19 @@ import signal
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from hcserver import formatter
-from hcserver.formatting import NICENESS, RESULT_PIPE_BYTES, FormatPool
+from hcserver.formatter.film import PrinterProfile
+from hcserver.formatting import (
+    HAND_OVER_BYTES,
+    NICENESS,
+    RESULT_PIPE_BYTES,
+    FormatPool,
+    _format_and_hand_over,
+    _take_back,
+)
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess, wait_for
 from tests.support.images import bundled
@@ -160,3 +169,55 @@ def test_no_formatting_process_outlives_a_stopped_daemon(daemon):
     assert daemon.stop() == 0
     wait_for(lambda: not any(alive(pid) for pid in family), timeout=30,
              what="the formatting processes to end after the daemon stopped")
+
+
+# A 8x10 in film at 300 dpi and 12 bits: one box of about 2400 x 3000 x 2 bytes (14 MB).
+BIG_FILM = {"film_size": "8INX10IN", "layout": "STANDARD\\1,1", "magnification": "REPLICATE",
+            "frames": [{"image": "ct"}]}
+BIG_PROFILE = PrinterProfile(dpi=300, bit_depth=12, color=False, magnification="REPLICATE")
+
+
+def test_a_big_box_comes_back_through_a_private_file_that_is_removed_once_mapped(tmp_path):
+    images = {"ct": bundled("CT_small.dcm")}
+    expected = formatter.format_film(BIG_FILM, images, BIG_PROFILE, 0)
+    assert expected.boxes[0].pixels.nbytes > 10_000_000 > HAND_OVER_BYTES
+    directory = tmp_path / "formatted"
+    directory.mkdir(mode=0o700)
+    os.umask(umask := os.umask(0))      # the files are private whatever the umask
+    try:
+        sheet, handed = _format_and_hand_over(BIG_FILM, images, BIG_PROFILE, 0, str(directory))
+    finally:
+        os.umask(umask)
+    assert len(handed) == 1 and sheet.boxes[0].pixels.size == 0, "the pixels are in the file, not the sheet"
+    (path,) = directory.iterdir()
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.stat().st_size == expected.boxes[0].pixels.nbytes
+    taken = _take_back(sheet, handed)
+    assert list(directory.iterdir()) == [], "removed once mapped"
+    assert np.array_equal(taken.boxes[0].pixels, expected.boxes[0].pixels)
+    assert taken.boxes[0].pixels.dtype == expected.boxes[0].pixels.dtype
+    assert not taken.boxes[0].pixels.flags.writeable
+
+
+def test_a_pool_with_a_hand_over_directory_gives_the_same_pixels_and_leaves_nothing(tmp_path):
+    images = {"ct": bundled("CT_small.dcm")}
+    expected = formatter.format_film(BIG_FILM, images, BIG_PROFILE, 0)
+    directory = tmp_path / "formatted"
+    directory.mkdir()
+    (directory / "left-by-a-crash.pixels").write_bytes(b"x" * 100)
+    pool = FormatPool(1, hand_over_dir=directory)
+    try:
+        assert list(directory.iterdir()) == [], "what a stopped daemon left is removed at start"
+        assert directory.stat().st_mode & 0o777 == 0o700
+        sheets = [pool.format_film(BIG_FILM, images, BIG_PROFILE, 0) for _ in range(3)]
+        for future in sheets:
+            assert np.array_equal(future.result(120).boxes[0].pixels, expected.boxes[0].pixels)
+        assert list(directory.iterdir()) == []
+        small = dict(BIG_FILM, magnification="NONE")   # a box under the threshold: through the pipe
+        small_profile = PrinterProfile(dpi=20, bit_depth=8, color=False)
+        assert np.array_equal(pool.format_film(small, images, small_profile, 0).result(120).boxes[0].pixels,
+                              formatter.format_film(small, images, small_profile, 0).boxes[0].pixels)
+        failed = pool.format_film({}, images, BIG_PROFILE, 0)    # an error comes back as before
+        assert failed.exception(60) is not None
+    finally:
+        pool.shutdown()
