@@ -12,8 +12,7 @@ import time
 from hcserver.protocol import PREFIX, encode, read_message
 from tests.support.hcq import repo_on_path, run_hcq
 from tests.support.proc import cpu_seconds
-
-NOGROUP = 65534
+from tests.support.users import become
 
 
 def raw_connection(path, timeout: float = 10.0) -> socket.socket:
@@ -52,9 +51,7 @@ class Holder:
             try:
                 os.close(read_end)
                 os.close(self._release_w)
-                os.setgroups([])
-                os.setgid(NOGROUP)
-                os.setuid(uid)
+                become(uid)
                 result = self._hold(path)
                 os.write(write_end, json.dumps(result).encode())
                 os.close(write_end)
@@ -133,9 +130,7 @@ def as_user(uid: int, attack, *args) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            os.setgroups([])
-            os.setgid(NOGROUP)
-            os.setuid(uid)
+            become(uid)
             attack(*args)
         except BaseException:
             pass
