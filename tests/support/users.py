@@ -91,7 +91,7 @@ def hcq_in_process(socket_path, *args: str) -> str:
     return CliRunner().invoke(cli, ["-s", str(socket_path), *args], env={"COLUMNS": "200"}).output
 
 
-def hcq_as(uid: int, socket_path, *args: str) -> str:
-    """:func:`hcq_in_process` as ``uid``, in a child. The interpreter may live where only root
+def hcq_as(user: User, socket_path, *args: str) -> str:
+    """:func:`hcq_in_process` as ``user``, in a child. The interpreter may live where only root
     may read: the child imports nothing new, so run the command in this process first."""
-    return call_as(uid, lambda: hcq_in_process(socket_path, *args))
+    return call_as(user, lambda: hcq_in_process(socket_path, *args))
