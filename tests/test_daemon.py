@@ -6,8 +6,6 @@ import os
 import socket
 import stat
 import struct
-import subprocess
-import sys
 import time
 
 import pytest
@@ -17,6 +15,7 @@ from hcserver.client import Client, ClientError
 from hcserver.protocol import encode, read_message
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
+from tests.support.hcq import run_hcq
 from tests.support.users import hcq_in_process
 
 pytestmark = pytest.mark.slow   # every test starts a daemon process
@@ -270,11 +269,8 @@ def test_many_clients_at_once(daemon, images):
 
 
 def test_hcq_cli(daemon, images, tmp_path):
-    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket)}
-
     def hcq(*args):
-        return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env,
-                              capture_output=True, text=True, timeout=120)
+        return run_hcq(daemon, *args, timeout=120)
 
     done = hcq("submit", "-p", "film", "--layout", "STANDARD\\2,1", "--wait",
                images["CT_small.dcm"], images["MR_small.dcm"], images["CT_small.dcm"])
@@ -306,8 +302,7 @@ def test_hcq_cli(daemon, images, tmp_path):
     assert Image.open(out).size == (560, 680)  # the printer's default film 14INX17IN at 40 dpi
     missing = hcq("show", "4242")
     assert missing.returncode != 0 and "no job 4242" in missing.stderr
-    gone = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", "-s", str(tmp_path / "none.sock"), "list"],
-                          capture_output=True, text=True)
+    gone = run_hcq(None, "-s", tmp_path / "none.sock", "list", timeout=None)
     assert gone.returncode != 0 and "cannot reach hcserver" in gone.stderr
 
 

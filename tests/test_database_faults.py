@@ -11,22 +11,16 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 
 import pytest
 
 from hcserver.client import ClientError
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
+from tests.support.hcq import run_hcq
 from tests.support.root import require_root
 
 pytestmark = pytest.mark.slow   # each test starts a daemon
-
-
-def hcq(process: DaemonProcess, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HCSERVER_SOCKET": str(process.socket)}
-    return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
 
 
 def with_database(url: str) -> str:
@@ -70,7 +64,7 @@ def test_full_disk_is_told_in_words_and_the_queue_takes_jobs_again_once_there_is
             assert checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
         fill(small_disk)
 
-        refused = hcq(process, "submit", "-p", "film", "--hold", images["MR_small.dcm"])
+        refused = run_hcq(process, "submit", "-p", "film", "--hold", images["MR_small.dcm"])
         assert refused.returncode == 1
         assert refused.stderr == "hcq: the queue database cannot be written: the disk is full\n"
         with process.client() as hc:
@@ -81,7 +75,7 @@ def test_full_disk_is_told_in_words_and_the_queue_takes_jobs_again_once_there_is
             assert [job["id"] for job in hc.list()] == [kept]   # reading goes on
 
         (small_disk / "filler").unlink()
-        again = hcq(process, "submit", "-p", "film", "--hold", images["MR_small.dcm"])
+        again = run_hcq(process, "submit", "-p", "film", "--hold", images["MR_small.dcm"])
         assert again.returncode == 0, again.stderr
         with process.client() as hc:
             assert [job["id"] for job in hc.list()] == [kept, int(again.stdout)]
@@ -109,7 +103,7 @@ def test_read_only_database_is_told_in_words(postgres_url, images):
             admin.execute(f"ALTER DATABASE {name} SET default_transaction_read_only = on")
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
 
-        refused = hcq(process, "submit", "-p", "film", "--hold", images["MR_small.dcm"])
+        refused = run_hcq(process, "submit", "-p", "film", "--hold", images["MR_small.dcm"])
         assert refused.returncode == 1
         assert refused.stderr == "hcq: the queue database cannot be written: the database is read-only\n"
         with process.client() as hc:

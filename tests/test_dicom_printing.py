@@ -6,8 +6,6 @@ Expected outcomes are written here by hand from the documented behaviour
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,6 +13,7 @@ import pytest
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess
+from tests.support.hcq import run_hcq
 from tests.support.jobs import job_of
 from tests.support.ports import free_port
 
@@ -306,8 +305,7 @@ def test_echo_of_a_printer_that_is_not_there(images):
     try:
         with process.client() as hc:
             answer = hc.echo("nowhere")
-        result = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", "-s", str(process.socket), "echo",
-                                 "nowhere"], capture_output=True, text=True, timeout=60)
+        result = run_hcq(None, "-s", process.socket, "echo", "nowhere")
     finally:
         process.cleanup()
     assert answer["ok"] is False and "refused" in answer["error"].lower()

@@ -1,19 +1,16 @@
 """hcq finds the server's socket, and says where it looked and why when it cannot use it."""
 from __future__ import annotations
 
-import os
 import socket
 import subprocess
-import sys
 
 from tests.support.daemon import REPO
+from tests.support.hcq import run_hcq
 
 
 def hcq(*args, cwd, **env) -> subprocess.CompletedProcess:
-    environment = {key: value for key, value in os.environ.items() if not key.startswith("HCSERVER_")}
-    environment["PYTHONPATH"] = str(REPO)
-    return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=60, env={**environment, **env})
+    """``hcq ARGS`` in ``cwd`` with none of this process's HCSERVER_* variables: only ``env``'s."""
+    return run_hcq(None, *args, cwd=cwd, env={"PYTHONPATH": str(REPO), **env}, inherit_settings=False)
 
 
 def test_no_server_says_which_socket_from_which_file_and_what_to_try(tmp_path):

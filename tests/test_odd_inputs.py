@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
 
 from hcserver.client import ClientError
-from tests.support.daemon import REPO
+from tests.support.hcq import hcq_command, hcq_environment, repo_on_path
 from tests.support.hostile import hcq
 from tests.support.proc import MB, peak_rss
 
@@ -58,9 +57,7 @@ def test_hcq_submit_of_a_file_over_the_limit_gets_the_servers_too_large_without_
     big = tmp_path / "big.dcm"
     with open(big, "wb") as f:
         f.truncate(2 << 30)
-    probe = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcq", "submit", "-p", "film", str(big)],
-                             env={**os.environ, "HCSERVER_SOCKET": str(daemon.socket),
-                                  "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+    probe = subprocess.Popen(hcq_command("submit", "-p", "film", big), env=hcq_environment(daemon, repo_on_path()),
                              stderr=subprocess.PIPE, text=True)
     peak = 0
     while probe.poll() is None:   # its largest resident size, to the end

@@ -12,15 +12,10 @@ import pytest
 from hcserver.simulator import PrinterSimulator
 from tests.support.configs import PREVIEW_CONFIG, dicom_config
 from tests.support.daemon import DaemonProcess
+from tests.support.hcq import hcq_command, hcq_environment, run_hcq
 from tests.support.jobs import job_of
 
 pytestmark = pytest.mark.slow   # every test starts a daemon process
-
-
-def hcq(daemon, *args, timeout=60):
-    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket)}
-    return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
 
 
 def test_events_are_pushed_as_they_happen(daemon, images):
@@ -40,18 +35,17 @@ def test_events_are_pushed_as_they_happen(daemon, images):
 
 
 def test_submit_wait_reports_progress_and_exit_status(daemon, images):
-    done = hcq(daemon, "submit", "-p", "film", "--layout", "STANDARD\\1,1", "--wait",
-               images["CT_small.dcm"], images["MR_small.dcm"])
+    done = run_hcq(daemon, "submit", "-p", "film", "--layout", "STANDARD\\1,1", "--wait",
+                   images["CT_small.dcm"], images["MR_small.dcm"])
     assert done.returncode == 0, done.stderr
     assert "film-printed: film 2 of 2 printed" in done.stderr and "complete" in done.stderr
     with daemon.client() as hc:
         hc.printer_admin("disable", "film")
-    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket)}
-    waiting = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcq", "submit", "-p", "film", "--wait",
-                                images["CT_small.dcm"]], env=env, stdout=subprocess.PIPE,
+    waiting = subprocess.Popen(hcq_command("submit", "-p", "film", "--wait", images["CT_small.dcm"]),
+                               env=hcq_environment(daemon), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     job = int(waiting.stdout.readline())
-    assert hcq(daemon, "cancel", str(job)).returncode == 0
+    assert run_hcq(daemon, "cancel", str(job)).returncode == 0
     _, err = waiting.communicate(timeout=60)
     assert waiting.returncode == 1
     assert f"job {job}: cancel: canceled by root" in err and err.strip().endswith(f"hcq: job {job} canceled")
@@ -70,7 +64,7 @@ def test_show_log_lists_each_dimse_exchange_and_reprint_copies_a_job(tmp_path, i
                 copy = hc.reprint(job)
                 assert hc.wait(copy, timeout=60)["state"] == "completed"
                 assert hc.show(copy)["events"][0]["data"]["reprint_of"] == job
-            shown = hcq(process, "show", str(job), "--log")
+            shown = run_hcq(process, "show", str(job), "--log")
         finally:
             process.cleanup()
     operations = [(x["operation"], x["sop_class"], x["status"]) for x in log]
@@ -86,8 +80,8 @@ def test_show_log_lists_each_dimse_exchange_and_reprint_copies_a_job(tmp_path, i
 
 
 def test_watch_shows_printers_and_jobs_and_updates_on_events(daemon, images):
-    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket), "COLUMNS": "160", "PYTHONUNBUFFERED": "1"}
-    watcher = subprocess.Popen([sys.executable, "-m", "hcserver.cli.hcq", "watch", "--plain", "--updates", "3"],
+    env = hcq_environment(daemon, {"COLUMNS": "160", "PYTHONUNBUFFERED": "1"})
+    watcher = subprocess.Popen(hcq_command("watch", "--plain", "--updates", "3"),
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     output: list[str] = []
@@ -124,7 +118,7 @@ def test_reload_applies_printer_changes_and_keeps_jobs(daemon, images):
     config = config.replace("[printers.film]\ndriver = \"preview\"\ndpi = 40",
                             "[printers.film]\ndriver = \"preview\"\ndpi = 20")
     daemon.config.write_text(config + '\n[printers.third]\ndriver = "preview"\ndpi = 30\n')
-    reloaded = hcq(daemon, "reload")
+    reloaded = run_hcq(daemon, "reload")
     assert reloaded.returncode == 0, reloaded.stderr
     assert reloaded.stdout.split("\n")[:3] == ["added: third", "removed: other", "changed: film"]
     with daemon.client() as hc:
@@ -142,7 +136,7 @@ def test_sighup_with_a_broken_config_changes_nothing(daemon, images):
 
     daemon.config.write_text(daemon.config.read_text() + "\n[printers.broken]\ndriver = 'fax'\n")
     daemon.proc.send_signal(signal.SIGHUP)
-    refused = hcq(daemon, "reload")
+    refused = run_hcq(daemon, "reload")
     assert refused.returncode != 0 and "'fax' is not one of" in refused.stderr
     with daemon.client() as hc:
         assert hc.wait(hc.submit_files([images["CT_small.dcm"]], printer="film"), timeout=30)["state"] == \
@@ -181,8 +175,7 @@ def test_history_is_purged_with_its_images_and_previews(images):
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
             assert sorted(job["id"] for job in hc.list(all=True)) == sorted(kept + [held])
-            listed = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", "-s", str(process.socket), "list",
-                                     "--all"], capture_output=True, text=True).stdout
+            listed = run_hcq(None, "-s", process.socket, "list", "--all", timeout=None).stdout
             assert "completed" in listed and "held" in listed
         assert not old_preview.exists()
         remaining = [p.name for p in spool.rglob("*") if p.is_file()]

@@ -8,9 +8,7 @@ that stops leaves the pool's jobs to the others and keeps the jobs sent to it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 
 import pytest
 
@@ -18,6 +16,7 @@ from hcserver.client import ClientError
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.hcq import run_hcq
 from tests.support.ports import free_port
 
 pytestmark = pytest.mark.slow   # every test starts a daemon process
@@ -33,9 +32,7 @@ def one_film(images, printer: str, **fields) -> dict:
 
 
 def hcq(process: DaemonProcess, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HCSERVER_SOCKET": str(process.socket)}
-    return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True, text=True,
-                          timeout=120)
+    return run_hcq(process, *args, timeout=120)
 
 
 def printer(hc, name: str) -> dict:

@@ -10,15 +10,13 @@ policy" and "Films in doubt").
 """
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.hcq import run_hcq
 from tests.support.jobs import copies, numbered_films
 
 pytestmark = [pytest.mark.slow, pytest.mark.dicom]   # daemons printing to the simulator
@@ -108,14 +106,6 @@ def two_films(images) -> dict:
     return numbered_films(images, 2)
 
 
-def hcq(process: DaemonProcess, *args: str) -> str:
-    env = {**os.environ, "HCSERVER_SOCKET": str(process.socket)}
-    done = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True,
-                          text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
 def test_a_film_printed_then_unanswered_is_in_doubt_and_reprinted_once_by_default(daemon_for, simulator, images):
     # Every N-ACTION prints the film, then the printer aborts instead of answering.
     simulator.add_fault(Fault("N-ACTION", behaviour="abort", perform=True, times=None))
@@ -137,7 +127,7 @@ def test_a_film_printed_then_unanswered_is_in_doubt_and_reprinted_once_by_defaul
     assert [w["meaning"].split(";")[0] for w in result["warnings"]] == [
         "film 1 of 2 is in doubt: sent 2 time(s) without an answer, it may have printed up to 2 times or not at all",
         "film 2 of 2 is in doubt: sent 2 time(s) without an answer, it may have printed up to 2 times or not at all"]
-    text = hcq(process, "show", str(result["id"]))
+    text = run_hcq(process, "show", str(result["id"]), timeout=120, check=True).stdout
     assert "films in doubt    1, 2" in text
     assert "film 1: 14INX17IN PORTRAIT STANDARD\\1,1, 1 image(s), in doubt (2 print request(s) unanswered" in text
     assert "counted as printed, not sent again" in text

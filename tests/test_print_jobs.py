@@ -10,9 +10,6 @@ Expected outcomes are written here by hand from the documented behaviour
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -20,6 +17,7 @@ import pytest
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess
+from tests.support.hcq import run_hcq
 from tests.support.jobs import numbered_films
 from tests.support.scu import printer, run_job, sheet
 
@@ -142,15 +140,9 @@ def test_print_job_outcomes_are_events_and_the_configuration_is_shown_by_hcq(ima
             with process.client() as hc:
                 result = hc.wait(hc.submit(numbered_films(images, 2)), timeout=60)
                 shown = hc.show(result["id"])
-            env = {**os.environ, "HCSERVER_SOCKET": str(process.socket)}
-
-            def hcq(*args: str) -> subprocess.CompletedProcess:
-                return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env,
-                                      capture_output=True, text=True, timeout=60)
-
-            listed = json.loads(hcq("printers", "--json").stdout)
-            table = hcq("printers").stdout
-            echoed = hcq("echo", "sim").stdout
+            listed = json.loads(run_hcq(process, "printers", "--json").stdout)
+            table = run_hcq(process, "printers").stdout
+            echoed = run_hcq(process, "echo", "sim").stdout
         finally:
             process.cleanup()
     assert (result["state"], result["films_printed"]) == ("completed", 2)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 
@@ -14,6 +13,7 @@ from hcserver.simulator import PrinterSimulator
 from hcserver.states import Transition
 from tests.support.configs import PREVIEW_CONFIG, dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.hcq import run_hcq
 from tests.support.ports import free_port
 from tests.support.queue import JOB, make_queue
 from tests.support.root import needs_root
@@ -22,9 +22,7 @@ from tests.support.web import Browser
 
 
 def hcq(daemon, *args) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket), "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True,
-                          text=True, timeout=60)
+    return run_hcq(daemon, *args, env={"COLUMNS": "200"})   # tables as wide as they come
 
 
 def test_the_printers_view_has_the_job_printing_and_the_retry_waited_for(tmp_path):

@@ -12,9 +12,7 @@ import grp
 import json
 import os
 import pwd
-import secrets
 import socket
-import subprocess
 import sys
 import tempfile
 
@@ -27,6 +25,7 @@ from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.daemon import DaemonProcess
 from tests.support.root import needs_root
 from tests.support.tls import make_certificates
+from tests.support.users import become, run_as, throwaway_user
 
 pytestmark = [pytest.mark.slow,   # each test starts a daemon
               needs_root("creating and switching users")]
@@ -38,29 +37,15 @@ SECRET_ID = "SECRET-ID-123"
 @pytest.fixture
 def other_user():
     """A throw-away Unix user with a group of its own."""
-    name = f"hcp-{secrets.token_hex(4)}"
-    subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                    name], check=True, capture_output=True)
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        subprocess.run(["userdel", name], check=False, capture_output=True)
-        try:
-            grp.getgrnam(name)
-            subprocess.run(["groupdel", name], check=False, capture_output=True)
-        except KeyError:
-            pass
-
-
-def _become(user: pwd.struct_passwd | None) -> None:
-    if user is not None:
-        os.initgroups(user.pw_name, user.pw_gid)
-        os.setgid(user.pw_gid)
-        os.setuid(user.pw_uid)
+    with throwaway_user("hcp") as user:
+        yield user
 
 
 def hcq(user: pwd.struct_passwd | None, socket_path, *args: str) -> tuple[int, str, str]:
-    """``hcq -s SOCKET ARGS`` as ``user`` (None: root); its exit status, stdout and stderr."""
+    """``hcq -s SOCKET ARGS`` as ``user`` (None: root); its exit status, stdout and stderr.
+
+    Not :func:`tests.support.users.hcq_as`, which gives click's test runner's output and errors
+    mixed (at 200 columns): this runs hcq's own entry point on real file descriptors."""
     out, err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
     pid = os.fork()
     if pid == 0:  # child
@@ -69,7 +54,8 @@ def hcq(user: pwd.struct_passwd | None, socket_path, *args: str) -> tuple[int, s
             os.dup2(out.fileno(), 1)
             os.dup2(err.fileno(), 2)
             sys.stdout, sys.stderr = open(1, "w", closefd=False), open(2, "w", closefd=False)
-            _become(user)
+            if user is not None:
+                become(user)
             try:
                 hcq_cli.main(args=["-s", str(socket_path), *args], prog_name="hcq")
                 code = 0
@@ -83,31 +69,6 @@ def hcq(user: pwd.struct_passwd | None, socket_path, *args: str) -> tuple[int, s
     out.seek(0)
     err.seek(0)
     return os.waitstatus_to_exitcode(status), out.read().decode(), err.read().decode()
-
-
-def client_as(user: pwd.struct_passwd, socket_path, action):
-    """``action(client)`` as ``user`` in a forked child; its JSON result, or ["error", code, message]."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            os.close(read_end)
-            _become(user)
-            try:
-                with Client(socket_path, timeout=30) as client:
-                    result = action(client)
-            except ClientError as exc:
-                result = ["error", exc.code, str(exc)]
-            os.write(write_end, json.dumps(result).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    return json.loads(b"".join(chunks) or b"null")
 
 
 def shared_config(group: str, sim_port: int | None = None) -> str:
@@ -183,7 +144,7 @@ def test_other_users_see_roots_jobs_as_rows_without_their_private_details(other_
             assert whole[warned]["warnings"][0]["meaning"] and whole[warned]["log"]
             assert whole[warned]["events"][0]["data"]["patients"] == [f"{SECRET} ({SECRET_ID})"]
             assert whole[failed]["error"] and whole[previewed]["films"][0]["output"]
-            mine = client_as(other_user, sock, lambda c: c.submit(
+            mine = run_as(other_user, sock, lambda c: c.submit(
                 film_of(images["MR_small.dcm"], "film", "my own label"), hold=True))
             assert isinstance(mine, int), mine
 
@@ -220,9 +181,9 @@ def test_other_users_see_roots_jobs_as_rows_without_their_private_details(other_
             code, shown, _ = hcq(other_user, sock, "show", str(mine), "--json")
             assert json.loads(shown)["label"] == "my own label"
 
-            waited = client_as(other_user, sock, lambda c: c.wait(warned, timeout=5))
+            waited = run_as(other_user, sock, lambda c: c.wait(warned, timeout=5))
             assert waited["label"] is None and waited["events"][0]["data"] is None
-            events = client_as(other_user, sock, lambda c: c.request("events", since=0, timeout=0)["events"])
+            events = run_as(other_user, sock, lambda c: c.request("events", since=0, timeout=0)["events"])
             assert isinstance(events, list) and SECRET not in json.dumps(events), events
             assert all(isinstance(e, dict) for e in events), events
             theirs = [e for e in events if e["job"] != mine]
@@ -245,7 +206,7 @@ def test_refused_actions_are_audited_with_who_what_and_why(other_user, images):
         for args in refusals:
             code, _, err = hcq(other_user, sock, *args)
             assert code == 1 and err.startswith("hcq: "), (args, err)
-        refused = client_as(other_user, sock, lambda c: c.submit({
+        refused = run_as(other_user, sock, lambda c: c.submit({
             "printer": "film", "label": SECRET, "films": [{"layout": "STANDARD\\9,9,9",
                                                            "frames": [images["MR_small.dcm"]]}]}))
         assert refused[:2] == ["error", "invalid-spec"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tomllib
 
 import pytest
@@ -15,6 +13,7 @@ from hcserver.config import parse
 from hcserver.simulator import Fault, PrinterSimulator
 from tests.support.configs import dicom_config
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.hcq import run_hcq
 from tests.support.jobs import job_of
 from tests.support.root import needs_root
 from tests.support.users import NOBODY, run_as
@@ -23,9 +22,7 @@ pytestmark = [pytest.mark.dicom, pytest.mark.slow]   # every test starts a daemo
 
 
 def hcq(daemon, *args, timeout=120):
-    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket)}
-    return subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return run_hcq(daemon, *args, timeout=timeout)
 
 
 @pytest.fixture

@@ -5,12 +5,8 @@ socket and read nothing else. CI runs as root, which creating users and switchin
 from __future__ import annotations
 
 import grp
-import json
 import os
-import pwd
-import secrets
 import stat
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ from hcserver.client import Client, ClientError
 from tests.support.configs import PREVIEW_CONFIG
 from tests.support.daemon import DaemonProcess
 from tests.support.root import needs_root
+from tests.support.users import call_as, throwaway_user
 
 pytestmark = [needs_root("creating and switching users"),
               pytest.mark.slow]   # every test starts a daemon process
@@ -27,40 +24,8 @@ pytestmark = [needs_root("creating and switching users"),
 @pytest.fixture
 def other_user():
     """A throw-away Unix user with a group of its own."""
-    name = f"hcs-{secrets.token_hex(4)}"
-    subprocess.run(["useradd", "--system", "--user-group", "--no-create-home", "--shell", "/usr/sbin/nologin",
-                    name], check=True, capture_output=True)
-    try:
-        yield pwd.getpwnam(name)
-    finally:
-        subprocess.run(["userdel", name], check=False, capture_output=True)
-        try:
-            grp.getgrnam(name)
-            subprocess.run(["groupdel", name], check=False, capture_output=True)
-        except KeyError:
-            pass
-
-
-def as_user(user: pwd.struct_passwd, action):
-    """``action()`` in a child process running as ``user`` (with its groups); its JSON result."""
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child
-        try:
-            os.close(read_end)
-            os.initgroups(user.pw_name, user.pw_gid)
-            os.setgid(user.pw_gid)
-            os.setuid(user.pw_uid)
-            os.write(write_end, json.dumps(action()).encode())
-        finally:
-            os._exit(0)
-    os.close(write_end)
-    chunks = []
-    while chunk := os.read(read_end, 65536):
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
-    return json.loads(b"".join(chunks) or b"null")
+    with throwaway_user("hcs") as user:
+        yield user
 
 
 def what_they_can_reach(socket_path: Path, files: list[str], directories: list[str]) -> dict:
@@ -138,7 +103,7 @@ def test_state_is_private_whatever_the_umask_and_only_the_socket_is_for_its_grou
             assert os.stat(state_dir).st_gid == other_user.pw_gid
         names = {p.name for p in files}
         assert {"queue.db", "queue.db-wal", "audit.log"} <= names and any(n.endswith(".png") for n in names)
-        reached = as_user(other_user, lambda: what_they_can_reach(
+        reached = call_as(other_user, lambda: what_they_can_reach(
             process.socket, [str(p) for p in files if p != process.socket],
             [str(p) for p in [state_dir, *directories]]))
         assert reached == {"user": other_user.pw_name, "readable": [],

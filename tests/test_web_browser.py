@@ -4,13 +4,12 @@ signing in is a click on the sign-in link's button."""
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 
 import pytest
 
 from tests.support.browser import chromium, missing, sign_in
 from tests.support.daemon import DaemonProcess, wait_for
+from tests.support.hcq import run_hcq
 from tests.support.web import web_config
 
 # CI installs the browser (.ci/run) and sets HCSERVER_REQUIRE_BROWSER: there a missing one fails.
@@ -21,10 +20,7 @@ pytestmark = [pytest.mark.slow,
 
 
 def hcq(daemon, *args) -> str:
-    env = {**os.environ, "HCSERVER_SOCKET": str(daemon.socket)}
-    done = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], env=env, capture_output=True,
-                          text=True, timeout=60, check=True)
-    return done.stdout.strip()
+    return run_hcq(daemon, *args, check=True).stdout.strip()
 
 
 def test_a_job_appears_without_a_reload_and_a_click_cancels_it(images, tmp_path):

@@ -7,14 +7,12 @@ import os
 import resource
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 from hcserver.protocol import PREFIX, encode, read_message
+from tests.support.hcq import repo_on_path, run_hcq
 from tests.support.proc import cpu_seconds
-
-NOGROUP = 65534
+from tests.support.users import become
 
 
 def raw_connection(path, timeout: float = 10.0) -> socket.socket:
@@ -53,9 +51,7 @@ class Holder:
             try:
                 os.close(read_end)
                 os.close(self._release_w)
-                os.setgroups([])
-                os.setgid(NOGROUP)
-                os.setuid(uid)
+                become(uid)
                 result = self._hold(path)
                 os.write(write_end, json.dumps(result).encode())
                 os.close(write_end)
@@ -121,13 +117,11 @@ def cpu_use(pid: int, seconds: float = 3.0) -> float:
 
 def hcq(socket_path, *args: str, timeout: float = 30.0, env: dict | None = None,
         stdin: bytes | None = None) -> tuple[subprocess.CompletedProcess, float]:
-    """``hcq ARGS`` as a user would run it; the process and the seconds it took."""
-    repo = Path(__file__).resolve().parent.parent
-    environment = {**os.environ, "HCSERVER_SOCKET": str(socket_path),
-                   "PYTHONPATH": str(repo) + os.pathsep + os.environ.get("PYTHONPATH", ""), **(env or {})}
+    """``hcq ARGS`` as a user would run it (:func:`~tests.support.hcq.run_hcq`, this tree first on
+    its path); the process and the seconds it took."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "hcserver.cli.hcq", *args], capture_output=True, text=True,
-                          timeout=timeout, env=environment, input=stdin.decode() if stdin is not None else None)
+    done = run_hcq(socket_path, *args, timeout=timeout, env={**repo_on_path(), **(env or {})},
+                   input=stdin.decode() if stdin is not None else None)
     return done, time.monotonic() - started
 
 
@@ -136,9 +130,7 @@ def as_user(uid: int, attack, *args) -> int:
     pid = os.fork()
     if pid == 0:
         try:
-            os.setgroups([])
-            os.setgid(NOGROUP)
-            os.setuid(uid)
+            become(uid)
             attack(*args)
         except BaseException:
             pass
