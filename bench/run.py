@@ -286,11 +286,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--queue-sizes", help="held-job counts, comma separated (default 1000,10000; --quick 100,500)")
     ap.add_argument("--printers", help="printer counts, comma separated (default 1,8,32; --quick 1,32)")
     ap.add_argument("--printer-films", type=int, help="films per printer in section f (default 10; --quick 1)")
-    ap.add_argument("--idle-printers", help="printer counts for section g (default 1,8,32; --quick 1,8)")
-    ap.add_argument("--idle-window", type=float, help="seconds of CPU time measured in section g "
+    ap.add_argument("--idle-printers", help="printer counts for section i (default 1,8,32; --quick 1,8)")
+    ap.add_argument("--idle-window", type=float, help="seconds of CPU time measured in section i "
                     "(default 5; --quick 2)")
-    ap.add_argument("--big-films", type=int, help="films per job in section h (default 10; --quick 3)")
-    ap.add_argument("--big-reps", type=int, help="repetitions of section h (default 3; --quick 1)")
+    ap.add_argument("--big-films", type=int, help="films per job in section j (default 50; --quick 3)")
+    ap.add_argument("--big-reps", type=int, help="repetitions of section j (default 3; --quick 1)")
     ap.add_argument("--profile", action="store_true", help="also profile with py-spy: the printer worker "
                     "during an end-to-end job, and the daemon answering list at the largest queue size")
     ap.add_argument("--profile-films", type=int, default=60)
@@ -397,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         if "j" in sections:
             from hcbench import bigfilm
 
-            big_films = args.big_films or (3 if quick else 10)
+            big_films = args.big_films or (3 if quick else 50)
             big_reps = args.big_reps or (1 if quick else 3)
             log(f"\n== j. big films: {big_films} films of 14INX17IN at 320 dpi, 12-bit, one image box "
                 f"(48.7 MB), {big_reps} repetition(s), hcserver and the floor back to back")
