@@ -73,6 +73,7 @@ class PrinterConfig:
     medium_types: tuple[str, ...] = ()        # empty: anything
     film_destinations: tuple[str, ...] = ()   # empty: anything
     magnification_types: tuple[str, ...] = MAGNIFICATIONS
+    smoothing_types: tuple[str, ...] = ()     # empty: anything (the values are the printer's own)
     presentation_lut: bool = False            # propose Presentation LUT SOP class
     plut_in_film_session: bool = False
     annotation_box: bool = False              # propose Basic Annotation Box SOP class

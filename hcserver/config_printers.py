@@ -132,7 +132,7 @@ def _printer_key(file: str, base: str, key: str, value: Any, kwargs: dict[str, A
         kwargs[key] = str_list(file, full, value, tuple(FILM_SIZES), film_size_id)
     elif key == "magnification_types":
         kwargs[key] = str_list(file, full, value, MAGNIFICATIONS)
-    elif key in ("display_formats", "medium_types", "film_destinations"):
+    elif key in ("display_formats", "medium_types", "film_destinations", "smoothing_types"):
         kwargs[key] = str_list(file, full, value)
     elif key == "defaults":
         kwargs[key] = _defaults(file, full, value)

@@ -238,6 +238,12 @@ class JobSpecValidator:
                                                        printer.configuration_information, longest=1024)}
         for key in ("smoothing", "border_density", "empty_image_density", "trim"):
             candidate[key] = _str(film, key, where, None)
+        candidate["smoothing"] = _choice(candidate["smoothing"], f"{where}smoothing", printer.smoothing_types,
+                                         empty_means_any=True)
+        for i, frame in enumerate(resolved):
+            if isinstance(frame.get("smoothing"), str):
+                _choice(frame["smoothing"], f"{where}frames[{i}].smoothing", printer.smoothing_types,
+                        empty_means_any=True)
         if film.get("annotation_boxes") and not printer.annotation_box:
             raise SpecError(f"{where}annotation_boxes", f"printer {printer.name!r} is not configured for "
                                                         f"annotation boxes (annotation_box = true)")

@@ -231,3 +231,33 @@ def test_associations_from_unknown_calling_aes_or_to_unknown_routes_are_rejected
     assert assoc.is_rejected
     rejection = assoc.acceptor.primitive
     assert (rejection.result, rejection.result_source, rejection.diagnostic) == (1, 1, reason)
+
+
+def test_smoothing_and_magnification_are_checked_against_the_printer_and_kept_per_image_box(front_door):
+    from tests.support.front_door import PRINT_AND_STORE
+
+    text = PRINT_AND_STORE.replace("dpi = 40\n", 'dpi = 40\nsmoothing_types = ["MEDIUM", "SHARP"]\n'
+                                                 'magnification_types = ["BILINEAR", "REPLICATE"]\n'
+                                                 'defaults = { magnification = "BILINEAR" }\n', 1)
+    door = front_door(text=text.replace("@LISTENER@", "").replace("@STORE@", "").replace("@SERVER@", ""))
+    with Modality(door.port) as modality:
+        session = modality.create_session()
+        refused = modality.create_film_box(session.uid, "STANDARD\\1,2", SmoothingType="SOFT")
+        assert (refused.status, refused.comment) == (0x0106, "Smoothing Type SOFT not supported")
+        box = modality.create_film_box(session.uid, "STANDARD\\1,2", SmoothingType="SHARP")
+        assert box.status == 0
+        first, second = box.image_boxes
+        assert modality.set_image_box(first, pattern(8, 8, 0), SmoothingType="SOFT") == \
+            (0x0106, "Smoothing Type SOFT not supported")
+        assert modality.set_image_box(first, pattern(8, 8, 0), MagnificationType="CUBIC") == \
+            (0x0106, "Magnification Type CUBIC not supported")
+        assert modality.set_image_box(first, pattern(8, 8, 0), SmoothingType="MEDIUM",
+                                      MagnificationType="REPLICATE") == (0, None)
+        assert modality.set_image_box(second, pattern(8, 8, 1)) == (0, None)
+        assert modality.action(BOX, box.uid)[0] == 0
+    [job] = door.jobs()
+    [film] = door.spec(job["id"])["films"]
+    assert film["smoothing"] == "SHARP"
+    one, two = film["frames"]
+    assert (one["smoothing"], one["magnification"]) == ("MEDIUM", "REPLICATE")   # the box's own
+    assert (two["smoothing"], two["magnification"]) == (None, None)               # the film box's applies

@@ -9,11 +9,17 @@ from tests.support.images import bundled
 from tests.support.operations import make_operations
 
 OWNER = Peer("alice", admin=False)
+SMOOTHING_PRINTER = """
+[printers.smooth]
+driver = "preview"
+dpi = 20
+smoothing_types = ["MEDIUM", "SHARP"]
+"""
 
 
 @pytest.fixture(scope="module")
 def ops(tmp_path_factory):
-    operations = make_operations(tmp_path_factory.mktemp("specs"))
+    operations = make_operations(tmp_path_factory.mktemp("specs"), SMOOTHING_PRINTER)
     with open(bundled("CT_small.dcm"), "rb") as image:
         response, _ = operations.handle({"op": "upload", "name": "ct"}, image.read(), OWNER)
     assert response["ok"], response
@@ -61,3 +67,21 @@ def test_a_wrong_value_on_the_automatic_layout_path_is_the_specs_error(ops, fiel
     assert not response["ok"]
     assert response["error"]["code"] == "invalid-spec", response["error"]
     assert response["error"]["message"].startswith(f"{field}: ") and words in response["error"]["message"]
+
+
+def test_a_smoothing_type_the_printer_does_not_list_is_refused_for_the_film_or_a_frame(ops):
+    def film(**options) -> dict:
+        return {"film_size": "8INX10IN", "frames": [{"image": ops.image_ref, **options.pop("frame", {})}],
+                **options}
+
+    refused = submit(ops, printer="smooth", films=[film(smoothing="SOFT")])
+    assert not refused["ok"] and refused["error"]["code"] == "invalid-spec", refused
+    assert refused["error"]["message"] == "films[0].smoothing: 'SOFT' is not one of: MEDIUM, SHARP"
+    refused = submit(ops, printer="smooth", films=[film(frame={"smoothing": "SOFT"})])
+    assert refused["error"]["message"] == "films[0].frames[0].smoothing: 'SOFT' is not one of: MEDIUM, SHARP"
+    accepted = submit(ops, printer="smooth", films=[film(smoothing="SHARP", frame={"smoothing": "MEDIUM"})])
+    assert accepted["ok"], accepted
+    (kept,) = ops.queue.attempts.film_specs(accepted["job"])
+    assert (kept["smoothing"], kept["frames"][0]["smoothing"]) == ("SHARP", "MEDIUM")
+    # a printer that lists none takes the printer's own values as they come
+    assert submit(ops, films=[film(smoothing="SOFT", frame={"smoothing": "ANY"})])["ok"]

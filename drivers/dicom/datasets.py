@@ -320,7 +320,8 @@ FILM_BOX = Spec("film-box", "N-CREATE", (
         "$default_magnification).",
         (({}, "The film's magnification, one of $magnification_types (default: defaults.magnification, "
               "$default_magnification)."),))),
-    Attribute("SmoothingType", _film("smoothing"), ANAP, USER, f"The film's smoothing. {_SENT_WHEN_GIVEN}"),
+    Attribute("SmoothingType", _film("smoothing"), ANAP, USER,
+              f"The film's smoothing, one of the printer's smoothing_types when it lists them. {_SENT_WHEN_GIVEN}"),
     Attribute("BorderDensity", _film("border_density"), ANAP, USER, f"The film's border_density. {_SENT_WHEN_GIVEN}"),
     Attribute("EmptyImageDensity", _film("empty_image_density"), ANAP, USER,
               f"The film's empty_image_density. {_SENT_WHEN_GIVEN}"),
@@ -396,7 +397,8 @@ def _image_box(sequence: str, pixels: tuple[Attribute, ...]) -> tuple[Attribute,
                   "The frame's own magnification, one of the printer's magnification_types, when it has one (the "
                   "Film Box's applies otherwise)."),
         Attribute("SmoothingType", lambda b: b.box.smoothing or None, ANAP, USER,
-                  "The frame's own smoothing, when it has one (the Film Box's applies otherwise)."),
+                  "The frame's own smoothing, one of the printer's smoothing_types when it lists them, when it has "
+                  "one (the Film Box's applies otherwise)."),
         Attribute("RequestedImageSize",
                   lambda b: _ds_number(float(b.box.requested_image_size_mm)) if b.box.requested_image_size_mm
                   else None, ANAP, USER,

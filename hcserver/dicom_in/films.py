@@ -62,6 +62,8 @@ class ImageBox:
     bits: int = 8                       # Bits Stored of the pixels (the identity window's range)
     polarity: str = "NORMAL"
     requested_size_mm: float | None = None
+    magnification: str | None = None    # the box's own, else the film box's
+    smoothing: str | None = None
 
 
 @dataclass
@@ -136,6 +138,20 @@ def session_job(attrs: Dataset, printer: PrinterConfig, route_priority: str | No
     }
 
 
+def magnification_type(attrs: Dataset, printer: PrinterConfig) -> str | None:
+    """A film box's or image box's Magnification Type, if it is one the printer takes."""
+    magnification = _text(attrs, "MagnificationType")
+    if magnification is not None and (magnification not in MAGNIFICATIONS or (
+            printer.magnification_types and magnification not in printer.magnification_types)):
+        raise Refused(INVALID_ATTRIBUTE_VALUE, f"Magnification Type {magnification} not supported")
+    return magnification
+
+
+def smoothing(attrs: Dataset, printer: PrinterConfig) -> str | None:
+    """A film box's or image box's Smoothing Type, if it is one the printer takes."""
+    return _allowed("Smoothing Type", _text(attrs, "SmoothingType"), printer.smoothing_types)
+
+
 def film_options(attrs: Dataset, printer: PrinterConfig) -> dict[str, Any]:
     """The film options from a film box's attributes, checked as the printer would: a missing
     display format is 0x0120, a value the printer does not take 0x0106."""
@@ -151,16 +167,13 @@ def film_options(attrs: Dataset, printer: PrinterConfig) -> dict[str, Any]:
     film_size = _text(attrs, "FilmSizeID") or defaults.film_size or (printer.film_sizes or ("14INX17IN",))[0]
     if film_size not in FILM_SIZES or (printer.film_sizes and film_size not in printer.film_sizes):
         raise Refused(INVALID_ATTRIBUTE_VALUE, f"Film Size ID {film_size} not supported")
-    magnification = _text(attrs, "MagnificationType")
-    if magnification is not None and (magnification not in MAGNIFICATIONS or (
-            printer.magnification_types and magnification not in printer.magnification_types)):
-        raise Refused(INVALID_ATTRIBUTE_VALUE, f"Magnification Type {magnification} not supported")
+    magnification = magnification_type(attrs, printer)
     trim = _text(attrs, "Trim")
     if trim is not None and trim not in ("YES", "NO"):
         raise Refused(INVALID_ATTRIBUTE_VALUE, "Trim must be YES or NO")
     film = {
         "film_size": film_size, "orientation": orientation, "layout": str(layout).strip(),
-        "magnification": magnification, "smoothing": _text(attrs, "SmoothingType"),
+        "magnification": magnification, "smoothing": smoothing(attrs, printer),
         "border_density": _text(attrs, "BorderDensity"), "empty_image_density": _text(attrs, "EmptyImageDensity"),
         "min_density": _whole(attrs, "MinDensity", 0, 65535), "max_density": _whole(attrs, "MaxDensity", 0, 65535),
         "trim": trim,
@@ -262,6 +275,8 @@ def film_of(box: FilmBox, images: dict[str, ImageBox], printer: PrinterConfig,
             continue
         frame: dict[str, Any] = {"image": image.digest, "position": image.position, "native_size": True,
                                  "polarity": image.polarity, "requested_image_size": image.requested_size_mm}
+        frame.update({k: v for k, v in (("magnification", image.magnification), ("smoothing", image.smoothing))
+                      if v is not None})
         if image.sop_class != COLOR_IMAGE_BOX:
             frame.update(window=identity_window(image.bits), voi_function="LINEAR_EXACT")
         frames.append(frame)

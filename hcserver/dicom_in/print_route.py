@@ -312,6 +312,8 @@ class PrintAssociation:
         polarity = str(mods.get("Polarity") or ib.polarity).strip().upper()
         if polarity not in ("NORMAL", "REVERSE"):
             return Answer(INVALID_ATTRIBUTE_VALUE, comment="Polarity must be NORMAL or REVERSE")
+        magnification = F.magnification_type(mods, self.printer) if "MagnificationType" in mods else ib.magnification
+        smoothing = F.smoothing(mods, self.printer) if "SmoothingType" in mods else ib.smoothing
         requested = mods.get("RequestedImageSize")
         try:
             size = float(requested) if requested not in (None, "") else None
@@ -337,6 +339,7 @@ class PrintAssociation:
             ib.bits = bits
             self.spooled += len(data)
         ib.polarity, ib.requested_size_mm = polarity, size
+        ib.magnification, ib.smoothing = magnification, smoothing
         return Answer(SUCCESS, instance=ib.uid)
 
     def _set_annotation(self, uid: str | None, mods: Dataset) -> Answer:

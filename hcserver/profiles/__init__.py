@@ -34,7 +34,7 @@ from typing import Any
 #: it is reached (host, port, AE title, TLS, timeouts are the site's).
 PRINTER_KEYS = (
     "color", "bit_depth", "dpi", "film_sizes", "display_formats", "medium_types", "film_destinations",
-    "magnification_types", "presentation_lut", "plut_in_film_session", "annotation_box",
+    "magnification_types", "smoothing_types", "presentation_lut", "plut_in_film_session", "annotation_box",
     "annotation_text_length", "annotation_display_format_id", "print_job", "meta_sop_only",
     "configuration_information", "memory_allocation", "defaults",
 )

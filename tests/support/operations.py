@@ -16,8 +16,10 @@ from hcserver.spool import Spool
 NEEDS_WORKERS = {"printers", "enable", "disable", "accept", "reject", "echo", "reload", "probe"}
 
 
-def make_operations(base: Path) -> Operations:
-    config = parse(f'[server]\nstate_dir = "{base}"\n[printers.film]\ndriver = "preview"\ndpi = 20\n', "fuzz")
+def make_operations(base: Path, printers: str = "") -> Operations:
+    """``printers``: more printer tables, besides the preview printer ``film``."""
+    config = parse(f'[server]\nstate_dir = "{base}"\n[printers.film]\ndriver = "preview"\ndpi = 20\n{printers}',
+                   "fuzz")
     engine = make_engine(f"sqlite:///{base / 'queue.db'}")
     upgrade(engine)
     queue = JobQueue(engine)
