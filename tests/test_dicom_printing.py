@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 import time
 
+import numpy as np
 import pytest
 
 from hcserver.simulator import Fault, PrinterSimulator
@@ -374,3 +375,35 @@ def test_annotation_boxes_are_refused_for_a_printer_without_them(sim_daemon, ima
     with sim_daemon.client() as hc:
         with pytest.raises(Exception, match=r"films\[0\]\.annotation_boxes: printer 'sim' is not configured"):
             hc.submit(spec)
+
+
+def test_a_big_film_arrives_at_dcmprscp_pixel_for_pixel_through_the_mapped_hand_over(dcmprscp, images):
+    # 8x10 in at 300 dpi and 12 bits is one box of about 14 MB: it comes back from the formatting
+    # process through a file the daemon maps (hcserver.formatting) and is streamed into the N-SET
+    # from the mapping (hcserver.drivers.dicom.mapped), not copied as bytes.
+    import pydicom
+
+    from hcserver import formatter
+    from hcserver.formatting import HAND_OVER_BYTES
+
+    config = dicom_config({"dcmtk": dcmprscp.port}, bit_depth=12).replace("dpi = 40", "dpi = 300")
+    film = {"film_size": "8INX10IN", "layout": "STANDARD\\1,1", "magnification": "REPLICATE",
+            "frames": [images["CT_small.dcm"]]}
+    process = DaemonProcess(config).start()
+    try:
+        with process.client() as hc:
+            result = hc.wait(hc.submit({"printer": "dcmtk", "films": [film, film]}), timeout=120)
+            assert result["state"] == "completed", (result, process.log.read_text())
+        assert list((process.dir / "var" / "formatted").iterdir()) == [], "nothing is left on disk"
+    finally:
+        process.cleanup()
+    expected = formatter.format_film({**film, "frames": [{"image": "ct"}]}, {"ct": images["CT_small.dcm"]},
+                                     formatter.PrinterProfile(dpi=300, bit_depth=12, magnification="REPLICATE"))
+    wanted = expected.boxes[0].pixels
+    assert wanted.nbytes > 10 * HAND_OVER_BYTES
+    films = dcmprscp.films()
+    assert len(films) == 2
+    for stored in films:
+        [image] = stored.images
+        received = pydicom.dcmread(image.path).pixel_array
+        assert received.shape == wanted.shape and np.array_equal(received, wanted)

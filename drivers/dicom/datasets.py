@@ -28,6 +28,7 @@ from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset
 
 from hcserver.drivers.base import JobTicket
+from hcserver.drivers.dicom.mapped import MappedReader, whole_mapping
 from hcserver.drivers.dicom.status_policy import SOP_CLASS_UIDS
 from hcserver.drivers.settings import PrinterConfig
 from hcserver.formatter.film import FilmSheet, ImageBox
@@ -185,13 +186,15 @@ def _ds_number(value: float) -> str:
     return text if len(text) <= 16 else f"{value:.6g}"
 
 
-def _pixel_bytes(px: Pixels) -> memoryview:
+def _pixel_bytes(px: Pixels) -> memoryview | MappedReader:
     """The pixels as the bytes of their array, lent rather than copied: a 14x17 in film at
-    320 dpi and 12 bits is 48.7 MB, and it is encoded once more by the request anyway."""
+    320 dpi and 12 bits is 48.7 MB, and it is encoded once more by the request anyway; pixels
+    in a file mapping are streamed from it (hcserver.drivers.dicom.mapped)."""
     data = np.ascontiguousarray(px.array)
     if data.dtype.byteorder == ">":
         data = data.astype("<u2")
-    return data.data.cast("B")
+    mapping = whole_mapping(data)
+    return data.data.cast("B") if mapping is None else MappedReader(mapping)
 
 
 def _reference(class_uid: str, text: str) -> tuple[Attribute, ...]:
