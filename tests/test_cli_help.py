@@ -151,3 +151,15 @@ def test_a_refused_connection_logs_no_pynetdicom_errors(caplog):
         transport.filters[:] = before[0]
         logging.getLogger("pynetdicom").setLevel(before[1])
         logging.getLogger().handlers[:] = before[2]
+
+
+def test_a_long_queue_is_drawn_whole_one_line_a_job():
+    jobs = [{**JOBS[0], "id": n, "error": None, "state": "held"} for n in range(1, 10_001)]
+    console = tables.console()
+    with console.capture() as captured:
+        console.width = 120
+        console.print(tables.jobs_table(jobs, [], 120))
+    lines = captured.get().splitlines()
+    assert len(lines) == 1 + 10_000
+    assert [line.split()[:2] for line in (lines[1], lines[-1])] == [["1", "held"], ["10000", "held"]]
+    assert max(len(line) for line in lines) <= 120
