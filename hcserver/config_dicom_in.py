@@ -129,9 +129,10 @@ def parse_dicom_in(file: str, raw: Any, printers: Collection[str],
 
 def _route(file: str, base: str, title: str, raw: Any, printers: Collection[str],
            pools: Mapping[str, Sequence[str]]) -> DicomRoute:
-    """One ``[dicom_in.ae.TITLE]`` table; every error in it is reported. Its printer is one
-    printer, not a pool: a print route answers a modality for that printer (its film sizes,
-    display formats, media, status) before any member of a pool would be chosen."""
+    """One ``[dicom_in.ae.TITLE]`` table; every error in it is reported. A store route may name
+    a pool (its jobs go where ``hcq submit``'s to the pool go); a print route names one printer:
+    it answers a modality for that printer (its film sizes, display formats, media, status)
+    before any member of a pool would be chosen."""
     check(file, base, raw, dict, "a table (service, printer, ...)")
     found = Collector()
     for key in raw:
@@ -146,13 +147,13 @@ def _route(file: str, base: str, title: str, raw: Any, printers: Collection[str]
         kwargs["service"] = choice(file, f"{base}.service", raw["service"], SERVICES, str.lower)
     with found.each():
         kwargs["printer"] = check(file, f"{base}.printer", raw["printer"], str, "a printer name")
-        if kwargs["printer"] in pools:
+        if kwargs["printer"] in pools and kwargs.get("service") == "print":
             members = ", ".join(pools[kwargs["printer"]]) or "none"
             raise ConfigError(file, f"{base}.printer",
-                              f"{kwargs['printer']!r} is a pool: a route names one printer, whose film sizes, "
-                              f"formats and status the modality is answered with; name one of the pool's "
-                              f"printers ({members})")
-        if kwargs["printer"] not in printers:
+                              f"{kwargs['printer']!r} is a pool: a print route names one printer, whose film "
+                              f"sizes, formats and status the modality is answered with; name one of the pool's "
+                              f"printers ({members}), or use the pool from a store route")
+        if kwargs["printer"] not in printers and kwargs["printer"] not in pools:
             raise ConfigError(file, f"{base}.printer",
                               f"no printer {kwargs['printer']!r} (configured: {', '.join(printers)})")
     if kwargs.get("service") == "print" and set(raw) - _PRINT_ROUTE_KEYS:

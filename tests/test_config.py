@@ -159,15 +159,21 @@ windows.CT = { center = 40, width = 400 }
     ("[dicom_in.ae.TOO_LONG_AE_TITLE_X]\nservice = 'store'\nprinter = 'dryview'",
      "dicom_in.ae.TOO_LONG_AE_TITLE_X", "1 to 16"),
     ("max_pdu = 10\n[dicom_in.ae.X]\nservice = 'store'\nprinter = 'dryview'", "dicom_in.max_pdu", "4096"),
-    ("[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'store'\nprinter = 'film'",
-     "dicom_in.ae.X.printer", "'film' is a pool: a route names one printer"),
     ("[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'print'\nprinter = 'film'",
-     "dicom_in.ae.X.printer", "name one of the pool's printers (dryview)"),
+     "dicom_in.ae.X.printer", "'film' is a pool: a print route names one printer"),
+    ("[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'print'\nprinter = 'film'",
+     "dicom_in.ae.X.printer", "name one of the pool's printers (dryview), or use the pool from a store route"),
 ])
 def test_dicom_in_errors_name_the_key(extra, key, words):
     with pytest.raises(ConfigError) as caught:
         parse(DICOM_IN + extra, "t")
     assert caught.value.key == key and words in caught.value.message
+
+
+def test_a_store_route_may_name_a_pool():
+    config = parse(DICOM_IN + "[pools.film]\nprinters = ['dryview']\n[dicom_in.ae.X]\nservice = 'store'\n"
+                              "printer = 'film'", "t")
+    assert config.dicom_in.routes["X"].printer == "film" and config.members("film") == ("dryview",)
 
 
 def test_every_range_is_checked_and_every_error_of_a_printer_reported():

@@ -12,6 +12,7 @@ from pynetdicom import AE
 from pynetdicom import sop_class as sc
 
 from hcserver.dicom_in.store_route import Journal, read_journal
+from hcserver.states import PrinterTransition
 from tests.support.daemon import wait_for
 from tests.support.images import bundled, write_image
 
@@ -173,3 +174,22 @@ def test_a_journal_cut_short_by_a_crash_gives_back_every_whole_image_before_the_
         journal.path.write_bytes(whole[:-cut])
         _origin, entries = read_journal(journal.path)
         assert [data for _facts, data in entries] == images[:2], cut
+
+
+def test_a_store_route_may_send_its_jobs_to_a_pool(front_door, tmp_path):
+    from tests.support.front_door import PRINT_AND_STORE
+
+    text = PRINT_AND_STORE.replace("[dicom_in]", '[printers.other]\ndriver = "preview"\ndpi = 40\n\n'
+                                                 '[pools.both]\nprinters = ["film", "other"]\n\n[dicom_in]', 1)
+    text = text.replace('service = "store"\nprinter = "film"', 'service = "store"\nprinter = "both"', 1)
+    door = front_door(text=text.replace("@LISTENER@", "").replace("@STORE@", "").replace("@SERVER@", ""))
+    statuses, _ = send(door.port, numbered_images(tmp_path, 3))
+    assert statuses == [0, 0, 0]
+    wait_for(door.jobs, 30, "the batch to be queued at release")
+    [job] = door.jobs()
+    assert job["printer"] == "both" and job["films_total"] == 1
+    door.queue.printers.change("film", PrinterTransition.REJECT, None)   # one member still accepts: taken
+    (tmp_path / "again").mkdir()
+    statuses, _ = send(door.port, numbered_images(tmp_path / "again", 2, study="1.2.3.9"))
+    assert statuses == [0, 0]
+    wait_for(lambda: len(door.jobs()) == 2, 30, "the second batch to be queued")

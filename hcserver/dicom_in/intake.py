@@ -213,8 +213,8 @@ class Intake:
             raise Refused(status, str(exc)) from None
         except formatter.UnprintableImage as exc:
             raise Refused(status, f"unprintable image: {exc.reason}") from None
-        printer = self.queue.printers.get(job["printer"])
-        if not printer.accepting:
+        # a pool's job is accepted while one of its printers accepts jobs (as hcq submit's)
+        if not any(self.queue.printers.get(member).accepting for member in self.config.members(job["printer"])):
             raise Refused(queue_full, f"printer {job['printer']} is not accepting jobs")
         if self.queue.views.queued_count(owner) >= self.config.max_jobs_per_owner:
             raise Refused(queue_full, f"{self.config.max_jobs_per_owner} jobs of {owner} already queued")
