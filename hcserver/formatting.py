@@ -25,8 +25,9 @@ in 1 MiB pieces and unpickled (three copies, some 100 ms of the daemon's CPU bes
 printers' DICOM threads, and two films' worth of its memory at the peak). The process writes
 the pixels to a file of the daemon's private ``formatted/`` directory (0600 in 0700: they are
 patient data), the daemon maps the file read-only and removes it at once, so the pixels are in
-memory once, in pages the kernel can drop when the film is gone, and nothing is left on disk
-(what a crash leaves there is removed at the next start).
+memory once, in pages the kernel can drop when the film is gone, and nothing is left on disk:
+what a stop leaves there is removed at the next start, and the file of a process that died
+writing it when the processes are replaced.
 """
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ import select
 import shutil
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -72,6 +74,10 @@ FORMATTED_DIR = "formatted"
 
 #: A box's pixels of at least this many bytes come back through a file (module docstring).
 HAND_OVER_BYTES = 1 << 20
+
+#: A hand-over file this old is nobody's: its process died writing it (a film's file is mapped and
+#: removed as soon as its process is done with the film, within seconds).
+ORPHAN_AGE_S = 300.0
 
 #: A box whose pixels were handed over: (its index in the sheet's boxes, file, shape, dtype).
 HandedOver = tuple[int, str, tuple[int, ...], str]
@@ -232,6 +238,28 @@ class FormatPool:
                 log.warning("a formatting process ended unexpectedly; starting new ones")
                 self._executor = None
         broken.shutdown(wait=False, cancel_futures=True)
+        self.remove_orphans()
+
+    def remove_orphans(self, now: float | None = None) -> int:
+        """Remove the hand-over files older than :data:`ORPHAN_AGE_S` (a process that died while
+        writing one leaves it); how many were removed."""
+        if self.hand_over_dir is None:
+            return 0
+        limit, removed = (now if now is not None else time.time()) - ORPHAN_AGE_S, 0
+        try:
+            entries = list(os.scandir(self.hand_over_dir))
+        except OSError:
+            return 0
+        for entry in entries:
+            try:
+                if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < limit:
+                    os.unlink(entry.path)
+                    removed += 1
+            except OSError:
+                continue
+        if removed:
+            log.warning("removed %d formatted film file(s) left by a formatting process that ended", removed)
+        return removed
 
     def format_film(self, film: dict, images: dict, profile: PrinterProfile, index: int) -> Future:
         """Format one film in a worker process; the future's result is a :class:`FilmSheet`, or

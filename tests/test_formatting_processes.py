@@ -221,3 +221,18 @@ def test_a_pool_with_a_hand_over_directory_gives_the_same_pixels_and_leaves_noth
         assert failed.exception(60) is not None
     finally:
         pool.shutdown()
+
+
+def test_a_hand_over_file_left_by_a_process_that_died_is_removed_when_the_processes_are_replaced(tmp_path):
+    directory = tmp_path / "formatted"
+    pool = FormatPool(1, hand_over_dir=directory)
+    try:
+        orphan, fresh = directory / "orphan.pixels", directory / "being-written.pixels"
+        orphan.write_bytes(b"x" * 1000)
+        fresh.write_bytes(b"y" * 1000)
+        ten_minutes_ago = time.time() - 600
+        os.utime(orphan, (ten_minutes_ago, ten_minutes_ago))
+        pool._replace(pool._pool())          # as after a formatting process died
+        assert [p.name for p in directory.iterdir()] == ["being-written.pixels"]
+    finally:
+        pool.shutdown()
