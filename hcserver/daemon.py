@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from hcserver.access import LoginLinks
 from hcserver.audit import AuditLog
+from hcserver.budget import ByteBudget
 from hcserver.channel import NodeChannel
 from hcserver.config import EMBEDDED_SOURCE, ConfigError, ServerConfig, load
 from hcserver.db import make_engine, upgrade
@@ -21,7 +22,7 @@ from hcserver.events import EventBus
 from hcserver.formatting import FORMATTED_DIR, FormatPool
 from hcserver.queue import JobQueue
 from hcserver.server import Operations, SocketServer, TlsServer
-from hcserver.server.admission import Admission, UploadBudget, connection_capacity
+from hcserver.server.admission import Admission, connection_capacity
 from hcserver.sharing import NotShared, Sharing
 from hcserver.spool import Spool
 from hcserver.statefiles import prepare_state
@@ -132,7 +133,7 @@ class Daemon:
             self.operations.web_base = self.web.base_url
         # Both listeners count their connections and pending uploads together.
         admission = Admission(config, connection_capacity(config))
-        budget = UploadBudget(config.max_pending_upload_bytes)
+        budget = ByteBudget(config.max_pending_upload_bytes)
         # The remote listener first: once the local socket answers, both take connections.
         self.remote: TlsServer | None = None
         if config.tcp:

@@ -13,7 +13,7 @@ before are kept (the store route's durability), a film session that was not prin
 nothing. So an association holds at most about ``max_message_bytes`` of a message in memory
 (pynetdicom's buffer of it), whatever the peer announces or sends.
 
-All associations together are held to ``max_bytes_in_flight`` (:class:`InFlight`): a message's
+All associations together are held to ``max_bytes_in_flight`` (a :class:`~hcserver.budget.ByteBudget`): a message's
 bytes count from its first fragment until it has been handled, that is until the association's
 next message begins (a peer sends it once the last was answered) or the association ends. An
 association whose message would pass it is aborted at that PDU as above, so the front door holds
@@ -27,6 +27,8 @@ import struct
 import threading
 from typing import Any
 
+from hcserver.budget import ByteBudget
+
 log = logging.getLogger(__name__)
 
 _P_DATA_TF = 0x04
@@ -37,32 +39,11 @@ _LAST_FRAGMENT = 0x02
 _COMMAND = 0x01
 
 
-class InFlight:
-    """The bytes of the messages all associations are receiving or have not yet had handled."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self.total = 0
-        self._lock = threading.Lock()
-
-    def take(self, size: int) -> bool:
-        """Count ``size`` more bytes; False (nothing counted) when they would pass the limit."""
-        with self._lock:
-            if self.total + size > self.limit:
-                return False
-            self.total += size
-            return True
-
-    def give(self, size: int) -> None:
-        with self._lock:
-            self.total -= size
-
-
 class ByteLimits:
     """The bytes one association has sent, and the abort when they pass a limit."""
 
     def __init__(self, max_association_bytes: int, max_message_bytes: int, who: str,
-                 in_flight: InFlight | None = None):
+                 in_flight: ByteBudget | None = None):
         self.max_association_bytes, self.max_message_bytes = max_association_bytes, max_message_bytes
         self.who = who                   # calling AE title and address, for the log
         self.received = 0                # P-DATA value bytes of the association
@@ -82,7 +63,7 @@ class ByteLimits:
             value = max(length - 2, 0)
             if self.in_flight is not None:
                 if control & _COMMAND and self.held:   # a new message: the ones before were handled
-                    self.in_flight.give(self.held)
+                    self.in_flight.give_back(self.held)
                     self.held = 0
                 if not self.in_flight.take(value):
                     self.exceeded = (f"the front door's messages in flight would pass "
@@ -108,7 +89,7 @@ class ByteLimits:
         """The association ended: its messages no longer count in flight."""
         with self._lock:
             if self.in_flight is not None and self.held:
-                self.in_flight.give(self.held)
+                self.in_flight.give_back(self.held)
             self.held = 0
 
     def on_data(self, event: Any) -> None:

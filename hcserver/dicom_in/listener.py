@@ -44,9 +44,10 @@ from typing import Any
 from pydicom.dataset import Dataset
 from pynetdicom import AE, build_context, evt
 
+from hcserver.budget import ByteBudget
 from hcserver.config_dicom_in import DicomListener
 from hcserver.dicom_in.intake import Intake, Refused
-from hcserver.dicom_in.limits import ByteLimits, InFlight
+from hcserver.dicom_in.limits import ByteLimits
 from hcserver.dicom_in.print_route import Answer, PrintAssociation, PrintJobs
 from hcserver.dicom_in.progress import Progress
 from hcserver.dicom_in.sop import (
@@ -99,7 +100,7 @@ class FrontDoor:
         self._lock = threading.Lock()
         self._associations: dict[Any, PrintAssociation | StoreAssociation] = {}
         self._limits: dict[Any, ByteLimits] = {}
-        self.in_flight = InFlight(settings.max_bytes_in_flight)   # all associations' messages
+        self.in_flight = ByteBudget(settings.max_bytes_in_flight)   # all associations' messages
         self._ae: AE | None = None
         self._server: Any = None
         self.port = settings.port

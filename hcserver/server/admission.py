@@ -2,7 +2,7 @@
 (hcserver.server.transport enforces it; the keys are in hcserver.config): connections in all and
 per peer with the administrators' reserve (:class:`Admission`), within what the open-file limit
 allows (:func:`connection_capacity`); the attachments being received at once
-(:class:`UploadBudget`, one message's share: :class:`PendingUpload`); and failed token attempts
+(a :class:`~hcserver.budget.ByteBudget`, one message's share: :class:`PendingUpload`); and failed token attempts
 per remote address (:class:`FailedAuth`)."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter, deque
 
+from hcserver.budget import ByteBudget
 from hcserver.config import ServerConfig
 from hcserver.errors import ErrorCode
 from hcserver.protocol import ProtocolError
@@ -106,32 +107,10 @@ class Admission:
         return None
 
 
-class UploadBudget:
-    """The bytes of attachments being received now, all connections together."""
-
-    def __init__(self, limit: int):
-        self.limit = limit
-        self._used = 0
-        self._room = threading.Condition()
-
-    def take(self, size: int, timeout: float) -> bool:
-        """Wait up to ``timeout`` for room for ``size`` bytes; False if none came."""
-        with self._room:
-            if not self._room.wait_for(lambda: self._used + size <= self.limit, timeout):
-                return False
-            self._used += size
-            return True
-
-    def give_back(self, size: int) -> None:
-        with self._room:
-            self._used -= size
-            self._room.notify_all()
-
-
 class PendingUpload:
     """One message's share of the upload budget, from the moment its length is known."""
 
-    def __init__(self, budget: UploadBudget, timeout: float):
+    def __init__(self, budget: ByteBudget, timeout: float):
         self.budget, self.timeout, self.size = budget, timeout, 0
 
     def take(self, size: int) -> None:

@@ -53,10 +53,11 @@ from typing import Protocol
 
 from hcserver.access import Peer, unix_peer
 from hcserver.audit import AuditLog
+from hcserver.budget import ByteBudget
 from hcserver.config import ServerConfig
 from hcserver.errors import ErrorCode
 from hcserver.protocol import ProtocolError, encode, error, read_message
-from hcserver.server.admission import Admission, FailedAuth, PendingUpload, UploadBudget
+from hcserver.server.admission import Admission, FailedAuth, PendingUpload
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,12 @@ class _Listener:
     """Accepts connections on one listening socket and serves each admitted one in a thread."""
 
     def __init__(self, listening: socket.socket, config: ServerConfig, operations: RequestHandler,
-                 admission: Admission | None, budget: UploadBudget | None):
+                 admission: Admission | None, budget: ByteBudget | None):
         self.socket = listening
         self.socket.setblocking(False)
         self.config, self.operations = config, operations
         self.admission = admission or Admission(config)
-        self.budget = budget or UploadBudget(config.max_pending_upload_bytes)
+        self.budget = budget or ByteBudget(config.max_pending_upload_bytes)
         self._stop = threading.Event()
         self._wake_r, self._wake_w = socket.socketpair()
         # Closed to accept (and refuse) clients when every other descriptor is taken.
@@ -276,7 +277,7 @@ class SocketServer(_Listener):
     """The local Unix socket: the kernel tells who the peer is."""
 
     def __init__(self, path: Path, config: ServerConfig, operations: RequestHandler,
-                 admission: Admission | None = None, budget: UploadBudget | None = None):
+                 admission: Admission | None = None, budget: ByteBudget | None = None):
         # Only the service and its group may enter the socket's directory; the socket is 0660.
         path.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(path.parent, 0o750)
@@ -325,7 +326,7 @@ class TlsServer(_Listener):
     no name)."""
 
     def __init__(self, config: ServerConfig, operations: RequestHandler, audit: AuditLog | None = None,
-                 admission: Admission | None = None, budget: UploadBudget | None = None):
+                 admission: Admission | None = None, budget: ByteBudget | None = None):
         listener = config.tcp
         self.audit = audit
         if listener is None:
