@@ -149,7 +149,8 @@ def _format_and_hand_over(film: dict, images: dict, profile: PrinterProfile, ind
 
 
 def _take_back(sheet: FilmSheet, handed: list[HandedOver]) -> FilmSheet:
-    """In the daemon: put each handed-over box's pixels back, mapped from its file (then removed)."""
+    """In the daemon: put each handed-over box's pixels back, mapped from its file; the files are
+    removed, mapped or not (a mapping outlives its file's name)."""
     boxes = list(sheet.boxes)
     try:
         for k, path, shape, dtype in handed:
@@ -158,7 +159,6 @@ def _take_back(sheet: FilmSheet, handed: list[HandedOver]) -> FilmSheet:
                 mapped = mmap.mmap(fd, 0, prot=mmap.PROT_READ)
             finally:
                 os.close(fd)
-            _remove(path)
             boxes[k] = dataclasses.replace(boxes[k], pixels=np.frombuffer(mapped, np.dtype(dtype)).reshape(shape))
     finally:
         for _k, path, _shape, _dtype in handed:

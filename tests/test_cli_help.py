@@ -163,3 +163,15 @@ def test_a_long_queue_is_drawn_whole_one_line_a_job():
     assert len(lines) == 1 + 10_000
     assert [line.split()[:2] for line in (lines[1], lines[-1])] == [["1", "held"], ["10000", "held"]]
     assert max(len(line) for line in lines) <= 120
+
+
+def test_a_note_of_several_lines_keeps_them_inside_its_column():
+    job = {**JOBS[0], "error": "refused\nline two"}      # narrower than its column: not wrapped
+    console = tables.console()
+    with console.capture() as captured:
+        console.width = 200
+        console.print(tables.jobs_table([job], [], 200))
+    header, first, second = captured.get().splitlines()
+    note_at = header.index("NOTE")
+    assert first[note_at:].rstrip().endswith("refused")
+    assert second[:note_at].strip() == "" and second[note_at:].strip() == "line two"

@@ -92,12 +92,19 @@ def _line(cells: list[str], widths: list[int]) -> str:
     return "".join(f" {cell.ljust(width)} " for cell, width in zip(cells, widths)).rstrip()
 
 
+def _cell_lines(cell: str, width: int) -> list[str]:
+    """A cell's lines: its own (a message may have several), each wrapped to ``width``."""
+    out = []
+    for line in cell.splitlines() or [""]:
+        out += (textwrap.wrap(line, width, break_on_hyphens=False) or [""]) if len(line) > width else [line]
+    return out
+
+
 def render(fitted: Fitted, title: str | None = None) -> Lines:
     widths = fitted.widths
     lines = []
     for row in fitted.rows:
-        parts = [textwrap.wrap(cell, width, break_on_hyphens=False) or [""] if len(cell) > width else [cell]
-                 for cell, width in zip(row, widths)]
+        parts = [_cell_lines(cell, width) for cell, width in zip(row, widths)]
         for k in range(max(len(part) for part in parts)):
             lines.append(_line([part[k] if k < len(part) else "" for part in parts], widths))
     return Lines(title, _line(fitted.headers, widths), lines)
